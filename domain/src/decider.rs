@@ -1,0 +1,85 @@
+//! The decider contract every aggregate implements, and the rejection it answers with.
+
+use serde::{Serialize, de::DeserializeOwned};
+use std::fmt;
+
+/// An aggregate as three plain functions on plain data (J. Chassaing's "functional event
+/// sourcing decider"). Everything a decision needs from outside — the current time, a counter,
+/// a lookup — travels inside the command, so `decide` stays a pure function.
+pub trait Decider {
+    type State: Clone + fmt::Debug + Serialize + DeserializeOwned + Send + Sync;
+    type Command: fmt::Debug + Send + Sync;
+    /// Serialized adjacently tagged (`{"type": "...", "payload": {...}}`): the tag is the
+    /// event type stored in the log, so variant names *are* the event names of DESIGN §4.
+    type Event: Clone + fmt::Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync;
+
+    /// Stream category: streams are named `<CATEGORY>-<uuid>`.
+    const CATEGORY: &'static str;
+    /// Bumped whenever `evolve` changes meaning; snapshots taken by another version are ignored.
+    const VERSION: u32;
+
+    fn initial_state() -> Self::State;
+    fn decide(state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, Rejection>;
+    /// Applies a fact. Never fails and holds no logic beyond applying it.
+    fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+
+    /// Folds events onto a state.
+    fn fold<'a>(state: Self::State, events: impl IntoIterator<Item = &'a Self::Event>) -> Self::State
+    where
+        Self::Event: 'a,
+    {
+        events.into_iter().fold(state, Self::evolve)
+    }
+}
+
+/// Why a command was refused. `rule` is a stable machine code (`project.phase_forward_only`);
+/// `message` says it in French, in words a user understands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} ({rule})")]
+pub struct Rejection {
+    pub kind: RejectionKind,
+    pub rule: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// The command is not allowed in the entity's current state.
+    InvalidTransition,
+    /// The command's data breaks a rule whatever the state.
+    InvalidInput,
+    /// The entity does not exist (yet) or no longer accepts anything.
+    NotFound,
+}
+
+impl Rejection {
+    pub fn transition(rule: &'static str, message: impl Into<String>) -> Self {
+        Self { kind: RejectionKind::InvalidTransition, rule, message: message.into() }
+    }
+    pub fn input(rule: &'static str, message: impl Into<String>) -> Self {
+        Self { kind: RejectionKind::InvalidInput, rule, message: message.into() }
+    }
+    pub fn not_found(rule: &'static str, message: impl Into<String>) -> Self {
+        Self { kind: RejectionKind::NotFound, rule, message: message.into() }
+    }
+}
+
+/// A value that failed to parse: the rule it broke and a message for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} ({rule})")]
+pub struct ValueError {
+    pub rule: &'static str,
+    pub message: String,
+}
+
+impl ValueError {
+    pub fn new(rule: &'static str, message: impl Into<String>) -> Self {
+        Self { rule, message: message.into() }
+    }
+}
+
+impl From<ValueError> for Rejection {
+    fn from(e: ValueError) -> Self {
+        Rejection::input(e.rule, e.message)
+    }
+}

@@ -1,0 +1,33 @@
+//! # carnet-domain — what the lab does, as pure functions
+//!
+//! Everything Carnet knows is a fact (an event) about one aggregate: a [`project`], a
+//! [`session`] or a [`person`]. Each aggregate is a [`Decider`]: `decide(&State, &Command)`
+//! returns the new events or a [`Rejection`] naming the rule that refused the command, and
+//! `evolve(State, &Event)` applies a fact. Nothing here does I/O, awaits or knows SQL:
+//! whatever a decision needs from outside (the current time, the next reference number, how
+//! many seminars a direction already held this year) travels inside the command.
+//!
+//! Layout:
+//! - [`decider`]: the contract, [`Rejection`] and [`ValueError`];
+//! - [`values`]: types that parse rather than validate (`AcademieCode`, `Uai`, `Siret`,
+//!   `Email`, bounded `Text`, `DateRange`, ids);
+//! - [`project`], [`session`], [`person`]: one decider each, with given/when/then tests of
+//!   every rule and a property test of the invariants.
+//!
+//! Decisions a newcomer must know:
+//! - event enums are serialized adjacently tagged, and the variant name *is* the event type
+//!   stored in the log (`ProjectAccepted`): renaming a variant is a schema change that needs an
+//!   upcaster in the store;
+//! - personal data (names, email, organisation of a person) lives only in
+//!   [`person::PersonalData`], inside `Person` events, so that encrypting it touches one type.
+
+pub mod decider;
+pub mod person;
+pub mod project;
+pub mod session;
+pub mod values;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use decider::{Decider, Rejection, RejectionKind, ValueError};

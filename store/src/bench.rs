@@ -1,0 +1,1 @@
+//! (benchmark, being written)

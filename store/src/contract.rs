@@ -1,0 +1,113 @@
+//! The one interface both backends implement, and the inline hook that runs inside an append.
+
+use crate::error::StoreError;
+use crate::model::*;
+use futures::future::BoxFuture;
+use std::future::Future;
+use uuid::Uuid;
+
+/// A connection inside the append's open transaction, for the work that must commit or roll
+/// back with the events (inline projectors, DESIGN §2).
+pub enum TxConn<'c> {
+    Postgres(&'c mut sqlx::PgConnection),
+    Sqlite(&'c mut sqlx::SqliteConnection),
+}
+
+/// Work run inside the append transaction, after the events are inserted and before commit.
+/// An error rolls the whole append back.
+pub trait InlineHook: Send + Sync {
+    fn run<'c>(&'c self, tx: TxConn<'c>, events: &'c [RecordedEvent]) -> BoxFuture<'c, Result<(), StoreError>>;
+}
+
+/// The event store contract (DESIGN §3). Both backends pass the same contract suite
+/// (`store/tests/contract.rs`).
+pub trait EventStore: Clone + Send + Sync + 'static {
+    /// Appends `events` to `stream` if it is at `expected`, in one transaction that also runs
+    /// `hook`. A `metadata.command_id` seen before returns the first result and writes nothing.
+    fn append_with(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+        hook: Option<&dyn InlineHook>,
+    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send;
+
+    fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
+        self.append_with(stream, expected, events, metadata, None)
+    }
+
+    /// Events of one stream with `from_version <= version <= to_version`, in order.
+    fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        to_version: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// The stream's current version (0 when it does not exist).
+    fn stream_version(&self, stream: &StreamId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Up to `limit` events of the global log after `after`, in reading order. Never returns an
+    /// event while an earlier one may still commit, so a reader that checkpoints the last event
+    /// it saw skips nothing.
+    fn read_all(
+        &self,
+        after: Checkpoint,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// The result of an earlier append with this command id, if any.
+    fn find_command(&self, command_id: Uuid) -> impl Future<Output = Result<Option<AppendResult>, StoreError>> + Send;
+
+    /// The latest snapshot of `stream` taken by `decider_version`.
+    fn load_snapshot(
+        &self,
+        stream: &StreamId,
+        decider_version: i32,
+    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send;
+
+    /// Keeps `snapshot` unless a newer one of the same decider version is already stored.
+    fn save_snapshot(&self, snapshot: &Snapshot) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Ticks after every append committed through this store (and, on PostgreSQL, through any
+    /// instance); subscriptions wait on it between reads.
+    fn appended(&self) -> tokio::sync::watch::Receiver<()>;
+}
+
+/// Refuses text the databases cannot hold verbatim: PostgreSQL's `jsonb` has no `\u0000`.
+pub(crate) fn check_storable(events: &[NewEvent], metadata: &Metadata) -> Result<(), StoreError> {
+    fn has_nul(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(a) => a.iter().any(has_nul),
+            serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    for e in events {
+        if e.event_type.is_empty() || e.event_type.contains('\0') || e.event_type.len() > 100 {
+            return Err(StoreError::InvalidInput { reason: "an event type is 1 to 100 characters, without NUL".into() });
+        }
+        if e.schema_version < 1 {
+            return Err(StoreError::InvalidInput { reason: "schema versions start at 1".into() });
+        }
+        if has_nul(&e.payload) {
+            return Err(StoreError::InvalidInput {
+                reason: format!("the payload of {} contains a NUL character (U+0000), which the log does not store", e.event_type),
+            });
+        }
+    }
+    let m = &metadata.actor;
+    let reason_nul = metadata.reason.as_deref().is_some_and(|r| r.contains('\0'));
+    if m.id.contains('\0') || m.issuer.contains('\0') || reason_nul {
+        return Err(StoreError::InvalidInput { reason: "metadata contains a NUL character (U+0000)".into() });
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! The store's failures, one variant per thing a caller does differently.
+
+use crate::model::{ExpectedVersion, StreamId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Optimistic concurrency: the stream was not at the expected version.
+    #[error("conflict on {stream_id}: expected {expected:?}, the stream is at version {current_version}")]
+    Conflict { stream_id: StreamId, expected: ExpectedVersion, current_version: u64 },
+
+    /// A stored event cannot be read back (unknown type, shape, or schema version).
+    #[error("event at global position {global_position} (stream {stream_id}, version {stream_version}) cannot be read: {reason}")]
+    Unreadable { stream_id: String, stream_version: u64, global_position: i64, reason: String },
+
+    /// The caller gave something the store refuses to write (NUL in text, empty stream id…).
+    #[error("refused: {reason}")]
+    InvalidInput { reason: String },
+
+    /// An event id that is already in the log, outside an idempotent command retry.
+    #[error("event {event_id} is already in the log")]
+    DuplicateEvent { event_id: uuid::Uuid },
+
+    /// The database could not be reached or the connection was lost; nothing was written.
+    #[error("the event store is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+
+    /// Anything else: a bug or an unexpected database state.
+    #[error("unexpected event store failure")]
+    Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub(crate) fn unexpected(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) { Self::Unavailable(e) } else { Self::Unexpected(Box::new(e)) }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Self::Unexpected(Box::new(e))
+    }
+}
+
+/// Connection-level failures: the database went away, was shut down, or the pool gave up.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // class 57: operator intervention (admin shutdown, pg_terminate_backend, crash);
+        // class 08: connection exception; SQLITE_BUSY after the busy timeout
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("57") || c.starts_with("08") || c == "5" || c == "517"),
+        _ => false,
+    }
+}
+
+/// The unique constraint name a database error violated, if any.
+pub(crate) fn violated_constraint(e: &sqlx::Error) -> Option<String> {
+    let sqlx::Error::Database(db) = e else { return None };
+    if let Some(c) = db.constraint() {
+        return Some(c.to_owned());
+    }
+    // SQLite names the columns, not the constraint: "UNIQUE constraint failed: events.stream_id, events.stream_version"
+    let msg = db.message();
+    if msg.contains("UNIQUE constraint failed") {
+        if msg.contains("events.stream_version") {
+            return Some("events_stream_version_key".into());
+        }
+        if msg.contains("events.event_id") {
+            return Some("events_event_id_key".into());
+        }
+        if msg.contains("commands.command_id") {
+            return Some("commands_pkey".into());
+        }
+    }
+    None
+}

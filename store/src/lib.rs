@@ -1,0 +1,45 @@
+//! # carnet-store — the event store
+//!
+//! The log of everything the lab did (DESIGN §3), behind one contract, [`EventStore`], with
+//! two backends: [`SqliteStore`] (embedded default) and [`PgStore`] (production). [`AnyStore`]
+//! picks one from a URL. Above the raw log: [`Upcasters`] turn domain events into rows and
+//! back (upcasting old schema versions), [`Repository`] runs the way of a command (load
+//! snapshot + events → decide → append, retrying conflicts only where that is safe), and
+//! [`subscribe`] follows the global log live.
+//!
+//! Decisions a newcomer must know:
+//! - **Reading order.** Readers follow `(transaction_id, global_position)`, a [`Checkpoint`].
+//!   On PostgreSQL an identity value is taken before commit, so position N can become visible
+//!   after N+1. `read_all` returns only events of transactions older than the oldest still
+//!   running (`pg_snapshot_xmin`), so a reader never skips a late commit and never waits on a
+//!   timer. SQLite has a single writer, so there the order is simply commit order.
+//! - **One round trip per append** on PostgreSQL: the `carnet_append` function checks the
+//!   expected version, records the command id and inserts the events. Idempotency: a known
+//!   `command_id` returns the first result; concurrent duplicates wait on the `commands`
+//!   primary key and then see it.
+//! - **Conflicts are constraints.** A unique violation on `events_stream_version_key` is the
+//!   optimistic-concurrency conflict, whoever checked the version first.
+//! - **Inline work.** [`EventStore::append_with`] runs an [`InlineHook`] inside the append's
+//!   transaction (inline projectors: read-your-writes).
+//! - No SQL is ever built from values: every value is a bind parameter.
+
+pub mod any;
+pub mod bench;
+pub mod codec;
+pub mod contract;
+pub mod error;
+pub mod handler;
+pub mod model;
+pub mod postgres;
+pub mod sqlite;
+pub mod subscription;
+
+pub use any::AnyStore;
+pub use codec::Upcasters;
+pub use contract::{EventStore, InlineHook, TxConn};
+pub use error::StoreError;
+pub use handler::{CommandError, Executed, Loaded, Repository};
+pub use model::*;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use subscription::subscribe;

@@ -1,0 +1,294 @@
+//! The PostgreSQL backend: production, several API instances on one database.
+//!
+//! Appends go through the `carnet_append` function (migrations/postgres), one round trip.
+//! Readers follow `(transaction_id, global_position)` and read only events of transactions
+//! older than the oldest one still running (`pg_snapshot_xmin`): a transaction that took its
+//! position early and commits late is read when it commits, never skipped.
+
+use crate::contract::{EventStore, InlineHook, TxConn, check_storable};
+use crate::error::{StoreError, violated_constraint};
+use crate::model::*;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    wake: Arc<watch::Sender<()>>,
+}
+
+const EVENT_COLUMNS: &str = "global_position, transaction_id, stream_id, stream_version, event_id, \
+     event_type, schema_version, payload, metadata, recorded_at";
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`). Migrations are applied separately by [`Self::migrate`].
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("carnet");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        let (wake, _) = watch::channel(());
+        Self { pool, wake: Arc::new(wake) }
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("../migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn events_at_positions(&self, positions: &[i64]) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("select {EVENT_COLUMNS} from events where global_position = any($1) order by stream_version");
+        let rows = sqlx::query(&sql).bind(positions).fetch_all(&self.pool).await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    /// Maps a failed append: both ways a version conflict shows up, a duplicate event id, or
+    /// whatever else went wrong.
+    async fn append_error(&self, e: sqlx::Error, stream: &StreamId, expected: ExpectedVersion, events: &[NewEvent]) -> StoreError {
+        if let sqlx::Error::Database(db) = &e
+            && db.code().as_deref() == Some("CA409")
+        {
+            // carnet_append reports the current version in DETAIL
+            let current = db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .and_then(|pg| pg.detail())
+                .and_then(|d| d.parse::<u64>().ok());
+            if let Some(current_version) = current {
+                return StoreError::Conflict { stream_id: stream.clone(), expected, current_version };
+            }
+        }
+        match violated_constraint(&e).as_deref() {
+            // a concurrent writer passed the version check at the same time and committed first
+            Some("events_stream_version_key") => match self.stream_version(stream).await {
+                Ok(current_version) => StoreError::Conflict { stream_id: stream.clone(), expected, current_version },
+                Err(read_error) => read_error,
+            },
+            Some("events_event_id_key") => {
+                StoreError::DuplicateEvent { event_id: events.first().map(|e| e.event_id).unwrap_or_default() }
+            }
+            _ => e.into(),
+        }
+    }
+}
+
+type AppendRow = (i64, i64, i64, Uuid, DateTime<Utc>, bool);
+
+impl EventStore for PgStore {
+    async fn append_with(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+        hook: Option<&dyn InlineHook>,
+    ) -> Result<AppendResult, StoreError> {
+        check_storable(events, metadata)?;
+        if events.is_empty() {
+            // nothing to write; the version check still applies
+            let stream_version = self.stream_version(stream).await?;
+            if expected.as_db().is_some_and(|v| v as u64 != stream_version) {
+                return Err(StoreError::Conflict { stream_id: stream.clone(), expected, current_version: stream_version });
+            }
+            return Ok(AppendResult { stream_id: stream.clone(), events: vec![], stream_version, replayed: false });
+        }
+        let meta_json = serde_json::to_value(metadata).map_err(StoreError::unexpected)?;
+        let query = sqlx::query_as::<_, AppendRow>(
+            "select global_position, transaction_id, stream_version, event_id, recorded_at, replayed \
+             from carnet_append($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(stream.as_str())
+        .bind(expected.as_db())
+        .bind(metadata.command_id)
+        .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+        .bind(&meta_json);
+
+        let outcome = match hook {
+            None => query.fetch_all(&self.pool).await,
+            Some(hook) => {
+                let mut tx = self.pool.begin().await?;
+                match query.fetch_all(&mut *tx).await {
+                    Ok(rows) if rows.first().is_some_and(|r| !r.5) => {
+                        let recorded = recorded(stream, events, metadata, &rows);
+                        hook.run(TxConn::Postgres(&mut tx), &recorded).await?;
+                        tx.commit().await?;
+                        Ok(rows)
+                    }
+                    other => other,
+                }
+            }
+        };
+        let rows = match outcome {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.append_error(e, stream, expected, events).await),
+        };
+        let replayed = rows.first().is_some_and(|r| r.5);
+        let events = if replayed {
+            let positions: Vec<i64> = rows.iter().map(|r| r.0).collect();
+            self.events_at_positions(&positions).await?
+        } else {
+            self.wake.send_replace(());
+            recorded(stream, events, metadata, &rows)
+        };
+        let stream_version = events.last().map(|e| e.stream_version).unwrap_or_default();
+        let stream_id = events.first().map(|e| e.stream_id.clone()).unwrap_or_else(|| stream.clone());
+        Ok(AppendResult { stream_id, events, stream_version, replayed })
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        to_version: Option<u64>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "select {EVENT_COLUMNS} from events \
+             where stream_id = $1 and stream_version >= $2 and stream_version <= $3 \
+             order by stream_version"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(stream.as_str())
+            .bind(from_version as i64)
+            .bind(to_version.map_or(i64::MAX, |v| v as i64))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        let v: i64 = sqlx::query_scalar("select coalesce(max(stream_version), 0) from events where stream_id = $1")
+            .bind(stream.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v as u64)
+    }
+
+    async fn read_all(&self, after: Checkpoint, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "select {EVENT_COLUMNS} from events \
+             where (transaction_id, global_position) > ($1, $2) \
+               and transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+             order by transaction_id, global_position \
+             limit $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.transaction_id)
+            .bind(after.global_position)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn find_command(&self, command_id: Uuid) -> Result<Option<AppendResult>, StoreError> {
+        let row: Option<(String, i64, i64)> =
+            sqlx::query_as("select stream_id, first_version, last_version from commands where command_id = $1")
+                .bind(command_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((stream_id, first, last)) = row else { return Ok(None) };
+        let stream_id = StreamId::parse(&stream_id)?;
+        let events = self.read_stream(&stream_id, first as u64, Some(last as u64)).await?;
+        Ok(Some(AppendResult { stream_id, events, stream_version: last as u64, replayed: true }))
+    }
+
+    async fn load_snapshot(&self, stream: &StreamId, decider_version: i32) -> Result<Option<Snapshot>, StoreError> {
+        let row: Option<(i64, serde_json::Value)> = sqlx::query_as(
+            "select stream_version, state from snapshots where stream_id = $1 and decider_version = $2",
+        )
+        .bind(stream.as_str())
+        .bind(decider_version)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(v, state)| Snapshot {
+            stream_id: stream.clone(),
+            decider_version,
+            stream_version: v as u64,
+            state,
+        }))
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into snapshots (stream_id, decider_version, stream_version, state) values ($1, $2, $3, $4) \
+             on conflict (stream_id) do update \
+             set decider_version = excluded.decider_version, stream_version = excluded.stream_version, \
+                 state = excluded.state, taken_at = now() \
+             where snapshots.decider_version <> excluded.decider_version \
+                or snapshots.stream_version < excluded.stream_version",
+        )
+        .bind(snapshot.stream_id.as_str())
+        .bind(snapshot.decider_version)
+        .bind(snapshot.stream_version as i64)
+        .bind(&snapshot.state)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    fn appended(&self) -> watch::Receiver<()> {
+        self.wake.subscribe()
+    }
+}
+
+fn recorded(stream: &StreamId, events: &[NewEvent], metadata: &Metadata, rows: &[AppendRow]) -> Vec<RecordedEvent> {
+    events
+        .iter()
+        .zip(rows)
+        .map(|(e, r)| RecordedEvent {
+            global_position: r.0,
+            transaction_id: r.1,
+            stream_id: stream.clone(),
+            stream_version: r.2 as u64,
+            event_id: e.event_id,
+            event_type: e.event_type.clone(),
+            schema_version: e.schema_version,
+            payload: e.payload.clone(),
+            metadata: metadata.clone(),
+            recorded_at: r.4,
+        })
+        .collect()
+}
+
+fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let global_position: i64 = row.try_get("global_position")?;
+    let stream_id: String = row.try_get("stream_id")?;
+    let stream_version = row.try_get::<i64, _>("stream_version")? as u64;
+    let metadata: serde_json::Value = row.try_get("metadata")?;
+    let metadata = serde_json::from_value(metadata).map_err(|e| StoreError::Unreadable {
+        stream_id: stream_id.clone(),
+        stream_version,
+        global_position,
+        reason: format!("metadata: {e}"),
+    })?;
+    Ok(RecordedEvent {
+        global_position,
+        transaction_id: row.try_get("transaction_id")?,
+        stream_id: StreamId::parse(&stream_id)?,
+        stream_version,
+        event_id: row.try_get("event_id")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: row.try_get("schema_version")?,
+        payload: row.try_get("payload")?,
+        metadata,
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}

@@ -1,0 +1,291 @@
+//! The SQLite backend: the embedded default, one file under `./data/`.
+//!
+//! SQLite has one writer at a time. Appends go through a pool of one connection, so they are
+//! serialized in this process and positions are assigned in commit order; readers use their own
+//! pool and, in WAL mode, never wait for the writer. `synchronous=FULL`: an acknowledged append
+//! survives a power cut.
+
+use crate::contract::{EventStore, InlineHook, TxConn, check_storable};
+use crate::error::{StoreError, violated_constraint};
+use crate::model::*;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    wake: Arc<watch::Sender<()>>,
+}
+
+const EVENT_COLUMNS: &str = "global_position, transaction_id, stream_id, stream_version, event_id, \
+     event_type, schema_version, payload, metadata, recorded_at";
+
+impl SqliteStore {
+    /// Opens (creating it if needed) the database at `url` (`sqlite://data/carnet.db` or a path).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        let (wake, _) = watch::channel(());
+        Ok(Self { writer, reader, wake: Arc::new(wake) })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("../migrations/sqlite").run(&self.writer).await?;
+        Ok(())
+    }
+
+    /// The writer pool (one connection): for the read models' own writes.
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    pub fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+}
+
+/// Fixed width, so that text order is time order.
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl EventStore for SqliteStore {
+    async fn append_with(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+        hook: Option<&dyn InlineHook>,
+    ) -> Result<AppendResult, StoreError> {
+        check_storable(events, metadata)?;
+        let mut tx = self.writer.begin().await?;
+
+        let previous: Option<(String, i64, i64)> =
+            sqlx::query_as("select stream_id, first_version, last_version from commands where command_id = ?")
+                .bind(metadata.command_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((stream_id, first, last)) = previous {
+            drop(tx);
+            let stream_id = StreamId::parse(&stream_id)?;
+            let events = self.read_stream(&stream_id, first as u64, Some(last as u64)).await?;
+            return Ok(AppendResult { stream_id, events, stream_version: last as u64, replayed: true });
+        }
+
+        let current: i64 = sqlx::query_scalar("select coalesce(max(stream_version), 0) from events where stream_id = ?")
+            .bind(stream.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        if expected.as_db().is_some_and(|v| v != current) {
+            return Err(StoreError::Conflict { stream_id: stream.clone(), expected, current_version: current as u64 });
+        }
+        if events.is_empty() {
+            return Ok(AppendResult {
+                stream_id: stream.clone(),
+                events: vec![],
+                stream_version: current as u64,
+                replayed: false,
+            });
+        }
+
+        let transaction_id: i64 = sqlx::query_scalar("select coalesce(max(transaction_id), 0) + 1 from events")
+            .fetch_one(&mut *tx)
+            .await?;
+        let recorded_at = Utc::now();
+        let recorded_at_text = timestamp(recorded_at);
+        let metadata_text = serde_json::to_string(metadata).map_err(StoreError::unexpected)?;
+        let mut recorded = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            let stream_version = current + 1 + i as i64;
+            let inserted = sqlx::query_scalar::<_, i64>(
+                "insert into events (transaction_id, stream_id, stream_version, event_id, event_type, \
+                 schema_version, payload, metadata, recorded_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 returning global_position",
+            )
+            .bind(transaction_id)
+            .bind(stream.as_str())
+            .bind(stream_version)
+            .bind(e.event_id.to_string())
+            .bind(&e.event_type)
+            .bind(e.schema_version)
+            .bind(e.payload.to_string())
+            .bind(&metadata_text)
+            .bind(&recorded_at_text)
+            .fetch_one(&mut *tx)
+            .await;
+            let global_position = match inserted {
+                Ok(p) => p,
+                Err(err) if violated_constraint(&err).as_deref() == Some("events_event_id_key") => {
+                    return Err(StoreError::DuplicateEvent { event_id: e.event_id });
+                }
+                Err(err) => return Err(err.into()),
+            };
+            recorded.push(RecordedEvent {
+                global_position,
+                transaction_id,
+                stream_id: stream.clone(),
+                stream_version: stream_version as u64,
+                event_id: e.event_id,
+                event_type: e.event_type.clone(),
+                schema_version: e.schema_version,
+                payload: e.payload.clone(),
+                metadata: metadata.clone(),
+                recorded_at,
+            });
+        }
+        let last_version = current + events.len() as i64;
+        sqlx::query(
+            "insert into commands (command_id, stream_id, first_version, last_version, recorded_at) values (?, ?, ?, ?, ?)",
+        )
+        .bind(metadata.command_id.to_string())
+        .bind(stream.as_str())
+        .bind(current + 1)
+        .bind(last_version)
+        .bind(&recorded_at_text)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(hook) = hook {
+            hook.run(TxConn::Sqlite(&mut tx), &recorded).await?;
+        }
+        tx.commit().await?;
+        self.wake.send_replace(());
+        Ok(AppendResult { stream_id: stream.clone(), events: recorded, stream_version: last_version as u64, replayed: false })
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        to_version: Option<u64>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "select {EVENT_COLUMNS} from events \
+             where stream_id = ? and stream_version >= ? and stream_version <= ? order by stream_version"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(stream.as_str())
+            .bind(from_version as i64)
+            .bind(to_version.map_or(i64::MAX, |v| v as i64))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        let v: i64 = sqlx::query_scalar("select coalesce(max(stream_version), 0) from events where stream_id = ?")
+            .bind(stream.as_str())
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(v as u64)
+    }
+
+    async fn read_all(&self, after: Checkpoint, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        // One writer: what is visible is committed in position order, nothing can land behind.
+        let sql = format!(
+            "select {EVENT_COLUMNS} from events where (transaction_id, global_position) > (?, ?) \
+             order by transaction_id, global_position limit ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.transaction_id)
+            .bind(after.global_position)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn find_command(&self, command_id: Uuid) -> Result<Option<AppendResult>, StoreError> {
+        let row: Option<(String, i64, i64)> =
+            sqlx::query_as("select stream_id, first_version, last_version from commands where command_id = ?")
+                .bind(command_id.to_string())
+                .fetch_optional(&self.reader)
+                .await?;
+        let Some((stream_id, first, last)) = row else { return Ok(None) };
+        let stream_id = StreamId::parse(&stream_id)?;
+        let events = self.read_stream(&stream_id, first as u64, Some(last as u64)).await?;
+        Ok(Some(AppendResult { stream_id, events, stream_version: last as u64, replayed: true }))
+    }
+
+    async fn load_snapshot(&self, stream: &StreamId, decider_version: i32) -> Result<Option<Snapshot>, StoreError> {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("select stream_version, state from snapshots where stream_id = ? and decider_version = ?")
+                .bind(stream.as_str())
+                .bind(decider_version)
+                .fetch_optional(&self.reader)
+                .await?;
+        let Some((version, state)) = row else { return Ok(None) };
+        let state = serde_json::from_str(&state).map_err(StoreError::unexpected)?;
+        Ok(Some(Snapshot { stream_id: stream.clone(), decider_version, stream_version: version as u64, state }))
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into snapshots (stream_id, decider_version, stream_version, state, taken_at) values (?, ?, ?, ?, ?) \
+             on conflict (stream_id) do update \
+             set decider_version = excluded.decider_version, stream_version = excluded.stream_version, \
+                 state = excluded.state, taken_at = excluded.taken_at \
+             where snapshots.decider_version <> excluded.decider_version \
+                or snapshots.stream_version < excluded.stream_version",
+        )
+        .bind(snapshot.stream_id.as_str())
+        .bind(snapshot.decider_version)
+        .bind(snapshot.stream_version as i64)
+        .bind(snapshot.state.to_string())
+        .bind(timestamp(Utc::now()))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    fn appended(&self) -> watch::Receiver<()> {
+        self.wake.subscribe()
+    }
+}
+
+fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let global_position: i64 = row.try_get("global_position")?;
+    let stream_id: String = row.try_get("stream_id")?;
+    let stream_version = row.try_get::<i64, _>("stream_version")? as u64;
+    let unreadable = |what: &str, e: &dyn std::fmt::Display| StoreError::Unreadable {
+        stream_id: stream_id.clone(),
+        stream_version,
+        global_position,
+        reason: format!("{what}: {e}"),
+    };
+    let payload: String = row.try_get("payload")?;
+    let metadata: String = row.try_get("metadata")?;
+    let event_id: String = row.try_get("event_id")?;
+    let recorded_at: String = row.try_get("recorded_at")?;
+    Ok(RecordedEvent {
+        global_position,
+        transaction_id: row.try_get("transaction_id")?,
+        stream_id: StreamId::parse(&stream_id)?,
+        stream_version,
+        event_id: Uuid::parse_str(&event_id).map_err(|e| unreadable("event_id", &e))?,
+        event_type: row.try_get("event_type")?,
+        schema_version: row.try_get("schema_version")?,
+        payload: serde_json::from_str(&payload).map_err(|e| unreadable("payload", &e))?,
+        metadata: serde_json::from_str(&metadata).map_err(|e| unreadable("metadata", &e))?,
+        recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
+            .map_err(|e| unreadable("recorded_at", &e))?
+            .with_timezone(&Utc),
+    })
+}

@@ -1,0 +1,1 @@
+//! Black-box tests of the `carnet` binary; see `tests/` in this folder.
