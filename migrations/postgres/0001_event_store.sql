@@ -51,8 +51,9 @@ create table snapshots (
 -- Append in one statement (one round trip), so an append costs what a raw insert costs.
 -- p_expected: null = any version, 0 = the stream must not exist, n = exactly n.
 -- Returns one row per event: the new events, or for a replayed command_id the events it wrote.
--- A wrong expected version raises SQLSTATE CA409 with the current version in DETAIL; two
--- concurrent writers that both pass the check meet on events_stream_version_key (23505).
+-- A wrong expected version raises SQLSTATE CA409 with the current version in DETAIL. Writers of
+-- one stream are serialized by a transaction-scoped advisory lock; should two ever pass the check
+-- together, they meet on events_stream_version_key (23505), which the store also maps to a conflict.
 create function carnet_append(
     p_stream_id       text,
     p_expected        bigint,
@@ -75,6 +76,13 @@ declare
     v_current bigint;
     v_count   integer := coalesce(cardinality(p_event_ids), 0);
 begin
+    -- Writers of one stream queue here (transaction-scoped), so `any` never collides and an
+    -- exact version is checked against the committed head; other streams are not affected.
+    -- Taken before the first write, hence before the transaction gets its id: within a stream,
+    -- transaction ids then grow with versions, and the reading order keeps each stream in order.
+    -- So carnet_append must be the first write of its transaction.
+    perform pg_advisory_xact_lock(1, hashtext(p_stream_id));
+
     if p_command_id is not null then
         -- waits for a concurrent transaction holding the same command_id, then sees its row
         insert into commands (command_id, stream_id, first_version, last_version)

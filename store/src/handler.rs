@@ -25,14 +25,12 @@ pub enum CommandError {
 }
 
 /// An aggregate's state as loaded, with the stream version it reflects.
-#[derive(Debug, Clone)]
 pub struct Loaded<D: Decider> {
     pub state: D::State,
     pub version: u64,
 }
 
 /// What a handled command did.
-#[derive(Debug)]
 pub struct Executed<D: Decider> {
     pub state: D::State,
     pub version: u64,
@@ -41,13 +39,32 @@ pub struct Executed<D: Decider> {
     pub replayed: bool,
 }
 
+impl<D: Decider> std::fmt::Debug for Loaded<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded").field("state", &self.state).field("version", &self.version).finish()
+    }
+}
+
+impl<D: Decider> std::fmt::Debug for Executed<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executed")
+            .field("state", &self.state)
+            .field("version", &self.version)
+            .field("events", &self.events)
+            .field("replayed", &self.replayed)
+            .finish()
+    }
+}
+
 /// Loads and saves deciders on an event store.
 pub struct Repository<S, D> {
     store: S,
     upcasters: Arc<Upcasters>,
     /// A snapshot is saved each time a stream crosses a multiple of this many events.
     snapshot_every: u64,
-    /// How many times a conflict is re-decided when the caller did not pin a version.
+    /// How many times a conflict is re-decided when the caller did not pin a version. Each
+    /// conflict means another command landed, so n concurrent writers of one aggregate need at
+    /// most n - 1 retries.
     max_retries: u32,
     decider: PhantomData<fn() -> D>,
 }
@@ -66,7 +83,7 @@ impl<S: Clone, D> Clone for Repository<S, D> {
 
 impl<S: EventStore, D: Decider> Repository<S, D> {
     pub fn new(store: S, upcasters: Arc<Upcasters>) -> Self {
-        Self { store, upcasters, snapshot_every: 50, max_retries: 3, decider: PhantomData }
+        Self { store, upcasters, snapshot_every: 50, max_retries: 8, decider: PhantomData }
     }
 
     pub fn with_snapshot_every(mut self, events: u64) -> Self {

@@ -8,7 +8,7 @@
 use crate::contract::{EventStore, InlineHook, TxConn, check_storable};
 use crate::error::{StoreError, violated_constraint};
 use crate::model::*;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::str::FromStr;
@@ -109,7 +109,8 @@ impl EventStore for SqliteStore {
         let transaction_id: i64 = sqlx::query_scalar("select coalesce(max(transaction_id), 0) + 1 from events")
             .fetch_one(&mut *tx)
             .await?;
-        let recorded_at = Utc::now();
+        // stored with microseconds, like PostgreSQL: what the append reports is what is read
+        let recorded_at = Utc::now().trunc_subsecs(6);
         let recorded_at_text = timestamp(recorded_at);
         let metadata_text = serde_json::to_string(metadata).map_err(StoreError::unexpected)?;
         let mut recorded = Vec::with_capacity(events.len());

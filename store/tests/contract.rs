@@ -1,0 +1,601 @@
+//! The event store contract (DESIGN §3, §8), run against SQLite and PostgreSQL, each test on a
+//! fresh database. `contract!` below instantiates every generic test once per backend.
+
+mod common;
+
+use carnet_store::*;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Barrier, oneshot};
+use uuid::Uuid;
+
+/// What differs between backends for the tests' own assertions.
+#[derive(Clone, Copy)]
+struct Backend {
+    /// PostgreSQL lets a second writer commit while the first is still open; SQLite queues it.
+    concurrent_writers: bool,
+}
+
+macro_rules! contract {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let db = crate::common::sqlite().await;
+                    super::$test(db.store.clone(), super::Backend { concurrent_writers: false }).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let db = crate::common::postgres().await;
+                    super::$test(db.store.clone(), super::Backend { concurrent_writers: true }).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    appends_and_reads_a_stream,
+    expected_version_is_enforced,
+    concurrent_appends_with_the_same_expected_version_conflict,
+    a_retried_command_id_returns_the_first_result,
+    concurrent_retries_of_one_command_write_once,
+    out_of_order_commits_are_never_skipped,
+    many_writers_and_a_catch_up_reader_agree,
+    the_global_log_reads_in_batches_from_any_checkpoint,
+    an_inline_hook_that_fails_rolls_the_append_back,
+    snapshots_are_keyed_by_decider_version,
+    upcasters_bring_old_events_to_the_current_shape,
+    unreadable_events_name_their_stream_and_position,
+    text_is_stored_verbatim_and_nul_is_refused,
+    the_repository_decides_appends_and_retries_only_when_safe,
+    the_repository_loads_from_snapshots_and_replays_commands,
+);
+
+fn actor() -> Actor {
+    Actor { id: "person-test".into(), issuer: "carnet-test".into() }
+}
+
+fn meta() -> Metadata {
+    Metadata::new(actor())
+}
+
+fn stream() -> StreamId {
+    StreamId::new("test", Uuid::now_v7())
+}
+
+fn ev(n: u64) -> NewEvent {
+    NewEvent::new("Happened", json!({ "n": n }))
+}
+
+/// The whole log, once at least `expected` events are readable. On PostgreSQL a writing
+/// transaction still open anywhere on the server (another test) holds readers back, by design.
+async fn read_everything<S: EventStore>(store: &S, expected: usize) -> Vec<RecordedEvent> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut all = Vec::new();
+        let mut after = Checkpoint::START;
+        loop {
+            let batch = store.read_all(after, 500).await.expect("read_all");
+            let Some(last) = batch.last() else { break };
+            after = last.checkpoint();
+            all.extend(batch);
+        }
+        if all.len() >= expected || std::time::Instant::now() > deadline {
+            return all;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn appends_and_reads_a_stream<S: EventStore>(store: S, _: Backend) {
+    let s = stream();
+    let mut m = meta();
+    m.reason = Some("première saisie".into());
+    let first = store.append(&s, ExpectedVersion::NoStream, &[ev(1), ev(2)], &m).await.unwrap();
+    assert_eq!(first.stream_version, 2);
+    assert!(!first.replayed);
+    assert_eq!(first.events.iter().map(|e| e.stream_version).collect::<Vec<_>>(), vec![1, 2]);
+    let second = store.append(&s, ExpectedVersion::Exact(2), &[ev(3)], &meta()).await.unwrap();
+    assert_eq!(second.stream_version, 3);
+    let any = store.append(&s, ExpectedVersion::Any, &[ev(4)], &meta()).await.unwrap();
+    assert_eq!(any.stream_version, 4);
+
+    let read = store.read_stream(&s, 1, None).await.unwrap();
+    assert_eq!(read.len(), 4);
+    assert_eq!(read[0], first.events[0], "what is read is what the append reported");
+    assert_eq!(read[0].metadata, m, "metadata round-trips: actor, ids, occurred_at, reason");
+    assert_eq!(read.iter().map(|e| e.payload["n"].as_u64().unwrap()).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(store.read_stream(&s, 3, None).await.unwrap().len(), 2, "from a version");
+    assert_eq!(store.read_stream(&s, 2, Some(3)).await.unwrap().len(), 2, "a version range");
+    assert_eq!(store.stream_version(&s).await.unwrap(), 4);
+    assert_eq!(store.stream_version(&stream()).await.unwrap(), 0);
+    assert!(store.read_stream(&stream(), 1, None).await.unwrap().is_empty());
+    let positions: Vec<i64> = read.iter().map(|e| e.global_position).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]));
+}
+
+async fn expected_version_is_enforced<S: EventStore>(store: S, _: Backend) {
+    let s = stream();
+    store.append(&s, ExpectedVersion::NoStream, &[ev(1)], &meta()).await.unwrap();
+    for (expected, what) in [
+        (ExpectedVersion::NoStream, "no stream on an existing stream"),
+        (ExpectedVersion::Exact(2), "a version from the future"),
+        (ExpectedVersion::Exact(0), "exact zero"),
+    ] {
+        match store.append(&s, expected, &[ev(2)], &meta()).await {
+            Err(StoreError::Conflict { current_version, stream_id, .. }) => {
+                assert_eq!(current_version, 1, "{what}");
+                assert_eq!(stream_id, s);
+            }
+            other => panic!("{what}: expected a conflict, got {other:?}"),
+        }
+    }
+    match store.append(&stream(), ExpectedVersion::Exact(1), &[ev(1)], &meta()).await {
+        Err(StoreError::Conflict { current_version: 0, .. }) => {}
+        other => panic!("exact on a missing stream: {other:?}"),
+    }
+    assert_eq!(store.stream_version(&s).await.unwrap(), 1, "nothing written by refused appends");
+}
+
+async fn concurrent_appends_with_the_same_expected_version_conflict<S: EventStore>(store: S, _: Backend) {
+    for round in 0..10 {
+        let s = stream();
+        store.append(&s, ExpectedVersion::NoStream, &[ev(0)], &meta()).await.unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let tasks: Vec<_> = (0..2)
+            .map(|i| {
+                let (store, s, barrier) = (store.clone(), s.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let events: Vec<NewEvent> = (0..=i).map(ev).collect();
+                    store.append(&s, ExpectedVersion::Exact(1), &events, &meta()).await
+                })
+            })
+            .collect();
+        let mut winners = vec![];
+        let mut conflicts = vec![];
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(r) => winners.push(r),
+                Err(StoreError::Conflict { current_version, .. }) => conflicts.push(current_version),
+                Err(e) => panic!("round {round}: unexpected {e:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one wins");
+        assert_eq!(conflicts, vec![winners[0].stream_version], "round {round}: the loser learns the winner's version");
+        assert_eq!(store.stream_version(&s).await.unwrap(), winners[0].stream_version);
+    }
+}
+
+async fn a_retried_command_id_returns_the_first_result<S: EventStore>(store: S, _: Backend) {
+    let s = stream();
+    let m = meta();
+    let first = store.append(&s, ExpectedVersion::NoStream, &[ev(1), ev(2)], &m).await.unwrap();
+    // the retry carries other event ids and a stale expected version: still the first result
+    let again = store.append(&s, ExpectedVersion::NoStream, &[ev(1), ev(2)], &m).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.events, first.events);
+    assert_eq!(again.stream_version, first.stream_version);
+    assert_eq!(store.read_stream(&s, 1, None).await.unwrap().len(), 2, "one set of events");
+    let found = store.find_command(m.command_id).await.unwrap().expect("command recorded");
+    assert_eq!(found.events, first.events);
+    assert!(store.find_command(Uuid::now_v7()).await.unwrap().is_none());
+}
+
+async fn concurrent_retries_of_one_command_write_once<S: EventStore>(store: S, _: Backend) {
+    let s = stream();
+    let m = meta();
+    let barrier = Arc::new(Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, s, m, barrier) = (store.clone(), s.clone(), m.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.append(&s, ExpectedVersion::Any, &[ev(1), ev(2), ev(3)], &m).await
+            })
+        })
+        .collect();
+    let mut results = vec![];
+    for t in tasks {
+        results.push(t.await.unwrap().expect("every retry succeeds"));
+    }
+    assert_eq!(results.iter().filter(|r| !r.replayed).count(), 1, "one attempt wrote");
+    let written = results.iter().find(|r| !r.replayed).unwrap();
+    for r in &results {
+        assert_eq!(r.events, written.events, "every attempt gets the same result");
+    }
+    assert_eq!(store.read_stream(&s, 1, None).await.unwrap().len(), 3);
+}
+
+/// Writer A takes its position and sleeps inside its transaction while writer B commits a
+/// later event; a live reader must see both, once, and re-reading gives the same order.
+async fn out_of_order_commits_are_never_skipped<S: EventStore>(store: S, backend: Backend) {
+    struct SleepInside(std::sync::Mutex<Option<oneshot::Sender<()>>>);
+    impl InlineHook for SleepInside {
+        fn run<'c>(&'c self, _: TxConn<'c>, _: &'c [RecordedEvent]) -> BoxFuture<'c, Result<(), StoreError>> {
+            Box::pin(async move {
+                if let Some(inside) = self.0.lock().unwrap().take() {
+                    let _ = inside.send(());
+                }
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                Ok(())
+            })
+        }
+    }
+    store.append(&stream(), ExpectedVersion::NoStream, &[ev(0)], &meta()).await.unwrap();
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            subscribe(store, Checkpoint::START, 100, Duration::from_millis(20))
+                .take(3)
+                .map(|e| e.expect("subscription"))
+                .collect::<Vec<_>>()
+                .await
+        })
+    };
+    let (inside_tx, inside_rx) = oneshot::channel();
+    let hook = SleepInside(std::sync::Mutex::new(Some(inside_tx)));
+    let writer_a = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let r = store.append_with(&stream(), ExpectedVersion::NoStream, &[ev(1)], &meta(), Some(&hook)).await;
+            (r.unwrap(), std::time::Instant::now())
+        })
+    };
+    inside_rx.await.unwrap();
+    let b = store.append(&stream(), ExpectedVersion::NoStream, &[ev(2)], &meta()).await.unwrap();
+    let b_done = std::time::Instant::now();
+    let (a, a_done) = writer_a.await.unwrap();
+    if backend.concurrent_writers {
+        assert!(b_done < a_done, "B committed while A was still open");
+        assert!(b.events[0].global_position > a.events[0].global_position, "A took the earlier position");
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(20), reader).await.expect("reader sees all").unwrap();
+    let ids: Vec<Uuid> = seen.iter().map(|e| e.event_id).collect();
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 3, "each event exactly once");
+    assert!(ids.contains(&a.events[0].event_id), "the late commit is not skipped");
+    assert!(ids.contains(&b.events[0].event_id));
+    let again = read_everything(&store, 3).await;
+    assert_eq!(again.iter().map(|e| e.event_id).collect::<Vec<_>>(), ids, "re-reading gives the same order");
+    for (i, e) in again.iter().enumerate() {
+        let rest = store.read_all(e.checkpoint(), 100).await.unwrap();
+        assert_eq!(rest, again[i + 1..].to_vec(), "reading from any checkpoint gives the same suffix");
+    }
+}
+
+struct FailInside;
+impl InlineHook for FailInside {
+    fn run<'c>(&'c self, _: TxConn<'c>, _: &'c [RecordedEvent]) -> BoxFuture<'c, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::InvalidInput { reason: "the inline projector refused".into() }) })
+    }
+}
+
+/// 8 writers × 2 000 events on random streams, some appends rolled back, a catch-up reader
+/// running all along: it sees exactly the committed events, once each; versions have no gaps.
+async fn many_writers_and_a_catch_up_reader_agree<S: EventStore>(store: S, _: Backend) {
+    const WRITERS: u64 = 8;
+    const EVENTS: usize = 2_000;
+    let streams: Arc<Vec<StreamId>> = Arc::new((0..40).map(|_| stream()).collect());
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut events = std::pin::pin!(subscribe(store, Checkpoint::START, 1000, Duration::from_millis(20)));
+            while seen.len() < WRITERS as usize * EVENTS {
+                seen.push(events.next().await.unwrap().expect("subscription"));
+            }
+            // anything more within a short while would be an extra (uncommitted or duplicate)
+            let extra = tokio::time::timeout(Duration::from_millis(300), events.next()).await;
+            (seen, extra.is_ok())
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (store, streams) = (store.clone(), streams.clone());
+            tokio::spawn(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(w);
+                let (mut committed, mut rolled_back) = (vec![], vec![]);
+                while committed.len() < EVENTS {
+                    let n = rng.random_range(1..=4).min(EVENTS - committed.len());
+                    let events: Vec<NewEvent> = (0..n).map(|i| ev(i as u64)).collect();
+                    let s = &streams[rng.random_range(0..streams.len())];
+                    if rng.random_ratio(1, 20) {
+                        let r = store.append_with(s, ExpectedVersion::Any, &events, &meta(), Some(&FailInside)).await;
+                        assert!(r.is_err());
+                        rolled_back.extend(events.iter().map(|e| e.event_id));
+                    } else {
+                        store.append(s, ExpectedVersion::Any, &events, &meta()).await.expect("append");
+                        committed.extend(events.iter().map(|e| e.event_id));
+                    }
+                }
+                (committed, rolled_back)
+            })
+        })
+        .collect();
+    let (mut committed, mut rolled_back) = (HashSet::new(), HashSet::new());
+    for w in writers {
+        let (c, r) = w.await.unwrap();
+        committed.extend(c);
+        rolled_back.extend(r);
+    }
+    assert_eq!(committed.len(), WRITERS as usize * EVENTS);
+    let (seen, extra) = tokio::time::timeout(Duration::from_secs(60), reader).await.expect("reader caught up").unwrap();
+    assert!(!extra, "the reader saw more events than were committed");
+    let seen_ids: HashSet<Uuid> = seen.iter().map(|e| e.event_id).collect();
+    assert_eq!(seen_ids.len(), seen.len(), "no duplicates");
+    assert_eq!(seen_ids, committed, "exactly the committed set");
+    assert!(seen_ids.is_disjoint(&rolled_back), "nothing rolled back is ever seen");
+    let mut versions: BTreeMap<&StreamId, Vec<u64>> = BTreeMap::new();
+    for e in &seen {
+        versions.entry(&e.stream_id).or_default().push(e.stream_version);
+    }
+    for (s, v) in versions {
+        assert_eq!(v, (1..=v.len() as u64).collect::<Vec<_>>(), "{s}: versions 1..n, in order, no gap");
+    }
+    let checkpoints: Vec<Checkpoint> = seen.iter().map(|e| e.checkpoint()).collect();
+    assert!(checkpoints.windows(2).all(|w| w[0] < w[1]), "the reader moved strictly forward");
+}
+
+async fn the_global_log_reads_in_batches_from_any_checkpoint<S: EventStore>(store: S, _: Backend) {
+    for i in 0..25 {
+        store.append(&stream(), ExpectedVersion::NoStream, &[ev(i), ev(i)], &meta()).await.unwrap();
+    }
+    let all = read_everything(&store, 50).await;
+    assert_eq!(all.len(), 50);
+    let first = store.read_all(Checkpoint::START, 7).await.unwrap();
+    assert_eq!(first, all[..7].to_vec());
+    let next = store.read_all(first[6].checkpoint(), 7).await.unwrap();
+    assert_eq!(next, all[7..14].to_vec());
+    assert!(store.read_all(all[49].checkpoint(), 7).await.unwrap().is_empty());
+}
+
+async fn an_inline_hook_that_fails_rolls_the_append_back<S: EventStore>(store: S, _: Backend) {
+    let s = stream();
+    let m = meta();
+    let err = store.append_with(&s, ExpectedVersion::NoStream, &[ev(1)], &m, Some(&FailInside)).await.unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
+    assert_eq!(store.stream_version(&s).await.unwrap(), 0, "no event stored");
+    assert!(store.find_command(m.command_id).await.unwrap().is_none(), "the command is not recorded either");
+    let ok = store.append(&s, ExpectedVersion::NoStream, &[ev(1)], &m).await.unwrap();
+    assert!(!ok.replayed, "the same command id can then succeed for real");
+}
+
+async fn snapshots_are_keyed_by_decider_version<S: EventStore>(store: S, _: Backend) {
+    let s = stream();
+    let snap = |v: i32, at: u64| Snapshot { stream_id: s.clone(), decider_version: v, stream_version: at, state: json!({ "at": at }) };
+    assert!(store.load_snapshot(&s, 1).await.unwrap().is_none());
+    store.save_snapshot(&snap(1, 50)).await.unwrap();
+    assert_eq!(store.load_snapshot(&s, 1).await.unwrap(), Some(snap(1, 50)));
+    store.save_snapshot(&snap(1, 40)).await.unwrap();
+    assert_eq!(store.load_snapshot(&s, 1).await.unwrap(), Some(snap(1, 50)), "an older snapshot does not win");
+    assert!(store.load_snapshot(&s, 2).await.unwrap().is_none(), "another decider version is ignored");
+    store.save_snapshot(&snap(2, 10)).await.unwrap();
+    assert_eq!(store.load_snapshot(&s, 2).await.unwrap(), Some(snap(2, 10)), "a new decider version replaces it");
+    assert!(store.load_snapshot(&s, 1).await.unwrap().is_none());
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+#[serde(tag = "type", content = "payload")]
+enum Greeting {
+    Greeted { full_name: String, times: u32 },
+}
+
+async fn upcasters_bring_old_events_to_the_current_shape<S: EventStore>(store: S, _: Backend) {
+    let s = stream();
+    // version 1 of Greeted had `name` and no `times`; version 2 renamed it
+    let old = NewEvent::new("Greeted", json!({ "name": "l'équipe" }));
+    store.append(&s, ExpectedVersion::NoStream, &[old], &meta()).await.unwrap();
+    let upcasters = Upcasters::default().register("Greeted", 1, |mut p| {
+        let name = p.get_mut("name").map(serde_json::Value::take).ok_or("no name")?;
+        Ok(json!({ "full_name": name, "times": 1 }))
+    });
+    assert_eq!(upcasters.current_version("Greeted"), 2);
+    let new = upcasters.encode(&Greeting::Greeted { full_name: "le lab".into(), times: 2 }).unwrap();
+    assert_eq!((new.event_type.as_str(), new.schema_version), ("Greeted", 2));
+    store.append(&s, ExpectedVersion::Exact(1), &[new], &meta()).await.unwrap();
+    let decoded: Vec<Greeting> =
+        store.read_stream(&s, 1, None).await.unwrap().iter().map(|e| upcasters.decode(e).unwrap()).collect();
+    assert_eq!(
+        decoded,
+        vec![
+            Greeting::Greeted { full_name: "l'équipe".into(), times: 1 },
+            Greeting::Greeted { full_name: "le lab".into(), times: 2 }
+        ]
+    );
+    // a build without the upcaster does not guess: version 2 is from its future
+    let recorded = store.read_stream(&s, 2, None).await.unwrap();
+    let err = Upcasters::default().decode::<Greeting>(&recorded[0]).unwrap_err();
+    assert!(matches!(err, StoreError::Unreadable { .. }), "{err:?}");
+}
+
+async fn unreadable_events_name_their_stream_and_position<S: EventStore>(store: S, _: Backend) {
+    let s = stream();
+    let bad = [
+        NewEvent::new("NoSuchEvent", json!({})),
+        NewEvent::new("Greeted", json!({ "full_name": 42 })),
+    ];
+    store.append(&s, ExpectedVersion::NoStream, &bad, &meta()).await.unwrap();
+    for recorded in store.read_stream(&s, 1, None).await.unwrap() {
+        let err = Upcasters::carnet().decode::<Greeting>(&recorded).unwrap_err();
+        let StoreError::Unreadable { stream_id, global_position, stream_version, .. } = &err else {
+            panic!("expected Unreadable, got {err:?}")
+        };
+        assert_eq!((stream_id.as_str(), global_position.to_owned(), stream_version.to_owned()), (s.as_str(), recorded.global_position, recorded.stream_version));
+        let message = err.to_string();
+        assert!(message.contains(s.as_str()) && message.contains(&recorded.global_position.to_string()), "{message}");
+    }
+}
+
+async fn text_is_stored_verbatim_and_nul_is_refused<S: EventStore>(store: S, _: Backend) {
+    let s = stream();
+    let tricky = "l'« école » \"du futur\" ; drop table events; -- \\ ' '' 🚀 עברית 日本語 \u{202e} \t\n fin";
+    let mut m = meta();
+    m.reason = Some(tricky.into());
+    m.actor.id = "o'brien\"; --".into();
+    let payload = json!({ tricky: tricky, "nested": [tricky, { "k": tricky }] });
+    store.append(&s, ExpectedVersion::NoStream, &[NewEvent::new("Noted", payload.clone())], &m).await.unwrap();
+    let read = store.read_stream(&s, 1, None).await.unwrap();
+    assert_eq!(read[0].payload, payload);
+    assert_eq!(read[0].metadata, m);
+
+    let s2 = stream();
+    for (payload, reason) in [(json!({ "t": "a\u{0}b" }), None), (json!({ "a\u{0}": 1 }), None), (json!({}), Some("x\u{0}y"))] {
+        let mut m = meta();
+        m.reason = reason.map(str::to_owned);
+        let err = store.append(&s2, ExpectedVersion::Any, &[NewEvent::new("Noted", payload)], &m).await.unwrap_err();
+        assert!(matches!(&err, StoreError::InvalidInput { reason } if reason.contains("NUL")), "{err:?}");
+    }
+    assert_eq!(store.stream_version(&s2).await.unwrap(), 0, "nothing written");
+}
+
+/// A counter as a minimal decider, so the repository is tested on its own.
+mod counter {
+    use carnet_domain::{Decider, Rejection};
+    use serde::{Deserialize, Serialize};
+
+    pub struct Counter;
+    #[derive(Debug)]
+    pub enum Command {
+        Add(u32),
+    }
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "type", content = "payload")]
+    pub enum Event {
+        Added { n: u32 },
+    }
+    impl Decider for Counter {
+        type State = u64;
+        type Command = Command;
+        type Event = Event;
+        const CATEGORY: &'static str = "counter";
+        const VERSION: u32 = 1;
+        fn initial_state() -> u64 {
+            0
+        }
+        fn decide(state: &u64, Command::Add(n): &Command) -> Result<Vec<Event>, Rejection> {
+            if *n == 0 {
+                return Err(Rejection::input("counter.zero", "ajouter zéro n'a pas de sens"));
+            }
+            if *state + u64::from(*n) > 1_000 {
+                return Err(Rejection::transition("counter.max", "le compteur ne dépasse pas 1000"));
+            }
+            Ok(vec![Event::Added { n: *n }])
+        }
+        fn evolve(state: u64, Event::Added { n }: &Event) -> u64 {
+            state + u64::from(*n)
+        }
+    }
+}
+
+async fn the_repository_decides_appends_and_retries_only_when_safe<S: EventStore>(store: S, _: Backend) {
+    use counter::*;
+    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(Upcasters::carnet()));
+    let id = Uuid::now_v7();
+    let done = repo.execute(id, &Command::Add(5), &meta(), None, None).await.unwrap();
+    assert_eq!((done.state, done.version), (5, 1));
+    assert!(matches!(
+        repo.execute(id, &Command::Add(0), &meta(), None, None).await,
+        Err(CommandError::Rejected(r)) if r.rule == "counter.zero"
+    ));
+    assert_eq!(store.stream_version(&StreamId::new("counter", id)).await.unwrap(), 1, "a rejection writes nothing");
+
+    // unpinned concurrent commands all land: conflicts are decided again on the new state
+    let barrier = Arc::new(Barrier::new(6));
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let (repo, barrier) = (repo.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                repo.execute(id, &Command::Add(1), &meta(), None, None).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().expect("retried until it lands");
+    }
+    assert_eq!(repo.load(id).await.unwrap().state, 11);
+
+    // a pinned, stale version is the user's conflict, never retried
+    match repo.execute(id, &Command::Add(1), &meta(), Some(3), None).await {
+        Err(CommandError::Store(StoreError::Conflict { current_version: 7, .. })) => {}
+        other => panic!("expected a conflict at version 7, got {other:?}"),
+    }
+    let pinned = repo.execute(id, &Command::Add(1), &meta(), Some(7), None).await.unwrap();
+    assert_eq!((pinned.state, pinned.version), (12, 8));
+}
+
+async fn the_repository_loads_from_snapshots_and_replays_commands<S: EventStore>(store: S, _: Backend) {
+    use counter::*;
+    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(Upcasters::carnet())).with_snapshot_every(10);
+    let id = Uuid::now_v7();
+    for _ in 0..25 {
+        repo.execute(id, &Command::Add(2), &meta(), None, None).await.unwrap();
+    }
+    let s = StreamId::new("counter", id);
+    let snap = store.load_snapshot(&s, 1).await.unwrap().expect("snapshot taken");
+    assert_eq!((snap.stream_version, snap.state.clone()), (20, json!(40)));
+    // prove the snapshot is used: a doctored snapshot changes what is loaded
+    store.save_snapshot(&Snapshot { stream_version: 21, state: json!(1000), ..snap }).await.unwrap();
+    assert_eq!(repo.load(id).await.unwrap().state, 1000 + 2 * 4);
+    assert_eq!(repo.load_at(id, 25).await.unwrap().state, 50, "time travel folds the events themselves");
+    assert_eq!(repo.load_at(id, 3).await.unwrap().state, 6);
+
+    let m = meta();
+    let other = Uuid::now_v7();
+    let first = repo.execute(other, &Command::Add(7), &m, None, None).await.unwrap();
+    let retry = repo.execute(other, &Command::Add(7), &m, None, None).await.unwrap();
+    assert!(retry.replayed && !first.replayed);
+    assert_eq!((retry.state, retry.version, retry.events.clone()), (first.state, first.version, first.events));
+    assert_eq!(repo.load(other).await.unwrap().state, 7, "the retry wrote nothing");
+}
+
+/// PostgreSQL only: the appending backend is terminated inside its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_terminated_mid_append_stores_nothing_and_recovers() {
+    struct ReportPidAndWait(std::sync::Mutex<Option<oneshot::Sender<i32>>>);
+    impl InlineHook for ReportPidAndWait {
+        fn run<'c>(&'c self, tx: TxConn<'c>, _: &'c [RecordedEvent]) -> BoxFuture<'c, Result<(), StoreError>> {
+            Box::pin(async move {
+                let TxConn::Postgres(conn) = tx else { unreachable!("postgres test") };
+                let pid: i32 = sqlx::query_scalar("select pg_backend_pid()").fetch_one(&mut *conn).await?;
+                if let Some(tx) = self.0.lock().unwrap().take() {
+                    let _ = tx.send(pid);
+                }
+                sqlx::query("select pg_sleep(30)").execute(&mut *conn).await?;
+                Ok(())
+            })
+        }
+    }
+    let db = common::postgres().await;
+    let store = db.store.clone();
+    let s = stream();
+    let (pid_tx, pid_rx) = oneshot::channel();
+    let append = {
+        let (store, s) = (store.clone(), s.clone());
+        tokio::spawn(async move {
+            let hook = ReportPidAndWait(std::sync::Mutex::new(Some(pid_tx)));
+            store.append_with(&s, ExpectedVersion::NoStream, &[ev(1), ev(2)], &meta(), Some(&hook)).await
+        })
+    };
+    let pid = pid_rx.await.unwrap();
+    let killed: bool = sqlx::query_scalar("select pg_terminate_backend($1)").bind(pid).fetch_one(store.pool()).await.unwrap();
+    assert!(killed);
+    let err = append.await.unwrap().unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "the client gets an error: {err:?}");
+    assert_eq!(store.stream_version(&s).await.unwrap(), 0, "nothing partial is stored");
+    let n: i64 = sqlx::query_scalar("select count(*) from commands").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(n, 0);
+    let next = store.append(&s, ExpectedVersion::NoStream, &[ev(1)], &meta()).await.expect("the next append succeeds");
+    assert_eq!(next.stream_version, 1);
+}
