@@ -83,21 +83,16 @@ begin
     -- So carnet_append must be the first write of its transaction.
     perform pg_advisory_xact_lock(1, hashtext(p_stream_id));
 
-    if p_command_id is not null then
-        -- waits for a concurrent transaction holding the same command_id, then sees its row
-        insert into commands (command_id, stream_id, first_version, last_version)
-        values (p_command_id, p_stream_id, 0, 0)
-        on conflict (command_id) do nothing;
-        if not found then
-            return query
-                select e.global_position, e.transaction_id, e.stream_version, e.event_id, e.recorded_at, true
-                from commands c
-                join events e on e.stream_id = c.stream_id
-                    and e.stream_version between c.first_version and c.last_version
-                where c.command_id = p_command_id
-                order by e.stream_version;
-            return;
-        end if;
+    if p_command_id is not null
+        and exists (select 1 from commands c where c.command_id = p_command_id) then
+        return query
+            select e.global_position, e.transaction_id, e.stream_version, e.event_id, e.recorded_at, true
+            from commands c
+            join events e on e.stream_id = c.stream_id
+                and e.stream_version between c.first_version and c.last_version
+            where c.command_id = p_command_id
+            order by e.stream_version;
+        return;
     end if;
 
     select coalesce(max(e.stream_version), 0) into v_current
@@ -110,12 +105,6 @@ begin
             detail = v_current::text;
     end if;
 
-    if p_command_id is not null then
-        update commands
-        set first_version = v_current + 1, last_version = v_current + v_count
-        where command_id = p_command_id;
-    end if;
-
     return query
         insert into events as e (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata)
         select p_stream_id, v_current + t.n, t.event_id, t.event_type, t.schema_version, t.payload, p_metadata
@@ -123,5 +112,13 @@ begin
             with ordinality as t(event_id, event_type, schema_version, payload, n)
         order by t.n
         returning e.global_position, e.transaction_id, e.stream_version, e.event_id, e.recorded_at, false;
+
+    -- A retry of the same command waits on the stream lock above and then finds this row. The
+    -- same command id sent to another stream at the same moment meets commands_pkey, and the
+    -- store answers it with the first result.
+    if p_command_id is not null then
+        insert into commands (command_id, stream_id, first_version, last_version)
+        values (p_command_id, p_stream_id, v_current + 1, v_current + v_count);
+    end if;
 end;
 $$;

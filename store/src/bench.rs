@@ -1,1 +1,194 @@
-//! (benchmark, being written)
+//! `carnet bench store`: the store's append against raw `INSERT`s of the same rows, measured in
+//! one run on one PostgreSQL server, reported as ratios (DESIGN §9).
+//!
+//! A fresh database is created and dropped. The baseline table `bench_raw` is created
+//! `like events including all`: same columns, defaults, constraints and indexes, so the raw
+//! side writes exactly the rows the store writes, without the store's checks. Raw and store
+//! phases alternate for several rounds so that drift of the machine affects both alike.
+
+use crate::contract::EventStore;
+use crate::error::StoreError;
+use crate::model::{Actor, Checkpoint, ExpectedVersion, Metadata, NewEvent, StreamId};
+use crate::postgres::PgStore;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// A PostgreSQL URL; the bench creates its own database on that server.
+    pub database_url: String,
+    pub writers: usize,
+    /// Length of one measured phase.
+    pub phase: Duration,
+    /// Raw/store alternations.
+    pub rounds: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Throughput {
+    pub events: u64,
+    pub elapsed: Duration,
+}
+
+impl Throughput {
+    pub fn per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+    fn add(&mut self, other: Throughput) {
+        self.events += other.events;
+        self.elapsed += other.elapsed;
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct BenchReport {
+    pub raw_single: Throughput,
+    pub store_single: Throughput,
+    pub raw_batch: Throughput,
+    pub store_batch: Throughput,
+    pub catch_up: Throughput,
+}
+
+impl BenchReport {
+    pub fn single_ratio(&self) -> f64 {
+        self.store_single.per_second() / self.raw_single.per_second()
+    }
+    pub fn batch_ratio(&self) -> f64 {
+        self.store_batch.per_second() / self.raw_batch.per_second()
+    }
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let line = |f: &mut std::fmt::Formatter<'_>, what: &str, t: &Throughput| {
+            writeln!(f, "  {what:<44} {:>10.0} events/s  ({} events in {:.1} s)", t.per_second(), t.events, t.elapsed.as_secs_f64())
+        };
+        line(f, "raw INSERT, 1 event/tx", &self.raw_single)?;
+        line(f, "store append, 1 event/tx", &self.store_single)?;
+        writeln!(f, "  ratio (target >= 0.70)                       {:>10.2}", self.single_ratio())?;
+        line(f, "raw batched INSERT, 100 events/tx", &self.raw_batch)?;
+        line(f, "store append, 100 events/tx", &self.store_batch)?;
+        writeln!(f, "  ratio (target >= 0.50)                       {:>10.2}", self.batch_ratio())?;
+        line(f, "catch-up read_all (target >= 100 000/s)", &self.catch_up)
+    }
+}
+
+/// Runs the whole benchmark; `progress` is told what phase starts.
+pub async fn run(options: &BenchOptions, progress: impl Fn(&str)) -> Result<BenchReport, StoreError> {
+    let admin = sqlx::PgPool::connect(&options.database_url).await?;
+    // a name of our own, hex digits only: safe inside the statement
+    let name = format!("carnet_bench_{}", Uuid::new_v4().simple());
+    sqlx::query(&format!("create database \"{name}\"")).execute(&admin).await?;
+    let result = run_in(options, &name, &progress).await;
+    sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&admin).await?;
+    result
+}
+
+async fn run_in(options: &BenchOptions, name: &str, progress: &impl Fn(&str)) -> Result<BenchReport, StoreError> {
+    let connect = std::str::FromStr::from_str(&options.database_url).map(|o: sqlx::postgres::PgConnectOptions| o.database(name))?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(options.writers as u32 + 2)
+        .connect_with(connect)
+        .await?;
+    let store = PgStore::from_pool(pool);
+    store.migrate().await?;
+    sqlx::query("create table bench_raw (like events including all)").execute(store.pool()).await?;
+
+    let mut report = BenchReport::default();
+    for round in 1..=options.rounds {
+        progress(&format!("round {round}/{}: raw INSERT, 1 event/tx", options.rounds));
+        report.raw_single.add(phase(&store, options, 1, Side::Raw).await?);
+        progress(&format!("round {round}/{}: store append, 1 event/tx", options.rounds));
+        report.store_single.add(phase(&store, options, 1, Side::Store).await?);
+        progress(&format!("round {round}/{}: raw INSERT, 100 events/tx", options.rounds));
+        report.raw_batch.add(phase(&store, options, 100, Side::Raw).await?);
+        progress(&format!("round {round}/{}: store append, 100 events/tx", options.rounds));
+        report.store_batch.add(phase(&store, options, 100, Side::Store).await?);
+    }
+    progress("catch-up read of the whole log");
+    report.catch_up = catch_up(&store).await?;
+    store.pool().close().await;
+    Ok(report)
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Raw,
+    Store,
+}
+
+/// `options.writers` tasks append `per_tx` events per transaction for `options.phase`, each to
+/// its own 100 streams in turn (fresh streams per phase).
+async fn phase(store: &PgStore, options: &BenchOptions, per_tx: usize, side: Side) -> Result<Throughput, StoreError> {
+    let deadline = Instant::now() + options.phase;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..options.writers)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let streams: Vec<StreamId> = (0..100).map(|_| StreamId::new("bench", Uuid::now_v7())).collect();
+                let mut versions = vec![0u64; streams.len()];
+                let actor = Actor { id: "bench".into(), issuer: "carnet-bench".into() };
+                let mut written = 0u64;
+                let mut i = 0;
+                while Instant::now() < deadline {
+                    let s = i % streams.len();
+                    i += 1;
+                    let events: Vec<NewEvent> = (0..per_tx)
+                        .map(|n| NewEvent::new("BenchEventRecorded", json!({ "n": n, "note": "une ligne de texte ordinaire" })))
+                        .collect();
+                    let metadata = Metadata::new(actor.clone());
+                    match side {
+                        Side::Raw => raw_insert(&store, &streams[s], versions[s], &events, &metadata).await?,
+                        Side::Store => {
+                            let expected = ExpectedVersion::from_loaded(versions[s]);
+                            store.append(&streams[s], expected, &events, &metadata).await?;
+                        }
+                    }
+                    versions[s] += per_tx as u64;
+                    written += per_tx as u64;
+                }
+                Ok::<u64, StoreError>(written)
+            })
+        })
+        .collect();
+    let mut events = 0;
+    for t in tasks {
+        events += t.await.map_err(StoreError::unexpected)??;
+    }
+    Ok(Throughput { events, elapsed: start.elapsed() })
+}
+
+/// The baseline: the same rows, inserted with one plain statement, autocommit.
+async fn raw_insert(store: &PgStore, stream: &StreamId, after: u64, events: &[NewEvent], metadata: &Metadata) -> Result<(), StoreError> {
+    let meta = serde_json::to_value(metadata).map_err(StoreError::unexpected)?;
+    sqlx::query(
+        "insert into bench_raw (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata) \
+         select $1, $2 + t.n, t.event_id, t.event_type, t.schema_version, t.payload, $7 \
+         from unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[]) with ordinality as t(event_id, event_type, schema_version, payload, n)",
+    )
+    .bind(stream.as_str())
+    .bind(after as i64)
+    .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+    .bind(&meta)
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+async fn catch_up(store: &PgStore) -> Result<Throughput, StoreError> {
+    let start = Instant::now();
+    let mut after = Checkpoint::START;
+    let mut events = 0u64;
+    loop {
+        let batch = store.read_all(after, 5_000).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.checkpoint();
+        events += batch.len() as u64;
+    }
+    Ok(Throughput { events, elapsed: start.elapsed() })
+}

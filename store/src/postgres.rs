@@ -126,7 +126,8 @@ impl EventStore for PgStore {
             Some(hook) => {
                 let mut tx = self.pool.begin().await?;
                 match query.fetch_all(&mut *tx).await {
-                    Ok(rows) if rows.first().is_some_and(|r| !r.5) => {
+                    Ok(mut rows) if rows.first().is_some_and(|r| !r.5) => {
+                        rows.sort_by_key(|r| r.2);
                         let recorded = recorded(stream, events, metadata, &rows);
                         hook.run(TxConn::Postgres(&mut tx), &recorded).await?;
                         tx.commit().await?;
@@ -136,10 +137,16 @@ impl EventStore for PgStore {
                 }
             }
         };
-        let rows = match outcome {
+        let mut rows = match outcome {
             Ok(rows) => rows,
+            Err(e) if violated_constraint(&e).as_deref() == Some("commands_pkey") => {
+                // the same command id committed concurrently on another stream: its result
+                return self.find_command(metadata.command_id).await?.ok_or(StoreError::Unavailable(e));
+            }
             Err(e) => return Err(self.append_error(e, stream, expected, events).await),
         };
+        // RETURNING promises no order: put rows in version order, the order of `events`
+        rows.sort_by_key(|r| r.2);
         let replayed = rows.first().is_some_and(|r| r.5);
         let events = if replayed {
             let positions: Vec<i64> = rows.iter().map(|r| r.0).collect();

@@ -39,13 +39,12 @@ pub struct FreshPostgres {
 
 impl Drop for FreshPostgres {
     fn drop(&mut self) {
-        // Drop cannot await: use a thread with its own runtime.
+        // Drop cannot await: use a thread with its own runtime. The test's pool is not touched
+        // from here (it belongs to the test's runtime); `with (force)` ends its connections.
         let name = self.name.clone();
-        let pool = self.store.pool().clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async move {
-                pool.close().await;
                 if let Ok(admin) = sqlx::PgPool::connect(&database_url()).await {
                     let _ = sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&admin).await;
                 }

@@ -1,1 +1,0 @@
-//! Black-box tests of the `carnet` binary; see `tests/` in this folder.
