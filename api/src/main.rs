@@ -75,9 +75,8 @@ async fn main() -> anyhow::Result<()> {
                 rounds,
             };
             println!("carnet bench store: {writers} writers, {rounds} rounds of {seconds} s per phase");
-            let report = carnet_store::bench::run(&options, |phase| eprintln!("… {phase}"))
-                .await
-                .context("benchmark failed")?;
+            let report =
+                carnet_store::bench::run(&options, |phase| eprintln!("… {phase}")).await.context("benchmark failed")?;
             print!("{report}");
             Ok(())
         }

@@ -60,7 +60,12 @@ impl EventStore for AnyStore {
     ) -> Result<AppendResult, StoreError> {
         dispatch!(self, s => s.append_with(stream, expected, events, metadata, hook).await)
     }
-    async fn read_stream(&self, stream: &StreamId, from: u64, to: Option<u64>) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         dispatch!(self, s => s.read_stream(stream, from, to).await)
     }
     async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {

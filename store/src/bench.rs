@@ -62,7 +62,13 @@ impl BenchReport {
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let line = |f: &mut std::fmt::Formatter<'_>, what: &str, t: &Throughput| {
-            writeln!(f, "  {what:<44} {:>10.0} events/s  ({} events in {:.1} s)", t.per_second(), t.events, t.elapsed.as_secs_f64())
+            writeln!(
+                f,
+                "  {what:<44} {:>10.0} events/s  ({} events in {:.1} s)",
+                t.per_second(),
+                t.events,
+                t.elapsed.as_secs_f64()
+            )
         };
         line(f, "raw INSERT, 1 event/tx", &self.raw_single)?;
         line(f, "store append, 1 event/tx", &self.store_single)?;
@@ -86,11 +92,9 @@ pub async fn run(options: &BenchOptions, progress: impl Fn(&str)) -> Result<Benc
 }
 
 async fn run_in(options: &BenchOptions, name: &str, progress: &impl Fn(&str)) -> Result<BenchReport, StoreError> {
-    let connect = std::str::FromStr::from_str(&options.database_url).map(|o: sqlx::postgres::PgConnectOptions| o.database(name))?;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(options.writers as u32 + 2)
-        .connect_with(connect)
-        .await?;
+    let connect = PgStore::connect_options(&options.database_url)?.database(name);
+    let pool =
+        sqlx::postgres::PgPoolOptions::new().max_connections(options.writers as u32 + 2).connect_with(connect).await?;
     let store = PgStore::from_pool(pool);
     store.migrate().await?;
     sqlx::query("create table bench_raw (like events including all)").execute(store.pool()).await?;
@@ -136,7 +140,12 @@ async fn phase(store: &PgStore, options: &BenchOptions, per_tx: usize, side: Sid
                     let s = i % streams.len();
                     i += 1;
                     let events: Vec<NewEvent> = (0..per_tx)
-                        .map(|n| NewEvent::new("BenchEventRecorded", json!({ "n": n, "note": "une ligne de texte ordinaire" })))
+                        .map(|n| {
+                            NewEvent::new(
+                                "BenchEventRecorded",
+                                json!({ "n": n, "note": "une ligne de texte ordinaire" }),
+                            )
+                        })
                         .collect();
                     let metadata = Metadata::new(actor.clone());
                     match side {
@@ -161,7 +170,13 @@ async fn phase(store: &PgStore, options: &BenchOptions, per_tx: usize, side: Sid
 }
 
 /// The baseline: the same rows, inserted with one plain statement, autocommit.
-async fn raw_insert(store: &PgStore, stream: &StreamId, after: u64, events: &[NewEvent], metadata: &Metadata) -> Result<(), StoreError> {
+async fn raw_insert(
+    store: &PgStore,
+    stream: &StreamId,
+    after: u64,
+    events: &[NewEvent],
+    metadata: &Metadata,
+) -> Result<(), StoreError> {
     let meta = serde_json::to_value(metadata).map_err(StoreError::unexpected)?;
     sqlx::query(
         "insert into bench_raw (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata) \

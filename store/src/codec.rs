@@ -84,7 +84,8 @@ impl Upcasters {
                 event.event_type, event.schema_version
             )));
         }
-        let payload = self.upcast(&event.event_type, event.schema_version, event.payload.clone()).map_err(unreadable)?;
+        let payload =
+            self.upcast(&event.event_type, event.schema_version, event.payload.clone()).map_err(unreadable)?;
         let tagged = serde_json::json!({ "type": event.event_type, "payload": payload });
         serde_json::from_value(tagged).map_err(|e| unreadable(format!("{}: {e}", event.event_type)))
     }

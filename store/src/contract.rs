@@ -93,14 +93,19 @@ pub(crate) fn check_storable(events: &[NewEvent], metadata: &Metadata) -> Result
     }
     for e in events {
         if e.event_type.is_empty() || e.event_type.contains('\0') || e.event_type.len() > 100 {
-            return Err(StoreError::InvalidInput { reason: "an event type is 1 to 100 characters, without NUL".into() });
+            return Err(StoreError::InvalidInput {
+                reason: "an event type is 1 to 100 characters, without NUL".into(),
+            });
         }
         if e.schema_version < 1 {
             return Err(StoreError::InvalidInput { reason: "schema versions start at 1".into() });
         }
         if has_nul(&e.payload) {
             return Err(StoreError::InvalidInput {
-                reason: format!("the payload of {} contains a NUL character (U+0000), which the log does not store", e.event_type),
+                reason: format!(
+                    "the payload of {} contains a NUL character (U+0000), which the log does not store",
+                    e.event_type
+                ),
             });
         }
     }

@@ -9,7 +9,9 @@ pub enum StoreError {
     Conflict { stream_id: StreamId, expected: ExpectedVersion, current_version: u64 },
 
     /// A stored event cannot be read back (unknown type, shape, or schema version).
-    #[error("event at global position {global_position} (stream {stream_id}, version {stream_version}) cannot be read: {reason}")]
+    #[error(
+        "event at global position {global_position} (stream {stream_id}, version {stream_version}) cannot be read: {reason}"
+    )]
     Unreadable { stream_id: String, stream_version: u64, global_position: i64, reason: String },
 
     /// The caller gave something the store refuses to write (NUL in text, empty stream id…).
@@ -57,9 +59,9 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         // class 57: operator intervention (admin shutdown, pg_terminate_backend, crash);
         // class 08: connection exception; SQLITE_BUSY after the busy timeout
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|c| c.starts_with("57") || c.starts_with("08") || c == "5" || c == "517"),
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|c| c.starts_with("57") || c.starts_with("08") || c == "5" || c == "517")
+        }
         _ => false,
     }
 }

@@ -162,7 +162,12 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
                 Ok(result) => {
                     let state = D::fold(loaded.state, &decided);
                     self.maybe_snapshot(&stream, loaded.version, result.stream_version, &state).await;
-                    return Ok(Executed { state, version: result.stream_version, events: result.events, replayed: false });
+                    return Ok(Executed {
+                        state,
+                        version: result.stream_version,
+                        events: result.events,
+                        replayed: false,
+                    });
                 }
                 Err(StoreError::Conflict { .. }) if expected_version.is_none() && attempt < self.max_retries => {
                     attempt += 1;

@@ -29,13 +29,19 @@ const EVENT_COLUMNS: &str = "global_position, transaction_id, stream_id, stream_
 impl PgStore {
     /// Connects to `url` (`postgres://…`). Migrations are applied separately by [`Self::migrate`].
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("carnet");
+        let options = Self::connect_options(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
         Ok(Self::from_pool(pool))
+    }
+
+    /// Options for Carnet's connections. `synchronous_commit` is forced on for them whatever
+    /// the server's default: an acknowledged append must survive a crash (DESIGN §3).
+    pub fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+        Ok(PgConnectOptions::from_str(url)?.application_name("carnet").options([("synchronous_commit", "on")]))
     }
 
     pub fn from_pool(pool: PgPool) -> Self {
@@ -60,7 +66,13 @@ impl PgStore {
 
     /// Maps a failed append: both ways a version conflict shows up, a duplicate event id, or
     /// whatever else went wrong.
-    async fn append_error(&self, e: sqlx::Error, stream: &StreamId, expected: ExpectedVersion, events: &[NewEvent]) -> StoreError {
+    async fn append_error(
+        &self,
+        e: sqlx::Error,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> StoreError {
         if let sqlx::Error::Database(db) = &e
             && db.code().as_deref() == Some("CA409")
         {
@@ -103,7 +115,11 @@ impl EventStore for PgStore {
             // nothing to write; the version check still applies
             let stream_version = self.stream_version(stream).await?;
             if expected.as_db().is_some_and(|v| v as u64 != stream_version) {
-                return Err(StoreError::Conflict { stream_id: stream.clone(), expected, current_version: stream_version });
+                return Err(StoreError::Conflict {
+                    stream_id: stream.clone(),
+                    expected,
+                    current_version: stream_version,
+                });
             }
             return Ok(AppendResult { stream_id: stream.clone(), events: vec![], stream_version, replayed: false });
         }
@@ -218,13 +234,12 @@ impl EventStore for PgStore {
     }
 
     async fn load_snapshot(&self, stream: &StreamId, decider_version: i32) -> Result<Option<Snapshot>, StoreError> {
-        let row: Option<(i64, serde_json::Value)> = sqlx::query_as(
-            "select stream_version, state from snapshots where stream_id = $1 and decider_version = $2",
-        )
-        .bind(stream.as_str())
-        .bind(decider_version)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<(i64, serde_json::Value)> =
+            sqlx::query_as("select stream_version, state from snapshots where stream_id = $1 and decider_version = $2")
+                .bind(stream.as_str())
+                .bind(decider_version)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|(v, state)| Snapshot {
             stream_id: stream.clone(),
             decider_version,

@@ -90,10 +90,11 @@ impl EventStore for SqliteStore {
             return Ok(AppendResult { stream_id, events, stream_version: last as u64, replayed: true });
         }
 
-        let current: i64 = sqlx::query_scalar("select coalesce(max(stream_version), 0) from events where stream_id = ?")
-            .bind(stream.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
+        let current: i64 =
+            sqlx::query_scalar("select coalesce(max(stream_version), 0) from events where stream_id = ?")
+                .bind(stream.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
         if expected.as_db().is_some_and(|v| v != current) {
             return Err(StoreError::Conflict { stream_id: stream.clone(), expected, current_version: current as u64 });
         }
@@ -106,9 +107,8 @@ impl EventStore for SqliteStore {
             });
         }
 
-        let transaction_id: i64 = sqlx::query_scalar("select coalesce(max(transaction_id), 0) + 1 from events")
-            .fetch_one(&mut *tx)
-            .await?;
+        let transaction_id: i64 =
+            sqlx::query_scalar("select coalesce(max(transaction_id), 0) + 1 from events").fetch_one(&mut *tx).await?;
         // stored with microseconds, like PostgreSQL: what the append reports is what is read
         let recorded_at = Utc::now().trunc_subsecs(6);
         let recorded_at_text = timestamp(recorded_at);
@@ -168,7 +168,12 @@ impl EventStore for SqliteStore {
         }
         tx.commit().await?;
         self.wake.send_replace(());
-        Ok(AppendResult { stream_id: stream.clone(), events: recorded, stream_version: last_version as u64, replayed: false })
+        Ok(AppendResult {
+            stream_id: stream.clone(),
+            events: recorded,
+            stream_version: last_version as u64,
+            replayed: false,
+        })
     }
 
     async fn read_stream(

@@ -373,7 +373,12 @@ async fn an_inline_hook_that_fails_rolls_the_append_back<S: EventStore>(store: S
 
 async fn snapshots_are_keyed_by_decider_version<S: EventStore>(store: S, _: Backend) {
     let s = stream();
-    let snap = |v: i32, at: u64| Snapshot { stream_id: s.clone(), decider_version: v, stream_version: at, state: json!({ "at": at }) };
+    let snap = |v: i32, at: u64| Snapshot {
+        stream_id: s.clone(),
+        decider_version: v,
+        stream_version: at,
+        state: json!({ "at": at }),
+    };
     assert!(store.load_snapshot(&s, 1).await.unwrap().is_none());
     store.save_snapshot(&snap(1, 50)).await.unwrap();
     assert_eq!(store.load_snapshot(&s, 1).await.unwrap(), Some(snap(1, 50)));
@@ -421,17 +426,17 @@ async fn upcasters_bring_old_events_to_the_current_shape<S: EventStore>(store: S
 
 async fn unreadable_events_name_their_stream_and_position<S: EventStore>(store: S, _: Backend) {
     let s = stream();
-    let bad = [
-        NewEvent::new("NoSuchEvent", json!({})),
-        NewEvent::new("Greeted", json!({ "full_name": 42 })),
-    ];
+    let bad = [NewEvent::new("NoSuchEvent", json!({})), NewEvent::new("Greeted", json!({ "full_name": 42 }))];
     store.append(&s, ExpectedVersion::NoStream, &bad, &meta()).await.unwrap();
     for recorded in store.read_stream(&s, 1, None).await.unwrap() {
         let err = Upcasters::carnet().decode::<Greeting>(&recorded).unwrap_err();
         let StoreError::Unreadable { stream_id, global_position, stream_version, .. } = &err else {
             panic!("expected Unreadable, got {err:?}")
         };
-        assert_eq!((stream_id.as_str(), global_position.to_owned(), stream_version.to_owned()), (s.as_str(), recorded.global_position, recorded.stream_version));
+        assert_eq!(
+            (stream_id.as_str(), global_position.to_owned(), stream_version.to_owned()),
+            (s.as_str(), recorded.global_position, recorded.stream_version)
+        );
         let message = err.to_string();
         assert!(message.contains(s.as_str()) && message.contains(&recorded.global_position.to_string()), "{message}");
     }
@@ -450,7 +455,9 @@ async fn text_is_stored_verbatim_and_nul_is_refused<S: EventStore>(store: S, _: 
     assert_eq!(read[0].metadata, m);
 
     let s2 = stream();
-    for (payload, reason) in [(json!({ "t": "a\u{0}b" }), None), (json!({ "a\u{0}": 1 }), None), (json!({}), Some("x\u{0}y"))] {
+    for (payload, reason) in
+        [(json!({ "t": "a\u{0}b" }), None), (json!({ "a\u{0}": 1 }), None), (json!({}), Some("x\u{0}y"))]
+    {
         let mut m = meta();
         m.reason = reason.map(str::to_owned);
         let err = store.append(&s2, ExpectedVersion::Any, &[NewEvent::new("Noted", payload)], &m).await.unwrap_err();
@@ -589,7 +596,8 @@ async fn postgres_terminated_mid_append_stores_nothing_and_recovers() {
         })
     };
     let pid = pid_rx.await.unwrap();
-    let killed: bool = sqlx::query_scalar("select pg_terminate_backend($1)").bind(pid).fetch_one(store.pool()).await.unwrap();
+    let killed: bool =
+        sqlx::query_scalar("select pg_terminate_backend($1)").bind(pid).fetch_one(store.pool()).await.unwrap();
     assert!(killed);
     let err = append.await.unwrap().unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "the client gets an error: {err:?}");
@@ -598,4 +606,23 @@ async fn postgres_terminated_mid_append_stores_nothing_and_recovers() {
     assert_eq!(n, 0);
     let next = store.append(&s, ExpectedVersion::NoStream, &[ev(1)], &meta()).await.expect("the next append succeeds");
     assert_eq!(next.stream_version, 1);
+}
+
+/// Durability settings are the store's, not left to the server's defaults (DESIGN §3).
+#[tokio::test]
+async fn acknowledged_appends_are_durable_by_configuration() {
+    let pg = common::postgres().await;
+    // even where the server's default is off, Carnet's own connections commit synchronously
+    sqlx::query(&format!("alter database \"{}\" set synchronous_commit = off", pg.name))
+        .execute(pg.store.pool())
+        .await
+        .unwrap();
+    let store = PgStore::connect(&pg.url(), 2).await.unwrap();
+    let setting: String = sqlx::query_scalar("show synchronous_commit").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(setting, "on");
+    let lite = common::sqlite().await;
+    let journal: String = sqlx::query_scalar("pragma journal_mode").fetch_one(lite.store.writer()).await.unwrap();
+    assert_eq!(journal, "wal");
+    let synchronous: i64 = sqlx::query_scalar("pragma synchronous").fetch_one(lite.store.writer()).await.unwrap();
+    assert_eq!(synchronous, 2, "FULL");
 }

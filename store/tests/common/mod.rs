@@ -37,6 +37,14 @@ pub struct FreshPostgres {
     pub name: String,
 }
 
+impl FreshPostgres {
+    pub fn url(&self) -> String {
+        let mut url = url::Url::parse(&database_url()).expect("DATABASE_URL is a URL");
+        url.set_path(&self.name);
+        url.into()
+    }
+}
+
 impl Drop for FreshPostgres {
     fn drop(&mut self) {
         // Drop cannot await: use a thread with its own runtime. The test's pool is not touched
@@ -46,7 +54,8 @@ impl Drop for FreshPostgres {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async move {
                 if let Ok(admin) = sqlx::PgPool::connect(&database_url()).await {
-                    let _ = sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&admin).await;
+                    let _ =
+                        sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&admin).await;
                 }
             });
         })
