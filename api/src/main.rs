@@ -1,24 +1,27 @@
-//! `carnet`: the lab's logbook. Until the GraphQL API lands, `serve` opens the database,
-//! applies migrations and reports what the log holds.
+//! `carnet`: the lab's logbook. A thin entry point: parse the command line, load the
+//! configuration, hand over to [`carnet_api::startup`].
 
 use anyhow::Context;
-use carnet_store::{AnyStore, Checkpoint, EventStore};
+use carnet_api::config::{Config, Secret};
+use carnet_api::startup::{Application, open_store, redact};
+use carnet_api::telemetry;
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "carnet", version, about = "Carnet — le carnet de bord du 110 bis")]
 struct Cli {
-    /// `sqlite://data/carnet.db` (embedded default) or `postgres://user@host/db`.
-    #[arg(long, global = true, env = "CARNET_DATABASE_URL", default_value = "sqlite://data/carnet.db")]
-    database_url: String,
+    /// Overrides the configured database: `sqlite://data/carnet.db` (the default) or
+    /// `postgres://user@host/db`. Also `CARNET_DATABASE_URL` or `database_url` in carnet.toml.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Open the database, apply migrations and report (the default).
+    /// Serve HTTP (the default): /healthz, /readyz, /metrics.
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
@@ -50,20 +53,26 @@ enum Bench {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let mut config = Config::load().context("invalid configuration")?;
+    if let Some(url) = cli.database_url {
+        config.database_url = Secret::new(url);
+    }
+    telemetry::init(config.log_format, std::io::stderr);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let store = open(&cli.database_url).await?;
-            report(&store).await
+            let app = Application::build(config.clone()).await?;
+            println!(
+                "Carnet écoute sur http://{}:{}/ (base : {})",
+                config.host,
+                app.port(),
+                redact(config.database_url.expose())
+            );
+            app.run_until_stopped().await?;
+            Ok(())
         }
         Command::Migrate => {
-            open(&cli.database_url).await?;
+            open_store(config.database_url.expose()).await?;
             println!("migrations applied");
             Ok(())
         }
@@ -80,44 +89,5 @@ async fn main() -> anyhow::Result<()> {
             print!("{report}");
             Ok(())
         }
-    }
-}
-
-/// Opens the store at `url` (creating `./data/` for the default SQLite file) and migrates it.
-async fn open(url: &str) -> anyhow::Result<AnyStore> {
-    if let Some(path) = url.strip_prefix("sqlite://")
-        && let Some(dir) = std::path::Path::new(path).parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let store = AnyStore::connect(url).await.with_context(|| format!("cannot open the database ({})", redact(url)))?;
-    store.migrate().await.context("migrations failed")?;
-    Ok(store)
-}
-
-async fn report(store: &AnyStore) -> anyhow::Result<()> {
-    let mut after = Checkpoint::START;
-    let mut events = 0usize;
-    loop {
-        let batch = store.read_all(after, 10_000).await?;
-        let Some(last) = batch.last() else { break };
-        after = last.checkpoint();
-        events += batch.len();
-    }
-    println!("Carnet: {} event store ready, {events} events in the log.", store.backend_name());
-    println!("The GraphQL API is not served yet (see the README).");
-    Ok(())
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme && url[scheme + 3..at].contains(':') => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
     }
 }

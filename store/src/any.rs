@@ -32,6 +32,15 @@ impl AnyStore {
         }
     }
 
+    /// A trivial query: is the database there?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Postgres(s) => drop(sqlx::query("select 1").execute(s.pool()).await?),
+            Self::Sqlite(s) => drop(sqlx::query("select 1").execute(s.reader()).await?),
+        }
+        Ok(())
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self {
             Self::Postgres(_) => "postgresql",

@@ -7,16 +7,12 @@ mod support;
 use support::*;
 
 #[tokio::test]
-async fn migrate_then_serve_reports_an_empty_log_on_postgres() {
+async fn migrate_creates_the_event_store_on_postgres_and_is_repeatable() {
     let db = fresh_postgres().await;
     let out = carnet(&["migrate"], &db.url, None);
     assert!(out.status.success(), "{}", out.stderr);
     assert!(out.stdout.contains("migrations applied"), "{}", out.stdout);
-    // applying them again is harmless
-    assert!(carnet(&["migrate"], &db.url, None).status.success());
-    let out = carnet(&["serve"], &db.url, None);
-    assert!(out.status.success(), "{}", out.stderr);
-    assert!(out.stdout.contains("postgresql event store ready, 0 events"), "{}", out.stdout);
+    assert!(carnet(&["migrate"], &db.url, None).status.success(), "applying them again is harmless");
     let tables: Vec<String> = sqlx::query_scalar(
         "select table_name::text from information_schema.tables where table_schema = 'public' order by 1",
     )
@@ -31,10 +27,31 @@ async fn migrate_then_serve_reports_an_empty_log_on_postgres() {
 #[test]
 fn the_default_sqlite_database_is_created_under_data() {
     let dir = TempDir::new();
-    let out = carnet(&["serve"], "sqlite://data/carnet.db", Some(dir.path()));
+    let out = carnet(&["migrate"], "sqlite://data/carnet.db", Some(dir.path()));
     assert!(out.status.success(), "{}", out.stderr);
-    assert!(out.stdout.contains("sqlite event store ready, 0 events"), "{}", out.stdout);
     assert!(dir.path().join("data/carnet.db").exists());
+}
+
+#[tokio::test]
+async fn the_server_answers_health_readiness_and_metrics_on_postgres() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().contains_key("x-request-id"), "every response names its request");
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains(r#"carnet_http_requests_total{method="GET",path="/healthz",status="200"}"#), "{metrics}");
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_goes_away() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    db.drop_now().await;
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    assert_eq!(app.get("/healthz").await.status(), 200, "alive all the same");
 }
 
 #[test]

@@ -57,7 +57,8 @@ impl Drop for FreshPostgres {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async move {
                 if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&admin).await;
+                    let _ =
+                        sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&admin).await;
                 }
             });
         })
@@ -82,4 +83,36 @@ pub async fn fresh_postgres() -> FreshPostgres {
     let url = format!("{base}/{name}");
     let pool = sqlx::PgPool::connect(&url).await.expect("connect");
     FreshPostgres { url, pool, name, admin_url }
+}
+
+impl FreshPostgres {
+    /// Drops the database now, ending every connection to it.
+    pub async fn drop_now(&self) {
+        let admin = sqlx::PgPool::connect(&self.admin_url).await.expect("admin connection");
+        sqlx::query(&format!("drop database \"{}\" with (force)", self.name)).execute(&admin).await.expect("drop");
+    }
+}
+
+/// The application, as `carnet serve` builds it, on a free port.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.address)).send().await.expect("request")
+    }
+}
+
+pub async fn spawn_app(database_url: &str) -> TestApp {
+    let config = carnet_api::config::Config {
+        database_url: carnet_api::config::Secret::new(database_url),
+        port: 0,
+        ..Default::default()
+    };
+    let app = carnet_api::startup::Application::build(config).await.expect("build the application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp { address, client: reqwest::Client::new() }
 }

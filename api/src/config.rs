@@ -1,0 +1,107 @@
+//! Configuration: defaults < `carnet.toml` < `CARNET_*` environment variables (DESIGN §7).
+//! Secrets are wrapped so that logging the configuration never prints them.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A value that must never reach a log: `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Config {
+    pub profile: Profile,
+    /// `sqlite://data/carnet.db` (embedded default) or `postgres://…`; may hold a password.
+    pub database_url: Secret,
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    pub log_format: LogFormat,
+    /// How far projections may lag behind the log before `/readyz` says not ready.
+    pub readiness_max_lag_events: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            profile: Profile::Development,
+            database_url: Secret::new("sqlite://data/carnet.db"),
+            host: "127.0.0.1".into(),
+            port: 8080,
+            log_format: LogFormat::Pretty,
+            readiness_max_lag_events: 1_000,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `carnet.toml` (or the file named by `CARNET_CONFIG`) if present, then
+    /// `CARNET_*` variables (`CARNET_DATABASE_URL`, `CARNET_PORT`…).
+    pub fn load() -> Result<Self, figment::Error> {
+        let file = std::env::var("CARNET_CONFIG").unwrap_or_else(|_| "carnet.toml".into());
+        Self::figment(&file).extract()
+    }
+
+    fn figment(file: &str) -> Figment {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("CARNET_").ignore(&["CONFIG"]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_and_secrets_stay_hidden() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "carnet.toml",
+                "port = 9000\nhost = \"0.0.0.0\"\ndatabase_url = \"postgres://u:pw@db/carnet\"",
+            )?;
+            jail.set_env("CARNET_PORT", "9100");
+            let config = Config::load()?;
+            assert_eq!(config.port, 9100, "environment beats the file");
+            assert_eq!(config.host, "0.0.0.0", "the file beats the defaults");
+            assert_eq!(config.profile, Profile::Development, "defaults fill the rest");
+            assert_eq!(config.database_url.expose(), "postgres://u:pw@db/carnet");
+            let printed = format!("{config:?}");
+            assert!(!printed.contains("pw"), "{printed}");
+            assert!(printed.contains("[redacted]"));
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,94 @@
+//! Building the application: open the store, bind the port, mount the routes
+//! (zero-to-production `startup.rs`). Tests build the same application on port 0.
+
+use crate::config::Config;
+use crate::routes;
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use carnet_store::AnyStore;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::TcpListener;
+use std::sync::OnceLock;
+
+/// What every handler may need, shared across workers.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: AnyStore,
+    pub metrics: PrometheusHandle,
+    pub config: Config,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = open_store(config.database_url.expose()).await?;
+        let listener = TcpListener::bind((config.host.as_str(), config.port))
+            .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState { store, metrics: metrics_handle(), config };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .wrap(actix_web::middleware::from_fn(routes::observe))
+                .route("/healthz", web::get().to(routes::healthz))
+                .route("/readyz", web::get().to(routes::readyz))
+                .route("/metrics", web::get().to(routes::metrics))
+        })
+        .listen(listener)?
+        // graceful shutdown: on SIGINT/SIGTERM, in-flight requests get this long to finish
+        .shutdown_timeout(30)
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Opens the store at `url` (creating the folder of a SQLite file) and applies migrations.
+pub async fn open_store(url: &str) -> anyhow::Result<AnyStore> {
+    if let Some(path) = url.strip_prefix("sqlite://")
+        && let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let store = AnyStore::connect(url).await.with_context(|| format!("cannot open the database ({})", redact(url)))?;
+    store.migrate().await.context("migrations failed")?;
+    Ok(store)
+}
+
+/// One Prometheus recorder per process (the `metrics` facade is global).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // fails only if another recorder is installed, in which case ours just stays unused
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme && url[scheme + 3..at].contains(':') => {
+            let user = url[scheme + 3..at].split(':').next().unwrap_or_default();
+            format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
