@@ -32,6 +32,15 @@ impl AnyStore {
         }
     }
 
+    /// Live updates across instances; only PostgreSQL has several (see
+    /// [`PgStore::start_notifications`]).
+    pub async fn start_notifications(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Postgres(s) => s.start_notifications().await,
+            Self::Sqlite(_) => Ok(()),
+        }
+    }
+
     /// A trivial query: is the database there?
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

@@ -76,8 +76,8 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// Keeps `snapshot` unless a newer one of the same decider version is already stored.
     fn save_snapshot(&self, snapshot: &Snapshot) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Ticks after every append committed through this store (and, on PostgreSQL, through any
-    /// instance); subscriptions wait on it between reads.
+    /// Ticks after every append committed through this store (and, on PostgreSQL with
+    /// notifications started, through any instance); subscriptions wait on it between reads.
     fn appended(&self) -> tokio::sync::watch::Receiver<()>;
 }
 

@@ -20,8 +20,15 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Ticks for subscribers: local appends, and appends of other instances once
+    /// [`PgStore::start_notifications`] runs.
     wake: Arc<watch::Sender<()>>,
+    /// Ticks for local appends only: what the notifier tells other instances.
+    local: Arc<watch::Sender<()>>,
 }
+
+/// The LISTEN/NOTIFY channel on which instances announce appends.
+const CHANNEL: &str = "carnet_events";
 
 const EVENT_COLUMNS: &str = "global_position, transaction_id, stream_id, stream_version, event_id, \
      event_type, schema_version, payload, metadata, recorded_at";
@@ -46,7 +53,47 @@ impl PgStore {
 
     pub fn from_pool(pool: PgPool) -> Self {
         let (wake, _) = watch::channel(());
-        Self { pool, wake: Arc::new(wake) }
+        let (local, _) = watch::channel(());
+        Self { pool, wake: Arc::new(wake), local: Arc::new(local) }
+    }
+
+    /// Live updates across instances (DESIGN §2.1): a listener turns other instances'
+    /// notifications into wake-ups for this instance's subscribers, and a notifier announces
+    /// this instance's appends. The notifier runs after commit, off the append's path, and
+    /// coalesces: a burst of appends costs one `NOTIFY`. Subscribers poll anyway, so a lost
+    /// notification delays an update, it never loses one. Both tasks end with the pool.
+    pub async fn start_notifications(&self) -> Result<(), StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANNEL).await?;
+        let wake = self.wake.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(_) => {
+                        wake.send_replace(());
+                    }
+                    // PgListener reconnects by itself; a closed pool ends the task
+                    Err(sqlx::Error::PoolClosed) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LISTEN interrupted");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        let mut local = self.local.subscribe();
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            while local.changed().await.is_ok() {
+                if pool.is_closed() {
+                    break;
+                }
+                if let Err(e) = sqlx::query("select pg_notify($1, '')").bind(CHANNEL).execute(&pool).await {
+                    tracing::warn!(error = %e, "NOTIFY failed; other instances will poll");
+                }
+            }
+        });
+        Ok(())
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -169,6 +216,7 @@ impl EventStore for PgStore {
             self.events_at_positions(&positions).await?
         } else {
             self.wake.send_replace(());
+            self.local.send_replace(());
             recorded(stream, events, metadata, &rows)
         };
         let stream_version = events.last().map(|e| e.stream_version).unwrap_or_default();

@@ -626,3 +626,23 @@ async fn acknowledged_appends_are_durable_by_configuration() {
     let synchronous: i64 = sqlx::query_scalar("pragma synchronous").fetch_one(lite.store.writer()).await.unwrap();
     assert_eq!(synchronous, 2, "FULL");
 }
+
+/// PostgreSQL only: a subscriber on one instance hears of an append made through another
+/// within moments, long before its own poll interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_subscribers_hear_appends_of_other_instances() {
+    let db = common::postgres().await;
+    let (one, two) = (PgStore::connect(&db.url(), 4).await.unwrap(), PgStore::connect(&db.url(), 4).await.unwrap());
+    one.start_notifications().await.unwrap();
+    two.start_notifications().await.unwrap();
+    let mut events = Box::pin(subscribe(two.clone(), Checkpoint::START, 100, Duration::from_secs(600)));
+    // the subscriber is idle, waiting on its wake-up, before the other instance appends
+    assert!(tokio::time::timeout(Duration::from_millis(300), events.next()).await.is_err());
+    let written = one.append(&stream(), ExpectedVersion::NoStream, &[ev(1)], &meta()).await.unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("woken by the notification, not by the 10-minute poll")
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen, written.events[0]);
+}
