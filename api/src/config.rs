@@ -69,9 +69,9 @@ impl Default for Config {
 impl Config {
     /// Defaults, then `carnet.toml` (or the file named by `CARNET_CONFIG`) if present, then
     /// `CARNET_*` variables (`CARNET_DATABASE_URL`, `CARNET_PORT`…).
-    pub fn load() -> Result<Self, figment::Error> {
+    pub fn load() -> Result<Self, Box<figment::Error>> {
         let file = std::env::var("CARNET_CONFIG").unwrap_or_else(|_| "carnet.toml".into());
-        Self::figment(&file).extract()
+        Ok(Self::figment(&file).extract()?)
     }
 
     fn figment(file: &str) -> Figment {
@@ -86,6 +86,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
     fn layers_apply_in_order_and_secrets_stay_hidden() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -93,7 +94,7 @@ mod tests {
                 "port = 9000\nhost = \"0.0.0.0\"\ndatabase_url = \"postgres://u:pw@db/carnet\"",
             )?;
             jail.set_env("CARNET_PORT", "9100");
-            let config = Config::load()?;
+            let config = Config::load().map_err(|e| *e)?;
             assert_eq!(config.port, 9100, "environment beats the file");
             assert_eq!(config.host, "0.0.0.0", "the file beats the defaults");
             assert_eq!(config.profile, Profile::Development, "defaults fill the rest");

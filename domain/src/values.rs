@@ -63,12 +63,7 @@ fn parse_academie_row(line: &'static str) -> Academie {
     let name = cols.next().unwrap_or_default().trim();
     let region = cols.next().unwrap_or_default().trim();
     let status = cols.next().unwrap_or_default().trim();
-    Academie {
-        code,
-        name,
-        region_academique: (!region.is_empty()).then_some(region),
-        current: status == "current",
-    }
+    Academie { code, name, region_academique: (!region.is_empty()).then_some(region), current: status == "current" }
 }
 
 /// All académies of the reference, current and historical.
@@ -138,9 +133,8 @@ impl Uai {
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
         let raw = raw.trim().to_ascii_uppercase();
         let bytes = raw.as_bytes();
-        let well_formed = bytes.len() == 8
-            && bytes[..7].iter().all(u8::is_ascii_digit)
-            && bytes[7].is_ascii_uppercase();
+        let well_formed =
+            bytes.len() == 8 && bytes[..7].iter().all(u8::is_ascii_digit) && bytes[7].is_ascii_uppercase();
         if !well_formed {
             return Err(ValueError::new(
                 "uai.format",
@@ -181,7 +175,7 @@ impl Siret {
             return Err(ValueError::new("siret.format", "un SIRET comporte 14 chiffres"));
         }
         let valid = if digits.starts_with("356000000") && digits != "35600000000048" {
-            digits.bytes().map(|b| u32::from(b - b'0')).sum::<u32>() % 5 == 0
+            digits.bytes().map(|b| u32::from(b - b'0')).sum::<u32>().is_multiple_of(5)
         } else {
             luhn(&digits)
         };
@@ -217,7 +211,7 @@ fn luhn(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -362,11 +356,9 @@ pub struct Progress(u8);
 
 impl Progress {
     pub fn new(value: i64) -> Result<Self, ValueError> {
-        u8::try_from(value)
-            .ok()
-            .filter(|v| *v <= 100)
-            .map(Self)
-            .ok_or_else(|| ValueError::new("progress.range", format!("l'avancement doit être compris entre 0 et 100 (reçu {value})")))
+        u8::try_from(value).ok().filter(|v| *v <= 100).map(Self).ok_or_else(|| {
+            ValueError::new("progress.range", format!("l'avancement doit être compris entre 0 et 100 (reçu {value})"))
+        })
     }
     pub fn value(&self) -> u8 {
         self.0
@@ -500,7 +492,10 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse(" Camille.Martin@Education.gouv.fr ").unwrap().as_str(), "camille.martin@education.gouv.fr");
+        assert_eq!(
+            Email::parse(" Camille.Martin@Education.gouv.fr ").unwrap().as_str(),
+            "camille.martin@education.gouv.fr"
+        );
         for bad in ["", "camille", "camille@", "@gouv.fr", "a b@gouv.fr", "a@b", "a@@b.fr", "a@-b.fr"] {
             assert_eq!(Email::parse(bad).unwrap_err().rule, "email.format", "{bad}");
         }

@@ -44,10 +44,10 @@ impl AnyStore {
     /// A trivial query: is the database there?
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Self::Postgres(s) => drop(sqlx::query("select 1").execute(s.pool()).await?),
-            Self::Sqlite(s) => drop(sqlx::query("select 1").execute(s.reader()).await?),
+            Self::Postgres(s) => sqlx::query("select 1").execute(s.pool()).await.map(|_| ()),
+            Self::Sqlite(s) => sqlx::query("select 1").execute(s.reader()).await.map(|_| ()),
         }
-        Ok(())
+        .map_err(Into::into)
     }
 
     pub fn backend_name(&self) -> &'static str {
