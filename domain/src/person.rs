@@ -130,14 +130,38 @@ impl PersonState {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum PersonCommand {
-    RegisterPerson { id: PersonId, profile: PersonalData, registered_on: NaiveDate },
-    LinkIdentity { identity: ExternalIdentity },
-    UpdateProfile { profile: PersonalData },
-    GiveConsent { purpose: ConsentPurpose, on: NaiveDate },
-    WithdrawConsent { purpose: ConsentPurpose, on: NaiveDate },
-    GrantRole { role: Role, academies: BTreeSet<AcademieCode> },
-    RevokeRole { role: Role },
-    ErasePerson { reason: LongText, on: NaiveDate },
+    RegisterPerson {
+        id: PersonId,
+        profile: PersonalData,
+        registered_on: NaiveDate,
+    },
+    LinkIdentity {
+        identity: ExternalIdentity,
+    },
+    UpdateProfile {
+        profile: PersonalData,
+    },
+    GiveConsent {
+        purpose: ConsentPurpose,
+        on: NaiveDate,
+    },
+    WithdrawConsent {
+        purpose: ConsentPurpose,
+        on: NaiveDate,
+    },
+    GrantRole {
+        role: Role,
+        academies: BTreeSet<AcademieCode>,
+    },
+    RevokeRole {
+        role: Role,
+    },
+    /// `reason` says why (« demande d'effacement RGPD »), never who: unlike [`PersonalData`], it
+    /// stays readable in the log after erasure.
+    ErasePerson {
+        reason: LongText,
+        on: NaiveDate,
+    },
 }
 
 // Every variant starts with "Person": they are the stored event types of DESIGN §4.3.

@@ -139,15 +139,26 @@ impl SessionFormat {
 
     /// Reads a format code, in any case, with spaces or hyphens for underscores. Team-building
     /// gets its own refusal: it is the format people most often ask for and the lab never hosts.
+    /// It is recognised on its letters alone, so that no spelling ("Team - Building",
+    /// "teambuilding") slips through as a mere unknown code.
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
-        let normalized = raw.trim().to_uppercase().replace(['-', ' '], "_");
-        if normalized == "TEAM_BUILDING" || normalized == "TEAMBUILDING" {
+        if raw.trim().is_empty() {
+            return Err(ValueError::new("session.format_unknown", "indiquez le format de la session"));
+        }
+        let letters: String = raw.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect();
+        if letters == "TEAMBUILDING" {
             return Err(ValueError::new(
                 "session.team_building_refused",
                 "le lab n'accueille pas de team-building : une session collaborative part d'une question \
                  de politique éducative ou d'un projet",
             ));
         }
+        let normalized = raw
+            .split(|c: char| c == '_' || c == '-' || c.is_whitespace())
+            .filter(|word| !word.is_empty())
+            .collect::<Vec<_>>()
+            .join("_")
+            .to_uppercase();
         Self::ALL.into_iter().find(|f| f.code() == normalized).ok_or_else(|| {
             ValueError::new(
                 "session.format_unknown",
@@ -962,13 +973,17 @@ mod tests {
 
     #[test]
     fn team_building_is_not_a_format() {
-        for raw in ["TEAM_BUILDING", "team building", "Team-Building", " team_building "] {
+        for raw in
+            ["TEAM_BUILDING", "team building", "Team-Building", " team_building ", "team  building", "Teambuilding"]
+        {
             let err = SessionFormat::parse(raw).unwrap_err();
             assert_eq!(err.rule, "session.team_building_refused", "{raw}");
             assert!(err.message.contains("team-building"));
         }
         assert_eq!(SessionFormat::parse("karaoke").unwrap_err().rule, "session.format_unknown");
         assert_eq!(SessionFormat::parse("design sprint").unwrap(), SessionFormat::DesignSprint);
+        assert_eq!(SessionFormat::parse(" User - Testing ").unwrap(), SessionFormat::UserTesting);
+        assert_eq!(SessionFormat::parse("").unwrap_err().rule, "session.format_unknown");
         for format in SessionFormat::ALL {
             assert_eq!(SessionFormat::parse(format.code()), Ok(format));
             assert_eq!(serde_json::to_value(format).unwrap(), format.code());
@@ -1307,25 +1322,59 @@ mod tests {
 
     // -- serde and labels -------------------------------------------------------------------
 
+    /// The 21 stored event types of DESIGN §4.2, pinned: renaming a variant breaks this test, as
+    /// it would break every log already written.
     #[test]
     fn event_type_tag_is_the_variant_name() {
+        let project = ProjectId(uuid::Uuid::from_u128(42));
         let cases = [
             (requested(), "SessionRequested"),
             (E::SessionScopingStarted { on: day(2) }, "SessionScopingStarted"),
+            (E::SessionDeclined { reason: long("hors périmètre"), on: day(2) }, "SessionDeclined"),
+            (E::SessionWithdrawn { reason: long("plus de besoin"), on: day(2) }, "SessionWithdrawn"),
+            (E::FacilitatorAssigned { facilitator: person(9) }, "FacilitatorAssigned"),
+            (E::FacilitatorUnassigned { facilitator: person(9) }, "FacilitatorUnassigned"),
             (scheduled_event(3), "SessionScheduled"),
+            (
+                E::SessionRescheduled {
+                    schedule: range(34, 42),
+                    location: label("110 bis"),
+                    mode: SessionMode::Online,
+                    capacity: 4,
+                },
+                "SessionRescheduled",
+            ),
+            (E::SessionCancelled { reason: long("grève"), on: day(3) }, "SessionCancelled"),
+            (E::AgendaItemAdded { item_id: 1, label: label("Accueil"), at: Some(t(10)) }, "AgendaItemAdded"),
+            (E::AgendaItemRemoved { item_id: 1 }, "AgendaItemRemoved"),
             (E::ParticipantRegistered { participant: person(1), profile: label("IEN") }, "ParticipantRegistered"),
+            (E::RegistrationCancelled { participant: person(1) }, "RegistrationCancelled"),
+            (E::SessionHeld { at: t(11) }, "SessionHeld"),
             (E::AttendanceRecorded { attendance: attendance(12) }, "AttendanceRecorded"),
+            (E::SessionReportPublished { report: long("CR"), on: day(4) }, "SessionReportPublished"),
+            (
+                E::FollowUpActionRecorded { action_id: 1, description: long("Relancer"), due: Some(day(20)) },
+                "FollowUpActionRecorded",
+            ),
+            (E::FollowUpActionCompleted { action_id: 1, on: day(18) }, "FollowUpActionCompleted"),
             (E::SatisfactionSurveyRecorded { respondents: 3, mean: 4.5 }, "SatisfactionSurveyRecorded"),
+            (E::SessionLinkedToProject { project }, "SessionLinkedToProject"),
             (E::SessionClosed { on: day(5) }, "SessionClosed"),
         ];
+        assert_eq!(cases.len(), 21);
         for (event, name) in cases {
             let json = serde_json::to_value(&event).unwrap();
             assert_eq!(json["type"], name);
+            assert!(json["payload"].is_object(), "{name}: every variant is a struct variant");
             assert_eq!(serde_json::from_value::<SessionEvent>(json).unwrap(), event);
         }
         let json = serde_json::to_value(requested()).unwrap();
         assert_eq!(json["payload"]["details"]["format"], "DESIGN_SPRINT");
         assert_eq!(json["payload"]["details"]["requester"]["kind"], "DIRECTION");
+        // Only known format codes are read back from the log.
+        let mut tampered = serde_json::to_value(requested()).unwrap();
+        tampered["payload"]["details"]["format"] = "TEAM_BUILDING".into();
+        assert!(serde_json::from_value::<SessionEvent>(tampered).is_err());
     }
 
     #[test]
@@ -1451,25 +1500,38 @@ mod tests {
             }
         }
 
-        /// Random commands; in half the cases the path to a closed session is woven in at random
-        /// places, so that the late states (held, closed, follow-ups) are explored too.
+        /// Up to 40 random commands; in half the cases the path to a closed session is woven in at
+        /// random places, so that the late states (held, closed, follow-ups) are explored too. Its
+        /// capacity (1 to 3) is small beside its three registrations, so the capacity rule is hit.
         fn ops() -> impl Strategy<Value = Vec<Op>> {
-            let happy_path = [
-                Op::Scope,
-                Op::Schedule(0, 3),
-                Op::Register(1),
-                Op::Hold,
-                Op::Attendance(4, true),
-                Op::Report(false),
-                Op::Close,
-                Op::FollowUp,
-            ];
-            (prop::collection::vec(op(), 1..=32), prop::collection::vec(0usize..=32, happy_path.len()), any::<bool>())
-                .prop_map(move |(mut ops, mut at, weave)| {
+            let happy_path = |capacity| {
+                [
+                    Op::Scope,
+                    Op::Schedule(0, capacity),
+                    Op::Register(1),
+                    Op::Register(2),
+                    Op::Register(3),
+                    Op::Hold,
+                    Op::Attendance(4, true),
+                    Op::Satisfaction(3, 8),
+                    Op::Report(false),
+                    Op::Close,
+                    Op::FollowUp,
+                    Op::CompleteFollowUp(1),
+                ]
+            };
+            let woven = happy_path(1).len();
+            (
+                prop::collection::vec(op(), 1..=40 - woven),
+                prop::collection::vec(0usize..=40 - woven, woven),
+                1u32..=3,
+                any::<bool>(),
+            )
+                .prop_map(move |(mut ops, mut at, capacity, weave)| {
                     if weave {
                         at.sort_unstable();
-                        for (offset, (op, i)) in happy_path.iter().zip(at).enumerate() {
-                            ops.insert((i + offset).min(ops.len()), op.clone());
+                        for (offset, (op, i)) in happy_path(capacity).into_iter().zip(at).enumerate() {
+                            ops.insert((i + offset).min(ops.len()), op);
                         }
                     }
                     ops

@@ -1,9 +1,11 @@
 //! The event store contract (DESIGN §3, §8), run against SQLite and PostgreSQL, each test on a
-//! fresh database. `contract!` below instantiates every generic test once per backend.
+//! fresh database. `for_each_backend!` instantiates every generic test once per backend.
 
+#[macro_use]
 mod common;
 
 use carnet_store::*;
+use common::Backend;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use rand::{Rng, SeedableRng};
@@ -14,37 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Barrier, oneshot};
 use uuid::Uuid;
 
-/// What differs between backends for the tests' own assertions.
-#[derive(Clone, Copy)]
-struct Backend {
-    /// PostgreSQL lets a second writer commit while the first is still open; SQLite queues it.
-    concurrent_writers: bool,
-}
-
-macro_rules! contract {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    let db = crate::common::sqlite().await;
-                    super::$test(db.store.clone(), super::Backend { concurrent_writers: false }).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    let db = crate::common::postgres().await;
-                    super::$test(db.store.clone(), super::Backend { concurrent_writers: true }).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+for_each_backend!(
     appends_and_reads_a_stream,
     expected_version_is_enforced,
     concurrent_appends_with_the_same_expected_version_conflict,
