@@ -14,8 +14,11 @@
 //! - a terminal project (Transferred, Abandoned, Declined, Withdrawn) refuses everything but an
 //!   explicit, audited `ProjectReopened`: the log must show *that* and *why* a closed project
 //!   came back;
-//! - business dates travel in the commands, and every dated command must not be before the
-//!   latest business date already recorded, so the phase history can be read in log order;
+//! - business dates travel in the commands, and no dated command may be dated before the latest
+//!   lifecycle event (submission, qualification, acceptance, phase change, pause, resume, end,
+//!   reopening), so the lifecycle reads in log order. Follow-up facts (reviews, milestones,
+//!   impact measures) must not precede it either, but do not raise the bar themselves: a
+//!   measure taken last month may be recorded after today's review;
 //! - people appear only as [`PersonId`]: their names live in the `Person` aggregate.
 
 use crate::decider::{Decider, Rejection};
@@ -251,8 +254,8 @@ pub struct ProjectState {
     pub submitted_on: Option<NaiveDate>,
     pub accepted_on: Option<NaiveDate>,
     pub last_review_on: Option<NaiveDate>,
-    /// The latest business date recorded: no dated command may go back before it.
-    pub last_dated: Option<NaiveDate>,
+    /// The date of the latest lifecycle event: no dated command may go back before it.
+    pub last_lifecycle_on: Option<NaiveDate>,
     /// The status the project had when it reached its terminal status (cleared on reopening):
     /// tells whether the project had been accepted, hence where a reopening leads.
     pub status_before_terminal: Option<ProjectStatus>,
@@ -584,8 +587,10 @@ pub enum ProjectEvent {
 }
 
 impl ProjectEvent {
-    /// The business date the event carries, if any: it moves `last_dated` forward.
-    fn business_date(&self) -> Option<NaiveDate> {
+    /// The date of a lifecycle event, which moves `last_lifecycle_on` forward. Follow-up facts
+    /// (reviews, milestones, impact measures) are dated too but are not lifecycle events: they
+    /// are checked against the bar without raising it.
+    fn lifecycle_date(&self) -> Option<NaiveDate> {
         use ProjectEvent as E;
         match self {
             E::ProjectSubmitted { submitted_on: on, .. }
@@ -595,9 +600,6 @@ impl ProjectEvent {
             | E::ProjectWithdrawn { on, .. }
             | E::ProjectPhaseStarted { on, .. }
             | E::ProjectPhaseEnded { on, .. }
-            | E::ProjectReviewHeld { held_on: on, .. }
-            | E::ProjectMilestoneRecorded { on, .. }
-            | E::ProjectImpactIndicatorRecorded { measured_on: on, .. }
             | E::ProjectPaused { on, .. }
             | E::ProjectResumed { on }
             | E::ProjectTransferred { on, .. }
@@ -610,6 +612,9 @@ impl ProjectEvent {
             | E::ProjectAcademieLinked { .. }
             | E::ProjectAcademieUnlinked { .. }
             | E::ProjectEstablishmentLinked { .. }
+            | E::ProjectReviewHeld { .. }
+            | E::ProjectMilestoneRecorded { .. }
+            | E::ProjectImpactIndicatorRecorded { .. }
             | E::ProjectProgressUpdated { .. }
             | E::ProjectPublished {}
             | E::ProjectUnpublished {} => None,
@@ -645,8 +650,8 @@ impl Decider for Project {
         use ProjectEvent as E;
         use ProjectStatus as S;
 
-        if let Some(on) = event.business_date() {
-            state.last_dated = state.last_dated.max(Some(on));
+        if let Some(on) = event.lifecycle_date() {
+            state.last_lifecycle_on = state.last_lifecycle_on.max(Some(on));
         }
         match event {
             E::ProjectSubmitted {
@@ -768,6 +773,7 @@ fn decide_submission(command: &ProjectCommand) -> Result<Vec<ProjectEvent>, Reje
             if academies.is_empty() {
                 return Err(academie_required());
             }
+            academies.iter().try_for_each(require_current_academie)?;
             Ok(vec![E::ProjectSubmitted {
                 id: *id,
                 reference: reference.clone(),
@@ -879,6 +885,7 @@ fn decide_existing(
                     format!("Le projet est déjà rattaché à l'académie de {}.", code.academie().name),
                 ));
             }
+            require_current_academie(code)?;
             Ok(vec![E::ProjectAcademieLinked { code: *code }])
         }
         C::UnlinkAcademie { code } => {
@@ -1063,6 +1070,14 @@ fn academie_required() -> Rejection {
     Rejection::input("project.academie_required", "Un projet est toujours rattaché à au moins une académie.")
 }
 
+/// `AcademieCode::from_stored` admits historical codes (Caen, Rouen) so that old records read
+/// back; a new link must name a current académie, whichever way the command's code was built.
+/// Unlinking a historical code stays possible: it is how an old record is tidied up.
+fn require_current_academie(code: &AcademieCode) -> Result<(), Rejection> {
+    AcademieCode::parse(code.as_str())?;
+    Ok(())
+}
+
 fn invalid_transition(status: ProjectStatus, command: &ProjectCommand) -> Rejection {
     Rejection::transition(
         "project.invalid_transition",
@@ -1112,13 +1127,14 @@ fn require_under_support(status: ProjectStatus, command: &ProjectCommand) -> Res
     ))
 }
 
-/// The log is read in order: a dated fact cannot precede the latest one already recorded.
+/// The lifecycle is read in log order: no dated fact may precede the latest lifecycle event.
 fn require_date(state: &ProjectState, on: NaiveDate) -> Result<(), Rejection> {
-    match state.last_dated {
+    match state.last_lifecycle_on {
         Some(last) if on < last => Err(Rejection::input(
             "project.date_before_previous",
             format!(
-                "La date du {} précède la dernière date enregistrée pour ce projet ({}).",
+                "La date du {} précède la dernière étape enregistrée pour ce projet ({}) : \
+                 rien ne peut être daté d'avant cette étape.",
                 french_date(on),
                 french_date(last)
             ),
@@ -1317,7 +1333,7 @@ mod tests {
     fn submitting_records_the_project() {
         let state = given::<Project>([]).when(submit(day("2026-01-05"), &["01"])).then(submitted());
         assert_eq!(state.status, Some(S::Submitted));
-        assert_eq!(state.last_dated, Some(day("2026-01-05")));
+        assert_eq!(state.last_lifecycle_on, Some(day("2026-01-05")));
         assert_eq!(state.visibility, Visibility::Internal);
         state.check_invariants().unwrap();
     }
@@ -1331,6 +1347,23 @@ mod tests {
     #[test]
     fn a_submission_names_at_least_one_academie() {
         given::<Project>([]).when(submit(day("2026-01-05"), &[])).then_rejects("project.academie_required");
+    }
+
+    #[test]
+    fn historical_academies_are_refused_for_new_links() {
+        // Caen (05) merged into Normandie: readable from old records, refused for new ones.
+        let caen = AcademieCode::from_stored("05").unwrap();
+        let mut command = submit(day("2026-01-05"), &["01"]);
+        if let C::SubmitProject { academies, .. } = &mut command {
+            academies.insert(caen);
+        }
+        let r = given::<Project>([]).when(command).then_rejects("academie.historical");
+        assert_eq!(r.kind, RejectionKind::InvalidInput);
+        given::<Project>(submitted()).when(C::LinkAcademie { code: caen }).then_rejects("academie.historical");
+        // An old record linked to Caen can still be tidied up.
+        given::<Project>(then(submitted(), [E::ProjectAcademieLinked { code: caen }]))
+            .when(C::UnlinkAcademie { code: caen })
+            .then([E::ProjectAcademieUnlinked { code: caen }]);
     }
 
     #[test]
@@ -1487,25 +1520,62 @@ mod tests {
     }
 
     #[test]
-    fn dated_commands_cannot_go_back_before_the_latest_date() {
-        let history =
-            then(prototyping(), [E::ProjectMilestoneRecorded { title: text("Prototype"), on: day("2026-03-20") }]);
-        let r = given::<Project>(history.clone())
-            .when(C::PauseProject { on: day("2026-03-19"), reason: reason() })
+    fn dated_commands_cannot_go_back_before_the_latest_lifecycle_event() {
+        // Prototyping started on 2 March 2026: the latest lifecycle event.
+        let r = given::<Project>(prototyping())
+            .when(C::PauseProject { on: day("2026-03-01"), reason: reason() })
             .then_rejects("project.date_before_previous");
         assert_eq!(r.kind, RejectionKind::InvalidInput);
-        given::<Project>(history.clone())
-            .when(C::StartPhase { phase: Phase::Experimentation, on: day("2026-03-10") })
-            .then_rejects("project.date_before_previous");
-        given::<Project>(history.clone())
+        assert!(r.message.contains("01/03/2026") && r.message.contains("02/03/2026"), "{r}");
+        given::<Project>(prototyping())
             .when(C::RecordReview { decision: ReviewDecision::Pivot, held_on: day("2026-03-01"), notes: None })
             .then_rejects("project.date_before_previous");
+        given::<Project>(prototyping())
+            .when(C::RecordMilestone { title: text("Prototype"), on: day("2026-02-28") })
+            .then_rejects("project.date_before_previous");
+        given::<Project>(prototyping())
+            .when(C::RecordImpactIndicator {
+                name: text("Classes"),
+                value: 3.0,
+                unit: text("classes"),
+                measured_on: day("2026-02-28"),
+            })
+            .then_rejects("project.date_before_previous");
+        given::<Project>(prototyping())
+            .when(C::PauseProject { on: day("2026-03-02"), reason: reason() })
+            .then([E::ProjectPaused { on: day("2026-03-02"), reason: reason() }]);
         given::<Project>(submitted())
             .when(C::StartQualification { on: day("2026-01-04") })
             .then_rejects("project.date_before_previous");
-        given::<Project>(history)
-            .when(C::PauseProject { on: day("2026-03-20"), reason: reason() })
-            .then([E::ProjectPaused { on: day("2026-03-20"), reason: reason() }]);
+        given::<Project>(qualifying())
+            .when(C::AcceptProject { on: day("2026-01-04"), support_mode: SupportMode::Incubation })
+            .then_rejects("project.date_before_previous");
+        given::<Project>(qualifying())
+            .when(C::DeclineProject { on: day("2026-01-09"), reason: reason() })
+            .then_rejects("project.date_before_previous");
+    }
+
+    #[test]
+    fn follow_up_facts_do_not_raise_the_date_bar() {
+        // A milestone of 20 March does not forbid recording a pause, or a measure, of 19 March.
+        let history =
+            then(prototyping(), [E::ProjectMilestoneRecorded { title: text("Prototype"), on: day("2026-03-20") }]);
+        given::<Project>(history.clone())
+            .when(C::RecordImpactIndicator {
+                name: text("Classes"),
+                value: 3.0,
+                unit: text("classes"),
+                measured_on: day("2026-03-15"),
+            })
+            .accepted();
+        let state = given::<Project>(history)
+            .when(C::PauseProject { on: day("2026-03-19"), reason: reason() })
+            .then([E::ProjectPaused { on: day("2026-03-19"), reason: reason() }]);
+        assert_eq!(state.last_lifecycle_on, Some(day("2026-03-19")));
+        // …but once the pause is recorded, nothing goes back before it.
+        given::<Project>(paused())
+            .when(C::RecordMilestone { title: text("Jalon"), on: day("2026-03-31") })
+            .then_rejects("project.date_before_previous");
     }
 
     // -----------------------------------------------------------------------------------------
@@ -2089,6 +2159,9 @@ mod tests {
     struct Step {
         kind: u8,
         days_later: u64,
+        /// Days the command is dated before the clock: usually none; sometimes a late entry,
+        /// which the date rules must sort out.
+        backdated: u64,
         phase: Phase,
         academie: usize,
         person: u128,
@@ -2112,6 +2185,7 @@ mod tests {
         (
             prop::sample::select(kinds()),
             0u64..=60,
+            prop_oneof![4 => Just(0u64), 1 => 1u64..=45],
             prop::sample::select(Phase::ALL.to_vec()),
             0usize..3,
             0u128..3,
@@ -2119,9 +2193,10 @@ mod tests {
             0i64..=100,
             any::<bool>(),
         )
-            .prop_map(|(kind, days_later, phase, academie, person, decision, number, flag)| Step {
+            .prop_map(|(kind, days_later, backdated, phase, academie, person, decision, number, flag)| Step {
                 kind,
                 days_later,
+                backdated,
                 phase,
                 academie,
                 person,
@@ -2189,7 +2264,7 @@ mod tests {
             }
             for step in &steps {
                 on = on + chrono::Days::new(step.days_later);
-                let command = command(step, on);
+                let command = command(step, on - chrono::Days::new(step.backdated));
                 let was_terminal = state.status.is_some_and(|s| s.is_terminal());
                 match Project::decide(&state, &command) {
                     Ok(events) => {
@@ -2198,11 +2273,26 @@ mod tests {
                             !was_terminal || matches!(command, C::ReopenProject { .. }),
                             "{:?} accepted on a {:?} project", command, state.status
                         );
+                        if was_terminal {
+                            prop_assert!(
+                                matches!(events.as_slice(), [E::ProjectReopened { .. }]),
+                                "a terminal project left by {:?}", events
+                            );
+                        }
                         for event in &events {
                             let json = serde_json::to_value(event).unwrap();
                             prop_assert_eq!(&serde_json::from_value::<ProjectEvent>(json).unwrap(), event);
+                            let before = state.status;
+                            if let (Some(date), Some(bar)) = (event.lifecycle_date(), state.last_lifecycle_on) {
+                                prop_assert!(date >= bar, "{:?} dated before {}", event, bar);
+                            }
+                            state = Project::evolve(state, event);
+                            let left_terminal = before.is_some_and(|s| s.is_terminal()) && before != state.status;
+                            prop_assert!(
+                                !left_terminal || matches!(event, E::ProjectReopened { .. }),
+                                "{:?} took the project out of {:?}", event, before
+                            );
                         }
-                        state = Project::fold(state, &events);
                         if let Err(broken) = state.check_invariants() {
                             prop_assert!(false, "after {:?}: {}\n{:#?}", command, broken, state);
                         }
