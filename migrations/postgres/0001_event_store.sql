@@ -17,6 +17,9 @@ create table events (
     payload         jsonb       not null,
     metadata        jsonb       not null,
     recorded_at     timestamptz not null default now(),
+    -- the idempotency key of the append, on its first event only (null on the others): a
+    -- retried command id returns the events of that append and writes nothing
+    command_id      uuid,
     -- tamper evidence, filled by the auditors' work (DESIGN §3.3)
     hash            bytea,
     prev_hash       bytea,
@@ -30,14 +33,24 @@ create table events (
 -- catch-up readers: keyset over the reading order
 create index events_log_order_idx on events (transaction_id, global_position);
 
--- Idempotent commands: a retried command_id returns the first result and writes nothing.
-create table commands (
-    command_id     uuid        primary key,
-    stream_id      text        not null,
-    first_version  bigint      not null,
-    last_version   bigint      not null,
-    recorded_at    timestamptz not null default now()
-);
+-- one first event per command id; a unique violation here is a concurrent retry
+create unique index events_command_id_key on events (command_id) where command_id is not null;
+
+-- The events an append wrote: from its first event (the one carrying the command id) up to the
+-- next event of the stream that starts another append.
+create function carnet_command_events(p_command_id uuid)
+returns setof events
+language sql stable as $$
+    select e.*
+    from events f
+    join events e on e.stream_id = f.stream_id and e.stream_version >= f.stream_version
+    where f.command_id = p_command_id
+      and e.stream_version < coalesce(
+          (select min(n.stream_version) from events n
+           where n.stream_id = f.stream_id and n.stream_version > f.stream_version and n.command_id is not null),
+          9223372036854775807)
+    order by e.stream_version;
+$$;
 
 -- Latest snapshot per stream; a snapshot taken by another decider version is ignored on load.
 create table snapshots (
@@ -48,7 +61,7 @@ create table snapshots (
     taken_at        timestamptz not null default now()
 );
 
--- Append in one statement (one round trip), so an append costs what a raw insert costs.
+-- Append in one statement (one round trip), so an append costs little more than a raw insert.
 -- p_expected: null = any version, 0 = the stream must not exist, n = exactly n.
 -- Returns one row per event: the new events, or for a replayed command_id the events it wrote.
 -- A wrong expected version raises SQLSTATE CA409 with the current version in DETAIL. Writers of
@@ -84,14 +97,10 @@ begin
     perform pg_advisory_xact_lock(1, hashtext(p_stream_id));
 
     if p_command_id is not null
-        and exists (select 1 from commands c where c.command_id = p_command_id) then
+        and exists (select 1 from events e where e.command_id = p_command_id) then
         return query
             select e.global_position, e.transaction_id, e.stream_version, e.event_id, e.recorded_at, true
-            from commands c
-            join events e on e.stream_id = c.stream_id
-                and e.stream_version between c.first_version and c.last_version
-            where c.command_id = p_command_id
-            order by e.stream_version;
+            from carnet_command_events(p_command_id) e;
         return;
     end if;
 
@@ -106,19 +115,15 @@ begin
     end if;
 
     return query
-        insert into events as e (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata)
-        select p_stream_id, v_current + t.n, t.event_id, t.event_type, t.schema_version, t.payload, p_metadata
+        insert into events as e (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, command_id)
+        select p_stream_id, v_current + t.n, t.event_id, t.event_type, t.schema_version, t.payload, p_metadata,
+               case when t.n = 1 then p_command_id end
         from unnest(p_event_ids, p_types, p_schema_versions, p_payloads)
             with ordinality as t(event_id, event_type, schema_version, payload, n)
         order by t.n
         returning e.global_position, e.transaction_id, e.stream_version, e.event_id, e.recorded_at, false;
-
-    -- A retry of the same command waits on the stream lock above and then finds this row. The
-    -- same command id sent to another stream at the same moment meets commands_pkey, and the
-    -- store answers it with the first result.
-    if p_command_id is not null then
-        insert into commands (command_id, stream_id, first_version, last_version)
-        values (p_command_id, p_stream_id, v_current + 1, v_current + v_count);
-    end if;
+    -- A retry of the same command waits on the stream lock above and then finds its first
+    -- event. The same command id sent to another stream at the same moment meets
+    -- events_command_id_key, and the store answers it with the first result.
 end;
 $$;

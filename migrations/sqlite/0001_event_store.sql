@@ -13,6 +13,7 @@ create table events (
     payload         text    not null,   -- JSON
     metadata        text    not null,   -- JSON
     recorded_at     text    not null,   -- RFC 3339, UTC, microseconds
+    command_id      text,               -- on the first event of each append only
     hash            blob,
     prev_hash       blob,
     constraint events_stream_version_key unique (stream_id, stream_version),
@@ -23,13 +24,7 @@ create table events (
 
 create index events_log_order_idx on events (transaction_id, global_position);
 
-create table commands (
-    command_id    text    primary key,
-    stream_id     text    not null,
-    first_version integer not null,
-    last_version  integer not null,
-    recorded_at   text    not null
-);
+create unique index events_command_id_key on events (command_id) where command_id is not null;
 
 create table snapshots (
     stream_id       text    primary key,

@@ -81,8 +81,8 @@ pub(crate) fn violated_constraint(e: &sqlx::Error) -> Option<String> {
         if msg.contains("events.event_id") {
             return Some("events_event_id_key".into());
         }
-        if msg.contains("commands.command_id") {
-            return Some("commands_pkey".into());
+        if msg.contains("events.command_id") {
+            return Some("events_command_id_key".into());
         }
     }
     None

@@ -15,8 +15,9 @@
 //!   timer. SQLite has a single writer, so there the order is simply commit order.
 //! - **One round trip per append** on PostgreSQL: the `carnet_append` function checks the
 //!   expected version, records the command id and inserts the events. Idempotency: a known
-//!   `command_id` returns the first result; concurrent duplicates wait on the `commands`
-//!   primary key and then see it.
+//!   `command_id` returns the first result. The id is stored on the append's first event
+//!   (`events.command_id`, unique); a concurrent retry waits on the stream's lock and then
+//!   finds it.
 //! - **Conflicts are constraints.** A unique violation on `events_stream_version_key` is the
 //!   optimistic-concurrency conflict, whoever checked the version first.
 //! - **Inline work.** [`EventStore::append_with`] runs an [`InlineHook`] inside the append's

@@ -202,7 +202,7 @@ impl EventStore for PgStore {
         };
         let mut rows = match outcome {
             Ok(rows) => rows,
-            Err(e) if violated_constraint(&e).as_deref() == Some("commands_pkey") => {
+            Err(e) if violated_constraint(&e).as_deref() == Some("events_command_id_key") => {
                 // the same command id committed concurrently on another stream: its result
                 return self.find_command(metadata.command_id).await?.ok_or(StoreError::Unavailable(e));
             }
@@ -270,15 +270,10 @@ impl EventStore for PgStore {
     }
 
     async fn find_command(&self, command_id: Uuid) -> Result<Option<AppendResult>, StoreError> {
-        let row: Option<(String, i64, i64)> =
-            sqlx::query_as("select stream_id, first_version, last_version from commands where command_id = $1")
-                .bind(command_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some((stream_id, first, last)) = row else { return Ok(None) };
-        let stream_id = StreamId::parse(&stream_id)?;
-        let events = self.read_stream(&stream_id, first as u64, Some(last as u64)).await?;
-        Ok(Some(AppendResult { stream_id, events, stream_version: last as u64, replayed: true }))
+        let sql = format!("select {EVENT_COLUMNS} from carnet_command_events($1)");
+        let rows = sqlx::query(&sql).bind(command_id).fetch_all(&self.pool).await?;
+        let events = rows.iter().map(decode_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(replay_of(events))
     }
 
     async fn load_snapshot(&self, stream: &StreamId, decider_version: i32) -> Result<Option<Snapshot>, StoreError> {
@@ -317,6 +312,13 @@ impl EventStore for PgStore {
     fn appended(&self) -> watch::Receiver<()> {
         self.wake.subscribe()
     }
+}
+
+/// The result a replayed command gets: the events its first attempt wrote.
+pub(crate) fn replay_of(events: Vec<RecordedEvent>) -> Option<AppendResult> {
+    let last = events.last()?;
+    let (stream_id, stream_version) = (last.stream_id.clone(), last.stream_version);
+    Some(AppendResult { stream_id, events, stream_version, replayed: true })
 }
 
 fn recorded(stream: &StreamId, events: &[NewEvent], metadata: &Metadata, rows: &[AppendRow]) -> Vec<RecordedEvent> {

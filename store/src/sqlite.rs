@@ -8,6 +8,7 @@
 use crate::contract::{EventStore, InlineHook, TxConn, check_storable};
 use crate::error::{StoreError, violated_constraint};
 use crate::model::*;
+use crate::postgres::replay_of;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -78,16 +79,17 @@ impl EventStore for SqliteStore {
         check_storable(events, metadata)?;
         let mut tx = self.writer.begin().await?;
 
-        let previous: Option<(String, i64, i64)> =
-            sqlx::query_as("select stream_id, first_version, last_version from commands where command_id = ?")
-                .bind(metadata.command_id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some((stream_id, first, last)) = previous {
+        // one writer: a retry of the same command cannot race the first attempt here
+        let seen: Option<i64> = sqlx::query_scalar("select 1 from events where command_id = ?")
+            .bind(metadata.command_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if seen.is_some() {
             drop(tx);
-            let stream_id = StreamId::parse(&stream_id)?;
-            let events = self.read_stream(&stream_id, first as u64, Some(last as u64)).await?;
-            return Ok(AppendResult { stream_id, events, stream_version: last as u64, replayed: true });
+            return self
+                .find_command(metadata.command_id)
+                .await?
+                .ok_or_else(|| StoreError::unexpected("a command id seen a moment ago has no events"));
         }
 
         let current: i64 =
@@ -118,7 +120,7 @@ impl EventStore for SqliteStore {
             let stream_version = current + 1 + i as i64;
             let inserted = sqlx::query_scalar::<_, i64>(
                 "insert into events (transaction_id, stream_id, stream_version, event_id, event_type, \
-                 schema_version, payload, metadata, recorded_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 schema_version, payload, metadata, recorded_at, command_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  returning global_position",
             )
             .bind(transaction_id)
@@ -130,6 +132,8 @@ impl EventStore for SqliteStore {
             .bind(e.payload.to_string())
             .bind(&metadata_text)
             .bind(&recorded_at_text)
+            // the first event carries the append's idempotency key
+            .bind((i == 0).then(|| metadata.command_id.to_string()))
             .fetch_one(&mut *tx)
             .await;
             let global_position = match inserted {
@@ -153,16 +157,6 @@ impl EventStore for SqliteStore {
             });
         }
         let last_version = current + events.len() as i64;
-        sqlx::query(
-            "insert into commands (command_id, stream_id, first_version, last_version, recorded_at) values (?, ?, ?, ?, ?)",
-        )
-        .bind(metadata.command_id.to_string())
-        .bind(stream.as_str())
-        .bind(current + 1)
-        .bind(last_version)
-        .bind(&recorded_at_text)
-        .execute(&mut *tx)
-        .await?;
         if let Some(hook) = hook {
             hook.run(TxConn::Sqlite(&mut tx), &recorded).await?;
         }
@@ -219,15 +213,25 @@ impl EventStore for SqliteStore {
     }
 
     async fn find_command(&self, command_id: Uuid) -> Result<Option<AppendResult>, StoreError> {
-        let row: Option<(String, i64, i64)> =
-            sqlx::query_as("select stream_id, first_version, last_version from commands where command_id = ?")
-                .bind(command_id.to_string())
-                .fetch_optional(&self.reader)
-                .await?;
-        let Some((stream_id, first, last)) = row else { return Ok(None) };
-        let stream_id = StreamId::parse(&stream_id)?;
-        let events = self.read_stream(&stream_id, first as u64, Some(last as u64)).await?;
-        Ok(Some(AppendResult { stream_id, events, stream_version: last as u64, replayed: true }))
+        // the append's first event carries the id; the append runs up to the next one that does
+        let rows = sqlx::query(
+            "select e.global_position, e.transaction_id, e.stream_id, e.stream_version, e.event_id, \
+                    e.event_type, e.schema_version, e.payload, e.metadata, e.recorded_at \
+             from events f \
+             join events e on e.stream_id = f.stream_id and e.stream_version >= f.stream_version \
+             where f.command_id = ? \
+               and e.stream_version < coalesce( \
+                   (select min(n.stream_version) from events n \
+                    where n.stream_id = f.stream_id and n.stream_version > f.stream_version \
+                      and n.command_id is not null), \
+                   9223372036854775807) \
+             order by e.stream_version",
+        )
+        .bind(command_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        let events = rows.iter().map(decode_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(replay_of(events))
     }
 
     async fn load_snapshot(&self, stream: &StreamId, decider_version: i32) -> Result<Option<Snapshot>, StoreError> {

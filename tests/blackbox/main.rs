@@ -19,7 +19,7 @@ async fn migrate_creates_the_event_store_on_postgres_and_is_repeatable() {
     .fetch_all(&db.pool)
     .await
     .unwrap();
-    for t in ["commands", "events", "snapshots"] {
+    for t in ["events", "snapshots"] {
         assert!(tables.contains(&t.to_owned()), "{t} missing from {tables:?}");
     }
 }
