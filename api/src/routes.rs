@@ -37,6 +37,7 @@ pub async fn observe(
     let path = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let span = tracing::info_span!("request", %request_id, %method, %path);
+    actix_web::HttpMessage::extensions_mut(&req).insert(crate::graphql::RequestId(request_id.clone()));
     let started = Instant::now();
     let mut res = tracing::Instrument::instrument(next.call(req), span.clone()).await?;
     let status = res.status().as_u16().to_string();

@@ -2,7 +2,7 @@
 //! (zero-to-production `startup.rs`). Tests build the same application on port 0.
 
 use crate::config::Config;
-use crate::routes;
+use crate::{graphql, routes};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
@@ -10,6 +10,9 @@ use carnet_store::AnyStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::TcpListener;
 use std::sync::OnceLock;
+
+/// Largest request body accepted, in bytes.
+const BODY_LIMIT: usize = 100 * 1024;
 
 /// What every handler may need, shared across workers.
 #[derive(Clone)]
@@ -32,9 +35,15 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
         let port = listener.local_addr()?.port();
         let state = AppState { store, metrics: metrics_handle(), config };
+        let schema = web::Data::new(graphql::build_schema(state.clone()));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                .app_data(schema.clone())
+                // the body cap (DESIGN §5): larger requests get 413 before any parsing
+                .app_data(web::PayloadConfig::new(BODY_LIMIT))
+                .route("/graphql", web::post().to(graphql::post))
+                .route("/graphql", web::get().to(graphql::get))
                 .wrap(actix_web::middleware::from_fn(routes::observe))
                 .route("/healthz", web::get().to(routes::healthz))
                 .route("/readyz", web::get().to(routes::readyz))

@@ -61,3 +61,35 @@ fn an_unreachable_database_is_a_clear_error_without_the_password() {
     assert!(out.stderr.contains("cannot open the database"), "{}", out.stderr);
     assert!(!out.stderr.contains("s3cret"), "the password leaked: {}", out.stderr);
 }
+
+#[tokio::test]
+async fn a_front_end_lists_the_academies_over_graphql() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let res = app.graphql("{ academies { code name regionAcademique current } }", serde_json::json!({})).await;
+    let list = res["data"]["academies"].as_array().expect("a list");
+    assert_eq!(list.len(), 34, "current académies only: {res}");
+    assert!(list.iter().any(|a| a["code"] == "70" && a["regionAcademique"] == "Normandie"));
+    assert!(list.iter().all(|a| a["code"] != "05"), "Caen is historical");
+    let all = app
+        .graphql("query($h: Boolean!) { academies(includeHistorical: $h) { code } }", serde_json::json!({ "h": true }))
+        .await;
+    assert_eq!(all["data"]["academies"].as_array().unwrap().len(), 36);
+    let get = app.get("/graphql?query=%7Bacademies%7Bcode%7D%7D").await;
+    assert_eq!(get.status(), 200, "queries work over GET");
+}
+
+#[tokio::test]
+async fn the_graphql_endpoint_refuses_what_it_must() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let mutation_over_get = app.get("/graphql?query=mutation%7Bx%7D").await;
+    assert_eq!(mutation_over_get.status(), 405);
+    let form = app.post_graphql_raw("application/x-www-form-urlencoded", "query=%7Bacademies%7Bcode%7D%7D").await;
+    assert_eq!(form.status(), 415, "no CSRF through form posts");
+    let huge =
+        serde_json::json!({ "query": format!("{{ academies {{ code }} }} # {}", "x".repeat(200 * 1024)) }).to_string();
+    assert_eq!(app.post_graphql_raw("application/json", huge).await.status(), 413);
+    let batch = app.post_graphql_raw("application/json", r#"[{"query":"{academies{code}}"}]"#).await;
+    assert_eq!(batch.status(), 400, "batched arrays are refused");
+}

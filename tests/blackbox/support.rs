@@ -103,6 +103,25 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("request")
     }
+
+    /// POSTs `body` to /graphql with the given content type.
+    pub async fn post_graphql_raw(&self, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(format!("{}/graphql", self.address))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Runs a GraphQL document the way a front end does, and returns the JSON response.
+    pub async fn graphql(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        let body = serde_json::json!({ "query": query, "variables": variables }).to_string();
+        let res = self.post_graphql_raw("application/json", body).await;
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("JSON response")
+    }
 }
 
 pub async fn spawn_app(database_url: &str) -> TestApp {

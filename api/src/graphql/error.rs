@@ -1,0 +1,126 @@
+//! One error type for the GraphQL layer, mapped to a stable `extensions.code` (DESIGN §5).
+//! The domain rejects, the store fails, the API maps each to one code. Internal failures are
+//! logged with their whole cause chain; the client gets an opaque message and a request id.
+
+use async_graphql::ErrorExtensions;
+use carnet_domain::{Rejection, RejectionKind, ValueError};
+use carnet_store::{CommandError, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadUserInput(String, &'static str),
+    #[error("{0}")]
+    InvalidTransition(String, &'static str),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("cette ressource a été modifiée entre-temps (version actuelle : {current_version})")]
+    Conflict { current_version: u64 },
+    #[error("erreur interne")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadUserInput(..) => "BAD_USER_INPUT",
+            Self::InvalidTransition(..) => "INVALID_TRANSITION",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Conflict { .. } => "CONFLICT",
+            Self::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// The GraphQL error for this failure; `request_id` names the request in the logs.
+    pub fn into_graphql(self, request_id: &str) -> async_graphql::Error {
+        if let Self::Internal(source) = &self {
+            let mut chain = source.to_string();
+            let mut cause = source.source();
+            while let Some(c) = cause {
+                chain.push_str(": ");
+                chain.push_str(&c.to_string());
+                cause = c.source();
+            }
+            tracing::error!(%request_id, error = %chain, "internal error");
+        }
+        let code = self.code();
+        self.extend_with(|_, ext| {
+            ext.set("code", code);
+            ext.set("requestId", request_id);
+            match &self {
+                Self::BadUserInput(_, rule) | Self::InvalidTransition(_, rule) => ext.set("rule", *rule),
+                Self::Conflict { current_version } => ext.set("currentVersion", *current_version),
+                _ => {}
+            }
+        })
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        match r.kind {
+            RejectionKind::InvalidInput => Self::BadUserInput(r.message, r.rule),
+            RejectionKind::InvalidTransition => Self::InvalidTransition(r.message, r.rule),
+            RejectionKind::NotFound => Self::NotFound(r.message),
+        }
+    }
+}
+
+impl From<ValueError> for ApiError {
+    fn from(e: ValueError) -> Self {
+        Self::BadUserInput(e.message, e.rule)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { current_version, .. } => Self::Conflict { current_version },
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Rejected(r) => r.into(),
+            CommandError::Store(s) => s.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carnet_store::{ExpectedVersion, StreamId};
+
+    fn code_of(e: ApiError) -> (String, async_graphql::Value) {
+        let err = e.into_graphql("req-1");
+        let ext = err.extensions.expect("extensions");
+        let code = ext.get("code").map(|c| c.to_string()).unwrap_or_default();
+        let extra = ext.get("currentVersion").or(ext.get("rule")).cloned().unwrap_or(async_graphql::Value::Null);
+        assert_eq!(ext.get("requestId"), Some(&async_graphql::Value::from("req-1")));
+        (code, extra)
+    }
+
+    #[test]
+    fn each_layer_maps_to_one_stable_code() {
+        let (code, rule) = code_of(Rejection::input("uai.check_letter", "lettre erronée").into());
+        assert_eq!((code.as_str(), rule), ("\"BAD_USER_INPUT\"", "uai.check_letter".into()));
+        let (code, _) = code_of(Rejection::transition("project.terminal", "fermé").into());
+        assert_eq!(code, "\"INVALID_TRANSITION\"");
+        let (code, _) = code_of(Rejection::not_found("project.not_found", "absent").into());
+        assert_eq!(code, "\"NOT_FOUND\"");
+        let conflict = StoreError::Conflict {
+            stream_id: StreamId::parse("project-x").unwrap(),
+            expected: ExpectedVersion::Exact(3),
+            current_version: 4,
+        };
+        let (code, version) = code_of(conflict.into());
+        assert_eq!((code.as_str(), version), ("\"CONFLICT\"", 4.into()));
+        let internal = StoreError::InvalidInput { reason: "relation \"events\" does not exist".into() };
+        let err = ApiError::from(internal).into_graphql("req-1");
+        assert_eq!(err.message, "erreur interne", "never SQL text to the client");
+    }
+}

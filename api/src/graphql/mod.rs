@@ -1,0 +1,117 @@
+//! The GraphQL API (DESIGN §5), wired in one place: the schema type, its limits, the services
+//! it reaches through `ctx.data`, and the HTTP handlers (POST JSON; GET for queries only).
+//!
+//! `schema.graphql` at the workspace root is the sorted SDL export; `schema_file_is_current`
+//! fails when it drifts from the code (`UPDATE_SCHEMA=1 cargo test -p carnet-api` rewrites it).
+
+pub mod error;
+mod query;
+
+use crate::startup::AppState;
+use actix_web::http::header;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+pub use query::Query;
+use serde::Deserialize;
+
+pub type CarnetSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// The request id the observer gave this request; errors carry it to the client.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+fn builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
+    Schema::build(Query, EmptyMutation, EmptySubscription)
+}
+
+/// The schema with its services and limits.
+pub fn build_schema(state: AppState) -> CarnetSchema {
+    builder().data(state).limit_depth(12).limit_complexity(5_000).limit_recursive_depth(32).finish()
+}
+
+/// The sorted SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    builder()
+        .finish()
+        .sdl_with_options(async_graphql::SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
+}
+
+/// `POST /graphql`: JSON only (no CSRF through form posts), one operation per request.
+pub async fn post(schema: web::Data<CarnetSchema>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+    if !is_json {
+        return HttpResponse::UnsupportedMediaType().json(problem("send application/json"));
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return HttpResponse::BadRequest().json(problem(&format!("not a GraphQL request: {e}"))),
+    };
+    execute(&schema, &req, request).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetParams {
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<String>,
+}
+
+/// `GET /graphql?query=…`: queries only; a mutation over GET is 405.
+pub async fn get(schema: web::Data<CarnetSchema>, req: HttpRequest, params: web::Query<GetParams>) -> HttpResponse {
+    let params = params.into_inner();
+    if let Ok(doc) = async_graphql::parser::parse_query(&params.query) {
+        let mutates = doc.operations.iter().any(|(name, op)| {
+            let selected =
+                params.operation_name.as_deref().is_none_or(|wanted| name.is_some_and(|n| n.as_str() == wanted));
+            selected && op.node.ty != async_graphql::parser::types::OperationType::Query
+        });
+        if mutates {
+            return HttpResponse::MethodNotAllowed()
+                .insert_header((header::ALLOW, "POST"))
+                .json(problem("mutations and subscriptions are not allowed over GET"));
+        }
+    }
+    let mut request = async_graphql::Request::new(params.query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(vars) = params.variables {
+        match serde_json::from_str(&vars) {
+            Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
+            Err(e) => return HttpResponse::BadRequest().json(problem(&format!("variables: {e}"))),
+        }
+    }
+    execute(&schema, &req, request).await
+}
+
+async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphql::Request) -> HttpResponse {
+    let request_id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(|| RequestId("unknown".into()));
+    let response = schema.execute(request.data(request_id)).await;
+    HttpResponse::Ok().json(response)
+}
+
+fn problem(message: &str) -> serde_json::Value {
+    serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schema_file_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema.graphql");
+        let sdl = super::sdl();
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &sdl).expect("write schema.graphql");
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == sdl,
+            "schema.graphql differs from the code; run `UPDATE_SCHEMA=1 cargo test -p carnet-api schema_file` and commit it"
+        );
+    }
+}
