@@ -51,6 +51,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How far projections may lag behind the log before `/readyz` says not ready.
     pub readiness_max_lag_events: u64,
+    /// GraphiQL at `/`; unset: on in development, off in production.
+    pub graphiql: Option<bool>,
+    /// Schema introspection; unset: on in development, off in production.
+    pub introspection: Option<bool>,
 }
 
 impl Default for Config {
@@ -62,11 +66,21 @@ impl Default for Config {
             port: 8080,
             log_format: LogFormat::Pretty,
             readiness_max_lag_events: 1_000,
+            graphiql: None,
+            introspection: None,
         }
     }
 }
 
 impl Config {
+    pub fn graphiql_enabled(&self) -> bool {
+        self.graphiql.unwrap_or(self.profile == Profile::Development)
+    }
+
+    pub fn introspection_enabled(&self) -> bool {
+        self.introspection.unwrap_or(self.profile == Profile::Development)
+    }
+
     /// Defaults, then `carnet.toml` (or the file named by `CARNET_CONFIG`) if present, then
     /// `CARNET_*` variables (`CARNET_DATABASE_URL`, `CARNET_PORT`…).
     pub fn load() -> Result<Self, Box<figment::Error>> {
@@ -98,6 +112,12 @@ mod tests {
             assert_eq!(config.port, 9100, "environment beats the file");
             assert_eq!(config.host, "0.0.0.0", "the file beats the defaults");
             assert_eq!(config.profile, Profile::Development, "defaults fill the rest");
+            assert!(config.graphiql_enabled() && config.introspection_enabled(), "on in development");
+            jail.set_env("CARNET_PROFILE", "production");
+            let production = Config::load().map_err(|e| *e)?;
+            assert!(!production.graphiql_enabled() && !production.introspection_enabled(), "off in production");
+            jail.set_env("CARNET_GRAPHIQL", "true");
+            assert!(Config::load().map_err(|e| *e)?.graphiql_enabled(), "unless asked for");
             assert_eq!(config.database_url.expose(), "postgres://u:pw@db/carnet");
             let printed = format!("{config:?}");
             assert!(!printed.contains("pw"), "{printed}");

@@ -7,6 +7,38 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use std::time::Instant;
 
+/// GraphiQL's files, inside the binary (no CDN: ministry networks are closed).
+const GRAPHIQL_ASSETS: &[(&str, &str, &[u8])] = &[
+    ("graphiql.min.js", "text/javascript", include_bytes!("../assets/graphiql/graphiql.min.js")),
+    ("graphiql.min.css", "text/css", include_bytes!("../assets/graphiql/graphiql.min.css")),
+    ("react.production.min.js", "text/javascript", include_bytes!("../assets/graphiql/react.production.min.js")),
+    (
+        "react-dom.production.min.js",
+        "text/javascript",
+        include_bytes!("../assets/graphiql/react-dom.production.min.js"),
+    ),
+    ("graphiql-init.js", "text/javascript", include_bytes!("../assets/graphiql/graphiql-init.js")),
+];
+
+/// GraphiQL's page at `/`, when enabled.
+pub async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
+    if !state.config.graphiql_enabled() {
+        return HttpResponse::NotFound().finish();
+    }
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("../assets/graphiql/index.html"))
+}
+
+pub async fn graphiql_asset(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
+    let asset = GRAPHIQL_ASSETS.iter().find(|(name, _, _)| *name == file.as_str());
+    match asset {
+        Some((_, content_type, bytes)) if state.config.graphiql_enabled() => HttpResponse::Ok()
+            .content_type(*content_type)
+            .insert_header(("cache-control", "public, max-age=86400"))
+            .body(*bytes),
+        _ => HttpResponse::NotFound().finish(),
+    }
+}
+
 /// Alive: the process answers.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")

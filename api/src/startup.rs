@@ -45,6 +45,8 @@ impl Application {
                 .route("/graphql", web::post().to(graphql::post))
                 .route("/graphql", web::get().to(graphql::get))
                 .wrap(actix_web::middleware::from_fn(routes::observe))
+                .route("/", web::get().to(routes::graphiql))
+                .route("/assets/graphiql/{file}", web::get().to(routes::graphiql_asset))
                 .route("/healthz", web::get().to(routes::healthz))
                 .route("/readyz", web::get().to(routes::readyz))
                 .route("/metrics", web::get().to(routes::metrics))

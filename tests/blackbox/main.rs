@@ -93,3 +93,32 @@ async fn the_graphql_endpoint_refuses_what_it_must() {
     let batch = app.post_graphql_raw("application/json", r#"[{"query":"{academies{code}}"}]"#).await;
     assert_eq!(batch.status(), 400, "batched arrays are refused");
 }
+
+#[tokio::test]
+async fn graphiql_is_served_from_the_binary_in_development_only() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let page = app.get("/").await.text().await.unwrap();
+    assert!(page.contains("/assets/graphiql/graphiql.min.js") && !page.contains("https://"), "no CDN");
+    for asset in [
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+        "graphiql-init.js",
+    ] {
+        let res = app.get(&format!("/assets/graphiql/{asset}")).await;
+        assert_eq!(res.status(), 200, "{asset}");
+    }
+    let introspection = app.graphql("{ __schema { queryType { name } } }", serde_json::json!({})).await;
+    assert_eq!(introspection["data"]["__schema"]["queryType"]["name"], "Query");
+
+    let production = spawn_app_with(&db.url, |c| c.profile = carnet_api::config::Profile::Production).await;
+    assert_eq!(production.get("/").await.status(), 404);
+    assert_eq!(production.get("/assets/graphiql/graphiql.min.js").await.status(), 404);
+    let refused = production.graphql("{ __schema { queryType { name } } }", serde_json::json!({})).await;
+    assert!(
+        refused["errors"].is_array() && refused["data"].is_null() || refused["data"]["__schema"].is_null(),
+        "{refused}"
+    );
+}

@@ -125,11 +125,17 @@ impl TestApp {
 }
 
 pub async fn spawn_app(database_url: &str) -> TestApp {
-    let config = carnet_api::config::Config {
+    spawn_app_with(database_url, |_| {}).await
+}
+
+/// The application with a configuration adjusted by `tweak`.
+pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_api::config::Config)) -> TestApp {
+    let mut config = carnet_api::config::Config {
         database_url: carnet_api::config::Secret::new(database_url),
         port: 0,
         ..Default::default()
     };
+    tweak(&mut config);
     let app = carnet_api::startup::Application::build(config).await.expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());

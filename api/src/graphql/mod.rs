@@ -26,7 +26,9 @@ fn builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
 
 /// The schema with its services and limits.
 pub fn build_schema(state: AppState) -> CarnetSchema {
-    builder().data(state).limit_depth(12).limit_complexity(5_000).limit_recursive_depth(32).finish()
+    let introspection = state.config.introspection_enabled();
+    let builder = builder().data(state).limit_depth(12).limit_complexity(5_000).limit_recursive_depth(32);
+    if introspection { builder.finish() } else { builder.disable_introspection().finish() }
 }
 
 /// The sorted SDL, as committed in `schema.graphql`.
