@@ -55,6 +55,8 @@ pub struct Config {
     pub graphiql: Option<bool>,
     /// Schema introspection; unset: on in development, off in production.
     pub introspection: Option<bool>,
+    /// The secret of local HS256 tokens, created (mode 0600) on first run.
+    pub jwt_secret_file: String,
 }
 
 impl Default for Config {
@@ -68,6 +70,7 @@ impl Default for Config {
             readiness_max_lag_events: 1_000,
             graphiql: None,
             introspection: None,
+            jwt_secret_file: "data/jwt-secret".into(),
         }
     }
 }

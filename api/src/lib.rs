@@ -9,6 +9,7 @@
 //! Decisions: `main` stays thin, so tests start the very application operators run; HTTP stays
 //! in this crate, SQL never enters it. The GraphQL schema joins here with the read models.
 
+pub mod auth;
 pub mod config;
 pub mod graphql;
 pub mod routes;

@@ -2,10 +2,14 @@
 //! configuration, hand over to [`carnet_api::startup`].
 
 use anyhow::Context;
-use carnet_api::config::{Config, Secret};
+use carnet_api::auth::Verifier;
+use carnet_api::config::{Config, Profile, Secret};
 use carnet_api::startup::{Application, open_store, redact};
 use carnet_api::telemetry;
+use carnet_domain::person::Role;
+use carnet_domain::values::AcademieCode;
 use clap::{Parser, Subcommand};
+use std::path::Path;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -25,6 +29,20 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Mint a local token (HS256, signed with the local secret).
+    Token {
+        /// LAB_TEAM, ACADEMIE, AUDITOR, READER or ADMIN.
+        #[arg(long)]
+        role: String,
+        /// An académie code of the caller's territory (repeatable; required for ACADEMIE).
+        #[arg(long)]
+        academie: Vec<String>,
+        /// The subject: an opaque id of the person.
+        #[arg(long, default_value = "local-user")]
+        sub: String,
+        #[arg(long, default_value_t = 12)]
+        hours: i64,
+    },
     /// Benchmarks, reported as ratios against a baseline measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -68,7 +86,29 @@ async fn main() -> anyhow::Result<()> {
                 app.port(),
                 redact(config.database_url.expose())
             );
+            if config.profile == Profile::Development {
+                let verifier = Verifier::load_or_create(Path::new(&config.jwt_secret_file))?;
+                let paris = [AcademieCode::parse("01")?];
+                println!("Jetons locaux (12 h), en-tête « Authorization: Bearer … » :");
+                for role in Role::ALL {
+                    let academies: &[AcademieCode] = if role == Role::Academie { &paris } else { &[] };
+                    println!("  {:<15} {}", role.label(), verifier.mint("demo", &[role], academies, 12));
+                }
+            }
             app.run_until_stopped().await?;
+            Ok(())
+        }
+        Command::Token { role, academie, sub, hours } => {
+            let role = Role::ALL
+                .into_iter()
+                .find(|r| serde_json::to_value(r).is_ok_and(|v| v == role.as_str()))
+                .with_context(|| format!("unknown role {role}: LAB_TEAM, ACADEMIE, AUDITOR, READER or ADMIN"))?;
+            let academies = academie.iter().map(|a| AcademieCode::parse(a)).collect::<Result<Vec<_>, _>>()?;
+            if (role == Role::Academie) == academies.is_empty() {
+                anyhow::bail!("--academie is required for ACADEMIE, and only for it");
+            }
+            let verifier = Verifier::load_or_create(Path::new(&config.jwt_secret_file))?;
+            println!("{}", verifier.mint(&sub, &[role], &academies, hours));
             Ok(())
         }
         Command::Migrate => {

@@ -1,6 +1,7 @@
 //! Building the application: open the store, bind the port, mount the routes
 //! (zero-to-production `startup.rs`). Tests build the same application on port 0.
 
+use crate::auth::Verifier;
 use crate::config::Config;
 use crate::{graphql, routes};
 use actix_web::dev::Server;
@@ -18,6 +19,7 @@ const BODY_LIMIT: usize = 100 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: AnyStore,
+    pub verifier: Verifier,
     pub metrics: PrometheusHandle,
     pub config: Config,
 }
@@ -34,7 +36,9 @@ impl Application {
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
         let port = listener.local_addr()?.port();
-        let state = AppState { store, metrics: metrics_handle(), config };
+        let verifier = Verifier::load_or_create(std::path::Path::new(&config.jwt_secret_file))
+            .with_context(|| format!("cannot read or create the token secret {}", config.jwt_secret_file))?;
+        let state = AppState { store, verifier, metrics: metrics_handle(), config };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let server = HttpServer::new(move || {
             App::new()

@@ -122,3 +122,54 @@ async fn graphiql_is_served_from_the_binary_in_development_only() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn me_answers_who_the_token_says_and_bad_tokens_get_401() {
+    let db = fresh_postgres().await;
+    let dir = TempDir::new();
+    let secret = dir.path().join("jwt-secret");
+    let app = spawn_app_with(&db.url, |c| c.jwt_secret_file = secret.display().to_string()).await;
+
+    let anonymous = app.graphql("{ me { sub } }", serde_json::json!({})).await;
+    assert_eq!(anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{anonymous}");
+
+    // the token the operator mints with `carnet token`, signed with the server's secret
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carnet"))
+        .args(["token", "--role", "ACADEMIE", "--academie", "24", "--sub", "rectorat-creteil"])
+        .env("CARNET_JWT_SECRET_FILE", &secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let body = serde_json::json!({ "query": "{ me { sub issuer roles { code label } academies } }" }).to_string();
+    let res: serde_json::Value = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["data"]["me"]["sub"], "rectorat-creteil", "{res}");
+    assert_eq!(res["data"]["me"]["roles"][0], serde_json::json!({ "code": "ACADEMIE", "label": "Académie" }));
+    assert_eq!(res["data"]["me"]["academies"], serde_json::json!(["24"]));
+
+    let mut forged = token.clone();
+    forged.push('x');
+    let refused = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(forged)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let refused: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+}

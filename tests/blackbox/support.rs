@@ -133,6 +133,11 @@ pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_a
     let mut config = carnet_api::config::Config {
         database_url: carnet_api::config::Secret::new(database_url),
         port: 0,
+        // never the working tree's data/: one secret per test run
+        jwt_secret_file: std::env::temp_dir()
+            .join(format!("carnet-test-secret-{}", uuid::Uuid::new_v4().simple()))
+            .display()
+            .to_string(),
         ..Default::default()
     };
     tweak(&mut config);

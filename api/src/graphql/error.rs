@@ -14,6 +14,8 @@ pub enum ApiError {
     InvalidTransition(String, &'static str),
     #[error("{0}")]
     NotFound(String),
+    #[error("authentification requise")]
+    Unauthenticated,
     #[error("cette ressource a été modifiée entre-temps (version actuelle : {current_version})")]
     Conflict { current_version: u64 },
     #[error("erreur interne")]
@@ -26,6 +28,7 @@ impl ApiError {
             Self::BadUserInput(..) => "BAD_USER_INPUT",
             Self::InvalidTransition(..) => "INVALID_TRANSITION",
             Self::NotFound(_) => "NOT_FOUND",
+            Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Conflict { .. } => "CONFLICT",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }

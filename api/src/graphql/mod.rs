@@ -93,8 +93,24 @@ pub async fn get(schema: web::Data<CarnetSchema>, req: HttpRequest, params: web:
 
 async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphql::Request) -> HttpResponse {
     let request_id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(|| RequestId("unknown".into()));
-    let response = schema.execute(request.data(request_id)).await;
-    HttpResponse::Ok().json(response)
+    let mut request = request.data(request_id.clone());
+    if let Some(header) = req.headers().get(header::AUTHORIZATION) {
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return HttpResponse::InternalServerError().finish();
+        };
+        let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default();
+        match state.verifier.verify(token) {
+            Ok(identity) => request = request.data(identity),
+            Err(e) => {
+                // one answer for every bad token; the reason goes to the log only
+                tracing::info!(request_id = %request_id.0, reason = %e, "token refused");
+                return HttpResponse::Unauthorized().insert_header((header::WWW_AUTHENTICATE, "Bearer")).json(
+                    serde_json::json!({ "errors": [{ "message": "authentification requise", "extensions": { "code": "UNAUTHENTICATED", "requestId": request_id.0 } }] }),
+                );
+            }
+        }
+    }
+    HttpResponse::Ok().json(schema.execute(request).await)
 }
 
 fn problem(message: &str) -> serde_json::Value {

@@ -1,6 +1,9 @@
 //! Queries.
 
-use async_graphql::{Object, SimpleObject};
+use super::RequestId;
+use super::error::ApiError;
+use crate::auth::Identity;
+use async_graphql::{Context, Object, SimpleObject};
 use carnet_domain::values::academies;
 
 pub struct Query;
@@ -17,8 +20,46 @@ pub struct Academie {
     current: bool,
 }
 
+/// A role and its French label.
+#[derive(SimpleObject)]
+pub struct RoleGrant {
+    code: String,
+    label: &'static str,
+}
+
+/// The caller, as the token describes them.
+#[derive(SimpleObject)]
+pub struct Me {
+    /// Opaque subject given by the issuer.
+    sub: String,
+    issuer: String,
+    roles: Vec<RoleGrant>,
+    /// For `ACADEMIE` callers: the académie codes of their territory.
+    academies: Vec<String>,
+}
+
 #[Object]
 impl Query {
+    /// The authenticated caller; `UNAUTHENTICATED` without a token.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
+        let request_id = ctx.data::<RequestId>()?;
+        let identity =
+            ctx.data_opt::<Identity>().ok_or_else(|| ApiError::Unauthenticated.into_graphql(&request_id.0))?;
+        Ok(Me {
+            sub: identity.sub.clone(),
+            issuer: identity.issuer.clone(),
+            roles: identity
+                .roles
+                .iter()
+                .map(|r| RoleGrant {
+                    code: serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                    label: r.label(),
+                })
+                .collect(),
+            academies: identity.academies.iter().map(|a| a.as_str().to_owned()).collect(),
+        })
+    }
+
     /// The académies of the reference, current ones only unless `includeHistorical`.
     async fn academies(&self, #[graphql(default = false)] include_historical: bool) -> Vec<Academie> {
         academies()
