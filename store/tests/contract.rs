@@ -643,4 +643,18 @@ async fn postgres_subscribers_hear_appends_of_other_instances() {
         .unwrap()
         .unwrap();
     assert_eq!(seen, written.events[0]);
+
+    // the notification arrives while an older writing transaction still holds the event back:
+    // the subscriber keeps re-reading until the horizon passes, it does not sleep until the poll
+    let mut blocker = two.pool().begin().await.unwrap();
+    sqlx::query("select pg_current_xact_id()").execute(&mut *blocker).await.unwrap();
+    let held = one.append(&stream(), ExpectedVersion::NoStream, &[ev(2)], &meta()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    blocker.rollback().await.unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("read once the older transaction ended")
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen, held.events[0]);
 }
