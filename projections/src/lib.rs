@@ -1,7 +1,213 @@
-//! # carnet-projections — read models (skeleton)
+//! # carnet-projections — read models
 //!
-//! Projectors turn events of the log into the tables the GraphQL API queries. Inline
-//! projectors run inside the append transaction through [`carnet_store::InlineHook`], so a
-//! mutation's payload already shows its effect; async projectors follow the global log with
-//! [`carnet_store::subscribe`] and keep their [`carnet_store::Checkpoint`] in the same
-//! transaction as their writes. The read models themselves arrive with the API work.
+//! Projectors turn events of the log into the tables the GraphQL API queries (DESIGN §2, §5).
+//! So far: the project read model ([`project`]: current state, phase history, holders,
+//! académies, establishments, themes), its queries, and the machinery every read model uses.
+//!
+//! - **Inline.** [`InlineProjections`] is the store's [`InlineHook`]: handed to
+//!   `Repository::execute`, it applies the appended events inside the append's transaction, so
+//!   the read model commits (or rolls back) with the events and a mutation's payload already
+//!   shows its effect (read-your-writes). A projector failure fails the command: the log never
+//!   holds an event its inline read model refused (a second project with a taken reference,
+//!   say, is refused as [`StoreError::InvalidInput`]).
+//! - **Catch-up.** [`catch_up`] follows the global log from a projection's checkpoint (table
+//!   `projection_checkpoint`), each batch and its checkpoint in one transaction: for projectors
+//!   that do not run inline, and for rebuilds.
+//! - **Rebuild.** [`rebuild`] builds the tables afresh from the whole log into shadow tables
+//!   (`project__rebuild`, …) and renames them in within one transaction, so readers never see an
+//!   empty or half-built read model and commands keep running meanwhile.
+//! - **Queries.** [`project_by_id`], [`projects_by_ids`] (for loaders: one query for any number
+//!   of ids) and [`list_projects`] / [`list_projects_backward`]: filters, three orders, keyset
+//!   cursors ([`ProjectCursor`], never OFFSET) and the total count.
+//!
+//! Decisions a newcomer must know:
+//! - **Idempotent by version.** Each project row keeps the stream version of the last event it
+//!   reflects; an event at or below it is skipped. Applying a batch twice changes nothing.
+//! - **Batches, not events.** A projector loads the rows a batch touches in one query, applies
+//!   the events in memory (a plain function mirroring the decider's `evolve`), and writes each
+//!   table once per batch. Cost per command: one read, one upsert, and a delete + insert for
+//!   each child table that changed.
+//! - **One Rust path for both backends.** Rows travel as JSON between Rust and SQL
+//!   (`json_build_object`/`jsonb_to_recordset` on PostgreSQL, `json_object`/`json_each` on
+//!   SQLite), placeholders are `$n` on both; what differs stays in the private `sql` and
+//!   `schema` modules. Every value is bound, never formatted into SQL.
+//! - **Schema twice.** The tables are created by `migrations/*/0002_project_read_model.sql`,
+//!   and `rebuild` creates their shadow copies from the same definitions kept in
+//!   `project/schema.rs`; the rebuild tests compare the catalogs, so the two cannot drift
+//!   unnoticed. No foreign keys between read-model tables: they are derived data, swapped as
+//!   a set.
+//! - **Codes.** Status, phase, support mode and visibility are stored as the domain's serde
+//!   names (`ACTIVE`, `NETWORK_LAB`); timestamps on SQLite as fixed-width UTC text with
+//!   microseconds, so text order is time order.
+
+/// Runs `$body` with `$conn`, a [`sql::Conn`] taken for reads: from the pool on PostgreSQL,
+/// from the readers on SQLite.
+macro_rules! with_reader {
+    ($db:expr, |$conn:ident| $body:expr) => {
+        match $db {
+            $crate::Db::Postgres(pool) => {
+                let mut c = pool.acquire().await?;
+                let mut $conn = $crate::sql::Conn::Pg(&mut c);
+                $body
+            }
+            $crate::Db::Sqlite { reader, .. } => {
+                let mut c = reader.acquire().await?;
+                let mut $conn = $crate::sql::Conn::Lite(&mut c);
+                $body
+            }
+        }
+    };
+}
+
+pub mod project;
+mod runner;
+mod schema;
+mod sql;
+
+pub use project::{
+    Direction, HolderRow, MAX_PAGE_SIZE, PhaseRow, ProjectCursor, ProjectFilter, ProjectOrder, ProjectOrderField,
+    ProjectPage, ProjectProjector, ProjectRow, list_projects, list_projects_backward, project_by_id, projects_by_ids,
+};
+pub use runner::{CatchUpProgress, DEFAULT_BATCH_SIZE, catch_up, checkpoint, rebuild, rebuild_with};
+
+use carnet_store::{
+    AnyStore, EventStore, InlineHook, PgStore, RecordedEvent, SqliteStore, StoreError, TxConn, Upcasters,
+};
+use futures::future::BoxFuture;
+use sqlx::{PgPool, SqlitePool};
+use std::sync::Arc;
+
+/// The read models' database: the store's own (read models live beside the log, so inline
+/// projectors share the append's transaction).
+#[derive(Clone, Copy, Debug)]
+pub enum Db<'a> {
+    Postgres(&'a PgPool),
+    /// Writes go through the store's single writer, reads through its readers.
+    Sqlite {
+        writer: &'a SqlitePool,
+        reader: &'a SqlitePool,
+    },
+}
+
+/// An event store whose database also holds the read models.
+pub trait ProjectionStore: EventStore {
+    fn db(&self) -> Db<'_>;
+}
+
+impl ProjectionStore for PgStore {
+    fn db(&self) -> Db<'_> {
+        Db::Postgres(self.pool())
+    }
+}
+
+impl ProjectionStore for SqliteStore {
+    fn db(&self) -> Db<'_> {
+        Db::Sqlite { writer: self.writer(), reader: self.reader() }
+    }
+}
+
+impl ProjectionStore for AnyStore {
+    fn db(&self) -> Db<'_> {
+        match self {
+            AnyStore::Postgres(s) => s.db(),
+            AnyStore::Sqlite(s) => s.db(),
+        }
+    }
+}
+
+/// Why a projection or a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The database failed (its text is in the source, never in the message).
+    #[error("the read model's database failed")]
+    Database(#[from] sqlx::Error),
+    /// An event that does not fit the read model (e.g. for a project it does not have).
+    #[error(
+        "event at global position {global_position} ({stream_id}, version {stream_version}) cannot be projected: {reason}"
+    )]
+    Inconsistent { stream_id: String, stream_version: u64, global_position: i64, reason: String },
+    /// The read model refuses what the events say, in words for a user (e.g. a taken reference).
+    #[error("{0}")]
+    Refused(String),
+    /// A cursor that does not fit the list it is used with.
+    #[error("{0}")]
+    InvalidCursor(String),
+    /// A query argument out of range (page size).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A stored row that does not read back.
+    #[error("a read-model row cannot be read: {0}")]
+    Corrupt(String),
+}
+
+impl ProjectionError {
+    pub(crate) fn inconsistent(event: &RecordedEvent, reason: &str) -> Self {
+        Self::Inconsistent {
+            stream_id: event.stream_id.to_string(),
+            stream_version: event.stream_version,
+            global_position: event.global_position,
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// What the append that ran this projector reports.
+    pub fn into_store_error(self) -> StoreError {
+        match self {
+            Self::Store(e) => e,
+            Self::Database(e) => e.into(),
+            Self::Refused(reason) => StoreError::InvalidInput { reason },
+            other => StoreError::Unexpected(Box::new(other)),
+        }
+    }
+}
+
+/// Something that applies a batch of the log's events to its read model, inside a transaction.
+pub trait Projector: Send + Sync {
+    /// Applies what concerns it among `events` (in log order); returns how many it applied.
+    fn apply<'c>(
+        &'c self,
+        tx: TxConn<'c>,
+        events: &'c [RecordedEvent],
+    ) -> BoxFuture<'c, Result<usize, ProjectionError>>;
+}
+
+impl Projector for ProjectProjector {
+    fn apply<'c>(
+        &'c self,
+        tx: TxConn<'c>,
+        events: &'c [RecordedEvent],
+    ) -> BoxFuture<'c, Result<usize, ProjectionError>> {
+        Box::pin(ProjectProjector::apply(self, tx, events))
+    }
+}
+
+/// The projectors that run inside the append transaction (read-your-writes): pass it as the
+/// hook of `Repository::execute` / `EventStore::append_with`.
+pub struct InlineProjections {
+    projectors: Vec<Box<dyn Projector>>,
+}
+
+impl InlineProjections {
+    pub fn new(upcasters: Arc<Upcasters>) -> Self {
+        Self { projectors: vec![Box::new(ProjectProjector::new(upcasters))] }
+    }
+}
+
+impl Default for InlineProjections {
+    fn default() -> Self {
+        Self::new(Arc::new(Upcasters::carnet()))
+    }
+}
+
+impl InlineHook for InlineProjections {
+    fn run<'c>(&'c self, mut tx: TxConn<'c>, events: &'c [RecordedEvent]) -> BoxFuture<'c, Result<(), StoreError>> {
+        Box::pin(async move {
+            for projector in &self.projectors {
+                projector.apply(sql::reborrow(&mut tx), events).await.map_err(ProjectionError::into_store_error)?;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,328 @@
+//! Following the global log from a checkpoint, and rebuilding read models from the whole log.
+
+use crate::project::{self, ProjectProjector};
+use crate::schema::{self, SHADOW};
+use crate::sql::{self, Arg, Backend, Conn, json_object, json_text};
+use crate::{Db, ProjectionError, ProjectionStore, Projector};
+use carnet_store::{Checkpoint, Metadata, RecordedEvent, StreamId, TxConn, Upcasters};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sqlx::{Postgres, Sqlite, Transaction};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Events read per transaction by [`catch_up`] and [`rebuild`].
+pub const DEFAULT_BATCH_SIZE: usize = 1000;
+
+/// The name under which a rebuild of the project tables keeps its checkpoint.
+const PROJECT_REBUILD: &str = "project__rebuild";
+
+/// How far a [`catch_up`] or a [`rebuild`] went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CatchUpProgress {
+    /// Events of the log read (of every category).
+    pub events_read: u64,
+    /// Events the projector applied.
+    pub events_applied: u64,
+    /// Where the projection stands now.
+    pub checkpoint: Checkpoint,
+}
+
+/// A transaction on either backend (the writer on SQLite).
+pub(crate) enum Tx {
+    Pg(Transaction<'static, Postgres>),
+    Lite(Transaction<'static, Sqlite>),
+}
+
+impl Tx {
+    pub(crate) async fn begin(db: Db<'_>) -> Result<Self, sqlx::Error> {
+        Ok(match db {
+            Db::Postgres(pool) => Tx::Pg(pool.begin().await?),
+            Db::Sqlite { writer, .. } => Tx::Lite(writer.begin().await?),
+        })
+    }
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Pg(tx) => Conn::Pg(tx),
+            Tx::Lite(tx) => Conn::Lite(tx),
+        }
+    }
+    pub(crate) fn tx_conn(&mut self) -> TxConn<'_> {
+        match self {
+            Tx::Pg(tx) => TxConn::Postgres(tx),
+            Tx::Lite(tx) => TxConn::Sqlite(tx),
+        }
+    }
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Pg(tx) => tx.commit().await,
+            Tx::Lite(tx) => tx.commit().await,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+
+/// Where the projection `name` stands (`Checkpoint::START` if it never ran).
+pub async fn checkpoint<S: ProjectionStore>(store: &S, name: &str) -> Result<Checkpoint, ProjectionError> {
+    let sql = "select transaction_id, global_position from projection_checkpoint where name = $1";
+    let rows = with_reader!(store.db(), |conn| sql::fetch_ints(&mut conn, sql, vec![name_arg(name)]).await?);
+    Ok(rows.first().map_or(Checkpoint::START, |&(t, g)| Checkpoint { transaction_id: t, global_position: g }))
+}
+
+fn name_arg(name: &str) -> Arg {
+    Arg::Text(name.to_owned())
+}
+
+/// The checkpoint of `name` inside a transaction, created if missing and locked until commit
+/// (on SQLite the transaction holds the write lock from here on).
+async fn lock_checkpoint(conn: &mut Conn<'_>, name: &str) -> Result<Checkpoint, sqlx::Error> {
+    let insert = "insert into projection_checkpoint (name, transaction_id, global_position, updated_at) \
+                  values ($1, 0, 0, $2) on conflict (name) do nothing";
+    sql::execute(conn, insert, vec![name_arg(name), Arg::Time(Utc::now())]).await?;
+    let lock = match conn.backend() {
+        Backend::Postgres => " for update",
+        Backend::Sqlite => "",
+    };
+    let select = format!("select transaction_id, global_position from projection_checkpoint where name = $1{lock}");
+    let rows = sql::fetch_ints(conn, &select, vec![name_arg(name)]).await?;
+    Ok(rows.first().map_or(Checkpoint::START, |&(t, g)| Checkpoint { transaction_id: t, global_position: g }))
+}
+
+async fn save_checkpoint(conn: &mut Conn<'_>, name: &str, at: Checkpoint) -> Result<(), sqlx::Error> {
+    let update = "update projection_checkpoint set transaction_id = $2, global_position = $3, updated_at = $4 \
+                  where name = $1";
+    let args = vec![name_arg(name), Arg::Int(at.transaction_id), Arg::Int(at.global_position), Arg::Time(Utc::now())];
+    sql::execute(conn, update, args).await?;
+    Ok(())
+}
+
+async fn delete_checkpoint(conn: &mut Conn<'_>, name: &str) -> Result<(), sqlx::Error> {
+    sql::execute(conn, "delete from projection_checkpoint where name = $1", vec![name_arg(name)]).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catch-up
+
+/// Applies the global log after the checkpoint of `name` to `projector`, `batch_size` events at
+/// a time, until it has read everything committed; returns where it stopped. Each batch and the
+/// new checkpoint commit in one transaction, so a crash costs at most the batch in flight and
+/// never applies an event twice. Events are read before the transaction starts (on PostgreSQL
+/// the store withholds events of transactions younger than the oldest running one, which would
+/// otherwise include this one); the checkpoint is then locked and, if another runner moved it
+/// meanwhile, the batch is read again from there.
+pub async fn catch_up<S: ProjectionStore>(
+    store: &S,
+    name: &str,
+    projector: &dyn Projector,
+    batch_size: usize,
+    on_batch: &mut (dyn FnMut(CatchUpProgress) + Send),
+) -> Result<CatchUpProgress, ProjectionError> {
+    let batch_size = batch_size.max(1);
+    let mut progress = CatchUpProgress { checkpoint: checkpoint(store, name).await?, ..Default::default() };
+    loop {
+        let events = store.read_all(progress.checkpoint, batch_size).await?;
+        let Some(last) = events.last().map(RecordedEvent::checkpoint) else {
+            return Ok(progress);
+        };
+        let mut tx = Tx::begin(store.db()).await?;
+        let current = lock_checkpoint(&mut tx.conn(), name).await?;
+        if current != progress.checkpoint {
+            tracing::debug!(projection = name, "checkpoint moved by another runner, reading again");
+            progress.checkpoint = current;
+            continue; // dropping the transaction rolls it back
+        }
+        let applied = projector.apply(tx.tx_conn(), &events).await?;
+        save_checkpoint(&mut tx.conn(), name, last).await?;
+        tx.commit().await?;
+        progress.events_read += events.len() as u64;
+        progress.events_applied += applied as u64;
+        progress.checkpoint = last;
+        on_batch(progress);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rebuild
+
+/// Rebuilds the project tables from the whole log (see [`rebuild_with`]).
+pub async fn rebuild<S: ProjectionStore>(store: &S) -> Result<CatchUpProgress, ProjectionError> {
+    rebuild_with(store, Arc::new(Upcasters::carnet()), DEFAULT_BATCH_SIZE, &mut |_| {}).await
+}
+
+/// Rebuilds the project tables from the whole log without taking them away from readers:
+///
+/// 1. creates empty shadow tables (`project__rebuild`, …; leftovers of an interrupted rebuild
+///    are dropped first);
+/// 2. fills them with [`catch_up`] under the checkpoint `project__rebuild`, calling `on_batch`
+///    after each batch (for a progress bar), while commands keep landing in the live tables;
+/// 3. indexes them (PostgreSQL);
+/// 4. in one transaction: locks the live tables (PostgreSQL; on SQLite the transaction holds
+///    the only writer), applies the events committed since step 2 — read directly on that
+///    transaction, so none can be missing — renames the shadow tables in, drops the old ones.
+///
+/// A command that commits during step 4 waits for it and then writes to the new tables, whose
+/// rows it finds at the version it expects. On PostgreSQL a second rebuild started meanwhile
+/// (from any instance) is refused.
+pub async fn rebuild_with<S: ProjectionStore>(
+    store: &S,
+    upcasters: Arc<Upcasters>,
+    batch_size: usize,
+    on_batch: &mut (dyn FnMut(CatchUpProgress) + Send),
+) -> Result<CatchUpProgress, ProjectionError> {
+    let owner = exclusive(store.db(), PROJECT_REBUILD).await?;
+    let result = rebuild_project_tables(store, upcasters, batch_size, on_batch).await;
+    if let Some(conn) = owner {
+        let _ = sqlx::Connection::close(conn).await; // ends the advisory lock
+    }
+    result
+}
+
+/// On PostgreSQL, one rebuild of a read model at a time, across instances: a session advisory
+/// lock, on a connection detached from the pool so that the lock ends with it even when the
+/// rebuild is dropped midway. (On SQLite, run one rebuild at a time.)
+async fn exclusive(db: Db<'_>, name: &str) -> Result<Option<sqlx::PgConnection>, ProjectionError> {
+    let Db::Postgres(pool) = db else { return Ok(None) };
+    let mut conn = pool.acquire().await?.detach();
+    // class 2: the store's stream locks are class 1
+    let owned: bool =
+        sqlx::query_scalar("select pg_try_advisory_lock(2, hashtext($1))").bind(name).fetch_one(&mut conn).await?;
+    if !owned {
+        return Err(ProjectionError::Refused(format!("une reconstruction ({name}) est déjà en cours")));
+    }
+    Ok(Some(conn))
+}
+
+async fn rebuild_project_tables<S: ProjectionStore>(
+    store: &S,
+    upcasters: Arc<Upcasters>,
+    batch_size: usize,
+    on_batch: &mut (dyn FnMut(CatchUpProgress) + Send),
+) -> Result<CatchUpProgress, ProjectionError> {
+    let shadow = ProjectProjector::with_suffix(upcasters, SHADOW);
+    let mut tx = Tx::begin(store.db()).await?;
+    schema::create_shadow(&mut tx.conn(), project::TABLES).await?;
+    delete_checkpoint(&mut tx.conn(), PROJECT_REBUILD).await?;
+    tx.commit().await?;
+
+    let mut progress = catch_up(store, PROJECT_REBUILD, &shadow, batch_size, on_batch).await?;
+
+    let mut tx = Tx::begin(store.db()).await?;
+    schema::index_shadow(&mut tx.conn(), project::TABLES).await?;
+    tx.commit().await?;
+
+    // A lock wait that times out leaves the shadow tables as they were: try again.
+    let mut attempt = 0;
+    loop {
+        match swap(store, &shadow, batch_size, &mut progress).await {
+            Err(ProjectionError::Database(sqlx::Error::Database(e)))
+                if e.code().as_deref() == Some("55P03") && attempt < 5 =>
+            {
+                attempt += 1;
+                tracing::info!(attempt, "project tables busy, trying the swap again");
+            }
+            other => return other.map(|()| progress),
+        }
+    }
+}
+
+async fn swap<S: ProjectionStore>(
+    store: &S,
+    shadow: &ProjectProjector,
+    batch_size: usize,
+    progress: &mut CatchUpProgress,
+) -> Result<(), ProjectionError> {
+    let mut tx = Tx::begin(store.db()).await?;
+    schema::lock_live(&mut tx.conn(), project::TABLES, 10_000).await?;
+    let mut after = lock_checkpoint(&mut tx.conn(), PROJECT_REBUILD).await?;
+    let (mut read, mut applied) = (0, 0);
+    loop {
+        let events = committed_after(&mut tx.conn(), after, batch_size).await?;
+        let Some(last) = events.last().map(RecordedEvent::checkpoint) else { break };
+        applied += shadow.apply(tx.tx_conn(), &events).await? as u64;
+        read += events.len() as u64;
+        after = last;
+    }
+    schema::swap_in(&mut tx.conn(), project::TABLES).await?;
+    delete_checkpoint(&mut tx.conn(), PROJECT_REBUILD).await?;
+    tx.commit().await?;
+    progress.events_read += read;
+    progress.events_applied += applied;
+    progress.checkpoint = after;
+    Ok(())
+}
+
+/// What `json_object` gives back for one event row.
+#[derive(Deserialize)]
+struct EventRow {
+    global_position: i64,
+    transaction_id: i64,
+    stream_id: String,
+    stream_version: u64,
+    event_id: Uuid,
+    event_type: String,
+    schema_version: i32,
+    payload: serde_json::Value,
+    metadata: Metadata,
+    recorded_at: DateTime<Utc>,
+}
+
+/// Events after `after` in reading order, as the transaction sees them: everything committed.
+/// Used only once the live tables are locked, so every transaction that could still add to
+/// them is either committed (and read here) or waiting for the lock (and writes after the swap).
+/// (The store's `read_all` would withhold the events of any transaction younger than the oldest
+/// one running, such as a command waiting for this lock.)
+async fn committed_after(
+    conn: &mut Conn<'_>,
+    after: Checkpoint,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, ProjectionError> {
+    let b = conn.backend();
+    let json = |column: &str| match b {
+        Backend::Postgres => column.to_owned(),
+        Backend::Sqlite => format!("json({column})"),
+    };
+    let object = json_object(
+        b,
+        &[
+            ("global_position", "global_position".into()),
+            ("transaction_id", "transaction_id".into()),
+            ("stream_id", "stream_id".into()),
+            ("stream_version", "stream_version".into()),
+            ("event_id", "event_id".into()),
+            ("event_type", "event_type".into()),
+            ("schema_version", "schema_version".into()),
+            ("payload", json("payload")),
+            ("metadata", json("metadata")),
+            ("recorded_at", "recorded_at".into()),
+        ],
+    );
+    let sql = format!(
+        "select {} from events where (transaction_id, global_position) > ($1, $2) \
+         order by transaction_id, global_position limit $3",
+        json_text(b, object)
+    );
+    let args = vec![Arg::Int(after.transaction_id), Arg::Int(after.global_position), Arg::Int(limit as i64)];
+    let texts = sql::fetch_texts(conn, &sql, args).await?;
+    texts
+        .iter()
+        .map(|text| {
+            let row: EventRow =
+                serde_json::from_str(text).map_err(|e| ProjectionError::Corrupt(format!("an event row: {e}")))?;
+            Ok(RecordedEvent {
+                global_position: row.global_position,
+                transaction_id: row.transaction_id,
+                stream_id: StreamId::parse(&row.stream_id)?,
+                stream_version: row.stream_version,
+                event_id: row.event_id,
+                event_type: row.event_type,
+                schema_version: row.schema_version,
+                payload: row.payload,
+                metadata: row.metadata,
+                recorded_at: row.recorded_at,
+            })
+        })
+        .collect()
+}
