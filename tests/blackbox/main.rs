@@ -173,3 +173,93 @@ async fn me_answers_who_the_token_says_and_bad_tokens_get_401() {
     let refused: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
 }
+
+const LIST: &str = "query($first: Int, $after: String, $filter: ProjectFilterInput, $order: ProjectOrderBy) {
+  projects(first: $first, after: $after, filter: $filter, orderBy: $order) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { id reference status statusLabel academieCodes version } }
+  }
+}";
+
+async fn five_projects(db: &FreshPostgres) {
+    for (i, academie) in ["01", "24", "24", "25", "70"].iter().enumerate() {
+        seed_project(&db.url, &format!("110B-P-2026-00{}", i + 1), academie, &format!("2026-0{}-10", i + 1)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_front_end_pages_through_projects_with_filters_and_ordering() {
+    use carnet_domain::person::Role;
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    five_projects(&db).await;
+    let token = app.token(Role::LabTeam, &[]);
+    let mut seen = vec![];
+    let mut after = serde_json::Value::Null;
+    loop {
+        let res = app.graphql_as(Some(&token), LIST, serde_json::json!({ "first": 2, "after": after })).await;
+        let page = &res["data"]["projects"];
+        assert_eq!(page["totalCount"], 5, "{res}");
+        for edge in page["edges"].as_array().unwrap() {
+            seen.push(edge["node"]["reference"].as_str().unwrap().to_owned());
+            assert_eq!(edge["node"]["statusLabel"], "Candidature reçue");
+        }
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    let expected: Vec<String> = (1..=5).map(|i| format!("110B-P-2026-00{i}")).collect();
+    assert_eq!(seen, expected, "each project once, by submission date");
+
+    let filtered = app
+        .graphql_as(
+            Some(&token),
+            LIST,
+            serde_json::json!({ "filter": { "academieCode": ["24"] }, "order": "REFERENCE_DESC" }),
+        )
+        .await;
+    let refs: Vec<&str> = filtered["data"]["projects"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(refs, ["110B-P-2026-003", "110B-P-2026-002"]);
+
+    for first in [0, 101] {
+        let res = app.graphql_as(Some(&token), LIST, serde_json::json!({ "first": first })).await;
+        assert_eq!(res["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{res}");
+    }
+}
+
+#[tokio::test]
+async fn an_academie_sees_its_own_projects_and_nothing_else() {
+    use carnet_domain::person::Role;
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    five_projects(&db).await;
+    let creteil = app.token(Role::Academie, &["24"]);
+    let res = app.graphql_as(Some(&creteil), LIST, serde_json::json!({})).await;
+    assert_eq!(res["data"]["projects"]["totalCount"], 2, "{res}");
+    let others =
+        app.graphql_as(Some(&creteil), LIST, serde_json::json!({ "filter": { "academieCode": ["01"] } })).await;
+    assert_eq!(others["data"]["projects"]["totalCount"], 0, "asking for Paris gives nothing: {others}");
+
+    let lab = app.token(Role::LabTeam, &[]);
+    let all = app.graphql_as(Some(&lab), LIST, serde_json::json!({ "filter": { "academieCode": ["01"] } })).await;
+    let paris_id = all["data"]["projects"]["edges"][0]["node"]["id"].clone();
+    let one = "query($id: ID!) { project(id: $id) { reference } }";
+    let as_lab = app.graphql_as(Some(&lab), one, serde_json::json!({ "id": paris_id })).await;
+    assert_eq!(as_lab["data"]["project"]["reference"], "110B-P-2026-001");
+    let as_creteil = app.graphql_as(Some(&creteil), one, serde_json::json!({ "id": paris_id })).await;
+    assert_eq!(as_creteil["errors"][0]["extensions"]["code"], "NOT_FOUND", "not FORBIDDEN: {as_creteil}");
+    let unknown = app.graphql_as(Some(&lab), one, serde_json::json!({ "id": "bm9wZQ" })).await;
+    assert_eq!(unknown["errors"][0]["extensions"]["code"], "NOT_FOUND");
+
+    let anonymous = app.graphql(LIST, serde_json::json!({})).await;
+    assert_eq!(anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let reader = app.graphql_as(Some(&app.token(Role::Reader, &[])), LIST, serde_json::json!({})).await;
+    assert_eq!(reader["errors"][0]["extensions"]["code"], "FORBIDDEN");
+}

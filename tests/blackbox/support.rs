@@ -97,6 +97,8 @@ impl FreshPostgres {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// The server's token secret, to mint tokens as `carnet token` does.
+    pub secret: PathBuf,
 }
 
 impl TestApp {
@@ -117,10 +119,32 @@ impl TestApp {
 
     /// Runs a GraphQL document the way a front end does, and returns the JSON response.
     pub async fn graphql(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        self.graphql_as(None, query, variables).await
+    }
+
+    /// The same, with a bearer token.
+    pub async fn graphql_as(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
         let body = serde_json::json!({ "query": query, "variables": variables }).to_string();
-        let res = self.post_graphql_raw("application/json", body).await;
+        let mut req =
+            self.client.post(format!("{}/graphql", self.address)).header("content-type", "application/json").body(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.expect("request");
         assert_eq!(res.status(), 200);
         res.json().await.expect("JSON response")
+    }
+
+    /// A local token for `role` (and académies, for `ACADEMIE`).
+    pub fn token(&self, role: carnet_domain::person::Role, academies: &[&str]) -> String {
+        let codes: Vec<_> =
+            academies.iter().map(|c| carnet_domain::values::AcademieCode::parse(c).expect("académie")).collect();
+        carnet_api::auth::Verifier::load_or_create(&self.secret).expect("secret").mint("test-user", &[role], &codes, 1)
     }
 }
 
@@ -141,8 +165,35 @@ pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_a
         ..Default::default()
     };
     tweak(&mut config);
+    let secret = PathBuf::from(&config.jwt_secret_file);
     let app = carnet_api::startup::Application::build(config).await.expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: reqwest::Client::new() }
+    TestApp { address, client: reqwest::Client::new(), secret }
+}
+
+/// Submits a project through the same command path as the API, inline read model included.
+pub async fn seed_project(database_url: &str, reference: &str, academie: &str, submitted_on: &str) -> uuid::Uuid {
+    use carnet_domain::project::{Project, ProjectCommand, SupportMode};
+    use carnet_domain::values::*;
+    let store = carnet_store::AnyStore::connect(database_url).await.expect("store");
+    let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet());
+    let repo = carnet_store::Repository::<_, Project>::new(store, upcasters.clone());
+    let inline = carnet_projections::InlineProjections::new(upcasters);
+    let id = ProjectId::new();
+    let command = ProjectCommand::SubmitProject {
+        id,
+        reference: ProjectReference::parse(reference).unwrap(),
+        title: Title::parse(&format!("Projet {reference}")).unwrap(),
+        problem_statement: LongText::parse("Un problème de terrain.").unwrap(),
+        summary: None,
+        support_mode: SupportMode::Incubation,
+        academies: [AcademieCode::parse(academie).unwrap()].into(),
+        themes: vec![],
+        target_users: vec![],
+        submitted_on: chrono::NaiveDate::parse_from_str(submitted_on, "%Y-%m-%d").unwrap(),
+    };
+    let actor = carnet_store::Actor { id: "seed".into(), issuer: "carnet-test".into() };
+    repo.execute(id.0, &command, &carnet_store::Metadata::new(actor), None, Some(&inline)).await.expect("submit");
+    id.0
 }

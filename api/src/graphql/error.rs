@@ -16,6 +16,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("authentification requise")]
     Unauthenticated,
+    #[error("votre rôle ne permet pas cette opération")]
+    Forbidden,
     #[error("cette ressource a été modifiée entre-temps (version actuelle : {current_version})")]
     Conflict { current_version: u64 },
     #[error("erreur interne")]
@@ -29,6 +31,7 @@ impl ApiError {
             Self::InvalidTransition(..) => "INVALID_TRANSITION",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
             Self::Conflict { .. } => "CONFLICT",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }

@@ -5,6 +5,7 @@
 //! fails when it drifts from the code (`UPDATE_SCHEMA=1 cargo test -p carnet-api` rewrites it).
 
 pub mod error;
+mod project;
 mod query;
 
 use crate::startup::AppState;
@@ -21,7 +22,7 @@ pub type CarnetSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 pub struct RequestId(pub String);
 
 fn builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
 }
 
 /// The schema with its services and limits.

@@ -6,7 +6,13 @@ use crate::auth::Identity;
 use async_graphql::{Context, Object, SimpleObject};
 use carnet_domain::values::academies;
 
-pub struct Query;
+/// Every query of the API, merged from one object per area.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(BaseQuery, super::project::ProjectQuery);
+
+/// Reference data and the caller.
+#[derive(Default)]
+pub struct BaseQuery;
 
 /// An académie of the national reference (rectorat), and its région académique.
 #[derive(SimpleObject)]
@@ -39,7 +45,7 @@ pub struct Me {
 }
 
 #[Object]
-impl Query {
+impl BaseQuery {
     /// The authenticated caller; `UNAUTHENTICATED` without a token.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
         let request_id = ctx.data::<RequestId>()?;

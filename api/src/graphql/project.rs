@@ -1,0 +1,334 @@
+//! Projects over the read model: `project(id)` and `projects(…)`, a Relay connection with
+//! keyset cursors. Académie callers see the projects of their académies only; another
+//! académie's project is `NOT_FOUND`, never `FORBIDDEN`, so that its existence does not leak.
+
+use super::RequestId;
+use super::error::ApiError;
+use crate::auth::Identity;
+use crate::startup::AppState;
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use carnet_domain::person::Role;
+use carnet_domain::values::AcademieCode;
+use carnet_projections::project::{
+    Direction, MAX_PAGE_SIZE, ProjectCursor, ProjectFilter, ProjectOrder, ProjectOrderField, ProjectRow,
+};
+use carnet_projections::{ProjectionStore, list_projects, list_projects_backward, project_by_id};
+use chrono::{DateTime, NaiveDate, Utc};
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "carnet_domain::project::ProjectStatus")]
+pub enum ProjectStatus {
+    Submitted,
+    Qualifying,
+    Active,
+    Paused,
+    Transferred,
+    Abandoned,
+    Declined,
+    Withdrawn,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "carnet_domain::project::Phase")]
+pub enum Phase {
+    Exploration,
+    Prototyping,
+    Experimentation,
+    Transfer,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "carnet_domain::project::SupportMode")]
+pub enum SupportMode {
+    Incubation,
+    Punctual,
+    NetworkLab,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "carnet_domain::project::Visibility")]
+pub enum Visibility {
+    Public,
+    Internal,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum ProjectOrderBy {
+    #[default]
+    SubmittedAtAsc,
+    SubmittedAtDesc,
+    ReferenceAsc,
+    ReferenceDesc,
+    UpdatedAtAsc,
+    UpdatedAtDesc,
+}
+
+impl From<ProjectOrderBy> for ProjectOrder {
+    fn from(o: ProjectOrderBy) -> Self {
+        use Direction::*;
+        use ProjectOrderField::*;
+        match o {
+            ProjectOrderBy::SubmittedAtAsc => Self::new(SubmittedAt, Asc),
+            ProjectOrderBy::SubmittedAtDesc => Self::new(SubmittedAt, Desc),
+            ProjectOrderBy::ReferenceAsc => Self::new(Reference, Asc),
+            ProjectOrderBy::ReferenceDesc => Self::new(Reference, Desc),
+            ProjectOrderBy::UpdatedAtAsc => Self::new(UpdatedAt, Asc),
+            ProjectOrderBy::UpdatedAtDesc => Self::new(UpdatedAt, Desc),
+        }
+    }
+}
+
+/// Each list means "any of these"; the conditions add up.
+#[derive(InputObject, Default)]
+pub struct ProjectFilterInput {
+    status: Option<Vec<ProjectStatus>>,
+    phase: Option<Vec<Phase>>,
+    academie_code: Option<Vec<String>>,
+    support_mode: Option<Vec<SupportMode>>,
+    theme: Option<Vec<String>>,
+    /// Words in the reference, title, problem statement, summary or themes (case and accents
+    /// ignored).
+    text: Option<String>,
+}
+
+/// One phase of the history.
+#[derive(SimpleObject)]
+pub struct PhaseSpan {
+    phase: Phase,
+    label: &'static str,
+    started_on: NaiveDate,
+    ended_on: Option<NaiveDate>,
+}
+
+/// A project the lab accompanies (projet accompagné).
+pub struct Project(ProjectRow);
+
+#[Object]
+impl Project {
+    /// Opaque id.
+    async fn id(&self) -> ID {
+        encode_id(self.0.id)
+    }
+    /// The lab's reference, e.g. `110B-P-2026-007`.
+    async fn reference(&self) -> &str {
+        &self.0.reference
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn problem_statement(&self) -> &str {
+        &self.0.problem_statement
+    }
+    async fn summary(&self) -> Option<&str> {
+        self.0.summary.as_deref()
+    }
+    async fn status(&self) -> ProjectStatus {
+        self.0.status.into()
+    }
+    /// The status in French, as front ends show it.
+    async fn status_label(&self) -> &'static str {
+        self.0.status.label()
+    }
+    /// The open phase, if any.
+    async fn phase(&self) -> Option<Phase> {
+        self.0.phase.map(Into::into)
+    }
+    async fn phase_label(&self) -> Option<&'static str> {
+        self.0.phase.map(|p| p.label())
+    }
+    async fn support_mode(&self) -> SupportMode {
+        self.0.support_mode.into()
+    }
+    async fn support_mode_label(&self) -> &'static str {
+        self.0.support_mode.label()
+    }
+    /// 0 to 100.
+    async fn progress(&self) -> Option<u8> {
+        self.0.progress
+    }
+    async fn visibility(&self) -> Visibility {
+        self.0.visibility.into()
+    }
+    async fn submitted_on(&self) -> NaiveDate {
+        self.0.submitted_on
+    }
+    async fn accepted_on(&self) -> Option<NaiveDate> {
+        self.0.accepted_on
+    }
+    async fn academie_codes(&self) -> &[String] {
+        &self.0.academies
+    }
+    /// UAIs of the establishments involved.
+    async fn establishments(&self) -> &[String] {
+        &self.0.establishments
+    }
+    async fn themes(&self) -> &[String] {
+        &self.0.themes
+    }
+    /// The dated phase history, in order.
+    async fn phases(&self) -> Vec<PhaseSpan> {
+        self.0
+            .phases
+            .iter()
+            .map(|p| PhaseSpan {
+                phase: p.phase.into(),
+                label: p.phase.label(),
+                started_on: p.started_on,
+                ended_on: p.ended_on,
+            })
+            .collect()
+    }
+    /// The entity's version: send it back as `expectedVersion` when changing it.
+    async fn version(&self) -> u64 {
+        self.0.version
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+#[derive(Default)]
+pub struct ProjectQuery;
+
+#[Object]
+impl ProjectQuery {
+    /// One project; `NOT_FOUND` when it does not exist or is outside the caller's territory.
+    async fn project(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Project> {
+        let (state, identity, request_id) = caller(ctx)?;
+        let fail = |e: ApiError| e.into_graphql(request_id);
+        let not_found = || fail(ApiError::NotFound("ce projet n'existe pas".into()));
+        let uuid = decode_id(&id).ok_or_else(not_found)?;
+        let row = project_by_id(state.store.db(), uuid).await.map_err(|e| fail(e.into_store_error().into()))?;
+        match row {
+            Some(row) if territory(identity).is_none_or(|codes| row.academies.iter().any(|a| codes.contains(a))) => {
+                Ok(Project(row))
+            }
+            _ => Err(not_found()),
+        }
+    }
+
+    /// Projects, as a Relay connection: `first`/`after` forward or `last`/`before` backward,
+    /// 1 to 100 per page; cursors are opaque keyset positions.
+    #[allow(clippy::too_many_arguments)] // the Relay arguments plus filter and order
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ProjectFilterInput>,
+        order_by: Option<ProjectOrderBy>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Project, ProjectConnectionFields, EmptyFields>> {
+        let (state, identity, request_id) = caller(ctx)?;
+        let fail = |e: ApiError| e.into_graphql(request_id);
+        let bad = |m: &str| fail(ApiError::BadUserInput(m.to_owned(), "pagination"));
+        let order = ProjectOrder::from(order_by.unwrap_or_default());
+        let mut filter = to_filter(filter.unwrap_or_default()).map_err(|e| fail(e.into()))?;
+        if let Some(codes) = territory(identity) {
+            let own: Vec<AcademieCode> = codes.iter().filter_map(|c| AcademieCode::from_stored(c).ok()).collect();
+            filter.academie_code = if filter.academie_code.is_empty() {
+                own
+            } else {
+                filter.academie_code.into_iter().filter(|c| own.contains(c)).collect()
+            };
+            if filter.academie_code.is_empty() {
+                // asked only for other académies: nothing of theirs to see
+                return Ok(Connection::with_additional_fields(
+                    false,
+                    false,
+                    ProjectConnectionFields { total_count: 0 },
+                ));
+            }
+        }
+        let size = |n: i32| u32::try_from(n).ok().filter(|n| (1..=MAX_PAGE_SIZE).contains(n));
+        let page = match (first, last) {
+            (Some(_), Some(_)) => return Err(bad("give first or last, not both")),
+            (_, Some(n)) => {
+                let n = size(n).ok_or_else(|| bad("last must be between 1 and 100"))?;
+                let cursor = before.as_deref().map(decode_cursor).transpose().map_err(|_| bad("invalid cursor"))?;
+                list_projects_backward(state.store.db(), &filter, order, n, cursor.as_ref()).await
+            }
+            (n, None) => {
+                let n = size(n.unwrap_or(20)).ok_or_else(|| bad("first must be between 1 and 100"))?;
+                let cursor = after.as_deref().map(decode_cursor).transpose().map_err(|_| bad("invalid cursor"))?;
+                list_projects(state.store.db(), &filter, order, n, cursor.as_ref()).await
+            }
+        }
+        .map_err(|e| fail(e.into_store_error().into()))?;
+        let mut connection = Connection::with_additional_fields(
+            page.has_previous_page,
+            page.has_next_page,
+            ProjectConnectionFields { total_count: page.total_count },
+        );
+        connection
+            .edges
+            .extend(page.rows.into_iter().map(|row| Edge::new(encode_cursor(&row.cursor(order.field)), Project(row))));
+        Ok(connection)
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ProjectConnectionFields {
+    /// How many projects match, all pages together.
+    total_count: u64,
+}
+
+/// The caller's state and identity; `UNAUTHENTICATED` without a token, `FORBIDDEN` for roles
+/// that do not read projects yet (`READER` awaits public-field filtering).
+fn caller<'c>(ctx: &'c Context<'_>) -> async_graphql::Result<(&'c AppState, &'c Identity, &'c str)> {
+    let request_id = &ctx.data::<RequestId>()?.0;
+    let identity = ctx.data_opt::<Identity>().ok_or_else(|| ApiError::Unauthenticated.into_graphql(request_id))?;
+    let reads = [Role::LabTeam, Role::Admin, Role::Auditor, Role::Academie];
+    if !identity.roles.iter().any(|r| reads.contains(r)) {
+        return Err(ApiError::Forbidden.into_graphql(request_id));
+    }
+    Ok((ctx.data::<AppState>()?, identity, request_id))
+}
+
+/// `Some(codes)` for a caller limited to académies (no role that reads everything).
+fn territory(identity: &Identity) -> Option<Vec<String>> {
+    let everything = [Role::LabTeam, Role::Admin, Role::Auditor];
+    if identity.roles.iter().any(|r| everything.contains(r)) {
+        return None;
+    }
+    Some(identity.academies.iter().map(|a| a.as_str().to_owned()).collect())
+}
+
+fn to_filter(input: ProjectFilterInput) -> Result<ProjectFilter, carnet_domain::ValueError> {
+    Ok(ProjectFilter {
+        status: input.status.unwrap_or_default().into_iter().map(Into::into).collect(),
+        phase: input.phase.unwrap_or_default().into_iter().map(Into::into).collect(),
+        academie_code: input
+            .academie_code
+            .unwrap_or_default()
+            .iter()
+            .map(|c| AcademieCode::from_stored(c))
+            .collect::<Result<_, _>>()?,
+        support_mode: input.support_mode.unwrap_or_default().into_iter().map(Into::into).collect(),
+        theme: input.theme.unwrap_or_default(),
+        text: input.text.filter(|t| !t.trim().is_empty()),
+    })
+}
+
+fn encode_id(id: uuid::Uuid) -> ID {
+    ID(URL_SAFE_NO_PAD.encode(format!("Project:{id}")))
+}
+
+fn decode_id(id: &ID) -> Option<uuid::Uuid> {
+    let raw = URL_SAFE_NO_PAD.decode(id.as_str()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    uuid::Uuid::parse_str(text.strip_prefix("Project:")?).ok()
+}
+
+fn encode_cursor(cursor: &ProjectCursor) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
+}
+
+fn decode_cursor(raw: &str) -> Result<ProjectCursor, ()> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| ())?;
+    serde_json::from_slice(&bytes).map_err(|_| ())
+}
