@@ -29,6 +29,13 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Rebuild read models from the whole log, without downtime: fresh tables are filled,
+    /// then swapped in within one transaction while commands keep landing.
+    Rebuild {
+        /// Which read model: `projects` (the only one so far; the default).
+        #[arg(default_value = "projects")]
+        projection: String,
+    },
     /// Mint a local token (HS256, signed with the local secret).
     Token {
         /// LAB_TEAM, ACADEMIE, AUDITOR, READER or ADMIN.
@@ -109,6 +116,25 @@ async fn main() -> anyhow::Result<()> {
             }
             let verifier = Verifier::load_or_create(Path::new(&config.jwt_secret_file))?;
             println!("{}", verifier.mint(&sub, &[role], &academies, hours));
+            Ok(())
+        }
+        Command::Rebuild { projection } => {
+            if projection != "projects" {
+                anyhow::bail!("unknown projection {projection}: the read models are: projects");
+            }
+            let store = open_store(config.database_url.expose()).await?;
+            // drawn only when stderr is a terminal
+            let bar = indicatif::ProgressBar::new_spinner().with_message("reconstruction des projets");
+            bar.set_style(indicatif::ProgressStyle::with_template(
+                "{spinner} {msg}: {pos} événements lus ({per_sec})",
+            )?);
+            let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet());
+            let done =
+                carnet_projections::rebuild_with(&store, upcasters, 5_000, &mut |p| bar.set_position(p.events_read))
+                    .await
+                    .context("rebuild failed")?;
+            bar.finish_and_clear();
+            println!("projects rebuilt: {} events read, {} applied", done.events_read, done.events_applied);
             Ok(())
         }
         Command::Migrate => {

@@ -263,3 +263,24 @@ async fn an_academie_sees_its_own_projects_and_nothing_else() {
     let reader = app.graphql_as(Some(&app.token(Role::Reader, &[])), LIST, serde_json::json!({})).await;
     assert_eq!(reader["errors"][0]["extensions"]["code"], "FORBIDDEN");
 }
+
+#[tokio::test]
+async fn an_operator_rebuilds_the_project_read_model_with_no_change_in_answers() {
+    use carnet_domain::person::Role;
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    five_projects(&db).await;
+    let token = app.token(Role::Auditor, &[]);
+    let before = app.graphql_as(Some(&token), LIST, serde_json::json!({ "first": 100 })).await;
+    let out = carnet(&["rebuild", "projects"], &db.url, None);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("5 applied"), "{}", out.stdout);
+    let after = app.graphql_as(Some(&token), LIST, serde_json::json!({ "first": 100 })).await;
+    assert_eq!(before, after, "the rebuilt read model answers the same");
+    let unknown = carnet(&["rebuild", "nothing"], &db.url, None);
+    assert!(
+        !unknown.status.success() && unknown.stderr.contains("the read models are: projects"),
+        "{}",
+        unknown.stderr
+    );
+}
