@@ -611,11 +611,11 @@ async fn postgres_terminated_mid_append_stores_nothing_and_recovers() {
 async fn acknowledged_appends_are_durable_by_configuration() {
     let pg = common::postgres().await;
     // even where the server's default is off, Carnet's own connections commit synchronously
-    sqlx::query(&format!("alter database \"{}\" set synchronous_commit = off", pg.name))
+    sqlx::query(&format!("alter database \"{}\" set synchronous_commit = off", pg.name()))
         .execute(pg.store.pool())
         .await
         .unwrap();
-    let store = PgStore::connect(&pg.url(), 2).await.unwrap();
+    let store = PgStore::connect(pg.url(), 2).await.unwrap();
     let setting: String = sqlx::query_scalar("show synchronous_commit").fetch_one(store.pool()).await.unwrap();
     assert_eq!(setting, "on");
     let lite = common::sqlite().await;
@@ -630,7 +630,7 @@ async fn acknowledged_appends_are_durable_by_configuration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_subscribers_hear_appends_of_other_instances() {
     let db = common::postgres().await;
-    let (one, two) = (PgStore::connect(&db.url(), 4).await.unwrap(), PgStore::connect(&db.url(), 4).await.unwrap());
+    let (one, two) = (PgStore::connect(db.url(), 4).await.unwrap(), PgStore::connect(db.url(), 4).await.unwrap());
     one.start_notifications().await.unwrap();
     two.start_notifications().await.unwrap();
     let mut events = Box::pin(subscribe(two.clone(), Checkpoint::START, 100, Duration::from_secs(600)));

@@ -1,5 +1,7 @@
 //! Helpers: run the binary, fresh databases.
 
+use carnet_testkit::FreshDatabase;
+pub use carnet_testkit::TempDir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -24,73 +26,24 @@ pub fn carnet(args: &[&str], url: &str, dir: Option<&Path>) -> Output {
     }
 }
 
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        let p = std::env::temp_dir().join(format!("carnet-bb-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        Self(p)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// An empty database of its own, and a pool on it for the test's own checks.
 pub struct FreshPostgres {
     pub url: String,
     pub pool: sqlx::PgPool,
-    name: String,
-    admin_url: String,
-}
-
-impl Drop for FreshPostgres {
-    fn drop(&mut self) {
-        let (name, admin_url) = (self.name.clone(), self.admin_url.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async move {
-                if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
-                    let _ =
-                        sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&admin).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// A new empty database on the server at `DATABASE_URL`; fails with instructions if absent.
-pub async fn fresh_postgres() -> FreshPostgres {
-    let admin_url =
-        std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is not reachable at {admin_url}: {e}.\nStart it with \
-             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or set DATABASE_URL."
-        )
-    });
-    // hex digits only: safe inside the statement
-    let name = format!("carnet_bb_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("create database \"{name}\"")).execute(&admin).await.expect("create database");
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
-    let url = format!("{base}/{name}");
-    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
-    FreshPostgres { url, pool, name, admin_url }
+    db: FreshDatabase,
 }
 
 impl FreshPostgres {
     /// Drops the database now, ending every connection to it.
     pub async fn drop_now(&self) {
-        let admin = sqlx::PgPool::connect(&self.admin_url).await.expect("admin connection");
-        sqlx::query(&format!("drop database \"{}\" with (force)", self.name)).execute(&admin).await.expect("drop");
+        self.db.drop_now().await;
     }
+}
+
+pub async fn fresh_postgres() -> FreshPostgres {
+    let db = FreshDatabase::create().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    FreshPostgres { url: db.url.clone(), pool, db }
 }
 
 /// The application, as `carnet serve` builds it, on a free port.

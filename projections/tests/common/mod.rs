@@ -4,9 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use carnet_projections::{Db, ProjectionStore};
-use carnet_store::{PgStore, SqliteStore};
 use sqlx::Row;
-use std::path::PathBuf;
 
 /// Instantiates each generic test `async fn name<S: ProjectionStore>(store: S)` once per
 /// backend, each on a fresh database: `sqlite::name` and `postgres::name`.
@@ -33,80 +31,8 @@ macro_rules! for_each_backend {
     };
 }
 
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub use carnet_testkit::{postgres, sqlite};
 
-/// The server the PostgreSQL tests create their databases on.
-pub fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned())
-}
-
-pub struct FreshSqlite {
-    pub store: SqliteStore,
-    dir: PathBuf,
-}
-
-impl Drop for FreshSqlite {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-pub async fn sqlite() -> FreshSqlite {
-    let dir = std::env::temp_dir().join(format!("carnet-test-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let url = format!("sqlite://{}", dir.join("carnet.db").display());
-    let store = SqliteStore::connect(&url).await.expect("open sqlite");
-    store.migrate().await.expect("migrate sqlite");
-    FreshSqlite { store, dir }
-}
-
-pub struct FreshPostgres {
-    pub store: PgStore,
-    pub name: String,
-}
-
-impl Drop for FreshPostgres {
-    fn drop(&mut self) {
-        // Drop cannot await: use a thread with its own runtime. `with (force)` ends the test
-        // pool's connections.
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async move {
-                if let Ok(admin) = sqlx::PgPool::connect(&database_url()).await {
-                    let _ =
-                        sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&admin).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// A new, migrated database on the server at `DATABASE_URL`. Fails (never skips) when the
-/// server is not there, saying how to start it.
-pub async fn postgres() -> FreshPostgres {
-    let url = database_url();
-    let admin = match sqlx::PgPool::connect(&url).await {
-        Ok(pool) => pool,
-        Err(e) => panic!(
-            "PostgreSQL is not reachable at {url}: {e}.\n\
-             Start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
-             or set DATABASE_URL to a server where this user may create databases."
-        ),
-    };
-    // the name is ours, made of hex digits only: safe to put in the statement
-    let name = format!("carnet_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("create database \"{name}\"")).execute(&admin).await.expect("create test database");
-    admin.close().await;
-    let mut db_url = url::Url::parse(&url).expect("DATABASE_URL is a URL");
-    db_url.set_path(&name);
-    let store = PgStore::connect(db_url.as_str(), 20).await.expect("connect to test database");
-    store.migrate().await.expect("migrate postgres");
-    FreshPostgres { store, name }
-}
-
-/// The read-model tables and their primary keys, the order of a dump.
 pub const TABLES: &[(&str, &str)] = &[
     ("project", "id"),
     ("project_phase", "project_id, seq"),
