@@ -49,8 +49,6 @@ pub struct Config {
     /// 0 picks a free port (tests).
     pub port: u16,
     pub log_format: LogFormat,
-    /// How far projections may lag behind the log before `/readyz` says not ready.
-    pub readiness_max_lag_events: u64,
     /// GraphiQL at `/`; unset: on in development, off in production.
     pub graphiql: Option<bool>,
     /// Schema introspection; unset: on in development, off in production.
@@ -67,7 +65,6 @@ impl Default for Config {
             host: "127.0.0.1".into(),
             port: 8080,
             log_format: LogFormat::Pretty,
-            readiness_max_lag_events: 1_000,
             graphiql: None,
             introspection: None,
             jwt_secret_file: "data/jwt-secret".into(),
