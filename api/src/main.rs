@@ -94,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
                 redact(config.database_url.expose())
             );
             if config.profile == Profile::Development {
-                let verifier = Verifier::load_or_create(Path::new(&config.jwt_secret_file))?;
+                let verifier = app.verifier();
                 let paris = [AcademieCode::parse("01")?];
                 println!("Jetons locaux (12 h), en-tête « Authorization: Bearer … » :");
                 for role in Role::ALL {

@@ -26,6 +26,7 @@ pub struct AppState {
 
 pub struct Application {
     port: u16,
+    verifier: Verifier,
     server: Server,
 }
 
@@ -38,7 +39,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let verifier = Verifier::load_or_create(std::path::Path::new(&config.jwt_secret_file))
             .with_context(|| format!("cannot read or create the token secret {}", config.jwt_secret_file))?;
-        let state = AppState { store, verifier, metrics: metrics_handle(), config };
+        let state = AppState { store, verifier: verifier.clone(), metrics: metrics_handle(), config };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let server = HttpServer::new(move || {
             App::new()
@@ -59,11 +60,16 @@ impl Application {
         // graceful shutdown: on SIGINT/SIGTERM, in-flight requests get this long to finish
         .shutdown_timeout(30)
         .run();
-        Ok(Self { port, server })
+        Ok(Self { port, verifier, server })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server's token verifier, to mint local tokens with its secret.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
