@@ -4,7 +4,9 @@
 //! `schema.graphql` at the workspace root is the sorted SDL export; `schema_file_is_current`
 //! fails when it drifts from the code (`UPDATE_SCHEMA=1 cargo test -p carnet-api` rewrites it).
 
+mod access;
 pub mod error;
+mod ids;
 mod project;
 mod query;
 

@@ -2,15 +2,11 @@
 //! keyset cursors. Académie callers see the projects of their académies only; another
 //! académie's project is `NOT_FOUND`, never `FORBIDDEN`, so that its existence does not leak.
 
-use super::RequestId;
+use super::access::{self, Caller};
 use super::error::ApiError;
-use crate::auth::Identity;
-use crate::startup::AppState;
+use super::ids::{self, Kind};
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use carnet_domain::person::Role;
 use carnet_domain::values::AcademieCode;
 use carnet_projections::project::{
     Direction, MAX_PAGE_SIZE, ProjectCursor, ProjectFilter, ProjectOrder, ProjectOrderField, ProjectRow,
@@ -104,13 +100,13 @@ pub struct PhaseSpan {
 }
 
 /// A project the lab accompanies (projet accompagné).
-pub struct Project(ProjectRow);
+pub struct Project(pub(crate) ProjectRow);
 
 #[Object]
 impl Project {
     /// Opaque id.
     async fn id(&self) -> ID {
-        encode_id(self.0.id)
+        ids::encode(Kind::Project, self.0.id)
     }
     /// The lab's reference, e.g. `110B-P-2026-007`.
     async fn reference(&self) -> &str {
@@ -197,17 +193,9 @@ pub struct ProjectQuery;
 impl ProjectQuery {
     /// One project; `NOT_FOUND` when it does not exist or is outside the caller's territory.
     async fn project(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Project> {
-        let (state, identity, request_id) = caller(ctx)?;
-        let fail = |e: ApiError| e.into_graphql(request_id);
-        let not_found = || fail(ApiError::NotFound("ce projet n'existe pas".into()));
-        let uuid = decode_id(&id).ok_or_else(not_found)?;
-        let row = project_by_id(state.store.db(), uuid).await.map_err(|e| fail(e.into_store_error().into()))?;
-        match row {
-            Some(row) if territory(identity).is_none_or(|codes| row.academies.iter().any(|a| codes.contains(a))) => {
-                Ok(Project(row))
-            }
-            _ => Err(not_found()),
-        }
+        let caller = access::reader(ctx)?;
+        let uuid = ids::decode(Kind::Project, &id).ok_or_else(|| caller.not_found(NOT_FOUND))?;
+        visible_project(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND))
     }
 
     /// Projects, as a Relay connection: `first`/`after` forward or `last`/`before` backward,
@@ -223,12 +211,11 @@ impl ProjectQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<Connection<String, Project, ProjectConnectionFields, EmptyFields>> {
-        let (state, identity, request_id) = caller(ctx)?;
-        let fail = |e: ApiError| e.into_graphql(request_id);
-        let bad = |m: &str| fail(ApiError::BadUserInput(m.to_owned(), "pagination"));
+        let caller = access::reader(ctx)?;
+        let bad = |m: &str| caller.fail(ApiError::BadUserInput(m.to_owned(), "pagination"));
         let order = ProjectOrder::from(order_by.unwrap_or_default());
-        let mut filter = to_filter(filter.unwrap_or_default()).map_err(|e| fail(e.into()))?;
-        if let Some(codes) = territory(identity) {
+        let mut filter = to_filter(filter.unwrap_or_default()).map_err(|e| caller.fail(e))?;
+        if let Some(codes) = caller.territory() {
             let own: Vec<AcademieCode> = codes.iter().filter_map(|c| AcademieCode::from_stored(c).ok()).collect();
             filter.academie_code = if filter.academie_code.is_empty() {
                 own
@@ -249,24 +236,24 @@ impl ProjectQuery {
             (Some(_), Some(_)) => return Err(bad("give first or last, not both")),
             (_, Some(n)) => {
                 let n = size(n).ok_or_else(|| bad("last must be between 1 and 100"))?;
-                let cursor = before.as_deref().map(decode_cursor).transpose().map_err(|_| bad("invalid cursor"))?;
-                list_projects_backward(state.store.db(), &filter, order, n, cursor.as_ref()).await
+                let cursor = before.as_deref().map(cursor).transpose().map_err(|()| bad("invalid cursor"))?;
+                list_projects_backward(caller.state.store.db(), &filter, order, n, cursor.as_ref()).await
             }
             (n, None) => {
                 let n = size(n.unwrap_or(20)).ok_or_else(|| bad("first must be between 1 and 100"))?;
-                let cursor = after.as_deref().map(decode_cursor).transpose().map_err(|_| bad("invalid cursor"))?;
-                list_projects(state.store.db(), &filter, order, n, cursor.as_ref()).await
+                let cursor = after.as_deref().map(cursor).transpose().map_err(|()| bad("invalid cursor"))?;
+                list_projects(caller.state.store.db(), &filter, order, n, cursor.as_ref()).await
             }
         }
-        .map_err(|e| fail(e.into_store_error().into()))?;
+        .map_err(|e| caller.fail(e.into_store_error()))?;
         let mut connection = Connection::with_additional_fields(
             page.has_previous_page,
             page.has_next_page,
             ProjectConnectionFields { total_count: page.total_count },
         );
-        connection
-            .edges
-            .extend(page.rows.into_iter().map(|row| Edge::new(encode_cursor(&row.cursor(order.field)), Project(row))));
+        connection.edges.extend(
+            page.rows.into_iter().map(|row| Edge::new(ids::encode_cursor(&row.cursor(order.field)), Project(row))),
+        );
         Ok(connection)
     }
 }
@@ -277,25 +264,12 @@ pub struct ProjectConnectionFields {
     total_count: u64,
 }
 
-/// The caller's state and identity; `UNAUTHENTICATED` without a token, `FORBIDDEN` for roles
-/// that do not read projects yet (`READER` awaits public-field filtering).
-fn caller<'c>(ctx: &'c Context<'_>) -> async_graphql::Result<(&'c AppState, &'c Identity, &'c str)> {
-    let request_id = &ctx.data::<RequestId>()?.0;
-    let identity = ctx.data_opt::<Identity>().ok_or_else(|| ApiError::Unauthenticated.into_graphql(request_id))?;
-    let reads = [Role::LabTeam, Role::Admin, Role::Auditor, Role::Academie];
-    if !identity.roles.iter().any(|r| reads.contains(r)) {
-        return Err(ApiError::Forbidden.into_graphql(request_id));
-    }
-    Ok((ctx.data::<AppState>()?, identity, request_id))
-}
+const NOT_FOUND: &str = "ce projet n'existe pas";
 
-/// `Some(codes)` for a caller limited to académies (no role that reads everything).
-fn territory(identity: &Identity) -> Option<Vec<String>> {
-    let everything = [Role::LabTeam, Role::Admin, Role::Auditor];
-    if identity.roles.iter().any(|r| everything.contains(r)) {
-        return None;
-    }
-    Some(identity.academies.iter().map(|a| a.as_str().to_owned()).collect())
+/// The project `id` if it exists and the caller may see it (`None` hides both cases alike).
+pub(crate) async fn visible_project(caller: &Caller<'_>, id: uuid::Uuid) -> async_graphql::Result<Option<Project>> {
+    let row = project_by_id(caller.state.store.db(), id).await.map_err(|e| caller.fail(e.into_store_error()))?;
+    Ok(row.filter(|row| caller.sees(&row.academies)).map(Project))
 }
 
 fn to_filter(input: ProjectFilterInput) -> Result<ProjectFilter, carnet_domain::ValueError> {
@@ -314,21 +288,6 @@ fn to_filter(input: ProjectFilterInput) -> Result<ProjectFilter, carnet_domain::
     })
 }
 
-fn encode_id(id: uuid::Uuid) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("Project:{id}")))
-}
-
-fn decode_id(id: &ID) -> Option<uuid::Uuid> {
-    let raw = URL_SAFE_NO_PAD.decode(id.as_str()).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    uuid::Uuid::parse_str(text.strip_prefix("Project:")?).ok()
-}
-
-fn encode_cursor(cursor: &ProjectCursor) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
-}
-
-fn decode_cursor(raw: &str) -> Result<ProjectCursor, ()> {
-    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| ())?;
-    serde_json::from_slice(&bytes).map_err(|_| ())
+fn cursor(raw: &str) -> Result<ProjectCursor, ()> {
+    ids::decode_cursor(raw).ok_or(())
 }

@@ -1,8 +1,6 @@
 //! Queries.
 
-use super::RequestId;
-use super::error::ApiError;
-use crate::auth::Identity;
+use super::access;
 use async_graphql::{Context, Object, SimpleObject};
 use carnet_domain::values::academies;
 
@@ -48,9 +46,7 @@ pub struct Me {
 impl BaseQuery {
     /// The authenticated caller; `UNAUTHENTICATED` without a token.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
-        let request_id = ctx.data::<RequestId>()?;
-        let identity =
-            ctx.data_opt::<Identity>().ok_or_else(|| ApiError::Unauthenticated.into_graphql(&request_id.0))?;
+        let identity = access::authenticated(ctx)?.identity;
         Ok(Me {
             sub: identity.sub.clone(),
             issuer: identity.issuer.clone(),

@@ -1,0 +1,87 @@
+//! Who is calling, and what they may read (DESIGN §6). Every resolver starts with [`caller`];
+//! territory-limited callers (`ACADEMIE`) get their académie codes from [`territory`] and see
+//! another académie's entity as `NOT_FOUND`, never `FORBIDDEN`, so that its existence does not
+//! leak.
+
+use super::RequestId;
+use super::error::ApiError;
+use crate::auth::Identity;
+use crate::startup::AppState;
+use async_graphql::Context;
+use carnet_domain::person::Role;
+
+/// What a resolver needs of the request: the services, the identity, the request id.
+pub struct Caller<'c> {
+    pub state: &'c AppState,
+    pub identity: &'c Identity,
+    pub request_id: &'c str,
+}
+
+impl Caller<'_> {
+    /// The GraphQL error for `e`, carrying this request's id.
+    pub fn fail(&self, e: impl Into<ApiError>) -> async_graphql::Error {
+        e.into().into_graphql(self.request_id)
+    }
+
+    /// `NOT_FOUND` with `message`.
+    pub fn not_found(&self, message: &str) -> async_graphql::Error {
+        self.fail(ApiError::NotFound(message.to_owned()))
+    }
+
+    /// Whether the caller holds one of `roles`.
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        self.identity.roles.iter().any(|r| roles.contains(r))
+    }
+
+    /// `FORBIDDEN` unless the caller holds one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> async_graphql::Result<()> {
+        if self.has_any(roles) { Ok(()) } else { Err(self.fail(ApiError::Forbidden)) }
+    }
+
+    /// `Some(codes)` for a caller limited to académies (no role that reads everything).
+    pub fn territory(&self) -> Option<Vec<String>> {
+        if self.has_any(&READS_EVERYTHING) {
+            return None;
+        }
+        Some(self.identity.academies.iter().map(|a| a.as_str().to_owned()).collect())
+    }
+
+    /// Whether an entity of these académies is within the caller's territory.
+    pub fn sees(&self, academies: &[String]) -> bool {
+        self.territory().is_none_or(|codes| academies.iter().any(|a| codes.contains(a)))
+    }
+
+    /// Whether the caller may see personal data (names, emails): `LAB_TEAM` and `ADMIN` only.
+    pub fn sees_personal_data(&self) -> bool {
+        self.has_any(&[Role::LabTeam, Role::Admin])
+    }
+}
+
+/// Roles that read every entity, whatever its académie.
+const READS_EVERYTHING: [Role; 3] = [Role::LabTeam, Role::Admin, Role::Auditor];
+/// Roles that read the lab's entities (within their territory for `ACADEMIE`). `READER` waits
+/// for public-field filtering (the identity issue).
+pub const READERS: [Role; 4] = [Role::LabTeam, Role::Admin, Role::Auditor, Role::Academie];
+/// Roles that change things.
+pub const WRITERS: [Role; 2] = [Role::LabTeam, Role::Admin];
+
+/// The authenticated caller; `UNAUTHENTICATED` without a token.
+pub fn authenticated<'c>(ctx: &'c Context<'_>) -> async_graphql::Result<Caller<'c>> {
+    let request_id = &ctx.data::<RequestId>()?.0;
+    let identity = ctx.data_opt::<Identity>().ok_or_else(|| ApiError::Unauthenticated.into_graphql(request_id))?;
+    Ok(Caller { state: ctx.data::<AppState>()?, identity, request_id })
+}
+
+/// A caller who reads the lab's entities (see [`READERS`]); `FORBIDDEN` otherwise.
+pub fn reader<'c>(ctx: &'c Context<'_>) -> async_graphql::Result<Caller<'c>> {
+    let caller = authenticated(ctx)?;
+    caller.require(&READERS)?;
+    Ok(caller)
+}
+
+/// A caller who changes things (see [`WRITERS`]); `FORBIDDEN` otherwise.
+pub fn writer<'c>(ctx: &'c Context<'_>) -> async_graphql::Result<Caller<'c>> {
+    let caller = authenticated(ctx)?;
+    caller.require(&WRITERS)?;
+    Ok(caller)
+}
