@@ -55,6 +55,8 @@ pub struct Config {
     pub introspection: Option<bool>,
     /// The secret of local HS256 tokens, created (mode 0600) on first run.
     pub jwt_secret_file: String,
+    /// The lab's prefix in references (`110B-P-2026-007`).
+    pub reference_prefix: String,
 }
 
 impl Default for Config {
@@ -68,6 +70,7 @@ impl Default for Config {
             graphiql: None,
             introspection: None,
             jwt_secret_file: "data/jwt-secret".into(),
+            reference_prefix: "110B".into(),
         }
     }
 }

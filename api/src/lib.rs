@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod config;
 pub mod graphql;
+pub mod lab;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

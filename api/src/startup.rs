@@ -3,6 +3,7 @@
 
 use crate::auth::Verifier;
 use crate::config::Config;
+use crate::lab::Lab;
 use crate::{graphql, routes};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -19,6 +20,8 @@ const BODY_LIMIT: usize = 100 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: AnyStore,
+    /// The command side: every mutation goes through it.
+    pub lab: Lab,
     pub verifier: Verifier,
     pub metrics: PrometheusHandle,
     pub config: Config,
@@ -39,7 +42,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let verifier = Verifier::load_or_create(std::path::Path::new(&config.jwt_secret_file))
             .with_context(|| format!("cannot read or create the token secret {}", config.jwt_secret_file))?;
-        let state = AppState { store, verifier: verifier.clone(), metrics: metrics_handle(), config };
+        let lab = Lab::new(store.clone(), config.reference_prefix.clone());
+        let state = AppState { store, lab, verifier: verifier.clone(), metrics: metrics_handle(), config };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let server = HttpServer::new(move || {
             App::new()

@@ -24,6 +24,7 @@
 pub mod decider;
 pub mod person;
 pub mod project;
+pub mod reference;
 pub mod session;
 pub mod values;
 

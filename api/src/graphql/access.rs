@@ -78,10 +78,3 @@ pub fn reader<'c>(ctx: &'c Context<'_>) -> async_graphql::Result<Caller<'c>> {
     caller.require(&READERS)?;
     Ok(caller)
 }
-
-/// A caller who changes things (see [`WRITERS`]); `FORBIDDEN` otherwise.
-pub fn writer<'c>(ctx: &'c Context<'_>) -> async_graphql::Result<Caller<'c>> {
-    let caller = authenticated(ctx)?;
-    caller.require(&WRITERS)?;
-    Ok(caller)
-}

@@ -7,24 +7,26 @@
 mod access;
 pub mod error;
 mod ids;
-mod project;
+mod mutation;
+pub(crate) mod project;
 mod query;
 
 use crate::startup::AppState;
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+pub use mutation::Mutation;
 pub use query::Query;
 use serde::Deserialize;
 
-pub type CarnetSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type CarnetSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The request id the observer gave this request; errors carry it to the client.
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-fn builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
 }
 
 /// The schema with its services and limits.

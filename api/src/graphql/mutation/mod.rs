@@ -1,0 +1,124 @@
+//! Mutations (DESIGN §5): one per domain command, `verbNoun(input: VerbNounInput!):
+//! VerbNounPayload!`, GitHub style. Each one is the way of a command of DESIGN §2 and nothing
+//! more: [`Change::begin`] authenticates and authorizes the caller and builds the metadata,
+//! the resolver parses its input into a domain command (bad input is `BAD_USER_INPUT` naming
+//! the rule, before anything is written), [`crate::lab::Lab::execute`] decides and appends with
+//! the inline projections, and the payload reads the read model the same transaction updated.
+//!
+//! Idempotence: a `clientMutationId` becomes the command id (a UUID v5 of the caller and the
+//! id), so a client that retries after a lost answer gets the first result, and nothing is
+//! written twice.
+
+mod project;
+
+use super::access::{self, Caller};
+use super::error::ApiError;
+use super::ids::{self, Kind};
+use async_graphql::{Context, ID, MergedObject};
+use carnet_domain::ValueError;
+use carnet_store::{Actor, Metadata};
+use chrono::{NaiveDate, Utc};
+use uuid::Uuid;
+
+/// Every mutation of the API, merged from one object per aggregate.
+#[derive(MergedObject, Default)]
+pub struct Mutation(project::ProjectMutation);
+
+/// A change under way: who asks, and the metadata its events will carry.
+pub(crate) struct Change<'c> {
+    pub caller: Caller<'c>,
+    pub metadata: Metadata,
+    pub client_mutation_id: Option<String>,
+}
+
+impl<'c> Change<'c> {
+    /// A change by a caller who may write (`LAB_TEAM`, `ADMIN`).
+    pub fn begin(ctx: &'c Context<'_>, client_mutation_id: Option<String>) -> async_graphql::Result<Self> {
+        Self::begin_as(ctx, client_mutation_id, &access::WRITERS)
+    }
+
+    /// A change by a caller holding one of `roles`.
+    pub fn begin_as(
+        ctx: &'c Context<'_>,
+        client_mutation_id: Option<String>,
+        roles: &[carnet_domain::person::Role],
+    ) -> async_graphql::Result<Self> {
+        let caller = access::authenticated(ctx)?;
+        caller.require(roles)?;
+        let identity = caller.identity;
+        let mut metadata = Metadata::new(Actor { id: identity.sub.clone(), issuer: identity.issuer.clone() });
+        if let Some(client_id) = &client_mutation_id {
+            let key = format!("{}\n{}\n{client_id}", identity.issuer, identity.sub);
+            metadata.command_id = Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes());
+            metadata.correlation_id = metadata.command_id;
+        }
+        Ok(Self { caller, metadata, client_mutation_id })
+    }
+
+    /// The uuid of an entity id of `kind`; `NOT_FOUND` for anything else.
+    pub fn target(&self, kind: Kind, id: &ID, what: &str) -> async_graphql::Result<Uuid> {
+        ids::decode(kind, id).ok_or_else(|| self.caller.not_found(what))
+    }
+
+    /// The GraphQL error for `e`.
+    pub fn fail(&self, e: impl Into<ApiError>) -> async_graphql::Error {
+        self.caller.fail(e)
+    }
+}
+
+/// `value`, or `BAD_USER_INPUT` naming the input field and the rule.
+pub(crate) fn field<T>(name: &str, value: Result<T, ValueError>) -> Result<T, ApiError> {
+    value.map_err(|e| ApiError::BadUserInput(format!("{name} : {}", e.message), e.rule))
+}
+
+/// An optional text field, parsed when present.
+pub(crate) fn optional<T>(
+    name: &str,
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, ValueError>,
+) -> Result<Option<T>, ApiError> {
+    raw.map(|r| field(name, parse(r))).transpose()
+}
+
+/// A list of text values, each parsed.
+pub(crate) fn list<T>(name: &str, raw: &[String], parse: impl Fn(&str) -> Result<T, ValueError>) -> Result<Vec<T>, ApiError> {
+    raw.iter().map(|r| field(name, parse(r))).collect()
+}
+
+/// The day a fact happened: the given one, or today.
+pub(crate) fn day(on: Option<NaiveDate>) -> NaiveDate {
+    on.unwrap_or_else(|| Utc::now().date_naive())
+}
+
+/// An `expectedVersion` as the store takes it; negative ones are refused.
+pub(crate) fn expected(version: Option<i64>) -> Result<Option<u64>, ApiError> {
+    version
+        .map(|v| {
+            u64::try_from(v).map_err(|_| {
+                ApiError::BadUserInput("expectedVersion : une version est positive".into(), "version.positive")
+            })
+        })
+        .transpose()
+}
+
+/// A payload type per mutation (GitHub style): the client's `clientMutationId` and the entity
+/// as the read model shows it after the change.
+macro_rules! payloads {
+    ($field:ident: $entity:ty => $($name:ident),* $(,)?) => {
+        $(
+            #[derive(async_graphql::SimpleObject)]
+            pub struct $name {
+                /// The client's id for this mutation, echoed.
+                client_mutation_id: Option<String>,
+                $field: $entity,
+            }
+
+            impl $name {
+                fn new(client_mutation_id: Option<String>, $field: $entity) -> Self {
+                    Self { client_mutation_id, $field }
+                }
+            }
+        )*
+    };
+}
+pub(crate) use payloads;

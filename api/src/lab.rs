@@ -1,0 +1,84 @@
+//! The lab's command side, without HTTP: every change goes through [`Lab::execute`] — load the
+//! aggregate, decide, append with the inline projections in the same transaction (DESIGN §2).
+//! The GraphQL mutations and the demo data both use it, so demo history is real history.
+
+use carnet_domain::reference::{ReferenceKind, ReferenceSequence, SequenceCommand, Series};
+use carnet_domain::{Decider, Rejection};
+use carnet_projections::InlineProjections;
+use carnet_store::{AnyStore, CommandError, Executed, Metadata, Repository, Upcasters};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The command side of one lab.
+#[derive(Clone)]
+pub struct Lab {
+    store: AnyStore,
+    upcasters: Arc<Upcasters>,
+    inline: Arc<InlineProjections>,
+    /// The lab's reference prefix, e.g. `110B`.
+    prefix: String,
+}
+
+impl Lab {
+    pub fn new(store: AnyStore, prefix: impl Into<String>) -> Self {
+        let upcasters = Arc::new(Upcasters::carnet());
+        let inline = Arc::new(InlineProjections::new(upcasters.clone()));
+        Self { store, upcasters, inline, prefix: prefix.into() }
+    }
+
+    pub fn store(&self) -> &AnyStore {
+        &self.store
+    }
+
+    /// Handles `command` on aggregate `id` of decider `D`, the inline projections committing
+    /// with the events. `expected_version`: the version the user saw (`CONFLICT` if it moved),
+    /// or `None` to decide again on the fresh state after a concurrent change.
+    pub async fn execute<D: Decider>(
+        &self,
+        id: Uuid,
+        command: &D::Command,
+        metadata: &Metadata,
+        expected_version: Option<u64>,
+    ) -> Result<Executed<D>, CommandError> {
+        Repository::<AnyStore, D>::new(self.store.clone(), self.upcasters.clone())
+            .execute(id, command, metadata, expected_version, Some(self.inline.as_ref()))
+            .await
+    }
+
+    /// The next reference of `kind` for `year`, given to entity `to`. Idempotent with the
+    /// command: a retried command (same `command_id`) gets its first number back.
+    pub async fn allocate_reference(
+        &self,
+        kind: ReferenceKind,
+        year: i32,
+        to: Uuid,
+        metadata: &Metadata,
+    ) -> Result<String, CommandError> {
+        let series = Series { lab: self.prefix.clone(), kind, year };
+        let metadata = Metadata {
+            command_id: Uuid::new_v5(&metadata.command_id, b"reference"),
+            causation_id: Some(metadata.command_id),
+            ..metadata.clone()
+        };
+        let command = SequenceCommand::AllocateReference { series: series.clone(), to };
+        let done = self.execute::<ReferenceSequence>(series.stream_key(), &command, &metadata, None).await?;
+        Ok(series.reference(done.version as u32))
+    }
+
+    /// Creates entity `id` of `D` with the next reference of its series (`year`): `build` makes
+    /// the creating command from a reference. The command is checked first with a placeholder
+    /// reference, so a refused creation takes no number.
+    pub async fn create_numbered<D: Decider>(
+        &self,
+        kind: ReferenceKind,
+        year: i32,
+        id: Uuid,
+        build: impl Fn(&str) -> Result<D::Command, Rejection>,
+        metadata: &Metadata,
+    ) -> Result<Executed<D>, CommandError> {
+        let placeholder = Series { lab: self.prefix.clone(), kind, year }.reference(0);
+        D::decide(&D::initial_state(), &build(&placeholder)?)?;
+        let reference = self.allocate_reference(kind, year, id, metadata).await?;
+        self.execute::<D>(id, &build(&reference)?, metadata, None).await
+    }
+}
