@@ -57,6 +57,9 @@ pub struct Config {
     pub jwt_secret_file: String,
     /// The lab's prefix in references (`110B-P-2026-007`).
     pub reference_prefix: String,
+    /// Fictitious demo data on a new (empty) database at `serve`; unset: on in development,
+    /// off in production.
+    pub demo_data: Option<bool>,
 }
 
 impl Default for Config {
@@ -71,6 +74,7 @@ impl Default for Config {
             introspection: None,
             jwt_secret_file: "data/jwt-secret".into(),
             reference_prefix: "110B".into(),
+            demo_data: None,
         }
     }
 }
@@ -78,6 +82,10 @@ impl Default for Config {
 impl Config {
     pub fn graphiql_enabled(&self) -> bool {
         self.graphiql.unwrap_or(self.profile == Profile::Development)
+    }
+
+    pub fn demo_data_enabled(&self) -> bool {
+        self.demo_data.unwrap_or(self.profile == Profile::Development)
     }
 
     pub fn introspection_enabled(&self) -> bool {

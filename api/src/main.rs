@@ -32,9 +32,9 @@ enum Command {
     /// Rebuild read models from the whole log, without downtime: fresh tables are filled,
     /// then swapped in within one transaction while commands keep landing.
     Rebuild {
-        /// Which read model: `projects` (the only one so far; the default).
-        #[arg(default_value = "projects")]
-        projection: String,
+        /// Which read model: `projects`, `sessions` or `people`; all of them when omitted (in
+        /// one pass over the log).
+        projection: Option<String>,
     },
     /// Mint a local token (HS256, signed with the local secret).
     Token {
@@ -74,6 +74,43 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// The application over HTTP: GET /healthz (baseline), `projects(first: 20)` at full and
+    /// half load, and a mutation mix at a fixed rate; requests/s, p50, p99. Builds the real
+    /// application in process on a database of its own, created and dropped.
+    Http {
+        /// PostgreSQL server to create the bench database on.
+        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres_url: String,
+        /// Run on a temporary SQLite file instead of PostgreSQL.
+        #[arg(long)]
+        sqlite: bool,
+        /// Concurrent clients of the closed-loop phases.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds per measured phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Mutations per second asked in the (open-loop) mutation phase.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        /// Projects to seed beyond the demo data.
+        #[arg(long, default_value_t = 1000)]
+        projects: usize,
+        /// Another GraphQL endpoint to drive with the same read phase (e.g. PostGraphile's
+        /// http://127.0.0.1:5000/graphql), for a ratio in the same run.
+        #[arg(long, requires = "compare_query")]
+        compare_url: Option<String>,
+        /// The document that asks it for the same page of projects.
+        #[arg(long, requires = "compare_url")]
+        compare_query: Option<String>,
+        /// A shell command that starts it, `{database_url}` replaced by the bench database's URL;
+        /// stopped at the end.
+        #[arg(long, requires = "compare_url")]
+        compare_command: Option<String>,
+        /// Its name in the report.
+        #[arg(long, default_value = "postgraphile")]
+        compare_name: String,
+    },
 }
 
 #[tokio::main]
@@ -86,6 +123,18 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(config.log_format, std::io::stderr);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            if config.demo_data_enabled() {
+                let store = open_store(config.database_url.expose()).await?;
+                let lab = carnet_api::lab::Lab::new(store, config.reference_prefix.clone());
+                let today = chrono::Utc::now().date_naive();
+                if let Some(demo) = carnet_api::demo::load_if_empty(&lab, today).await.context("demo data")? {
+                    println!(
+                        "Base neuve : données de démonstration chargées ({} projets, {} sessions dont {} tenues, \
+                         {} visiteurs, {} personnes fictives)",
+                        demo.projects, demo.sessions, demo.sessions_held, demo.visitors, demo.people
+                    );
+                }
+            }
             let app = Application::build(config.clone()).await?;
             println!(
                 "Carnet écoute sur http://{}:{}/ (base : {})",
@@ -119,22 +168,34 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rebuild { projection } => {
-            if projection != "projects" {
-                anyhow::bail!("unknown projection {projection}: the read models are: projects");
-            }
+            let which = match projection.as_deref() {
+                None => None,
+                Some(name) => Some(name.parse::<carnet_projections::ReadModel>().map_err(|_| {
+                    let names: Vec<&str> = carnet_projections::ReadModel::ALL.iter().map(|m| m.name()).collect();
+                    anyhow::anyhow!("unknown projection {name}: the read models are: {}", names.join(", "))
+                })?),
+            };
+            let what = which.map_or_else(|| "every read model".to_owned(), |m| m.to_string());
             let store = open_store(config.database_url.expose()).await?;
             // drawn only when stderr is a terminal
-            let bar = indicatif::ProgressBar::new_spinner().with_message("reconstruction des projets");
+            let message = match which {
+                None => "reconstruction de tous les modèles de lecture",
+                Some(carnet_projections::ReadModel::Projects) => "reconstruction des projets",
+                Some(carnet_projections::ReadModel::Sessions) => "reconstruction des sessions",
+                Some(carnet_projections::ReadModel::People) => "reconstruction des personnes",
+            };
+            let bar = indicatif::ProgressBar::new_spinner().with_message(message);
             bar.set_style(indicatif::ProgressStyle::with_template(
                 "{spinner} {msg}: {pos} événements lus ({per_sec})",
             )?);
             let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet());
-            let done =
-                carnet_projections::rebuild_with(&store, upcasters, 5_000, &mut |p| bar.set_position(p.events_read))
-                    .await
-                    .context("rebuild failed")?;
+            let done = carnet_projections::rebuild_with(&store, upcasters, which, 5_000, &mut |p| {
+                bar.set_position(p.events_read)
+            })
+            .await
+            .context("rebuild failed")?;
             bar.finish_and_clear();
-            println!("projects rebuilt: {} events read, {} applied", done.events_read, done.events_applied);
+            println!("{what} rebuilt: {} events read, {} applied", done.events_read, done.events_applied);
             Ok(())
         }
         Command::Migrate => {
@@ -153,6 +214,52 @@ async fn main() -> anyhow::Result<()> {
             let report =
                 carnet_store::bench::run(&options, |phase| eprintln!("… {phase}")).await.context("benchmark failed")?;
             print!("{report}");
+            Ok(())
+        }
+        Command::Bench {
+            what:
+                Bench::Http {
+                    postgres_url,
+                    sqlite,
+                    connections,
+                    seconds,
+                    rate,
+                    projects,
+                    compare_url,
+                    compare_query,
+                    compare_command,
+                    compare_name,
+                },
+        } => {
+            let backend = if sqlite {
+                carnet_api::bench_http::Backend::Sqlite
+            } else {
+                carnet_api::bench_http::Backend::Postgres { server_url: postgres_url }
+            };
+            let compare = compare_url.zip(compare_query).map(|(graphql_url, query)| carnet_api::bench_http::Compare {
+                name: compare_name,
+                graphql_url,
+                query,
+                command: compare_command,
+            });
+            let options = carnet_api::bench_http::Options {
+                backend,
+                connections,
+                phase: Duration::from_secs(seconds),
+                rate: f64::from(rate),
+                projects,
+                command_line: std::env::args()
+                    .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                compare,
+            };
+            let report = carnet_api::bench_http::run(&options, |phase| eprintln!("… {phase}"))
+                .await
+                .context("benchmark failed")?;
+            print!("{report}");
+            let errors = report.errors();
+            anyhow::ensure!(errors == 0, "{errors} requests failed: the figures are not valid");
             Ok(())
         }
     }

@@ -1,10 +1,15 @@
-//! Building the application: open the store, bind the port, mount the routes
-//! (zero-to-production `startup.rs`). Tests build the same application on port 0.
+//! Building the application: open the store, start the live feed, bind the port, mount the
+//! routes (zero-to-production `startup.rs`). Tests build the same application on port 0.
+//!
+//! Shutdown: on SIGTERM or SIGINT the live feed stops first, so that WebSocket connections
+//! close (1001) instead of holding the server for the whole grace period, then in-flight
+//! requests get [`SHUTDOWN_GRACE`] to finish.
 
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::lab::Lab;
-use crate::{graphql, routes};
+use crate::live::LiveFeed;
+use crate::{graphql, routes, ws};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
@@ -13,8 +18,10 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::TcpListener;
 use std::sync::OnceLock;
 
-/// Largest request body accepted, in bytes.
-const BODY_LIMIT: usize = 100 * 1024;
+/// Largest request body accepted, in bytes (and largest WebSocket message).
+pub(crate) const BODY_LIMIT: usize = 100 * 1024;
+/// How long in-flight requests get to finish on shutdown, in seconds.
+const SHUTDOWN_GRACE: u64 = 30;
 
 /// What every handler may need, shared across workers.
 #[derive(Clone)]
@@ -25,12 +32,15 @@ pub struct AppState {
     pub verifier: Verifier,
     pub metrics: PrometheusHandle,
     pub config: Config,
+    /// The process's one follower of the log, which subscriptions filter.
+    pub live: LiveFeed,
 }
 
 pub struct Application {
     port: u16,
     verifier: Verifier,
     server: Server,
+    live: LiveFeed,
 }
 
 impl Application {
@@ -43,7 +53,9 @@ impl Application {
         let verifier = Verifier::load_or_create(std::path::Path::new(&config.jwt_secret_file))
             .with_context(|| format!("cannot read or create the token secret {}", config.jwt_secret_file))?;
         let lab = Lab::new(store.clone(), config.reference_prefix.clone());
-        let state = AppState { store, lab, verifier: verifier.clone(), metrics: metrics_handle(), config };
+        let live = LiveFeed::start(store.clone()).await.context("cannot start following the event log")?;
+        let state =
+            AppState { store, lab, verifier: verifier.clone(), metrics: metrics_handle(), config, live: live.clone() };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let server = HttpServer::new(move || {
             App::new()
@@ -53,6 +65,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
                 .route("/graphql", web::post().to(graphql::post))
                 .route("/graphql", web::get().to(graphql::get))
+                .route("/graphql/ws", web::get().to(ws::handle))
                 .wrap(actix_web::middleware::from_fn(routes::observe))
                 .route("/", web::get().to(routes::graphiql))
                 .route("/assets/graphiql/{file}", web::get().to(routes::graphiql_asset))
@@ -62,9 +75,17 @@ impl Application {
         })
         .listen(listener)?
         // graceful shutdown: on SIGINT/SIGTERM, in-flight requests get this long to finish
-        .shutdown_timeout(30)
+        .shutdown_timeout(SHUTDOWN_GRACE)
+        .shutdown_signal({
+            let live = live.clone();
+            async move {
+                shutdown_requested().await;
+                tracing::info!("shutting down: closing live connections, finishing requests");
+                live.stop().await;
+            }
+        })
         .run();
-        Ok(Self { port, verifier, server })
+        Ok(Self { port, verifier, server, live })
     }
 
     pub fn port(&self) -> u16 {
@@ -77,7 +98,32 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let stopped = self.server.await;
+        // however the server ended, the feed ends with it
+        self.live.stop().await;
+        stopped
+    }
+}
+
+/// SIGTERM (what orchestrators send) or SIGINT (Ctrl-C): both stop gracefully.
+async fn shutdown_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only"),
+        }
+    }
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!(error = %e, "cannot listen for Ctrl-C; the server stops only when killed");
+        std::future::pending::<()>().await;
     }
 }
 

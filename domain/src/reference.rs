@@ -133,7 +133,12 @@ mod tests {
     }
 
     fn allocated(number: u32, to: Uuid) -> SequenceEvent {
-        SequenceEvent::ReferenceAllocated { series: series(2026), number, reference: series(2026).reference(number), to }
+        SequenceEvent::ReferenceAllocated {
+            series: series(2026),
+            number,
+            reference: series(2026).reference(number),
+            to,
+        }
     }
 
     #[test]

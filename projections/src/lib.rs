@@ -1,42 +1,57 @@
 //! # carnet-projections — read models
 //!
 //! Projectors turn events of the log into the tables the GraphQL API queries (DESIGN §2, §5).
-//! So far: the project read model ([`project`]: current state, phase history, holders,
-//! académies, establishments, themes), its queries, and the machinery every read model uses.
+//! Three read models, one machinery:
+//! - [`project`]: current state, phase history, holders, académies, establishments, themes;
+//! - [`session`]: current state, facilitators, registrations, linked projects, the académies of
+//!   the attendance (shown-only data — methods, agenda, attendance by profile, follow-up
+//!   actions — in a JSON `details` column);
+//! - [`person`]: the only one with personal data, nulled on erasure; identities (unique
+//!   `(issuer, sub)`), roles, consents.
 //!
 //! - **Inline.** [`InlineProjections`] is the store's [`InlineHook`]: handed to
-//!   `Repository::execute`, it applies the appended events inside the append's transaction, so
-//!   the read model commits (or rolls back) with the events and a mutation's payload already
-//!   shows its effect (read-your-writes). A projector failure fails the command: the log never
-//!   holds an event its inline read model refused (a second project with a taken reference,
-//!   say, is refused as [`StoreError::InvalidInput`]).
+//!   `Repository::execute`, it applies the appended events to every read model inside the
+//!   append's transaction, so the read models commit (or roll back) with the events and a
+//!   mutation's payload already shows its effect (read-your-writes). A projector failure fails
+//!   the command: the log never holds an event its inline read model refused (a second project
+//!   or session with a taken reference, an identity already linked to another person, say, is
+//!   refused as [`StoreError::InvalidInput`]).
 //! - **Catch-up.** [`catch_up`] follows the global log from a projection's checkpoint (table
 //!   `projection_checkpoint`), each batch and its checkpoint in one transaction: for projectors
 //!   that do not run inline, and for rebuilds.
-//! - **Rebuild.** [`rebuild`] builds the tables afresh from the whole log into shadow tables
-//!   (`project__rebuild`, …) and renames them in within one transaction, so readers never see an
-//!   empty or half-built read model and commands keep running meanwhile.
-//! - **Queries.** [`project_by_id`], [`projects_by_ids`] (for loaders: one query for any number
-//!   of ids) and [`list_projects`] / [`list_projects_backward`]: filters, three orders, keyset
-//!   cursors ([`ProjectCursor`], never OFFSET) and the total count.
+//! - **Rebuild.** [`rebuild`] builds every read model afresh from the whole log, in one pass,
+//!   into shadow tables (`project__rebuild`, `session__rebuild`, …) and renames them in within
+//!   one transaction, so readers never see an empty or half-built read model and commands keep
+//!   running meanwhile; [`rebuild_with`] rebuilds one [`ReadModel`] or all.
+//! - **Queries.** By id and by ids (for loaders: one query for any number of ids) for each read
+//!   model, [`sessions_by_project_ids`] (one statement for any number of projects) and
+//!   [`person_by_identity`]; lists ([`list_projects`], [`list_sessions`] and their `_backward`
+//!   twins): filters, three orders, keyset cursors ([`ProjectCursor`], [`SessionCursor`], never
+//!   OFFSET), at most [`MAX_PAGE_SIZE`] rows, and the total count.
 //!
 //! Decisions a newcomer must know:
-//! - **Idempotent by version.** Each project row keeps the stream version of the last event it
+//! - **One mechanism.** The private `model` module holds what every read model shares: a read
+//!   model describes itself (`Model`: its tables, how an event changes a row, which table rows
+//!   a row stands for) and `ModelProjector` does the rest, as does the keyset paging.
+//! - **Idempotent by version.** Each main row keeps the stream version of the last event it
 //!   reflects; an event at or below it is skipped. Applying a batch twice changes nothing.
 //! - **Batches, not events.** A projector loads the rows a batch touches in one query, applies
 //!   the events in memory (a plain function mirroring the decider's `evolve`), and writes each
 //!   table once per batch. Cost per command: one read, one upsert, and a delete + insert for
 //!   each child table that changed.
+//! - **Derived at read time.** A session belongs to the académies of its linked projects as
+//!   well as to those of its attendance; the former are joined from `project_academie` when
+//!   read, so that no session row has to follow project events.
 //! - **One Rust path for both backends.** Rows travel as JSON between Rust and SQL
 //!   (`json_build_object`/`jsonb_to_recordset` on PostgreSQL, `json_object`/`json_each` on
 //!   SQLite), placeholders are `$n` on both; what differs stays in the private `sql` and
 //!   `schema` modules. Every value is bound, never formatted into SQL.
-//! - **Schema twice.** The tables are created by `migrations/*/0002_project_read_model.sql`,
-//!   and `rebuild` creates their shadow copies from the same definitions kept in
-//!   `project/schema.rs`; the rebuild tests compare the catalogs, so the two cannot drift
-//!   unnoticed. No foreign keys between read-model tables: they are derived data, swapped as
-//!   a set.
-//! - **Codes.** Status, phase, support mode and visibility are stored as the domain's serde
+//! - **Schema twice.** The tables are created by `migrations/*/0002_project_read_model.sql` and
+//!   `0003_session_person_read_model.sql`, and `rebuild` creates their shadow copies from the
+//!   same definitions kept in `<read model>/schema.rs`; the rebuild tests compare the catalogs,
+//!   so the two cannot drift unnoticed. No foreign keys between read-model tables: they are
+//!   derived data, swapped as a set.
+//! - **Codes.** Statuses, phases, formats, modes, roles… are stored as the domain's serde
 //!   names (`ACTIVE`, `NETWORK_LAB`); timestamps on SQLite as fixed-width UTC text with
 //!   microseconds, so text order is time order.
 
@@ -59,16 +74,29 @@ macro_rules! with_reader {
     };
 }
 
+mod model;
+pub mod person;
 pub mod project;
 mod runner;
 mod schema;
+pub mod session;
 mod sql;
 
-pub use project::{
-    Direction, HolderRow, MAX_PAGE_SIZE, PhaseRow, ProjectCursor, ProjectFilter, ProjectOrder, ProjectOrderField,
-    ProjectPage, ProjectProjector, ProjectRow, list_projects, list_projects_backward, project_by_id, projects_by_ids,
+pub use model::{Direction, MAX_PAGE_SIZE, Page};
+pub use person::{
+    ConsentRow, ERASED_DISPLAY_NAME, IdentityRow, PersonProjector, PersonRow, RoleRow, people_by_ids, person_by_id,
+    person_by_identity,
 };
-pub use runner::{CatchUpProgress, DEFAULT_BATCH_SIZE, catch_up, checkpoint, rebuild, rebuild_with};
+pub use project::{
+    HolderRow, PhaseRow, ProjectCursor, ProjectFilter, ProjectOrder, ProjectOrderField, ProjectPage, ProjectProjector,
+    ProjectRow, list_projects, list_projects_backward, project_by_id, projects_by_ids,
+};
+pub use runner::{CatchUpProgress, DEFAULT_BATCH_SIZE, ReadModel, catch_up, checkpoint, rebuild, rebuild_with};
+pub use session::{
+    AgendaItemRow, AttendanceRow, FollowUpActionRow, ProfileCount, RegistrationRow, ReportRow, SatisfactionRow,
+    SessionCursor, SessionFilter, SessionOrder, SessionOrderField, SessionPage, SessionProjector, SessionRow,
+    list_sessions, list_sessions_backward, seminars_of, session_by_id, sessions_by_ids, sessions_by_project_ids,
+};
 
 use carnet_store::{
     AnyStore, EventStore, InlineHook, PgStore, RecordedEvent, SqliteStore, StoreError, TxConn, Upcasters,
@@ -173,25 +201,22 @@ pub trait Projector: Send + Sync {
     ) -> BoxFuture<'c, Result<usize, ProjectionError>>;
 }
 
-impl Projector for ProjectProjector {
-    fn apply<'c>(
-        &'c self,
-        tx: TxConn<'c>,
-        events: &'c [RecordedEvent],
-    ) -> BoxFuture<'c, Result<usize, ProjectionError>> {
-        Box::pin(ProjectProjector::apply(self, tx, events))
-    }
-}
-
 /// The projectors that run inside the append transaction (read-your-writes): pass it as the
-/// hook of `Repository::execute` / `EventStore::append_with`.
+/// hook of `Repository::execute` / `EventStore::append_with`. Every read model runs inline: a
+/// mutation's payload shows its effect whatever it changed.
 pub struct InlineProjections {
-    projectors: Vec<Box<dyn Projector>>,
+    projectors: runner::Several,
 }
 
 impl InlineProjections {
     pub fn new(upcasters: Arc<Upcasters>) -> Self {
-        Self { projectors: vec![Box::new(ProjectProjector::new(upcasters))] }
+        Self {
+            projectors: runner::Several(vec![
+                Box::new(ProjectProjector::new(upcasters.clone())),
+                Box::new(SessionProjector::new(upcasters.clone())),
+                Box::new(PersonProjector::new(upcasters)),
+            ]),
+        }
     }
 }
 
@@ -202,11 +227,9 @@ impl Default for InlineProjections {
 }
 
 impl InlineHook for InlineProjections {
-    fn run<'c>(&'c self, mut tx: TxConn<'c>, events: &'c [RecordedEvent]) -> BoxFuture<'c, Result<(), StoreError>> {
+    fn run<'c>(&'c self, tx: TxConn<'c>, events: &'c [RecordedEvent]) -> BoxFuture<'c, Result<(), StoreError>> {
         Box::pin(async move {
-            for projector in &self.projectors {
-                projector.apply(sql::reborrow(&mut tx), events).await.map_err(ProjectionError::into_store_error)?;
-            }
+            self.projectors.apply(tx, events).await.map_err(ProjectionError::into_store_error)?;
             Ok(())
         })
     }

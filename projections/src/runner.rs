@@ -1,21 +1,110 @@
 //! Following the global log from a checkpoint, and rebuilding read models from the whole log.
 
-use crate::project::{self, ProjectProjector};
-use crate::schema::{self, SHADOW};
+use crate::model::Model;
+use crate::person::{PersonModel, PersonProjector};
+use crate::project::{ProjectModel, ProjectProjector};
+use crate::schema::{self, SHADOW, TableSpec};
+use crate::session::{SessionModel, SessionProjector};
 use crate::sql::{self, Arg, Backend, Conn, json_object, json_text};
 use crate::{Db, ProjectionError, ProjectionStore, Projector};
 use carnet_store::{Checkpoint, Metadata, RecordedEvent, StreamId, TxConn, Upcasters};
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use serde::Deserialize;
 use sqlx::{Postgres, Sqlite, Transaction};
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
 
 /// Events read per transaction by [`catch_up`] and [`rebuild`].
 pub const DEFAULT_BATCH_SIZE: usize = 1000;
 
-/// The name under which a rebuild of the project tables keeps its checkpoint.
-const PROJECT_REBUILD: &str = "project__rebuild";
+// ---------------------------------------------------------------------------------------------
+// The read models
+
+/// The read models a rebuild knows, by the names the command line gives them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReadModel {
+    Projects,
+    Sessions,
+    People,
+}
+
+impl ReadModel {
+    pub const ALL: [Self; 3] = [Self::Projects, Self::Sessions, Self::People];
+
+    /// `projects`, `sessions`, `people`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Projects => "projects",
+            Self::Sessions => "sessions",
+            Self::People => "people",
+        }
+    }
+
+    /// Its tables, main table first.
+    fn tables(self) -> &'static [TableSpec] {
+        match self {
+            Self::Projects => ProjectModel::TABLES,
+            Self::Sessions => SessionModel::TABLES,
+            Self::People => PersonModel::TABLES,
+        }
+    }
+
+    /// Its projector, writing to the tables named with `suffix`.
+    fn projector(self, upcasters: Arc<Upcasters>, suffix: &str) -> Box<dyn Projector> {
+        match self {
+            Self::Projects => Box::new(ProjectProjector::with_suffix(upcasters, suffix)),
+            Self::Sessions => Box::new(SessionProjector::with_suffix(upcasters, suffix)),
+            Self::People => Box::new(PersonProjector::with_suffix(upcasters, suffix)),
+        }
+    }
+
+    /// The name of its rebuild's advisory lock (`project__rebuild`).
+    fn rebuild_name(self) -> String {
+        format!("{}{SHADOW}", self.tables()[0].name)
+    }
+}
+
+impl fmt::Display for ReadModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ReadModel {
+    type Err = ProjectionError;
+
+    fn from_str(raw: &str) -> Result<Self, ProjectionError> {
+        Self::ALL.into_iter().find(|m| m.name() == raw.trim()).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|m| m.name()).collect();
+            ProjectionError::InvalidArgument(format!(
+                "« {raw} » n'est pas un modèle de lecture ; les modèles sont : {}",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
+/// Several projectors applied in turn to the same batch, in the same transaction.
+pub(crate) struct Several(pub Vec<Box<dyn Projector>>);
+
+impl Projector for Several {
+    fn apply<'c>(
+        &'c self,
+        mut tx: TxConn<'c>,
+        events: &'c [RecordedEvent],
+    ) -> BoxFuture<'c, Result<usize, ProjectionError>> {
+        Box::pin(async move {
+            let mut applied = 0;
+            for projector in &self.0 {
+                applied += projector.apply(sql::reborrow(&mut tx), events).await?;
+            }
+            Ok(applied)
+        })
+    }
+}
 
 /// How far a [`catch_up`] or a [`rebuild`] went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -147,81 +236,97 @@ pub async fn catch_up<S: ProjectionStore>(
 // ---------------------------------------------------------------------------------------------
 // Rebuild
 
-/// Rebuilds the project tables from the whole log (see [`rebuild_with`]).
+/// Rebuilds every read model from the whole log (see [`rebuild_with`]).
 pub async fn rebuild<S: ProjectionStore>(store: &S) -> Result<CatchUpProgress, ProjectionError> {
-    rebuild_with(store, Arc::new(Upcasters::carnet()), DEFAULT_BATCH_SIZE, &mut |_| {}).await
+    rebuild_with(store, Arc::new(Upcasters::carnet()), None, DEFAULT_BATCH_SIZE, &mut |_| {}).await
 }
 
-/// Rebuilds the project tables from the whole log without taking them away from readers:
+/// Rebuilds one read model (`which`), or all of them (`None`), from the whole log without
+/// taking them away from readers:
 ///
 /// 1. creates empty shadow tables (`project__rebuild`, …; leftovers of an interrupted rebuild
 ///    are dropped first);
-/// 2. fills them with [`catch_up`] under the checkpoint `project__rebuild`, calling `on_batch`
-///    after each batch (for a progress bar), while commands keep landing in the live tables;
+/// 2. fills them with [`catch_up`] — one pass over the log for all the read models rebuilt —
+///    under the checkpoint `<main tables joined by +>__rebuild` (`project__rebuild` for the
+///    projects alone), calling `on_batch` after each batch (for a progress bar), while
+///    commands keep landing in the live tables;
 /// 3. indexes them (PostgreSQL);
 /// 4. in one transaction: locks the live tables (PostgreSQL; on SQLite the transaction holds
 ///    the only writer), applies the events committed since step 2 — read directly on that
 ///    transaction, so none can be missing — renames the shadow tables in, drops the old ones.
 ///
 /// A command that commits during step 4 waits for it and then writes to the new tables, whose
-/// rows it finds at the version it expects. On PostgreSQL a second rebuild started meanwhile
-/// (from any instance) is refused.
+/// rows it finds at the version it expects. Read models that refer to one another's tables in
+/// their queries (sessions to `project_academie`) are swapped together when rebuilt together,
+/// and each alone stays consistent with the other's live tables. On PostgreSQL a second
+/// rebuild of a same read model started meanwhile (from any instance) is refused.
 pub async fn rebuild_with<S: ProjectionStore>(
     store: &S,
     upcasters: Arc<Upcasters>,
+    which: Option<ReadModel>,
     batch_size: usize,
     on_batch: &mut (dyn FnMut(CatchUpProgress) + Send),
 ) -> Result<CatchUpProgress, ProjectionError> {
-    let owner = exclusive(store.db(), PROJECT_REBUILD).await?;
-    let result = rebuild_project_tables(store, upcasters, batch_size, on_batch).await;
+    let models: Vec<ReadModel> = which.map_or_else(|| ReadModel::ALL.to_vec(), |m| vec![m]);
+    let owner = exclusive(store.db(), &models).await?;
+    let result = rebuild_tables(store, upcasters, &models, batch_size, on_batch).await;
     if let Some(conn) = owner {
-        let _ = sqlx::Connection::close(conn).await; // ends the advisory lock
+        let _ = sqlx::Connection::close(conn).await; // ends the advisory locks
     }
     result
 }
 
-/// On PostgreSQL, one rebuild of a read model at a time, across instances: a session advisory
-/// lock, on a connection detached from the pool so that the lock ends with it even when the
-/// rebuild is dropped midway. (On SQLite, run one rebuild at a time.)
-async fn exclusive(db: Db<'_>, name: &str) -> Result<Option<sqlx::PgConnection>, ProjectionError> {
+/// On PostgreSQL, one rebuild of a read model at a time, across instances: session advisory
+/// locks, one per read model, on a connection detached from the pool so that they end with it
+/// even when the rebuild is dropped midway. (On SQLite, run one rebuild at a time.)
+async fn exclusive(db: Db<'_>, models: &[ReadModel]) -> Result<Option<sqlx::PgConnection>, ProjectionError> {
     let Db::Postgres(pool) = db else { return Ok(None) };
     let mut conn = pool.acquire().await?.detach();
-    // class 2: the store's stream locks are class 1
-    let owned: bool =
-        sqlx::query_scalar("select pg_try_advisory_lock(2, hashtext($1))").bind(name).fetch_one(&mut conn).await?;
-    if !owned {
-        return Err(ProjectionError::Refused(format!("une reconstruction ({name}) est déjà en cours")));
+    for model in models {
+        let name = model.rebuild_name();
+        // class 2: the store's stream locks are class 1
+        let owned: bool =
+            sqlx::query_scalar("select pg_try_advisory_lock(2, hashtext($1))").bind(&name).fetch_one(&mut conn).await?;
+        if !owned {
+            let _ = sqlx::Connection::close(conn).await; // frees the locks taken so far
+            return Err(ProjectionError::Refused(format!("une reconstruction ({name}) est déjà en cours")));
+        }
     }
     Ok(Some(conn))
 }
 
-async fn rebuild_project_tables<S: ProjectionStore>(
+async fn rebuild_tables<S: ProjectionStore>(
     store: &S,
     upcasters: Arc<Upcasters>,
+    models: &[ReadModel],
     batch_size: usize,
     on_batch: &mut (dyn FnMut(CatchUpProgress) + Send),
 ) -> Result<CatchUpProgress, ProjectionError> {
-    let shadow = ProjectProjector::with_suffix(upcasters, SHADOW);
+    let tables: Vec<&TableSpec> = models.iter().flat_map(|m| m.tables()).collect();
+    let mains: Vec<&str> = models.iter().map(|m| m.tables()[0].name).collect();
+    let checkpoint_name = format!("{}{SHADOW}", mains.join("+"));
+    let shadow = Several(models.iter().map(|m| m.projector(upcasters.clone(), SHADOW)).collect());
+
     let mut tx = Tx::begin(store.db()).await?;
-    schema::create_shadow(&mut tx.conn(), project::TABLES).await?;
-    delete_checkpoint(&mut tx.conn(), PROJECT_REBUILD).await?;
+    schema::create_shadow(&mut tx.conn(), &tables).await?;
+    delete_checkpoint(&mut tx.conn(), &checkpoint_name).await?;
     tx.commit().await?;
 
-    let mut progress = catch_up(store, PROJECT_REBUILD, &shadow, batch_size, on_batch).await?;
+    let mut progress = catch_up(store, &checkpoint_name, &shadow, batch_size, on_batch).await?;
 
     let mut tx = Tx::begin(store.db()).await?;
-    schema::index_shadow(&mut tx.conn(), project::TABLES).await?;
+    schema::index_shadow(&mut tx.conn(), &tables).await?;
     tx.commit().await?;
 
     // A lock wait that times out leaves the shadow tables as they were: try again.
     let mut attempt = 0;
     loop {
-        match swap(store, &shadow, batch_size, &mut progress).await {
+        match swap(store, &tables, &checkpoint_name, &shadow, batch_size, &mut progress).await {
             Err(ProjectionError::Database(sqlx::Error::Database(e)))
                 if e.code().as_deref() == Some("55P03") && attempt < 5 =>
             {
                 attempt += 1;
-                tracing::info!(attempt, "project tables busy, trying the swap again");
+                tracing::info!(attempt, "read-model tables busy, trying the swap again");
             }
             other => return other.map(|()| progress),
         }
@@ -230,13 +335,15 @@ async fn rebuild_project_tables<S: ProjectionStore>(
 
 async fn swap<S: ProjectionStore>(
     store: &S,
-    shadow: &ProjectProjector,
+    tables: &[&TableSpec],
+    checkpoint_name: &str,
+    shadow: &dyn Projector,
     batch_size: usize,
     progress: &mut CatchUpProgress,
 ) -> Result<(), ProjectionError> {
     let mut tx = Tx::begin(store.db()).await?;
-    schema::lock_live(&mut tx.conn(), project::TABLES, 10_000).await?;
-    let mut after = lock_checkpoint(&mut tx.conn(), PROJECT_REBUILD).await?;
+    schema::lock_live(&mut tx.conn(), tables, 10_000).await?;
+    let mut after = lock_checkpoint(&mut tx.conn(), checkpoint_name).await?;
     let (mut read, mut applied) = (0, 0);
     loop {
         let events = committed_after(&mut tx.conn(), after, batch_size).await?;
@@ -245,8 +352,8 @@ async fn swap<S: ProjectionStore>(
         read += events.len() as u64;
         after = last;
     }
-    schema::swap_in(&mut tx.conn(), project::TABLES).await?;
-    delete_checkpoint(&mut tx.conn(), PROJECT_REBUILD).await?;
+    schema::swap_in(&mut tx.conn(), tables).await?;
+    delete_checkpoint(&mut tx.conn(), checkpoint_name).await?;
     tx.commit().await?;
     progress.events_read += read;
     progress.events_applied += applied;

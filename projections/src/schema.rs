@@ -27,7 +27,7 @@ const OLD: &str = "__old";
 
 /// Drops what a failed rebuild may have left, then creates the shadow tables, empty and without
 /// secondary indexes (they are filled faster so; see [`index_shadow`]).
-pub(crate) async fn create_shadow(conn: &mut Conn<'_>, tables: &[TableSpec]) -> Result<(), sqlx::Error> {
+pub(crate) async fn create_shadow(conn: &mut Conn<'_>, tables: &[&TableSpec]) -> Result<(), sqlx::Error> {
     let b = conn.backend();
     for t in tables {
         sql::execute(conn, &format!("drop table if exists {}{SHADOW}", t.name), vec![]).await?;
@@ -42,7 +42,7 @@ pub(crate) async fn create_shadow(conn: &mut Conn<'_>, tables: &[TableSpec]) -> 
 
 /// On PostgreSQL, the secondary indexes of the filled shadow tables, under suffixed names, so
 /// that the swap itself builds nothing. (SQLite cannot rename an index: it gets them at the swap.)
-pub(crate) async fn index_shadow(conn: &mut Conn<'_>, tables: &[TableSpec]) -> Result<(), sqlx::Error> {
+pub(crate) async fn index_shadow(conn: &mut Conn<'_>, tables: &[&TableSpec]) -> Result<(), sqlx::Error> {
     if conn.backend() != Backend::Postgres {
         return Ok(());
     }
@@ -57,7 +57,7 @@ pub(crate) async fn index_shadow(conn: &mut Conn<'_>, tables: &[TableSpec]) -> R
 
 /// On PostgreSQL, takes the live tables from everyone until commit (writers of the inline
 /// projections, readers), giving up after `timeout_ms` rather than queueing readers for long.
-pub(crate) async fn lock_live(conn: &mut Conn<'_>, tables: &[TableSpec], timeout_ms: u64) -> Result<(), sqlx::Error> {
+pub(crate) async fn lock_live(conn: &mut Conn<'_>, tables: &[&TableSpec], timeout_ms: u64) -> Result<(), sqlx::Error> {
     if conn.backend() != Backend::Postgres {
         return Ok(());
     }
@@ -70,7 +70,7 @@ pub(crate) async fn lock_live(conn: &mut Conn<'_>, tables: &[TableSpec], timeout
 
 /// Puts the shadow tables in place of the live ones, inside the caller's transaction: readers
 /// see the old tables until commit, then the new ones, never an empty read model.
-pub(crate) async fn swap_in(conn: &mut Conn<'_>, tables: &[TableSpec]) -> Result<(), sqlx::Error> {
+pub(crate) async fn swap_in(conn: &mut Conn<'_>, tables: &[&TableSpec]) -> Result<(), sqlx::Error> {
     let b = conn.backend();
     for t in tables {
         sql::execute(conn, &format!("alter table {0} rename to {0}{OLD}", t.name), vec![]).await?;

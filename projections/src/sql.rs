@@ -174,6 +174,24 @@ pub(crate) fn json_text(b: Backend, object: String) -> String {
     }
 }
 
+/// `expr` compared byte by byte, as Rust compares strings, whatever the database's collation
+/// (SQLite's default is already bytewise).
+pub(crate) fn bytewise(b: Backend, expr: &str) -> String {
+    match b {
+        Backend::Postgres => format!("{expr} collate \"C\""),
+        Backend::Sqlite => expr.to_owned(),
+    }
+}
+
+/// A JSON column (`jsonb` on PostgreSQL, JSON text on SQLite) as a value inside
+/// [`json_object`], so that it nests as JSON rather than as a string.
+pub(crate) fn json_column(b: Backend, column: &str) -> String {
+    match b {
+        Backend::Postgres => column.to_owned(),
+        Backend::Sqlite => format!("json({column})"),
+    }
+}
+
 /// A scalar subquery aggregating `element` over `from_where` into a JSON array ordered by
 /// `order`, `[]` when there is no row; usable as a value inside [`json_object`].
 pub(crate) fn json_array_subquery(b: Backend, element: &str, from_where: &str, order: &str) -> String {

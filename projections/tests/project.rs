@@ -419,7 +419,10 @@ async fn a_rebuild_of_a_random_workload_equals_the_live_tables<S: ProjectionStor
     assert_same(&dump(&store).await, &live, "live after applying the log again");
 
     let mut batches = 0;
-    let progress = rebuild_with(&store, Arc::new(Upcasters::carnet()), 64, &mut |_| batches += 1).await.unwrap();
+    let progress =
+        rebuild_with(&store, Arc::new(Upcasters::carnet()), Some(ReadModel::Projects), 64, &mut |_| batches += 1)
+            .await
+            .unwrap();
     assert_eq!(progress.events_read, events.len() as u64);
     assert_eq!(progress.events_applied, events.len() as u64);
     assert_eq!(progress.checkpoint, events.last().unwrap().checkpoint());
@@ -460,7 +463,7 @@ async fn commands_landing_during_a_rebuild_are_not_lost<S: ProjectionStore>(stor
     };
     // small batches, so that the rebuild takes turns with the writer
     let before = landed.load(Ordering::Relaxed);
-    rebuild_with(&store, Arc::new(Upcasters::carnet()), 5, &mut |_| {}).await.unwrap();
+    rebuild_with(&store, Arc::new(Upcasters::carnet()), None, 5, &mut |_| {}).await.unwrap();
     let during = landed.load(Ordering::Relaxed) - before;
     stop.store(true, Ordering::Relaxed);
     let w = writer.await.unwrap();

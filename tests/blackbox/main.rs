@@ -2,6 +2,10 @@
 //! PostgreSQL comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! a missing server fails the test with instructions, it is never skipped.
 
+mod demo;
+mod mutations;
+mod sessions;
+mod subscriptions;
 mod support;
 
 use support::*;

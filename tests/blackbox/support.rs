@@ -150,3 +150,126 @@ pub async fn seed_project(database_url: &str, reference: &str, academie: &str, s
     repo.execute(id.0, &command, &carnet_store::Metadata::new(actor), None, Some(&inline)).await.expect("submit");
     id.0
 }
+
+/// How long a test waits for a WebSocket message before failing.
+pub const WS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A GraphQL client over WebSocket (`graphql-transport-ws`), as a front end's graphql-ws.
+pub struct GraphqlWs {
+    socket: Socket,
+    /// Messages of other operations, received while waiting for one.
+    held: std::collections::VecDeque<serde_json::Value>,
+}
+
+impl TestApp {
+    /// Opens `/graphql/ws` offering `graphql-transport-ws`; nothing sent yet.
+    pub async fn ws(&self) -> GraphqlWs {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}/graphql/ws", self.address.replacen("http://", "ws://", 1));
+        let mut request = url.into_client_request().expect("a WebSocket request");
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
+        let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("WebSocket upgrade");
+        assert_eq!(
+            response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()),
+            Some("graphql-transport-ws")
+        );
+        GraphqlWs { socket, held: Default::default() }
+    }
+
+    /// A connection initialised with `token` (`connection_ack` received).
+    pub async fn ws_as(&self, token: &str) -> GraphqlWs {
+        let mut ws = self.ws().await;
+        ws.init(serde_json::json!({ "Authorization": format!("Bearer {token}") })).await;
+        let ack = ws.next_message().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        ws
+    }
+}
+
+impl GraphqlWs {
+    pub async fn send(&mut self, message: serde_json::Value) {
+        use futures::SinkExt;
+        self.socket.send(message.to_string().into()).await.expect("send a WebSocket message");
+    }
+
+    pub async fn init(&mut self, payload: serde_json::Value) {
+        self.send(serde_json::json!({ "type": "connection_init", "payload": payload })).await;
+    }
+
+    /// Starts operation `id`.
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: serde_json::Value) {
+        let payload = serde_json::json!({ "query": query, "variables": variables });
+        self.send(serde_json::json!({ "type": "subscribe", "id": id, "payload": payload })).await;
+    }
+
+    /// Stops operation `id`.
+    pub async fn complete(&mut self, id: &str) {
+        self.send(serde_json::json!({ "type": "complete", "id": id })).await;
+    }
+
+    /// The next protocol message, within [`WS_TIMEOUT`]; fails the test on a close or a timeout.
+    pub async fn next_message(&mut self) -> serde_json::Value {
+        self.next_message_for("any operation").await
+    }
+
+    async fn next_message_for(&mut self, waiting_for: &str) -> serde_json::Value {
+        match tokio::time::timeout(WS_TIMEOUT, self.next_frame()).await {
+            Ok(Ok(message)) => message,
+            Ok(Err((code, reason))) => panic!("the server closed the WebSocket ({code} {reason}) instead of answering"),
+            Err(_) => panic!("no WebSocket message for {waiting_for} within {WS_TIMEOUT:?}"),
+        }
+    }
+
+    /// The next message of operation `id` (`next`, `error` or `complete`); those of other
+    /// operations received meanwhile are kept for them.
+    pub async fn next_of(&mut self, id: &str) -> serde_json::Value {
+        if let Some(at) = self.held.iter().position(|m| m["id"] == id) {
+            return self.held.remove(at).expect("a held message");
+        }
+        loop {
+            let message = self.next_message_for(&format!("operation {id}")).await;
+            if message["id"] == id {
+                return message;
+            }
+            self.held.push_back(message);
+        }
+    }
+
+    /// The payload of the next `next` message of operation `id`.
+    pub async fn next_data(&mut self, id: &str) -> serde_json::Value {
+        let message = self.next_of(id).await;
+        assert_eq!(message["type"], "next", "operation {id}: {message}");
+        message["payload"].clone()
+    }
+
+    /// The code and reason the server closes the connection with, within [`WS_TIMEOUT`].
+    pub async fn closed(&mut self) -> (u16, String) {
+        loop {
+            match tokio::time::timeout(WS_TIMEOUT, self.next_frame()).await {
+                Ok(Ok(message)) => eprintln!("(before the close: {message})"),
+                Ok(Err(close)) => return close,
+                Err(_) => panic!("the server did not close the WebSocket within {WS_TIMEOUT:?}"),
+            }
+        }
+    }
+
+    async fn next_frame(&mut self) -> Result<serde_json::Value, (u16, String)> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            match self.socket.next().await {
+                Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).expect("a JSON message")),
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(frame
+                        .map(|f| (u16::from(f.code), f.reason.to_string()))
+                        .unwrap_or((1005, String::new())));
+                }
+                Some(Ok(_)) => {} // pings are answered by the client library
+                Some(Err(e)) => panic!("WebSocket error: {e}"),
+                None => return Err((1006, "the connection ended without a close frame".into())),
+            }
+        }
+    }
+}

@@ -20,6 +20,10 @@ pub enum ApiError {
     Forbidden,
     #[error("cette ressource a été modifiée entre-temps (version actuelle : {current_version})")]
     Conflict { current_version: u64 },
+    /// A subscription fell too far behind the live feed and lost events: it ends, and the
+    /// client subscribes again (and re-reads what it shows).
+    #[error("abonnement interrompu : trop de retard sur le flux en direct, réabonnez-vous")]
+    SubscriptionLagged,
     #[error("erreur interne")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -33,6 +37,7 @@ impl ApiError {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
             Self::Conflict { .. } => "CONFLICT",
+            Self::SubscriptionLagged => "SUBSCRIPTION_LAGGED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -8,25 +8,29 @@ mod access;
 pub mod error;
 mod ids;
 mod mutation;
+pub(crate) mod person;
 pub(crate) mod project;
 mod query;
+pub(crate) mod session;
+mod subscription;
 
 use crate::startup::AppState;
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 pub use mutation::Mutation;
 pub use query::Query;
 use serde::Deserialize;
+pub use subscription::Subscription;
 
-pub type CarnetSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type CarnetSchema = Schema<Query, Mutation, Subscription>;
 
 /// The request id the observer gave this request; errors carry it to the client.
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription)
 }
 
 /// The schema with its services and limits.

@@ -1,8 +1,12 @@
 //! Reading the project read model: by id, by ids (for the API's loaders), and paged lists with
 //! filters and keyset cursors (DESIGN §5: never OFFSET).
 
-use super::{Names, ProjectRow, code, decode_rows, fold_text, load, select_projects};
-use crate::sql::{self, Arg, Backend, in_list};
+use super::{ProjectModel, ProjectRow, select_projects};
+use crate::model::{
+    Binds, Direction, Model, Page, PageQuery, Tables, after_key, backend, check_page_size, code, fetch_page, load,
+    order_terms, text_condition,
+};
+use crate::sql::{Arg, Backend, in_list};
 use crate::{Db, ProjectionError};
 use carnet_domain::project::{Phase, ProjectStatus, SupportMode};
 use carnet_domain::values::AcademieCode;
@@ -10,9 +14,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use uuid::Uuid;
-
-/// The largest page a list returns (DESIGN §5: `first`/`last` between 1 and 100).
-pub const MAX_PAGE_SIZE: u32 = 100;
 
 /// Which projects a list returns. Each list is "any of these" and an empty one does not filter;
 /// the conditions add up.
@@ -41,14 +42,6 @@ pub enum ProjectOrderField {
     Reference,
     /// By the time of the last change, then id.
     UpdatedAt,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Direction {
-    #[default]
-    Asc,
-    Desc,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,29 +77,18 @@ impl ProjectRow {
     }
 }
 
-/// One page of a list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProjectPage {
-    /// In the requested order, whichever way the list is paged.
-    pub rows: Vec<ProjectRow>,
-    /// Paging forward: more rows follow. Paging backward: a `before` cursor was given (rows
-    /// may follow it; not checked).
-    pub has_next_page: bool,
-    /// Paging backward: more rows precede. Paging forward: an `after` cursor was given.
-    pub has_previous_page: bool,
-    /// How many projects match the filter, all pages together.
-    pub total_count: u64,
-}
+/// One page of projects.
+pub type ProjectPage = Page<ProjectRow>;
 
 /// The project with this id, if the read model has it.
 pub async fn project_by_id(db: Db<'_>, id: Uuid) -> Result<Option<ProjectRow>, ProjectionError> {
-    let rows = with_reader!(db, |conn| load(&mut conn, &Names::with_suffix(""), &[id]).await?);
+    let rows = with_reader!(db, |conn| load::<ProjectModel>(&mut conn, &Tables::live(), &[id]).await?);
     Ok(rows.into_iter().next())
 }
 
 /// The projects with these ids (one query, whatever their number): what a loader batches.
 pub async fn projects_by_ids(db: Db<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, ProjectRow>, ProjectionError> {
-    let rows = with_reader!(db, |conn| load(&mut conn, &Names::with_suffix(""), ids).await?);
+    let rows = with_reader!(db, |conn| load::<ProjectModel>(&mut conn, &Tables::live(), ids).await?);
     Ok(rows.into_iter().map(|p| (p.id, p)).collect())
 }
 
@@ -131,16 +113,6 @@ pub async fn list_projects_backward(
     before: Option<&ProjectCursor>,
 ) -> Result<ProjectPage, ProjectionError> {
     list(db, filter, order, last, before, true).await
-}
-
-/// Bound values and their `$n` numbers.
-struct Binds(Vec<Arg>);
-
-impl Binds {
-    fn push(&mut self, arg: Arg) -> usize {
-        self.0.push(arg);
-        self.0.len()
-    }
 }
 
 /// The conditions of `filter` on `project p`.
@@ -173,11 +145,7 @@ fn filter_sql(b: Backend, filter: &ProjectFilter, binds: &mut Binds) -> Vec<Stri
             in_list(b, "t.theme", n)
         ));
     }
-    if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let escaped = fold_text(text).replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        let n = binds.push(Arg::Text(format!("%{escaped}%")));
-        conditions.push(format!("p.search_text like ${n} escape '\\'"));
-    }
+    conditions.extend(text_condition("p.search_text", filter.text.as_deref(), binds));
     conditions
 }
 
@@ -189,21 +157,11 @@ async fn list(
     cursor: Option<&ProjectCursor>,
     backward: bool,
 ) -> Result<ProjectPage, ProjectionError> {
-    if !(1..=MAX_PAGE_SIZE).contains(&size) {
-        return Err(ProjectionError::InvalidArgument(format!(
-            "une page compte de 1 à {MAX_PAGE_SIZE} projets (demandé : {size})"
-        )));
-    }
-    let b = match db {
-        Db::Postgres(_) => Backend::Postgres,
-        Db::Sqlite { .. } => Backend::Sqlite,
-    };
+    check_page_size(size, "projets")?;
+    let b = backend(db);
     let mut binds = Binds(vec![]);
-    let conditions = filter_sql(b, filter, &mut binds);
-    let count_where =
-        if conditions.is_empty() { String::new() } else { format!(" where {}", conditions.join(" and ")) };
-    let count_sql = format!("select count(*), cast(0 as bigint) from project p{count_where}");
-    let count_args = binds.0.clone();
+    let filter = filter_sql(b, filter, &mut binds);
+    let filter_binds = binds.0.len();
 
     let columns: &[&str] = match order.field {
         ProjectOrderField::SubmittedAt => &["p.submitted_on", "p.id"],
@@ -212,49 +170,39 @@ async fn list(
     };
     // paging backward walks the order in reverse, then turns the page around
     let ascending = (order.direction == Direction::Asc) != backward;
-    let mut conditions = conditions;
-    if let Some(cursor) = cursor {
-        let values = match (order.field, cursor) {
-            (ProjectOrderField::SubmittedAt, ProjectCursor::SubmittedAt { on, id }) => {
-                vec![Arg::Date(*on), Arg::Uuid(*id)]
-            }
-            (ProjectOrderField::Reference, ProjectCursor::Reference { reference }) => {
-                vec![Arg::Text(reference.clone())]
-            }
-            (ProjectOrderField::UpdatedAt, ProjectCursor::UpdatedAt { at, id }) => vec![Arg::Time(*at), Arg::Uuid(*id)],
-            _ => {
-                return Err(ProjectionError::InvalidCursor(format!(
-                    "ce curseur a été pris dans une liste d'un autre ordre que {:?}",
-                    order.field
-                )));
-            }
-        };
-        let params: Vec<String> = values.into_iter().map(|v| format!("${}", binds.push(v))).collect();
-        let op = if ascending { ">" } else { "<" };
-        conditions.push(format!("({}) {op} ({})", columns.join(", "), params.join(", ")));
-    }
-    let direction = if ascending { "asc" } else { "desc" };
-    let order_by: Vec<String> = columns.iter().map(|c| format!("{c} {direction}")).collect();
-    let limit = binds.push(Arg::Int(i64::from(size) + 1));
-    let list_where = if conditions.is_empty() { String::new() } else { format!(" where {}", conditions.join(" and ")) };
-    let list_sql = format!(
-        "{}{list_where} order by {} limit ${limit}",
-        select_projects(b, &Names::with_suffix("")),
-        order_by.join(", ")
-    );
-
-    let (texts, counted) = with_reader!(db, |conn| {
-        let texts = sql::fetch_texts(&mut conn, &list_sql, binds.0).await?;
-        let counted = sql::fetch_ints(&mut conn, &count_sql, count_args).await?;
-        (texts, counted)
-    });
-    let mut rows = decode_rows(texts)?;
-    let more = rows.len() > size as usize;
-    rows.truncate(size as usize);
-    if backward {
-        rows.reverse();
-    }
-    let total_count = counted.first().map_or(0, |(n, _)| *n as u64);
-    let (has_next_page, has_previous_page) = if backward { (cursor.is_some(), more) } else { (more, cursor.is_some()) };
-    Ok(ProjectPage { rows, has_next_page, has_previous_page, total_count })
+    let keyset = match cursor {
+        None => None,
+        Some(cursor) => {
+            let values = match (order.field, cursor) {
+                (ProjectOrderField::SubmittedAt, ProjectCursor::SubmittedAt { on, id }) => {
+                    vec![Arg::Date(*on), Arg::Uuid(*id)]
+                }
+                (ProjectOrderField::Reference, ProjectCursor::Reference { reference }) => {
+                    vec![Arg::Text(reference.clone())]
+                }
+                (ProjectOrderField::UpdatedAt, ProjectCursor::UpdatedAt { at, id }) => {
+                    vec![Arg::Time(*at), Arg::Uuid(*id)]
+                }
+                _ => {
+                    return Err(ProjectionError::InvalidCursor(format!(
+                        "ce curseur a été pris dans une liste d'un autre ordre que {:?}",
+                        order.field
+                    )));
+                }
+            };
+            Some(after_key(columns, values, ascending, &mut binds))
+        }
+    };
+    let query = PageQuery {
+        select: select_projects(b, &Tables::live()),
+        from: "project p".to_owned(),
+        filter,
+        filter_binds,
+        keyset,
+        order_by: order_terms(columns, ascending),
+        binds,
+        size,
+        backward,
+    };
+    fetch_page(db, query, ProjectModel::decode).await
 }

@@ -40,6 +40,15 @@ pub const TABLES: &[(&str, &str)] = &[
     ("project_academie", "project_id, academie_code"),
     ("project_establishment", "project_id, uai"),
     ("project_theme", "project_id, theme"),
+    ("session", "id"),
+    ("session_facilitator", "session_id, person_id"),
+    ("session_registration", "session_id, person_id"),
+    ("session_project", "session_id, project_id"),
+    ("session_academie", "session_id, academie_code"),
+    ("person", "id"),
+    ("person_identity", "person_id, issuer, sub"),
+    ("person_role", "person_id, role"),
+    ("person_consent", "person_id, purpose"),
 ];
 
 async fn texts(db: Db<'_>, sql: &str) -> Vec<String> {
@@ -113,4 +122,180 @@ pub async fn catalog<S: ProjectionStore>(store: &S) -> Vec<String> {
         out.extend(texts(store.db(), &sql).await);
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the read models must hold, from the deciders' own states
+
+use carnet_domain::person::{Person, PersonState};
+use carnet_domain::session::{Session, SessionState};
+use carnet_projections::*;
+use carnet_store::{Actor, EventStore, Metadata, RecordedEvent, Repository, StreamId, Upcasters};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub fn meta() -> Metadata {
+    Metadata::new(Actor { id: "lab-team-1".into(), issuer: "carnet-local".into() })
+}
+
+pub fn repo<S: EventStore, D: carnet_domain::Decider>(store: &S) -> Repository<S, D> {
+    Repository::new(store.clone(), Arc::new(Upcasters::carnet())).with_snapshot_every(5)
+}
+
+/// The code a domain enum is stored as.
+pub fn code<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).unwrap().as_str().unwrap().to_owned()
+}
+
+/// The row the read model must hold for a session in `state` whose last event is `last`;
+/// `project_academies` are the académies of its linked projects.
+pub fn expected_session(state: &SessionState, last: &RecordedEvent, project_academies: &[String]) -> SessionRow {
+    let details = state.details.as_ref().unwrap();
+    let mut academies: Vec<String> = project_academies.to_vec();
+    if let Some(a) = &state.attendance {
+        academies.extend(a.academies.iter().map(|c| c.as_str().to_owned()));
+    }
+    academies.sort();
+    academies.dedup();
+    SessionRow {
+        id: state.id.unwrap().0,
+        reference: details.reference.as_str().to_owned(),
+        title: details.title.as_str().to_owned(),
+        format: details.format,
+        status: state.status.unwrap(),
+        objective: details.objective.as_str().to_owned(),
+        methods: details.methods.iter().map(|m| m.as_str().to_owned()).collect(),
+        requester_organisation: details.requester.organisation.as_str().to_owned(),
+        requester_kind: details.requester.kind,
+        requested_on: details.requested_on,
+        starts_at: state.schedule.map(|s| s.start()),
+        ends_at: state.schedule.map(|s| s.end()),
+        location: state.location.as_ref().map(|l| l.as_str().to_owned()),
+        mode: state.mode,
+        capacity: state.capacity,
+        held_at: state.held_at,
+        ended_on: state.ended_on,
+        end_reason: state.end_reason.as_ref().map(|r| r.as_str().to_owned()),
+        attendance: state.attendance.as_ref().map(|a| AttendanceRow {
+            count: a.count,
+            by_profile: a
+                .by_profile
+                .iter()
+                .map(|(profile, count)| ProfileCount { profile: profile.as_str().to_owned(), count: *count })
+                .collect(),
+            organisations: a.organisations.iter().map(|o| o.as_str().to_owned()).collect(),
+            academies: a.academies.iter().map(|c| c.as_str().to_owned()).collect(),
+        }),
+        report: state
+            .report
+            .as_ref()
+            .map(|r| ReportRow { text: r.text.as_str().to_owned(), published_on: r.published_on }),
+        satisfaction: state.satisfaction.map(|s| SatisfactionRow { respondents: s.respondents, mean: s.mean }),
+        agenda: state
+            .agenda
+            .iter()
+            .map(|i| AgendaItemRow { id: i.id, label: i.label.as_str().to_owned(), at: i.at })
+            .collect(),
+        follow_up_actions: state
+            .follow_up_actions
+            .iter()
+            .map(|a| FollowUpActionRow {
+                id: a.id,
+                description: a.description.as_str().to_owned(),
+                due: a.due,
+                completed_on: a.completed_on,
+            })
+            .collect(),
+        facilitators: state.facilitators.iter().map(|p| p.0).collect(),
+        registrations: state
+            .registrations
+            .iter()
+            .map(|(p, profile)| RegistrationRow { person_id: p.0, profile: profile.as_str().to_owned() })
+            .collect(),
+        projects: state.linked_projects.iter().map(|p| p.0).collect(),
+        academies,
+        version: last.stream_version,
+        updated_at: last.recorded_at,
+        last_position: last.global_position,
+    }
+}
+
+/// The row the read model must hold for a person in `state` whose last event is `last`.
+pub fn expected_person(state: &PersonState, last: &RecordedEvent) -> PersonRow {
+    let p = state.profile.as_ref();
+    let text = |l: Option<&carnet_domain::values::Label>| l.map(|l| l.as_str().to_owned());
+    let mut roles: Vec<RoleRow> = state
+        .roles
+        .iter()
+        .map(|(role, codes)| RoleRow { role: *role, academies: codes.iter().map(|c| c.as_str().to_owned()).collect() })
+        .collect();
+    roles.sort_by_key(|r| code(&r.role));
+    let mut consents: Vec<ConsentRow> =
+        state.consents.iter().map(|(purpose, on)| ConsentRow { purpose: *purpose, given_on: *on }).collect();
+    consents.sort_by_key(|c| code(&c.purpose));
+    PersonRow {
+        id: state.id.unwrap().0,
+        given_name: text(p.map(|p| &p.given_name)),
+        usual_name: text(p.map(|p| &p.usual_name)),
+        email: p.and_then(|p| p.email.as_ref()).map(|e| e.as_str().to_owned()),
+        organisation: text(p.and_then(|p| p.organisation.as_ref())),
+        affiliation: text(p.and_then(|p| p.affiliation.as_ref())),
+        academie_code: p.and_then(|p| p.academie).map(|c| c.as_str().to_owned()),
+        uai: p.and_then(|p| p.uai.as_ref()).map(|u| u.as_str().to_owned()),
+        registered_on: state.registered_on.unwrap(),
+        erased_on: state.erased_on,
+        roles,
+        identities: state
+            .identities
+            .iter()
+            .map(|i| IdentityRow { issuer: i.issuer.as_str().to_owned(), sub: i.sub.as_str().to_owned() })
+            .collect(),
+        consents,
+        version: last.stream_version,
+        updated_at: last.recorded_at,
+        last_position: last.global_position,
+    }
+}
+
+/// The last event of a stream at `version`.
+async fn last_event<S: ProjectionStore>(store: &S, category: &str, id: Uuid, version: u64) -> RecordedEvent {
+    let stream = StreamId::new(category, id);
+    store.read_stream(&stream, version, Some(version)).await.unwrap().remove(0)
+}
+
+/// The académies of these projects, as the project read model has them.
+pub async fn project_academies<S: ProjectionStore>(store: &S, projects: &[Uuid]) -> Vec<String> {
+    let rows = projects_by_ids(store.db(), projects).await.unwrap();
+    rows.values().flat_map(|p| p.academies.clone()).collect()
+}
+
+/// The session read model of `id` is what the decider folds from the log.
+pub async fn check_session<S: ProjectionStore>(store: &S, id: Uuid) {
+    let loaded = repo::<S, Session>(store).load(id).await.unwrap();
+    let last = last_event(store, "session", id, loaded.version).await;
+    let projects: Vec<Uuid> = loaded.state.linked_projects.iter().map(|p| p.0).collect();
+    let academies = project_academies(store, &projects).await;
+    let row = session_by_id(store.db(), id).await.unwrap().expect("the session is in the read model");
+    assert_eq!(row, expected_session(&loaded.state, &last, &academies), "session {id}");
+}
+
+/// The person read model of `id` is what the decider folds from the log.
+pub async fn check_person<S: ProjectionStore>(store: &S, id: Uuid) {
+    let loaded = repo::<S, Person>(store).load(id).await.unwrap();
+    let last = last_event(store, "person", id, loaded.version).await;
+    let row = person_by_id(store.db(), id).await.unwrap().expect("the person is in the read model");
+    assert_eq!(row, expected_person(&loaded.state, &last), "person {id}");
+}
+
+/// Same lines, or where they first differ.
+pub fn assert_same(actual: &[String], expected: &[String], what: &str) {
+    if let Some(i) = (0..actual.len().max(expected.len())).find(|&i| actual.get(i) != expected.get(i)) {
+        panic!(
+            "{what}: first difference at line {i} ({} vs {} lines)\n  got:      {:?}\n  expected: {:?}",
+            actual.len(),
+            expected.len(),
+            actual.get(i),
+            expected.get(i)
+        );
+    }
 }

@@ -9,20 +9,22 @@
 //! id), so a client that retries after a lost answer gets the first result, and nothing is
 //! written twice.
 
+mod person;
 mod project;
+mod session;
 
 use super::access::{self, Caller};
 use super::error::ApiError;
 use super::ids::{self, Kind};
 use async_graphql::{Context, ID, MergedObject};
-use carnet_domain::ValueError;
+use carnet_domain::{Decider, ValueError};
 use carnet_store::{Actor, Metadata};
 use chrono::{NaiveDate, Utc};
 use uuid::Uuid;
 
 /// Every mutation of the API, merged from one object per aggregate.
 #[derive(MergedObject, Default)]
-pub struct Mutation(project::ProjectMutation);
+pub struct Mutation(project::ProjectMutation, session::SessionMutation, person::PersonMutation);
 
 /// A change under way: who asks, and the metadata its events will carry.
 pub(crate) struct Change<'c> {
@@ -64,6 +66,20 @@ impl<'c> Change<'c> {
     pub fn fail(&self, e: impl Into<ApiError>) -> async_graphql::Error {
         self.caller.fail(e)
     }
+
+    /// Decides and appends `build`'s command on entity `id` of `D` (bad input refused before
+    /// anything is loaded), at the version the client saw if it gave one.
+    pub async fn execute<D: Decider>(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        build: impl FnOnce() -> Result<D::Command, ApiError>,
+    ) -> async_graphql::Result<()> {
+        let expected = expected(expected_version).map_err(|e| self.fail(e))?;
+        let command = build().map_err(|e| self.fail(e))?;
+        self.caller.state.lab.execute::<D>(id, &command, &self.metadata, expected).await.map_err(|e| self.fail(e))?;
+        Ok(())
+    }
 }
 
 /// `value`, or `BAD_USER_INPUT` naming the input field and the rule.
@@ -81,7 +97,11 @@ pub(crate) fn optional<T>(
 }
 
 /// A list of text values, each parsed.
-pub(crate) fn list<T>(name: &str, raw: &[String], parse: impl Fn(&str) -> Result<T, ValueError>) -> Result<Vec<T>, ApiError> {
+pub(crate) fn list<T>(
+    name: &str,
+    raw: &[String],
+    parse: impl Fn(&str) -> Result<T, ValueError>,
+) -> Result<Vec<T>, ApiError> {
     raw.iter().map(|r| field(name, parse(r))).collect()
 }
 
@@ -91,7 +111,7 @@ pub(crate) fn day(on: Option<NaiveDate>) -> NaiveDate {
 }
 
 /// An `expectedVersion` as the store takes it; negative ones are refused.
-pub(crate) fn expected(version: Option<i64>) -> Result<Option<u64>, ApiError> {
+fn expected(version: Option<i64>) -> Result<Option<u64>, ApiError> {
     version
         .map(|v| {
             u64::try_from(v).map_err(|_| {
@@ -99,6 +119,18 @@ pub(crate) fn expected(version: Option<i64>) -> Result<Option<u64>, ApiError> {
             })
         })
         .transpose()
+}
+
+/// A count given as an `Int`: refused by `rule` when negative.
+pub(crate) fn count(name: &str, value: i64, rule: &'static str) -> Result<u32, ApiError> {
+    u32::try_from(value).map_err(|_| ApiError::BadUserInput(format!("{name} : un nombre positif est attendu"), rule))
+}
+
+/// The person behind an opaque `Person` id; `NOT_FOUND` for anything else.
+pub(crate) fn person_id(id: &ID) -> Result<carnet_domain::values::PersonId, ApiError> {
+    ids::decode(Kind::Person, id)
+        .map(carnet_domain::values::PersonId)
+        .ok_or_else(|| ApiError::NotFound("cette personne n'existe pas".into()))
 }
 
 /// A payload type per mutation (GitHub style): the client's `clientMutationId` and the entity

@@ -1,13 +1,13 @@
 //! Project mutations: one per `ProjectCommand` (DESIGN §4.1).
 
-use super::{Change, day, expected, field, list, optional, payloads};
+use super::{Change, day, field, list, optional, payloads, person_id as person};
 use crate::graphql::error::ApiError;
 use crate::graphql::ids::Kind;
 use crate::graphql::project::{Phase, Project, SupportMode, visible_project};
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use carnet_domain::project::{Project as ProjectDecider, ProjectCommand};
 use carnet_domain::reference::ReferenceKind;
-use carnet_domain::values::{AcademieCode, Label, LongText, PersonId, ProjectId, ProjectReference, Progress, Title, Uai};
+use carnet_domain::values::{AcademieCode, Label, LongText, Progress, ProjectId, ProjectReference, Title, Uai};
 use chrono::{Datelike, NaiveDate};
 use std::collections::BTreeSet;
 
@@ -147,22 +147,13 @@ async fn change(
 ) -> async_graphql::Result<(Option<String>, Project)> {
     let change = Change::begin(ctx, client_mutation_id)?;
     let id = change.target(Kind::Project, project_id, NOT_FOUND)?;
-    let expected = expected(expected_version).map_err(|e| change.fail(e))?;
-    let command = build().map_err(|e| change.fail(e))?;
-    let lab = &change.caller.state.lab;
-    lab.execute::<ProjectDecider>(id, &command, &change.metadata, expected).await.map_err(|e| change.fail(e))?;
+    change.execute::<ProjectDecider>(id, expected_version, build).await?;
     finish(change, id).await
 }
 
 async fn finish(change: Change<'_>, id: uuid::Uuid) -> async_graphql::Result<(Option<String>, Project)> {
     let project = visible_project(&change.caller, id).await?.ok_or_else(|| change.caller.not_found(NOT_FOUND))?;
     Ok((change.client_mutation_id, project))
-}
-
-fn person(id: &ID) -> Result<PersonId, ApiError> {
-    crate::graphql::ids::decode(Kind::Person, id)
-        .map(PersonId)
-        .ok_or_else(|| ApiError::NotFound("cette personne n'existe pas".into()))
 }
 
 fn academie(code: &str) -> Result<AcademieCode, ApiError> {
@@ -175,7 +166,11 @@ pub struct ProjectMutation;
 #[Object]
 impl ProjectMutation {
     /// Records a new project request; it starts `SUBMITTED` with the next reference of its year.
-    async fn submit_project(&self, ctx: &Context<'_>, input: SubmitProjectInput) -> async_graphql::Result<SubmitProjectPayload> {
+    async fn submit_project(
+        &self,
+        ctx: &Context<'_>,
+        input: SubmitProjectInput,
+    ) -> async_graphql::Result<SubmitProjectPayload> {
         let change = Change::begin(ctx, input.client_mutation_id.clone())?;
         let submitted_on = day(input.submitted_on);
         // a retried mutation must find the project it created: its id follows from the command id
@@ -217,7 +212,11 @@ impl ProjectMutation {
         Ok(SubmitProjectPayload::new(client_mutation_id, project))
     }
 
-    async fn update_project_details(&self, ctx: &Context<'_>, input: UpdateProjectDetailsInput) -> async_graphql::Result<UpdateProjectDetailsPayload> {
+    async fn update_project_details(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProjectDetailsInput,
+    ) -> async_graphql::Result<UpdateProjectDetailsPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::UpdateProjectDetails {
                 title: field("title", Title::parse(&input.title))?,
@@ -232,7 +231,11 @@ impl ProjectMutation {
     }
 
     /// `SUBMITTED` → `QUALIFYING`.
-    async fn start_project_qualification(&self, ctx: &Context<'_>, input: StartProjectQualificationInput) -> async_graphql::Result<StartProjectQualificationPayload> {
+    async fn start_project_qualification(
+        &self,
+        ctx: &Context<'_>,
+        input: StartProjectQualificationInput,
+    ) -> async_graphql::Result<StartProjectQualificationPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::StartQualification { on: day(input.on) })
         })
@@ -241,7 +244,11 @@ impl ProjectMutation {
     }
 
     /// `QUALIFYING` → `ACTIVE`, in its first phase.
-    async fn accept_project(&self, ctx: &Context<'_>, input: AcceptProjectInput) -> async_graphql::Result<AcceptProjectPayload> {
+    async fn accept_project(
+        &self,
+        ctx: &Context<'_>,
+        input: AcceptProjectInput,
+    ) -> async_graphql::Result<AcceptProjectPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::AcceptProject { on: day(input.on), support_mode: input.support_mode.into() })
         })
@@ -250,24 +257,42 @@ impl ProjectMutation {
     }
 
     /// `QUALIFYING` → `DECLINED`.
-    async fn decline_project(&self, ctx: &Context<'_>, input: DeclineProjectInput) -> async_graphql::Result<DeclineProjectPayload> {
+    async fn decline_project(
+        &self,
+        ctx: &Context<'_>,
+        input: DeclineProjectInput,
+    ) -> async_graphql::Result<DeclineProjectPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::DeclineProject { on: day(input.on), reason: field("reason", LongText::parse(&input.reason))? })
+            Ok(ProjectCommand::DeclineProject {
+                on: day(input.on),
+                reason: field("reason", LongText::parse(&input.reason))?,
+            })
         })
         .await?;
         Ok(DeclineProjectPayload::new(m, p))
     }
 
     /// The holders withdraw their request (`SUBMITTED` or `QUALIFYING` → `WITHDRAWN`).
-    async fn withdraw_project(&self, ctx: &Context<'_>, input: WithdrawProjectInput) -> async_graphql::Result<WithdrawProjectPayload> {
+    async fn withdraw_project(
+        &self,
+        ctx: &Context<'_>,
+        input: WithdrawProjectInput,
+    ) -> async_graphql::Result<WithdrawProjectPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::WithdrawProject { on: day(input.on), reason: field("reason", LongText::parse(&input.reason))? })
+            Ok(ProjectCommand::WithdrawProject {
+                on: day(input.on),
+                reason: field("reason", LongText::parse(&input.reason))?,
+            })
         })
         .await?;
         Ok(WithdrawProjectPayload::new(m, p))
     }
 
-    async fn add_project_holder(&self, ctx: &Context<'_>, input: AddProjectHolderInput) -> async_graphql::Result<AddProjectHolderPayload> {
+    async fn add_project_holder(
+        &self,
+        ctx: &Context<'_>,
+        input: AddProjectHolderInput,
+    ) -> async_graphql::Result<AddProjectHolderPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::AddHolder {
                 person: person(&input.person_id)?,
@@ -279,7 +304,11 @@ impl ProjectMutation {
         Ok(AddProjectHolderPayload::new(m, p))
     }
 
-    async fn remove_project_holder(&self, ctx: &Context<'_>, input: RemoveProjectHolderInput) -> async_graphql::Result<RemoveProjectHolderPayload> {
+    async fn remove_project_holder(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveProjectHolderInput,
+    ) -> async_graphql::Result<RemoveProjectHolderPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::RemoveHolder { person: person(&input.person_id)? })
         })
@@ -288,7 +317,11 @@ impl ProjectMutation {
     }
 
     /// A member of the lab team follows the project.
-    async fn assign_project_referent(&self, ctx: &Context<'_>, input: AssignProjectReferentInput) -> async_graphql::Result<AssignProjectReferentPayload> {
+    async fn assign_project_referent(
+        &self,
+        ctx: &Context<'_>,
+        input: AssignProjectReferentInput,
+    ) -> async_graphql::Result<AssignProjectReferentPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::AssignReferent { person: person(&input.person_id)? })
         })
@@ -296,7 +329,11 @@ impl ProjectMutation {
         Ok(AssignProjectReferentPayload::new(m, p))
     }
 
-    async fn link_project_academie(&self, ctx: &Context<'_>, input: LinkProjectAcademieInput) -> async_graphql::Result<LinkProjectAcademiePayload> {
+    async fn link_project_academie(
+        &self,
+        ctx: &Context<'_>,
+        input: LinkProjectAcademieInput,
+    ) -> async_graphql::Result<LinkProjectAcademiePayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::LinkAcademie { code: academie(&input.academie_code)? })
         })
@@ -304,16 +341,26 @@ impl ProjectMutation {
         Ok(LinkProjectAcademiePayload::new(m, p))
     }
 
-    async fn unlink_project_academie(&self, ctx: &Context<'_>, input: UnlinkProjectAcademieInput) -> async_graphql::Result<UnlinkProjectAcademiePayload> {
+    async fn unlink_project_academie(
+        &self,
+        ctx: &Context<'_>,
+        input: UnlinkProjectAcademieInput,
+    ) -> async_graphql::Result<UnlinkProjectAcademiePayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             // a historical code may be unlinked: it is read as stored, not parsed as new
-            Ok(ProjectCommand::UnlinkAcademie { code: field("academieCode", AcademieCode::from_stored(&input.academie_code))? })
+            Ok(ProjectCommand::UnlinkAcademie {
+                code: field("academieCode", AcademieCode::from_stored(&input.academie_code))?,
+            })
         })
         .await?;
         Ok(UnlinkProjectAcademiePayload::new(m, p))
     }
 
-    async fn link_project_establishment(&self, ctx: &Context<'_>, input: LinkProjectEstablishmentInput) -> async_graphql::Result<LinkProjectEstablishmentPayload> {
+    async fn link_project_establishment(
+        &self,
+        ctx: &Context<'_>,
+        input: LinkProjectEstablishmentInput,
+    ) -> async_graphql::Result<LinkProjectEstablishmentPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::LinkEstablishment { uai: field("uai", Uai::parse(&input.uai))? })
         })
@@ -322,7 +369,11 @@ impl ProjectMutation {
     }
 
     /// Closes the open phase and opens the next (phases only move forward).
-    async fn start_project_phase(&self, ctx: &Context<'_>, input: StartProjectPhaseInput) -> async_graphql::Result<StartProjectPhasePayload> {
+    async fn start_project_phase(
+        &self,
+        ctx: &Context<'_>,
+        input: StartProjectPhaseInput,
+    ) -> async_graphql::Result<StartProjectPhasePayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::StartPhase { phase: input.phase.into(), on: day(input.on) })
         })
@@ -330,7 +381,11 @@ impl ProjectMutation {
         Ok(StartProjectPhasePayload::new(m, p))
     }
 
-    async fn record_project_review(&self, ctx: &Context<'_>, input: RecordProjectReviewInput) -> async_graphql::Result<RecordProjectReviewPayload> {
+    async fn record_project_review(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordProjectReviewInput,
+    ) -> async_graphql::Result<RecordProjectReviewPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::RecordReview {
                 decision: input.decision.into(),
@@ -342,15 +397,26 @@ impl ProjectMutation {
         Ok(RecordProjectReviewPayload::new(m, p))
     }
 
-    async fn record_project_milestone(&self, ctx: &Context<'_>, input: RecordProjectMilestoneInput) -> async_graphql::Result<RecordProjectMilestonePayload> {
+    async fn record_project_milestone(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordProjectMilestoneInput,
+    ) -> async_graphql::Result<RecordProjectMilestonePayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::RecordMilestone { title: field("title", Title::parse(&input.title))?, on: day(input.on) })
+            Ok(ProjectCommand::RecordMilestone {
+                title: field("title", Title::parse(&input.title))?,
+                on: day(input.on),
+            })
         })
         .await?;
         Ok(RecordProjectMilestonePayload::new(m, p))
     }
 
-    async fn update_project_progress(&self, ctx: &Context<'_>, input: UpdateProjectProgressInput) -> async_graphql::Result<UpdateProjectProgressPayload> {
+    async fn update_project_progress(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProjectProgressInput,
+    ) -> async_graphql::Result<UpdateProjectProgressPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::UpdateProgress { progress: field("progress", Progress::new(input.progress))? })
         })
@@ -358,7 +424,11 @@ impl ProjectMutation {
         Ok(UpdateProjectProgressPayload::new(m, p))
     }
 
-    async fn record_project_impact_indicator(&self, ctx: &Context<'_>, input: RecordProjectImpactIndicatorInput) -> async_graphql::Result<RecordProjectImpactIndicatorPayload> {
+    async fn record_project_impact_indicator(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordProjectImpactIndicatorInput,
+    ) -> async_graphql::Result<RecordProjectImpactIndicatorPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::RecordImpactIndicator {
                 name: field("name", Label::parse(&input.name))?,
@@ -372,16 +442,27 @@ impl ProjectMutation {
     }
 
     /// `ACTIVE` → `PAUSED`; the open phase stays open.
-    async fn pause_project(&self, ctx: &Context<'_>, input: PauseProjectInput) -> async_graphql::Result<PauseProjectPayload> {
+    async fn pause_project(
+        &self,
+        ctx: &Context<'_>,
+        input: PauseProjectInput,
+    ) -> async_graphql::Result<PauseProjectPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::PauseProject { on: day(input.on), reason: field("reason", LongText::parse(&input.reason))? })
+            Ok(ProjectCommand::PauseProject {
+                on: day(input.on),
+                reason: field("reason", LongText::parse(&input.reason))?,
+            })
         })
         .await?;
         Ok(PauseProjectPayload::new(m, p))
     }
 
     /// `PAUSED` → `ACTIVE`.
-    async fn resume_project(&self, ctx: &Context<'_>, input: ResumeProjectInput) -> async_graphql::Result<ResumeProjectPayload> {
+    async fn resume_project(
+        &self,
+        ctx: &Context<'_>,
+        input: ResumeProjectInput,
+    ) -> async_graphql::Result<ResumeProjectPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::ResumeProject { on: day(input.on) })
         })
@@ -390,7 +471,11 @@ impl ProjectMutation {
     }
 
     /// The project is taken over (pérennisé): `ACTIVE` → `TRANSFERRED`.
-    async fn transfer_project(&self, ctx: &Context<'_>, input: TransferProjectInput) -> async_graphql::Result<TransferProjectPayload> {
+    async fn transfer_project(
+        &self,
+        ctx: &Context<'_>,
+        input: TransferProjectInput,
+    ) -> async_graphql::Result<TransferProjectPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::TransferProject {
                 on: day(input.on),
@@ -402,7 +487,11 @@ impl ProjectMutation {
         Ok(TransferProjectPayload::new(m, p))
     }
 
-    async fn abandon_project(&self, ctx: &Context<'_>, input: AbandonProjectInput) -> async_graphql::Result<AbandonProjectPayload> {
+    async fn abandon_project(
+        &self,
+        ctx: &Context<'_>,
+        input: AbandonProjectInput,
+    ) -> async_graphql::Result<AbandonProjectPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
             Ok(ProjectCommand::AbandonProject {
                 on: day(input.on),
@@ -415,22 +504,41 @@ impl ProjectMutation {
     }
 
     /// Makes the project visible to `READER`s.
-    async fn publish_project(&self, ctx: &Context<'_>, input: PublishProjectInput) -> async_graphql::Result<PublishProjectPayload> {
-        let (m, p) =
-            change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || Ok(ProjectCommand::PublishProject)).await?;
+    async fn publish_project(
+        &self,
+        ctx: &Context<'_>,
+        input: PublishProjectInput,
+    ) -> async_graphql::Result<PublishProjectPayload> {
+        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
+            Ok(ProjectCommand::PublishProject)
+        })
+        .await?;
         Ok(PublishProjectPayload::new(m, p))
     }
 
-    async fn unpublish_project(&self, ctx: &Context<'_>, input: UnpublishProjectInput) -> async_graphql::Result<UnpublishProjectPayload> {
-        let (m, p) =
-            change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || Ok(ProjectCommand::UnpublishProject)).await?;
+    async fn unpublish_project(
+        &self,
+        ctx: &Context<'_>,
+        input: UnpublishProjectInput,
+    ) -> async_graphql::Result<UnpublishProjectPayload> {
+        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
+            Ok(ProjectCommand::UnpublishProject)
+        })
+        .await?;
         Ok(UnpublishProjectPayload::new(m, p))
     }
 
     /// The only way out of a terminal state, with its reason on record.
-    async fn reopen_project(&self, ctx: &Context<'_>, input: ReopenProjectInput) -> async_graphql::Result<ReopenProjectPayload> {
+    async fn reopen_project(
+        &self,
+        ctx: &Context<'_>,
+        input: ReopenProjectInput,
+    ) -> async_graphql::Result<ReopenProjectPayload> {
         let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::ReopenProject { on: day(input.on), reason: field("reason", LongText::parse(&input.reason))? })
+            Ok(ProjectCommand::ReopenProject {
+                on: day(input.on),
+                reason: field("reason", LongText::parse(&input.reason))?,
+            })
         })
         .await?;
         Ok(ReopenProjectPayload::new(m, p))

@@ -1,0 +1,448 @@
+//! What every read model shares: the batch projector ("load the rows a batch touches → apply
+//! the events in memory → write each table once"), the names of live and shadow tables, and
+//! keyset paging. A read model says only what is its own through [`Model`]: its tables, how an
+//! event changes a row, and which table rows a row stands for.
+//!
+//! Why one mechanism rather than a projector per read model: idempotence by version, the
+//! "write only what changed" rule and the shadow tables of a rebuild are subtle enough to be
+//! written (and tested) once.
+
+use crate::schema::TableSpec;
+use crate::sql::{self, Arg, Backend, Conn, in_list, json_rows};
+use crate::{Db, ProjectionError};
+use carnet_store::{RecordedEvent, TxConn, Upcasters};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------------
+// Tables
+
+/// The names of a read model's tables: the live ones (no suffix) or a rebuild's shadow ones.
+#[derive(Clone, Debug)]
+pub(crate) struct Tables {
+    suffix: String,
+}
+
+impl Tables {
+    /// The live tables.
+    pub(crate) fn live() -> Self {
+        Self::with_suffix("")
+    }
+
+    pub(crate) fn with_suffix(suffix: &str) -> Self {
+        Self { suffix: suffix.to_owned() }
+    }
+
+    /// The name of table `base` (e.g. `project_phase`) under this suffix.
+    pub(crate) fn of(&self, base: &str) -> String {
+        format!("{base}{}", self.suffix)
+    }
+}
+
+/// A child table of a read model: rows that belong to one entity and are replaced as a set
+/// when they change.
+pub(crate) struct Child<R> {
+    pub table: &'static str,
+    /// The columns as written, with their PostgreSQL types (for `jsonb_to_recordset`); the
+    /// first one holds the entity's id.
+    pub columns: &'static [(&'static str, &'static str)],
+    /// The rows of this table for an entity, as JSON objects keyed by column.
+    pub rows: fn(&R) -> Vec<serde_json::Value>,
+}
+
+/// A read model: one main table (one row per entity, keyed by `id`) and child tables.
+pub(crate) trait Model: Send + Sync + 'static {
+    /// An entity as the projector holds it in memory, children included.
+    type Row: Clone + PartialEq + Send + Sync;
+    /// The domain events of the entity's stream.
+    type Event: DeserializeOwned + Send + Sync;
+    /// The stream category this read model follows (`project` for `project-<uuid>`).
+    const CATEGORY: &'static str;
+    /// The main table's columns as written, with their PostgreSQL types; the first is `id`.
+    const COLUMNS: &'static [(&'static str, &'static str)];
+    /// The child tables, each replaced as a set when its rows change.
+    const CHILDREN: &'static [Child<Self::Row>];
+    /// The main table, then the child tables, as a rebuild creates them.
+    const TABLES: &'static [TableSpec];
+    /// The id column of [`Model::select`], qualified by its alias (`p.id`).
+    const ID: &'static str;
+
+    fn id(row: &Self::Row) -> Uuid;
+    /// The stream version of the last event the row reflects.
+    fn version(row: &Self::Row) -> u64;
+    /// `select <one JSON object per entity, children included> from <main table> <alias>`: what
+    /// the projector loads (derived values that other read models feed may be left out).
+    fn select(b: Backend, t: &Tables) -> String;
+    fn decode(text: &str) -> Result<Self::Row, ProjectionError>;
+    /// Applies one event to the entity it belongs to (`None`: not in the read model yet).
+    fn apply(
+        row: &mut Option<Self::Row>,
+        id: Uuid,
+        recorded: &RecordedEvent,
+        event: &Self::Event,
+    ) -> Result<(), ProjectionError>;
+    /// The main table's row of an entity, as a JSON object keyed by column.
+    fn main_row(row: &Self::Row) -> serde_json::Value;
+    /// What a failed write becomes: a refusal in words for what the read model's constraints
+    /// refuse (a reference already taken…), a database error otherwise. `new` are the entities
+    /// the batch creates.
+    fn refine(e: sqlx::Error, _new: &[&Self::Row]) -> ProjectionError {
+        e.into()
+    }
+}
+
+/// The entity id of a `<category>-<uuid>` stream.
+fn entity_id(event: &RecordedEvent, category: &str) -> Result<Uuid, ProjectionError> {
+    event
+        .stream_id
+        .as_str()
+        .strip_prefix(category)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|raw| Uuid::parse_str(raw).ok())
+        .ok_or_else(|| ProjectionError::inconsistent(event, &format!("the stream id is not {category}-<uuid>")))
+}
+
+/// The entities with these ids, children included, as the projector sees them.
+pub(crate) async fn load<M: Model>(
+    conn: &mut Conn<'_>,
+    t: &Tables,
+    ids: &[Uuid],
+) -> Result<Vec<M::Row>, ProjectionError> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let b = conn.backend();
+    let sql = format!("{} where {}", M::select(b, t), in_list(b, M::ID, 1));
+    let texts = sql::fetch_texts(conn, &sql, vec![Arg::Uuids(ids.to_vec())]).await?;
+    texts.iter().map(|text| M::decode(text)).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The projector
+
+/// Applies the events of one read model's category to its tables, inside the caller's
+/// transaction, a batch at a time (see the crate doc).
+pub(crate) struct ModelProjector<M> {
+    tables: Tables,
+    upcasters: Arc<Upcasters>,
+    model: PhantomData<fn() -> M>,
+}
+
+impl<M: Model> ModelProjector<M> {
+    pub(crate) fn new(upcasters: Arc<Upcasters>, suffix: &str) -> Self {
+        Self { tables: Tables::with_suffix(suffix), upcasters, model: PhantomData }
+    }
+
+    /// Applies the events of `M::CATEGORY` among `events` (others are ignored), in their order.
+    /// Returns how many it applied.
+    pub(crate) async fn apply(&self, tx: TxConn<'_>, events: &[RecordedEvent]) -> Result<usize, ProjectionError> {
+        let mut conn = Conn::from(tx);
+        // group by entity, keeping the log order within each
+        let mut order: Vec<Uuid> = vec![];
+        let mut batches: HashMap<Uuid, Vec<(&RecordedEvent, M::Event)>> = HashMap::new();
+        for recorded in events.iter().filter(|e| e.stream_id.category() == M::CATEGORY) {
+            let id = entity_id(recorded, M::CATEGORY)?;
+            let event: M::Event = self.upcasters.decode(recorded)?;
+            batches
+                .entry(id)
+                .or_insert_with(|| {
+                    order.push(id);
+                    vec![]
+                })
+                .push((recorded, event));
+        }
+        if order.is_empty() {
+            return Ok(0);
+        }
+        // even an entity created within the batch: the batch may be one applied before
+        let before: HashMap<Uuid, M::Row> =
+            load::<M>(&mut conn, &self.tables, &order).await?.into_iter().map(|r| (M::id(&r), r)).collect();
+
+        let mut applied = 0;
+        let mut after: Vec<M::Row> = Vec::with_capacity(order.len());
+        for id in &order {
+            let mut row = before.get(id).cloned();
+            for (recorded, event) in &batches[id] {
+                let at = row.as_ref().map_or(0, M::version);
+                if recorded.stream_version <= at {
+                    continue; // already reflected
+                }
+                if recorded.stream_version != at + 1 {
+                    tracing::warn!(
+                        stream = %recorded.stream_id, read_model_version = at, event_version = recorded.stream_version,
+                        "{} read model skipped events: rebuild it", M::CATEGORY
+                    );
+                }
+                M::apply(&mut row, *id, recorded, event)?;
+                applied += 1;
+            }
+            if let Some(row) = row
+                && before.get(id) != Some(&row)
+            {
+                after.push(row);
+            }
+        }
+        self.write(&mut conn, &before, &after).await?;
+        Ok(applied)
+    }
+
+    /// Writes the changed entities: one upsert of their main rows, and per child table whose
+    /// rows changed for some of them, one delete and one insert.
+    async fn write(
+        &self,
+        conn: &mut Conn<'_>,
+        before: &HashMap<Uuid, M::Row>,
+        after: &[M::Row],
+    ) -> Result<(), ProjectionError> {
+        if after.is_empty() {
+            return Ok(());
+        }
+        let new: Vec<&M::Row> = after.iter().filter(|r| !before.contains_key(&M::id(r))).collect();
+        let b = conn.backend();
+        let rows: Vec<serde_json::Value> = after.iter().map(M::main_row).collect();
+        let names: Vec<&str> = M::COLUMNS.iter().map(|(c, _)| *c).collect();
+        let updates: Vec<String> = names[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+        let upsert = format!(
+            "insert into {} ({cols}) select {cols} from {} where true on conflict (id) do update set {}",
+            self.tables.of(M::TABLES[0].name),
+            json_rows(b, 1, M::COLUMNS),
+            updates.join(", "),
+            cols = names.join(", "),
+        );
+        if let Err(e) = sql::execute(conn, &upsert, vec![json_arg(rows)]).await {
+            return Err(M::refine(e, &new));
+        }
+
+        for child in M::CHILDREN {
+            // the entities whose rows in this table change: a new entity with none has nothing
+            // to write there
+            let mut ids = vec![];
+            let mut rows = vec![];
+            for row in after {
+                let now = (child.rows)(row);
+                let changed = before.get(&M::id(row)).map_or(!now.is_empty(), |old| (child.rows)(old) != now);
+                if changed {
+                    ids.push(M::id(row));
+                    rows.extend(now);
+                }
+            }
+            if let Err(e) = replace(conn, &self.tables.of(child.table), child.columns, ids, rows).await {
+                return Err(match e {
+                    ProjectionError::Database(e) => M::refine(e, &new),
+                    other => other,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn json_arg(rows: Vec<serde_json::Value>) -> Arg {
+    Arg::Json(serde_json::Value::from(rows).to_string())
+}
+
+/// Replaces the rows of the entities `ids` in a child table by `rows`.
+pub(crate) async fn replace(
+    conn: &mut Conn<'_>,
+    table: &str,
+    columns: &[(&str, &str)],
+    ids: Vec<Uuid>,
+    rows: Vec<serde_json::Value>,
+) -> Result<(), ProjectionError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let b = conn.backend();
+    let delete = format!("delete from {table} where {}", in_list(b, columns[0].0, 1));
+    sql::execute(conn, &delete, vec![Arg::Uuids(ids)]).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let cols = columns.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
+    let insert = format!("insert into {table} ({cols}) select {cols} from {}", json_rows(b, 1, columns));
+    sql::execute(conn, &insert, vec![json_arg(rows)]).await?;
+    Ok(())
+}
+
+/// Decodes one JSON row of `what` (for [`ProjectionError::Corrupt`]'s message).
+pub(crate) fn decode_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, ProjectionError> {
+    serde_json::from_str(text).map_err(|e| ProjectionError::Corrupt(format!("{what}: {e}: {text}")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+/// The code a domain enum is stored as: its serde name (`ACTIVE`, `NETWORK_LAB`).
+pub(crate) fn code<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => unreachable!("domain codes serialize as strings, got {other:?}"),
+    }
+}
+
+/// Inserts `value` into a sorted list unless it is there already.
+pub(crate) fn insert_sorted<T: Ord>(list: &mut Vec<T>, value: T) {
+    if let Err(at) = list.binary_search(&value) {
+        list.insert(at, value);
+    }
+}
+
+/// Lowercase, without the accents of French and its neighbours: what the `text` filters compare,
+/// identically on both backends (SQLite's `lower` knows ASCII only).
+pub(crate) fn fold_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().flat_map(char::to_lowercase) {
+        match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => out.push('a'),
+            'ç' => out.push('c'),
+            'è' | 'é' | 'ê' | 'ë' => out.push('e'),
+            'ì' | 'í' | 'î' | 'ï' => out.push('i'),
+            'ñ' => out.push('n'),
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' => out.push('o'),
+            'ù' | 'ú' | 'û' | 'ü' => out.push('u'),
+            'ý' | 'ÿ' => out.push('y'),
+            'œ' => out.push_str("oe"),
+            'æ' => out.push_str("ae"),
+            '’' | '‘' => out.push('\''),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The condition "`column` contains the words of `text`" (case and accents ignored, LIKE's
+/// wildcards taken literally), or `None` for blank text.
+pub(crate) fn text_condition(column: &str, text: Option<&str>, binds: &mut Binds) -> Option<String> {
+    let text = text.map(str::trim).filter(|t| !t.is_empty())?;
+    let escaped = fold_text(text).replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let n = binds.push(Arg::Text(format!("%{escaped}%")));
+    Some(format!("{column} like ${n} escape '\\'"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyset paging
+
+/// The largest page a list returns (DESIGN §5: `first`/`last` between 1 and 100).
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Direction {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// One page of a list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<R> {
+    /// In the requested order, whichever way the list is paged.
+    pub rows: Vec<R>,
+    /// Paging forward: more rows follow. Paging backward: a `before` cursor was given (rows
+    /// may follow it; not checked).
+    pub has_next_page: bool,
+    /// Paging backward: more rows precede. Paging forward: an `after` cursor was given.
+    pub has_previous_page: bool,
+    /// How many entities match the filter, all pages together.
+    pub total_count: u64,
+}
+
+/// Bound values and their `$n` numbers.
+pub(crate) struct Binds(pub Vec<Arg>);
+
+impl Binds {
+    pub(crate) fn push(&mut self, arg: Arg) -> usize {
+        self.0.push(arg);
+        self.0.len()
+    }
+}
+
+/// The backend behind a [`Db`].
+pub(crate) fn backend(db: Db<'_>) -> Backend {
+    match db {
+        Db::Postgres(_) => Backend::Postgres,
+        Db::Sqlite { .. } => Backend::Sqlite,
+    }
+}
+
+/// Refuses a page size outside 1..=[`MAX_PAGE_SIZE`]; `what` names the entities (« projets »).
+pub(crate) fn check_page_size(size: u32, what: &str) -> Result<(), ProjectionError> {
+    if (1..=MAX_PAGE_SIZE).contains(&size) {
+        Ok(())
+    } else {
+        Err(ProjectionError::InvalidArgument(format!(
+            "une page compte de 1 à {MAX_PAGE_SIZE} {what} (demandé : {size})"
+        )))
+    }
+}
+
+/// A list query, built by a read model: its filter, its keyset condition and order.
+pub(crate) struct PageQuery {
+    /// `select <one JSON row> from <main table> <alias>`.
+    pub select: String,
+    /// `<main table> <alias>`, for the count.
+    pub from: String,
+    /// The filter's conditions; their values are the first `filter_binds` of `binds`.
+    pub filter: Vec<String>,
+    pub filter_binds: usize,
+    /// Where the cursor leaves off (values bound after the filter's), if a cursor was given.
+    pub keyset: Option<String>,
+    /// `order by` terms, already turned around when paging backward.
+    pub order_by: Vec<String>,
+    pub binds: Binds,
+    pub size: u32,
+    pub backward: bool,
+}
+
+/// Runs a list query: one page (one row more than asked, to know whether more follow) and the
+/// total count of the filter.
+pub(crate) async fn fetch_page<R>(
+    db: Db<'_>,
+    q: PageQuery,
+    decode: impl Fn(&str) -> Result<R, ProjectionError>,
+) -> Result<Page<R>, ProjectionError> {
+    let where_ = |conditions: &[String]| {
+        if conditions.is_empty() { String::new() } else { format!(" where {}", conditions.join(" and ")) }
+    };
+    let count_sql = format!("select count(*), cast(0 as bigint) from {}{}", q.from, where_(&q.filter));
+    let mut binds = q.binds;
+    let count_args = binds.0[..q.filter_binds].to_vec();
+    let has_cursor = q.keyset.is_some();
+    let mut conditions = q.filter;
+    conditions.extend(q.keyset);
+    let limit = binds.push(Arg::Int(i64::from(q.size) + 1));
+    let list_sql = format!("{}{} order by {} limit ${limit}", q.select, where_(&conditions), q.order_by.join(", "));
+
+    let (texts, counted) = with_reader!(db, |conn| {
+        let texts = sql::fetch_texts(&mut conn, &list_sql, binds.0).await?;
+        let counted = sql::fetch_ints(&mut conn, &count_sql, count_args).await?;
+        (texts, counted)
+    });
+    let mut rows = texts.iter().map(|t| decode(t)).collect::<Result<Vec<R>, _>>()?;
+    let more = rows.len() > q.size as usize;
+    rows.truncate(q.size as usize);
+    if q.backward {
+        rows.reverse();
+    }
+    let total_count = counted.first().map_or(0, |(n, _)| *n as u64);
+    let (has_next_page, has_previous_page) = if q.backward { (has_cursor, more) } else { (more, has_cursor) };
+    Ok(Page { rows, has_next_page, has_previous_page, total_count })
+}
+
+/// `order by` terms for `columns` in one direction.
+pub(crate) fn order_terms(columns: &[&str], ascending: bool) -> Vec<String> {
+    let direction = if ascending { "asc" } else { "desc" };
+    columns.iter().map(|c| format!("{c} {direction}")).collect()
+}
+
+/// The keyset condition "after the row whose key is `values`" on `columns` (a row-value
+/// comparison, which both backends index).
+pub(crate) fn after_key(columns: &[&str], values: Vec<Arg>, ascending: bool, binds: &mut Binds) -> String {
+    let params: Vec<String> = values.into_iter().map(|v| format!("${}", binds.push(v))).collect();
+    let op = if ascending { ">" } else { "<" };
+    format!("({}) {op} ({})", columns.join(", "), params.join(", "))
+}

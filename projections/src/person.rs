@@ -1,0 +1,365 @@
+//! The person read model (DESIGN §4.3, §6): one row per person with their personal data, and
+//! their identities at OpenID Connect providers, roles and consents.
+//!
+//! This is the only read model that holds personal data. Erasure nulls every personal column
+//! and removes the person's identities, roles and consents, so that no table keeps a copy of
+//! what the log crypto-shreds (DESIGN §3.2); the row itself stays, so that other read models'
+//! person ids still resolve ("Personne effacée"). An identity `(issuer, sub)` belongs to one
+//! person at most: linking it to a second one is refused, as the API maps a token's
+//! `(iss, sub)` to a person through it ([`person_by_identity`]).
+
+mod query;
+mod schema;
+
+pub use query::*;
+
+use crate::model::{Child, Model, ModelProjector, Tables, code, decode_json};
+use crate::schema::TableSpec;
+use crate::sql::{self, Backend, bytewise, json_array_subquery, json_column, json_object, json_text};
+use crate::{ProjectionError, Projector};
+use carnet_domain::Decider;
+use carnet_domain::person::{ConsentPurpose, Person, PersonEvent, PersonalData, Role};
+use carnet_store::{RecordedEvent, TxConn, Upcasters};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// What the API shows instead of the name of an erased person.
+pub const ERASED_DISPLAY_NAME: &str = "Personne effacée";
+
+/// A person as the read model holds them. The personal fields are `None` once erased.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonRow {
+    pub id: Uuid,
+    pub given_name: Option<String>,
+    pub usual_name: Option<String>,
+    pub email: Option<String>,
+    pub organisation: Option<String>,
+    pub affiliation: Option<String>,
+    pub academie_code: Option<String>,
+    pub uai: Option<String>,
+    pub registered_on: NaiveDate,
+    /// `Some` once erased.
+    pub erased_on: Option<NaiveDate>,
+    /// Ordered by role code.
+    pub roles: Vec<RoleRow>,
+    /// Ordered by issuer, then subject.
+    pub identities: Vec<IdentityRow>,
+    /// Consents currently given, ordered by purpose code.
+    pub consents: Vec<ConsentRow>,
+    /// The stream version of the last event applied: the entity's `version` in the API.
+    pub version: u64,
+    /// When the last event applied was recorded.
+    pub updated_at: DateTime<Utc>,
+    /// The global position of the last event applied.
+    pub last_position: i64,
+}
+
+impl PersonRow {
+    pub fn is_erased(&self) -> bool {
+        self.erased_on.is_some()
+    }
+
+    /// "Prénom Nom", or "Personne effacée" once erased (as the domain's `display_name`).
+    pub fn display_name(&self) -> String {
+        match (&self.given_name, &self.usual_name) {
+            _ if self.is_erased() => ERASED_DISPLAY_NAME.to_owned(),
+            (Some(given), Some(usual)) => format!("{given} {usual}"),
+            _ => "Personne inconnue".to_owned(),
+        }
+    }
+}
+
+/// A role held; `academies` (sorted codes) only for `ACADEMIE`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleRow {
+    pub role: Role,
+    pub academies: Vec<String>,
+}
+
+/// An identity at an OpenID Connect provider.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IdentityRow {
+    pub issuer: String,
+    pub sub: String,
+}
+
+/// A consent given, and the day it was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRow {
+    pub purpose: ConsentPurpose,
+    pub given_on: NaiveDate,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applying one event
+
+fn set_profile(p: &mut PersonRow, profile: &PersonalData) {
+    let text = |l: &Option<carnet_domain::values::Label>| l.as_ref().map(|l| l.as_str().to_owned());
+    p.given_name = Some(profile.given_name.as_str().to_owned());
+    p.usual_name = Some(profile.usual_name.as_str().to_owned());
+    p.email = profile.email.as_ref().map(|e| e.as_str().to_owned());
+    p.organisation = text(&profile.organisation);
+    p.affiliation = text(&profile.affiliation);
+    p.academie_code = profile.academie.map(|c| c.as_str().to_owned());
+    p.uai = profile.uai.as_ref().map(|u| u.as_str().to_owned());
+}
+
+/// Applies one event to the person it belongs to (`None`: not in the read model yet). The same
+/// facts as the decider's `evolve`.
+fn apply(
+    row: &mut Option<PersonRow>,
+    id: Uuid,
+    recorded: &RecordedEvent,
+    event: &PersonEvent,
+) -> Result<(), ProjectionError> {
+    use PersonEvent as E;
+    if let E::PersonRegistered { registered_on, .. } = event {
+        *row = Some(PersonRow {
+            id,
+            given_name: None,
+            usual_name: None,
+            email: None,
+            organisation: None,
+            affiliation: None,
+            academie_code: None,
+            uai: None,
+            registered_on: *registered_on,
+            erased_on: None,
+            roles: vec![],
+            identities: vec![],
+            consents: vec![],
+            version: 0,
+            updated_at: recorded.recorded_at,
+            last_position: recorded.global_position,
+        });
+    }
+    let Some(p) = row.as_mut() else {
+        return Err(ProjectionError::inconsistent(
+            recorded,
+            "the read model has no such person (was it appended without the inline projections? rebuild)",
+        ));
+    };
+    match event {
+        E::PersonRegistered { profile, .. } | E::PersonProfileUpdated { profile } => set_profile(p, profile),
+        E::PersonIdentityLinked { identity } => {
+            let identity =
+                IdentityRow { issuer: identity.issuer.as_str().to_owned(), sub: identity.sub.as_str().to_owned() };
+            if !p.identities.contains(&identity) {
+                p.identities.push(identity);
+                p.identities.sort();
+            }
+        }
+        E::PersonConsentGiven { purpose, on } => {
+            p.consents.retain(|c| c.purpose != *purpose);
+            p.consents.push(ConsentRow { purpose: *purpose, given_on: *on });
+            p.consents.sort_by_key(|c| code(&c.purpose));
+        }
+        E::PersonConsentWithdrawn { purpose, .. } => p.consents.retain(|c| c.purpose != *purpose),
+        E::PersonRoleGranted { role, academies } => {
+            let mut codes: Vec<String> = academies.iter().map(|c| c.as_str().to_owned()).collect();
+            codes.sort();
+            p.roles.retain(|r| r.role != *role);
+            p.roles.push(RoleRow { role: *role, academies: codes });
+            p.roles.sort_by_key(|r| code(&r.role));
+        }
+        E::PersonRoleRevoked { role } => p.roles.retain(|r| r.role != *role),
+        E::PersonErased { on, .. } => {
+            p.erased_on = Some(*on);
+            p.given_name = None;
+            p.usual_name = None;
+            p.email = None;
+            p.organisation = None;
+            p.affiliation = None;
+            p.academie_code = None;
+            p.uai = None;
+            p.identities.clear();
+            p.consents.clear();
+            p.roles.clear();
+        }
+    }
+    p.version = recorded.stream_version;
+    p.updated_at = recorded.recorded_at;
+    p.last_position = recorded.global_position;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tables
+
+/// Columns of `person` as written, with their PostgreSQL types (for `jsonb_to_recordset`).
+const PERSON_COLUMNS: &[(&str, &str)] = &[
+    ("id", "uuid"),
+    ("given_name", "text"),
+    ("usual_name", "text"),
+    ("email", "text"),
+    ("organisation", "text"),
+    ("affiliation", "text"),
+    ("academie_code", "text"),
+    ("uai", "text"),
+    ("registered_on", "date"),
+    ("erased_on", "date"),
+    ("version", "bigint"),
+    ("updated_at", "timestamptz"),
+    ("last_position", "bigint"),
+];
+
+/// `select <one JSON object per person, children included> from person p`.
+pub(crate) fn select_people(b: Backend, t: &Tables) -> String {
+    let mut pairs: Vec<(&str, String)> = PERSON_COLUMNS.iter().map(|(c, _)| (*c, format!("p.{c}"))).collect();
+    let of = |table: &str, alias: &str| format!("from {} {alias} where {alias}.person_id = p.id", t.of(table));
+    let role = json_object(b, &[("role", "r.role".into()), ("academies", json_column(b, "r.academie_codes"))]);
+    let identity = json_object(b, &[("issuer", "i.issuer".into()), ("sub", "i.sub".into())]);
+    let consent = json_object(b, &[("purpose", "c.purpose".into()), ("given_on", "c.given_on".into())]);
+    let identity_order = format!("{}, {}", bytewise(b, "i.issuer"), bytewise(b, "i.sub"));
+    pairs.push(("roles", json_array_subquery(b, &role, &of("person_role", "r"), &bytewise(b, "r.role"))));
+    pairs.push(("identities", json_array_subquery(b, &identity, &of("person_identity", "i"), &identity_order)));
+    pairs.push(("consents", json_array_subquery(b, &consent, &of("person_consent", "c"), &bytewise(b, "c.purpose"))));
+    format!("select {} from {} p", json_text(b, json_object(b, &pairs)), t.of("person"))
+}
+
+pub(crate) fn decode(text: &str) -> Result<PersonRow, ProjectionError> {
+    decode_json(text, "a person row")
+}
+
+fn identity_rows(p: &PersonRow) -> Vec<serde_json::Value> {
+    let row = |i: &IdentityRow| serde_json::json!({ "person_id": p.id, "issuer": i.issuer, "sub": i.sub });
+    p.identities.iter().map(row).collect()
+}
+
+fn role_rows(p: &PersonRow) -> Vec<serde_json::Value> {
+    let row =
+        |r: &RoleRow| serde_json::json!({ "person_id": p.id, "role": code(&r.role), "academie_codes": r.academies });
+    p.roles.iter().map(row).collect()
+}
+
+fn consent_rows(p: &PersonRow) -> Vec<serde_json::Value> {
+    let row =
+        |c: &ConsentRow| serde_json::json!({ "person_id": p.id, "purpose": code(&c.purpose), "given_on": c.given_on });
+    p.consents.iter().map(row).collect()
+}
+
+/// The person read model, for the shared machinery of [`crate::model`].
+pub(crate) struct PersonModel;
+
+impl Model for PersonModel {
+    type Row = PersonRow;
+    type Event = PersonEvent;
+    const CATEGORY: &'static str = Person::CATEGORY;
+    const COLUMNS: &'static [(&'static str, &'static str)] = PERSON_COLUMNS;
+    const CHILDREN: &'static [Child<PersonRow>] = &[
+        Child {
+            table: "person_identity",
+            columns: &[("person_id", "uuid"), ("issuer", "text"), ("sub", "text")],
+            rows: identity_rows,
+        },
+        Child {
+            table: "person_role",
+            columns: &[("person_id", "uuid"), ("role", "text"), ("academie_codes", "jsonb")],
+            rows: role_rows,
+        },
+        Child {
+            table: "person_consent",
+            columns: &[("person_id", "uuid"), ("purpose", "text"), ("given_on", "date")],
+            rows: consent_rows,
+        },
+    ];
+    const TABLES: &'static [TableSpec] = schema::TABLES;
+    const ID: &'static str = "p.id";
+
+    fn id(row: &PersonRow) -> Uuid {
+        row.id
+    }
+
+    fn version(row: &PersonRow) -> u64 {
+        row.version
+    }
+
+    fn select(b: Backend, t: &Tables) -> String {
+        select_people(b, t)
+    }
+
+    fn decode(text: &str) -> Result<PersonRow, ProjectionError> {
+        decode(text)
+    }
+
+    fn apply(
+        row: &mut Option<PersonRow>,
+        id: Uuid,
+        recorded: &RecordedEvent,
+        event: &PersonEvent,
+    ) -> Result<(), ProjectionError> {
+        apply(row, id, recorded, event)
+    }
+
+    fn main_row(p: &PersonRow) -> serde_json::Value {
+        serde_json::json!({
+            "id": p.id,
+            "given_name": p.given_name,
+            "usual_name": p.usual_name,
+            "email": p.email,
+            "organisation": p.organisation,
+            "affiliation": p.affiliation,
+            "academie_code": p.academie_code,
+            "uai": p.uai,
+            "registered_on": p.registered_on,
+            "erased_on": p.erased_on,
+            "version": p.version,
+            "updated_at": sql::timestamp_text(p.updated_at),
+            "last_position": p.last_position,
+        })
+    }
+
+    /// An identity already linked to another person is refused in words.
+    fn refine(e: sqlx::Error, _new: &[&PersonRow]) -> ProjectionError {
+        let is_identity = match &e {
+            sqlx::Error::Database(db) => {
+                db.constraint().is_some_and(|c| c.starts_with("person_identity_key"))
+                    || db.message().contains("UNIQUE constraint failed: person_identity")
+                        && db.message().contains(".issuer")
+            }
+            _ => false,
+        };
+        if is_identity {
+            ProjectionError::Refused("cette identité est déjà rattachée à une autre personne".to_owned())
+        } else {
+            e.into()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The projector
+
+/// Applies person events to the person tables, inside the caller's transaction.
+pub struct PersonProjector(ModelProjector<PersonModel>);
+
+impl PersonProjector {
+    /// The projector of the live tables.
+    pub fn new(upcasters: Arc<Upcasters>) -> Self {
+        Self(ModelProjector::new(upcasters, ""))
+    }
+
+    /// The projector of a rebuild's shadow tables.
+    pub(crate) fn with_suffix(upcasters: Arc<Upcasters>, suffix: &str) -> Self {
+        Self(ModelProjector::new(upcasters, suffix))
+    }
+
+    /// Applies the `person` events among `events` (others are ignored), in their order.
+    /// Returns how many it applied.
+    pub async fn apply(&self, tx: TxConn<'_>, events: &[RecordedEvent]) -> Result<usize, ProjectionError> {
+        self.0.apply(tx, events).await
+    }
+}
+
+impl Projector for PersonProjector {
+    fn apply<'c>(
+        &'c self,
+        tx: TxConn<'c>,
+        events: &'c [RecordedEvent],
+    ) -> BoxFuture<'c, Result<usize, ProjectionError>> {
+        Box::pin(self.0.apply(tx, events))
+    }
+}

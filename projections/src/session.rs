@@ -1,0 +1,619 @@
+//! The session read model (DESIGN §4.2, §5): one row per session with its current state, its
+//! facilitators, registrations, linked projects and the académies of its attendance.
+//!
+//! The batch machinery is the shared one of the private `model` module. What lists filter, sort or count
+//! on has a column of `session`; what is only shown (methods, agenda, attendance by profile and
+//! organisations, follow-up actions) travels in its `details` JSON column. A session belongs to
+//! the académies its attendance names *and* to those of its linked projects: the latter come
+//! from `project_academie` when the session is read, so that a project linked to one more
+//! académie moves its sessions along without a session event.
+
+mod query;
+mod schema;
+
+pub use query::*;
+
+use crate::model::{Child, Model, ModelProjector, Tables, code, decode_json, fold_text, insert_sorted};
+use crate::schema::TableSpec;
+use crate::sql::{self, Backend, json_array_subquery, json_column, json_object, json_text};
+use crate::{ProjectionError, Projector};
+use carnet_domain::Decider;
+use carnet_domain::session::{RequesterKind, Session, SessionEvent, SessionFormat, SessionMode, SessionStatus};
+use carnet_store::{RecordedEvent, TxConn, Upcasters};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// A session as the read model holds it. People appear by opaque id only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub id: Uuid,
+    pub reference: String,
+    pub title: String,
+    pub format: SessionFormat,
+    pub status: SessionStatus,
+    /// The central question the session works on.
+    pub objective: String,
+    pub methods: Vec<String>,
+    /// Who asked: an organisation, never a person.
+    pub requester_organisation: String,
+    pub requester_kind: RequesterKind,
+    pub requested_on: NaiveDate,
+    /// The schedule: both `None` until scheduled.
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub location: Option<String>,
+    pub mode: Option<SessionMode>,
+    pub capacity: Option<u32>,
+    pub held_at: Option<DateTime<Utc>>,
+    /// When it was declined, withdrawn, cancelled or closed.
+    pub ended_on: Option<NaiveDate>,
+    /// Why it was declined, withdrawn or cancelled.
+    pub end_reason: Option<String>,
+    /// `None` until recorded.
+    pub attendance: Option<AttendanceRow>,
+    pub report: Option<ReportRow>,
+    pub satisfaction: Option<SatisfactionRow>,
+    /// In the order the items were added.
+    pub agenda: Vec<AgendaItemRow>,
+    /// In the order they were recorded.
+    pub follow_up_actions: Vec<FollowUpActionRow>,
+    /// Person ids, sorted.
+    pub facilitators: Vec<Uuid>,
+    /// Ordered by person id.
+    pub registrations: Vec<RegistrationRow>,
+    /// Linked project ids, sorted.
+    pub projects: Vec<Uuid>,
+    /// The académies the session belongs to, sorted: those its attendance names and those of its
+    /// linked projects. Computed when read (the queries fill it; the projector leaves it empty).
+    #[serde(default)]
+    pub academies: Vec<String>,
+    /// The stream version of the last event applied: the entity's `version` in the API.
+    pub version: u64,
+    /// When the last event applied was recorded.
+    pub updated_at: DateTime<Utc>,
+    /// The global position of the last event applied.
+    pub last_position: i64,
+}
+
+/// Who came: anonymous counts only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttendanceRow {
+    pub count: u32,
+    /// By profile, in the profiles' order; may cover only part of the count.
+    pub by_profile: Vec<ProfileCount>,
+    pub organisations: Vec<String>,
+    /// Académie codes named by the attendance, sorted.
+    pub academies: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileCount {
+    pub profile: String,
+    pub count: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRow {
+    pub text: String,
+    pub published_on: NaiveDate,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SatisfactionRow {
+    pub respondents: u32,
+    /// 1 to 5.
+    pub mean: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgendaItemRow {
+    pub id: u32,
+    pub label: String,
+    pub at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUpActionRow {
+    pub id: u32,
+    pub description: String,
+    pub due: Option<NaiveDate>,
+    pub completed_on: Option<NaiveDate>,
+}
+
+/// A registered participant: a person by opaque id, and the profile they registered with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationRow {
+    pub person_id: Uuid,
+    pub profile: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applying one event
+
+/// Applies one event to the session it belongs to (`None`: not in the read model yet). The
+/// same facts as the decider's `evolve`, restricted to what the read model shows.
+fn apply(
+    row: &mut Option<SessionRow>,
+    id: Uuid,
+    recorded: &RecordedEvent,
+    event: &SessionEvent,
+) -> Result<(), ProjectionError> {
+    use SessionEvent as E;
+    use SessionStatus as S;
+    if let E::SessionRequested { details, .. } = event {
+        *row = Some(SessionRow {
+            id,
+            reference: details.reference.as_str().to_owned(),
+            title: details.title.as_str().to_owned(),
+            format: details.format,
+            status: S::Requested,
+            objective: details.objective.as_str().to_owned(),
+            methods: details.methods.iter().map(|m| m.as_str().to_owned()).collect(),
+            requester_organisation: details.requester.organisation.as_str().to_owned(),
+            requester_kind: details.requester.kind,
+            requested_on: details.requested_on,
+            starts_at: None,
+            ends_at: None,
+            location: None,
+            mode: None,
+            capacity: None,
+            held_at: None,
+            ended_on: None,
+            end_reason: None,
+            attendance: None,
+            report: None,
+            satisfaction: None,
+            agenda: vec![],
+            follow_up_actions: vec![],
+            facilitators: vec![],
+            registrations: vec![],
+            projects: vec![],
+            academies: vec![],
+            version: 0,
+            updated_at: recorded.recorded_at,
+            last_position: recorded.global_position,
+        });
+    }
+    let Some(s) = row.as_mut() else {
+        return Err(ProjectionError::inconsistent(
+            recorded,
+            "the read model has no such session (was it appended without the inline projections? rebuild)",
+        ));
+    };
+    match event {
+        E::SessionRequested { .. } => {}
+        E::SessionScopingStarted { .. } => s.status = S::Scoping,
+        E::SessionDeclined { reason, on } | E::SessionWithdrawn { reason, on } | E::SessionCancelled { reason, on } => {
+            s.status = match event {
+                E::SessionDeclined { .. } => S::Declined,
+                E::SessionWithdrawn { .. } => S::Withdrawn,
+                _ => S::Cancelled,
+            };
+            s.end_reason = Some(reason.as_str().to_owned());
+            s.ended_on = Some(*on);
+        }
+        E::FacilitatorAssigned { facilitator } => insert_sorted(&mut s.facilitators, facilitator.0),
+        E::FacilitatorUnassigned { facilitator } => s.facilitators.retain(|f| *f != facilitator.0),
+        E::SessionScheduled { schedule, location, mode, capacity }
+        | E::SessionRescheduled { schedule, location, mode, capacity } => {
+            s.status = S::Scheduled;
+            s.starts_at = Some(schedule.start());
+            s.ends_at = Some(schedule.end());
+            s.location = Some(location.as_str().to_owned());
+            s.mode = Some(*mode);
+            s.capacity = Some(*capacity);
+        }
+        E::AgendaItemAdded { item_id, label, at } => {
+            s.agenda.push(AgendaItemRow { id: *item_id, label: label.as_str().to_owned(), at: *at });
+        }
+        E::AgendaItemRemoved { item_id } => s.agenda.retain(|i| i.id != *item_id),
+        E::ParticipantRegistered { participant, profile } => {
+            let registration = RegistrationRow { person_id: participant.0, profile: profile.as_str().to_owned() };
+            match s.registrations.binary_search_by_key(&participant.0, |r| r.person_id) {
+                Ok(at) => s.registrations[at] = registration,
+                Err(at) => s.registrations.insert(at, registration),
+            }
+        }
+        E::RegistrationCancelled { participant } => s.registrations.retain(|r| r.person_id != participant.0),
+        E::SessionHeld { at } => {
+            s.status = S::Held;
+            s.held_at = Some(*at);
+        }
+        E::AttendanceRecorded { attendance } => {
+            s.attendance = Some(AttendanceRow {
+                count: attendance.count,
+                by_profile: attendance
+                    .by_profile
+                    .iter()
+                    .map(|(profile, count)| ProfileCount { profile: profile.as_str().to_owned(), count: *count })
+                    .collect(),
+                organisations: attendance.organisations.iter().map(|o| o.as_str().to_owned()).collect(),
+                academies: {
+                    let mut codes: Vec<String> = attendance.academies.iter().map(|c| c.as_str().to_owned()).collect();
+                    codes.sort();
+                    codes
+                },
+            });
+        }
+        E::SessionReportPublished { report, on } => {
+            s.report = Some(ReportRow { text: report.as_str().to_owned(), published_on: *on });
+        }
+        E::FollowUpActionRecorded { action_id, description, due } => {
+            s.follow_up_actions.push(FollowUpActionRow {
+                id: *action_id,
+                description: description.as_str().to_owned(),
+                due: *due,
+                completed_on: None,
+            });
+        }
+        E::FollowUpActionCompleted { action_id, on } => {
+            if let Some(action) = s.follow_up_actions.iter_mut().find(|a| a.id == *action_id) {
+                action.completed_on = Some(*on);
+            }
+        }
+        E::SatisfactionSurveyRecorded { respondents, mean } => {
+            s.satisfaction = Some(SatisfactionRow { respondents: *respondents, mean: *mean });
+        }
+        E::SessionLinkedToProject { project } => insert_sorted(&mut s.projects, project.0),
+        E::SessionClosed { on } => {
+            s.status = S::Closed;
+            s.ended_on = Some(*on);
+        }
+    }
+    s.version = recorded.stream_version;
+    s.updated_at = recorded.recorded_at;
+    s.last_position = recorded.global_position;
+    Ok(())
+}
+
+fn search_text(s: &SessionRow) -> String {
+    let mut parts = vec![s.reference.as_str(), &s.title, &s.objective, &s.requester_organisation];
+    parts.extend(s.location.as_deref());
+    fold_text(&parts.join("\n"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tables
+
+/// Columns of `session` as written, with their PostgreSQL types (for `jsonb_to_recordset`).
+const SESSION_COLUMNS: &[(&str, &str)] = &[
+    ("id", "uuid"),
+    ("reference", "text"),
+    ("title", "text"),
+    ("format", "text"),
+    ("status", "text"),
+    ("objective", "text"),
+    ("requester_organisation", "text"),
+    ("requester_kind", "text"),
+    ("requested_on", "date"),
+    ("starts_at", "timestamptz"),
+    ("ends_at", "timestamptz"),
+    ("location", "text"),
+    ("mode", "text"),
+    ("capacity", "integer"),
+    ("held_at", "timestamptz"),
+    ("ended_on", "date"),
+    ("end_reason", "text"),
+    ("attendance_count", "integer"),
+    ("satisfaction_respondents", "integer"),
+    ("satisfaction_mean", "double precision"),
+    ("report", "text"),
+    ("report_published_on", "date"),
+    ("details", "jsonb"),
+    ("version", "bigint"),
+    ("updated_at", "timestamptz"),
+    ("last_position", "bigint"),
+    ("search_text", "text"),
+];
+
+/// What `session.details` holds: shown, never filtered or sorted on.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Details {
+    methods: Vec<String>,
+    agenda: Vec<AgendaItemRow>,
+    attendance_by_profile: Vec<ProfileCount>,
+    attendance_organisations: Vec<String>,
+    follow_up_actions: Vec<FollowUpActionRow>,
+}
+
+/// A session as [`session_json`] reads it: the columns, `details`, and the child tables.
+#[derive(Deserialize)]
+pub(crate) struct Stored {
+    id: Uuid,
+    reference: String,
+    title: String,
+    format: SessionFormat,
+    status: SessionStatus,
+    objective: String,
+    requester_organisation: String,
+    requester_kind: RequesterKind,
+    requested_on: NaiveDate,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    location: Option<String>,
+    mode: Option<SessionMode>,
+    capacity: Option<u32>,
+    held_at: Option<DateTime<Utc>>,
+    ended_on: Option<NaiveDate>,
+    end_reason: Option<String>,
+    attendance_count: Option<u32>,
+    satisfaction_respondents: Option<u32>,
+    satisfaction_mean: Option<f64>,
+    report: Option<String>,
+    report_published_on: Option<NaiveDate>,
+    details: Details,
+    version: u64,
+    updated_at: DateTime<Utc>,
+    last_position: i64,
+    facilitators: Vec<Uuid>,
+    registrations: Vec<RegistrationRow>,
+    projects: Vec<Uuid>,
+    attendance_academies: Vec<String>,
+    #[serde(default)]
+    academies: Vec<String>,
+}
+
+impl From<Stored> for SessionRow {
+    fn from(s: Stored) -> Self {
+        let Details { methods, agenda, attendance_by_profile, attendance_organisations, follow_up_actions } = s.details;
+        SessionRow {
+            id: s.id,
+            reference: s.reference,
+            title: s.title,
+            format: s.format,
+            status: s.status,
+            objective: s.objective,
+            methods,
+            requester_organisation: s.requester_organisation,
+            requester_kind: s.requester_kind,
+            requested_on: s.requested_on,
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            location: s.location,
+            mode: s.mode,
+            capacity: s.capacity,
+            held_at: s.held_at,
+            ended_on: s.ended_on,
+            end_reason: s.end_reason,
+            attendance: s.attendance_count.map(|count| AttendanceRow {
+                count,
+                by_profile: attendance_by_profile,
+                organisations: attendance_organisations,
+                academies: s.attendance_academies,
+            }),
+            report: s.report.zip(s.report_published_on).map(|(text, published_on)| ReportRow { text, published_on }),
+            satisfaction: s
+                .satisfaction_respondents
+                .zip(s.satisfaction_mean)
+                .map(|(respondents, mean)| SatisfactionRow { respondents, mean }),
+            agenda,
+            follow_up_actions,
+            facilitators: s.facilitators,
+            registrations: s.registrations,
+            projects: s.projects,
+            academies: s.academies,
+            version: s.version,
+            updated_at: s.updated_at,
+            last_position: s.last_position,
+        }
+    }
+}
+
+pub(crate) fn decode(text: &str) -> Result<SessionRow, ProjectionError> {
+    decode_json::<Stored>(text, "a session row").map(SessionRow::from)
+}
+
+/// One JSON object per session `s` (a [`Stored`]), children included; with `derived`, also the
+/// académies it belongs to through its linked projects (read from the live `project_academie`).
+pub(crate) fn session_json(b: Backend, t: &Tables, derived: bool) -> String {
+    let mut pairs: Vec<(&str, String)> = SESSION_COLUMNS
+        .iter()
+        .filter(|(c, _)| !matches!(*c, "search_text" | "details"))
+        .map(|(c, _)| (*c, format!("s.{c}")))
+        .collect();
+    pairs.push(("details", json_column(b, "s.details")));
+    let of = |table: &str, alias: &str| format!("from {} {alias} where {alias}.session_id = s.id", t.of(table));
+    let registration = json_object(b, &[("person_id", "r.person_id".into()), ("profile", "r.profile".into())]);
+    pairs.push(("facilitators", json_array_subquery(b, "f.person_id", &of("session_facilitator", "f"), "f.person_id")));
+    pairs.push((
+        "registrations",
+        json_array_subquery(b, &registration, &of("session_registration", "r"), "r.person_id"),
+    ));
+    pairs.push(("projects", json_array_subquery(b, "p.project_id", &of("session_project", "p"), "p.project_id")));
+    pairs.push((
+        "attendance_academies",
+        json_array_subquery(b, "a.academie_code", &of("session_academie", "a"), "a.academie_code"),
+    ));
+    if derived {
+        let union = format!(
+            "from (select a.academie_code as code from {} a where a.session_id = s.id \
+             union select pa.academie_code from {} sp join project_academie pa on pa.project_id = sp.project_id \
+             where sp.session_id = s.id) u",
+            t.of("session_academie"),
+            t.of("session_project"),
+        );
+        pairs.push(("academies", json_array_subquery(b, "u.code", &union, "u.code")));
+    }
+    json_object(b, &pairs)
+}
+
+/// `select <one JSON object per session> from session s`.
+pub(crate) fn select_sessions(b: Backend, t: &Tables, derived: bool) -> String {
+    format!("select {} from {} s", json_text(b, session_json(b, t, derived)), t.of("session"))
+}
+
+fn facilitator_rows(s: &SessionRow) -> Vec<serde_json::Value> {
+    s.facilitators.iter().map(|p| serde_json::json!({ "session_id": s.id, "person_id": p })).collect()
+}
+
+fn registration_rows(s: &SessionRow) -> Vec<serde_json::Value> {
+    let row =
+        |r: &RegistrationRow| serde_json::json!({ "session_id": s.id, "person_id": r.person_id, "profile": r.profile });
+    s.registrations.iter().map(row).collect()
+}
+
+fn project_rows(s: &SessionRow) -> Vec<serde_json::Value> {
+    s.projects.iter().map(|p| serde_json::json!({ "session_id": s.id, "project_id": p })).collect()
+}
+
+fn academie_rows(s: &SessionRow) -> Vec<serde_json::Value> {
+    let codes = s.attendance.iter().flat_map(|a| &a.academies);
+    codes.map(|c| serde_json::json!({ "session_id": s.id, "academie_code": c })).collect()
+}
+
+/// The session read model, for the shared machinery of [`crate::model`].
+pub(crate) struct SessionModel;
+
+impl Model for SessionModel {
+    type Row = SessionRow;
+    type Event = SessionEvent;
+    const CATEGORY: &'static str = Session::CATEGORY;
+    const COLUMNS: &'static [(&'static str, &'static str)] = SESSION_COLUMNS;
+    const CHILDREN: &'static [Child<SessionRow>] = &[
+        Child {
+            table: "session_facilitator",
+            columns: &[("session_id", "uuid"), ("person_id", "uuid")],
+            rows: facilitator_rows,
+        },
+        Child {
+            table: "session_registration",
+            columns: &[("session_id", "uuid"), ("person_id", "uuid"), ("profile", "text")],
+            rows: registration_rows,
+        },
+        Child {
+            table: "session_project",
+            columns: &[("session_id", "uuid"), ("project_id", "uuid")],
+            rows: project_rows,
+        },
+        Child {
+            table: "session_academie",
+            columns: &[("session_id", "uuid"), ("academie_code", "text")],
+            rows: academie_rows,
+        },
+    ];
+    const TABLES: &'static [TableSpec] = schema::TABLES;
+    const ID: &'static str = "s.id";
+
+    fn id(row: &SessionRow) -> Uuid {
+        row.id
+    }
+
+    fn version(row: &SessionRow) -> u64 {
+        row.version
+    }
+
+    fn select(b: Backend, t: &Tables) -> String {
+        // the projector needs no derived académies (nor the project tables, which a rebuild of
+        // the sessions alone does not have under its suffix)
+        select_sessions(b, t, false)
+    }
+
+    fn decode(text: &str) -> Result<SessionRow, ProjectionError> {
+        decode(text)
+    }
+
+    fn apply(
+        row: &mut Option<SessionRow>,
+        id: Uuid,
+        recorded: &RecordedEvent,
+        event: &SessionEvent,
+    ) -> Result<(), ProjectionError> {
+        apply(row, id, recorded, event)
+    }
+
+    fn main_row(s: &SessionRow) -> serde_json::Value {
+        let time = |t: Option<DateTime<Utc>>| t.map(sql::timestamp_text);
+        let details = Details {
+            methods: s.methods.clone(),
+            agenda: s.agenda.clone(),
+            attendance_by_profile: s.attendance.as_ref().map(|a| a.by_profile.clone()).unwrap_or_default(),
+            attendance_organisations: s.attendance.as_ref().map(|a| a.organisations.clone()).unwrap_or_default(),
+            follow_up_actions: s.follow_up_actions.clone(),
+        };
+        serde_json::json!({
+            "id": s.id,
+            "reference": s.reference,
+            "title": s.title,
+            "format": code(&s.format),
+            "status": code(&s.status),
+            "objective": s.objective,
+            "requester_organisation": s.requester_organisation,
+            "requester_kind": code(&s.requester_kind),
+            "requested_on": s.requested_on,
+            "starts_at": time(s.starts_at),
+            "ends_at": time(s.ends_at),
+            "location": s.location,
+            "mode": s.mode.as_ref().map(code),
+            "capacity": s.capacity,
+            "held_at": time(s.held_at),
+            "ended_on": s.ended_on,
+            "end_reason": s.end_reason,
+            "attendance_count": s.attendance.as_ref().map(|a| a.count),
+            "satisfaction_respondents": s.satisfaction.map(|x| x.respondents),
+            "satisfaction_mean": s.satisfaction.map(|x| x.mean),
+            "report": s.report.as_ref().map(|r| &r.text),
+            "report_published_on": s.report.as_ref().map(|r| r.published_on),
+            "details": details,
+            "version": s.version,
+            "updated_at": sql::timestamp_text(s.updated_at),
+            "last_position": s.last_position,
+            "search_text": search_text(s),
+        })
+    }
+
+    /// A second session with a reference already taken is refused in words.
+    fn refine(e: sqlx::Error, new: &[&SessionRow]) -> ProjectionError {
+        let is_reference = match &e {
+            sqlx::Error::Database(db) => {
+                db.constraint().is_some_and(|c| c.starts_with("session_reference_key"))
+                    || db.message().contains("UNIQUE constraint failed: session") && db.message().contains(".reference")
+            }
+            _ => false,
+        };
+        if !is_reference {
+            return e.into();
+        }
+        let references: Vec<&str> = new.iter().map(|s| s.reference.as_str()).collect();
+        ProjectionError::Refused(format!(
+            "la référence de session {} est déjà celle d'une autre session",
+            if references.is_empty() { "envoyée".to_owned() } else { references.join(", ") }
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The projector
+
+/// Applies session events to the session tables, inside the caller's transaction.
+pub struct SessionProjector(ModelProjector<SessionModel>);
+
+impl SessionProjector {
+    /// The projector of the live tables.
+    pub fn new(upcasters: Arc<Upcasters>) -> Self {
+        Self(ModelProjector::new(upcasters, ""))
+    }
+
+    /// The projector of a rebuild's shadow tables.
+    pub(crate) fn with_suffix(upcasters: Arc<Upcasters>, suffix: &str) -> Self {
+        Self(ModelProjector::new(upcasters, suffix))
+    }
+
+    /// Applies the `session` events among `events` (others are ignored), in their order.
+    /// Returns how many it applied.
+    pub async fn apply(&self, tx: TxConn<'_>, events: &[RecordedEvent]) -> Result<usize, ProjectionError> {
+        self.0.apply(tx, events).await
+    }
+}
+
+impl Projector for SessionProjector {
+    fn apply<'c>(
+        &'c self,
+        tx: TxConn<'c>,
+        events: &'c [RecordedEvent],
+    ) -> BoxFuture<'c, Result<usize, ProjectionError>> {
+        Box::pin(self.0.apply(tx, events))
+    }
+}

@@ -1,0 +1,332 @@
+//! Reading the session read model: by id, by ids and by project ids (for the API's loaders: one
+//! statement whatever their number), and paged lists with filters and keyset cursors (DESIGN §5:
+//! never OFFSET).
+
+use super::{SessionRow, Stored, decode, select_sessions, session_json};
+use crate::model::{
+    Binds, Direction, Page, PageQuery, Tables, after_key, backend, check_page_size, code, decode_json, fetch_page,
+    order_terms, text_condition,
+};
+use crate::sql::{self, Arg, Backend, in_list, json_object, json_text};
+use crate::{Db, ProjectionError};
+use carnet_domain::session::{SessionFormat, SessionStatus};
+use carnet_domain::values::AcademieCode;
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Which sessions a list returns. Each list is "any of these" and an empty one does not filter;
+/// the conditions add up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    pub status: Vec<SessionStatus>,
+    pub format: Vec<SessionFormat>,
+    /// With `to`: sessions whose schedule overlaps the days `from` to `to` (both included, UTC
+    /// days). Unscheduled sessions are left out as soon as either is given.
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Sessions of at least one of these académies: named by their attendance, or those of a
+    /// linked project.
+    pub academie_code: Vec<AcademieCode>,
+    /// Sessions linked to this project.
+    pub project_id: Option<Uuid>,
+    /// Words found in the reference, title, objective, requester or location, ignoring case and
+    /// accents.
+    pub text: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionOrderField {
+    /// By start, then id; unscheduled sessions come last when ascending (first when descending:
+    /// a descending order is the ascending one reversed).
+    #[default]
+    StartsAt,
+    /// By reference (unique).
+    Reference,
+    /// By the time of the last change, then id.
+    UpdatedAt,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionOrder {
+    pub field: SessionOrderField,
+    pub direction: Direction,
+}
+
+impl SessionOrder {
+    pub fn new(field: SessionOrderField, direction: Direction) -> Self {
+        Self { field, direction }
+    }
+}
+
+/// A position in a list: the sort key of a row. Opaque to clients: the API serializes it (serde)
+/// and encodes it. A cursor only fits the order field it was taken for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionCursor {
+    /// `at` is `None` for an unscheduled session.
+    StartsAt {
+        at: Option<DateTime<Utc>>,
+        id: Uuid,
+    },
+    Reference {
+        reference: String,
+    },
+    UpdatedAt {
+        at: DateTime<Utc>,
+        id: Uuid,
+    },
+}
+
+impl SessionRow {
+    /// The cursor of this row in a list ordered by `field`.
+    pub fn cursor(&self, field: SessionOrderField) -> SessionCursor {
+        match field {
+            SessionOrderField::StartsAt => SessionCursor::StartsAt { at: self.starts_at, id: self.id },
+            SessionOrderField::Reference => SessionCursor::Reference { reference: self.reference.clone() },
+            SessionOrderField::UpdatedAt => SessionCursor::UpdatedAt { at: self.updated_at, id: self.id },
+        }
+    }
+}
+
+/// One page of sessions.
+pub type SessionPage = Page<SessionRow>;
+
+/// The sessions with these ids, with the académies they belong to.
+async fn by_ids(db: Db<'_>, ids: &[Uuid]) -> Result<Vec<SessionRow>, ProjectionError> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let b = backend(db);
+    let sql = format!("{} where {}", select_sessions(b, &Tables::live(), true), in_list(b, "s.id", 1));
+    let texts = with_reader!(db, |conn| sql::fetch_texts(&mut conn, &sql, vec![Arg::Uuids(ids.to_vec())]).await?);
+    texts.iter().map(|t| decode(t)).collect()
+}
+
+/// The session with this id, if the read model has it.
+pub async fn session_by_id(db: Db<'_>, id: Uuid) -> Result<Option<SessionRow>, ProjectionError> {
+    Ok(by_ids(db, &[id]).await?.into_iter().next())
+}
+
+/// The sessions with these ids (one query, whatever their number): what a loader batches.
+pub async fn sessions_by_ids(db: Db<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, SessionRow>, ProjectionError> {
+    Ok(by_ids(db, ids).await?.into_iter().map(|s| (s.id, s)).collect())
+}
+
+/// The sessions linked to each of these projects, by start (unscheduled last), then id; a
+/// project without sessions has no entry. One statement whatever the number of projects: what a
+/// loader of `Project.sessions` batches.
+pub async fn sessions_by_project_ids(
+    db: Db<'_>,
+    project_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<SessionRow>>, ProjectionError> {
+    if project_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    #[derive(Deserialize)]
+    struct Linked {
+        project_id: Uuid,
+        session: Stored,
+    }
+    let b = backend(db);
+    let t = Tables::live();
+    let object = json_object(b, &[("project_id", "sp.project_id".into()), ("session", session_json(b, &t, true))]);
+    let sql = format!(
+        "select {} from {} sp join {} s on s.id = sp.session_id where {} \
+         order by sp.project_id, s.starts_at asc nulls last, s.id",
+        json_text(b, object),
+        t.of("session_project"),
+        t.of("session"),
+        in_list(b, "sp.project_id", 1),
+    );
+    let args = vec![Arg::Uuids(project_ids.to_vec())];
+    let texts = with_reader!(db, |conn| sql::fetch_texts(&mut conn, &sql, args).await?);
+    let mut out: HashMap<Uuid, Vec<SessionRow>> = HashMap::new();
+    for text in &texts {
+        let linked: Linked = decode_json(text, "a session of a project")?;
+        out.entry(linked.project_id).or_default().push(linked.session.into());
+    }
+    Ok(out)
+}
+
+/// How many seminars `organisation` (a requester, exact name) held at the lab in calendar year
+/// `year` (UTC), closed ones included: what `RequestSession` needs to apply "a direction holds
+/// one seminar a year" (DESIGN §4.2), counted across sessions, hence here.
+pub async fn seminars_of(db: Db<'_>, organisation: &str, year: i32) -> Result<u32, ProjectionError> {
+    // nothing is held outside four-digit years (and timestamps are fixed-width text on SQLite)
+    let bounds = (1..=9998)
+        .contains(&year)
+        .then(|| (NaiveDate::from_ymd_opt(year, 1, 1), NaiveDate::from_ymd_opt(year + 1, 1, 1)));
+    let Some((Some(start), Some(end))) = bounds else {
+        return Ok(0);
+    };
+    let sql = "select count(*), cast(0 as bigint) from session s where s.format = $1 and s.requester_organisation = $2 \
+               and s.held_at >= $3 and s.held_at < $4";
+    let args = vec![
+        Arg::Text(code(&SessionFormat::Seminar)),
+        Arg::Text(organisation.to_owned()),
+        Arg::Time(midnight(start)),
+        Arg::Time(midnight(end)),
+    ];
+    let counted = with_reader!(db, |conn| sql::fetch_ints(&mut conn, sql, args).await?);
+    Ok(counted.first().map_or(0, |(n, _)| u32::try_from(*n).unwrap_or(u32::MAX)))
+}
+
+/// The first `first` sessions matching `filter` in `order`, after `after`.
+pub async fn list_sessions(
+    db: Db<'_>,
+    filter: &SessionFilter,
+    order: SessionOrder,
+    first: u32,
+    after: Option<&SessionCursor>,
+) -> Result<SessionPage, ProjectionError> {
+    list(db, filter, order, first, after, false).await
+}
+
+/// The last `last` sessions matching `filter` in `order`, before `before` (Relay's backward
+/// paging); the rows come in `order` too.
+pub async fn list_sessions_backward(
+    db: Db<'_>,
+    filter: &SessionFilter,
+    order: SessionOrder,
+    last: u32,
+    before: Option<&SessionCursor>,
+) -> Result<SessionPage, ProjectionError> {
+    list(db, filter, order, last, before, true).await
+}
+
+/// Midnight UTC starting `day`.
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// The conditions of `filter` on `session s`.
+fn filter_sql(b: Backend, filter: &SessionFilter, binds: &mut Binds) -> Result<Vec<String>, ProjectionError> {
+    let mut conditions = vec![];
+    if !filter.status.is_empty() {
+        let n = binds.push(Arg::Texts(filter.status.iter().map(code).collect()));
+        conditions.push(in_list(b, "s.status", n));
+    }
+    if !filter.format.is_empty() {
+        let n = binds.push(Arg::Texts(filter.format.iter().map(code).collect()));
+        conditions.push(in_list(b, "s.format", n));
+    }
+    // timestamps are compared as fixed-width text on SQLite: four-digit years only
+    for day in filter.from.iter().chain(&filter.to) {
+        if !(1..=9998).contains(&day.year()) {
+            return Err(ProjectionError::InvalidArgument(format!("la date {day} est hors des limites du calendrier")));
+        }
+    }
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && from > to
+    {
+        return Err(ProjectionError::InvalidArgument(format!(
+            "la période demandée commence ({from}) après sa fin ({to})"
+        )));
+    }
+    // overlap of [starts_at, ends_at] with the days from..=to; null schedules never match
+    if let Some(from) = filter.from {
+        let n = binds.push(Arg::Time(midnight(from)));
+        conditions.push(format!("s.ends_at > ${n}"));
+    }
+    if let Some(to) = filter.to {
+        let n = binds.push(Arg::Time(midnight(to + Days::new(1))));
+        conditions.push(format!("s.starts_at < ${n}"));
+    }
+    if !filter.academie_code.is_empty() {
+        let codes: Vec<String> = filter.academie_code.iter().map(|c| c.as_str().to_owned()).collect();
+        let attendance = binds.push(Arg::Texts(codes.clone()));
+        let projects = binds.push(Arg::Texts(codes));
+        conditions.push(format!(
+            "(exists (select 1 from session_academie a where a.session_id = s.id and {}) \
+             or exists (select 1 from session_project sp join project_academie pa on pa.project_id = sp.project_id \
+             where sp.session_id = s.id and {}))",
+            in_list(b, "a.academie_code", attendance),
+            in_list(b, "pa.academie_code", projects),
+        ));
+    }
+    if let Some(project) = filter.project_id {
+        let n = binds.push(Arg::Uuid(project));
+        conditions.push(format!(
+            "exists (select 1 from session_project sp where sp.session_id = s.id and sp.project_id = ${n})"
+        ));
+    }
+    conditions.extend(text_condition("s.search_text", filter.text.as_deref(), binds));
+    Ok(conditions)
+}
+
+/// Where a cursor of the start order leaves off. Ascending, scheduled sessions come by
+/// `(starts_at, id)`, then unscheduled ones by id; descending is the exact reverse.
+fn after_start(at: Option<DateTime<Utc>>, id: Uuid, ascending: bool, binds: &mut Binds) -> String {
+    let columns = ["s.starts_at", "s.id"];
+    match (at, ascending) {
+        (Some(at), true) => {
+            format!("(s.starts_at is null or {})", after_key(&columns, vec![Arg::Time(at), Arg::Uuid(id)], true, binds))
+        }
+        (Some(at), false) => format!(
+            "(s.starts_at is not null and {})",
+            after_key(&columns, vec![Arg::Time(at), Arg::Uuid(id)], false, binds)
+        ),
+        (None, true) => format!("(s.starts_at is null and s.id > ${})", binds.push(Arg::Uuid(id))),
+        (None, false) => format!("(s.starts_at is not null or s.id < ${})", binds.push(Arg::Uuid(id))),
+    }
+}
+
+async fn list(
+    db: Db<'_>,
+    filter: &SessionFilter,
+    order: SessionOrder,
+    size: u32,
+    cursor: Option<&SessionCursor>,
+    backward: bool,
+) -> Result<SessionPage, ProjectionError> {
+    check_page_size(size, "sessions")?;
+    let b = backend(db);
+    let mut binds = Binds(vec![]);
+    let filter = filter_sql(b, filter, &mut binds)?;
+    let filter_binds = binds.0.len();
+
+    // paging backward walks the order in reverse, then turns the page around
+    let ascending = (order.direction == Direction::Asc) != backward;
+    let direction = if ascending { "asc" } else { "desc" };
+    let order_by = match order.field {
+        // explicit, as the backends differ by default: unscheduled last ascending, first descending
+        SessionOrderField::StartsAt => {
+            let nulls = if ascending { "last" } else { "first" };
+            vec![format!("s.starts_at {direction} nulls {nulls}"), format!("s.id {direction}")]
+        }
+        SessionOrderField::Reference => order_terms(&["s.reference"], ascending),
+        SessionOrderField::UpdatedAt => order_terms(&["s.updated_at", "s.id"], ascending),
+    };
+    let keyset = match (order.field, cursor) {
+        (_, None) => None,
+        (SessionOrderField::StartsAt, Some(SessionCursor::StartsAt { at, id })) => {
+            Some(after_start(*at, *id, ascending, &mut binds))
+        }
+        (SessionOrderField::Reference, Some(SessionCursor::Reference { reference })) => {
+            Some(after_key(&["s.reference"], vec![Arg::Text(reference.clone())], ascending, &mut binds))
+        }
+        (SessionOrderField::UpdatedAt, Some(SessionCursor::UpdatedAt { at, id })) => {
+            Some(after_key(&["s.updated_at", "s.id"], vec![Arg::Time(*at), Arg::Uuid(*id)], ascending, &mut binds))
+        }
+        (field, Some(_)) => {
+            return Err(ProjectionError::InvalidCursor(format!(
+                "ce curseur a été pris dans une liste d'un autre ordre que {field:?}"
+            )));
+        }
+    };
+    let query = PageQuery {
+        select: select_sessions(b, &Tables::live(), true),
+        from: "session s".to_owned(),
+        filter,
+        filter_binds,
+        keyset,
+        order_by,
+        binds,
+        size,
+        backward,
+    };
+    fetch_page(db, query, decode).await
+}

@@ -1,0 +1,109 @@
+//! `cargo run` on a fresh clone: `carnet serve` on a new SQLite file under `./data/` loads the
+//! demo data through the lab's own commands, prints the URL and a token per role, and serves it.
+
+use crate::support::*;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// `carnet serve` in `dir`, killed when dropped.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `carnet serve` on a free port in `dir` with `url`, and returns the process, the URL it
+/// prints and its printed lines up to the last token.
+fn serve(dir: &std::path::Path, url: &str) -> (Served, String, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carnet"))
+        .arg("serve")
+        .env("CARNET_DATABASE_URL", url)
+        .env("CARNET_PORT", "0")
+        .env("RUST_LOG", "warn")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start carnet serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let served = Served(child);
+    let mut lines = vec![];
+    let mut address = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("a line of output");
+        if let Some(rest) = line.strip_prefix("Carnet écoute sur ") {
+            address = rest.split_whitespace().next().map(|a| a.trim_end_matches('/').to_owned());
+        }
+        let done = line.trim_start().starts_with("Administrateur");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let address = address.unwrap_or_else(|| panic!("no address printed: {lines:?}"));
+    (served, address, lines)
+}
+
+fn token_for(lines: &[String], label: &str) -> String {
+    let line = lines.iter().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("{label}: {lines:?}"));
+    line.split_whitespace().last().expect("a token").to_owned()
+}
+
+#[tokio::test]
+async fn a_fresh_clone_serves_the_lab_with_demo_data_on_sqlite() {
+    let dir = TempDir::new();
+    let (served, address, lines) = serve(dir.path(), "sqlite://data/carnet.db");
+    assert!(dir.path().join("data/carnet.db").exists(), "the database lives under ./data/");
+    assert!(lines.iter().any(|l| l.contains("données de démonstration chargées")), "{lines:?}");
+    let token = token_for(&lines, "Équipe du lab");
+    let client = reqwest::Client::new();
+    let res: serde_json::Value = client
+        .post(format!("{address}/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ projects(first: 100) { totalCount edges { node { reference status academieCodes } } } }" }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON");
+    let projects = &res["data"]["projects"];
+    assert_eq!(projects["totalCount"], 10, "une dizaine de projets: {res}");
+    let statuses: std::collections::BTreeSet<&str> =
+        projects["edges"].as_array().unwrap().iter().map(|e| e["node"]["status"].as_str().unwrap()).collect();
+    assert!(statuses.len() >= 6, "projects at every stage: {statuses:?}");
+    drop(served);
+
+    // a second start on the same database loads nothing more
+    let (_served, _, lines) = serve(dir.path(), "sqlite://data/carnet.db");
+    assert!(!lines.iter().any(|l| l.contains("données de démonstration")), "{lines:?}");
+}
+
+#[tokio::test]
+async fn the_demo_loads_through_the_commands_on_postgres() {
+    let db = fresh_postgres().await;
+    let store = carnet_api::startup::open_store(&db.url).await.expect("store");
+    let lab = carnet_api::lab::Lab::new(store, "110B");
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+    let summary = carnet_api::demo::load_if_empty(&lab, today).await.expect("demo").expect("a new database");
+    assert_eq!((summary.projects, summary.sessions_held), (10, 27));
+    assert!(summary.visitors > 1300, "{summary:?}");
+    assert!(carnet_api::demo::load_if_empty(&lab, today).await.expect("second").is_none(), "only on a new database");
+
+    // real history: every event has an actor and comes from a command
+    let (events, actors): (i64, i64) =
+        sqlx::query_as("select count(*), count(distinct metadata->'actor'->>'id') from events")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(events > 400, "{events} events");
+    assert_eq!(actors, 1);
+    let references: Vec<String> =
+        sqlx::query_scalar("select reference from project order by reference").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(references.len(), 10);
+    assert!(references.iter().all(|r| r.starts_with("110B-P-")), "{references:?}");
+}

@@ -1,0 +1,225 @@
+//! The lab team changes projects through mutations: each payload shows the new state, a stale
+//! `expectedVersion` gets `CONFLICT`, and bad input is refused by name with nothing written.
+
+use crate::support::*;
+use carnet_domain::person::Role;
+use serde_json::{Value, json};
+
+const PROJECT_FIELDS: &str = "id reference status statusLabel phase phaseLabel supportMode progress academieCodes \
+                              establishments phases { phase startedOn endedOn } version";
+
+/// Runs mutation `name` with `input` as the lab team, and returns its payload's project, or
+/// the whole response when it failed.
+async fn mutate(app: &TestApp, token: &str, name: &str, input: Value) -> Result<Value, Value> {
+    let input_type = format!("{}{}Input", name[..1].to_uppercase(), &name[1..]);
+    let doc = format!(
+        "mutation($input: {input_type}!) {{ {name}(input: $input) {{ clientMutationId project {{ {PROJECT_FIELDS} }} }} }}"
+    );
+    let res = app.graphql_as(Some(token), &doc, json!({ "input": input })).await;
+    match res["data"][name]["project"].clone() {
+        Value::Null => Err(res),
+        project => Ok(project),
+    }
+}
+
+async fn submit(app: &TestApp, token: &str, title: &str, academie: &str) -> Value {
+    let input = json!({
+        "title": title,
+        "problemStatement": "Les élèves de seconde décrochent en mathématiques.",
+        "supportMode": "INCUBATION",
+        "academieCodes": [academie],
+        "themes": ["numérique"],
+        "submittedOn": "2026-09-14",
+    });
+    mutate(app, token, "submitProject", input).await.expect("submitted")
+}
+
+async fn event_count(db: &FreshPostgres) -> i64 {
+    sqlx::query_scalar("select count(*) from events").fetch_one(&db.pool).await.expect("count")
+}
+
+#[tokio::test]
+async fn a_project_goes_from_submission_to_transfer_each_payload_showing_its_state() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let token = app.token(Role::LabTeam, &[]);
+
+    let project = submit(&app, &token, "Mathématiques en seconde", "24").await;
+    assert_eq!(project["reference"], "110B-P-2026-001", "the first reference of the submission year");
+    assert_eq!((project["status"].as_str(), project["version"].as_u64()), (Some("SUBMITTED"), Some(1)));
+    let second = submit(&app, &token, "Un deuxième projet", "01").await;
+    assert_eq!(second["reference"], "110B-P-2026-002", "numbers follow each other");
+
+    let id = project["id"].clone();
+    let steps: Vec<(&str, Value, &str, Option<&str>)> = vec![
+        ("startProjectQualification", json!({ "on": "2026-09-20" }), "QUALIFYING", None),
+        ("acceptProject", json!({ "on": "2026-10-01", "supportMode": "INCUBATION" }), "ACTIVE", Some("EXPLORATION")),
+        ("linkProjectAcademie", json!({ "academieCode": "01" }), "ACTIVE", Some("EXPLORATION")),
+        ("linkProjectEstablishment", json!({ "uai": "0750654D" }), "ACTIVE", Some("EXPLORATION")),
+        ("startProjectPhase", json!({ "phase": "PROTOTYPING", "on": "2026-11-02" }), "ACTIVE", Some("PROTOTYPING")),
+        (
+            "recordProjectReview",
+            json!({ "decision": "CONTINUE", "heldOn": "2026-11-20" }),
+            "ACTIVE",
+            Some("PROTOTYPING"),
+        ),
+        ("updateProjectProgress", json!({ "progress": 60 }), "ACTIVE", Some("PROTOTYPING")),
+        ("pauseProject", json!({ "on": "2026-12-01", "reason": "Congés de l'équipe" }), "PAUSED", Some("PROTOTYPING")),
+        ("resumeProject", json!({ "on": "2027-01-04" }), "ACTIVE", Some("PROTOTYPING")),
+        ("startProjectPhase", json!({ "phase": "TRANSFER", "on": "2027-03-01" }), "ACTIVE", Some("TRANSFER")),
+        ("transferProject", json!({ "on": "2027-06-30", "to": "DNE" }), "TRANSFERRED", None),
+    ];
+    let mut version = 1;
+    for (name, mut input, status, phase) in steps {
+        input["projectId"] = id.clone();
+        input["expectedVersion"] = json!(version);
+        input["clientMutationId"] = json!(format!("step-{name}-{version}"));
+        let project = mutate(&app, &token, name, input).await.unwrap_or_else(|res| panic!("{name}: {res}"));
+        assert_eq!(project["status"], status, "{name}: {project}");
+        assert_eq!(project["phase"].as_str(), phase, "{name}: {project}");
+        assert!(project["version"].as_u64().unwrap() > version, "{name} moves the version: {project}");
+        version = project["version"].as_u64().unwrap();
+    }
+    let done = mutate(&app, &token, "recordProjectMilestone", json!({ "projectId": id, "title": "Bilan" })).await;
+    let res = done.expect_err("a transferred project takes nothing more");
+    assert_eq!(res["errors"][0]["extensions"]["code"], "INVALID_TRANSITION", "{res}");
+
+    let project = app
+        .graphql_as(
+            Some(&token),
+            &format!("query($id: ID!) {{ project(id: $id) {{ {PROJECT_FIELDS} }} }}"),
+            json!({ "id": id }),
+        )
+        .await["data"]["project"]
+        .clone();
+    assert_eq!(project["academieCodes"], json!(["01", "24"]));
+    assert_eq!(project["establishments"], json!(["0750654D"]));
+    assert_eq!(project["progress"], 60);
+    let phases: Vec<&str> =
+        project["phases"].as_array().unwrap().iter().map(|p| p["phase"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["EXPLORATION", "PROTOTYPING", "TRANSFER"]);
+    assert!(project["phases"].as_array().unwrap().iter().all(|p| !p["endedOn"].is_null()), "all phases closed");
+}
+
+#[tokio::test]
+async fn two_clients_update_one_project_with_the_same_expected_version_and_one_gets_conflict() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let token = app.token(Role::LabTeam, &[]);
+    let project = submit(&app, &token, "Projet disputé", "24").await;
+    let start =
+        mutate(&app, &token, "startProjectQualification", json!({ "projectId": project["id"], "expectedVersion": 1 }));
+    start.await.expect("qualification");
+    let accept = json!({ "projectId": project["id"], "expectedVersion": 2, "supportMode": "PUNCTUAL" });
+    let seen = mutate(&app, &token, "acceptProject", accept).await.expect("accepted")["version"].clone();
+
+    // both clients saw the accepted project and change it from there
+    let input = |progress: i64| json!({ "projectId": project["id"], "expectedVersion": seen, "progress": progress });
+    let (a, b) = tokio::join!(
+        mutate(&app, &token, "updateProjectProgress", input(10)),
+        mutate(&app, &token, "updateProjectProgress", input(20))
+    );
+    let (won, lost) = match (a, b) {
+        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+        other => panic!("exactly one must win: {other:?}"),
+    };
+    assert_eq!(won["version"], seen.as_u64().unwrap() + 1);
+    let ext = &lost["errors"][0]["extensions"];
+    assert_eq!(ext["code"], "CONFLICT", "{lost}");
+    assert_eq!(ext["currentVersion"], won["version"], "the loser learns the version to reload: {lost}");
+}
+
+#[tokio::test]
+async fn a_retried_mutation_with_the_same_client_mutation_id_writes_nothing_twice() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let token = app.token(Role::LabTeam, &[]);
+    let input = json!({
+        "clientMutationId": "front-42",
+        "title": "Projet envoyé deux fois",
+        "problemStatement": "Le réseau a coupé pendant l'envoi.",
+        "supportMode": "PUNCTUAL",
+        "academieCodes": ["24"],
+        "submittedOn": "2026-09-14",
+    });
+    let first = mutate(&app, &token, "submitProject", input.clone()).await.expect("first");
+    let events = event_count(&db).await;
+    let again = mutate(&app, &token, "submitProject", input).await.expect("retry");
+    assert_eq!(first, again, "the retry answers the first result");
+    assert_eq!(event_count(&db).await, events, "and writes nothing");
+    let other = submit(&app, &token, "Un autre projet", "24").await;
+    assert_eq!(other["reference"], "110B-P-2026-002", "the retry took no number");
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_by_name_and_nothing_is_written() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let token = app.token(Role::LabTeam, &[]);
+    let project = submit(&app, &token, "Projet témoin", "24").await;
+    let id = project["id"].clone();
+    let base = json!({
+        "title": "Un titre",
+        "problemStatement": "Un problème.",
+        "supportMode": "INCUBATION",
+        "academieCodes": ["24"],
+    });
+    let with = |key: &str, value: Value| {
+        let mut input = base.clone();
+        input[key] = value;
+        input
+    };
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        ("submitProject", with("academieCodes", json!(["99"])), "BAD_USER_INPUT", "academie"),
+        ("submitProject", with("title", json!("x".repeat(201))), "BAD_USER_INPUT", "text"),
+        ("submitProject", with("title", json!("   ")), "BAD_USER_INPUT", "text"),
+        ("linkProjectEstablishment", json!({ "projectId": id, "uai": "0750654E" }), "BAD_USER_INPUT", "uai"),
+        ("updateProjectProgress", json!({ "projectId": id, "progress": 101 }), "BAD_USER_INPUT", "progress"),
+        ("startProjectPhase", json!({ "projectId": id, "phase": "PROTOTYPING" }), "INVALID_TRANSITION", "project"),
+        ("transferProject", json!({ "projectId": id, "to": "DNE" }), "INVALID_TRANSITION", "project"),
+        ("pauseProject", json!({ "projectId": id, "reason": "x".repeat(20_001) }), "BAD_USER_INPUT", "text"),
+        (
+            "updateProjectProgress",
+            json!({ "projectId": id, "progress": 5, "expectedVersion": -1 }),
+            "BAD_USER_INPUT",
+            "version",
+        ),
+    ];
+    let events = event_count(&db).await;
+    for (name, input, code, rule) in cases {
+        let res = mutate(&app, &token, name, input).await.expect_err(name);
+        let error = &res["errors"][0];
+        assert_eq!(error["extensions"]["code"], code, "{name}: {res}");
+        let named = error["extensions"]["rule"].as_str().unwrap_or_default();
+        assert!(named.starts_with(rule), "{name}: the rule is named ({named}): {res}");
+        assert!(!error["message"].as_str().unwrap_or_default().is_empty(), "{name}: a message: {res}");
+    }
+    assert_eq!(event_count(&db).await, events, "the log is unchanged");
+
+    let missing = json!({ "projectId": "UHJvamVjdDowMTk", "progress": 5 });
+    let res = mutate(&app, &token, "updateProjectProgress", missing).await.expect_err("unknown id");
+    assert_eq!(res["errors"][0]["extensions"]["code"], "NOT_FOUND", "{res}");
+}
+
+#[tokio::test]
+async fn only_the_lab_team_and_admins_change_projects() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let input = json!({
+        "title": "Un titre",
+        "problemStatement": "Un problème.",
+        "supportMode": "INCUBATION",
+        "academieCodes": ["24"],
+    });
+    for (role, expected) in [(Role::Auditor, "FORBIDDEN"), (Role::Academie, "FORBIDDEN"), (Role::Reader, "FORBIDDEN")] {
+        let token = app.token(role, &["24"]);
+        let res = mutate(&app, &token, "submitProject", input.clone()).await.expect_err("refused");
+        assert_eq!(res["errors"][0]["extensions"]["code"], expected, "{role:?}: {res}");
+    }
+    let doc = "mutation($input: SubmitProjectInput!) { submitProject(input: $input) { project { id } } }";
+    let res = app.graphql(doc, json!({ "input": input })).await;
+    assert_eq!(res["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{res}");
+    assert_eq!(event_count(&db).await, 0, "nothing written");
+    let admin = app.token(Role::Admin, &[]);
+    mutate(&app, &admin, "submitProject", input).await.expect("an admin may");
+}
