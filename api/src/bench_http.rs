@@ -95,6 +95,9 @@ pub struct Options {
     pub rate: f64,
     /// Projects added to the demo data.
     pub projects: usize,
+    /// Percentages of `updateProjectProgress`, `recordProjectMilestone` and `submitProject` in
+    /// the mutation phase; they add up to 100.
+    pub mix: [u32; 3],
     /// The command line, printed with the report so that a figure says what produced it.
     pub command_line: String,
     pub compare: Option<Compare>,
@@ -453,17 +456,18 @@ const MILESTONE: &str = "mutation BenchMilestone($input: RecordProjectMilestoneI
 const SUBMIT: &str = "mutation BenchSubmit($input: SubmitProjectInput!) { \
     submitProject(input: $input) { project { id reference version } } }";
 
-/// The mutation mix: of every 5 requests, 3 `updateProjectProgress`, 1 `recordProjectMilestone`
-/// and 1 `submitProject`, on active projects drawn at random, without `expectedVersion` (the
-/// way a form that does not care about concurrent edits sends them).
-fn mutation_job(target: &Target, active: Arc<Vec<String>>) -> Job {
+/// The mutation mix: `mix` gives the percentages of `updateProjectProgress`,
+/// `recordProjectMilestone` and `submitProject`, spread evenly over every 100 requests; changes
+/// go to active projects drawn at random, without `expectedVersion` (the way a form that does
+/// not care about concurrent edits sends them).
+fn mutation_job(target: &Target, active: Arc<Vec<String>>, mix: [u32; 3]) -> Job {
     let target = target.clone();
     Arc::new(move |n| {
         let target = target.clone();
         let project = active[rand::random_range(0..active.len())].clone();
-        let (class, query, input) = match n % 5 {
-            0..=2 => (0, PROGRESS, json!({ "projectId": project, "progress": (n % 101) })),
-            3 => (1, MILESTONE, json!({ "projectId": project, "title": format!("Jalon de charge n° {n}") })),
+        let (class, query, input) = match mix_class(mix, n) {
+            0 => (0, PROGRESS, json!({ "projectId": project, "progress": (n % 101) })),
+            1 => (1, MILESTONE, json!({ "projectId": project, "title": format!("Jalon de charge n° {n}") })),
             _ => (
                 2,
                 SUBMIT,
@@ -479,6 +483,20 @@ fn mutation_job(target: &Target, active: Arc<Vec<String>>) -> Job {
         let body = graphql_body(query, json!({ "input": input }));
         async move { Outcome { class, result: target.graphql(body).await.map(|_| ()) } }.boxed()
     })
+}
+
+/// The kind of request `n` in a mix of percentages: within every 100 requests each kind gets
+/// its share, spread out (61 is prime to 100, so `n × 61 mod 100` visits every slot once per
+/// hundred) rather than in bursts.
+fn mix_class(mix: [u32; 3], n: u64) -> usize {
+    let slot = (n.wrapping_mul(61) % 100) as u32;
+    if slot < mix[0] {
+        0
+    } else if slot < mix[0] + mix[1] {
+        1
+    } else {
+        2
+    }
 }
 
 /// Everything the run measured.
@@ -568,7 +586,7 @@ impl fmt::Display for Report {
         let phase = |f: &mut fmt::Formatter<'_>, p: &PhaseResult| -> fmt::Result {
             row(f, &p.name, p.asked_rate, p.per_second(), &p.total())?;
             if p.classes.len() > 1 {
-                for (class, l) in &p.classes {
+                for (class, l) in p.classes.iter().filter(|(_, l)| l.ok() + l.errors > 0) {
                     let share = l.ok() as f64 / p.elapsed.as_secs_f64().max(1e-9);
                     row(f, &format!("  {class}"), None, share, l)?;
                 }
@@ -850,6 +868,7 @@ async fn wait_ready(target: &Target, query: &str) -> anyhow::Result<()> {
 /// whatever happens.
 pub async fn run(options: &Options, progress: impl Fn(&str)) -> anyhow::Result<Report> {
     anyhow::ensure!(options.connections > 0, "--connections must be at least 1");
+    anyhow::ensure!(options.mix.iter().sum::<u32>() == 100, "the mutation mix must add up to 100 %");
     progress("creating the bench database");
     let scratch = Scratch::create(&options.backend).await?;
     let result = run_in(options, &scratch, &progress).await;
@@ -876,10 +895,7 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
     let store = open_store(&scratch.url).await?;
     let lab = Lab::new(store, config.reference_prefix.clone());
     let today = Utc::now().date_naive();
-    let demo = demo::load(&lab, today).await.context("demo data").unwrap_or_else(|e| {
-        eprintln!("TEMP demo failed: {e:#}");
-        demo::DemoSummary::default()
-    });
+    let demo = demo::load(&lab, today).await.context("demo data")?;
     progress(&format!("seeding {} more projects", options.projects));
     futures::stream::iter(0..options.projects)
         .map(|n| seed_project(&lab, today, n))
@@ -934,9 +950,9 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
     .await?;
     progress(&format!("mutation mix at {:.0}/s, open loop", options.rate));
     let mutations = open_loop(
-        "mutation mix (open loop)",
+        &format!("mutation mix {}/{}/{} (open loop)", options.mix[0], options.mix[1], options.mix[2]),
         &MUTATION_CLASSES,
-        mutation_job(&target, active.clone()),
+        mutation_job(&target, active.clone(), options.mix),
         Timetable::new(options.rate, warmup, options.phase)?,
         MAX_IN_FLIGHT,
     )
@@ -1075,6 +1091,18 @@ mod tests {
     }
 
     #[test]
+    fn the_mix_gives_each_kind_its_share_spread_out() {
+        let kinds: Vec<usize> = (0..100).map(|n| mix_class([60, 20, 20], n)).collect();
+        assert_eq!(kinds.iter().filter(|&&k| k == 0).count(), 60);
+        assert_eq!(kinds.iter().filter(|&&k| k == 1).count(), 20);
+        assert_eq!(kinds.iter().filter(|&&k| k == 2).count(), 20);
+        let longest_run = kinds.chunk_by(|a, b| a == b).map(<[usize]>::len).max();
+        assert!(longest_run <= Some(4), "no bursts: {kinds:?}");
+        assert!((0..1000).all(|n| mix_class([100, 0, 0], n) == 0));
+        assert!((0..1000).all(|n| mix_class([0, 0, 100], n) == 2));
+    }
+
+    #[test]
     fn graphql_answers_are_checked() {
         assert!(check_graphql(200, br#"{"data":{"a":1}}"#).is_ok());
         assert!(check_graphql(200, br#"{"data":{"a":1},"errors":[]}"#).is_ok());
@@ -1104,6 +1132,7 @@ mod tests {
             phase: Duration::from_millis(600),
             rate: 40.0,
             projects: 12,
+            mix: [60, 20, 20],
             command_line: "test".into(),
             compare: None,
         };

@@ -96,6 +96,10 @@ enum Bench {
         /// Projects to seed beyond the demo data.
         #[arg(long, default_value_t = 1000)]
         projects: usize,
+        /// Percentages of updateProjectProgress, recordProjectMilestone and submitProject in the
+        /// mutation phase.
+        #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [60, 20, 20])]
+        mix: Vec<u32>,
         /// Another GraphQL endpoint to drive with the same read phase (e.g. PostGraphile's
         /// http://127.0.0.1:5000/graphql), for a ratio in the same run.
         #[arg(long, requires = "compare_query")]
@@ -225,6 +229,7 @@ async fn main() -> anyhow::Result<()> {
                     seconds,
                     rate,
                     projects,
+                    mix,
                     compare_url,
                     compare_query,
                     compare_command,
@@ -248,6 +253,7 @@ async fn main() -> anyhow::Result<()> {
                 phase: Duration::from_secs(seconds),
                 rate: f64::from(rate),
                 projects,
+                mix: mix.try_into().map_err(|_| anyhow::anyhow!("--mix takes three percentages"))?,
                 command_line: std::env::args()
                     .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
                     .collect::<Vec<_>>()

@@ -9,6 +9,9 @@
 //! - [`person`]: the only one with personal data, nulled on erasure; identities (unique
 //!   `(issuer, sub)`), roles, consents.
 //!
+//! And [`indicators`]: the lab's figures for a period and a territory (DESIGN §4.5), counted by
+//! aggregate statements over the project and session read models.
+//!
 //! - **Inline.** [`InlineProjections`] is the store's [`InlineHook`]: handed to
 //!   `Repository::execute`, it applies the appended events to every read model inside the
 //!   append's transaction, so the read models commit (or roll back) with the events and a
@@ -74,6 +77,7 @@ macro_rules! with_reader {
     };
 }
 
+pub mod indicators;
 mod model;
 pub mod person;
 pub mod project;
@@ -82,6 +86,7 @@ mod schema;
 pub mod session;
 mod sql;
 
+pub use indicators::{Count, Indicators, Period, ProjectIndicators, SessionIndicators, indicators};
 pub use model::{Direction, MAX_PAGE_SIZE, Page};
 pub use person::{
     ConsentRow, ERASED_DISPLAY_NAME, IdentityRow, PersonProjector, PersonRow, RoleRow, people_by_ids, person_by_id,

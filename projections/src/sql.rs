@@ -107,8 +107,16 @@ fn bind_lite(mut q: LiteQuery<'_>, args: Vec<Arg>) -> LiteQuery<'_> {
     q
 }
 
+/// Counts a statement in `carnet_read_model_statements_total` (Prometheus, at `/metrics`): how
+/// many statements the read models cost, so that an N+1 regression shows in production and in
+/// the test that guards against it.
+fn count_statement(kind: &'static str) {
+    metrics::counter!("carnet_read_model_statements_total", "kind" => kind).increment(1);
+}
+
 /// Runs a statement; returns the number of rows it touched.
 pub(crate) async fn execute(conn: &mut Conn<'_>, sql: &str, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
+    count_statement("write");
     match conn {
         Conn::Pg(c) => Ok(bind_pg(sqlx::query(sql), args).execute(&mut **c).await?.rows_affected()),
         Conn::Lite(c) => Ok(bind_lite(sqlx::query(sql), args).execute(&mut **c).await?.rows_affected()),
@@ -118,6 +126,7 @@ pub(crate) async fn execute(conn: &mut Conn<'_>, sql: &str, args: Vec<Arg>) -> R
 /// The first column of each row, as text (the JSON rows of this crate's reads).
 pub(crate) async fn fetch_texts(conn: &mut Conn<'_>, sql: &str, args: Vec<Arg>) -> Result<Vec<String>, sqlx::Error> {
     use sqlx::Row;
+    count_statement("read");
     match conn {
         Conn::Pg(c) => {
             let rows = bind_pg(sqlx::query(sql), args).fetch_all(&mut **c).await?;
@@ -133,6 +142,7 @@ pub(crate) async fn fetch_texts(conn: &mut Conn<'_>, sql: &str, args: Vec<Arg>) 
 /// The first two columns of each row, as integers (counts, checkpoints).
 pub(crate) async fn fetch_ints(conn: &mut Conn<'_>, sql: &str, args: Vec<Arg>) -> Result<Vec<(i64, i64)>, sqlx::Error> {
     use sqlx::Row;
+    count_statement("read");
     match conn {
         Conn::Pg(c) => {
             let rows = bind_pg(sqlx::query(sql), args).fetch_all(&mut **c).await?;

@@ -107,3 +107,82 @@ async fn the_demo_loads_through_the_commands_on_postgres() {
     assert_eq!(references.len(), 10);
     assert!(references.iter().all(|r| r.starts_with("110B-P-")), "{references:?}");
 }
+
+/// What `/metrics` of a served process says the read models cost so far, in statements.
+async fn statements(client: &reqwest::Client, address: &str) -> u64 {
+    let metrics = client.get(format!("{address}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("carnet_read_model_statements_total{"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test]
+async fn nested_lists_cost_a_fixed_number_of_statements_whatever_the_page_size() {
+    let db = fresh_postgres().await;
+    let dir = TempDir::new();
+    let (_served, address, lines) = serve(dir.path(), &db.url);
+    let token = token_for(&lines, "Équipe du lab");
+    let client = reqwest::Client::new();
+    let graphql = |query: String| {
+        let (client, address, token) = (client.clone(), address.clone(), token.clone());
+        async move {
+            let res: serde_json::Value = client
+                .post(format!("{address}/graphql"))
+                .bearer_auth(token)
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("JSON");
+            assert!(res["errors"].is_null(), "{res}");
+            res
+        }
+    };
+    // 50 projects or more: the demo's ten and forty more, each with a holder
+    let holder = graphql(
+        "mutation { registerPerson(input: { profile: { givenName: \"Lou\", usualName: \"Martin\" } }) { person { id } } }"
+            .into(),
+    )
+    .await["data"]["registerPerson"]["person"]["id"]
+        .clone();
+    for i in 0..40 {
+        let submitted = graphql(format!(
+            "mutation {{ submitProject(input: {{ title: \"Projet {i}\", problemStatement: \"Un besoin.\", \
+             supportMode: PUNCTUAL, academieCodes: [\"24\"], submittedOn: \"2026-05-04\" }}) {{ project {{ id }} }} }}"
+        ))
+        .await;
+        let id = &submitted["data"]["submitProject"]["project"]["id"];
+        graphql(format!(
+            "mutation {{ addProjectHolder(input: {{ projectId: {id}, personId: {holder}, role: \"porteur\" }}) {{ project {{ id }} }} }}"
+        ))
+        .await;
+    }
+    let page = |first: u32| {
+        format!(
+            "{{ projects(first: {first}, orderBy: SUBMITTED_AT_ASC) {{ totalCount edges {{ node {{ reference \
+             holders {{ role person {{ displayName }} }} \
+             sessions {{ reference facilitators {{ displayName }} }} }} }} }} }}"
+        )
+    };
+    let mut costs = vec![];
+    for first in [2, 50] {
+        let before = statements(&client, &address).await;
+        let res = graphql(page(first)).await;
+        let edges = res["data"]["projects"]["edges"].as_array().unwrap().len();
+        assert_eq!(edges, first as usize, "{res}");
+        costs.push(statements(&client, &address).await - before);
+    }
+    let with_sessions = graphql(page(50)).await["data"]["projects"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| !e["node"]["sessions"].as_array().unwrap().is_empty())
+        .count();
+    assert!(with_sessions > 0, "the demo links sessions to projects");
+    assert_eq!(costs[0], costs[1], "no statement per project: 2 projects cost {}, 50 cost {}", costs[0], costs[1]);
+    assert!(costs[1] <= 6, "a page, its count, holders, sessions, facilitators: {} statements", costs[1]);
+}

@@ -3,6 +3,7 @@
 //! a missing server fails the test with instructions, it is never skipped.
 
 mod demo;
+mod indicators;
 mod mutations;
 mod sessions;
 mod subscriptions;

@@ -151,7 +151,10 @@ async fn session_rules_refuse_by_name_and_write_nothing() {
             json!({}),
         )
         .await;
-    assert!(res["errors"][0]["message"].as_str().is_some(), "team-building is not a format: {res}");
+    assert_eq!(
+        res["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "team-building is not a format: {res}"
+    );
     assert_eq!(event_count(&db).await, events + 2, "only the seminar's reference and request were written");
 }
 

@@ -392,6 +392,10 @@ async fn connections_without_a_valid_token_are_refused_and_territory_holds() {
     let mut early = app.ws().await;
     early.subscribe("1", PROJECT_CHANGED, json!({ "id": paris_project })).await;
     assert_eq!(early.closed().await.0, 4401);
+    // and a message outside the protocol with 4400 Bad Request
+    let mut confused = app.ws().await;
+    confused.send(json!({ "type": "hello" })).await;
+    assert_eq!(confused.closed().await.0, 4400);
 
     // the other spellings of the token are accepted
     for payload in [json!({ "authorization": format!("Bearer {lab}") }), json!({ "token": lab })] {

@@ -7,7 +7,10 @@
 mod access;
 pub mod error;
 mod ids;
+mod indicators;
+mod loaders;
 mod mutation;
+mod node;
 pub(crate) mod person;
 pub(crate) mod project;
 mod query;
@@ -102,11 +105,12 @@ pub async fn get(schema: web::Data<CarnetSchema>, req: HttpRequest, params: web:
 
 async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphql::Request) -> HttpResponse {
     let request_id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(|| RequestId("unknown".into()));
-    let mut request = request.data(request_id.clone());
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    // one loader per request: its cache never outlives the request nor crosses callers
+    let mut request = request.data(request_id.clone()).data(loaders::ReadModels::loader(state.store.clone()));
     if let Some(header) = req.headers().get(header::AUTHORIZATION) {
-        let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return HttpResponse::InternalServerError().finish();
-        };
         let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default();
         match state.verifier.verify(token) {
             Ok(identity) => request = request.data(identity),
@@ -119,7 +123,26 @@ async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphq
             }
         }
     }
-    HttpResponse::Ok().json(schema.execute(request).await)
+    let mut response = schema.execute(request).await;
+    with_codes(&mut response.errors, &request_id.0);
+    HttpResponse::Ok().json(response)
+}
+
+/// Gives every error a stable `extensions.code` (DESIGN §5) and the request id: resolvers set
+/// theirs through `ApiError`; what async-graphql itself refuses before running anything (a
+/// document that does not parse or validate, an unknown enum value, a limit of depth or
+/// complexity) has no path and is `GRAPHQL_VALIDATION_FAILED`; anything else is internal.
+pub(crate) fn with_codes(errors: &mut [async_graphql::ServerError], request_id: &str) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            let code = if error.path.is_empty() { "GRAPHQL_VALIDATION_FAILED" } else { "INTERNAL_SERVER_ERROR" };
+            extensions.set("code", code);
+        }
+        if extensions.get("requestId").is_none() {
+            extensions.set("requestId", request_id);
+        }
+    }
 }
 
 fn problem(message: &str) -> serde_json::Value {

@@ -51,7 +51,7 @@ pub struct PersonConsent {
 }
 
 /// Roles that may look a person up.
-const PERSON_READERS: [DomainRole; 3] = [DomainRole::LabTeam, DomainRole::Admin, DomainRole::Auditor];
+pub(crate) const PERSON_READERS: [DomainRole; 3] = [DomainRole::LabTeam, DomainRole::Admin, DomainRole::Auditor];
 
 /// A person: the only entity that holds personal data.
 pub struct Person(pub(crate) PersonRow);
@@ -67,7 +67,7 @@ impl Person {
 #[Object]
 impl Person {
     /// Opaque id.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ids::encode(Kind::Person, self.0.id)
     }
     /// "Prénom Nom", or "Personne effacée" once erased. A name is personal data: callers who may

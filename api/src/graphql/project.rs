@@ -5,6 +5,9 @@
 use super::access::{self, Caller};
 use super::error::ApiError;
 use super::ids::{self, Kind};
+use super::loaders::{PersonKey, SessionsOfProject, load_many};
+use super::person::Person;
+use super::session::Session;
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use carnet_domain::values::AcademieCode;
@@ -105,7 +108,7 @@ pub struct Project(pub(crate) ProjectRow);
 #[Object]
 impl Project {
     /// Opaque id.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ids::encode(Kind::Project, self.0.id)
     }
     /// The lab's reference, e.g. `110B-P-2026-007`.
@@ -177,6 +180,26 @@ impl Project {
             })
             .collect()
     }
+    /// Its holders (porteurs), with their role in the project.
+    async fn holders(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProjectHolder>> {
+        let keys = self.0.holders.iter().map(|h| PersonKey(h.person_id)).collect();
+        let people = load_many(ctx, keys).await.map_err(|e| fail(ctx, e))?;
+        Ok(self
+            .0
+            .holders
+            .iter()
+            .map(|h| ProjectHolder {
+                person: people.iter().find(|p| p.id == h.person_id).cloned().map(Person),
+                role: h.role.clone(),
+                affiliation: h.affiliation.clone(),
+            })
+            .collect())
+    }
+    /// The collaborative sessions linked to the project, by start (unscheduled last).
+    async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
+        let linked = load_many(ctx, vec![SessionsOfProject(self.0.id)]).await.map_err(|e| fail(ctx, e))?;
+        Ok(linked.into_iter().flatten().map(Session).collect())
+    }
     /// The entity's version: send it back as `expectedVersion` when changing it.
     async fn version(&self) -> u64 {
         self.0.version
@@ -184,6 +207,22 @@ impl Project {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+}
+
+/// A holder of a project.
+#[derive(SimpleObject)]
+pub struct ProjectHolder {
+    /// `null` only if the person is missing from the read model (it is being rebuilt).
+    person: Option<Person>,
+    /// e.g. « porteuse principale ».
+    role: String,
+    affiliation: Option<String>,
+}
+
+/// The GraphQL error for `e`, with the request's id.
+pub(crate) fn fail(ctx: &Context<'_>, e: ApiError) -> async_graphql::Error {
+    let request_id = ctx.data::<super::RequestId>().map(|r| r.0.as_str()).unwrap_or("unknown");
+    e.into_graphql(request_id)
 }
 
 #[derive(Default)]

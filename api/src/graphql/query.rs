@@ -6,7 +6,14 @@ use carnet_domain::values::academies;
 
 /// Every query of the API, merged from one object per area.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(BaseQuery, super::project::ProjectQuery, super::session::SessionQuery, super::person::PersonQuery);
+pub struct Query(
+    BaseQuery,
+    super::node::NodeQuery,
+    super::project::ProjectQuery,
+    super::session::SessionQuery,
+    super::person::PersonQuery,
+    super::indicators::IndicatorsQuery,
+);
 
 /// Reference data and the caller.
 #[derive(Default)]

@@ -6,6 +6,8 @@
 use super::access::{self, Caller};
 use super::error::ApiError;
 use super::ids::{self, Kind};
+use super::loaders::{PersonKey, load_many};
+use super::person::Person;
 use super::project::visible_project;
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
@@ -184,7 +186,7 @@ pub struct Session(pub(crate) SessionRow);
 #[Object]
 impl Session {
     /// Opaque id.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ids::encode(Kind::Session, self.0.id)
     }
     /// The lab's reference, e.g. `110B-S-2026-012`.
@@ -252,6 +254,12 @@ impl Session {
     /// Opaque person ids of the facilitators.
     async fn facilitator_ids(&self) -> Vec<ID> {
         self.0.facilitators.iter().map(|p| ids::encode(Kind::Person, *p)).collect()
+    }
+    /// The people who facilitate the session (names for the lab team only, as for any person).
+    async fn facilitators(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Person>> {
+        let keys = self.0.facilitators.iter().map(|p| PersonKey(*p)).collect();
+        let people = load_many(ctx, keys).await.map_err(|e| super::project::fail(ctx, e))?;
+        Ok(people.into_iter().map(Person).collect())
     }
     async fn registrations(&self) -> Vec<SessionRegistration> {
         self.0

@@ -74,9 +74,10 @@ impl Subscription {
 
     /// Every event of the log as it commits, in commit order, from the subscription's start (the
     /// feed follows commits by a few milliseconds: an event committed just before may come
-    /// too): what happened to which entity, when and by whom, never its content. `LAB_TEAM`, `ADMIN` and `AUDITOR` see every event;
-    /// `ACADEMIE` the events of its académies' projects and sessions only (judged on the entity
-    /// as it is when the event arrives), never those of people; other roles are `FORBIDDEN`.
+    /// too): what happened to which entity, when and by whom, never its content. `LAB_TEAM`,
+    /// `ADMIN` and `AUDITOR` see every event; `ACADEMIE` the events of its académies' projects
+    /// and sessions only (judged on the entity as it is when the event arrives), never those of
+    /// people; other roles are `FORBIDDEN`.
     async fn activity(
         &self,
         ctx: &Context<'_>,

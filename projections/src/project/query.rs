@@ -131,13 +131,7 @@ fn filter_sql(b: Backend, filter: &ProjectFilter, binds: &mut Binds) -> Vec<Stri
         let n = codes(filter.support_mode.iter().map(code).collect(), binds);
         conditions.push(in_list(b, "p.support_mode", n));
     }
-    if !filter.academie_code.is_empty() {
-        let n = codes(filter.academie_code.iter().map(|c| c.as_str().to_owned()).collect(), binds);
-        conditions.push(format!(
-            "exists (select 1 from project_academie a where a.project_id = p.id and {})",
-            in_list(b, "a.academie_code", n)
-        ));
-    }
+    conditions.extend(academie_condition(b, &filter.academie_code, binds));
     if !filter.theme.is_empty() {
         let n = codes(filter.theme.clone(), binds);
         conditions.push(format!(
@@ -147,6 +141,20 @@ fn filter_sql(b: Backend, filter: &ProjectFilter, binds: &mut Binds) -> Vec<Stri
     }
     conditions.extend(text_condition("p.search_text", filter.text.as_deref(), binds));
     conditions
+}
+
+/// The condition "project `p` is linked to one of `codes`", `None` for no code: the académie
+/// filter of the lists, and the territory of the indicators, so that both count the same
+/// projects.
+pub(crate) fn academie_condition(b: Backend, codes: &[AcademieCode], binds: &mut Binds) -> Option<String> {
+    if codes.is_empty() {
+        return None;
+    }
+    let n = binds.push(Arg::Texts(codes.iter().map(|c| c.as_str().to_owned()).collect()));
+    Some(format!(
+        "exists (select 1 from project_academie a where a.project_id = p.id and {})",
+        in_list(b, "a.academie_code", n)
+    ))
 }
 
 async fn list(

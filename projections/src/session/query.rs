@@ -235,18 +235,7 @@ fn filter_sql(b: Backend, filter: &SessionFilter, binds: &mut Binds) -> Result<V
         let n = binds.push(Arg::Time(midnight(to + Days::new(1))));
         conditions.push(format!("s.starts_at < ${n}"));
     }
-    if !filter.academie_code.is_empty() {
-        let codes: Vec<String> = filter.academie_code.iter().map(|c| c.as_str().to_owned()).collect();
-        let attendance = binds.push(Arg::Texts(codes.clone()));
-        let projects = binds.push(Arg::Texts(codes));
-        conditions.push(format!(
-            "(exists (select 1 from session_academie a where a.session_id = s.id and {}) \
-             or exists (select 1 from session_project sp join project_academie pa on pa.project_id = sp.project_id \
-             where sp.session_id = s.id and {}))",
-            in_list(b, "a.academie_code", attendance),
-            in_list(b, "pa.academie_code", projects),
-        ));
-    }
+    conditions.extend(academie_condition(b, &filter.academie_code, binds));
     if let Some(project) = filter.project_id {
         let n = binds.push(Arg::Uuid(project));
         conditions.push(format!(
@@ -255,6 +244,25 @@ fn filter_sql(b: Backend, filter: &SessionFilter, binds: &mut Binds) -> Result<V
     }
     conditions.extend(text_condition("s.search_text", filter.text.as_deref(), binds));
     Ok(conditions)
+}
+
+/// The condition "session `s` belongs to one of `codes`" — its attendance names one, or it is
+/// linked to a project of one — `None` for no code: the académie filter of the lists, and the
+/// territory of the indicators, so that both count the same sessions.
+pub(crate) fn academie_condition(b: Backend, codes: &[AcademieCode], binds: &mut Binds) -> Option<String> {
+    if codes.is_empty() {
+        return None;
+    }
+    let codes: Vec<String> = codes.iter().map(|c| c.as_str().to_owned()).collect();
+    let attendance = binds.push(Arg::Texts(codes.clone()));
+    let projects = binds.push(Arg::Texts(codes));
+    Some(format!(
+        "(exists (select 1 from session_academie a where a.session_id = s.id and {}) \
+         or exists (select 1 from session_project sp join project_academie pa on pa.project_id = sp.project_id \
+         where sp.session_id = s.id and {}))",
+        in_list(b, "a.academie_code", attendance),
+        in_list(b, "pa.academie_code", projects),
+    ))
 }
 
 /// Where a cursor of the start order leaves off. Ascending, scheduled sessions come by

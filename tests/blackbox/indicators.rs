@@ -1,0 +1,120 @@
+//! The lab's indicators over GraphQL on the demo data (DESIGN §4.5): the headline — about ten
+//! projects, 27 sessions held, more than 1 300 visitors — for the lab team, and an académie's
+//! own territory, and nothing more, for an académie.
+
+use crate::support::*;
+use carnet_domain::person::Role;
+use serde_json::{Value, json};
+
+const INDICATORS: &str = "query($from: NaiveDate, $to: NaiveDate, $codes: [String!]) {
+  indicators(from: $from, to: $to, academieCode: $codes) {
+    period { from to }
+    academieCodes
+    projects {
+      total newRequests accepted transferred abandoned acceptanceRate
+      byStatus { status label count }
+      byPhase { phase label count }
+      bySupportMode { supportMode label count }
+      byAcademie { code name count }
+    }
+    sessions {
+      held participants visitors meanSatisfaction attendanceRate
+      byFormat { format label count }
+    }
+  }
+}";
+
+/// The demo, loaded through the lab's commands on a fresh PostgreSQL database, and the app.
+async fn demo_app() -> (FreshPostgres, TestApp) {
+    let db = fresh_postgres().await;
+    let store = carnet_api::startup::open_store(&db.url).await.expect("store");
+    let lab = carnet_api::lab::Lab::new(store, "110B");
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day");
+    carnet_api::demo::load(&lab, today).await.expect("demo data");
+    let app = spawn_app(&db.url).await;
+    (db, app)
+}
+
+async fn indicators(app: &TestApp, token: &str, variables: Value) -> Value {
+    let res = app.graphql_as(Some(token), INDICATORS, variables).await;
+    assert!(res["errors"].is_null(), "{res}");
+    res["data"]["indicators"].clone()
+}
+
+fn n(value: &Value) -> u64 {
+    value.as_u64().unwrap_or_else(|| panic!("a count: {value}"))
+}
+
+fn sum(list: &Value) -> u64 {
+    list.as_array().expect("a list").iter().map(|c| n(&c["count"])).sum()
+}
+
+#[tokio::test]
+async fn the_lab_team_sees_the_headline_and_an_academie_its_territory_only() {
+    let (_db, app) = demo_app().await;
+    let lab = app.token(Role::LabTeam, &[]);
+    let all = indicators(&app, &lab, json!({})).await;
+    assert_eq!(all["period"], json!({ "from": null, "to": null }));
+    assert_eq!(all["academieCodes"], json!([]));
+    let (projects, sessions) = (&all["projects"], &all["sessions"]);
+    assert_eq!(projects["total"], 10, "une dizaine de projets accompagnés: {all}");
+    assert_eq!(sum(&projects["byStatus"]), 10);
+    assert_eq!(sum(&projects["bySupportMode"]), 10);
+    assert!(projects["byStatus"].as_array().unwrap().iter().any(|s| s["label"] == "Candidature reçue"));
+    assert!(
+        projects["byAcademie"].as_array().unwrap().iter().any(|a| a["code"] == "24" && a["name"] == "Créteil"),
+        "{projects}"
+    );
+    assert_eq!(sessions["held"], 27, "27 sessions collaboratives: {all}");
+    assert_eq!(sum(&sessions["byFormat"]), 27);
+    assert!(n(&sessions["visitors"]) > 1300, "plus de 1 300 visiteurs: {all}");
+    assert!(n(&sessions["participants"]) > 0);
+    let satisfaction = sessions["meanSatisfaction"].as_f64().expect("surveys");
+    assert!((1.0..=5.0).contains(&satisfaction), "{satisfaction}");
+
+    // Créteil's token: its territory only, exactly what the lab team gets for académie 24
+    let creteil = app.token(Role::Academie, &["24"]);
+    let own = indicators(&app, &creteil, json!({})).await;
+    let asked = indicators(&app, &lab, json!({ "codes": ["24"] })).await;
+    assert_eq!(own, asked, "an académie's figures are its territory's");
+    assert_eq!(own["academieCodes"], json!(["24"]));
+    assert!(n(&own["projects"]["total"]) > 0 && n(&own["projects"]["total"]) < 10, "{own}");
+    assert!(n(&own["sessions"]["held"]) > 0 && n(&own["sessions"]["held"]) < 27, "{own}");
+    assert!(n(&own["sessions"]["visitors"]) < n(&sessions["visitors"]), "{own}");
+    let academies: Vec<&str> =
+        own["projects"]["byAcademie"].as_array().unwrap().iter().map(|a| a["code"].as_str().unwrap()).collect();
+    assert_eq!(academies, ["24"], "no figure about other académies");
+
+    // asking for others: its own part only, or zeros — never an error
+    let mixed = indicators(&app, &creteil, json!({ "codes": ["24", "01"] })).await;
+    assert_eq!(mixed, own, "other académies are left out");
+    let others = indicators(&app, &creteil, json!({ "codes": ["01"] })).await;
+    assert_eq!((n(&others["projects"]["total"]), n(&others["sessions"]["held"])), (0, 0), "{others}");
+    assert_eq!(n(&others["sessions"]["visitors"]), 0);
+    assert_eq!(others["academieCodes"], json!([]));
+}
+
+#[tokio::test]
+async fn a_period_narrows_what_happened_and_a_bad_one_is_refused() {
+    let (_db, app) = demo_app().await;
+    let auditor = app.token(Role::Auditor, &[]);
+    // after the demo's "today": nothing held, nothing submitted, the portfolio unchanged
+    let later = indicators(&app, &auditor, json!({ "from": "2027-01-01", "to": "2027-12-31" })).await;
+    assert_eq!(later["period"], json!({ "from": "2027-01-01", "to": "2027-12-31" }));
+    assert_eq!((n(&later["sessions"]["held"]), n(&later["projects"]["newRequests"])), (0, 0), "{later}");
+    assert_eq!(later["projects"]["total"], 10);
+    // the demo's last months: some of the sessions only
+    let autumn = indicators(&app, &auditor, json!({ "from": "2026-09-01", "to": "2026-11-28" })).await;
+    let held = n(&autumn["sessions"]["held"]);
+    assert!(held > 0 && held < 27, "{autumn}");
+
+    let backwards =
+        app.graphql_as(Some(&auditor), INDICATORS, json!({ "from": "2026-03-01", "to": "2026-02-01" })).await;
+    assert_eq!(backwards["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{backwards}");
+    let unknown = app.graphql_as(Some(&auditor), INDICATORS, json!({ "codes": ["99"] })).await;
+    assert_eq!(unknown["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{unknown}");
+    let reader = app.graphql_as(Some(&app.token(Role::Reader, &[])), INDICATORS, json!({})).await;
+    assert_eq!(reader["errors"][0]["extensions"]["code"], "FORBIDDEN", "{reader}");
+    let anonymous = app.graphql(INDICATORS, json!({})).await;
+    assert_eq!(anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+}
