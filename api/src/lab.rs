@@ -30,6 +30,11 @@ impl Lab {
         &self.store
     }
 
+    /// How events of older schema versions are read.
+    pub fn upcasters(&self) -> &Upcasters {
+        &self.upcasters
+    }
+
     /// Handles `command` on aggregate `id` of decider `D`, the inline projections committing
     /// with the events. `expected_version`: the version the user saw (`CONFLICT` if it moved),
     /// or `None` to decide again on the fresh state after a concurrent change.

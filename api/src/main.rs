@@ -98,7 +98,7 @@ enum Bench {
         projects: usize,
         /// Percentages of updateProjectProgress, recordProjectMilestone and submitProject in the
         /// mutation phase.
-        #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [60, 20, 20])]
+        #[arg(long, value_delimiter = ',', value_name = "P,M,S", default_values_t = [60, 20, 20])]
         mix: Vec<u32>,
         /// Another GraphQL endpoint to drive with the same read phase (e.g. PostGraphile's
         /// http://127.0.0.1:5000/graphql), for a ratio in the same run.

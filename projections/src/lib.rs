@@ -77,6 +77,7 @@ macro_rules! with_reader {
     };
 }
 
+mod as_of;
 pub mod indicators;
 mod model;
 pub mod person;
@@ -86,6 +87,7 @@ mod schema;
 pub mod session;
 mod sql;
 
+pub use as_of::{project_as_of, session_as_of};
 pub use indicators::{Count, Indicators, Period, ProjectIndicators, SessionIndicators, indicators};
 pub use model::{Direction, MAX_PAGE_SIZE, Page};
 pub use person::{

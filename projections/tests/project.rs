@@ -415,6 +415,7 @@ async fn a_rebuild_of_a_random_workload_equals_the_live_tables<S: ProjectionStor
     // the live projector applied to the whole log again, in batches that start anywhere in a
     // project's history: nothing changes
     let again = ProjectProjector::new(Arc::new(Upcasters::carnet()));
+    common::readable(&store).await;
     catch_up(&store, "project-again", &again, 50, &mut |_| {}).await.unwrap();
     assert_same(&dump(&store).await, &live, "live after applying the log again");
 
@@ -716,6 +717,7 @@ impl Projector for Recorder {
 async fn catch_up_follows_the_log_from_its_checkpoint<S: ProjectionStore>(store: S) {
     let mut w = Workload::new(3);
     workload(&store, &mut w, 3, 12).await;
+    common::readable(&store).await;
     let recorder = Recorder::default();
     let mut batches = 0;
     let progress = catch_up(&store, "recorder", &recorder, 4, &mut |_| batches += 1).await.unwrap();
@@ -731,6 +733,7 @@ async fn catch_up_follows_the_log_from_its_checkpoint<S: ProjectionStore>(store:
     let again = catch_up(&store, "recorder", &recorder, 4, &mut |_| {}).await.unwrap();
     assert_eq!((again.events_read, again.checkpoint), (0, progress.checkpoint));
     workload(&store, &mut w, 1, 5).await;
+    common::readable(&store).await;
     let more = catch_up(&store, "recorder", &recorder, 100, &mut |_| {}).await.unwrap();
     let events = store.read_all(Checkpoint::START, 10_000).await.unwrap();
     assert_eq!(*recorder.0.lock().unwrap(), events.iter().map(|e| e.global_position).collect::<Vec<_>>());

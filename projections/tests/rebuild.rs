@@ -372,6 +372,7 @@ async fn a_rebuild_of_every_read_model_after_a_random_workload_equals_the_live_t
     // the live projectors applied to the whole log again, in batches that start anywhere in an
     // entity's history: nothing changes
     let upcasters = Arc::new(Upcasters::carnet());
+    common::readable(&store).await;
     catch_up(&store, "projects-again", &ProjectProjector::new(upcasters.clone()), 37, &mut |_| {}).await.unwrap();
     catch_up(&store, "sessions-again", &SessionProjector::new(upcasters.clone()), 41, &mut |_| {}).await.unwrap();
     catch_up(&store, "people-again", &PersonProjector::new(upcasters.clone()), 43, &mut |_| {}).await.unwrap();

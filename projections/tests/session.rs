@@ -214,6 +214,7 @@ async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S) {
     // the whole log again, in batches that start anywhere in a session's history, twice
     let again = SessionProjector::new(Arc::new(Upcasters::carnet()));
     for (name, batch) in [("sessions-again-3", 3), ("sessions-again-7", 7), ("sessions-again-3", 3)] {
+        common::readable(&store).await;
         catch_up(&store, name, &again, batch, &mut |_| {}).await.unwrap();
         assert_same(&dump(&store).await, &live, "live after applying the log again");
     }

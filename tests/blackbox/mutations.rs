@@ -70,6 +70,8 @@ async fn a_project_goes_from_submission_to_transfer_each_payload_showing_its_sta
         ("transferProject", json!({ "on": "2027-06-30", "to": "DNE" }), "TRANSFERRED", None),
     ];
     let mut version = 1;
+    // what the API answered, and when: `project(id, asOf)` must answer the same later
+    let mut answers = vec![(chrono::Utc::now(), project.clone())];
     for (name, mut input, status, phase) in steps {
         input["projectId"] = id.clone();
         input["expectedVersion"] = json!(version);
@@ -79,7 +81,15 @@ async fn a_project_goes_from_submission_to_transfer_each_payload_showing_its_sta
         assert_eq!(project["phase"].as_str(), phase, "{name}: {project}");
         assert!(project["version"].as_u64().unwrap() > version, "{name} moves the version: {project}");
         version = project["version"].as_u64().unwrap();
+        answers.push((chrono::Utc::now(), project));
     }
+    let as_of = format!("query($id: ID!, $at: DateTime) {{ project(id: $id, asOf: $at) {{ {PROJECT_FIELDS} }} }}");
+    for (at, answered) in &answers {
+        let then = app.graphql_as(Some(&token), &as_of, json!({ "id": id, "at": at })).await;
+        assert_eq!(&then["data"]["project"], answered, "as of {at}: {then}");
+    }
+    let before = app.graphql_as(Some(&token), &as_of, json!({ "id": id, "at": "2020-01-01T00:00:00Z" })).await;
+    assert_eq!(before["errors"][0]["extensions"]["code"], "NOT_FOUND", "it did not exist yet: {before}");
     let done = mutate(&app, &token, "recordProjectMilestone", json!({ "projectId": id, "title": "Bilan" })).await;
     let res = done.expect_err("a transferred project takes nothing more");
     assert_eq!(res["errors"][0]["extensions"]["code"], "INVALID_TRANSITION", "{res}");

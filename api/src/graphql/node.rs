@@ -11,6 +11,9 @@ use super::session::Session;
 use async_graphql::{Context, ID, Interface, Object};
 
 /// An entity with a global, opaque id.
+// the variants are read-model rows, built once per answer and moved out at once: boxing them
+// would only add an allocation
+#[allow(clippy::large_enum_variant)]
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "ID", desc = "Opaque id, valid for `node(id:)`."))]
 pub enum Node {

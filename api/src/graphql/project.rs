@@ -14,7 +14,7 @@ use carnet_domain::values::AcademieCode;
 use carnet_projections::project::{
     Direction, MAX_PAGE_SIZE, ProjectCursor, ProjectFilter, ProjectOrder, ProjectOrderField, ProjectRow,
 };
-use carnet_projections::{ProjectionStore, list_projects, list_projects_backward, project_by_id};
+use carnet_projections::{ProjectionStore, list_projects, list_projects_backward, project_as_of, project_by_id};
 use chrono::{DateTime, NaiveDate, Utc};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -231,10 +231,21 @@ pub struct ProjectQuery;
 #[Object]
 impl ProjectQuery {
     /// One project; `NOT_FOUND` when it does not exist or is outside the caller's territory.
-    async fn project(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Project> {
+    ///
+    /// With `asOf`, the project as it stood at that moment: its events recorded by then,
+    /// folded as the read model folds them (`NOT_FOUND` if it did not exist yet, or was not
+    /// within the caller's territory then).
+    async fn project(&self, ctx: &Context<'_>, id: ID, as_of: Option<DateTime<Utc>>) -> async_graphql::Result<Project> {
         let caller = access::reader(ctx)?;
         let uuid = ids::decode(Kind::Project, &id).ok_or_else(|| caller.not_found(NOT_FOUND))?;
-        visible_project(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND))
+        let Some(at) = as_of else {
+            return visible_project(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND));
+        };
+        let lab = &caller.state.lab;
+        let row = project_as_of(lab.store(), lab.upcasters(), uuid, at)
+            .await
+            .map_err(|e| caller.fail(e.into_store_error()))?;
+        row.filter(|row| caller.sees(&row.academies)).map(Project).ok_or_else(|| caller.not_found(NOT_FOUND))
     }
 
     /// Projects, as a Relay connection: `first`/`after` forward or `last`/`before` backward,

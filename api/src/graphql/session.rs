@@ -16,7 +16,8 @@ use carnet_projections::session::{
     SessionCursor, SessionFilter, SessionOrder, SessionOrderField, SessionPage, SessionRow,
 };
 use carnet_projections::{
-    Direction, MAX_PAGE_SIZE, ProjectionError, ProjectionStore, list_sessions, list_sessions_backward, session_by_id,
+    Direction, MAX_PAGE_SIZE, ProjectionError, ProjectionStore, list_sessions, list_sessions_backward, session_as_of,
+    session_by_id,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -342,10 +343,18 @@ pub struct SessionQuery;
 #[Object]
 impl SessionQuery {
     /// One session; `NOT_FOUND` when it does not exist or is outside the caller's territory.
-    async fn session(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Session> {
+    ///
+    /// With `asOf`, the session as it stood at that moment (its events recorded by then);
+    /// `academieCodes` then lists its attendance's académies only. Territory is checked on the
+    /// session as it is now.
+    async fn session(&self, ctx: &Context<'_>, id: ID, as_of: Option<DateTime<Utc>>) -> async_graphql::Result<Session> {
         let caller = access::reader(ctx)?;
         let uuid = ids::decode(Kind::Session, &id).ok_or_else(|| caller.not_found(NOT_FOUND))?;
-        visible_session(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND))
+        let now = visible_session(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND))?;
+        let Some(at) = as_of else { return Ok(now) };
+        let lab = &caller.state.lab;
+        let row = session_as_of(lab.store(), lab.upcasters(), uuid, at).await.map_err(|e| fail(&caller, e))?;
+        row.map(Session).ok_or_else(|| caller.not_found(NOT_FOUND))
     }
 
     /// Sessions, as a Relay connection: `first`/`after` forward or `last`/`before` backward,

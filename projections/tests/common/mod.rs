@@ -60,6 +60,21 @@ async fn texts(db: Db<'_>, sql: &str) -> Vec<String> {
     }
 }
 
+/// Waits until the store's readers see every committed event. On PostgreSQL they read below
+/// the oldest transaction still running on the server, and other tests' transactions run on
+/// the same server: right after a commit, `read_all` may still hold events back for a moment.
+pub async fn readable<S: ProjectionStore>(store: &S) {
+    let committed: i64 = texts(store.db(), "select cast(count(*) as text) from events").await[0].parse().unwrap();
+    for _ in 0..1000 {
+        let seen = store.read_all(carnet_store::Checkpoint::START, 1_000_000).await.unwrap().len();
+        if seen as i64 == committed {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the store's readers still hold committed events back after 10 s");
+}
+
 /// Every row of every read-model table, whole, in primary-key order: `table: row`.
 pub async fn dump<S: ProjectionStore>(store: &S) -> Vec<String> {
     let mut out = vec![];
