@@ -506,6 +506,9 @@ pub struct Report {
     /// e.g. `PostgreSQL 15.20 on 127.0.0.1:5432, a fresh database`.
     pub database: String,
     pub machine: String,
+    /// `/proc/loadavg` before and after the phases: other work on the machine shows here.
+    pub load_before: String,
+    pub load_after: String,
     pub projects: u64,
     pub seeded: usize,
     pub demo_projects: usize,
@@ -548,6 +551,7 @@ impl fmt::Display for Report {
         writeln!(f, "command:   {}", self.command_line)?;
         writeln!(f, "database:  {}", self.database)?;
         writeln!(f, "machine:   {}", self.machine)?;
+        writeln!(f, "loadavg:   {} before the phases, {} after", self.load_before, self.load_after)?;
         writeln!(
             f,
             "data:      {} projects ({} demo + {} seeded, more from submitProject), {} active ones as mutation targets",
@@ -755,6 +759,13 @@ fn machine() -> String {
     format!("{cpus} logical CPUs ({model}), shared by the server, the database and this load generator")
 }
 
+/// The first three fields of `/proc/loadavg` (1, 5 and 15 minutes).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// Submits project `n` (dated in the past three years) and, for most, qualifies and accepts it,
 /// the way the lab would have.
 async fn seed_project(lab: &Lab, today: NaiveDate, n: usize) -> anyhow::Result<()> {
@@ -915,6 +926,7 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
     anyhow::ensure!(!active.is_empty(), "no active project to change");
     let projects = total_projects(&target).await?;
 
+    let load_before = loadavg();
     let warmup = (options.phase / 5).clamp(Duration::from_millis(200), Duration::from_secs(2));
     let clients = options.connections;
     progress("baseline: GET /healthz, closed loop");
@@ -977,6 +989,8 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
         command_line: options.command_line.clone(),
         database: scratch.description.clone(),
         machine: machine(),
+        load_before,
+        load_after: loadavg(),
         projects,
         seeded: options.projects,
         demo_projects: demo.projects,

@@ -60,6 +60,9 @@ pub struct Config {
     /// Fictitious demo data on a new (empty) database at `serve`; unset: on in development,
     /// off in production.
     pub demo_data: Option<bool>,
+    /// `/readyz` fails when the live feed of the subscriptions is more events than this behind
+    /// the log.
+    pub readiness_max_lag: usize,
 }
 
 impl Default for Config {
@@ -75,6 +78,7 @@ impl Default for Config {
             jwt_secret_file: "data/jwt-secret".into(),
             reference_prefix: "110B".into(),
             demo_data: None,
+            readiness_max_lag: 1000,
         }
     }
 }

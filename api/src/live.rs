@@ -79,6 +79,8 @@ struct Inner {
     events: broadcast::WeakSender<Arc<LiveEvent>>,
     stopping: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// Where the follower stands: after the last event it broadcast.
+    position: Arc<Mutex<Checkpoint>>,
 }
 
 impl LiveFeed {
@@ -93,8 +95,25 @@ impl LiveFeed {
         let (sender, _) = broadcast::channel(capacity);
         let (stopping, stop) = watch::channel(false);
         let events = sender.downgrade();
-        let task = tokio::spawn(follow(store, from, sender, stop));
-        Ok(Self { inner: Arc::new(Inner { events, stopping, task: Mutex::new(Some(task)) }) })
+        let position = Arc::new(Mutex::new(from));
+        let task = tokio::spawn(follow(store, from, sender, stop, position.clone()));
+        Ok(Self { inner: Arc::new(Inner { events, stopping, task: Mutex::new(Some(task)), position }) })
+    }
+
+    /// After the last event the follower broadcast.
+    pub fn position(&self) -> Checkpoint {
+        self.inner.position.lock().map(|p| *p).unwrap_or(Checkpoint::START)
+    }
+
+    /// Whether the follower still runs (it ends only when stopped, or if it panicked).
+    pub fn is_following(&self) -> bool {
+        self.inner.task.lock().is_ok_and(|task| task.as_ref().is_some_and(|t| !t.is_finished()))
+    }
+
+    /// How many committed events the follower has yet to broadcast, counted up to `bound + 1`
+    /// (one bounded read: readiness asks it often).
+    pub async fn backlog<S: EventStore>(&self, store: &S, bound: usize) -> Result<usize, StoreError> {
+        Ok(store.read_all(self.position(), bound + 1).await?.len())
     }
 
     /// Every event committed from now on, in log order. After [`Self::stop`], a receiver that
@@ -130,6 +149,7 @@ async fn follow<S: EventStore>(
     from: Checkpoint,
     sender: broadcast::Sender<Arc<LiveEvent>>,
     mut stop: watch::Receiver<bool>,
+    position: Arc<Mutex<Checkpoint>>,
 ) {
     let events = carnet_store::subscribe(store, from, BATCH, POLL);
     let mut events = std::pin::pin!(events);
@@ -141,8 +161,12 @@ async fn follow<S: EventStore>(
             next = events.next() => match next {
                 Some(Ok(event)) => {
                     metrics::counter!("carnet_live_events_total").increment(1);
+                    let at = event.checkpoint();
                     // no receiver is not an error: nobody is subscribed right now
                     let _ = sender.send(Arc::new(LiveEvent::from(event)));
+                    if let Ok(mut position) = position.lock() {
+                        *position = at;
+                    }
                 }
                 // the store's subscription waits a poll interval before the next read
                 Some(Err(e)) => tracing::warn!(error = %e, "live feed: reading the log failed; retrying"),
@@ -235,6 +259,33 @@ mod tests {
         assert!(matches!(next(&mut rx).await, Err(RecvError::Closed)), "subscriptions complete");
         assert!(matches!(next(&mut feed.subscribe()).await, Err(RecvError::Closed)), "and new ones at once");
         feed.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_backlog_counts_what_the_follower_has_not_broadcast_yet() {
+        let (_db, store) = store().await;
+        let feed = LiveFeed::start(store.clone()).await.unwrap();
+        let mut rx = feed.subscribe();
+        let stream = StreamId::new("project", uuid::Uuid::now_v7());
+        append(&store, &stream, "Seen").await;
+        next(&mut rx).await.unwrap();
+        // the position moves right after the broadcast: wait for it rather than race it
+        for _ in 0..500 {
+            if feed.backlog(&store, 10).await.unwrap() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(feed.backlog(&store, 10).await.unwrap(), 0, "caught up");
+        assert!(feed.is_following());
+
+        feed.stop().await;
+        assert!(!feed.is_following(), "a stopped feed is not following");
+        for _ in 0..3 {
+            append(&store, &stream, "Missed").await;
+        }
+        assert_eq!(feed.backlog(&store, 10).await.unwrap(), 3, "what it did not deliver");
+        assert_eq!(feed.backlog(&store, 1).await.unwrap(), 2, "counted up to the bound and one more");
     }
 
     #[tokio::test]

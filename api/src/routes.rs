@@ -44,13 +44,34 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// Ready: the database answers. (Projection lag joins this check with the read models.)
+/// Ready: the database answers and the projections are caught up (DESIGN §7). The read models
+/// are projected inside each append's transaction, so they never lag; what follows the log
+/// asynchronously is the live feed of the subscriptions: it must run, and be no more than
+/// `readiness_max_lag` events behind the log.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
+    let unavailable = |reason: String| {
+        tracing::warn!(%reason, "not ready");
+        HttpResponse::ServiceUnavailable().content_type("text/plain").body(reason)
+    };
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "database unreachable");
+        return unavailable("database unreachable".into());
+    }
+    if !state.live.is_following() {
+        return unavailable("the live feed is not following the log".into());
+    }
+    let bound = state.config.readiness_max_lag;
+    match state.live.backlog(&state.store, bound).await {
+        Ok(backlog) => {
+            metrics::gauge!("carnet_live_backlog_events").set(backlog as f64);
+            if backlog > bound {
+                return unavailable(format!("the live feed is more than {bound} events behind the log"));
+            }
+            HttpResponse::Ok().content_type("text/plain").body("ready")
+        }
         Err(e) => {
-            tracing::warn!(error = %e, "not ready: database unreachable");
-            HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unreachable")
+            tracing::warn!(error = %e, "cannot measure the live feed's lag");
+            unavailable("cannot measure the live feed's lag".into())
         }
     }
 }

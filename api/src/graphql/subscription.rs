@@ -5,9 +5,9 @@
 //!
 //! Access is the queries' access: a project or session outside an `ACADEMIE` caller's territory
 //! is `NOT_FOUND`, and the activity feed only shows such a caller the events of its académies'
-//! projects and sessions. No subscription ever carries an event's payload (personal data): an activity event
-//! says what happened to what, when and by whom; the entity itself is read from the read model
-//! with the caller's rights.
+//! projects and sessions. No subscription ever carries an event's payload (personal data): an
+//! activity event says what happened to what, when and by whom; the entity itself is read from
+//! the read model with the caller's rights.
 //!
 //! A subscription that falls too far behind the feed ends with `SUBSCRIPTION_LAGGED` rather than
 //! skip events silently; the client subscribes again.
