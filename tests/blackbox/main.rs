@@ -5,6 +5,7 @@
 mod demo;
 mod indicators;
 mod mutations;
+mod readme;
 mod sessions;
 mod subscriptions;
 mod support;
