@@ -530,7 +530,7 @@ impl Report {
     }
 
     fn phases(&self) -> impl Iterator<Item = &PhaseResult> {
-        [&self.baseline, &self.read, &self.half_load, &self.mutations].into_iter().chain(self.compare.as_ref())
+        [&self.baseline, &self.read].into_iter().chain(self.compare.as_ref()).chain([&self.half_load, &self.mutations])
     }
 
     pub fn read_ratio(&self) -> f64 {
@@ -926,6 +926,17 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
     anyhow::ensure!(!active.is_empty(), "no active project to change");
     let projects = total_projects(&target).await?;
 
+    // started before the phases, so that it is warm and idle during ours; stopped when dropped
+    let (_running, other) = match &options.compare {
+        Some(compare) => {
+            progress(&format!("starting {}", compare.name));
+            let running = compare.command.as_deref().map(|c| spawn_compare(c, &scratch.url)).transpose()?;
+            let other = Target::new(&base, &compare.graphql_url, None)?;
+            wait_ready(&other, &compare.query).await?;
+            (running, Some(other))
+        }
+        None => (None, None),
+    };
     let load_before = loadavg();
     let warmup = (options.phase / 5).clamp(Duration::from_millis(200), Duration::from_secs(2));
     let clients = options.connections;
@@ -950,6 +961,16 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
         options.phase,
     )
     .await?;
+    // the other server right after ours, on the same data, while ours idles
+    let compare = match (&options.compare, &other) {
+        (Some(compare), Some(other)) => {
+            progress(&format!("{}: the same page, closed loop", compare.name));
+            let name = format!("{} (closed loop)", compare.name);
+            let job = read_job(other, &compare.query);
+            Some(closed_loop(&name, &["projects"], job, clients, warmup, options.phase).await?)
+        }
+        _ => None,
+    };
     let half = (read.per_second() / 2.0).max(1.0);
     progress(&format!("projects(first: 20) at half load ({half:.0}/s), open loop"));
     let half_load = open_loop(
@@ -969,21 +990,6 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
         MAX_IN_FLIGHT,
     )
     .await?;
-
-    let compare = match &options.compare {
-        None => None,
-        Some(other) => {
-            progress(&format!("{}: same read, closed loop", other.name));
-            let _running = other.command.as_deref().map(|c| spawn_compare(c, &scratch.url)).transpose()?;
-            let target = Target::new(&base, &other.graphql_url, None)?;
-            wait_ready(&target, &other.query).await?;
-            let name = format!("{} (closed loop)", other.name);
-            Some(
-                closed_loop(&name, &["projects"], read_job(&target, &other.query), clients, warmup, options.phase)
-                    .await?,
-            )
-        }
-    };
 
     Ok(Report {
         command_line: options.command_line.clone(),

@@ -77,6 +77,47 @@ macro_rules! with_reader {
     };
 }
 
+/// Declares `$name`, the public projector of the read model `$model`: a thin wrapper over the
+/// shared `model::ModelProjector`, so that the model types stay private to the crate.
+macro_rules! public_projector {
+    ($(#[$doc:meta])* $name:ident, $model:ty, $category:literal) => {
+        $(#[$doc])*
+        pub struct $name($crate::model::ModelProjector<$model>);
+
+        impl $name {
+            /// The projector of the live tables.
+            pub fn new(upcasters: std::sync::Arc<carnet_store::Upcasters>) -> Self {
+                Self($crate::model::ModelProjector::new(upcasters, ""))
+            }
+
+            /// The projector of a rebuild's shadow tables.
+            pub(crate) fn with_suffix(upcasters: std::sync::Arc<carnet_store::Upcasters>, suffix: &str) -> Self {
+                Self($crate::model::ModelProjector::new(upcasters, suffix))
+            }
+
+            #[doc = concat!("Applies the `", $category, "` events among `events` (others are ignored), in their")]
+            /// order. Returns how many it applied.
+            pub async fn apply(
+                &self,
+                tx: carnet_store::TxConn<'_>,
+                events: &[carnet_store::RecordedEvent],
+            ) -> Result<usize, $crate::ProjectionError> {
+                self.0.apply(tx, events).await
+            }
+        }
+
+        impl $crate::Projector for $name {
+            fn apply<'c>(
+                &'c self,
+                tx: carnet_store::TxConn<'c>,
+                events: &'c [carnet_store::RecordedEvent],
+            ) -> futures::future::BoxFuture<'c, Result<usize, $crate::ProjectionError>> {
+                Box::pin(self.0.apply(tx, events))
+            }
+        }
+    };
+}
+
 mod as_of;
 pub mod indicators;
 mod model;

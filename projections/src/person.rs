@@ -13,17 +13,15 @@ mod schema;
 
 pub use query::*;
 
-use crate::model::{Child, Model, ModelProjector, Tables, code, decode_json};
+use crate::ProjectionError;
+use crate::model::{Child, Model, Tables, code, decode_json};
 use crate::schema::TableSpec;
 use crate::sql::{self, Backend, bytewise, json_array_subquery, json_column, json_object, json_text};
-use crate::{ProjectionError, Projector};
 use carnet_domain::Decider;
 use carnet_domain::person::{ConsentPurpose, Person, PersonEvent, PersonalData, Role};
-use carnet_store::{RecordedEvent, TxConn, Upcasters};
+use carnet_store::RecordedEvent;
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// What the API shows instead of the name of an erased person.
@@ -333,33 +331,9 @@ impl Model for PersonModel {
 // ---------------------------------------------------------------------------------------------
 // The projector
 
-/// Applies person events to the person tables, inside the caller's transaction.
-pub struct PersonProjector(ModelProjector<PersonModel>);
-
-impl PersonProjector {
-    /// The projector of the live tables.
-    pub fn new(upcasters: Arc<Upcasters>) -> Self {
-        Self(ModelProjector::new(upcasters, ""))
-    }
-
-    /// The projector of a rebuild's shadow tables.
-    pub(crate) fn with_suffix(upcasters: Arc<Upcasters>, suffix: &str) -> Self {
-        Self(ModelProjector::new(upcasters, suffix))
-    }
-
-    /// Applies the `person` events among `events` (others are ignored), in their order.
-    /// Returns how many it applied.
-    pub async fn apply(&self, tx: TxConn<'_>, events: &[RecordedEvent]) -> Result<usize, ProjectionError> {
-        self.0.apply(tx, events).await
-    }
-}
-
-impl Projector for PersonProjector {
-    fn apply<'c>(
-        &'c self,
-        tx: TxConn<'c>,
-        events: &'c [RecordedEvent],
-    ) -> BoxFuture<'c, Result<usize, ProjectionError>> {
-        Box::pin(self.0.apply(tx, events))
-    }
-}
+public_projector!(
+    /// Applies person events to the person tables, inside the caller's transaction.
+    PersonProjector,
+    PersonModel,
+    "person"
+);

@@ -11,17 +11,15 @@ mod schema;
 pub use crate::model::{Direction, MAX_PAGE_SIZE};
 pub use query::*;
 
-use crate::model::{Child, Model, ModelProjector, Tables, code, decode_json, fold_text, insert_sorted};
+use crate::ProjectionError;
+use crate::model::{Child, Model, Tables, code, decode_json, fold_text, insert_sorted};
 use crate::schema::TableSpec;
 use crate::sql::{self, Backend, json_array_subquery, json_object, json_text};
-use crate::{ProjectionError, Projector};
 use carnet_domain::Decider;
 use carnet_domain::project::{Phase, Project, ProjectEvent, ProjectStatus, SupportMode, Visibility};
-use carnet_store::{RecordedEvent, TxConn, Upcasters};
+use carnet_store::RecordedEvent;
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// A project as the read model holds it.
@@ -404,33 +402,9 @@ impl Model for ProjectModel {
 // ---------------------------------------------------------------------------------------------
 // The projector
 
-/// Applies project events to the project tables, inside the caller's transaction.
-pub struct ProjectProjector(ModelProjector<ProjectModel>);
-
-impl ProjectProjector {
-    /// The projector of the live tables.
-    pub fn new(upcasters: Arc<Upcasters>) -> Self {
-        Self(ModelProjector::new(upcasters, ""))
-    }
-
-    /// The projector of a rebuild's shadow tables.
-    pub(crate) fn with_suffix(upcasters: Arc<Upcasters>, suffix: &str) -> Self {
-        Self(ModelProjector::new(upcasters, suffix))
-    }
-
-    /// Applies the `project` events among `events` (others are ignored), in their order.
-    /// Returns how many it applied.
-    pub async fn apply(&self, tx: TxConn<'_>, events: &[RecordedEvent]) -> Result<usize, ProjectionError> {
-        self.0.apply(tx, events).await
-    }
-}
-
-impl Projector for ProjectProjector {
-    fn apply<'c>(
-        &'c self,
-        tx: TxConn<'c>,
-        events: &'c [RecordedEvent],
-    ) -> BoxFuture<'c, Result<usize, ProjectionError>> {
-        Box::pin(self.0.apply(tx, events))
-    }
-}
+public_projector!(
+    /// Applies project events to the project tables, inside the caller's transaction.
+    ProjectProjector,
+    ProjectModel,
+    "project"
+);

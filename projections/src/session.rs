@@ -13,17 +13,15 @@ mod schema;
 
 pub use query::*;
 
-use crate::model::{Child, Model, ModelProjector, Tables, code, decode_json, fold_text, insert_sorted};
+use crate::ProjectionError;
+use crate::model::{Child, Model, Tables, code, decode_json, fold_text, insert_sorted};
 use crate::schema::TableSpec;
 use crate::sql::{self, Backend, json_array_subquery, json_column, json_object, json_text};
-use crate::{ProjectionError, Projector};
 use carnet_domain::Decider;
 use carnet_domain::session::{RequesterKind, Session, SessionEvent, SessionFormat, SessionMode, SessionStatus};
-use carnet_store::{RecordedEvent, TxConn, Upcasters};
+use carnet_store::RecordedEvent;
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// A session as the read model holds it. People appear by opaque id only.
@@ -587,33 +585,9 @@ impl Model for SessionModel {
 // ---------------------------------------------------------------------------------------------
 // The projector
 
-/// Applies session events to the session tables, inside the caller's transaction.
-pub struct SessionProjector(ModelProjector<SessionModel>);
-
-impl SessionProjector {
-    /// The projector of the live tables.
-    pub fn new(upcasters: Arc<Upcasters>) -> Self {
-        Self(ModelProjector::new(upcasters, ""))
-    }
-
-    /// The projector of a rebuild's shadow tables.
-    pub(crate) fn with_suffix(upcasters: Arc<Upcasters>, suffix: &str) -> Self {
-        Self(ModelProjector::new(upcasters, suffix))
-    }
-
-    /// Applies the `session` events among `events` (others are ignored), in their order.
-    /// Returns how many it applied.
-    pub async fn apply(&self, tx: TxConn<'_>, events: &[RecordedEvent]) -> Result<usize, ProjectionError> {
-        self.0.apply(tx, events).await
-    }
-}
-
-impl Projector for SessionProjector {
-    fn apply<'c>(
-        &'c self,
-        tx: TxConn<'c>,
-        events: &'c [RecordedEvent],
-    ) -> BoxFuture<'c, Result<usize, ProjectionError>> {
-        Box::pin(self.0.apply(tx, events))
-    }
-}
+public_projector!(
+    /// Applies session events to the session tables, inside the caller's transaction.
+    SessionProjector,
+    SessionModel,
+    "session"
+);

@@ -9,6 +9,7 @@ use crate::auth::Identity;
 use crate::startup::AppState;
 use async_graphql::Context;
 use carnet_domain::person::Role;
+use carnet_domain::values::AcademieCode;
 
 /// What a resolver needs of the request: the services, the identity, the request id.
 pub struct Caller<'c> {
@@ -44,6 +45,17 @@ impl Caller<'_> {
             return None;
         }
         Some(self.identity.academies.iter().map(|a| a.as_str().to_owned()).collect())
+    }
+
+    /// The académies a filter may count for this caller: what it asked for (all académies when
+    /// empty), within its territory if it has one. `None` when that leaves nothing to see (a
+    /// territory caller asking only for others): an empty answer, never an error.
+    pub fn within_territory(&self, asked: Vec<AcademieCode>) -> Option<Vec<AcademieCode>> {
+        let Some(codes) = self.territory() else { return Some(asked) };
+        let own: Vec<AcademieCode> = codes.iter().filter_map(|c| AcademieCode::from_stored(c).ok()).collect();
+        let allowed: Vec<AcademieCode> =
+            if asked.is_empty() { own } else { asked.into_iter().filter(|c| own.contains(c)).collect() };
+        (!allowed.is_empty()).then_some(allowed)
     }
 
     /// Whether an entity of these académies is within the caller's territory.

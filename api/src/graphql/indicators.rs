@@ -35,7 +35,7 @@ impl IndicatorsQuery {
         let caller = access::reader(ctx)?;
         let period = Period::new(from, to);
         period.validate().map_err(|e| fail(&caller, e))?;
-        let mut codes = academie_code
+        let mut codes: Vec<AcademieCode> = academie_code
             .unwrap_or_default()
             .iter()
             .map(|c| AcademieCode::from_stored(c))
@@ -43,14 +43,10 @@ impl IndicatorsQuery {
             .map_err(|e| caller.fail(e))?;
         codes.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         codes.dedup();
-        if let Some(own) = caller.territory() {
-            let own: Vec<AcademieCode> = own.iter().filter_map(|c| AcademieCode::from_stored(c).ok()).collect();
-            codes = if codes.is_empty() { own } else { codes.into_iter().filter(|c| own.contains(c)).collect() };
-            if codes.is_empty() {
-                // asked only for other académies (or a token without any): nothing of theirs
-                return Ok(Indicators { figures: Figures::none(period), academies: codes });
-            }
-        }
+        let Some(codes) = caller.within_territory(codes) else {
+            // asked only for other académies (or a token without any): nothing of theirs
+            return Ok(Indicators { figures: Figures::none(period), academies: vec![] });
+        };
         let figures = indicators(caller.state.store.db(), &period, &codes).await.map_err(|e| fail(&caller, e))?;
         Ok(Indicators { figures, academies: codes })
     }

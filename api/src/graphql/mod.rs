@@ -5,6 +5,7 @@
 //! fails when it drifts from the code (`UPDATE_SCHEMA=1 cargo test -p carnet-api` rewrites it).
 
 mod access;
+mod connection;
 pub mod error;
 mod ids;
 mod indicators;

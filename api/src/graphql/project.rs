@@ -3,16 +3,16 @@
 //! académie's project is `NOT_FOUND`, never `FORBIDDEN`, so that its existence does not leak.
 
 use super::access::{self, Caller};
+use super::connection::{self, CountedConnection, PageRequest};
 use super::error::ApiError;
 use super::ids::{self, Kind};
 use super::loaders::{PersonKey, SessionsOfProject, load_many};
 use super::person::Person;
 use super::session::Session;
-use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use carnet_domain::values::AcademieCode;
 use carnet_projections::project::{
-    Direction, MAX_PAGE_SIZE, ProjectCursor, ProjectFilter, ProjectOrder, ProjectOrderField, ProjectRow,
+    Direction, ProjectCursor, ProjectFilter, ProjectOrder, ProjectOrderField, ProjectRow,
 };
 use carnet_projections::{ProjectionStore, list_projects, list_projects_backward, project_as_of, project_by_id};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -260,58 +260,22 @@ impl ProjectQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> async_graphql::Result<Connection<String, Project, ProjectConnectionFields, EmptyFields>> {
+    ) -> async_graphql::Result<CountedConnection<Project>> {
         let caller = access::reader(ctx)?;
-        let bad = |m: &str| caller.fail(ApiError::BadUserInput(m.to_owned(), "pagination"));
         let order = ProjectOrder::from(order_by.unwrap_or_default());
         let mut filter = to_filter(filter.unwrap_or_default()).map_err(|e| caller.fail(e))?;
-        if let Some(codes) = caller.territory() {
-            let own: Vec<AcademieCode> = codes.iter().filter_map(|c| AcademieCode::from_stored(c).ok()).collect();
-            filter.academie_code = if filter.academie_code.is_empty() {
-                own
-            } else {
-                filter.academie_code.into_iter().filter(|c| own.contains(c)).collect()
-            };
-            if filter.academie_code.is_empty() {
-                // asked only for other académies: nothing of theirs to see
-                return Ok(Connection::with_additional_fields(
-                    false,
-                    false,
-                    ProjectConnectionFields { total_count: 0 },
-                ));
-            }
-        }
-        let size = |n: i32| u32::try_from(n).ok().filter(|n| (1..=MAX_PAGE_SIZE).contains(n));
-        let page = match (first, last) {
-            (Some(_), Some(_)) => return Err(bad("give first or last, not both")),
-            (_, Some(n)) => {
-                let n = size(n).ok_or_else(|| bad("last must be between 1 and 100"))?;
-                let cursor = before.as_deref().map(cursor).transpose().map_err(|()| bad("invalid cursor"))?;
-                list_projects_backward(caller.state.store.db(), &filter, order, n, cursor.as_ref()).await
-            }
-            (n, None) => {
-                let n = size(n.unwrap_or(20)).ok_or_else(|| bad("first must be between 1 and 100"))?;
-                let cursor = after.as_deref().map(cursor).transpose().map_err(|()| bad("invalid cursor"))?;
-                list_projects(caller.state.store.db(), &filter, order, n, cursor.as_ref()).await
-            }
+        let Some(academies) = caller.within_territory(filter.academie_code) else {
+            return Ok(connection::empty());
+        };
+        filter.academie_code = academies;
+        let db = caller.state.store.db();
+        let page = match connection::page_request::<ProjectCursor>(&caller, first, after, last, before)? {
+            PageRequest::Forward(n, after) => list_projects(db, &filter, order, n, after.as_ref()).await,
+            PageRequest::Backward(n, before) => list_projects_backward(db, &filter, order, n, before.as_ref()).await,
         }
         .map_err(|e| caller.fail(e.into_store_error()))?;
-        let mut connection = Connection::with_additional_fields(
-            page.has_previous_page,
-            page.has_next_page,
-            ProjectConnectionFields { total_count: page.total_count },
-        );
-        connection.edges.extend(
-            page.rows.into_iter().map(|row| Edge::new(ids::encode_cursor(&row.cursor(order.field)), Project(row))),
-        );
-        Ok(connection)
+        Ok(connection::connection(page, |row| row.cursor(order.field), Project))
     }
-}
-
-#[derive(SimpleObject)]
-pub struct ProjectConnectionFields {
-    /// How many projects match, all pages together.
-    total_count: u64,
 }
 
 const NOT_FOUND: &str = "ce projet n'existe pas";
@@ -336,8 +300,4 @@ fn to_filter(input: ProjectFilterInput) -> Result<ProjectFilter, carnet_domain::
         theme: input.theme.unwrap_or_default(),
         text: input.text.filter(|t| !t.trim().is_empty()),
     })
-}
-
-fn cursor(raw: &str) -> Result<ProjectCursor, ()> {
-    ids::decode_cursor(raw).ok_or(())
 }

@@ -4,20 +4,17 @@
 //! académie's session is `NOT_FOUND`, never `FORBIDDEN`, so that its existence does not leak.
 
 use super::access::{self, Caller};
+use super::connection::{self, CountedConnection, PageRequest};
 use super::error::ApiError;
 use super::ids::{self, Kind};
 use super::loaders::{PersonKey, load_many};
 use super::person::Person;
 use super::project::visible_project;
-use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use carnet_domain::values::AcademieCode;
-use carnet_projections::session::{
-    SessionCursor, SessionFilter, SessionOrder, SessionOrderField, SessionPage, SessionRow,
-};
+use carnet_projections::session::{SessionCursor, SessionFilter, SessionOrder, SessionOrderField, SessionRow};
 use carnet_projections::{
-    Direction, MAX_PAGE_SIZE, ProjectionError, ProjectionStore, list_sessions, list_sessions_backward, session_as_of,
-    session_by_id,
+    Direction, ProjectionError, ProjectionStore, list_sessions, list_sessions_backward, session_as_of, session_by_id,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -369,10 +366,9 @@ impl SessionQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> async_graphql::Result<Connection<String, Session, SessionConnectionFields, EmptyFields>> {
+    ) -> async_graphql::Result<CountedConnection<Session>> {
         let caller = access::reader(ctx)?;
         let bad = |m: &str, rule: &'static str| caller.fail(ApiError::BadUserInput(m.to_owned(), rule));
-        let empty = || Connection::with_additional_fields(false, false, SessionConnectionFields { total_count: 0 });
         let order = SessionOrder::from(order_by.unwrap_or_default());
         let input = filter.unwrap_or_default();
         if let (Some(from), Some(to)) = (input.from, input.to)
@@ -387,58 +383,24 @@ impl SessionQuery {
                     .ok_or_else(|| bad("projectId n'est pas un identifiant de projet", "filter"))?;
                 // sessions of a project the caller may not see: none, as if it did not exist
                 if caller.territory().is_some() && visible_project(&caller, uuid).await?.is_none() {
-                    return Ok(empty());
+                    return Ok(connection::empty());
                 }
                 Some(uuid)
             }
         };
         let mut filter = to_filter(input, project).map_err(|e| caller.fail(e))?;
-        if let Some(codes) = caller.territory() {
-            let own: Vec<AcademieCode> = codes.iter().filter_map(|c| AcademieCode::from_stored(c).ok()).collect();
-            filter.academie_code = if filter.academie_code.is_empty() {
-                own
-            } else {
-                filter.academie_code.into_iter().filter(|c| own.contains(c)).collect()
-            };
-            if filter.academie_code.is_empty() {
-                // asked only for other académies: nothing of theirs to see
-                return Ok(empty());
-            }
-        }
-        let size = |n: i32| u32::try_from(n).ok().filter(|n| (1..=MAX_PAGE_SIZE).contains(n));
-        let db = caller.state.store.db();
-        let page: Result<SessionPage, ProjectionError> = match (first, last) {
-            (Some(_), Some(_)) => return Err(bad("give first or last, not both", "pagination")),
-            (_, Some(n)) => {
-                let n = size(n).ok_or_else(|| bad("last must be between 1 and 100", "pagination"))?;
-                let cursor =
-                    before.as_deref().map(cursor).transpose().map_err(|()| bad("invalid cursor", "pagination"))?;
-                list_sessions_backward(db, &filter, order, n, cursor.as_ref()).await
-            }
-            (n, None) => {
-                let n = size(n.unwrap_or(20)).ok_or_else(|| bad("first must be between 1 and 100", "pagination"))?;
-                let cursor =
-                    after.as_deref().map(cursor).transpose().map_err(|()| bad("invalid cursor", "pagination"))?;
-                list_sessions(db, &filter, order, n, cursor.as_ref()).await
-            }
+        let Some(academies) = caller.within_territory(filter.academie_code) else {
+            return Ok(connection::empty());
         };
-        let page = page.map_err(|e| fail(&caller, e))?;
-        let mut connection = Connection::with_additional_fields(
-            page.has_previous_page,
-            page.has_next_page,
-            SessionConnectionFields { total_count: page.total_count },
-        );
-        connection.edges.extend(
-            page.rows.into_iter().map(|row| Edge::new(ids::encode_cursor(&row.cursor(order.field)), Session(row))),
-        );
-        Ok(connection)
+        filter.academie_code = academies;
+        let db = caller.state.store.db();
+        let page = match connection::page_request::<SessionCursor>(&caller, first, after, last, before)? {
+            PageRequest::Forward(n, after) => list_sessions(db, &filter, order, n, after.as_ref()).await,
+            PageRequest::Backward(n, before) => list_sessions_backward(db, &filter, order, n, before.as_ref()).await,
+        }
+        .map_err(|e| fail(&caller, e))?;
+        Ok(connection::connection(page, |row| row.cursor(order.field), Session))
     }
-}
-
-#[derive(SimpleObject)]
-pub struct SessionConnectionFields {
-    /// How many sessions match, all pages together.
-    total_count: u64,
 }
 
 const NOT_FOUND: &str = "cette session n'existe pas";
@@ -476,8 +438,4 @@ fn to_filter(
         project_id,
         text: input.text.filter(|t| !t.trim().is_empty()),
     })
-}
-
-fn cursor(raw: &str) -> Result<SessionCursor, ()> {
-    ids::decode_cursor(raw).ok_or(())
 }
