@@ -4,12 +4,20 @@
 //! [`telemetry`] (tracing subscriber, JSON in production), [`startup`] (`Application::build`
 //! opens the store, binds a port — 0 in tests — and mounts the routes), [`routes`]
 //! (`/healthz`, `/readyz`, `/metrics`, the request observer that gives every request an id),
-//! [`graphql`] (the schema, its error codes, `POST`/`GET /graphql`), [`live`] (the one follower of
-//! the log that subscriptions filter) and [`ws`] (subscriptions over WebSocket at `/graphql/ws`).
-//! [`bench_http`] is `carnet bench http`, the load benchmark of the whole application.
+//! [`auth`] (local HS256 tokens, the caller's `Identity`), [`lab`] (the command side: every
+//! change is `Lab::execute`, load → decide → append with the inline projections; references
+//! from their allocation streams), [`graphql`] (the schema: queries over the read models,
+//! one mutation per domain command, subscriptions; error codes; `POST`/`GET /graphql`),
+//! [`live`] (the one follower of the log that subscriptions filter), [`ws`] (subscriptions over
+//! WebSocket at `/graphql/ws`), [`demo`] (the demo data a new database gets, through `Lab`) and
+//! [`bench_http`] (`carnet bench http`, the load benchmark of the whole application).
 //!
 //! Decisions: `main` stays thin, so tests start the very application operators run; HTTP stays
-//! in this crate, SQL never enters it. The GraphQL schema joins here with the read models.
+//! in this crate, SQL never enters it (queries live in `carnet-projections`). A mutation is the
+//! way of a command of DESIGN §2 and nothing more: the resolver authorizes, parses its input
+//! into a domain command (bad input is refused before anything is loaded), hands it to `Lab`,
+//! and reads the entity back from the read model the same transaction updated. Demo data and
+//! tests go through the same `Lab`, so nothing reaches the log by another way.
 
 pub mod auth;
 pub mod bench_http;

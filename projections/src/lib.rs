@@ -18,7 +18,7 @@
 //!   mutation's payload already shows its effect (read-your-writes). A projector failure fails
 //!   the command: the log never holds an event its inline read model refused (a second project
 //!   or session with a taken reference, an identity already linked to another person, say, is
-//!   refused as [`StoreError::InvalidInput`]).
+//!   refused as [`StoreError::Refused`], naming its rule).
 //! - **Catch-up.** [`catch_up`] follows the global log from a projection's checkpoint (table
 //!   `projection_checkpoint`), each batch and its checkpoint in one transaction: for projectors
 //!   that do not run inline, and for rebuilds.
@@ -204,9 +204,10 @@ pub enum ProjectionError {
         "event at global position {global_position} ({stream_id}, version {stream_version}) cannot be projected: {reason}"
     )]
     Inconsistent { stream_id: String, stream_version: u64, global_position: i64, reason: String },
-    /// The read model refuses what the events say, in words for a user (e.g. a taken reference).
-    #[error("{0}")]
-    Refused(String),
+    /// The read model refuses what the events say, in words for a user (e.g. a taken
+    /// reference); `rule` names the rule, as a domain rejection does.
+    #[error("{message}")]
+    Refused { rule: &'static str, message: String },
     /// A cursor that does not fit the list it is used with.
     #[error("{0}")]
     InvalidCursor(String),
@@ -233,7 +234,7 @@ impl ProjectionError {
         match self {
             Self::Store(e) => e,
             Self::Database(e) => e.into(),
-            Self::Refused(reason) => StoreError::InvalidInput { reason },
+            Self::Refused { rule, message } => StoreError::Refused { rule, reason: message },
             other => StoreError::Unexpected(Box::new(other)),
         }
     }

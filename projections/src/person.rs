@@ -321,7 +321,10 @@ impl Model for PersonModel {
             _ => false,
         };
         if is_identity {
-            ProjectionError::Refused("cette identité est déjà rattachée à une autre personne".to_owned())
+            ProjectionError::Refused {
+                rule: "person.identity_taken",
+                message: "cette identité est déjà rattachée à une autre personne".to_owned(),
+            }
         } else {
             e.into()
         }

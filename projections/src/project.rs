@@ -392,10 +392,13 @@ impl Model for ProjectModel {
             return e.into();
         }
         let references: Vec<&str> = new.iter().map(|p| p.reference.as_str()).collect();
-        ProjectionError::Refused(format!(
-            "la référence de projet {} est déjà celle d'un autre projet",
-            if references.is_empty() { "envoyée".to_owned() } else { references.join(", ") }
-        ))
+        ProjectionError::Refused {
+            rule: "project.reference_taken",
+            message: format!(
+                "la référence de projet {} est déjà celle d'un autre projet",
+                if references.is_empty() { "envoyée".to_owned() } else { references.join(", ") }
+            ),
+        }
     }
 }
 

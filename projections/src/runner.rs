@@ -289,7 +289,10 @@ async fn exclusive(db: Db<'_>, models: &[ReadModel]) -> Result<Option<sqlx::PgCo
             sqlx::query_scalar("select pg_try_advisory_lock(2, hashtext($1))").bind(&name).fetch_one(&mut conn).await?;
         if !owned {
             let _ = sqlx::Connection::close(conn).await; // frees the locks taken so far
-            return Err(ProjectionError::Refused(format!("une reconstruction ({name}) est déjà en cours")));
+            return Err(ProjectionError::Refused {
+                rule: "rebuild.in_progress",
+                message: format!("une reconstruction ({name}) est déjà en cours"),
+            });
         }
     }
     Ok(Some(conn))

@@ -575,10 +575,13 @@ impl Model for SessionModel {
             return e.into();
         }
         let references: Vec<&str> = new.iter().map(|s| s.reference.as_str()).collect();
-        ProjectionError::Refused(format!(
-            "la référence de session {} est déjà celle d'une autre session",
-            if references.is_empty() { "envoyée".to_owned() } else { references.join(", ") }
-        ))
+        ProjectionError::Refused {
+            rule: "session.reference_taken",
+            message: format!(
+                "la référence de session {} est déjà celle d'une autre session",
+                if references.is_empty() { "envoyée".to_owned() } else { references.join(", ") }
+            ),
+        }
     }
 }
 

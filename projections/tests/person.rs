@@ -186,7 +186,7 @@ async fn an_identity_belongs_to_one_person_at_most<S: ProjectionStore>(store: S)
 
     // refused in words, and nothing of it remains
     match execute(&store, second, &shared).await {
-        Err(CommandError::Store(StoreError::InvalidInput { reason })) => {
+        Err(CommandError::Store(StoreError::Refused { rule: "person.identity_taken", reason })) => {
             assert!(reason.contains("déjà rattachée à une autre personne"), "{reason}")
         }
         other => panic!("{:?}", other.map(|d| d.events)),

@@ -262,7 +262,8 @@ async fn a_failed_projection_rolls_the_events_back<S: ProjectionStore>(store: S)
     let b = ProjectId::new();
     let second = submit(b, 1, day("2026-03-03"), &["02"], &[], SupportMode::Punctual, "Un autre projet");
     match repo.execute(b.0, &second, &meta(), None, Some(&inline)).await {
-        Err(CommandError::Store(StoreError::InvalidInput { reason })) => {
+        Err(CommandError::Store(StoreError::Refused { rule, reason })) => {
+            assert_eq!(rule, "project.reference_taken");
             assert!(reason.contains("110B-P-2026-001") && reason.contains("déjà"), "{reason}")
         }
         other => panic!("expected a refusal, got {other:?}"),
@@ -754,7 +755,7 @@ async fn an_empty_log_rebuilds_to_empty_tables_one_rebuild_at_a_time<S: Projecti
         let lock = "select pg_try_advisory_lock(2, hashtext('project__rebuild'))";
         assert!(sqlx::query_scalar::<_, bool>(lock).fetch_one(&mut *other).await.unwrap());
         let err = rebuild(&store).await.unwrap_err();
-        assert!(matches!(err, ProjectionError::Refused(_)), "{err:?}");
+        assert!(matches!(err, ProjectionError::Refused { rule: "rebuild.in_progress", .. }), "{err:?}");
         let unlock = "select pg_advisory_unlock(2, hashtext('project__rebuild'))";
         sqlx::query(unlock).execute(&mut *other).await.unwrap();
         rebuild(&store).await.unwrap();

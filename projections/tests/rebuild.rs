@@ -325,7 +325,7 @@ async fn run<S: ProjectionStore>(store: &S, hook: &InlineProjections, command: C
     match result {
         Ok(()) => outcomes.landed += 1,
         Err(CommandError::Rejected(_)) => outcomes.rejected += 1,
-        Err(CommandError::Store(StoreError::InvalidInput { .. })) => outcomes.refused += 1,
+        Err(CommandError::Store(StoreError::Refused { .. })) => outcomes.refused += 1,
         Err(e) => panic!("{e}"),
     }
 }

@@ -233,7 +233,7 @@ async fn a_taken_reference_is_refused_and_rolls_back<S: ProjectionStore>(store: 
         .await
         .unwrap_err();
     match err {
-        CommandError::Store(StoreError::InvalidInput { reason }) => {
+        CommandError::Store(StoreError::Refused { rule: "session.reference_taken", reason }) => {
             assert!(reason.contains("110B-S-2026-007"), "{reason}")
         }
         other => panic!("{other:?}"),

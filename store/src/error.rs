@@ -18,6 +18,11 @@ pub enum StoreError {
     #[error("refused: {reason}")]
     InvalidInput { reason: String },
 
+    /// A rule of a read model refused what the events say (an inline projector: a reference
+    /// already taken, an identity already linked): nothing was written. `rule` names it.
+    #[error("refused by {rule}: {reason}")]
+    Refused { rule: &'static str, reason: String },
+
     /// An event id that is already in the log, outside an idempotent command retry.
     #[error("event {event_id} is already in the log")]
     DuplicateEvent { event_id: uuid::Uuid },

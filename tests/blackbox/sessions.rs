@@ -194,3 +194,20 @@ async fn personal_data_reaches_the_lab_team_and_admins_only_and_erasure_is_for_a
     let res = mutate(&app, &admin, "erasePerson", "person", unknown).await.expect_err("unknown");
     assert_eq!(res["errors"][0]["extensions"]["code"], "NOT_FOUND", "{res}");
 }
+
+#[tokio::test]
+async fn an_identity_already_linked_to_someone_else_is_refused_by_name() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let team = app.token(Role::LabTeam, &[]);
+    let (a, b) = (register(&app, &team, "Yann", "Le Goff").await, register(&app, &team, "Nadia", "Bensaïd").await);
+    let link =
+        |person: &Value| json!({ "personId": person["id"], "issuer": "https://proconnect.example", "sub": "agent-42" });
+    mutate(&app, &team, "linkPersonIdentity", "person", link(&a)).await.expect("linked");
+    let events = event_count(&db).await;
+    let res = mutate(&app, &team, "linkPersonIdentity", "person", link(&b)).await.expect_err("taken");
+    let error = &res["errors"][0];
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{res}");
+    assert_eq!(error["extensions"]["rule"], "person.identity_taken", "{res}");
+    assert_eq!(event_count(&db).await, events, "nothing written");
+}

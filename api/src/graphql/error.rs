@@ -87,6 +87,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict { current_version, .. } => Self::Conflict { current_version },
+            StoreError::Refused { rule, reason } => Self::BadUserInput(reason, rule),
             other => Self::Internal(Box::new(other)),
         }
     }
