@@ -17,13 +17,18 @@ pub struct Lab {
     inline: Arc<InlineProjections>,
     /// The lab's reference prefix, e.g. `110B`.
     prefix: String,
+    /// Taken while a reference is allocated: within one process, allocations wait their turn
+    /// instead of racing on the series' stream. Racing lost too often under load (a burst of
+    /// submissions exhausted the repository's conflict retries and answered `CONFLICT` to
+    /// clients that had pinned no version); across instances the optimistic retry remains.
+    allocating: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Lab {
     pub fn new(store: AnyStore, prefix: impl Into<String>) -> Self {
         let upcasters = Arc::new(Upcasters::carnet());
         let inline = Arc::new(InlineProjections::new(upcasters.clone()));
-        Self { store, upcasters, inline, prefix: prefix.into() }
+        Self { store, upcasters, inline, prefix: prefix.into(), allocating: Arc::default() }
     }
 
     pub fn store(&self) -> &AnyStore {
@@ -66,6 +71,7 @@ impl Lab {
             ..metadata.clone()
         };
         let command = SequenceCommand::AllocateReference { series: series.clone(), to };
+        let _turn = self.allocating.lock().await;
         let done = self.execute::<ReferenceSequence>(series.stream_key(), &command, &metadata, None).await?;
         Ok(series.reference(done.version as u32))
     }

@@ -233,3 +233,17 @@ async fn only_the_lab_team_and_admins_change_projects() {
     let admin = app.token(Role::Admin, &[]);
     mutate(&app, &admin, "submitProject", input).await.expect("an admin may");
 }
+
+#[tokio::test]
+async fn a_burst_of_submissions_gets_consecutive_references_and_no_conflict() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let token = app.token(Role::LabTeam, &[]);
+    // more than the repository's conflict retries: racing on the series' stream would fail some
+    let submissions = (0..30).map(|i| submit(&app, &token, format!("Projet simultané {i}").leak(), "24"));
+    let projects = futures::future::join_all(submissions).await;
+    let mut references: Vec<String> = projects.iter().map(|p| p["reference"].as_str().unwrap().to_owned()).collect();
+    references.sort();
+    let expected: Vec<String> = (1..=30).map(|n| format!("110B-P-2026-{n:03}")).collect();
+    assert_eq!(references, expected, "each number once, none skipped");
+}
