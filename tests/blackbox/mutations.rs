@@ -247,3 +247,38 @@ async fn a_burst_of_submissions_gets_consecutive_references_and_no_conflict() {
     let expected: Vec<String> = (1..=30).map(|n| format!("110B-P-2026-{n:03}")).collect();
     assert_eq!(references, expected, "each number once, none skipped");
 }
+
+#[tokio::test]
+async fn the_other_ways_out_decline_withdraw_abandon_and_reopen_answer_their_state() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let token = app.token(Role::LabTeam, &[]);
+    let run = |name: &'static str, project: &Value, input: Value| {
+        let mut input = input;
+        input["projectId"] = project["id"].clone();
+        let (app, token) = (&app, &token);
+        async move { mutate(app, token, name, input).await.unwrap_or_else(|res| panic!("{name}: {res}")) }
+    };
+    let declined = submit(&app, &token, "Projet non retenu", "24").await;
+    run("startProjectQualification", &declined, json!({})).await;
+    let p = run("declineProject", &declined, json!({ "reason": "Hors du champ du lab." })).await;
+    assert_eq!(p["status"], "DECLINED");
+
+    let withdrawn = submit(&app, &token, "Projet retiré", "24").await;
+    let p = run("withdrawProject", &withdrawn, json!({ "reason": "L'équipe a changé de priorité." })).await;
+    assert_eq!(p["status"], "WITHDRAWN");
+
+    let abandoned = submit(&app, &token, "Projet abandonné", "24").await;
+    run("startProjectQualification", &abandoned, json!({})).await;
+    run("acceptProject", &abandoned, json!({ "supportMode": "INCUBATION" })).await;
+    let p = run(
+        "abandonProject",
+        &abandoned,
+        json!({ "reasonCode": "HOLDER_UNAVAILABLE", "explanation": "La porteuse a quitté l'académie." }),
+    )
+    .await;
+    assert_eq!(p["status"], "ABANDONED");
+    let p = run("reopenProject", &abandoned, json!({ "reason": "Une nouvelle équipe reprend le projet." })).await;
+    assert_ne!(p["status"], "ABANDONED", "reopened: {p}");
+    assert!(p["version"].as_u64().unwrap() > 4, "{p}");
+}

@@ -211,3 +211,28 @@ async fn an_identity_already_linked_to_someone_else_is_refused_by_name() {
     assert_eq!(error["extensions"]["rule"], "person.identity_taken", "{res}");
     assert_eq!(event_count(&db).await, events, "nothing written");
 }
+
+#[tokio::test]
+async fn a_session_can_be_declined_withdrawn_or_cancelled() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let token = app.token(Role::LabTeam, &[]);
+    let reason = "Le calendrier ne le permet pas.";
+    let declined = request(&app, &token, "IDEATION", "Lycée Condorcet", "SCHOOL").await.expect("requested");
+    let s = mutate(&app, &token, "declineSession", "session", json!({ "sessionId": declined["id"], "reason": reason }))
+        .await;
+    assert_eq!(s.expect("declined")["status"], "DECLINED");
+    let withdrawn = request(&app, &token, "IDEATION", "Lycée Condorcet", "SCHOOL").await.expect("requested");
+    let s =
+        mutate(&app, &token, "withdrawSession", "session", json!({ "sessionId": withdrawn["id"], "reason": reason }))
+            .await;
+    assert_eq!(s.expect("withdrawn")["status"], "WITHDRAWN");
+    let cancelled = request(&app, &token, "WORLD_CAFE", "Réseau Canopé", "PARTNER").await.expect("requested");
+    let id = cancelled["id"].clone();
+    mutate(&app, &token, "startSessionScoping", "session", json!({ "sessionId": id })).await.expect("scoping");
+    let schedule = json!({ "sessionId": id, "startsAt": "2099-05-01T08:00:00Z", "endsAt": "2099-05-01T12:00:00Z",
+                           "location": "110 bis", "mode": "ONLINE", "capacity": 30 });
+    mutate(&app, &token, "scheduleSession", "session", schedule).await.expect("scheduled");
+    let s = mutate(&app, &token, "cancelSession", "session", json!({ "sessionId": id, "reason": reason })).await;
+    assert_eq!(s.expect("cancelled")["status"], "CANCELLED");
+}
