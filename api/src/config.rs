@@ -63,6 +63,9 @@ pub struct Config {
     /// `/readyz` fails when the live feed of the subscriptions is more events than this behind
     /// the log.
     pub readiness_max_lag: usize,
+    /// Origins (`https://front.example.gouv.fr`) whose pages may call the API from a browser.
+    /// Empty: none; same-origin pages (GraphiQL) need no entry.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Default for Config {
             reference_prefix: "110B".into(),
             demo_data: None,
             readiness_max_lag: 1000,
+            cors_allowed_origins: vec![],
         }
     }
 }
@@ -137,6 +141,9 @@ mod tests {
             let printed = format!("{config:?}");
             assert!(!printed.contains("pw"), "{printed}");
             assert!(printed.contains("[redacted]"));
+            jail.set_env("CARNET_CORS_ALLOWED_ORIGINS", r#"["https://front.example.gouv.fr"]"#);
+            let cors = Config::load().map_err(|e| *e)?.cors_allowed_origins;
+            assert_eq!(cors, ["https://front.example.gouv.fr"], "a list from the environment");
             Ok(())
         });
     }

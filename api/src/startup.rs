@@ -57,6 +57,7 @@ impl Application {
         let state =
             AppState { store, lab, verifier: verifier.clone(), metrics: metrics_handle(), config, live: live.clone() };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
+        let origins = state.config.cors_allowed_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
@@ -66,6 +67,7 @@ impl Application {
                 .route("/graphql", web::post().to(graphql::post))
                 .route("/graphql", web::get().to(graphql::get))
                 .route("/graphql/ws", web::get().to(ws::handle))
+                .wrap(cors(&origins))
                 .wrap(actix_web::middleware::from_fn(routes::observe))
                 .route("/", web::get().to(routes::graphiql))
                 .route("/assets/graphiql/{file}", web::get().to(routes::graphiql_asset))
@@ -125,6 +127,24 @@ async fn shutdown_requested() {
         tracing::warn!(error = %e, "cannot listen for Ctrl-C; the server stops only when killed");
         std::future::pending::<()>().await;
     }
+}
+
+/// Browsers may call the API from the configured origins only (DESIGN §5, a ministry front end
+/// on its own domain); a request from any other origin gets no CORS headers, so the browser
+/// keeps the answer from the page. Tokens travel in `Authorization`, never in cookies, so no
+/// credentials mode is allowed.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([actix_web::http::header::AUTHORIZATION, actix_web::http::header::CONTENT_TYPE])
+        .expose_headers(["x-request-id"])
+        .max_age(600)
+        // other origins get an answer without CORS headers, which their page cannot read; not
+        // a 400, so that same-origin pages (GraphiQL), which browsers also send an `Origin`
+        // from, keep working
+        .block_on_origin_mismatch(false)
 }
 
 /// Opens the store at `url` (creating the folder of a SQLite file) and applies migrations.

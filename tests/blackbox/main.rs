@@ -9,6 +9,7 @@ mod readme;
 mod sessions;
 mod subscriptions;
 mod support;
+mod surface;
 
 use support::*;
 
