@@ -2,6 +2,7 @@
 //! PostgreSQL comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! a missing server fails the test with instructions, it is never skipped.
 
+mod access;
 mod demo;
 mod indicators;
 mod mutations;
