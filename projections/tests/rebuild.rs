@@ -367,12 +367,12 @@ async fn a_rebuild_of_every_read_model_after_a_random_workload_equals_the_live_t
         eprintln!("{table}: {rows} rows");
         assert!(rows > 0, "the workload fills {table}");
     }
+    common::readable(&store).await;
     let events = store.read_all(Checkpoint::START, 100_000).await.unwrap();
 
     // the live projectors applied to the whole log again, in batches that start anywhere in an
     // entity's history: nothing changes
     let upcasters = Arc::new(Upcasters::carnet());
-    common::readable(&store).await;
     catch_up(&store, "projects-again", &ProjectProjector::new(upcasters.clone()), 37, &mut |_| {}).await.unwrap();
     catch_up(&store, "sessions-again", &SessionProjector::new(upcasters.clone()), 41, &mut |_| {}).await.unwrap();
     catch_up(&store, "people-again", &PersonProjector::new(upcasters.clone()), 43, &mut |_| {}).await.unwrap();
