@@ -4,6 +4,7 @@
 
 use async_graphql::ErrorExtensions;
 use carnet_domain::{Rejection, RejectionKind, ValueError};
+use carnet_projections::ProjectionError;
 use carnet_store::{CommandError, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,18 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { current_version, .. } => Self::Conflict { current_version },
             StoreError::Refused { rule, reason } => Self::BadUserInput(reason, rule),
             other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// A failed read: what the caller got wrong (a filter out of range, a cursor that is not one)
+/// is `BAD_USER_INPUT`; a read model's refusal keeps its rule; the rest is internal.
+impl From<ProjectionError> for ApiError {
+    fn from(e: ProjectionError) -> Self {
+        match e {
+            ProjectionError::InvalidArgument(message) => Self::BadUserInput(message, "filter"),
+            ProjectionError::InvalidCursor(message) => Self::BadUserInput(message, "pagination"),
+            other => other.into_store_error().into(),
         }
     }
 }

@@ -56,7 +56,7 @@ impl IndicatorsQuery {
 fn fail(caller: &Caller<'_>, e: ProjectionError) -> async_graphql::Error {
     match e {
         ProjectionError::InvalidArgument(m) => caller.fail(ApiError::BadUserInput(m, "period")),
-        other => caller.fail(other.into_store_error()),
+        other => caller.fail(other),
     }
 }
 

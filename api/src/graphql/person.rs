@@ -159,6 +159,6 @@ const HIDDEN_NAME: &str = "Personne (nom masqué)";
 
 /// The person `id`, if the read model has them.
 pub(crate) async fn find_person(caller: &Caller<'_>, id: uuid::Uuid) -> async_graphql::Result<Option<Person>> {
-    let row = person_by_id(caller.state.store.db(), id).await.map_err(|e| caller.fail(e.into_store_error()))?;
+    let row = person_by_id(caller.state.store.db(), id).await.map_err(|e| caller.fail(e))?;
     Ok(row.map(Person))
 }

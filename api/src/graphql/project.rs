@@ -242,9 +242,7 @@ impl ProjectQuery {
             return visible_project(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND));
         };
         let lab = &caller.state.lab;
-        let row = project_as_of(lab.store(), lab.upcasters(), uuid, at)
-            .await
-            .map_err(|e| caller.fail(e.into_store_error()))?;
+        let row = project_as_of(lab.store(), lab.upcasters(), uuid, at).await.map_err(|e| caller.fail(e))?;
         row.filter(|row| caller.sees(&row.academies)).map(Project).ok_or_else(|| caller.not_found(NOT_FOUND))
     }
 
@@ -273,7 +271,7 @@ impl ProjectQuery {
             PageRequest::Forward(n, after) => list_projects(db, &filter, order, n, after.as_ref()).await,
             PageRequest::Backward(n, before) => list_projects_backward(db, &filter, order, n, before.as_ref()).await,
         }
-        .map_err(|e| caller.fail(e.into_store_error()))?;
+        .map_err(|e| caller.fail(e))?;
         Ok(connection::connection(page, |row| row.cursor(order.field), Project))
     }
 }
@@ -282,7 +280,7 @@ const NOT_FOUND: &str = "ce projet n'existe pas";
 
 /// The project `id` if it exists and the caller may see it (`None` hides both cases alike).
 pub(crate) async fn visible_project(caller: &Caller<'_>, id: uuid::Uuid) -> async_graphql::Result<Option<Project>> {
-    let row = project_by_id(caller.state.store.db(), id).await.map_err(|e| caller.fail(e.into_store_error()))?;
+    let row = project_by_id(caller.state.store.db(), id).await.map_err(|e| caller.fail(e))?;
     Ok(row.filter(|row| caller.sees(&row.academies)).map(Project))
 }
 

@@ -14,7 +14,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use carnet_domain::values::AcademieCode;
 use carnet_projections::session::{SessionCursor, SessionFilter, SessionOrder, SessionOrderField, SessionRow};
 use carnet_projections::{
-    Direction, ProjectionError, ProjectionStore, list_sessions, list_sessions_backward, session_as_of, session_by_id,
+    Direction, ProjectionStore, list_sessions, list_sessions_backward, session_as_of, session_by_id,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -350,7 +350,7 @@ impl SessionQuery {
         let now = visible_session(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND))?;
         let Some(at) = as_of else { return Ok(now) };
         let lab = &caller.state.lab;
-        let row = session_as_of(lab.store(), lab.upcasters(), uuid, at).await.map_err(|e| fail(&caller, e))?;
+        let row = session_as_of(lab.store(), lab.upcasters(), uuid, at).await.map_err(|e| caller.fail(e))?;
         row.map(Session).ok_or_else(|| caller.not_found(NOT_FOUND))
     }
 
@@ -398,7 +398,7 @@ impl SessionQuery {
             PageRequest::Forward(n, after) => list_sessions(db, &filter, order, n, after.as_ref()).await,
             PageRequest::Backward(n, before) => list_sessions_backward(db, &filter, order, n, before.as_ref()).await,
         }
-        .map_err(|e| fail(&caller, e))?;
+        .map_err(|e| caller.fail(e))?;
         Ok(connection::connection(page, |row| row.cursor(order.field), Session))
     }
 }
@@ -407,17 +407,8 @@ const NOT_FOUND: &str = "cette session n'existe pas";
 
 /// The session `id` if it exists and the caller may see it (`None` hides both cases alike).
 pub(crate) async fn visible_session(caller: &Caller<'_>, id: uuid::Uuid) -> async_graphql::Result<Option<Session>> {
-    let row = session_by_id(caller.state.store.db(), id).await.map_err(|e| fail(caller, e))?;
+    let row = session_by_id(caller.state.store.db(), id).await.map_err(|e| caller.fail(e))?;
     Ok(row.filter(|row| caller.sees(&row.academies)).map(Session))
-}
-
-/// A failed read: what the caller got wrong is `BAD_USER_INPUT`, the rest is internal.
-fn fail(caller: &Caller<'_>, e: ProjectionError) -> async_graphql::Error {
-    match e {
-        ProjectionError::InvalidArgument(m) => caller.fail(ApiError::BadUserInput(m, "filter")),
-        ProjectionError::InvalidCursor(m) => caller.fail(ApiError::BadUserInput(m, "pagination")),
-        other => caller.fail(other.into_store_error()),
-    }
 }
 
 fn to_filter(

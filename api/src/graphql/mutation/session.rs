@@ -183,7 +183,7 @@ impl SessionMutation {
         let db = change.caller.state.store.db();
         let held = carnet_projections::seminars_of(db, details.requester.organisation.as_str(), requested_on.year())
             .await
-            .map_err(|e| change.fail(e.into_store_error()))?;
+            .map_err(|e| change.fail(e))?;
         let build = |reference: &str| {
             let mut details = details.clone();
             details.reference = Label::parse(reference)?;
