@@ -40,6 +40,20 @@ pub struct Identity {
     pub roles: BTreeSet<Role>,
     /// The territory of an `ACADEMIE` caller.
     pub academies: BTreeSet<AcademieCode>,
+    /// The person this identity is linked to, once [`crate::identity::Authenticator`] found it;
+    /// `None` for local tokens, which carry their roles themselves.
+    pub person: Option<uuid::Uuid>,
+    /// What the provider says of the person (OpenID Connect standard claims), to register them
+    /// on first login when the policy allows it.
+    pub profile: ProfileClaims,
+}
+
+/// The OpenID Connect standard claims Carnet reads, when the provider sends them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct ProfileClaims {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +64,18 @@ pub enum AuthError {
     Invalid(#[from] jsonwebtoken::errors::Error),
     #[error("token names an unknown académie: {0}")]
     UnknownAcademie(String),
+    #[error("the identity is linked to no person, and the first-login policy refuses it")]
+    Unknown,
+    /// Not the caller's fault: the people read model could not be read or written.
+    #[error("cannot look the identity up: {0}")]
+    Directory(String),
+}
+
+impl AuthError {
+    /// Whether the server, not the token, failed (answered as an internal error, not 401).
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Self::Directory(_))
+    }
 }
 
 /// Verifies and mints local tokens.
@@ -99,7 +125,7 @@ impl Verifier {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).expect("encode a local token")
     }
 
-    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+    pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLarge(token.len()));
         }
@@ -109,7 +135,14 @@ impl Verifier {
             .iter()
             .map(|c| AcademieCode::from_stored(c).map_err(|_| AuthError::UnknownAcademie(c.clone())))
             .collect::<Result<_, _>>()?;
-        Ok(Identity { sub: claims.sub, issuer: claims.iss, roles: claims.roles.into_iter().collect(), academies })
+        Ok(Identity {
+            sub: claims.sub,
+            issuer: claims.iss,
+            roles: claims.roles.into_iter().collect(),
+            academies,
+            person: None,
+            profile: ProfileClaims::default(),
+        })
     }
 }
 
@@ -158,23 +191,23 @@ mod tests {
         serde_json::json!({ "sub": "x", "iss": LOCAL_ISSUER, "aud": AUDIENCE, "exp": exp, "iat": 0, "roles": ["ADMIN"] })
     }
 
-    #[test]
-    fn a_minted_token_verifies_to_its_identity() {
+    #[tokio::test]
+    async fn a_minted_token_verifies_to_its_identity() {
         let v = verifier();
         let token = v.mint("alice", &[Role::Academie], &[AcademieCode::parse("01").unwrap()], 1);
-        let id = v.verify(&token).unwrap();
+        let id = v.verify(&token).await.unwrap();
         assert_eq!(id.sub, "alice");
         assert_eq!(id.roles, BTreeSet::from([Role::Academie]));
         assert_eq!(id.academies, BTreeSet::from([AcademieCode::parse("01").unwrap()]));
     }
 
-    #[test]
-    fn bad_tokens_are_refused() {
+    #[tokio::test]
+    async fn bad_tokens_are_refused() {
         let v = verifier();
         let key = b"0123456789abcdef0123456789abcdef";
         let hs = r#"{"alg":"HS256","typ":"JWT"}"#;
         let future = Utc::now().timestamp() + 3600;
-        assert!(v.verify(&forge(hs, claims(future.into()), key)).is_ok(), "the forging helper itself works");
+        assert!(v.verify(&forge(hs, claims(future.into()), key)).await.is_ok(), "the forging helper itself works");
         let cases = [
             ("expired", forge(hs, claims((Utc::now().timestamp() - 3600).into()), key)),
             ("exp as a string (CVE-2026-25537)", forge(hs, claims(serde_json::json!("99999999999")), key)),
@@ -197,16 +230,16 @@ mod tests {
             ("garbage", "not.a.token".into()),
         ];
         for (what, token) in cases {
-            assert!(v.verify(&token).is_err(), "{what} was accepted");
+            assert!(v.verify(&token).await.is_err(), "{what} was accepted");
         }
     }
 
-    #[test]
-    fn the_local_secret_is_created_private_and_reused() {
+    #[tokio::test]
+    async fn the_local_secret_is_created_private_and_reused() {
         let dir = std::env::temp_dir().join(format!("carnet-secret-{}", uuid::Uuid::new_v4().simple()));
         let path = dir.join("jwt-secret");
         let token = Verifier::load_or_create(&path).unwrap().mint("bob", &[Role::Reader], &[], 1);
-        assert!(Verifier::load_or_create(&path).unwrap().verify(&token).is_ok(), "the same secret on the next run");
+        assert!(Verifier::load_or_create(&path).unwrap().verify(&token).await.is_ok(), "the same secret on the next run");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

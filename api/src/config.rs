@@ -66,6 +66,9 @@ pub struct Config {
     /// Origins (`https://front.example.gouv.fr`) whose pages may call the API from a browser.
     /// Empty: none; same-origin pages (GraphiQL) need no entry.
     pub cors_allowed_origins: Vec<String>,
+    /// An OpenID Connect identity linked to no person: `refuse` (default) or `register` (with no
+    /// role). See `identity.rs`.
+    pub first_login: crate::identity::FirstLogin,
 }
 
 impl Default for Config {
@@ -83,6 +86,7 @@ impl Default for Config {
             demo_data: None,
             readiness_max_lag: 1000,
             cors_allowed_origins: vec![],
+            first_login: Default::default(),
         }
     }
 }

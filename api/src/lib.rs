@@ -24,6 +24,7 @@ pub mod bench_http;
 pub mod config;
 pub mod demo;
 pub mod graphql;
+pub mod identity;
 pub mod lab;
 pub mod live;
 pub mod routes;

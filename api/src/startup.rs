@@ -6,6 +6,7 @@
 //! requests get [`SHUTDOWN_GRACE`] to finish.
 
 use crate::auth::Verifier;
+use crate::identity::Authenticator;
 use crate::config::Config;
 use crate::lab::Lab;
 use crate::live::LiveFeed;
@@ -29,7 +30,8 @@ pub struct AppState {
     pub store: AnyStore,
     /// The command side: every mutation goes through it.
     pub lab: Lab,
-    pub verifier: Verifier,
+    /// Who is calling: token verification and the identity's person.
+    pub auth: Authenticator,
     pub metrics: PrometheusHandle,
     pub config: Config,
     /// The process's one follower of the log, which subscriptions filter.
@@ -54,8 +56,8 @@ impl Application {
             .with_context(|| format!("cannot read or create the token secret {}", config.jwt_secret_file))?;
         let lab = Lab::new(store.clone(), config.reference_prefix.clone());
         let live = LiveFeed::start(store.clone()).await.context("cannot start following the event log")?;
-        let state =
-            AppState { store, lab, verifier: verifier.clone(), metrics: metrics_handle(), config, live: live.clone() };
+        let auth = Authenticator::new(verifier.clone(), lab.clone(), config.first_login);
+        let state = AppState { store, lab, auth, metrics: metrics_handle(), config, live: live.clone() };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let origins = state.config.cors_allowed_origins.clone();
         let server = HttpServer::new(move || {

@@ -7,7 +7,7 @@
 //! bring the actix actor framework and could not choose these close codes):
 //! - **Authentication in `connection_init`**: the payload carries the token as
 //!   `{"Authorization": "Bearer <jwt>"}` (or `authorization`, or `{"token": "<jwt>"}`), checked by
-//!   the same [`Verifier`] as HTTP. Without a valid token the socket closes with **4403
+//!   the same [`Authenticator`] as HTTP. Without a valid token the socket closes with **4403
 //!   Forbidden**, the code the protocol gives a refused `connection_init` (graphql-ws clients
 //!   then retry, asking their `connectionParams` again). There are no anonymous connections.
 //!   When the token expires, the connection closes with 4403 as well: a subscription does not
@@ -21,7 +21,7 @@
 //!
 //! Every operation of a connection carries the request id of its upgrade request.
 
-use crate::auth::Verifier;
+use crate::identity::Authenticator;
 use crate::graphql::{CarnetSchema, RequestId};
 use crate::startup::{AppState, BODY_LIMIT};
 use actix_web::http::header;
@@ -70,7 +70,7 @@ pub async fn handle(
         tracing::info_span!("graphql_ws", request_id = %request_id.0, protocol = protocol.sec_websocket_protocol());
     let connection = Connection {
         schema: schema.get_ref().clone(),
-        verifier: state.verifier.clone(),
+        auth: state.auth.clone(),
         stopping: state.live.stopping(),
         request_id,
         protocol,
@@ -98,7 +98,7 @@ fn requested_protocol(req: &HttpRequest) -> Option<WebSocketProtocols> {
 
 struct Connection {
     schema: CarnetSchema,
-    verifier: Verifier,
+    auth: Authenticator,
     stopping: watch::Receiver<bool>,
     request_id: RequestId,
     protocol: WebSocketProtocols,
@@ -111,10 +111,10 @@ impl Connection {
         let input = client_messages(messages, session.clone(), shared.clone());
         let mut data = Data::default();
         data.insert(self.request_id.clone());
-        let (verifier, init, request_id) = (self.verifier.clone(), shared.clone(), self.request_id.0.clone());
+        let (auth, init, request_id) = (self.auth.clone(), shared.clone(), self.request_id.0.clone());
         let graphql = WebSocket::new(self.schema.clone(), input, self.protocol)
             .connection_data(data)
-            .on_connection_init(move |payload| authenticate(verifier, payload, init, request_id));
+            .on_connection_init(move |payload| authenticate(auth, payload, init, request_id));
         let mut graphql = std::pin::pin!(graphql);
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
         let mut init_deadline = std::pin::pin!(init_deadline);
@@ -200,7 +200,7 @@ fn client_messages(
 
 /// `connection_init`: the identity of the token in the payload, or a refusal (4403).
 async fn authenticate(
-    verifier: Verifier,
+    auth: Authenticator,
     payload: serde_json::Value,
     shared: Arc<Shared>,
     request_id: String,
@@ -210,7 +210,7 @@ async fn authenticate(
         shared.set_init(Init::Refused);
         return Err("Forbidden".into());
     };
-    match verifier.verify(token) {
+    match auth.authenticate(token).await {
         Ok(identity) => {
             shared.set_init(Init::Accepted { expires_at: expiry(token) });
             let mut data = Data::default();
@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn the_expiry_is_the_tokens_exp_plus_the_leeway() {
-        let verifier = Verifier::from_secret(b"0123456789abcdef0123456789abcdef");
+        let verifier = crate::auth::Verifier::from_secret(b"0123456789abcdef0123456789abcdef");
         let token = verifier.mint("alice", &[], &[], 1);
         let left = expiry(&token).expect("an exp").duration_since(Instant::now());
         assert!(left > Duration::from_secs(3600) && left <= Duration::from_secs(3600) + EXPIRY_LEEWAY, "{left:?}");

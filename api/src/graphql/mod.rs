@@ -113,8 +113,14 @@ async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphq
     let mut request = request.data(request_id.clone()).data(loaders::ReadModels::loader(state.store.clone()));
     if let Some(header) = req.headers().get(header::AUTHORIZATION) {
         let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default();
-        match state.verifier.verify(token) {
+        match state.auth.authenticate(token).await {
             Ok(identity) => request = request.data(identity),
+            Err(e) if e.is_internal() => {
+                tracing::error!(request_id = %request_id.0, error = %e, "cannot authenticate");
+                return HttpResponse::InternalServerError().json(
+                    serde_json::json!({ "errors": [{ "message": "erreur interne", "extensions": { "code": "INTERNAL_SERVER_ERROR", "requestId": request_id.0 } }] }),
+                );
+            }
             Err(e) => {
                 // one answer for every bad token; the reason goes to the log only
                 tracing::info!(request_id = %request_id.0, reason = %e, "token refused");
