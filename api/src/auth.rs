@@ -239,7 +239,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("carnet-secret-{}", uuid::Uuid::new_v4().simple()));
         let path = dir.join("jwt-secret");
         let token = Verifier::load_or_create(&path).unwrap().mint("bob", &[Role::Reader], &[], 1);
-        assert!(Verifier::load_or_create(&path).unwrap().verify(&token).await.is_ok(), "the same secret on the next run");
+        assert!(
+            Verifier::load_or_create(&path).unwrap().verify(&token).await.is_ok(),
+            "the same secret on the next run"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -95,7 +95,8 @@ impl Authenticator {
     /// Registers the person of a first login and links the identity: two idempotent commands.
     async fn register(&self, identity: &Identity) -> Result<(), AuthError> {
         let key = format!("{}\u{0}{}", identity.issuer, identity.sub);
-        let derive = |what: &str| Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("carnet:first-login:{what}:{key}").as_bytes());
+        let derive =
+            |what: &str| Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("carnet:first-login:{what}:{key}").as_bytes());
         let id = derive("person");
         let metadata = |what: &str| Metadata {
             command_id: derive(what),

@@ -6,8 +6,8 @@
 //! requests get [`SHUTDOWN_GRACE`] to finish.
 
 use crate::auth::Verifier;
-use crate::identity::Authenticator;
 use crate::config::Config;
+use crate::identity::Authenticator;
 use crate::lab::Lab;
 use crate::live::LiveFeed;
 use crate::{graphql, routes, ws};

@@ -21,8 +21,8 @@
 //!
 //! Every operation of a connection carries the request id of its upgrade request.
 
-use crate::identity::Authenticator;
 use crate::graphql::{CarnetSchema, RequestId};
+use crate::identity::Authenticator;
 use crate::startup::{AppState, BODY_LIMIT};
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};

@@ -124,15 +124,32 @@ async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphq
             Err(e) => {
                 // one answer for every bad token; the reason goes to the log only
                 tracing::info!(request_id = %request_id.0, reason = %e, "token refused");
-                return HttpResponse::Unauthorized().insert_header((header::WWW_AUTHENTICATE, "Bearer")).json(
-                    serde_json::json!({ "errors": [{ "message": "authentification requise", "extensions": { "code": "UNAUTHENTICATED", "requestId": request_id.0 } }] }),
-                );
+                return unauthorized(&request_id);
             }
         }
     }
     let mut response = schema.execute(request).await;
     with_codes(&mut response.errors, &request_id.0);
+    let unauthenticated = response.errors.iter().any(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .is_some_and(|c| *c == async_graphql::Value::from("UNAUTHENTICATED"))
+    });
+    if unauthenticated {
+        // no token on a protected operation: the same 401 as a bad token, no partial data
+        tracing::info!(request_id = %request_id.0, reason = "no token", "token refused");
+        return unauthorized(&request_id);
+    }
     HttpResponse::Ok().json(response)
+}
+
+/// The one answer to a missing or refused token, whatever the reason (the log has it): 401,
+/// `WWW-Authenticate: Bearer` and an `UNAUTHENTICATED` error that differs only by request id.
+fn unauthorized(request_id: &RequestId) -> HttpResponse {
+    HttpResponse::Unauthorized().insert_header((header::WWW_AUTHENTICATE, "Bearer")).json(serde_json::json!({
+        "errors": [{ "message": "authentification requise", "extensions": { "code": "UNAUTHENTICATED", "requestId": request_id.0 } }]
+    }))
 }
 
 /// Gives every error a stable `extensions.code` (DESIGN §5) and the request id: resolvers set
