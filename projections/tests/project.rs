@@ -588,10 +588,13 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
         }
         ids.push(id.0);
     }
-    // later changes move some projects in the updated order
+    // later changes move some projects in the updated order; some enter the public catalogue
     for (_, id) in ids.iter().enumerate().filter(|(i, _)| i % 4 == 0 && i % 5 != 4) {
         let add = C::AddHolder { person: PersonId::new(), role: label("porteur"), affiliation: None };
         repo.execute(*id, &add, &meta(), None, Some(&inline)).await.unwrap();
+    }
+    for (_, id) in ids.iter().enumerate().filter(|(i, _)| i % 7 == 2 && i % 5 != 4) {
+        repo.execute(*id, &C::PublishProject, &meta(), None, Some(&inline)).await.unwrap();
     }
     let all = projects_by_ids(store.db(), &ids).await.unwrap();
     assert_eq!(all.len(), 30);
@@ -654,6 +657,14 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
         (
             ProjectFilter { support_mode: vec![SupportMode::Punctual], ..Default::default() },
             Box::new(|p| p.support_mode == SupportMode::Punctual),
+        ),
+        (
+            ProjectFilter { visibility: vec![Visibility::Public], ..Default::default() },
+            Box::new(|p| p.visibility == Visibility::Public),
+        ),
+        (
+            ProjectFilter { visibility: vec![Visibility::Internal], ..Default::default() },
+            Box::new(|p| p.visibility == Visibility::Internal),
         ),
         // case and accents do not matter, and LIKE's wildcards are plain characters
         (text("eleves"), Box::new(|p| p.title.starts_with("Des élèves") || p.title.starts_with("ÉLÈVES"))),

@@ -89,8 +89,12 @@ impl TestApp {
             req = req.bearer_auth(token);
         }
         let res = req.send().await.expect("request");
-        assert_eq!(res.status(), 200);
-        res.json().await.expect("JSON response")
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.expect("JSON response");
+        // 401 goes with UNAUTHENTICATED, and only with it
+        let unauthenticated = body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED";
+        assert_eq!(status, if unauthenticated { 401 } else { 200 }, "{body}");
+        body
     }
 
     /// A local token for `role` (and académies, for `ACADEMIE`).

@@ -9,6 +9,7 @@ use crate::auth::Identity;
 use crate::startup::AppState;
 use async_graphql::Context;
 use carnet_domain::person::Role;
+use carnet_domain::project::Visibility;
 use carnet_domain::values::AcademieCode;
 
 /// What a resolver needs of the request: the services, the identity, the request id.
@@ -40,8 +41,9 @@ impl Caller<'_> {
     }
 
     /// `Some(codes)` for a caller limited to académies (no role that reads everything).
+    /// A public-only caller has none: the catalogue is national.
     pub fn territory(&self) -> Option<Vec<String>> {
-        if self.has_any(&READS_EVERYTHING) {
+        if self.has_any(&READS_EVERYTHING) || self.public_only() {
             return None;
         }
         Some(self.identity.academies.iter().map(|a| a.as_str().to_owned()).collect())
@@ -63,6 +65,18 @@ impl Caller<'_> {
         self.territory().is_none_or(|codes| academies.iter().any(|a| codes.contains(a)))
     }
 
+    /// Whether the caller reads only what the lab publishes: `READER` and no role that reads
+    /// the lab's entities.
+    pub fn public_only(&self) -> bool {
+        !self.has_any(&READERS)
+    }
+
+    /// Whether the caller may see a project of these académies and this visibility: within its
+    /// territory, and in the public catalogue for a public-only caller.
+    pub fn sees_project(&self, academies: &[String], visibility: Visibility) -> bool {
+        self.sees(academies) && (!self.public_only() || visibility == Visibility::Public)
+    }
+
     /// Whether the caller may see personal data (names, emails): `LAB_TEAM` and `ADMIN` only.
     pub fn sees_personal_data(&self) -> bool {
         self.has_any(&[Role::LabTeam, Role::Admin])
@@ -71,8 +85,8 @@ impl Caller<'_> {
 
 /// Roles that read every entity, whatever its académie.
 const READS_EVERYTHING: [Role; 3] = [Role::LabTeam, Role::Admin, Role::Auditor];
-/// Roles that read the lab's entities (within their territory for `ACADEMIE`). `READER` waits
-/// for public-field filtering (the identity issue).
+/// Roles that read the lab's entities (within their territory for `ACADEMIE`). `READER` reads
+/// less: see [`public_reader`].
 pub const READERS: [Role; 4] = [Role::LabTeam, Role::Admin, Role::Auditor, Role::Academie];
 /// Roles that change things.
 pub const WRITERS: [Role; 2] = [Role::LabTeam, Role::Admin];
@@ -82,6 +96,29 @@ pub fn authenticated<'c>(ctx: &'c Context<'_>) -> async_graphql::Result<Caller<'
     let request_id = &ctx.data::<RequestId>()?.0;
     let identity = ctx.data_opt::<Identity>().ok_or_else(|| ApiError::Unauthenticated.into_graphql(request_id))?;
     Ok(Caller { state: ctx.data::<AppState>()?, identity, request_id })
+}
+
+/// A caller who reads the public catalogue at least: [`READERS`], or `READER`, who sees the
+/// public projects only ([`Caller::sees_project`]) and their public fields only ([`NotPublic`]).
+pub fn public_reader<'c>(ctx: &'c Context<'_>) -> async_graphql::Result<Caller<'c>> {
+    let caller = authenticated(ctx)?;
+    caller.require(&[Role::Reader, Role::LabTeam, Role::Admin, Role::Auditor, Role::Academie])?;
+    Ok(caller)
+}
+
+/// Guards a field that is not in the public catalogue (who holds a project, its sessions, its
+/// progress): `FORBIDDEN` for a public-only caller, naming the field.
+pub struct NotPublic;
+
+impl async_graphql::Guard for NotPublic {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        let caller = authenticated(ctx)?;
+        if caller.public_only() {
+            let field = ctx.item.node.name.node.as_str();
+            return Err(caller.fail(ApiError::NotPublic(field.to_owned())));
+        }
+        Ok(())
+    }
 }
 
 /// A caller who reads the lab's entities (see [`READERS`]); `FORBIDDEN` otherwise.

@@ -19,6 +19,9 @@ pub enum ApiError {
     Unauthenticated,
     #[error("votre rôle ne permet pas cette opération")]
     Forbidden,
+    /// A field outside the public catalogue, asked by a caller who reads only that.
+    #[error("le champ {0} n'est pas public")]
+    NotPublic(String),
     #[error("cette ressource a été modifiée entre-temps (version actuelle : {current_version})")]
     Conflict { current_version: u64 },
     /// A subscription fell too far behind the live feed and lost events: it ends, and the
@@ -36,7 +39,7 @@ impl ApiError {
             Self::InvalidTransition(..) => "INVALID_TRANSITION",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Unauthenticated => "UNAUTHENTICATED",
-            Self::Forbidden => "FORBIDDEN",
+            Self::Forbidden | Self::NotPublic(_) => "FORBIDDEN",
             Self::Conflict { .. } => "CONFLICT",
             Self::SubscriptionLagged => "SUBSCRIPTION_LAGGED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",

@@ -1,6 +1,7 @@
 //! Relay's `Node` interface (DESIGN §5): `node(id:)` and `nodes(ids:)` fetch any entity by its
 //! opaque id, with the same access rules as `project`, `session` and `person`: what the caller
 //! may not see is `NOT_FOUND` for `node` and `null` for `nodes`, never a hint that it exists.
+//! A `READER` finds public projects only: sessions and people are not in the catalogue.
 
 use super::access::{self, Caller};
 use super::ids::{self, Kind};
@@ -30,7 +31,7 @@ impl NodeQuery {
     /// Any entity by its opaque id; `NOT_FOUND` when it does not exist or the caller may not
     /// see it.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Node> {
-        let caller = access::reader(ctx)?;
+        let caller = access::public_reader(ctx)?;
         let found = fetch(ctx, &caller, std::slice::from_ref(&id)).await?.pop().flatten();
         found.ok_or_else(|| caller.not_found("cet identifiant ne désigne rien que vous puissiez voir"))
     }
@@ -38,7 +39,7 @@ impl NodeQuery {
     /// Entities by their opaque ids, in the same order; `null` for each one that does not
     /// exist or that the caller may not see. At most 100 ids.
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<Node>>> {
-        let caller = access::reader(ctx)?;
+        let caller = access::public_reader(ctx)?;
         if ids.len() > 100 {
             return Err(caller
                 .fail(super::error::ApiError::BadUserInput("nodes : 100 identifiants au plus".into(), "pagination")));
@@ -63,12 +64,12 @@ async fn fetch(ctx: &Context<'_>, caller: &Caller<'_>, wanted: &[ID]) -> async_g
         .map(|found| match *found {
             Some((Kind::Project, id)) => projects
                 .iter()
-                .find(|p| p.id == id && caller.sees(&p.academies))
+                .find(|p| p.id == id && caller.sees_project(&p.academies, p.visibility))
                 .cloned()
                 .map(|p| Node::Project(Project(p))),
             Some((Kind::Session, id)) => sessions
                 .iter()
-                .find(|s| s.id == id && caller.sees(&s.academies))
+                .find(|s| s.id == id && !caller.public_only() && caller.sees(&s.academies))
                 .cloned()
                 .map(|s| Node::Session(Session(s))),
             Some((Kind::Person, id)) => people.iter().find(|p| p.id == id).cloned().map(|p| Node::Person(Person(p))),

@@ -2,7 +2,7 @@
 //! keyset cursors. Académie callers see the projects of their académies only; another
 //! académie's project is `NOT_FOUND`, never `FORBIDDEN`, so that its existence does not leak.
 
-use super::access::{self, Caller};
+use super::access::{self, Caller, NotPublic};
 use super::connection::{self, CountedConnection, PageRequest};
 use super::error::ApiError;
 use super::ids::{self, Kind};
@@ -91,6 +91,8 @@ pub struct ProjectFilterInput {
     /// Words in the reference, title, problem statement, summary or themes (case and accents
     /// ignored).
     text: Option<String>,
+    /// In the public catalogue or not (a `READER` sees public projects only, whatever this says).
+    visibility: Option<Vec<Visibility>>,
 }
 
 /// One phase of the history.
@@ -144,7 +146,8 @@ impl Project {
     async fn support_mode_label(&self) -> &'static str {
         self.0.support_mode.label()
     }
-    /// 0 to 100.
+    /// 0 to 100. Not public.
+    #[graphql(guard = "NotPublic")]
     async fn progress(&self) -> Option<u8> {
         self.0.progress
     }
@@ -160,7 +163,8 @@ impl Project {
     async fn academie_codes(&self) -> &[String] {
         &self.0.academies
     }
-    /// UAIs of the establishments involved.
+    /// UAIs of the establishments involved. Not public.
+    #[graphql(guard = "NotPublic")]
     async fn establishments(&self) -> &[String] {
         &self.0.establishments
     }
@@ -180,7 +184,8 @@ impl Project {
             })
             .collect()
     }
-    /// Its holders (porteurs), with their role in the project.
+    /// Its holders (porteurs), with their role in the project. Not public.
+    #[graphql(guard = "NotPublic")]
     async fn holders(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProjectHolder>> {
         let keys = self.0.holders.iter().map(|h| PersonKey(h.person_id)).collect();
         let people = load_many(ctx, keys).await.map_err(|e| fail(ctx, e))?;
@@ -195,7 +200,9 @@ impl Project {
             })
             .collect())
     }
-    /// The collaborative sessions linked to the project, by start (unscheduled last).
+    /// The collaborative sessions linked to the project, by start (unscheduled last). Not
+    /// public.
+    #[graphql(guard = "NotPublic")]
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
         let linked = load_many(ctx, vec![SessionsOfProject(self.0.id)]).await.map_err(|e| fail(ctx, e))?;
         Ok(linked.into_iter().flatten().map(Session).collect())
@@ -236,11 +243,13 @@ impl ProjectQuery {
     /// folded as the read model folds them (`NOT_FOUND` if it did not exist yet, or was not
     /// within the caller's territory then).
     async fn project(&self, ctx: &Context<'_>, id: ID, as_of: Option<DateTime<Utc>>) -> async_graphql::Result<Project> {
-        let caller = access::reader(ctx)?;
+        let caller = access::public_reader(ctx)?;
         let uuid = ids::decode(Kind::Project, &id).ok_or_else(|| caller.not_found(NOT_FOUND))?;
         let Some(at) = as_of else {
             return visible_project(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND));
         };
+        // the past of a project is the lab's and the auditors' business, not the catalogue's
+        caller.require(&access::READERS)?;
         let lab = &caller.state.lab;
         let row = project_as_of(lab.store(), lab.upcasters(), uuid, at).await.map_err(|e| caller.fail(e))?;
         row.filter(|row| caller.sees(&row.academies)).map(Project).ok_or_else(|| caller.not_found(NOT_FOUND))
@@ -259,9 +268,16 @@ impl ProjectQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<CountedConnection<Project>> {
-        let caller = access::reader(ctx)?;
+        let caller = access::public_reader(ctx)?;
         let order = ProjectOrder::from(order_by.unwrap_or_default());
         let mut filter = to_filter(filter.unwrap_or_default()).map_err(|e| caller.fail(e))?;
+        if caller.public_only() {
+            let public = carnet_domain::project::Visibility::Public;
+            if !filter.visibility.is_empty() && !filter.visibility.contains(&public) {
+                return Ok(connection::empty());
+            }
+            filter.visibility = vec![public];
+        }
         let Some(academies) = caller.within_territory(filter.academie_code) else {
             return Ok(connection::empty());
         };
@@ -281,7 +297,7 @@ const NOT_FOUND: &str = "ce projet n'existe pas";
 /// The project `id` if it exists and the caller may see it (`None` hides both cases alike).
 pub(crate) async fn visible_project(caller: &Caller<'_>, id: uuid::Uuid) -> async_graphql::Result<Option<Project>> {
     let row = project_by_id(caller.state.store.db(), id).await.map_err(|e| caller.fail(e))?;
-    Ok(row.filter(|row| caller.sees(&row.academies)).map(Project))
+    Ok(row.filter(|row| caller.sees_project(&row.academies, row.visibility)).map(Project))
 }
 
 fn to_filter(input: ProjectFilterInput) -> Result<ProjectFilter, carnet_domain::ValueError> {
@@ -297,5 +313,6 @@ fn to_filter(input: ProjectFilterInput) -> Result<ProjectFilter, carnet_domain::
         support_mode: input.support_mode.unwrap_or_default().into_iter().map(Into::into).collect(),
         theme: input.theme.unwrap_or_default(),
         text: input.text.filter(|t| !t.trim().is_empty()),
+        visibility: input.visibility.unwrap_or_default().into_iter().map(Into::into).collect(),
     })
 }

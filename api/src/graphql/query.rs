@@ -1,7 +1,7 @@
 //! Queries.
 
 use super::access;
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use carnet_domain::values::academies;
 
 /// Every query of the API, merged from one object per area.
@@ -38,12 +38,17 @@ pub struct RoleGrant {
     label: &'static str,
 }
 
-/// The caller, as the token describes them.
+/// The caller: who the token says they are, and the roles Carnet gives them.
 #[derive(SimpleObject)]
 pub struct Me {
     /// Opaque subject given by the issuer.
     sub: String,
     issuer: String,
+    /// The person this identity is linked to (`null` for local tokens): `node(id:)` or
+    /// `person(id:)` reads it, with the usual access rules.
+    person_id: Option<ID>,
+    /// For a provider's identity, the person's granted roles (and those the provider's claims
+    /// map to); for a local token, the token's.
     roles: Vec<RoleGrant>,
     /// For `ACADEMIE` callers: the académie codes of their territory.
     academies: Vec<String>,
@@ -57,6 +62,7 @@ impl BaseQuery {
         Ok(Me {
             sub: identity.sub.clone(),
             issuer: identity.issuer.clone(),
+            person_id: identity.person.map(|id| super::ids::encode(super::ids::Kind::Person, id)),
             roles: identity
                 .roles
                 .iter()

@@ -240,6 +240,8 @@ async fn next_event(
 /// rights, its version the stream version of the last event it reflects.
 trait Watched: Sized + Send + 'static {
     const KIND: Kind;
+    /// Whether the entity can be in the public catalogue (`READER` may then follow it).
+    const PUBLIC: bool;
     const NOT_FOUND: &'static str;
     fn version(&self) -> u64;
     /// The entity if it exists and the caller may see it.
@@ -248,6 +250,7 @@ trait Watched: Sized + Send + 'static {
 
 impl Watched for Project {
     const KIND: Kind = Kind::Project;
+    const PUBLIC: bool = true;
     const NOT_FOUND: &'static str = "ce projet n'existe pas";
     fn version(&self) -> u64 {
         self.0.version
@@ -259,6 +262,7 @@ impl Watched for Project {
 
 impl Watched for Session {
     const KIND: Kind = Kind::Session;
+    const PUBLIC: bool = false;
     const NOT_FOUND: &'static str = "cette session n'existe pas";
     fn version(&self) -> u64 {
         self.0.version
@@ -274,7 +278,7 @@ async fn changes<T: Watched>(
     id: &ID,
     after_version: Option<u64>,
 ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<T>> + use<T>> {
-    let caller = access::reader(ctx)?;
+    let caller = if T::PUBLIC { access::public_reader(ctx)? } else { access::reader(ctx)? };
     let uuid = ids::decode(T::KIND, id).ok_or_else(|| caller.not_found(T::NOT_FOUND))?;
     // listen before reading: a change committed in between is then seen, not lost
     let events = caller.state.live.subscribe();

@@ -8,7 +8,7 @@ use crate::model::{
 };
 use crate::sql::{Arg, Backend, in_list};
 use crate::{Db, ProjectionError};
-use carnet_domain::project::{Phase, ProjectStatus, SupportMode};
+use carnet_domain::project::{Phase, ProjectStatus, SupportMode, Visibility};
 use carnet_domain::values::AcademieCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,8 @@ pub struct ProjectFilter {
     /// Projects linked to at least one of these académies.
     pub academie_code: Vec<AcademieCode>,
     pub support_mode: Vec<SupportMode>,
+    /// Public (in the lab's catalogue) or internal projects.
+    pub visibility: Vec<Visibility>,
     /// Projects with at least one of these themes (exact labels).
     pub theme: Vec<String>,
     /// Words found in the reference, title, problem statement, summary or themes, ignoring
@@ -130,6 +132,10 @@ fn filter_sql(b: Backend, filter: &ProjectFilter, binds: &mut Binds) -> Vec<Stri
     if !filter.support_mode.is_empty() {
         let n = codes(filter.support_mode.iter().map(code).collect(), binds);
         conditions.push(in_list(b, "p.support_mode", n));
+    }
+    if !filter.visibility.is_empty() {
+        let n = codes(filter.visibility.iter().map(code).collect(), binds);
+        conditions.push(in_list(b, "p.visibility", n));
     }
     conditions.extend(academie_condition(b, &filter.academie_code, binds));
     if !filter.theme.is_empty() {
