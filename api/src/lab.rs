@@ -36,7 +36,7 @@ impl Lab {
     }
 
     /// How events of older schema versions are read.
-    pub fn upcasters(&self) -> &Upcasters {
+    pub fn upcasters(&self) -> &Arc<Upcasters> {
         &self.upcasters
     }
 

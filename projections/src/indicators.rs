@@ -16,18 +16,25 @@
 //!   No académie means everywhere.
 //!
 //! What the read models cannot date yet (transfers, abandonments, declines) is counted by
-//! current status and says so; indicators "as of any date" and lead times (DESIGN §4.5) need
-//! the log, not these tables, and are left for later.
+//! current status and says so; lead times (DESIGN §4.5) are left for later. Indicators "as of"
+//! a past moment ([`indicators_as_of`]) run the same statements over the read models rebuilt
+//! from the log up to that moment.
 
-use crate::model::{Binds, backend, code, decode_json};
+use crate::model::{Binds, Tables, backend, code, decode_json};
+use crate::runner::{self, ReadModel, Several, Tx, catch_up};
+use crate::schema::{self, TableSpec};
 use crate::sql::{self, Arg, Backend, in_list, json_object, json_text};
-use crate::{Db, ProjectionError, project, session};
+use crate::{Db, ProjectionError, ProjectionStore, Projector, project, session};
 use carnet_domain::project::{Phase, ProjectStatus, SupportMode};
 use carnet_domain::session::SessionFormat;
 use carnet_domain::values::AcademieCode;
+use carnet_store::{RecordedEvent, TxConn, Upcasters};
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Utc};
+use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
 
 /// The days the dated indicators cover: `from` to `to`, both included, as UTC calendar days.
 /// `None` leaves that end open; both `None` is "since the beginning, until now".
@@ -215,9 +222,79 @@ pub async fn indicators(
     academies: &[AcademieCode],
 ) -> Result<Indicators, ProjectionError> {
     period.validate()?;
+    indicators_over(db, &Tables::live(), period, academies).await
+}
+
+/// The indicators as the read models would have given them at `at` (DESIGN §4.5, "as of any
+/// date"): the project and session read models are rebuilt from the events *recorded* by then
+/// — through the projectors' own `apply`, as `project(id, asOf)` does for one entity — into
+/// tables of this request only (`project__asof_…`), the very statements of [`indicators`] run
+/// over them, and the tables are dropped. So "now" in the figures' definitions (counts by
+/// current status, an open period's end) means `at`.
+///
+/// It reads the whole log: seconds for a log of a few hundred thousand events. That is the
+/// price of an answer that owes nothing to the current tables; an auditor's question, not a
+/// dashboard's.
+pub async fn indicators_as_of<S: ProjectionStore>(
+    store: &S,
+    upcasters: Arc<Upcasters>,
+    at: DateTime<Utc>,
+    period: &Period,
+    academies: &[AcademieCode],
+) -> Result<Indicators, ProjectionError> {
+    period.validate()?;
+    // short enough that every table and constraint name stays within PostgreSQL's 63 bytes
+    let suffix = format!("__asof_{}", &Uuid::new_v4().simple().to_string()[..16]);
+    let models = [ReadModel::Projects, ReadModel::Sessions];
+    let tables: Vec<&TableSpec> = models.iter().flat_map(|m| m.tables()).collect();
+    let mut tx = Tx::begin(store.db()).await?;
+    schema::create(&mut tx.conn(), &tables, &suffix).await?;
+    tx.commit().await?;
+    let result = async {
+        let projector =
+            RecordedBy { at, inner: Several(models.iter().map(|m| m.projector(upcasters.clone(), &suffix)).collect()) };
+        catch_up(store, &format!("indicators{suffix}"), &projector, 1_000, &mut |_| {}).await?;
+        indicators_over(store.db(), &Tables::with_suffix(&suffix), period, academies).await
+    }
+    .await;
+    // whatever happened, the request's tables and checkpoint go
+    let mut tx = Tx::begin(store.db()).await?;
+    schema::drop(&mut tx.conn(), &tables, &suffix).await?;
+    runner::forget_checkpoint(&mut tx.conn(), &format!("indicators{suffix}")).await?;
+    tx.commit().await?;
+    result
+}
+
+/// Applies to `inner` only the events recorded by `at`. Within a stream, events are recorded
+/// in version order (the store's clock, read under the stream's lock), so each stream is cut
+/// at a version and no later event slips in.
+struct RecordedBy<P> {
+    at: DateTime<Utc>,
+    inner: P,
+}
+
+impl<P: Projector> Projector for RecordedBy<P> {
+    fn apply<'c>(
+        &'c self,
+        tx: TxConn<'c>,
+        events: &'c [RecordedEvent],
+    ) -> BoxFuture<'c, Result<usize, ProjectionError>> {
+        Box::pin(async move {
+            let kept: Vec<RecordedEvent> = events.iter().filter(|e| e.recorded_at <= self.at).cloned().collect();
+            self.inner.apply(tx, &kept).await
+        })
+    }
+}
+
+async fn indicators_over(
+    db: Db<'_>,
+    t: &Tables,
+    period: &Period,
+    academies: &[AcademieCode],
+) -> Result<Indicators, ProjectionError> {
     let b = backend(db);
-    let (project_sql, project_args) = project_statement(b, period, academies);
-    let (session_sql, session_args) = session_statement(b, period, academies);
+    let (project_sql, project_args) = project_statement(b, t, period, academies);
+    let (session_sql, session_args) = session_statement(b, t, period, academies);
     let (project_rows, session_rows) = with_reader!(db, |conn| {
         let projects = sql::fetch_texts(&mut conn, &project_sql, project_args).await?;
         let sessions = sql::fetch_texts(&mut conn, &session_sql, session_args).await?;
@@ -234,11 +311,12 @@ pub async fn indicators(
 // Projects
 
 /// One JSON row per figure or breakdown entry: `{dim, key, n}`.
-fn project_statement(b: Backend, period: &Period, academies: &[AcademieCode]) -> (String, Vec<Arg>) {
+fn project_statement(b: Backend, t: &Tables, period: &Period, academies: &[AcademieCode]) -> (String, Vec<Arg>) {
     let mut binds = Binds(vec![]);
-    let territory = project::academie_condition(b, academies, &mut binds);
+    let territory = project::academie_condition(b, t, academies, &mut binds);
     let scoped = format!(
-        "select p.id, p.status, p.phase, p.support_mode, p.submitted_on, p.accepted_on from project p{}",
+        "select p.id, p.status, p.phase, p.support_mode, p.submitted_on, p.accepted_on from {} p{}",
+        t.of("project"),
         where_(territory.into_iter().collect())
     );
     let row = |dim: &str, key: &str| {
@@ -256,8 +334,9 @@ fn project_statement(b: Backend, period: &Period, academies: &[AcademieCode]) ->
         on_academie.push(in_list(b, "pa.academie_code", n));
     }
     parts.push(format!(
-        "select {} from project_academie pa join scoped on scoped.id = pa.project_id{} group by pa.academie_code",
+        "select {} from {} pa join scoped on scoped.id = pa.project_id{} group by pa.academie_code",
         row("academie", "pa.academie_code"),
+        t.of("project_academie"),
         where_(on_academie),
     ));
     parts.push(format!("select {} from scoped", row("total", "null")));
@@ -330,14 +409,15 @@ fn project_figures(rows: &[String]) -> Result<ProjectIndicators, ProjectionError
 // Sessions
 
 /// One JSON row per format (`{dim: "format", key, n}`) and one row of totals (`dim: "totals"`).
-fn session_statement(b: Backend, period: &Period, academies: &[AcademieCode]) -> (String, Vec<Arg>) {
+fn session_statement(b: Backend, t: &Tables, period: &Period, academies: &[AcademieCode]) -> (String, Vec<Arg>) {
     let mut binds = Binds(vec![]);
     let mut conditions = vec!["s.held_at is not null".to_owned()];
     conditions.extend(period.on_times("s.held_at", &mut binds));
-    conditions.extend(session::academie_condition(b, academies, &mut binds));
+    conditions.extend(session::academie_condition(b, t, academies, &mut binds));
     let held = format!(
         "select s.id, s.format, s.capacity, s.attendance_count, s.satisfaction_respondents, s.satisfaction_mean \
-         from session s{}",
+         from {} s{}",
+        t.of("session"),
         where_(conditions)
     );
     let by_format = json_object(b, &[("dim", "'format'".into()), ("key", "format".into()), ("n", "count(*)".into())]);
@@ -351,7 +431,10 @@ fn session_statement(b: Backend, period: &Period, academies: &[AcademieCode]) ->
             ("n", "count(*)".into()),
             (
                 "participants",
-                "(select count(*) from session_registration r where r.session_id in (select id from held))".into(),
+                format!(
+                    "(select count(*) from {} r where r.session_id in (select id from held))",
+                    t.of("session_registration")
+                ),
             ),
             ("visitors", "coalesce(sum(attendance_count), 0)".into()),
             ("present", format!("sum(case when {with_capacity} then attendance_count end)")),

@@ -129,7 +129,7 @@ pub mod session;
 mod sql;
 
 pub use as_of::{project_as_of, session_as_of};
-pub use indicators::{Count, Indicators, Period, ProjectIndicators, SessionIndicators, indicators};
+pub use indicators::{Count, Indicators, Period, ProjectIndicators, SessionIndicators, indicators, indicators_as_of};
 pub use model::{Direction, MAX_PAGE_SIZE, Page};
 pub use person::{
     ConsentRow, ERASED_DISPLAY_NAME, IdentityRow, PersonProjector, PersonRow, RoleRow, people_by_ids, person_by_id,

@@ -44,7 +44,7 @@ impl ReadModel {
     }
 
     /// Its tables, main table first.
-    fn tables(self) -> &'static [TableSpec] {
+    pub(crate) fn tables(self) -> &'static [TableSpec] {
         match self {
             Self::Projects => ProjectModel::TABLES,
             Self::Sessions => SessionModel::TABLES,
@@ -53,7 +53,7 @@ impl ReadModel {
     }
 
     /// Its projector, writing to the tables named with `suffix`.
-    fn projector(self, upcasters: Arc<Upcasters>, suffix: &str) -> Box<dyn Projector> {
+    pub(crate) fn projector(self, upcasters: Arc<Upcasters>, suffix: &str) -> Box<dyn Projector> {
         match self {
             Self::Projects => Box::new(ProjectProjector::with_suffix(upcasters, suffix)),
             Self::Sessions => Box::new(SessionProjector::with_suffix(upcasters, suffix)),
@@ -185,6 +185,11 @@ async fn save_checkpoint(conn: &mut Conn<'_>, name: &str, at: Checkpoint) -> Res
     let args = vec![name_arg(name), Arg::Int(at.transaction_id), Arg::Int(at.global_position), Arg::Time(Utc::now())];
     sql::execute(conn, update, args).await?;
     Ok(())
+}
+
+/// Removes the checkpoint of a projection that is gone (an as-of computation's).
+pub(crate) async fn forget_checkpoint(conn: &mut Conn<'_>, name: &str) -> Result<(), sqlx::Error> {
+    delete_checkpoint(conn, name).await
 }
 
 async fn delete_checkpoint(conn: &mut Conn<'_>, name: &str) -> Result<(), sqlx::Error> {

@@ -28,14 +28,28 @@ const OLD: &str = "__old";
 /// Drops what a failed rebuild may have left, then creates the shadow tables, empty and without
 /// secondary indexes (they are filled faster so; see [`index_shadow`]).
 pub(crate) async fn create_shadow(conn: &mut Conn<'_>, tables: &[&TableSpec]) -> Result<(), sqlx::Error> {
+    create(conn, tables, SHADOW).await
+}
+
+/// Creates `tables` under `suffix`, empty and without secondary indexes, dropping any left
+/// under that name first.
+pub(crate) async fn create(conn: &mut Conn<'_>, tables: &[&TableSpec], suffix: &str) -> Result<(), sqlx::Error> {
     let b = conn.backend();
+    drop(conn, tables, suffix).await?;
     for t in tables {
-        sql::execute(conn, &format!("drop table if exists {}{SHADOW}", t.name), vec![]).await?;
         let template = match b {
             Backend::Postgres => t.postgres,
             Backend::Sqlite => t.sqlite,
         };
-        sql::execute(conn, &template.replace("{s}", SHADOW), vec![]).await?;
+        sql::execute(conn, &template.replace("{s}", suffix), vec![]).await?;
+    }
+    Ok(())
+}
+
+/// Drops `tables` under `suffix`, if they exist.
+pub(crate) async fn drop(conn: &mut Conn<'_>, tables: &[&TableSpec], suffix: &str) -> Result<(), sqlx::Error> {
+    for t in tables {
+        sql::execute(conn, &format!("drop table if exists {}{suffix}", t.name), vec![]).await?;
     }
     Ok(())
 }

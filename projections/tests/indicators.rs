@@ -22,6 +22,7 @@ for_each_backend!(
     sessions_held_in_the_period_are_counted_with_their_people,
     a_territory_counts_its_own_projects_and_sessions,
     a_period_that_ends_before_it_starts_is_refused,
+    as_of_a_moment_they_are_what_they_were_then,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -469,4 +470,61 @@ async fn a_period_that_ends_before_it_starts_is_refused<S: ProjectionStore>(stor
     }
     let far = Period::new(Some(NaiveDate::from_ymd_opt(9999, 1, 1).unwrap()), None);
     assert!(matches!(indicators(store.db(), &far, &[]).await, Err(ProjectionError::InvalidArgument(_))));
+}
+
+/// `indicators_as_of(t)` rebuilds the read models from the log up to `t`: at each moment of a
+/// scripted workload, what `indicators` answered then (for several periods and territories) is
+/// what `indicators_as_of` answers later; and none of its tables are left behind.
+async fn as_of_a_moment_they_are_what_they_were_then<S: ProjectionStore>(store: S) {
+    let questions: [(Period, &[&str]); 4] = [
+        (Period::default(), &[]),
+        (feb_march(), &[]),
+        (feb_march(), &["24"]),
+        (period(None, Some("2026-02-15")), &["01", "02"]),
+    ];
+    let mut answered: Vec<(DateTime<Utc>, Vec<Indicators>)> = vec![];
+    let mut record = async |store: &S| {
+        let mut figures_then = vec![];
+        for (period, academies) in &questions {
+            figures_then.push(figures(store, *period, academies).await);
+        }
+        // the events of the next step are recorded strictly after this moment
+        let now = Utc::now();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        answered.push((now, figures_then));
+    };
+    record(&store).await;
+    let projects = eight_projects(&store).await;
+    record(&store).await;
+    seven_sessions(&store, &projects).await;
+    record(&store).await;
+    // later decisions change counts by status and the acceptance rate
+    use ProjectCommand as C;
+    run_project(&store, projects[4], C::StartQualification { on: day("2026-04-02") }).await;
+    run_project(&store, projects[4], C::AcceptProject { on: day("2026-04-03"), support_mode: SupportMode::Punctual })
+        .await;
+    run_project(&store, projects[7], C::DeclineProject { on: day("2026-04-03"), reason: long("pas pour le lab") })
+        .await;
+    record(&store).await;
+
+    let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet());
+    for (step, (at, figures_then)) in answered.iter().enumerate() {
+        for ((period, academies), expected) in questions.iter().zip(figures_then) {
+            let codes: Vec<AcademieCode> = academies.iter().map(|c| aca(c)).collect();
+            let got = indicators_as_of(&store, upcasters.clone(), *at, period, &codes).await.unwrap();
+            assert_eq!(&got, expected, "step {step}, {period:?}, {academies:?}");
+        }
+    }
+    assert_ne!(answered[1].1, answered[3].1, "the workload changed the figures");
+    assert_eq!(answered[0].1[0], Indicators::none(Period::default()), "before anything, zeros");
+
+    // what an as-of computation creates, it drops
+    let catalog = common::catalog(&store).await;
+    assert!(catalog.iter().all(|t| !t.contains("__asof_")), "{catalog:?}");
+    let checkpoints = common::texts(store.db(), "select name from projection_checkpoint").await;
+    assert!(checkpoints.iter().all(|c| !c.contains("__asof_")), "{checkpoints:?}");
+    let err = indicators_as_of(&store, upcasters, Utc::now(), &period(Some("2026-03-01"), Some("2026-02-01")), &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProjectionError::InvalidArgument(_)), "{err:?}");
 }

@@ -71,7 +71,17 @@ async fn a_project_goes_from_submission_to_transfer_each_payload_showing_its_sta
     ];
     let mut version = 1;
     // what the API answered, and when: `project(id, asOf)` must answer the same later
+    // and the indicators, which `indicators(asOf)` rebuilds from the log
+    const FIGURES: &str = "query($at: DateTime) { indicators(asOf: $at) { projects { total newRequests accepted \
+                           transferred acceptanceRate byStatus { status count } byPhase { phase count } \
+                           byAcademie { code count } } sessions { held visitors } } }";
+    let figures = async |at: Option<chrono::DateTime<chrono::Utc>>| {
+        let res = app.graphql_as(Some(&token), FIGURES, json!({ "at": at })).await;
+        assert!(res["errors"].is_null(), "{res}");
+        res["data"]["indicators"].clone()
+    };
     let mut answers = vec![(chrono::Utc::now(), project.clone())];
+    let mut figures_then = vec![figures(None).await];
     for (name, mut input, status, phase) in steps {
         input["projectId"] = id.clone();
         input["expectedVersion"] = json!(version);
@@ -81,13 +91,16 @@ async fn a_project_goes_from_submission_to_transfer_each_payload_showing_its_sta
         assert_eq!(project["phase"].as_str(), phase, "{name}: {project}");
         assert!(project["version"].as_u64().unwrap() > version, "{name} moves the version: {project}");
         version = project["version"].as_u64().unwrap();
+        figures_then.push(figures(None).await);
         answers.push((chrono::Utc::now(), project));
     }
     let as_of = format!("query($id: ID!, $at: DateTime) {{ project(id: $id, asOf: $at) {{ {PROJECT_FIELDS} }} }}");
-    for (at, answered) in &answers {
+    for ((at, answered), figures_then) in answers.iter().zip(&figures_then) {
         let then = app.graphql_as(Some(&token), &as_of, json!({ "id": id, "at": at })).await;
         assert_eq!(&then["data"]["project"], answered, "as of {at}: {then}");
+        assert_eq!(&figures(Some(*at)).await, figures_then, "indicators as of {at}");
     }
+    assert_ne!(figures_then.first(), figures_then.last(), "the story changed the figures");
     let before = app.graphql_as(Some(&token), &as_of, json!({ "id": id, "at": "2020-01-01T00:00:00Z" })).await;
     assert_eq!(before["errors"][0]["extensions"]["code"], "NOT_FOUND", "it did not exist yet: {before}");
     let done = mutate(&app, &token, "recordProjectMilestone", json!({ "projectId": id, "title": "Bilan" })).await;

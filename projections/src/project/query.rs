@@ -137,7 +137,7 @@ fn filter_sql(b: Backend, filter: &ProjectFilter, binds: &mut Binds) -> Vec<Stri
         let n = codes(filter.visibility.iter().map(code).collect(), binds);
         conditions.push(in_list(b, "p.visibility", n));
     }
-    conditions.extend(academie_condition(b, &filter.academie_code, binds));
+    conditions.extend(academie_condition(b, &Tables::live(), &filter.academie_code, binds));
     if !filter.theme.is_empty() {
         let n = codes(filter.theme.clone(), binds);
         conditions.push(format!(
@@ -152,13 +152,14 @@ fn filter_sql(b: Backend, filter: &ProjectFilter, binds: &mut Binds) -> Vec<Stri
 /// The condition "project `p` is linked to one of `codes`", `None` for no code: the académie
 /// filter of the lists, and the territory of the indicators, so that both count the same
 /// projects.
-pub(crate) fn academie_condition(b: Backend, codes: &[AcademieCode], binds: &mut Binds) -> Option<String> {
+pub(crate) fn academie_condition(b: Backend, t: &Tables, codes: &[AcademieCode], binds: &mut Binds) -> Option<String> {
     if codes.is_empty() {
         return None;
     }
     let n = binds.push(Arg::Texts(codes.iter().map(|c| c.as_str().to_owned()).collect()));
     Some(format!(
-        "exists (select 1 from project_academie a where a.project_id = p.id and {})",
+        "exists (select 1 from {} a where a.project_id = p.id and {})",
+        t.of("project_academie"),
         in_list(b, "a.academie_code", n)
     ))
 }

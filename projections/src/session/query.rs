@@ -235,7 +235,7 @@ fn filter_sql(b: Backend, filter: &SessionFilter, binds: &mut Binds) -> Result<V
         let n = binds.push(Arg::Time(midnight(to + Days::new(1))));
         conditions.push(format!("s.starts_at < ${n}"));
     }
-    conditions.extend(academie_condition(b, &filter.academie_code, binds));
+    conditions.extend(academie_condition(b, &Tables::live(), &filter.academie_code, binds));
     if let Some(project) = filter.project_id {
         let n = binds.push(Arg::Uuid(project));
         conditions.push(format!(
@@ -249,7 +249,7 @@ fn filter_sql(b: Backend, filter: &SessionFilter, binds: &mut Binds) -> Result<V
 /// The condition "session `s` belongs to one of `codes`" — its attendance names one, or it is
 /// linked to a project of one — `None` for no code: the académie filter of the lists, and the
 /// territory of the indicators, so that both count the same sessions.
-pub(crate) fn academie_condition(b: Backend, codes: &[AcademieCode], binds: &mut Binds) -> Option<String> {
+pub(crate) fn academie_condition(b: Backend, t: &Tables, codes: &[AcademieCode], binds: &mut Binds) -> Option<String> {
     if codes.is_empty() {
         return None;
     }
@@ -257,10 +257,13 @@ pub(crate) fn academie_condition(b: Backend, codes: &[AcademieCode], binds: &mut
     let attendance = binds.push(Arg::Texts(codes.clone()));
     let projects = binds.push(Arg::Texts(codes));
     Some(format!(
-        "(exists (select 1 from session_academie a where a.session_id = s.id and {}) \
-         or exists (select 1 from session_project sp join project_academie pa on pa.project_id = sp.project_id \
+        "(exists (select 1 from {} a where a.session_id = s.id and {}) \
+         or exists (select 1 from {} sp join {} pa on pa.project_id = sp.project_id \
          where sp.session_id = s.id and {}))",
+        t.of("session_academie"),
         in_list(b, "a.academie_code", attendance),
+        t.of("session_project"),
+        t.of("project_academie"),
         in_list(b, "pa.academie_code", projects),
     ))
 }

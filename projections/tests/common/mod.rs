@@ -51,7 +51,7 @@ pub const TABLES: &[(&str, &str)] = &[
     ("person_consent", "person_id, purpose"),
 ];
 
-async fn texts(db: Db<'_>, sql: &str) -> Vec<String> {
+pub async fn texts(db: Db<'_>, sql: &str) -> Vec<String> {
     match db {
         Db::Postgres(pool) => sqlx::query(sql).fetch_all(pool).await.unwrap().iter().map(|r| r.get(0)).collect(),
         Db::Sqlite { reader, .. } => {
