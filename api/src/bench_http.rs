@@ -38,6 +38,7 @@
 use crate::config::{Config, LogFormat, Profile, Secret};
 use crate::demo;
 use crate::lab::Lab;
+use crate::rate_limit::RateLimitConfig;
 use crate::startup::{Application, open_store, redact};
 use anyhow::Context;
 use carnet_domain::person::Role;
@@ -894,20 +895,26 @@ pub async fn run(options: &Options, progress: impl Fn(&str)) -> anyhow::Result<R
 }
 
 async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) -> anyhow::Result<Report> {
+    // a master key of the scratch database's own, as production requires one
+    let master_keys = std::sync::Arc::new(carnet_store::MasterKeys::generate("bench"));
     let config = Config {
         profile: Profile::Production,
+        master_keys: Some(crate::master_keys::MasterKeysConfig::of(&master_keys)),
         database_url: Secret::new(&scratch.url),
         host: "127.0.0.1".into(),
         port: 0,
         log_format: LogFormat::Json,
         jwt_secret_file: scratch.dir.join("jwt-secret").display().to_string(),
         demo_data: Some(false),
+        // the rate limit off: the driver sends far more than one caller's budget (600 a
+        // minute) with its one token, and measures the application, not the limiter's 429s
+        rate_limit: RateLimitConfig { per_minute: 0, ..Default::default() },
         ..Config::default()
     };
 
     progress("loading the demo data");
     let store = open_store(&scratch.url).await?;
-    let lab = Lab::new(store, config.reference_prefix.clone());
+    let lab = Lab::new(store, config.reference_prefix.clone(), master_keys);
     let today = Utc::now().date_naive();
     let demo = demo::load(&lab, today).await.context("demo data")?;
     progress(&format!("seeding {} more projects", options.projects));

@@ -55,6 +55,12 @@ pub struct Config {
     pub introspection: Option<bool>,
     /// The secret of local HS256 tokens, created (mode 0600) on first run.
     pub jwt_secret_file: String,
+    /// The master keys that wrap the people's data keys (`{ current = "…", keys = { id =
+    /// "<base64 of 32 bytes>", … } }`, DESIGN §3.2). Required in production; unset in
+    /// development: one is generated in `master_key_file`. See `master_keys.rs`.
+    pub master_keys: Option<crate::master_keys::MasterKeysConfig>,
+    /// Development only, without `master_keys`: the generated master key (mode 0600).
+    pub master_key_file: String,
     /// The lab's prefix in references (`110B-P-2026-007`).
     pub reference_prefix: String,
     /// Fictitious demo data on a new (empty) database at `serve`; unset: on in development,
@@ -69,6 +75,17 @@ pub struct Config {
     /// An OpenID Connect identity linked to no person: `refuse` (default) or `register` (with no
     /// role). See `identity.rs`.
     pub first_login: crate::identity::FirstLogin,
+    /// The OpenID Connect providers whose tokens are accepted (`[[oidc]]` tables); none by
+    /// default. See `jwks.rs`.
+    pub oidc: Vec<crate::jwks::OidcProvider>,
+    /// Requests per caller (`per_minute`, 0 = off; `burst`): see `rate_limit.rs`.
+    pub rate_limit: crate::rate_limit::RateLimitConfig,
+    /// How long the access log keeps a request, in days (it holds callers' subjects and
+    /// addresses: the CNIL recommends 6 to 12 months). See `access_log.rs`.
+    pub access_log_retention_days: u32,
+    /// Global seals of the log (`[sealing]`: `enabled`, `every_events`, `every_seconds`; by
+    /// default every 1 000 events or 60 s, whichever comes first). See `carnet_store::integrity`.
+    pub sealing: carnet_store::integrity::SealPolicy,
 }
 
 impl Default for Config {
@@ -82,11 +99,17 @@ impl Default for Config {
             graphiql: None,
             introspection: None,
             jwt_secret_file: "data/jwt-secret".into(),
+            master_keys: None,
+            master_key_file: "data/master-key".into(),
             reference_prefix: "110B".into(),
             demo_data: None,
             readiness_max_lag: 1000,
             cors_allowed_origins: vec![],
             first_login: Default::default(),
+            oidc: vec![],
+            rate_limit: Default::default(),
+            access_log_retention_days: 180,
+            sealing: Default::default(),
         }
     }
 }

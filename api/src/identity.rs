@@ -25,7 +25,7 @@ use carnet_domain::Decider;
 use carnet_domain::person::{ExternalIdentity, Person, PersonCommand, PersonalData, Role};
 use carnet_domain::values::{AcademieCode, Email, Label, PersonId};
 use carnet_projections::{ProjectionStore, person_by_identity};
-use carnet_store::{Actor, CommandError, Metadata};
+use carnet_store::{Actor, CommandError, Metadata, StoreError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -125,7 +125,16 @@ impl Authenticator {
             },
         };
         for (what, command) in [("register", register), ("link", link)] {
-            self.lab.execute::<Person>(id, &command, &metadata(what), None).await.map_err(registration_failed)?;
+            match self.lab.execute::<Person>(id, &command, &metadata(what), None).await {
+                Ok(_) => {}
+                // a simultaneous first request of the same identity got there first (the
+                // person exists, the identity is linked): the lookup that follows finds it
+                Err(CommandError::Rejected(r)) => tracing::debug!(rule = r.rule, "first login: already done"),
+                Err(CommandError::Store(StoreError::Refused { rule, .. })) => {
+                    tracing::debug!(rule, "first login: already done")
+                }
+                Err(e) => return Err(registration_failed(e)),
+            }
         }
         tracing::info!(issuer = %identity.issuer, person = %id, "first login: person registered with no role");
         Ok(())

@@ -5,7 +5,7 @@
 use carnet_domain::reference::{ReferenceKind, ReferenceSequence, SequenceCommand, Series};
 use carnet_domain::{Decider, Rejection};
 use carnet_projections::InlineProjections;
-use carnet_store::{AnyStore, CommandError, Executed, Metadata, Repository, Upcasters};
+use carnet_store::{AnyStore, CommandError, Executed, MasterKeys, Metadata, Repository, Upcasters};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -25,8 +25,10 @@ pub struct Lab {
 }
 
 impl Lab {
-    pub fn new(store: AnyStore, prefix: impl Into<String>) -> Self {
-        let upcasters = Arc::new(Upcasters::carnet());
+    /// The lab on `store`; personal data is sealed with data keys wrapped by `master_keys`
+    /// (DESIGN §3.2, `crate::master_keys`).
+    pub fn new(store: AnyStore, prefix: impl Into<String>, master_keys: Arc<MasterKeys>) -> Self {
+        let upcasters = Arc::new(Upcasters::carnet().with_master_keys(master_keys));
         let inline = Arc::new(InlineProjections::new(upcasters.clone()));
         Self { store, upcasters, inline, prefix: prefix.into(), allocating: Arc::default() }
     }
@@ -35,7 +37,8 @@ impl Lab {
         &self.store
     }
 
-    /// How events of older schema versions are read.
+    /// How events of older schema versions are read, and personal fields opened (with keys
+    /// loaded by `Upcasters::load_keys`).
     pub fn upcasters(&self) -> &Arc<Upcasters> {
         &self.upcasters
     }

@@ -19,14 +19,20 @@
 //! and reads the entity back from the read model the same transaction updated. Demo data and
 //! tests go through the same `Lab`, so nothing reaches the log by another way.
 
+pub mod access_log;
 pub mod auth;
 pub mod bench_http;
 pub mod config;
 pub mod demo;
+pub mod export;
 pub mod graphql;
 pub mod identity;
+pub mod integrity_cli;
+pub mod jwks;
 pub mod lab;
 pub mod live;
+pub mod master_keys;
+pub mod rate_limit;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -36,6 +36,12 @@ enum Command {
         /// one pass over the log).
         projection: Option<String>,
     },
+    /// Re-wrap every person's data key with the current master key (`master_keys.current`);
+    /// afterwards the older master keys may leave the configuration.
+    RotateMasterKey,
+    /// Export the log with its hashes, one line per event in reading order (JSON Lines or CSV),
+    /// for auditors who re-verify its chains without Carnet (README, "For auditors").
+    Export(carnet_api::export::ExportArgs),
     /// Mint a local token (HS256, signed with the local secret).
     Token {
         /// LAB_TEAM, ACADEMIE, AUDITOR, READER or ADMIN.
@@ -50,6 +56,17 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         hours: i64,
     },
+    /// Verify the log's tamper evidence (every event's hash and chain link, every seal) and print
+    /// the last seal's hash, to record outside the database. Exit code 0: intact; 2: altered,
+    /// with the first broken place; 1: the verification could not run.
+    Verify {
+        /// A seal hash recorded from an earlier run, `NUMBER:HASH` (repeatable): it must be
+        /// unchanged, which a rewrite of the whole database cannot fake.
+        #[arg(long = "seal", value_name = "NUMBER:HASH")]
+        seals: Vec<carnet_store::integrity::RecordedSeal>,
+    },
+    /// Seal every committed, unsealed event now (`carnet serve` also seals periodically).
+    Seal,
     /// Benchmarks, reported as ratios against a baseline measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -59,6 +76,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// `carnet verify` on a log of its own (PostgreSQL and SQLite), against a plain read of the
+    /// same events. Creates and drops its own database on the server.
+    Verify {
+        /// PostgreSQL server to create the bench database on.
+        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres_url: String,
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        /// Alternations of plain read and verification.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Store append vs raw INSERT on PostgreSQL (1 and 100 events per transaction), and
     /// catch-up read speed. Creates and drops its own database on the server.
     Store {
@@ -129,7 +158,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             if config.demo_data_enabled() {
                 let store = open_store(config.database_url.expose()).await?;
-                let lab = carnet_api::lab::Lab::new(store, config.reference_prefix.clone());
+                let master_keys = carnet_api::master_keys::load(&config, true)?;
+                let lab = carnet_api::lab::Lab::new(store, config.reference_prefix.clone(), master_keys);
                 let today = chrono::Utc::now().date_naive();
                 if let Some(demo) = carnet_api::demo::load_if_empty(&lab, today).await.context("demo data")? {
                     println!(
@@ -192,7 +222,8 @@ async fn main() -> anyhow::Result<()> {
             bar.set_style(indicatif::ProgressStyle::with_template(
                 "{spinner} {msg}: {pos} événements lus ({per_sec})",
             )?);
-            let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet());
+            let master_keys = carnet_api::master_keys::load(&config, false)?;
+            let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet().with_master_keys(master_keys));
             let done = carnet_projections::rebuild_with(&store, upcasters, which, 5_000, &mut |p| {
                 bar.set_position(p.events_read)
             })
@@ -201,6 +232,26 @@ async fn main() -> anyhow::Result<()> {
             bar.finish_and_clear();
             println!("{what} rebuilt: {} events read, {} applied", done.events_read, done.events_applied);
             Ok(())
+        }
+        Command::RotateMasterKey => {
+            let master_keys = carnet_api::master_keys::load(&config, false)?;
+            let current = master_keys.current_id().context("no master key is configured: nothing to rotate to")?;
+            let store = open_store(config.database_url.expose()).await?;
+            let done = carnet_store::sealing::rotate(&store, &master_keys).await.context("rotation failed")?;
+            println!(
+                "{} data key(s) re-wrapped with master key `{current}`, {} already were",
+                done.rewrapped, done.already_current
+            );
+            Ok(())
+        }
+        Command::Export(args) => {
+            let store = open_store(config.database_url.expose()).await?;
+            carnet_api::export::run(&store, args).await
+        }
+        Command::Verify { seals } => carnet_api::integrity_cli::verify(&config, &seals).await,
+        Command::Seal => carnet_api::integrity_cli::seal(&config).await,
+        Command::Bench { what: Bench::Verify { postgres_url, events, rounds } } => {
+            carnet_api::integrity_cli::bench(postgres_url, events, rounds).await
         }
         Command::Migrate => {
             open_store(config.database_url.expose()).await?;

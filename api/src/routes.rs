@@ -92,7 +92,26 @@ pub async fn observe(
     let span = tracing::info_span!("request", %request_id, %method, %path);
     actix_web::HttpMessage::extensions_mut(&req).insert(crate::graphql::RequestId(request_id.clone()));
     let started = Instant::now();
+    let access_log = req.app_data::<web::Data<AppState>>().map(|state| state.access_log.clone());
+    let client_ip = req.connection_info().realip_remote_addr().map(str::to_owned);
     let mut res = tracing::Instrument::instrument(next.call(req), span.clone()).await?;
+    // probes and scrapes are not accesses to the lab's data
+    if let Some(log) = access_log.filter(|_| !matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics")) {
+        let extensions = actix_web::HttpMessage::extensions(res.request());
+        let caller = extensions.get::<crate::access_log::Caller>();
+        log.record(carnet_store::access_log::AccessRecord {
+            at: chrono::Utc::now(),
+            request_id: request_id.clone(),
+            issuer: caller.map(|c| c.issuer.clone()),
+            subject: caller.map(|c| c.subject.clone()),
+            client_ip,
+            method: method.clone(),
+            path: path.clone(),
+            operation: extensions.get::<crate::access_log::Operation>().map(|o| o.0.clone()),
+            status: res.status().as_u16(),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
+    }
     let status = res.status().as_u16().to_string();
     let labels = [("method", method), ("path", path), ("status", status)];
     metrics::counter!("carnet_http_requests_total", &labels).increment(1);

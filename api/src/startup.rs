@@ -5,11 +5,13 @@
 //! close (1001) instead of holding the server for the whole grace period, then in-flight
 //! requests get [`SHUTDOWN_GRACE`] to finish.
 
+use crate::access_log::AccessLog;
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::identity::Authenticator;
 use crate::lab::Lab;
 use crate::live::LiveFeed;
+use crate::rate_limit::RateLimit;
 use crate::{graphql, routes, ws};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -36,6 +38,10 @@ pub struct AppState {
     pub config: Config,
     /// The process's one follower of the log, which subscriptions filter.
     pub live: LiveFeed,
+    /// Every caller's budget of requests (`rate_limit.rs`).
+    pub rate_limit: RateLimit,
+    /// Where each request is recorded (`access_log.rs`).
+    pub access_log: AccessLog,
 }
 
 pub struct Application {
@@ -53,11 +59,27 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
         let port = listener.local_addr()?.port();
         let verifier = Verifier::load_or_create(std::path::Path::new(&config.jwt_secret_file))
-            .with_context(|| format!("cannot read or create the token secret {}", config.jwt_secret_file))?;
-        let lab = Lab::new(store.clone(), config.reference_prefix.clone());
+            .with_context(|| format!("cannot read or create the token secret {}", config.jwt_secret_file))?
+            .with_oidc(&config.oidc)
+            .await?;
+        let master_keys = crate::master_keys::load(&config, true).context("master keys")?;
+        let lab = Lab::new(store.clone(), config.reference_prefix.clone(), master_keys);
         let live = LiveFeed::start(store.clone()).await.context("cannot start following the event log")?;
+        // periodic global seals of the log (tamper evidence, DESIGN §3.3)
+        carnet_store::integrity::start_sealer(store.clone(), config.sealing.clone());
         let auth = Authenticator::new(verifier.clone(), lab.clone(), config.first_login);
-        let state = AppState { store, lab, auth, metrics: metrics_handle(), config, live: live.clone() };
+        let rate_limit = RateLimit::new(&config.rate_limit);
+        let access_log = AccessLog::start(store.clone(), config.access_log_retention_days);
+        let state = AppState {
+            store,
+            lab,
+            auth,
+            metrics: metrics_handle(),
+            config,
+            live: live.clone(),
+            rate_limit,
+            access_log,
+        };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let origins = state.config.cors_allowed_origins.clone();
         let server = HttpServer::new(move || {
@@ -66,6 +88,7 @@ impl Application {
                 .app_data(schema.clone())
                 // the body cap (DESIGN §5): larger requests get 413 before any parsing
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
+                .app_data(web::QueryConfig::default().error_handler(graphql::bad_query_string))
                 .route("/graphql", web::post().to(graphql::post))
                 .route("/graphql", web::get().to(graphql::get))
                 .route("/graphql/ws", web::get().to(ws::handle))
@@ -141,7 +164,15 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
         .fold(actix_cors::Cors::default(), |cors, origin| cors.allowed_origin(origin))
         .allowed_methods(["GET", "POST"])
         .allowed_headers([actix_web::http::header::AUTHORIZATION, actix_web::http::header::CONTENT_TYPE])
-        .expose_headers(["x-request-id"])
+        // what a front end reads of an answer: its id, and where its caller stands in the rate
+        // limit (`rate_limit.rs`)
+        .expose_headers([
+            "x-request-id",
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            "retry-after",
+        ])
         .max_age(600)
         // other origins get an answer without CORS headers, which their page cannot read; not
         // a 400, so that same-origin pages (GraphiQL), which browsers also send an `Origin`

@@ -14,8 +14,15 @@
 //!   outlive the right to read it.
 //! - The other codes of the protocol: 4400 for a message that is not one of it, 4401 for a
 //!   `subscribe` before `connection_ack`, 4408 when no `connection_init` comes within
-//!   [`INIT_TIMEOUT`], 4429 for a second `connection_init`; 1009 for a message larger than the
+//!   [`INIT_TIMEOUT`], 4429 for a second `connection_init`, 4409 for a `subscribe` whose id is
+//!   already running ("Subscriber for <id> already exists"); 1009 for a message larger than the
 //!   HTTP body cap; 1001 when the server shuts down (reconnect to another instance).
+//! - **Rate limit**: each `connection_init` counts as one request of its caller against the same
+//!   budget as HTTP (`rate_limit.rs`): the token's identity, or the address when the token is
+//!   refused. Over the budget the socket closes with **1013 Try Again Later** and the seconds to
+//!   wait in the reason. Not 4429: the protocol gives it to a second `connection_init`, and
+//!   graphql-ws clients treat it as fatal, while they retry 1013 with their backoff, which is
+//!   what a rate-limited client should do. Messages on an open connection are not counted.
 //! - WebSocket pings every [`PING_EVERY`]; a client silent for [`CLIENT_TIMEOUT`] is dropped,
 //!   so a vanished client does not keep its subscriptions.
 //!
@@ -23,6 +30,7 @@
 
 use crate::graphql::{CarnetSchema, RequestId};
 use crate::identity::Authenticator;
+use crate::rate_limit::{Caller, RateLimit};
 use crate::startup::{AppState, BODY_LIMIT};
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
@@ -31,6 +39,7 @@ use async_graphql::Data;
 use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
 use base64::Engine;
 use futures::StreamExt;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -74,6 +83,8 @@ pub async fn handle(
         stopping: state.live.stopping(),
         request_id,
         protocol,
+        rate_limit: state.rate_limit.clone(),
+        address: state.rate_limit.address_of(&req),
     };
     actix_web::rt::spawn(connection.serve(session, messages).instrument(span));
     Ok(response)
@@ -102,19 +113,27 @@ struct Connection {
     stopping: watch::Receiver<bool>,
     request_id: RequestId,
     protocol: WebSocketProtocols,
+    rate_limit: RateLimit,
+    /// Whose budget a refused `connection_init` spends.
+    address: Caller,
 }
 
 impl Connection {
     async fn serve(mut self, mut session: Session, messages: AggregatedMessageStream) {
         metrics::gauge!("carnet_ws_connections").increment(1.0);
         let shared = Arc::new(Shared::default());
-        let input = client_messages(messages, session.clone(), shared.clone());
+        // operation ids are tracked for 4409 in graphql-transport-ws only (the legacy protocol
+        // has no such code)
+        let track_ids = self.protocol == WebSocketProtocols::GraphQLWS;
+        let input = client_messages(messages, session.clone(), shared.clone(), track_ids);
         let mut data = Data::default();
         data.insert(self.request_id.clone());
         let (auth, init, request_id) = (self.auth.clone(), shared.clone(), self.request_id.0.clone());
-        let graphql = WebSocket::new(self.schema.clone(), input, self.protocol)
-            .connection_data(data)
-            .on_connection_init(move |payload| authenticate(auth, payload, init, request_id));
+        let (limit, address, limited) = (self.rate_limit.clone(), self.address.clone(), shared.clone());
+        let graphql =
+            WebSocket::new(self.schema.clone(), input, self.protocol).connection_data(data).on_connection_init(
+                move |payload| within_budget(authenticate(auth, payload, init, request_id), limit, address, limited),
+            );
         let mut graphql = std::pin::pin!(graphql);
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
         let mut init_deadline = std::pin::pin!(init_deadline);
@@ -148,6 +167,7 @@ impl Connection {
                 }
                 out = graphql.next() => match out {
                     Some(WsMessage::Text(text)) => {
+                        shared.sent(&text);
                         if session.text(text).await.is_err() {
                             break None;
                         }
@@ -171,19 +191,21 @@ fn client_messages(
     messages: AggregatedMessageStream,
     session: Session,
     shared: Arc<Shared>,
+    track_ids: bool,
 ) -> impl futures::Stream<Item = web::Bytes> {
-    futures::stream::unfold((messages, session, shared), |(mut messages, mut session, shared)| async move {
+    futures::stream::unfold((messages, session, shared), move |(mut messages, mut session, shared)| async move {
         loop {
             let message = messages.recv().await?;
             shared.heard();
-            match message {
-                Ok(AggregatedMessage::Text(text)) => return Some((text.into_bytes(), (messages, session, shared))),
-                Ok(AggregatedMessage::Binary(bytes)) => return Some((bytes, (messages, session, shared))),
+            let bytes = match message {
+                Ok(AggregatedMessage::Text(text)) => text.into_bytes(),
+                Ok(AggregatedMessage::Binary(bytes)) => bytes,
                 Ok(AggregatedMessage::Ping(bytes)) => {
                     // a closed session shows at the next write of the connection
                     let _ = session.pong(&bytes).await;
+                    continue;
                 }
-                Ok(AggregatedMessage::Pong(_)) => {}
+                Ok(AggregatedMessage::Pong(_)) => continue,
                 Ok(AggregatedMessage::Close(_)) => return None,
                 Err(e) => {
                     let code = match e {
@@ -193,9 +215,37 @@ fn client_messages(
                     shared.end_with(reason(code, &e.to_string()));
                     return None;
                 }
+            };
+            if track_ids && let Err(duplicate) = shared.received(&bytes) {
+                shared.end_with(reason(4409.into(), &format!("Subscriber for {duplicate} already exists")));
+                return None;
             }
+            return Some((bytes, (messages, session, shared)));
         }
     })
+}
+
+/// Counts a `connection_init` against its caller's budget (the identity it authenticated, or
+/// the connection's address when its token was refused): over the budget, the connection closes
+/// with 1013 instead of being acknowledged (or refused with 4403: guessing tokens costs budget).
+async fn within_budget(
+    authenticated: impl Future<Output = async_graphql::Result<Data>>,
+    limit: RateLimit,
+    address: Caller,
+    shared: Arc<Shared>,
+) -> async_graphql::Result<Data> {
+    let authenticated = authenticated.await;
+    let caller = authenticated.as_ref().ok().and_then(Caller::in_data).unwrap_or(address);
+    match limit.check(&caller) {
+        Ok(_) => authenticated,
+        Err(limited) => {
+            metrics::counter!("carnet_rate_limited_total", "transport" => "ws").increment(1);
+            let retry_after = limited.retry_after_seconds();
+            tracing::info!(retry_after, "WebSocket connection_init over the rate limit");
+            shared.set_init(Init::Limited { retry_after });
+            Err("Too many requests".into())
+        }
+    }
 }
 
 /// `connection_init`: the identity of the token in the payload, or a refusal (4403).
@@ -251,8 +301,10 @@ fn expiry(token: &str) -> Option<Instant> {
 
 /// async-graphql's close, in the codes of `graphql-transport-ws`.
 fn protocol_close(code: u16, message: String, shared: &Shared) -> CloseReason {
+    if let Some(refused) = shared.refused() {
+        return refused;
+    }
     match code {
-        _ if shared.init() == Init::Refused => reason(4403.into(), "Forbidden"),
         // async-graphql's code for a `subscribe` before `connection_ack`
         1011 => reason(4401.into(), "Unauthorized"),
         // and for a message it cannot parse
@@ -285,6 +337,10 @@ enum Init {
         expires_at: Option<Instant>,
     },
     Refused,
+    /// Over the caller's rate limit.
+    Limited {
+        retry_after: u64,
+    },
 }
 
 /// What the connection loop, the client reader and `connection_init` tell each other.
@@ -292,12 +348,28 @@ struct Shared {
     init: Mutex<Init>,
     last_heard: Mutex<Instant>,
     ended_by: Mutex<Option<CloseReason>>,
+    /// The ids of the operations running (subscribed, not completed yet).
+    running: Mutex<HashSet<String>>,
 }
 
 impl Default for Shared {
     fn default() -> Self {
-        Self { init: Mutex::default(), last_heard: Mutex::new(Instant::now()), ended_by: Mutex::default() }
+        Self {
+            init: Mutex::default(),
+            last_heard: Mutex::new(Instant::now()),
+            ended_by: Mutex::default(),
+            running: Mutex::default(),
+        }
     }
+}
+
+/// What `Shared` reads of a protocol message: its type and operation id.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// The value behind `mutex`, even if a panicking holder poisoned it (plain data, always whole).
@@ -322,10 +394,43 @@ impl Shared {
         *lock(&self.ended_by) = Some(reason);
     }
     fn ended_by(&self) -> Option<CloseReason> {
-        if self.init() == Init::Refused {
-            return Some(reason(4403.into(), "Forbidden"));
+        self.refused().or_else(|| lock(&self.ended_by).clone())
+    }
+    /// How a refused `connection_init` closes the connection.
+    fn refused(&self) -> Option<CloseReason> {
+        match self.init() {
+            Init::Refused => Some(reason(4403.into(), "Forbidden")),
+            Init::Limited { retry_after } => {
+                Some(reason(CloseCode::Again, &format!("Too many requests: try again in {retry_after} s")))
+            }
+            _ => None,
         }
-        lock(&self.ended_by).clone()
+    }
+    /// A client message: a `subscribe` starts its id, a `complete` ends it; `Err(id)` for a
+    /// `subscribe` whose id is already running. Anything else (not JSON…) is async-graphql's.
+    fn received(&self, message: &[u8]) -> Result<(), String> {
+        let Ok(Envelope { kind, id: Some(id) }) = serde_json::from_slice::<Envelope>(message) else { return Ok(()) };
+        let mut running = lock(&self.running);
+        match kind.as_ref() {
+            "subscribe" if !running.insert(id.clone().into_owned()) => Err(id.into_owned()),
+            "complete" => {
+                running.remove(id.as_ref());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+    /// A server message: a `complete` or an `error` ends its operation.
+    fn sent(&self, message: &str) {
+        // `next` messages, by far the most, are not parsed
+        if message.starts_with(r#"{"type":"next""#) {
+            return;
+        }
+        if let Ok(Envelope { kind, id: Some(id) }) = serde_json::from_str::<Envelope>(message)
+            && matches!(kind.as_ref(), "complete" | "error")
+        {
+            lock(&self.running).remove(id.as_ref());
+        }
     }
 }
 

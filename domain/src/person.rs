@@ -3,7 +3,9 @@
 //! Other aggregates refer to people by their opaque [`PersonId`] only. Every personal field
 //! (names, email, organisation, affiliation, académie, UAI) lives in [`PersonalData`], which only
 //! [`PersonEvent::PersonRegistered`] and [`PersonEvent::PersonProfileUpdated`] carry: encrypting
-//! personal data at rest (or crypto-shredding it on erasure) therefore touches one type.
+//! personal data at rest (or crypto-shredding it on erasure) therefore touches one type. The store
+//! seals it (DESIGN §3.2, `carnet_store::sealing`); once the person's key is destroyed, those
+//! events read back with no profile (`None`), and folding them gives no profile either.
 //!
 //! Erasure (`ErasePerson`) keeps the id so that other streams still resolve, marks the person
 //! erased and drops the profile, identities, consents and roles from the state; from then on the
@@ -169,14 +171,39 @@ pub enum PersonCommand {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload")]
 pub enum PersonEvent {
-    PersonRegistered { id: PersonId, profile: PersonalData, registered_on: NaiveDate },
-    PersonIdentityLinked { identity: ExternalIdentity },
-    PersonProfileUpdated { profile: PersonalData },
-    PersonConsentGiven { purpose: ConsentPurpose, on: NaiveDate },
-    PersonConsentWithdrawn { purpose: ConsentPurpose, on: NaiveDate },
-    PersonRoleGranted { role: Role, academies: BTreeSet<AcademieCode> },
-    PersonRoleRevoked { role: Role },
-    PersonErased { reason: LongText, on: NaiveDate },
+    /// `profile` is `None` only when read back after erasure: the log keeps the event, not what
+    /// it said (crypto-shredding). The decider always records one.
+    PersonRegistered {
+        id: PersonId,
+        profile: Option<PersonalData>,
+        registered_on: NaiveDate,
+    },
+    PersonIdentityLinked {
+        identity: ExternalIdentity,
+    },
+    /// `profile`: as in `PersonRegistered`.
+    PersonProfileUpdated {
+        profile: Option<PersonalData>,
+    },
+    PersonConsentGiven {
+        purpose: ConsentPurpose,
+        on: NaiveDate,
+    },
+    PersonConsentWithdrawn {
+        purpose: ConsentPurpose,
+        on: NaiveDate,
+    },
+    PersonRoleGranted {
+        role: Role,
+        academies: BTreeSet<AcademieCode>,
+    },
+    PersonRoleRevoked {
+        role: Role,
+    },
+    PersonErased {
+        reason: LongText,
+        on: NaiveDate,
+    },
 }
 
 impl Decider for Person {
@@ -197,9 +224,11 @@ impl Decider for Person {
 
         if state.id.is_none() {
             return match command {
-                C::RegisterPerson { id, profile, registered_on } => {
-                    Ok(vec![E::PersonRegistered { id: *id, profile: profile.clone(), registered_on: *registered_on }])
-                }
+                C::RegisterPerson { id, profile, registered_on } => Ok(vec![E::PersonRegistered {
+                    id: *id,
+                    profile: Some(profile.clone()),
+                    registered_on: *registered_on,
+                }]),
                 _ => Err(Rejection::not_found("person.not_found", "cette personne n'existe pas")),
             };
         }
@@ -234,7 +263,7 @@ impl Decider for Person {
                         "le profil est identique à celui déjà enregistré : rien à modifier",
                     ));
                 }
-                Ok(vec![E::PersonProfileUpdated { profile: profile.clone() }])
+                Ok(vec![E::PersonProfileUpdated { profile: Some(profile.clone()) }])
             }
             C::GiveConsent { purpose, on } => {
                 if state.has_consent(*purpose) {
@@ -296,13 +325,13 @@ impl Decider for Person {
         match event {
             E::PersonRegistered { id, profile, registered_on } => {
                 state.id = Some(*id);
-                state.profile = Some(profile.clone());
+                state.profile = profile.clone();
                 state.registered_on = Some(*registered_on);
             }
             E::PersonIdentityLinked { identity } => {
                 state.identities.insert(identity.clone());
             }
-            E::PersonProfileUpdated { profile } => state.profile = Some(profile.clone()),
+            E::PersonProfileUpdated { profile } => state.profile = profile.clone(),
             E::PersonConsentGiven { purpose, on } => {
                 state.consents.insert(*purpose, *on);
             }
@@ -356,7 +385,7 @@ mod tests {
     }
 
     fn registered() -> E {
-        E::PersonRegistered { id: id(), profile: profile(), registered_on: day(1) }
+        E::PersonRegistered { id: id(), profile: Some(profile()), registered_on: day(1) }
     }
 
     fn identity() -> ExternalIdentity {
@@ -414,7 +443,7 @@ mod tests {
         let new = PersonalData { usual_name: Label::parse("Durand").unwrap(), ..profile() };
         let state = given::<Person>([registered()])
             .when(C::UpdateProfile { profile: new.clone() })
-            .then([E::PersonProfileUpdated { profile: new }]);
+            .then([E::PersonProfileUpdated { profile: Some(new) }]);
         assert_eq!(state.display_name(), "Camille Durand");
         given::<Person>([registered()])
             .when(C::UpdateProfile { profile: profile() })
@@ -507,11 +536,23 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_read_back_after_crypto_shredding_folds_to_no_profile() {
+        let shredded = E::PersonRegistered { id: id(), profile: None, registered_on: day(1) };
+        let state = Person::fold(Person::initial_state(), std::slice::from_ref(&shredded));
+        assert_eq!((state.id, state.profile.as_ref()), (Some(id()), None));
+        let json = serde_json::json!({ "type": "PersonRegistered",
+            "payload": { "id": id(), "profile": null, "registered_on": "2026-03-01" } });
+        assert_eq!(serde_json::from_value::<PersonEvent>(json).unwrap(), shredded, "a null profile reads as None");
+        let state = Person::fold(state, &[erased()]);
+        assert_eq!(state.display_name(), "Personne effacée");
+    }
+
+    #[test]
     fn event_type_tag_is_the_variant_name() {
         let cases = [
             (registered(), "PersonRegistered"),
             (E::PersonIdentityLinked { identity: identity() }, "PersonIdentityLinked"),
-            (E::PersonProfileUpdated { profile: profile() }, "PersonProfileUpdated"),
+            (E::PersonProfileUpdated { profile: Some(profile()) }, "PersonProfileUpdated"),
             (E::PersonConsentGiven { purpose: ConsentPurpose::Contact, on: day(1) }, "PersonConsentGiven"),
             (E::PersonConsentWithdrawn { purpose: ConsentPurpose::Contact, on: day(1) }, "PersonConsentWithdrawn"),
             (E::PersonRoleGranted { role: Role::Academie, academies: codes(&["01"]) }, "PersonRoleGranted"),

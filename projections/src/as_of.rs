@@ -24,9 +24,10 @@ async fn as_of<M: Model, S: EventStore>(
 ) -> Result<Option<M::Row>, ProjectionError> {
     let events = store.read_stream(&StreamId::new(M::CATEGORY, id), 1, None).await?;
     let mut row = None;
+    let keys = upcasters.load_keys(store, &events).await?;
     // a stream's events are recorded in version order, so the first one after `at` ends it
     for recorded in events.iter().take_while(|e| e.recorded_at <= at) {
-        let event: M::Event = upcasters.decode(recorded)?;
+        let event: M::Event = upcasters.decode_with(recorded, &keys)?;
         M::apply(&mut row, id, recorded, &event)?;
     }
     Ok(row)

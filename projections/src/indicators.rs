@@ -34,6 +34,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
 
 /// The days the dated indicators cover: `from` to `to`, both included, as UTC calendar days.
@@ -251,9 +252,29 @@ pub async fn indicators_as_of<S: ProjectionStore>(
     schema::create(&mut tx.conn(), &tables, &suffix).await?;
     tx.commit().await?;
     let result = async {
-        let projector =
-            RecordedBy { at, inner: Several(models.iter().map(|m| m.projector(upcasters.clone(), &suffix)).collect()) };
-        catch_up(store, &format!("indicators{suffix}"), &projector, 1_000, &mut |_| {}).await?;
+        let projector = RecordedBy {
+            at,
+            kept: AtomicU64::new(0),
+            inner: Several(models.iter().map(|m| m.projector(upcasters.clone(), &suffix)).collect()),
+        };
+        // the catch-up reader holds back, for a moment, events committed behind a transaction
+        // still open (the store's reading order); every event recorded by `at` and committed
+        // now must be in, so read on until they all are
+        let committed = recorded_by(store.db(), at).await?;
+        let waiting_since = std::time::Instant::now();
+        loop {
+            catch_up(store, &format!("indicators{suffix}"), &projector, 1_000, &mut |_| {}).await?;
+            if projector.kept.load(Ordering::Relaxed) >= committed {
+                break;
+            }
+            if waiting_since.elapsed() > HOLD_BACK_PATIENCE {
+                return Err(ProjectionError::Refused {
+                    rule: "indicators.as_of_busy",
+                    message: "une transaction longue retient une partie du journal ; réessayez dans un moment".into(),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         indicators_over(store.db(), &Tables::with_suffix(&suffix), period, academies).await
     }
     .await;
@@ -270,7 +291,19 @@ pub async fn indicators_as_of<S: ProjectionStore>(
 /// at a version and no later event slips in.
 struct RecordedBy<P> {
     at: DateTime<Utc>,
+    /// How many events were recorded by `at`, so far.
+    kept: AtomicU64,
     inner: P,
+}
+
+/// How long an as-of computation waits for events held back by a long transaction.
+const HOLD_BACK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How many events were recorded by `at` among those committed now.
+async fn recorded_by(db: Db<'_>, at: DateTime<Utc>) -> Result<u64, ProjectionError> {
+    let sql = "select count(*), count(*) from events where recorded_at <= $1";
+    let rows = with_reader!(db, |conn| sql::fetch_ints(&mut conn, sql, vec![Arg::Time(at)]).await?);
+    Ok(rows.first().map_or(0, |&(n, _)| u64::try_from(n).unwrap_or(0)))
 }
 
 impl<P: Projector> Projector for RecordedBy<P> {
@@ -281,7 +314,9 @@ impl<P: Projector> Projector for RecordedBy<P> {
     ) -> BoxFuture<'c, Result<usize, ProjectionError>> {
         Box::pin(async move {
             let kept: Vec<RecordedEvent> = events.iter().filter(|e| e.recorded_at <= self.at).cloned().collect();
-            self.inner.apply(tx, &kept).await
+            let applied = self.inner.apply(tx, &kept).await?;
+            self.kept.fetch_add(kept.len() as u64, Ordering::Relaxed);
+            Ok(applied)
         })
     }
 }

@@ -139,14 +139,18 @@ impl<M: Model> ModelProjector<M> {
 
     /// Applies the events of `M::CATEGORY` among `events` (others are ignored), in their order.
     /// Returns how many it applied.
-    pub(crate) async fn apply(&self, tx: TxConn<'_>, events: &[RecordedEvent]) -> Result<usize, ProjectionError> {
+    pub(crate) async fn apply(&self, mut tx: TxConn<'_>, events: &[RecordedEvent]) -> Result<usize, ProjectionError> {
+        let mine = || events.iter().filter(|e| e.stream_id.category() == M::CATEGORY);
+        // the keys of the sealed personal fields among them, read in this transaction (it may
+        // have just inserted one); none are read when there are none
+        let keys = self.upcasters.load_keys_in(&mut tx, mine()).await?;
         let mut conn = Conn::from(tx);
         // group by entity, keeping the log order within each
         let mut order: Vec<Uuid> = vec![];
         let mut batches: HashMap<Uuid, Vec<(&RecordedEvent, M::Event)>> = HashMap::new();
-        for recorded in events.iter().filter(|e| e.stream_id.category() == M::CATEGORY) {
+        for recorded in mine() {
             let id = entity_id(recorded, M::CATEGORY)?;
-            let event: M::Event = self.upcasters.decode(recorded)?;
+            let event: M::Event = self.upcasters.decode_with(recorded, &keys)?;
             batches
                 .entry(id)
                 .or_insert_with(|| {

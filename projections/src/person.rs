@@ -94,6 +94,17 @@ pub struct ConsentRow {
 // ---------------------------------------------------------------------------------------------
 // Applying one event
 
+/// Nulls every personal column.
+fn clear_profile(p: &mut PersonRow) {
+    p.given_name = None;
+    p.usual_name = None;
+    p.email = None;
+    p.organisation = None;
+    p.affiliation = None;
+    p.academie_code = None;
+    p.uai = None;
+}
+
 fn set_profile(p: &mut PersonRow, profile: &PersonalData) {
     let text = |l: &Option<carnet_domain::values::Label>| l.as_ref().map(|l| l.as_str().to_owned());
     p.given_name = Some(profile.given_name.as_str().to_owned());
@@ -141,7 +152,16 @@ fn apply(
         ));
     };
     match event {
-        E::PersonRegistered { profile, .. } | E::PersonProfileUpdated { profile } => set_profile(p, profile),
+        E::PersonRegistered { profile, .. } | E::PersonProfileUpdated { profile } => match profile {
+            Some(profile) => set_profile(p, profile),
+            // read back after the person's key was destroyed: they were erased. The key goes
+            // only with `PersonErased`, which follows and gives the date; until then, the day
+            // of this event.
+            None => {
+                clear_profile(p);
+                p.erased_on.get_or_insert(recorded.recorded_at.date_naive());
+            }
+        },
         E::PersonIdentityLinked { identity } => {
             let identity =
                 IdentityRow { issuer: identity.issuer.as_str().to_owned(), sub: identity.sub.as_str().to_owned() };
@@ -166,13 +186,7 @@ fn apply(
         E::PersonRoleRevoked { role } => p.roles.retain(|r| r.role != *role),
         E::PersonErased { on, .. } => {
             p.erased_on = Some(*on);
-            p.given_name = None;
-            p.usual_name = None;
-            p.email = None;
-            p.organisation = None;
-            p.affiliation = None;
-            p.academie_code = None;
-            p.uai = None;
+            clear_profile(p);
             p.identities.clear();
             p.consents.clear();
             p.roles.clear();

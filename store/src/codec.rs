@@ -3,25 +3,57 @@
 //! Domain event enums serialize adjacently tagged (`{"type": …, "payload": …}`); the tag
 //! becomes `event_type`, the content `payload`. On read, registered upcasters bring an old
 //! `(event_type, schema_version)` payload up to the current shape before serde sees it.
+//!
+//! The codec also knows which fields are personal ([`PersonalFields`]) and, given master keys,
+//! seals them on write and opens them on read with keys loaded beforehand: see
+//! [`crate::sealing`] for where and why.
 
 use crate::error::StoreError;
 use crate::model::{NewEvent, RecordedEvent};
+use crate::sealing::{MasterKeys, PersonKeys, PersonalFields, sealed_parts};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 type UpcastFn = Box<dyn Fn(Value) -> Result<Value, String> + Send + Sync>;
 
-/// Registry of payload migrations, `(event_type, from_version) -> payload of from_version + 1`.
+/// Registry of payload migrations, `(event_type, from_version) -> payload of from_version + 1`,
+/// and of the personal fields, sealed with per-person keys when master keys are given.
 #[derive(Default)]
 pub struct Upcasters {
     steps: HashMap<(String, i32), UpcastFn>,
+    personal: Option<PersonalFields>,
+    master_keys: Option<Arc<MasterKeys>>,
 }
 
 impl Upcasters {
-    /// Carnet's own upcasters. Every event type is at schema version 1 so far.
+    /// Carnet's own upcasters (every event type is at schema version 1 so far) and personal
+    /// fields ([`PersonalFields::CARNET`]). Without [`Self::with_master_keys`], personal fields
+    /// are written in clear and sealed ones cannot be read: for tests and tools only.
     pub fn carnet() -> Self {
-        Self::default()
+        Self { personal: Some(PersonalFields::CARNET), ..Self::default() }
+    }
+
+    /// Seals personal fields on write, and opens sealed ones on read, with these master keys.
+    pub fn with_master_keys(mut self, keys: Arc<MasterKeys>) -> Self {
+        self.master_keys = Some(keys);
+        self
+    }
+
+    pub fn master_keys(&self) -> Option<&MasterKeys> {
+        self.master_keys.as_deref()
+    }
+
+    /// Which fields are personal, if this codec knows.
+    pub fn personal_fields(&self) -> Option<&PersonalFields> {
+        self.personal.as_ref()
+    }
+
+    /// Whether streams of `category` hold personal data: never snapshotted (their state would
+    /// hold it in clear).
+    pub fn holds_personal_data(&self, category: &str) -> bool {
+        self.personal.is_some_and(|p| p.category == category)
     }
 
     /// Registers how to turn a `from_version` payload of `event_type` into the next version.
@@ -69,8 +101,16 @@ impl Upcasters {
     }
 
     /// Decodes a stored event, upcasting it first. An unknown type, a shape that does not fit
-    /// or a schema version from the future is [`StoreError::Unreadable`], naming the event.
+    /// or a schema version from the future is [`StoreError::Unreadable`], naming the event. An
+    /// event with a sealed field needs its key: see [`Self::decode_with`].
     pub fn decode<E: DeserializeOwned>(&self, event: &RecordedEvent) -> Result<E, StoreError> {
+        self.decode_with(event, &PersonKeys::none())
+    }
+
+    /// Decodes a stored event whose sealed field, if any, opens with `keys` (from
+    /// [`Self::load_keys`]): a person whose key is gone (erased) gets `null` in its place. A
+    /// sealed field whose key was not loaded, or does not open, is [`StoreError::Unreadable`].
+    pub fn decode_with<E: DeserializeOwned>(&self, event: &RecordedEvent, keys: &PersonKeys) -> Result<E, StoreError> {
         let unreadable = |reason: String| StoreError::Unreadable {
             stream_id: event.stream_id.to_string(),
             stream_version: event.stream_version,
@@ -84,9 +124,37 @@ impl Upcasters {
                 event.event_type, event.schema_version
             )));
         }
-        let payload =
-            self.upcast(&event.event_type, event.schema_version, event.payload.clone()).map_err(unreadable)?;
+        let opened = self.open_payload(event, keys)?;
+        let payload = self.upcast(&event.event_type, event.schema_version, opened).map_err(unreadable)?;
         let tagged = serde_json::json!({ "type": event.event_type, "payload": payload });
         serde_json::from_value(tagged).map_err(|e| unreadable(format!("{}: {e}", event.event_type)))
+    }
+
+    /// The stored payload of `event` (at its stored schema version) with its sealed field, if
+    /// any, opened with `keys`: the clear value, or `null` when the person's key is gone. For
+    /// showing an event as recorded (history); redacting what a caller may not see is the
+    /// caller's business ([`PersonalFields::field_of`] names the field).
+    pub fn open_payload(&self, event: &RecordedEvent, keys: &PersonKeys) -> Result<Value, StoreError> {
+        let sealed = self.personal.as_ref().and_then(|personal| {
+            let field = personal.field_of(&event.event_type)?;
+            let value = event.payload.get(field).filter(|v| sealed_parts(v).is_some())?;
+            Some((personal, field, value))
+        });
+        let Some((personal, field, value)) = sealed else { return Ok(event.payload.clone()) };
+        let unreadable = |reason: String| StoreError::Unreadable {
+            stream_id: event.stream_id.to_string(),
+            stream_version: event.stream_version,
+            global_position: event.global_position,
+            reason,
+        };
+        let person = personal
+            .person_of(&event.stream_id)
+            .ok_or_else(|| unreadable(format!("a sealed {field} outside a {} stream", personal.category)))?;
+        let clear = keys
+            .open(person, event.stream_id.as_str(), event.event_id, &event.event_type, field, value)
+            .map_err(unreadable)?;
+        let mut payload = event.payload.clone();
+        payload[field] = clear;
+        Ok(payload)
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::error::StoreError;
 use crate::model::*;
+use crate::sealing::KeyStore;
 use futures::future::BoxFuture;
 use std::future::Future;
 use uuid::Uuid;
@@ -20,8 +21,9 @@ pub trait InlineHook: Send + Sync {
 }
 
 /// The event store contract (DESIGN §3). Both backends pass the same contract suite
-/// (`store/tests/contract.rs`).
-pub trait EventStore: Clone + Send + Sync + 'static {
+/// (`store/tests/contract.rs`). Every store also keeps the people's data keys beside its log
+/// ([`KeyStore`], DESIGN §3.2).
+pub trait EventStore: Clone + Send + Sync + KeyStore + 'static {
     /// Appends `events` to `stream` if it is at `expected`, in one transaction that also runs
     /// `hook`. A `metadata.command_id` seen before returns the first result and writes nothing.
     fn append_with(

@@ -31,6 +31,11 @@ pub enum StoreError {
     #[error("the event store is unavailable")]
     Unavailable(#[source] sqlx::Error),
 
+    /// A key needed to seal or open personal data cannot be used (DESIGN §3.2): a master key
+    /// missing from the configuration, say. Names keys by id, never prints one.
+    #[error(transparent)]
+    Key(#[from] crate::sealing::KeyError),
+
     /// Anything else: a bug or an unexpected database state.
     #[error("unexpected event store failure")]
     Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -5,11 +5,16 @@
 //! on the fresh state, so a retry can only produce events valid for that state. A caller that
 //! pinned a version (the API's `expectedVersion`) gets the conflict back: the user decided on
 //! what they saw, and only they can decide again.
+//!
+//! Personal data (DESIGN §3.2, [`crate::sealing`]): loads open sealed fields with the keys of the
+//! events read; appends seal the new events' personal fields and insert or delete the stream's
+//! data key inside the append's transaction; streams with personal data are never snapshotted.
 
 use crate::codec::Upcasters;
 use crate::contract::{EventStore, InlineHook};
 use crate::error::StoreError;
 use crate::model::{ExpectedVersion, Metadata, RecordedEvent, Snapshot, StreamId};
+use crate::sealing::{KeyHook, PersonKeys};
 use carnet_domain::{Decider, Rejection};
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -95,10 +100,18 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
         StreamId::new(D::CATEGORY, id)
     }
 
+    /// Whether this decider's state may be snapshotted: not when its streams hold personal data,
+    /// which a snapshot would keep in clear (DESIGN §3.2).
+    fn snapshots(&self) -> bool {
+        !self.upcasters.holds_personal_data(D::CATEGORY)
+    }
+
     /// The current state: the latest snapshot of this decider version, then the events after it.
     pub async fn load(&self, id: Uuid) -> Result<Loaded<D>, StoreError> {
         let stream = Self::stream_id(id);
-        let (state, from) = match self.store.load_snapshot(&stream, D::VERSION as i32).await? {
+        let snapshot =
+            if self.snapshots() { self.store.load_snapshot(&stream, D::VERSION as i32).await? } else { None };
+        let (state, from) = match snapshot {
             Some(snap) => match serde_json::from_value::<D::State>(snap.state) {
                 Ok(state) => (state, snap.stream_version),
                 Err(e) => {
@@ -109,18 +122,26 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
             None => (D::initial_state(), 0),
         };
         let events = self.store.read_stream(&stream, from + 1, None).await?;
-        self.fold(state, from, &events)
+        self.fold(state, from, &events).await
     }
 
     /// The state as of `version` (time travel), folded from the first event.
     pub async fn load_at(&self, id: Uuid, version: u64) -> Result<Loaded<D>, StoreError> {
         let events = self.store.read_stream(&Self::stream_id(id), 1, Some(version)).await?;
-        self.fold(D::initial_state(), 0, &events)
+        self.fold(D::initial_state(), 0, &events).await
     }
 
-    fn fold(&self, mut state: D::State, mut version: u64, events: &[RecordedEvent]) -> Result<Loaded<D>, StoreError> {
+    /// Folds `events`, their sealed fields opened with keys loaded for them (none when there are
+    /// none).
+    async fn fold(
+        &self,
+        mut state: D::State,
+        mut version: u64,
+        events: &[RecordedEvent],
+    ) -> Result<Loaded<D>, StoreError> {
+        let keys: PersonKeys = self.upcasters.load_keys(&self.store, events).await?;
         for recorded in events {
-            let event: D::Event = self.upcasters.decode(recorded)?;
+            let event: D::Event = self.upcasters.decode_with(recorded, &keys)?;
             state = D::evolve(state, &event);
             version = recorded.stream_version;
         }
@@ -155,9 +176,17 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
                 .into());
             }
             let decided = D::decide(&loaded.state, command)?;
-            let new_events = decided.iter().map(|e| self.upcasters.encode(e)).collect::<Result<Vec<_>, _>>()?;
+            let mut new_events = decided.iter().map(|e| self.upcasters.encode(e)).collect::<Result<Vec<_>, _>>()?;
+            // personal fields sealed; a new data key inserted, or an erased person's deleted, in
+            // the append's transaction, before the caller's hook
+            let keys = self.upcasters.prepare_append(&self.store, &stream, &mut new_events).await?;
+            let keyed = (!keys.is_empty()).then(|| KeyHook::new(keys, hook));
+            let append_hook = match &keyed {
+                Some(keyed) => Some(keyed as &dyn InlineHook),
+                None => hook,
+            };
             let expected = ExpectedVersion::from_loaded(loaded.version);
-            match self.store.append_with(&stream, expected, &new_events, metadata, hook).await {
+            match self.store.append_with(&stream, expected, &new_events, metadata, append_hook).await {
                 Ok(result) if result.replayed => return Ok(self.replay(id, result.events).await?),
                 Ok(result) => {
                     let state = D::fold(loaded.state, &decided);
@@ -186,7 +215,7 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
 
     /// Best effort: a failed snapshot costs a longer load later, never a failed command.
     async fn maybe_snapshot(&self, stream: &StreamId, before: u64, after: u64, state: &D::State) {
-        if after / self.snapshot_every == before / self.snapshot_every {
+        if !self.snapshots() || after / self.snapshot_every == before / self.snapshot_every {
             return;
         }
         let snapshot = match serde_json::to_value(state) {

@@ -22,16 +22,28 @@
 //!   optimistic-concurrency conflict, whoever checked the version first.
 //! - **Inline work.** [`EventStore::append_with`] runs an [`InlineHook`] inside the append's
 //!   transaction (inline projectors: read-your-writes).
+//! - **Personal data sealed.** The personal fields of Person events are stored encrypted with a
+//!   per-person key, itself wrapped by a configured master key; erasure deletes the key.
+//!   Sealing happens in the codec around the store, with keys loaded per read: see [`sealing`].
+//! - **Tamper evidence.** Every event carries `hash`/`prev_hash`, a SHA-256 chain per stream
+//!   over its stored form (payload and metadata as the database renders them), filled at
+//!   append: in `carnet_append` on PostgreSQL, in Rust on SQLite. Global seals (`seals`) hash
+//!   the event hashes in reading order up to a checkpoint the catch-up readers could reach.
+//!   [`integrity::verify`] checks it all; the recipe a third party recomputes is in [`integrity`].
 //! - No SQL is ever built from values: every value is a bind parameter.
 
+pub mod access_log;
 pub mod any;
 pub mod bench;
 pub mod codec;
 pub mod contract;
 pub mod error;
+pub mod feed;
 pub mod handler;
+pub mod integrity;
 pub mod model;
 pub mod postgres;
+pub mod sealing;
 pub mod sqlite;
 pub mod subscription;
 
@@ -42,5 +54,6 @@ pub use error::StoreError;
 pub use handler::{CommandError, Executed, Loaded, Repository};
 pub use model::*;
 pub use postgres::PgStore;
+pub use sealing::{KeyStore, MasterKeys, PersonKeys};
 pub use sqlite::SqliteStore;
 pub use subscription::subscribe;

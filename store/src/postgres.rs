@@ -30,7 +30,7 @@ pub struct PgStore {
 /// The LISTEN/NOTIFY channel on which instances announce appends.
 const CHANNEL: &str = "carnet_events";
 
-const EVENT_COLUMNS: &str = "global_position, transaction_id, stream_id, stream_version, event_id, \
+pub(crate) const EVENT_COLUMNS: &str = "global_position, transaction_id, stream_id, stream_version, event_id, \
      event_type, schema_version, payload, metadata, recorded_at";
 
 impl PgStore {
@@ -158,6 +158,7 @@ impl EventStore for PgStore {
         hook: Option<&dyn InlineHook>,
     ) -> Result<AppendResult, StoreError> {
         check_storable(events, metadata)?;
+        crate::integrity::check_hashable(stream, events)?;
         if events.is_empty() {
             // nothing to write; the version check still applies
             let stream_version = self.stream_version(stream).await?;
@@ -340,7 +341,7 @@ fn recorded(stream: &StreamId, events: &[NewEvent], metadata: &Metadata, rows: &
         .collect()
 }
 
-fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+pub(crate) fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let global_position: i64 = row.try_get("global_position")?;
     let stream_id: String = row.try_get("stream_id")?;
     let stream_version = row.try_get::<i64, _>("stream_version")? as u64;

@@ -49,6 +49,8 @@ impl SqliteStore {
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("../migrations/sqlite").run(&self.writer).await?;
+        // a database from before the hash chains gets them, once
+        crate::integrity::backfill_sqlite(&self.writer).await?;
         Ok(())
     }
 
@@ -77,6 +79,7 @@ impl EventStore for SqliteStore {
         hook: Option<&dyn InlineHook>,
     ) -> Result<AppendResult, StoreError> {
         check_storable(events, metadata)?;
+        crate::integrity::check_hashable(stream, events)?;
         let mut tx = self.writer.begin().await?;
 
         // one writer: a retry of the same command cannot race the first attempt here
@@ -92,11 +95,14 @@ impl EventStore for SqliteStore {
                 .ok_or_else(|| StoreError::unexpected("a command id seen a moment ago has no events"));
         }
 
-        let current: i64 =
-            sqlx::query_scalar("select coalesce(max(stream_version), 0) from events where stream_id = ?")
-                .bind(stream.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
+        // the stream's head, with the hash the new events chain to (integrity.rs)
+        let head: Option<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+            "select stream_version, hash from events where stream_id = ? order by stream_version desc limit 1",
+        )
+        .bind(stream.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (current, head_hash) = head.unwrap_or((0, None));
         if expected.as_db().is_some_and(|v| v != current) {
             return Err(StoreError::Conflict { stream_id: stream.clone(), expected, current_version: current as u64 });
         }
@@ -109,8 +115,16 @@ impl EventStore for SqliteStore {
             });
         }
 
-        let transaction_id: i64 =
-            sqlx::query_scalar("select coalesce(max(transaction_id), 0) + 1 from events").fetch_one(&mut *tx).await?;
+        // positions are hashed, so they are drawn before the insert, as AUTOINCREMENT would
+        let (transaction_id, first_position): (i64, i64) = sqlx::query_as(
+            "select (select coalesce(max(transaction_id), 0) + 1 from events), \
+                    max(coalesce((select seq from sqlite_sequence where name = 'events'), 0), \
+                        (select coalesce(max(global_position), 0) from events)) + 1",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut prev_hash: crate::integrity::Hash =
+            head_hash.and_then(|h| h.try_into().ok()).unwrap_or(crate::integrity::ZERO_HASH);
         // stored with microseconds, like PostgreSQL: what the append reports is what is read
         let recorded_at = Utc::now().trunc_subsecs(6);
         let recorded_at_text = timestamp(recorded_at);
@@ -118,22 +132,38 @@ impl EventStore for SqliteStore {
         let mut recorded = Vec::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
             let stream_version = current + 1 + i as i64;
+            let (event_id, payload) = (e.event_id.to_string(), e.payload.to_string());
+            let fields = crate::integrity::EventFields {
+                global_position: first_position + i as i64,
+                stream_id: stream.as_str(),
+                stream_version: stream_version as u64,
+                event_id: &event_id,
+                event_type: &e.event_type,
+                schema_version: e.schema_version,
+                payload: &payload,
+                metadata: &metadata_text,
+                recorded_at: &recorded_at_text,
+            };
+            let hash = crate::integrity::event_hash(&prev_hash, &fields);
             let inserted = sqlx::query_scalar::<_, i64>(
-                "insert into events (transaction_id, stream_id, stream_version, event_id, event_type, \
-                 schema_version, payload, metadata, recorded_at, command_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 returning global_position",
+                "insert into events (global_position, transaction_id, stream_id, stream_version, event_id, event_type, \
+                 schema_version, payload, metadata, recorded_at, command_id, prev_hash, hash) \
+                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning global_position",
             )
+            .bind(fields.global_position)
             .bind(transaction_id)
             .bind(stream.as_str())
             .bind(stream_version)
-            .bind(e.event_id.to_string())
+            .bind(&event_id)
             .bind(&e.event_type)
             .bind(e.schema_version)
-            .bind(e.payload.to_string())
+            .bind(&payload)
             .bind(&metadata_text)
             .bind(&recorded_at_text)
             // the first event carries the append's idempotency key
             .bind((i == 0).then(|| metadata.command_id.to_string()))
+            .bind(&prev_hash[..])
+            .bind(&hash[..])
             .fetch_one(&mut *tx)
             .await;
             let global_position = match inserted {
@@ -143,6 +173,7 @@ impl EventStore for SqliteStore {
                 }
                 Err(err) => return Err(err.into()),
             };
+            prev_hash = hash;
             recorded.push(RecordedEvent {
                 global_position,
                 transaction_id,
@@ -270,7 +301,7 @@ impl EventStore for SqliteStore {
     }
 }
 
-fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+pub(crate) fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     let global_position: i64 = row.try_get("global_position")?;
     let stream_id: String = row.try_get("stream_id")?;
     let stream_version = row.try_get::<i64, _>("stream_version")? as u64;

@@ -28,7 +28,7 @@ const INDICATORS: &str = "query($from: NaiveDate, $to: NaiveDate, $codes: [Strin
 async fn demo_app() -> (FreshPostgres, TestApp) {
     let db = fresh_postgres().await;
     let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-    let lab = carnet_api::lab::Lab::new(store, "110B");
+    let lab = carnet_api::lab::Lab::new(store, "110B", test_master_keys());
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day");
     carnet_api::demo::load(&lab, today).await.expect("demo data");
     let app = spawn_app(&db.url).await;

@@ -203,9 +203,13 @@ async fn an_identity_already_linked_to_someone_else_is_refused_by_name() {
     let (a, b) = (register(&app, &team, "Yann", "Le Goff").await, register(&app, &team, "Nadia", "Bensaïd").await);
     let link =
         |person: &Value| json!({ "personId": person["id"], "issuer": "https://proconnect.example", "sub": "agent-42" });
-    mutate(&app, &team, "linkPersonIdentity", "person", link(&a)).await.expect("linked");
+    // linking gives the person's roles to whoever holds the identity: administrators only
+    let res = mutate(&app, &team, "linkPersonIdentity", "person", link(&a)).await.expect_err("not the lab team");
+    assert_eq!(res["errors"][0]["extensions"]["code"], "FORBIDDEN", "{res}");
+    let admin = app.token(Role::Admin, &[]);
+    mutate(&app, &admin, "linkPersonIdentity", "person", link(&a)).await.expect("linked");
     let events = event_count(&db).await;
-    let res = mutate(&app, &team, "linkPersonIdentity", "person", link(&b)).await.expect_err("taken");
+    let res = mutate(&app, &admin, "linkPersonIdentity", "person", link(&b)).await.expect_err("taken");
     let error = &res["errors"][0];
     assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{res}");
     assert_eq!(error["extensions"]["rule"], "person.identity_taken", "{res}");

@@ -105,6 +105,13 @@ impl TestApp {
     }
 }
 
+/// The master keys of the applications the tests build, and of the labs they load data with:
+/// one random key per test run.
+pub fn test_master_keys() -> std::sync::Arc<carnet_store::MasterKeys> {
+    static KEYS: std::sync::OnceLock<std::sync::Arc<carnet_store::MasterKeys>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| std::sync::Arc::new(carnet_store::MasterKeys::generate("test"))).clone()
+}
+
 pub async fn spawn_app(database_url: &str) -> TestApp {
     spawn_app_with(database_url, |_| {}).await
 }
@@ -119,6 +126,7 @@ pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_a
             .join(format!("carnet-test-secret-{}", uuid::Uuid::new_v4().simple()))
             .display()
             .to_string(),
+        master_keys: Some(carnet_api::master_keys::MasterKeysConfig::of(&test_master_keys())),
         ..Default::default()
     };
     tweak(&mut config);

@@ -7,8 +7,11 @@
 mod access;
 mod connection;
 pub mod error;
+mod history;
 mod ids;
 mod indicators;
+mod integrity;
+pub(crate) mod limits;
 mod loaders;
 mod mutation;
 mod node;
@@ -16,6 +19,7 @@ pub(crate) mod person;
 pub(crate) mod project;
 mod query;
 pub(crate) mod session;
+mod storable;
 mod subscription;
 
 use crate::startup::AppState;
@@ -40,7 +44,15 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 /// The schema with its services and limits.
 pub fn build_schema(state: AppState) -> CarnetSchema {
     let introspection = state.config.introspection_enabled();
-    let builder = builder().data(state).limit_depth(12).limit_complexity(5_000).limit_recursive_depth(32);
+    let builder = builder()
+        .data(state)
+        .limit_depth(limits::DEPTH)
+        .limit_complexity(limits::COMPLEXITY)
+        .limit_recursive_depth(limits::RECURSIVE_DEPTH)
+        // aliases, directives and fragment bombs, before async-graphql walks the document
+        .extension(limits::DocumentLimits::default())
+        // NULs and dates the database cannot hold: the client's mistake, not an internal error
+        .extension(storable::StorableInputs);
     if introspection { builder.finish() } else { builder.disable_introspection().finish() }
 }
 
@@ -109,12 +121,18 @@ async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphq
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return HttpResponse::InternalServerError().finish();
     };
+    req.extensions_mut().insert(crate::access_log::Operation(operation_of(&request)));
     // one loader per request: its cache never outlives the request nor crosses callers
     let mut request = request.data(request_id.clone()).data(loaders::ReadModels::loader(state.store.clone()));
     if let Some(header) = req.headers().get(header::AUTHORIZATION) {
         let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default();
         match state.auth.authenticate(token).await {
-            Ok(identity) => request = request.data(identity),
+            Ok(identity) => {
+                let caller =
+                    crate::access_log::Caller { issuer: identity.issuer.clone(), subject: identity.sub.clone() };
+                req.extensions_mut().insert(caller);
+                request = request.data(identity)
+            }
             Err(e) if e.is_internal() => {
                 tracing::error!(request_id = %request_id.0, error = %e, "cannot authenticate");
                 return HttpResponse::InternalServerError().json(
@@ -128,6 +146,12 @@ async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphq
             }
         }
     }
+    // the caller's budget (rate_limit.rs): over it, 429 and nothing runs; every answer from
+    // here on says where the caller stands
+    let admitted = match state.rate_limit.admit(req, &request.data) {
+        Ok(admitted) => admitted,
+        Err(limited) => return limited.response(&request_id.0),
+    };
     let mut response = schema.execute(request).await;
     with_codes(&mut response.errors, &request_id.0);
     let unauthenticated = response.errors.iter().any(|e| {
@@ -139,9 +163,30 @@ async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphq
     if unauthenticated {
         // no token on a protected operation: the same 401 as a bad token, no partial data
         tracing::info!(request_id = %request_id.0, reason = "no token", "token refused");
-        return unauthorized(&request_id);
+        return admitted.stamp(unauthorized(&request_id));
     }
-    HttpResponse::Ok().json(response)
+    admitted.stamp(HttpResponse::Ok().json(response))
+}
+
+/// What the access log calls the operation: its name, or else its root fields (`projects,me`).
+fn operation_of(request: &async_graphql::Request) -> String {
+    if let Some(name) = &request.operation_name {
+        return name.chars().take(100).collect();
+    }
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else { return "(unreadable)".into() };
+    let mut fields = vec![];
+    for (name, operation) in doc.operations.iter() {
+        if let Some(name) = name {
+            fields.push(name.to_string());
+            continue;
+        }
+        for selection in &operation.node.selection_set.node.items {
+            if let async_graphql::parser::types::Selection::Field(field) = &selection.node {
+                fields.push(field.node.name.node.to_string());
+            }
+        }
+    }
+    fields.join(",").chars().take(100).collect()
 }
 
 /// The one answer to a missing or refused token, whatever the reason (the log has it): 401,
@@ -155,18 +200,45 @@ fn unauthorized(request_id: &RequestId) -> HttpResponse {
 /// Gives every error a stable `extensions.code` (DESIGN §5) and the request id: resolvers set
 /// theirs through `ApiError`; what async-graphql itself refuses before running anything (a
 /// document that does not parse or validate, an unknown enum value, a limit of depth or
-/// complexity) has no path and is `GRAPHQL_VALIDATION_FAILED`; anything else is internal.
+/// complexity) has no path and is `GRAPHQL_VALIDATION_FAILED`; an argument async-graphql cannot
+/// read from the client's values (a required variable missing, a value of the wrong type) fails
+/// at its field, with a path, and is `BAD_USER_INPUT`; anything else is internal, and its
+/// message, which nothing vouches for, goes to the log and not to the client.
 pub(crate) fn with_codes(errors: &mut [async_graphql::ServerError], request_id: &str) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            let code = if error.path.is_empty() { "GRAPHQL_VALIDATION_FAILED" } else { "INTERNAL_SERVER_ERROR" };
+            let code = match () {
+                _ if error.path.is_empty() => "GRAPHQL_VALIDATION_FAILED",
+                _ if is_input_error(&error.message) => "BAD_USER_INPUT",
+                _ => {
+                    tracing::error!(%request_id, error = %error.message, path = ?error.path, "internal error without a code");
+                    error.message = "erreur interne".into();
+                    "INTERNAL_SERVER_ERROR"
+                }
+            };
             extensions.set("code", code);
         }
         if extensions.get("requestId").is_none() {
             extensions.set("requestId", request_id);
         }
     }
+}
+
+/// The messages of async-graphql 7's input coercion (`InputValueError`, `Context::var_value`):
+/// the client's values do not fit the argument. Pinned by the black-box fuzz test, which fails
+/// on any `INTERNAL_SERVER_ERROR`.
+fn is_input_error(message: &str) -> bool {
+    message.starts_with("Failed to parse \"")
+        || message.starts_with("Expected input type \"")
+        || message.starts_with("Variable ") && message.ends_with(" is not defined.")
+}
+
+/// `GET /graphql` with a query string that does not parse (no `query`, bad encoding): 400, in
+/// JSON like every other refusal of the endpoint.
+pub(crate) fn bad_query_string(error: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let response = HttpResponse::BadRequest().json(problem(&format!("query string: {error}")));
+    actix_web::error::InternalError::from_response(error, response).into()
 }
 
 fn problem(message: &str) -> serde_json::Value {

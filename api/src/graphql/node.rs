@@ -38,6 +38,7 @@ impl NodeQuery {
 
     /// Entities by their opaque ids, in the same order; `null` for each one that does not
     /// exist or that the caller may not see. At most 100 ids.
+    #[graphql(complexity = "super::limits::list_cost(ids.len(), child_complexity)")]
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<Node>>> {
         let caller = access::public_reader(ctx)?;
         if ids.len() > 100 {

@@ -185,7 +185,10 @@ impl Project {
             .collect()
     }
     /// Its holders (porteurs), with their role in the project. Not public.
-    #[graphql(guard = "NotPublic")]
+    #[graphql(
+        guard = "NotPublic",
+        complexity = "super::limits::list_cost(super::limits::PEOPLE_PER_LIST, child_complexity)"
+    )]
     async fn holders(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProjectHolder>> {
         let keys = self.0.holders.iter().map(|h| PersonKey(h.person_id)).collect();
         let people = load_many(ctx, keys).await.map_err(|e| fail(ctx, e))?;
@@ -202,7 +205,10 @@ impl Project {
     }
     /// The collaborative sessions linked to the project, by start (unscheduled last). Not
     /// public.
-    #[graphql(guard = "NotPublic")]
+    #[graphql(
+        guard = "NotPublic",
+        complexity = "super::limits::list_cost(super::limits::SESSIONS_PER_PROJECT, child_complexity)"
+    )]
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
         let linked = load_many(ctx, vec![SessionsOfProject(self.0.id)]).await.map_err(|e| fail(ctx, e))?;
         Ok(linked.into_iter().flatten().map(Session).collect())
@@ -258,6 +264,7 @@ impl ProjectQuery {
     /// Projects, as a Relay connection: `first`/`after` forward or `last`/`before` backward,
     /// 1 to 100 per page; cursors are opaque keyset positions.
     #[allow(clippy::too_many_arguments)] // the Relay arguments plus filter and order
+    #[graphql(complexity = "super::limits::page_cost(first, last, child_complexity)")]
     async fn projects(
         &self,
         ctx: &Context<'_>,

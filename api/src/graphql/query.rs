@@ -13,6 +13,8 @@ pub struct Query(
     super::session::SessionQuery,
     super::person::PersonQuery,
     super::indicators::IndicatorsQuery,
+    super::history::HistoryQuery,
+    super::integrity::IntegrityQuery,
 );
 
 /// Reference data and the caller.

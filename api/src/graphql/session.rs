@@ -254,6 +254,7 @@ impl Session {
         self.0.facilitators.iter().map(|p| ids::encode(Kind::Person, *p)).collect()
     }
     /// The people who facilitate the session (names for the lab team only, as for any person).
+    #[graphql(complexity = "super::limits::list_cost(super::limits::PEOPLE_PER_LIST, child_complexity)")]
     async fn facilitators(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Person>> {
         let keys = self.0.facilitators.iter().map(|p| PersonKey(*p)).collect();
         let people = load_many(ctx, keys).await.map_err(|e| super::project::fail(ctx, e))?;
@@ -357,6 +358,7 @@ impl SessionQuery {
     /// Sessions, as a Relay connection: `first`/`after` forward or `last`/`before` backward,
     /// 1 to 100 per page; cursors are opaque keyset positions.
     #[allow(clippy::too_many_arguments)] // the Relay arguments plus filter and order
+    #[graphql(complexity = "super::limits::page_cost(first, last, child_complexity)")]
     async fn sessions(
         &self,
         ctx: &Context<'_>,

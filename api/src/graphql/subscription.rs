@@ -121,8 +121,8 @@ pub struct ActivityEvent {
 /// Who acted: an opaque person id and the issuer that vouched for it. Never a name.
 #[derive(SimpleObject)]
 pub struct Actor {
-    id: String,
-    issuer: String,
+    pub(super) id: String,
+    pub(super) issuer: String,
 }
 
 impl From<&LiveEvent> for ActivityEvent {
@@ -428,7 +428,7 @@ fn category(kind: Kind) -> &'static str {
 }
 
 /// The entity a stream holds, for the kinds that have an opaque id.
-fn entity_of(stream: &StreamId) -> Option<(Kind, Uuid)> {
+pub(super) fn entity_of(stream: &StreamId) -> Option<(Kind, Uuid)> {
     let (name, id) = stream.as_str().split_once('-')?;
     let kind = [Kind::Project, Kind::Session, Kind::Person].into_iter().find(|k| category(*k) == name)?;
     Some((kind, Uuid::parse_str(id).ok()?))

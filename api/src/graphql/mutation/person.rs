@@ -141,12 +141,14 @@ impl PersonMutation {
         Ok(RegisterPersonPayload::new(m, p))
     }
 
+    /// Links a provider identity to a person (administrators only: whoever holds the identity
+    /// gets the person's roles).
     async fn link_person_identity(
         &self,
         ctx: &Context<'_>,
         input: LinkPersonIdentityInput,
     ) -> async_graphql::Result<LinkPersonIdentityPayload> {
-        let change = Change::begin(ctx, input.client_mutation_id)?;
+        let change = Change::begin_as(ctx, input.client_mutation_id, &[DomainRole::Admin])?;
         let (m, p) = run(change, &input.person_id, input.expected_version, || {
             Ok(PersonCommand::LinkIdentity {
                 identity: ExternalIdentity {

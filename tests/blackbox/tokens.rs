@@ -1,0 +1,307 @@
+//! Tokens against the running server (DESIGN §6): every bad token, local or from an OpenID
+//! Connect provider, gets the same 401 over HTTP and closes the WebSocket with 4403; a provider's
+//! identity is the person an administrator linked it to, with that person's roles; first login
+//! follows the configured policy. The provider is the committed test-only JWKS of
+//! `tests/fixtures/oidc`.
+
+use crate::support::*;
+use carnet_api::auth::{AUDIENCE, LOCAL_ISSUER};
+use carnet_api::identity::FirstLogin;
+use carnet_api::jwks::{OidcAlgorithm, OidcProvider};
+use carnet_domain::person::Role;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/oidc");
+const ISSUER: &str = "https://auth.example.gouv.fr/api/v2";
+/// The same keys, RS256 only.
+const RS_ONLY: &str = "https://rs-only.example.gouv.fr";
+const CLIENT: &str = "carnet-front";
+const SUB: &str = "agent-7f3a";
+const PROTECTED: &str = "{ projects(first: 1) { totalCount } }";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The DER inside a PEM fixture.
+fn der(name: &str) -> Vec<u8> {
+    use base64::Engine;
+    let pem = String::from_utf8(fixture(name)).expect("PEM");
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).expect("base64")
+}
+
+fn private_key(alg: Algorithm) -> EncodingKey {
+    match alg {
+        Algorithm::RS256 => EncodingKey::from_rsa_der(&der("rsa.pem")),
+        Algorithm::ES256 => EncodingKey::from_ec_der(&der("ec.pem")),
+        Algorithm::EdDSA => EncodingKey::from_ed_der(&der("ed25519.pem")),
+        other => panic!("no fixture key for {other:?}"),
+    }
+}
+
+fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKey) -> String {
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, key).expect("sign")
+}
+
+/// A token of the provider, signed with the fixture key of `alg` under `kid`.
+fn token(alg: Algorithm, kid: &str, claims: &Value) -> String {
+    sign(alg, Some(kid), claims, &private_key(alg))
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// An ID token as ProConnect issues them (`usual_name` for the family name).
+fn claims(sub: &str) -> Value {
+    json!({
+        "sub": sub, "iss": ISSUER, "aud": CLIENT, "exp": now() + 3600, "iat": now(),
+        "given_name": "Camille", "usual_name": "Durand", "email": "camille.durand@example.org"
+    })
+}
+
+fn with(mut claims: Value, changes: Value) -> Value {
+    for (k, v) in changes.as_object().expect("an object") {
+        if v.is_null() {
+            claims.as_object_mut().expect("an object").remove(k);
+        } else {
+            claims[k] = v.clone();
+        }
+    }
+    claims
+}
+
+fn provider(issuer: &str) -> OidcProvider {
+    OidcProvider {
+        issuer: issuer.into(),
+        audience: CLIENT.into(),
+        jwks_file: Some(format!("{FIXTURES}/jwks.json")),
+        ..Default::default()
+    }
+}
+
+/// POSTs `query` with `token` (if any) and returns the raw response.
+async fn post(app: &TestApp, token: Option<&str>, query: &str) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/json")
+        .body(json!({ "query": query }).to_string());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("request")
+}
+
+/// `query` as `token`, which must be accepted (200).
+async fn query_as(app: &TestApp, token: &str, query: &str) -> Value {
+    let res = post(app, Some(token), query).await;
+    assert_eq!(res.status(), 200, "token refused for {query}");
+    res.json().await.expect("JSON")
+}
+
+/// Registers a person as ADMIN, links `identities` to them and grants `role` (with académies):
+/// the way an administrator lets a provider's user in. Returns the person's id.
+async fn admit(app: &TestApp, identities: &[(&str, &str)], role: Option<(&str, &[&str])>) -> Value {
+    let admin = app.token(Role::Admin, &[]);
+    let register = "mutation { registerPerson(input: { profile: { givenName: \"Camille\", usualName: \"Durand\" } }) \
+                    { person { id } } }";
+    let res = app.graphql_as(Some(&admin), register, json!({})).await;
+    let person = res["data"]["registerPerson"]["person"]["id"].clone();
+    assert!(person.is_string(), "{res}");
+    let link = "mutation($p: ID!, $iss: String!, $sub: String!) { \
+                linkPersonIdentity(input: { personId: $p, issuer: $iss, sub: $sub }) { person { id } } }";
+    for (issuer, sub) in identities {
+        let res = app.graphql_as(Some(&admin), link, json!({ "p": person, "iss": issuer, "sub": sub })).await;
+        assert!(res["errors"].is_null(), "{res}");
+    }
+    if let Some((role, academies)) = role {
+        let grant = "mutation($p: ID!, $role: Role!, $a: [String!]!) { \
+                     grantPersonRole(input: { personId: $p, role: $role, academieCodes: $a }) { person { roles { code } } } }";
+        let res = app.graphql_as(Some(&admin), grant, json!({ "p": person, "role": role, "a": academies })).await;
+        assert!(res["errors"].is_null(), "{res}");
+    }
+    person
+}
+
+/// The 401 every refusal gets: `WWW-Authenticate: Bearer` and one body, whose `requestId` is
+/// the response's `x-request-id`.
+async fn assert_refused(what: &str, res: reqwest::Response) {
+    assert_eq!(res.status(), 401, "{what}");
+    assert_eq!(res.headers().get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"), "{what}");
+    let request_id = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut body: Value = res.json().await.unwrap_or_else(|e| panic!("{what}: {e}"));
+    let id = body["errors"][0]["extensions"].as_object_mut().and_then(|x| x.remove("requestId"));
+    assert_eq!(id.as_ref().and_then(Value::as_str), request_id.as_deref(), "{what}: the request id, as in the logs");
+    assert_eq!(
+        body,
+        json!({ "errors": [{ "message": "authentification requise", "extensions": { "code": "UNAUTHENTICATED" } }] }),
+        "{what}"
+    );
+}
+
+#[tokio::test]
+async fn every_refused_token_gets_the_same_401_and_a_closed_websocket() {
+    let db = fresh_postgres().await;
+    let app = spawn_app_with(&db.url, |c| {
+        c.oidc = vec![provider(ISSUER), OidcProvider { algorithms: vec![OidcAlgorithm::RS256], ..provider(RS_ONLY) }];
+    })
+    .await;
+    admit(&app, &[(ISSUER, SUB), (RS_ONLY, SUB)], Some(("LAB_TEAM", &[]))).await;
+
+    let good = claims(SUB);
+    let rs = |claims: &Value| token(Algorithm::RS256, "rsa-1", claims);
+    let es_for_rs_only = token(Algorithm::ES256, "ec-1", &with(good.clone(), json!({ "iss": RS_ONLY })));
+    for (what, accepted) in [
+        ("RS256", rs(&good)),
+        ("ES256", token(Algorithm::ES256, "ec-1", &good)),
+        ("EdDSA", token(Algorithm::EdDSA, "ed-1", &good)),
+        ("RS256 from the RS256-only provider", rs(&with(good.clone(), json!({ "iss": RS_ONLY })))),
+    ] {
+        let res = query_as(&app, &accepted, PROTECTED).await;
+        assert_eq!(res["data"]["projects"]["totalCount"], 0, "{what}: {res}");
+    }
+
+    let other_secret = carnet_api::auth::Verifier::from_secret(b"not the server's secret, not at all").mint(
+        "x",
+        &[Role::Admin],
+        &[],
+        1,
+    );
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        (
+            "bad signature",
+            Some(sign(Algorithm::RS256, Some("rsa-1"), &good, &EncodingKey::from_rsa_der(&der("rsa-other.pem")))),
+        ),
+        ("an algorithm not configured (ES256 for an RS256-only provider)", Some(es_for_rs_only)),
+        (
+            "alg none",
+            Some({
+                use base64::Engine;
+                let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+                format!("{}.{}.", b64(json!({ "alg": "none", "kid": "rsa-1" })), b64(good.clone()))
+            }),
+        ),
+        (
+            "HS/RS confusion (HS256 keyed with the RSA public key)",
+            Some(sign(Algorithm::HS256, Some("rsa-1"), &good, &EncodingKey::from_secret(&fixture("rsa-public.pem")))),
+        ),
+        ("unknown kid", Some(token(Algorithm::RS256, "rsa-9", &good))),
+        ("missing kid", Some(sign(Algorithm::RS256, None, &good, &private_key(Algorithm::RS256)))),
+        ("expired", Some(rs(&with(good.clone(), json!({ "exp": now() - 120 }))))),
+        ("not yet valid", Some(rs(&with(good.clone(), json!({ "nbf": now() + 120 }))))),
+        ("wrong iss", Some(rs(&with(good.clone(), json!({ "iss": "https://evil.example" }))))),
+        ("wrong aud", Some(rs(&with(good.clone(), json!({ "aud": "another-app" }))))),
+        ("exp as a string", Some(rs(&with(good.clone(), json!({ "exp": "99999999999" }))))),
+        ("100 KB", Some(rs(&with(good.clone(), json!({ "padding": "x".repeat(100 * 1024) }))))),
+        ("JWK alg mismatch", Some(token(Algorithm::RS256, "rsa-ps", &good))),
+        ("an identity linked to nobody", Some(rs(&claims("agent-unknown")))),
+        ("a local token of another secret", Some(other_secret)),
+        ("a local token signed RS256", Some(rs(&with(good.clone(), json!({ "iss": LOCAL_ISSUER, "aud": AUDIENCE }))))),
+    ];
+    for (what, bad) in &cases {
+        assert_refused(what, post(&app, bad.as_deref(), PROTECTED).await).await;
+    }
+
+    drop(app.ws_as(&rs(&good)).await); // an accepted provider token gets `connection_ack`
+    for (what, bad) in cases.iter().filter(|(what, _)| *what != "100 KB") {
+        let Some(bad) = bad else { continue };
+        let mut ws = app.ws().await;
+        ws.init(json!({ "Authorization": format!("Bearer {bad}") })).await;
+        assert_eq!(ws.closed().await.0, 4403, "{what} over the WebSocket");
+    }
+}
+
+#[tokio::test]
+async fn a_linked_provider_identity_has_the_persons_roles() {
+    let db = fresh_postgres().await;
+    let app = spawn_app_with(&db.url, |c| c.oidc = vec![provider(ISSUER)]).await;
+    admit(&app, &[(ISSUER, SUB)], Some(("ACADEMIE", &["01"]))).await;
+
+    let me = "{ me { sub issuer roles { code } academies } }";
+    let res = query_as(&app, &token(Algorithm::RS256, "rsa-1", &claims(SUB)), me).await;
+    assert_eq!(
+        res["data"]["me"],
+        json!({ "sub": SUB, "issuer": ISSUER, "roles": [{ "code": "ACADEMIE" }], "academies": ["01"] }),
+        "{res}"
+    );
+    assert_refused(
+        "first login refused by default",
+        post(&app, Some(&token(Algorithm::RS256, "rsa-1", &claims("agent-unknown"))), me).await,
+    )
+    .await;
+    let people: i64 = sqlx::query_scalar("select count(*) from person").fetch_one(&db.pool).await.expect("count");
+    assert_eq!(people, 1, "nobody registered");
+}
+
+#[tokio::test]
+async fn first_login_registers_one_person_with_no_role() {
+    let db = fresh_postgres().await;
+    let app = spawn_app_with(&db.url, |c| {
+        c.oidc = vec![provider(ISSUER)];
+        c.first_login = FirstLogin::Register;
+    })
+    .await;
+    let newcomer = token(Algorithm::ES256, "ec-1", &claims("agent-new"));
+    let me = "{ me { sub roles { code } academies } }";
+    // five first requests at once: one person
+    let answers = futures::future::join_all((0..5).map(|_| query_as(&app, &newcomer, me))).await;
+    for res in &answers {
+        assert_eq!(res["data"]["me"], json!({ "sub": "agent-new", "roles": [], "academies": [] }), "{res}");
+    }
+    let forbidden = query_as(&app, &newcomer, PROTECTED).await;
+    assert_eq!(forbidden["errors"][0]["extensions"]["code"], "FORBIDDEN", "no role, no projects: {forbidden}");
+
+    let people: Vec<uuid::Uuid> =
+        sqlx::query_scalar("select id from person").fetch_all(&db.pool).await.expect("people");
+    assert_eq!(people.len(), 1, "{people:?}");
+    let registered: i64 = sqlx::query_scalar("select count(*) from events where event_type = 'PersonRegistered'")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert_eq!(registered, 1, "one registration in the log");
+    use base64::Engine;
+    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("Person:{}", people[0]));
+    let admin = app.token(Role::Admin, &[]);
+    let person = "query($id: ID!) { person(id: $id) { givenName usualName email roles { code } } }";
+    let res = app.graphql_as(Some(&admin), person, json!({ "id": id })).await;
+    assert_eq!(
+        res["data"]["person"],
+        json!({ "givenName": "Camille", "usualName": "Durand", "email": "camille.durand@example.org", "roles": [] }),
+        "registered from the token's claims: {res}"
+    );
+    let again = query_as(&app, &newcomer, me).await;
+    assert_eq!(again["data"]["me"]["sub"], "agent-new", "{again}");
+    let count: i64 = sqlx::query_scalar("select count(*) from person").fetch_one(&db.pool).await.expect("count");
+    assert_eq!(count, 1, "the next login finds the person");
+}
+
+#[tokio::test]
+async fn a_providers_claim_mapping_gives_roles_to_a_linked_person() {
+    let db = fresh_postgres().await;
+    let mapped = OidcProvider {
+        roles_claim: Some("groups".into()),
+        role_mapping: [("lab".to_owned(), Role::LabTeam)].into(),
+        ..provider(ISSUER)
+    };
+    let app = spawn_app_with(&db.url, |c| c.oidc = vec![mapped]).await;
+    admit(&app, &[(ISSUER, SUB)], None).await;
+
+    let me = "{ me { roles { code } } }";
+    let in_lab = token(Algorithm::EdDSA, "ed-1", &with(claims(SUB), json!({ "groups": ["lab", "staff"] })));
+    let res = query_as(&app, &in_lab, me).await;
+    assert_eq!(res["data"]["me"]["roles"], json!([{ "code": "LAB_TEAM" }]), "{res}");
+    let res = query_as(&app, &in_lab, PROTECTED).await;
+    assert_eq!(res["data"]["projects"]["totalCount"], 0, "the lab team reads projects: {res}");
+
+    let elsewhere = token(Algorithm::EdDSA, "ed-1", &with(claims(SUB), json!({ "groups": ["staff"] })));
+    let res = query_as(&app, &elsewhere, me).await;
+    assert_eq!(res["data"]["me"]["roles"], json!([]), "no mapped group, no role: {res}");
+    let res = query_as(&app, &elsewhere, PROTECTED).await;
+    assert_eq!(res["errors"][0]["extensions"]["code"], "FORBIDDEN", "{res}");
+}
