@@ -105,6 +105,9 @@ async fn the_graphql_endpoint_refuses_what_it_must() {
     let huge =
         serde_json::json!({ "query": format!("{{ academies {{ code }} }} # {}", "x".repeat(200 * 1024)) }).to_string();
     assert_eq!(app.post_graphql_raw("application/json", huge).await.status(), 413);
+    // the cap holds on the GraphQL route itself, whatever the size sent
+    let ten_mb = format!("{{\"query\": \"{{ academies {{ code }} }} # {}\"}}", "x".repeat(10 * 1024 * 1024));
+    assert_eq!(app.post_graphql_raw("application/json", ten_mb).await.status(), 413);
     let batch = app.post_graphql_raw("application/json", r#"[{"query":"{academies{code}}"}]"#).await;
     assert_eq!(batch.status(), 400, "batched arrays are refused");
 }

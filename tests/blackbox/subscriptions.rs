@@ -473,3 +473,14 @@ async fn the_server_closes_live_connections_when_it_stops() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A connection that never sends `connection_init` is closed with 4408 once the server's
+/// `INIT_TIMEOUT` passes.
+#[tokio::test]
+async fn a_connection_without_init_is_closed_4408() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let mut silent = app.ws().await;
+    let (code, reason) = silent.closed_within(carnet_api::ws::INIT_TIMEOUT + WS_TIMEOUT).await;
+    assert_eq!((code, reason.as_str()), (4408, "Connection initialisation timeout"));
+}

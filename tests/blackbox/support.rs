@@ -258,11 +258,16 @@ impl GraphqlWs {
 
     /// The code and reason the server closes the connection with, within [`WS_TIMEOUT`].
     pub async fn closed(&mut self) -> (u16, String) {
+        self.closed_within(WS_TIMEOUT).await
+    }
+
+    /// The same, within `limit`.
+    pub async fn closed_within(&mut self, limit: std::time::Duration) -> (u16, String) {
         loop {
-            match tokio::time::timeout(WS_TIMEOUT, self.next_frame()).await {
+            match tokio::time::timeout(limit, self.next_frame()).await {
                 Ok(Ok(message)) => eprintln!("(before the close: {message})"),
                 Ok(Err(close)) => return close,
-                Err(_) => panic!("the server did not close the WebSocket within {WS_TIMEOUT:?}"),
+                Err(_) => panic!("the server did not close the WebSocket within {limit:?}"),
             }
         }
     }
