@@ -105,6 +105,10 @@
 //! deleted in the middle of a stream), a version out of order, events added to or missing from a
 //! sealed range, a seal that does not match, a broken chain of seals.
 //!
+//! [`verify_against`] also checks seal hashes an auditor recorded earlier (`carnet verify --seal
+//! NUMBER:HASH`): `RecordedSealDiffers` when the stored seal no longer has that hash, which is
+//! what shows a log rewritten from end to end with every hash recomputed.
+//!
 //! What it cannot see: after the last seal, the *last* events of a stream deleted, or a forged
 //! event appended at a stream's end with a correctly recomputed hash, or events of different
 //! streams reordered by editing `transaction_id`. Seals close that window every
@@ -1099,6 +1103,15 @@ pub(crate) async fn backfill_sqlite(writer: &sqlx::SqlitePool) -> Result<u64, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Resolvers (async-graphql) and spawned tasks need a `Send` future.
+    #[allow(dead_code)]
+    fn verification_and_sealing_are_send(store: &AnyStore) {
+        fn send<T: Send>(_: T) {}
+        send(verify(store, |_| {}));
+        send(verify_against(store, &[], |_| {}));
+        send(seal_pending(store));
+    }
 
     #[test]
     fn hex_round_trips() {
