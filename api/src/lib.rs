@@ -4,7 +4,12 @@
 //! [`telemetry`] (tracing subscriber, JSON in production), [`startup`] (`Application::build`
 //! opens the store, binds a port — 0 in tests — and mounts the routes), [`routes`]
 //! (`/healthz`, `/readyz`, `/metrics`, the request observer that gives every request an id),
-//! [`auth`] (local HS256 tokens, the caller's `Identity`), [`lab`] (the command side: every
+//! [`auth`] (token verification: local HS256 tokens and, with [`jwks`], OpenID Connect
+//! providers' RS256/ES256/EdDSA tokens), [`identity`] (a provider's `(iss, sub)` → the person and
+//! their granted roles; first-login policy), [`rate_limit`] (per-caller budgets),
+//! [`access_log`] (who called what, batched, purged after the retention), [`master_keys`] (the
+//! keys that wrap people's data keys), [`export`] and [`integrity_cli`] (`carnet export`,
+//! `carnet verify`/`seal`), [`lab`] (the command side: every
 //! change is `Lab::execute`, load → decide → append with the inline projections; references
 //! from their allocation streams), [`graphql`] (the schema: queries over the read models,
 //! one mutation per domain command, subscriptions; error codes; `POST`/`GET /graphql`),

@@ -30,6 +30,8 @@
 //!   append: in `carnet_append` on PostgreSQL, in Rust on SQLite. Global seals (`seals`) hash
 //!   the event hashes in reading order up to a checkpoint the catch-up readers could reach.
 //!   [`integrity::verify`] checks it all; the recipe a third party recomputes is in [`integrity`].
+//! - **Beside the log:** [`feed`] (the auditors' filtered feed, in reading order) and
+//!   [`access_log`] (who called the API; rows deleted after the retention, unlike events).
 //! - No SQL is ever built from values: every value is a bind parameter.
 
 pub mod access_log;
