@@ -1,4 +1,4 @@
--- The auditors' global feed: see migrations/postgres/0009_feed_indexes.sql. Same indexes.
+-- The auditors' global feed: see migrations/postgres/0008_feed_indexes.sql. Same indexes.
 
 create index events_recorded_at_idx on events (recorded_at);
 
