@@ -10,7 +10,7 @@
 //! formatted into SQL.
 
 use carnet_store::TxConn;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, SqliteConnection};
 use uuid::Uuid;
 
@@ -68,11 +68,9 @@ pub(crate) enum Arg {
     Uuids(Vec<Uuid>),
 }
 
-/// Timestamps on SQLite: fixed width, UTC, microseconds, so that text order is time order (the
-/// store writes `recorded_at` the same way).
-pub(crate) fn timestamp_text(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+/// Timestamps on SQLite: fixed width, UTC, microseconds, so that text order is time order — the
+/// store's own format for `recorded_at`, so that the two always compare.
+pub(crate) use carnet_store::integrity::timestamp_text;
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 type LiteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;

@@ -7,8 +7,9 @@
 //! six months to a year for access logs), and the server runs it periodically. Unlike the event
 //! log, rows here are deleted: no hash chain covers them.
 
+use crate::integrity::timestamp_text;
 use crate::{AnyStore, StoreError};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 /// One request, as the server saw it.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,7 +62,7 @@ pub async fn write_access_log(store: &AnyStore, records: &[AccessRecord]) -> Res
                     "insert into access_log (at, request_id, issuer, subject, client_ip, method, path, operation, \
                      status, duration_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
-                .bind(timestamp(r.at))
+                .bind(timestamp_text(r.at))
                 .bind(&r.request_id)
                 .bind(&r.issuer)
                 .bind(&r.subject)
@@ -87,7 +88,7 @@ pub async fn purge_access_log(store: &AnyStore, before: DateTime<Utc>) -> Result
             sqlx::query("delete from access_log where at < $1").bind(before).execute(s.pool()).await?.rows_affected()
         }
         AnyStore::Sqlite(s) => sqlx::query("delete from access_log where at < ?")
-            .bind(timestamp(before))
+            .bind(timestamp_text(before))
             .execute(s.writer())
             .await?
             .rows_affected(),
@@ -104,61 +105,56 @@ pub async fn read_access_log(
     after_id: Option<i64>,
     limit: u32,
 ) -> Result<Vec<(i64, AccessRecord)>, StoreError> {
-    type Row =
-        (i64, String, String, Option<String>, Option<String>, Option<String>, String, String, Option<String>, i32, f64);
-    let columns = "id, at, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms";
-    let rows: Vec<Row> = match store {
+    type Row<At> =
+        (i64, At, String, Option<String>, Option<String>, Option<String>, String, String, Option<String>, i32, f64);
+    fn record<At>(row: Row<At>, at: DateTime<Utc>) -> Result<(i64, AccessRecord), StoreError> {
+        let (id, _, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms) = row;
+        let status = u16::try_from(status).map_err(StoreError::unexpected)?;
+        Ok((
+            id,
+            AccessRecord { at, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms },
+        ))
+    }
+    const COLUMNS: &str =
+        "id, at, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms";
+    match store {
         AnyStore::Postgres(s) => {
             let sql = format!(
-                "select {} from access_log where ($1::timestamptz is null or at >= $1) \
-                 and ($2::timestamptz is null or at < $2) and id > $3 order by id limit $4",
-                columns.replacen(", at,", ", to_char(at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),", 1)
+                "select {COLUMNS} from access_log where ($1::timestamptz is null or at >= $1) \
+                 and ($2::timestamptz is null or at < $2) and id > $3 order by id limit $4"
             );
-            sqlx::query_as(&sql)
+            let rows: Vec<Row<DateTime<Utc>>> = sqlx::query_as(&sql)
                 .bind(from)
                 .bind(to)
                 .bind(after_id.unwrap_or(0))
                 .bind(i64::from(limit))
                 .fetch_all(s.pool())
-                .await?
+                .await?;
+            rows.into_iter()
+                .map(|row| {
+                    let at = row.1;
+                    record(row, at)
+                })
+                .collect()
         }
         AnyStore::Sqlite(s) => {
             let sql = format!(
-                "select {columns} from access_log where (?1 is null or at >= ?1) and (?2 is null or at < ?2) \
+                "select {COLUMNS} from access_log where (?1 is null or at >= ?1) and (?2 is null or at < ?2) \
                  and id > ?3 order by id limit ?4"
             );
-            sqlx::query_as(&sql)
-                .bind(from.map(timestamp))
-                .bind(to.map(timestamp))
+            let rows: Vec<Row<String>> = sqlx::query_as(&sql)
+                .bind(from.map(timestamp_text))
+                .bind(to.map(timestamp_text))
                 .bind(after_id.unwrap_or(0))
                 .bind(i64::from(limit))
                 .fetch_all(s.writer())
-                .await?
+                .await?;
+            rows.into_iter()
+                .map(|row| {
+                    let at = DateTime::parse_from_rfc3339(&row.1).map_err(StoreError::unexpected)?.to_utc();
+                    record(row, at)
+                })
+                .collect()
         }
-    };
-    rows.into_iter()
-        .map(|(id, at, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms)| {
-            let at = DateTime::parse_from_rfc3339(&at).map_err(StoreError::unexpected)?.to_utc();
-            let status = u16::try_from(status).map_err(StoreError::unexpected)?;
-            Ok((
-                id,
-                AccessRecord {
-                    at,
-                    request_id,
-                    issuer,
-                    subject,
-                    client_ip,
-                    method,
-                    path,
-                    operation,
-                    status,
-                    duration_ms,
-                },
-            ))
-        })
-        .collect()
-}
-
-fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
 }

@@ -7,9 +7,10 @@
 
 use crate::contract::{EventStore, InlineHook, TxConn, check_storable};
 use crate::error::{StoreError, violated_constraint};
+use crate::integrity::timestamp_text;
 use crate::model::*;
 use crate::postgres::replay_of;
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::str::FromStr;
@@ -65,10 +66,6 @@ impl SqliteStore {
 }
 
 /// Fixed width, so that text order is time order.
-fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
 impl EventStore for SqliteStore {
     async fn append_with(
         &self,
@@ -127,7 +124,7 @@ impl EventStore for SqliteStore {
             head_hash.and_then(|h| h.try_into().ok()).unwrap_or(crate::integrity::ZERO_HASH);
         // stored with microseconds, like PostgreSQL: what the append reports is what is read
         let recorded_at = Utc::now().trunc_subsecs(6);
-        let recorded_at_text = timestamp(recorded_at);
+        let recorded_at_text = timestamp_text(recorded_at);
         let metadata_text = serde_json::to_string(metadata).map_err(StoreError::unexpected)?;
         let mut recorded = Vec::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
@@ -290,7 +287,7 @@ impl EventStore for SqliteStore {
         .bind(snapshot.decider_version)
         .bind(snapshot.stream_version as i64)
         .bind(snapshot.state.to_string())
-        .bind(timestamp(Utc::now()))
+        .bind(timestamp_text(Utc::now()))
         .execute(&self.writer)
         .await?;
         Ok(())
