@@ -17,7 +17,7 @@ use carnet_domain::values::{
     AcademieCode, DateRange, Email, Label, LongText, PersonId, Progress, ProjectId, ProjectReference, SessionId, Title,
     Uai,
 };
-use carnet_store::{Actor, Checkpoint, EventStore, Metadata};
+use carnet_store::{Actor, Metadata};
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -34,9 +34,13 @@ pub struct DemoSummary {
     pub visitors: u32,
 }
 
-/// Loads the demo when the log is empty; `None` when it already holds something.
+/// Loads the demo into a database that has never held events; `None` otherwise.
 pub async fn load_if_empty(lab: &Lab, today: NaiveDate) -> anyhow::Result<Option<DemoSummary>> {
-    if !lab.store().read_all(Checkpoint::START, 1).await?.is_empty() {
+    // only into a database that has never held events: never on top of a restored, emptied or
+    // damaged one (`carnet_store::extent`), nor beside read models without a log
+    if carnet_store::extent::ever_held_events(lab.store()).await?
+        || carnet_projections::backing::holds_entities(lab.store()).await?
+    {
         return Ok(None);
     }
     load(lab, today).await.map(Some)

@@ -18,7 +18,7 @@ pub async fn verify(config: &Config, recorded: &[RecordedSeal]) -> anyhow::Resul
     bar.set_style(indicatif::ProgressStyle::with_template(
         "{spinner} {msg}: {pos}/{len} événements ({per_sec}, reste {eta})",
     )?);
-    let report = integrity::verify_against(&store, recorded, |p| {
+    let report = crate::log_check::verify(&store, recorded, |p| {
         bar.set_length(p.total);
         bar.set_position(p.checked);
     })

@@ -36,6 +36,7 @@ pub mod integrity_cli;
 pub mod jwks;
 pub mod lab;
 pub mod live;
+pub mod log_check;
 pub mod master_keys;
 pub mod rate_limit;
 pub mod routes;

@@ -57,6 +57,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         tracing::warn!(error = %e, "database unreachable");
         return unavailable("database unreachable".into());
     }
+    if let Some(breach) = state.log_guard.breach() {
+        return unavailable(format!("the log is not whole: {breach}"));
+    }
     if !state.live.is_following() {
         return unavailable("the live feed is not following the log".into());
     }

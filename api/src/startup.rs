@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::identity::Authenticator;
 use crate::lab::Lab;
 use crate::live::LiveFeed;
+use crate::log_check::LogGuard;
 use crate::rate_limit::RateLimit;
 use crate::{graphql, routes, ws};
 use actix_web::dev::Server;
@@ -42,6 +43,9 @@ pub struct AppState {
     pub rate_limit: RateLimit,
     /// Where each request is recorded (`access_log.rs`).
     pub access_log: AccessLog,
+    /// Whether the log is whole: as far as it was ever seen, backing every read model
+    /// (`log_check.rs`); `/readyz` fails when it is not.
+    pub log_guard: LogGuard,
 }
 
 pub struct Application {
@@ -65,6 +69,7 @@ impl Application {
         let master_keys = crate::master_keys::load(&config, true).context("master keys")?;
         let lab = Lab::new(store.clone(), config.reference_prefix.clone(), master_keys);
         let live = LiveFeed::start(store.clone()).await.context("cannot start following the event log")?;
+        let log_guard = LogGuard::start(store.clone()).await.context("cannot check that the log is whole")?;
         // periodic global seals of the log (tamper evidence, DESIGN §3.3)
         carnet_store::integrity::start_sealer(store.clone(), config.sealing.clone());
         let auth = Authenticator::new(verifier.clone(), lab.clone(), config.first_login);
@@ -79,6 +84,7 @@ impl Application {
             live: live.clone(),
             rate_limit,
             access_log,
+            log_guard,
         };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let origins = state.config.cors_allowed_origins.clone();

@@ -9,6 +9,8 @@
 //! - [`person`]: the only one with personal data, nulled on erasure; identities (unique
 //!   `(issuer, sub)`), roles, consents.
 //!
+//! [`backing`] checks that every entity the read models hold is backed by the log.
+//!
 //! And [`indicators`]: the lab's figures for a period and a territory (DESIGN §4.5), counted by
 //! aggregate statements over the project and session read models.
 //!
@@ -119,6 +121,7 @@ macro_rules! public_projector {
 }
 
 mod as_of;
+pub mod backing;
 pub mod indicators;
 mod model;
 pub mod person;

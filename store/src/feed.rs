@@ -257,9 +257,7 @@ impl PgStore {
     /// log: inline, an unknown bound beside the checkpoint's made PostgreSQL take the range for
     /// a tiny one and walk the reading order instead of the period's index.
     async fn horizon(&self) -> Result<i64, StoreError> {
-        let horizon = sqlx::query_scalar("select pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            .fetch_one(self.pool())
-            .await?;
+        let horizon = sqlx::query_scalar("select carnet_log_horizon()").fetch_one(self.pool()).await?;
         Ok(horizon)
     }
 

@@ -438,7 +438,7 @@ async fn sealable_after(
             sqlx::query_as(
                 "select transaction_id, global_position, hash from events \
                  where (transaction_id, global_position) > ($1, $2) \
-                   and transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                   and transaction_id < carnet_log_horizon() \
                  order by transaction_id, global_position limit $3",
             )
             .bind(after.transaction_id)
@@ -553,7 +553,7 @@ pub async fn unsealed_events(store: &AnyStore, cap: u64) -> Result<u64, StoreErr
                 sqlx::query_scalar(
                     "select count(*) from (select 1 from events \
                  where (transaction_id, global_position) > ($1, $2) \
-                   and transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint limit $3) t",
+                   and transaction_id < carnet_log_horizon() limit $3) t",
                 )
                 .bind(after.transaction_id)
                 .bind(after.global_position)
@@ -724,6 +724,13 @@ pub enum BreachKind {
     /// A seal hash the auditor recorded earlier ([`verify_against`]) is not the stored one (or
     /// the seal is gone): the log up to it was rewritten, whatever else verifies.
     RecordedSealDiffers { recorded: String, stored: Option<String> },
+    /// The log ends before `seen`, the furthest global position it was seen to reach
+    /// ([`crate::extent`]): its newest events were deleted, or it was emptied.
+    LogCut { seen: i64, last: Option<i64> },
+    /// A read model holds the breach's stream at its version, which the log does not have: the
+    /// log lost events the read models were built from (emptied, cut, or another database's
+    /// read models).
+    ReadModelAhead { read_model: String },
 }
 
 impl fmt::Display for BreachKind {
@@ -756,6 +763,18 @@ impl fmt::Display for BreachKind {
             Self::RecordedSealDiffers { recorded, stored: None } => {
                 write!(f, "the seal recorded with hash {recorded} is gone: the log was rewritten")
             }
+            Self::LogCut { seen, last: Some(last) } => write!(
+                f,
+                "the log ends at global position {last}, but it was seen to reach {seen}: its newest events were deleted"
+            ),
+            Self::LogCut { seen, last: None } => {
+                write!(f, "the log is empty, but it was seen to reach global position {seen}: it was emptied")
+            }
+            Self::ReadModelAhead { read_model } => write!(
+                f,
+                "the read model `{read_model}` holds this version, which the log does not have: events the read \
+                 models were built from are missing"
+            ),
         }
     }
 }

@@ -11,8 +11,12 @@
 //! - **Reading order.** Readers follow `(transaction_id, global_position)`, a [`Checkpoint`].
 //!   On PostgreSQL an identity value is taken before commit, so position N can become visible
 //!   after N+1. `read_all` returns only events of transactions older than the oldest still
-//!   running (`pg_snapshot_xmin`), so a reader never skips a late commit and never waits on a
-//!   timer. SQLite has a single writer, so there the order is simply commit order.
+//!   running (`carnet_log_horizon()`, `pg_snapshot_xmin` plus an offset), so a reader never
+//!   skips a late commit and never waits on a timer. SQLite has a single writer, so there the
+//!   order is simply commit order.
+//! - **Restores.** A log restored into another PostgreSQL cluster is adopted at start (its
+//!   transaction ids are offset so that new ones sort after them), and a log found shorter
+//!   than it was ever seen is reported, never read as intact: see [`extent`].
 //! - **One round trip per append** on PostgreSQL: the `carnet_append` function checks the
 //!   expected version, records the command id and inserts the events. Idempotency: a known
 //!   `command_id` returns the first result. The id is stored on the append's first event
@@ -40,6 +44,7 @@ pub mod bench;
 pub mod codec;
 pub mod contract;
 pub mod error;
+pub mod extent;
 pub mod feed;
 pub mod handler;
 pub mod integrity;

@@ -98,6 +98,8 @@ impl PgStore {
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("../migrations/postgres").run(&self.pool).await?;
+        // a log restored from another cluster is numbered after, not before (`extent.rs`)
+        crate::extent::adopt(&self.pool).await?;
         Ok(())
     }
 
@@ -257,7 +259,7 @@ impl EventStore for PgStore {
         let sql = format!(
             "select {EVENT_COLUMNS} from events \
              where (transaction_id, global_position) > ($1, $2) \
-               and transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+               and transaction_id < carnet_log_horizon() \
              order by transaction_id, global_position \
              limit $3"
         );

@@ -13,6 +13,7 @@ mod indicators;
 mod integrity;
 mod mutations;
 mod readme;
+mod restore;
 mod sessions;
 mod subscriptions;
 mod support;

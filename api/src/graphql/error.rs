@@ -109,6 +109,15 @@ impl From<ProjectionError> for ApiError {
     }
 }
 
+impl From<crate::log_check::CheckError> for ApiError {
+    fn from(e: crate::log_check::CheckError) -> Self {
+        match e {
+            crate::log_check::CheckError::Store(e) => e.into(),
+            crate::log_check::CheckError::Projection(e) => e.into(),
+        }
+    }
+}
+
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match e {

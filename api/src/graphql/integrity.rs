@@ -1,6 +1,7 @@
 //! `integrity`: the auditors' check that the log was not altered (DESIGN §3.3) — every stream's
-//! hash chain and every global seal recomputed by `carnet_store::integrity::verify`, the very
-//! check `carnet verify` runs, answered as GraphQL. `AUDITOR` and `ADMIN` only.
+//! hash chain and every global seal recomputed, the log's extent and the read models' backing
+//! (`crate::log_check::verify`, the very check `carnet verify` runs), answered as GraphQL.
+//! `AUDITOR` and `ADMIN` only.
 //!
 //! It reads the whole log: seconds for hundreds of thousands of events (see BENCHMARKS.md).
 
@@ -8,7 +9,7 @@ use super::access;
 use super::error::ApiError;
 use async_graphql::{Context, Object, SimpleObject};
 use carnet_domain::person::Role;
-use carnet_store::integrity::{self, RecordedSeal, Report};
+use carnet_store::integrity::{RecordedSeal, Report};
 
 #[derive(Default)]
 pub struct IntegrityQuery;
@@ -77,7 +78,7 @@ impl IntegrityQuery {
                 ))
             })?;
         let report =
-            integrity::verify_against(&caller.state.store, &recorded, |_| {}).await.map_err(|e| caller.fail(e))?;
+            crate::log_check::verify(&caller.state.store, &recorded, |_| {}).await.map_err(|e| caller.fail(e))?;
         Ok(match report {
             Report::Intact(s) => Integrity {
                 intact: true,

@@ -1,0 +1,71 @@
+//! Do the read models stand on the log? Each entity a read model holds (a project, a session, a
+//! person) was built from its stream's events, up to the version it records; that event must be
+//! in the log. An entity whose version the log does not have means the log lost events the
+//! read models were built from: emptied (`truncate events`), cut, or restored from an older
+//! copy beside newer read models. The API reports it as an integrity failure (`integrity`,
+//! `carnet verify`) and `/readyz` as not ready (carnet-store's `extent` module covers the
+//! log's own end; this covers every stream's).
+//!
+//! One anti-join per read model on the log's `(stream_id, stream_version)` unique index:
+//! milliseconds for thousands of entities.
+
+use crate::ProjectionError;
+use carnet_store::AnyStore;
+
+/// A read model's entity whose version the log does not have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unbacked {
+    /// `projects`, `sessions` or `people` (as `carnet rebuild` names them).
+    pub read_model: &'static str,
+    pub stream_id: String,
+    pub version: u64,
+}
+
+/// The read models' main tables: (name, table, stream category).
+const MODELS: [(&str, &str, &str); 3] =
+    [("projects", "project", "project"), ("sessions", "session", "session"), ("people", "person", "person")];
+
+/// The first entity of a read model that the log does not back, if any.
+pub async fn first_unbacked(store: &AnyStore) -> Result<Option<Unbacked>, ProjectionError> {
+    for (read_model, table, category) in MODELS {
+        let found: Option<(String, i64)> = match store {
+            AnyStore::Postgres(s) => {
+                let sql = format!(
+                    "select '{category}-' || m.id::text, m.version from {table} m \
+                     where not exists (select 1 from events e \
+                       where e.stream_id = '{category}-' || m.id::text and e.stream_version = m.version) \
+                     order by m.version desc limit 1"
+                );
+                sqlx::query_as(&sql).fetch_optional(s.pool()).await?
+            }
+            AnyStore::Sqlite(s) => {
+                let sql = format!(
+                    "select '{category}-' || m.id, m.version from {table} m \
+                     where not exists (select 1 from events e \
+                       where e.stream_id = '{category}-' || m.id and e.stream_version = m.version) \
+                     order by m.version desc limit 1"
+                );
+                sqlx::query_as(&sql).fetch_optional(s.reader()).await?
+            }
+        };
+        if let Some((stream_id, version)) = found {
+            return Ok(Some(Unbacked { read_model, stream_id, version: version as u64 }));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether any read model holds an entity (a database that has never held events holds none).
+pub async fn holds_entities(store: &AnyStore) -> Result<bool, ProjectionError> {
+    for (_, table, _) in MODELS {
+        let sql = format!("select exists (select 1 from {table})");
+        let found: bool = match store {
+            AnyStore::Postgres(s) => sqlx::query_scalar(&sql).fetch_one(s.pool()).await?,
+            AnyStore::Sqlite(s) => sqlx::query_scalar(&sql).fetch_one(s.reader()).await?,
+        };
+        if found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
