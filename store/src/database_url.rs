@@ -7,10 +7,11 @@
 //!   [`StoreError::InvalidUrl`], before anything is opened or created. (A bare path used to be
 //!   taken as a SQLite file, so `mysql://u:pw@db/x` became a SQLite path.)
 //! - **One redaction, [`redact`], for every URL that may be printed** (the start banner, the
-//!   start errors, benchmarks). It hides the password of the user-info (`user:[redacted]@`),
-//!   the value of every query parameter whose name says password (`?password=`,
-//!   `sslpassword`, percent-encoded names too) and, in strings that are not URLs at all,
-//!   `password=…` pairs. It never needs the URL to be well-formed: for a malformed one it hides
+//!   start errors, benchmarks). It hides the password of the user-info (`user:[redacted]@`)
+//!   and the value of every query parameter but the drivers' own harmless ones
+//!   ([`SHOWN_PARAMETERS`]: `sslmode`, `host`…): `?password=`, `sslpassword`, a misspelt
+//!   `pasword`, percent-encoded names too; in strings that are not URLs at all (a libpq
+//!   `host=… password=…` string), the same `name=value` pairs. It never needs the URL to be well-formed: for a malformed one it hides
 //!   more rather than less (everything between `://` and the last `@` that contains a `:`).
 //! - Error messages of the store never contain the URL: [`StoreError::InvalidUrl`] and
 //!   [`StoreError::Unreachable`] name the scheme, the parameter, or the host and port only.
@@ -60,10 +61,38 @@ fn scheme(url: &str) -> Option<&str> {
     (first.is_ascii_alphabetic() && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))).then_some(candidate)
 }
 
-/// Query parameters whose value is a secret: any name that says password.
+/// The parameters whose value [`redact`] shows: the drivers' own that hold no secret. Any
+/// other one is hidden, a misspelt password (`pasword=…`, `passwd=…`) included.
+const SHOWN_PARAMETERS: &[&str] = &[
+    // PostgreSQL
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "application_name",
+    "options",
+    // SQLite
+    "mode",
+    "cache",
+    "immutable",
+    "vfs",
+];
+
+/// Whether [`redact`] hides the value of parameter `name` (as written, maybe percent-encoded).
 fn is_secret_parameter(name: &str) -> bool {
     let name = percent_decode_str(name).decode_utf8_lossy().to_ascii_lowercase();
-    ["pass", "pwd", "secret", "token"].iter().any(|word| name.contains(word))
+    !(SHOWN_PARAMETERS.contains(&name.as_str()) || name.starts_with("options["))
 }
 
 /// `url` without its secrets, for messages and logs. See the module documentation.
@@ -203,6 +232,12 @@ mod tests {
             // percent-encoded password, and a percent-encoded parameter name
             ("postgres://carnet:s3c%40ret%2F@db/carnet", "postgres://carnet:[redacted]@db/carnet"),
             ("postgres://carnet@db/carnet?pass%77ord=s3cret", "postgres://carnet@db/carnet?pass%77ord=[redacted]"),
+            // a misspelt or unknown parameter: its value is hidden too
+            ("postgres://carnet@db/carnet?pasword=s3cret", "postgres://carnet@db/carnet?pasword=[redacted]"),
+            (
+                "postgres://carnet@db/carnet?sslmode=require&pwd=s3cret",
+                "postgres://carnet@db/carnet?sslmode=require&pwd=[redacted]",
+            ),
             // malformed: a raw `@`, `/` or `?` in the password, a bad port, a missing `:`
             ("postgres://carnet:s3c@ret@db/carnet", "postgres://carnet:[redacted]@db/carnet"),
             ("postgres://carnet:s3c/ret@db/carnet", "postgres://carnet:[redacted]@db/carnet"),

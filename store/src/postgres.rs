@@ -93,11 +93,12 @@ impl PgStore {
     /// the server's default: an acknowledged append must survive a crash (DESIGN §3).
     /// A malformed URL or a parameter the driver does not know is [`StoreError::InvalidUrl`].
     pub fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+        // first: the driver logs the value of a parameter it does not know (a misspelt password)
+        crate::database_url::check_postgres_parameters(url)?;
         let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
             // the URL parser's messages ("invalid port number") never quote the URL
             reason: format!("not a valid PostgreSQL URL: {e}"),
         })?;
-        crate::database_url::check_postgres_parameters(url)?;
         Ok(options.application_name("carnet").options([("synchronous_commit", "on")]))
     }
 
