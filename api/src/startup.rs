@@ -1,5 +1,10 @@
-//! Building the application: open the store, start the live feed, bind the port, mount the
+//! Building the application: bind the port, open the store, start the live feed, mount the
 //! routes (zero-to-production `startup.rs`). Tests build the same application on port 0.
+//!
+//! The port comes first ([`bind`]): a port in use fails the start before any migration, demo
+//! data, secret or database file is written (`carnet serve` binds, then loads the demo data,
+//! then builds the application on that listener with [`Application::build_on`]). Every URL this
+//! module prints goes through [`redact`], the store's one redaction.
 //!
 //! Shutdown: on SIGTERM or SIGINT the live feed stops first, so that WebSocket connections
 //! close (1001) instead of holding the server for the whole grace period, then in-flight

@@ -32,6 +32,10 @@
 //!   [`integrity::verify`] checks it all; the recipe a third party recomputes is in [`integrity`].
 //! - **Beside the log:** [`feed`] (the auditors' filtered feed, in reading order) and
 //!   [`access_log`] (who called the API; rows deleted after the retention, unlike events).
+//! - **Database URLs** ([`database_url`]): a supported scheme is required (no bare paths),
+//!   every printed URL goes through the one [`redact_url`], and a PostgreSQL server that does
+//!   not answer fails the first connection within [`postgres::CONNECT_TIMEOUT`], naming its host
+//!   and port. A new SQLite file and its folder are created private ([`private_files`]).
 //! - No SQL is ever built from values: every value is a bind parameter.
 
 pub mod access_log;
