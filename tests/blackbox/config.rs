@@ -359,6 +359,9 @@ fn the_sqlite_database_its_wal_and_its_folder_are_private() {
     let data = dir.path().join("data");
     assert_eq!(mode(&data), 0o700, "data/");
     assert_eq!(mode(&data.join("carnet.db")), 0o600, "data/carnet.db after migrate");
+    for left in ["carnet.db-wal", "carnet.db-shm"].map(|f| data.join(f)).iter().filter(|f| f.exists()) {
+        assert_eq!(mode(left), 0o600, "{} after migrate", left.display());
+    }
 
     let dir = TempDir::new();
     let data = dir.path().join("data");
