@@ -141,7 +141,7 @@ impl Verifier {
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
         if !path.exists() {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                carnet_store::private_files::create_private_dir(dir)?;
             }
             let secret: [u8; 32] = rand::random();
             let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();

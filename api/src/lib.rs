@@ -1,8 +1,10 @@
 //! # carnet-api — the `carnet` binary: HTTP server and command line
 //!
-//! Layout: [`config`] (defaults < `carnet.toml` < `CARNET_*`, secrets redacted),
+//! Layout: [`config`] (defaults < `carnet.toml` < `CARNET_*`, secrets redacted; an unreadable
+//! named file, an unknown key or variable, a wrong value stop every command),
 //! [`telemetry`] (tracing subscriber, JSON in production), [`startup`] (`Application::build`
-//! opens the store, binds a port — 0 in tests — and mounts the routes), [`routes`]
+//! binds a port — 0 in tests — before anything is written, opens the store and mounts the
+//! routes), [`routes`]
 //! (`/healthz`, `/readyz`, `/metrics`, the request observer that gives every request an id),
 //! [`auth`] (token verification: local HS256 tokens and, with [`jwks`], OpenID Connect
 //! providers' RS256/ES256/EdDSA tokens), [`identity`] (a provider's `(iss, sub)` → the person and

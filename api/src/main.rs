@@ -149,13 +149,19 @@ enum Bench {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut config = Config::load().context("invalid configuration")?;
+    // every command: a configuration that cannot be read, or holds an unknown key or a wrong
+    // value, stops here, before anything is opened or written (config.rs)
+    let mut config = Config::load()?;
     if let Some(url) = cli.database_url {
         config.database_url = Secret::new(url);
     }
+    carnet_store::database_url::Backend::of(config.database_url.expose())
+        .with_context(|| format!("database_url {}", redact(config.database_url.expose())))?;
     telemetry::init(config.log_format, std::io::stderr);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            // the port first: taken, the start fails before the demo data (or anything) is written
+            let listener = carnet_api::startup::bind(&config)?;
             if config.demo_data_enabled() {
                 let store = open_store(config.database_url.expose()).await?;
                 let master_keys = carnet_api::master_keys::load(&config, true)?;
@@ -169,7 +175,7 @@ async fn main() -> anyhow::Result<()> {
                     );
                 }
             }
-            let app = Application::build(config.clone()).await?;
+            let app = Application::build_on(config.clone(), listener).await?;
             println!(
                 "Carnet écoute sur http://{}:{}/ (base : {})",
                 config.host,

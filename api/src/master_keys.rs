@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 /// `master_keys` in the configuration.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct MasterKeysConfig {
     /// The id of the key that wraps new data keys (and rotated ones).
     pub current: String,
@@ -71,7 +72,8 @@ pub fn load(config: &Config, create: bool) -> anyhow::Result<Arc<MasterKeys>> {
             return Ok(Arc::new(MasterKeys::default()));
         }
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            carnet_store::private_files::create_private_dir(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let id = format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let keys = MasterKeys::generate(&id);
@@ -128,7 +130,7 @@ mod tests {
                 "CARNET_MASTER_KEYS",
                 format!(r#"{{current="prod-2026",keys={{k1="{k1}",prod-2026="{k2}"}}}}"#),
             );
-            let config = Config::load().map_err(|e| *e)?;
+            let config = Config::load().map_err(|e| figment::Error::from(e.to_string()))?;
             let keys = load(&config, true).unwrap();
             assert_eq!(keys.current_id(), Some("prod-2026"));
             assert_eq!(keys.ids().collect::<Vec<_>>(), ["k1", "prod-2026"]);
@@ -136,7 +138,7 @@ mod tests {
             assert!(!printed.contains(&k1) && !printed.contains(&k2), "{printed}");
 
             jail.set_env("CARNET_MASTER_KEYS", r#"{current="k1",keys={k1="c2hvcnQ="}}"#);
-            let config = Config::load().map_err(|e| *e)?;
+            let config = Config::load().map_err(|e| figment::Error::from(e.to_string()))?;
             let error = format!("{:#}", load(&config, true).unwrap_err());
             assert!(error.contains("master key `k1` is not 32 bytes"), "{error}");
             assert!(!error.contains("c2hvcnQ"), "{error}");

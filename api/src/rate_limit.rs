@@ -42,7 +42,7 @@ pub const FORGET_EVERY: Duration = Duration::from_secs(60);
 
 /// `[rate_limit]` in `carnet.toml`; `CARNET_RATE_LIMIT='{per_minute=600,burst=100}'`.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Requests per minute a caller may keep up; 0 turns the limit off.
     pub per_minute: u32,

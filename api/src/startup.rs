@@ -1,5 +1,10 @@
-//! Building the application: open the store, start the live feed, bind the port, mount the
+//! Building the application: bind the port, open the store, start the live feed, mount the
 //! routes (zero-to-production `startup.rs`). Tests build the same application on port 0.
+//!
+//! The port comes first ([`bind`]): a port in use fails the start before any migration, demo
+//! data, secret or database file is written (`carnet serve` binds, then loads the demo data,
+//! then builds the application on that listener with [`Application::build_on`]). Every URL this
+//! module prints goes through [`redact`], the store's one redaction.
 //!
 //! Shutdown: on SIGTERM or SIGINT the live feed stops first, so that WebSocket connections
 //! close (1001) instead of holding the server for the whole grace period, then in-flight
@@ -55,13 +60,25 @@ pub struct Application {
     live: LiveFeed,
 }
 
+/// The server's port, taken before anything else happens: a port in use fails the start before
+/// any file, table or event is written (`carnet serve` binds it before the demo data loads).
+pub fn bind(config: &Config) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((config.host.as_str(), config.port)).with_context(|| {
+        format!("cannot listen on {}:{} (host, port): nothing was started or written", config.host, config.port)
+    })
+}
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = bind(&config)?;
+        Self::build_on(config, listener).await
+    }
+
+    /// The application on a listener already bound by [`bind`].
+    pub async fn build_on(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
         let store = open_store(config.database_url.expose()).await?;
         store.start_notifications().await.context("cannot LISTEN for other instances' appends")?;
-        let listener = TcpListener::bind((config.host.as_str(), config.port))
-            .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
-        let port = listener.local_addr()?.port();
         let verifier = Verifier::load_or_create(std::path::Path::new(&config.jwt_secret_file))
             .with_context(|| format!("cannot read or create the token secret {}", config.jwt_secret_file))?
             .with_oidc(&config.oidc)
@@ -186,14 +203,10 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
         .block_on_origin_mismatch(false)
 }
 
-/// Opens the store at `url` (creating the folder of a SQLite file) and applies migrations.
+/// Opens the store at `url` and applies migrations. A new SQLite file and its folder are created
+/// readable by their owner only (`carnet_store::private_files`). Errors name the URL through
+/// [`redact`] only.
 pub async fn open_store(url: &str) -> anyhow::Result<AnyStore> {
-    if let Some(path) = url.strip_prefix("sqlite://")
-        && let Some(dir) = std::path::Path::new(path).parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     let store = AnyStore::connect(url).await.with_context(|| format!("cannot open the database ({})", redact(url)))?;
     store.migrate().await.context("migrations failed")?;
     Ok(store)
@@ -213,13 +226,5 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// The URL without its password, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme && url[scheme + 3..at].contains(':') => {
-            let user = url[scheme + 3..at].split(':').next().unwrap_or_default();
-            format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
+/// The URL without its secrets, for messages: the one redaction, `carnet_store::database_url`.
+pub use carnet_store::redact_url as redact;

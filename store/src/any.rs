@@ -1,6 +1,7 @@
 //! Choosing the backend at run time, from a URL.
 
 use crate::contract::{EventStore, InlineHook};
+use crate::database_url::Backend;
 use crate::error::StoreError;
 use crate::model::*;
 use crate::postgres::PgStore;
@@ -15,13 +16,13 @@ pub enum AnyStore {
 }
 
 impl AnyStore {
-    /// `postgres://…` or `sqlite://…` (a bare path is taken as a SQLite file).
+    /// `postgres://…` / `postgresql://…` or `sqlite://…` / `sqlite:…`; any other scheme (or
+    /// none) is [`StoreError::InvalidUrl`], before anything is opened or created (see
+    /// [`crate::database_url`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres(PgStore::connect(url, 16).await?))
-        } else {
-            let url = if url.starts_with("sqlite:") { url.to_owned() } else { format!("sqlite://{url}") };
-            Ok(Self::Sqlite(SqliteStore::connect(&url).await?))
+        match Backend::of(url)? {
+            Backend::Postgres => Ok(Self::Postgres(PgStore::connect(url, 16).await?)),
+            Backend::Sqlite => Ok(Self::Sqlite(SqliteStore::connect(url).await?)),
         }
     }
 

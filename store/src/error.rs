@@ -31,6 +31,16 @@ pub enum StoreError {
     #[error("the event store is unavailable")]
     Unavailable(#[source] sqlx::Error),
 
+    /// A database URL Carnet cannot use: its scheme, a parameter, its form (see
+    /// [`crate::database_url`]). The reason never holds the URL, which may hold a password.
+    #[error("invalid database URL: {reason}")]
+    InvalidUrl { reason: String },
+
+    /// The PostgreSQL server did not answer the first connection, at `address` (`host:port`,
+    /// or a Unix socket), within [`crate::postgres::CONNECT_TIMEOUT`] or at all.
+    #[error("PostgreSQL at {address} did not answer: {cause}")]
+    Unreachable { address: String, cause: String },
+
     /// A key needed to seal or open personal data cannot be used (DESIGN §3.2): a master key
     /// missing from the configuration, say. Names keys by id, never prints one.
     #[error(transparent)]

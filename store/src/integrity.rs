@@ -576,7 +576,7 @@ pub async fn unsealed_events(store: &AnyStore, cap: u64) -> Result<u64, StoreErr
 /// When the server seals (`[sealing]` in carnet.toml): as soon as `every_events` events wait, or
 /// when some wait and the last seal is `every_seconds` old.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SealPolicy {
     pub enabled: bool,
     pub every_events: u64,

@@ -36,6 +36,10 @@
 //!   [`integrity::verify`] checks it all; the recipe a third party recomputes is in [`integrity`].
 //! - **Beside the log:** [`feed`] (the auditors' filtered feed, in reading order) and
 //!   [`access_log`] (who called the API; rows deleted after the retention, unlike events).
+//! - **Database URLs** ([`database_url`]): a supported scheme is required (no bare paths),
+//!   every printed URL goes through the one [`redact_url`], and a PostgreSQL server that does
+//!   not answer fails the first connection within [`postgres::CONNECT_TIMEOUT`], naming its host
+//!   and port. A new SQLite file and its folder are created private ([`private_files`]).
 //! - No SQL is ever built from values: every value is a bind parameter.
 
 pub mod access_log;
@@ -43,6 +47,7 @@ pub mod any;
 pub mod bench;
 pub mod codec;
 pub mod contract;
+pub mod database_url;
 pub mod error;
 pub mod extent;
 pub mod feed;
@@ -50,6 +55,7 @@ pub mod handler;
 pub mod integrity;
 pub mod model;
 pub mod postgres;
+pub mod private_files;
 pub mod sealing;
 pub mod sqlite;
 pub mod subscription;
@@ -57,6 +63,7 @@ pub mod subscription;
 pub use any::AnyStore;
 pub use codec::Upcasters;
 pub use contract::{EventStore, InlineHook, TxConn};
+pub use database_url::redact as redact_url;
 pub use error::StoreError;
 pub use handler::{CommandError, Executed, Loaded, Repository};
 pub use model::*;

@@ -27,6 +27,42 @@ pub struct PgStore {
     local: Arc<watch::Sender<()>>,
 }
 
+/// How long the first connection to PostgreSQL may take before the start fails.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One connection to the server, under [`CONNECT_TIMEOUT`]; see [`PgStore::connect`].
+async fn first_connection(options: &PgConnectOptions) -> Result<(), StoreError> {
+    use sqlx::{ConnectOptions, Connection};
+    let address = match options.get_socket() {
+        Some(dir) => format!("the socket {}/.s.PGSQL.{}", dir.display(), options.get_port()),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    };
+    let unreachable = |cause: String| StoreError::Unreachable { address: address.clone(), cause };
+    let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let refused = match tokio::time::timeout_at(deadline, options.connect()).await {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                return Ok(());
+            }
+            Ok(Err(sqlx::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionRefused => e.to_string(),
+            // "the database system is starting up": an answer, but not yet a connection
+            Ok(Err(sqlx::Error::Database(e))) if e.code().as_deref() == Some("57P03") => e.to_string(),
+            // no route, no such host…: nothing to wait for
+            Ok(Err(sqlx::Error::Io(e))) => return Err(unreachable(e.to_string())),
+            // the server answered: a refused password, a database that does not exist, TLS…
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+        };
+        if tokio::time::Instant::now() + backoff >= deadline {
+            return Err(unreachable(format!("{refused} (tried for {} s)", CONNECT_TIMEOUT.as_secs())));
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
 /// The LISTEN/NOTIFY channel on which instances announce appends.
 const CHANNEL: &str = "carnet_events";
 
@@ -35,8 +71,16 @@ pub(crate) const EVENT_COLUMNS: &str = "global_position, transaction_id, stream_
 
 impl PgStore {
     /// Connects to `url` (`postgres://…`). Migrations are applied separately by [`Self::migrate`].
+    ///
+    /// A server that does not answer fails within [`CONNECT_TIMEOUT`], as
+    /// [`StoreError::Unreachable`] naming its host and port: the first connection is made
+    /// here, under that deadline (the pool alone would wait for its 10 s acquire timeout and
+    /// then say only "pool timed out"). A refused connection is tried again until the
+    /// deadline (a database starting next to Carnet); an error the server answered with (a
+    /// refused password, a missing database) is returned at once.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = Self::connect_options(url)?;
+        first_connection(&options).await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -47,8 +91,15 @@ impl PgStore {
 
     /// Options for Carnet's connections. `synchronous_commit` is forced on for them whatever
     /// the server's default: an acknowledged append must survive a crash (DESIGN §3).
+    /// A malformed URL or a parameter the driver does not know is [`StoreError::InvalidUrl`].
     pub fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
-        Ok(PgConnectOptions::from_str(url)?.application_name("carnet").options([("synchronous_commit", "on")]))
+        // first: the driver logs the value of a parameter it does not know (a misspelt password)
+        crate::database_url::check_postgres_parameters(url)?;
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
+            // the URL parser's messages ("invalid port number") never quote the URL
+            reason: format!("not a valid PostgreSQL URL: {e}"),
+        })?;
+        Ok(options.application_name("carnet").options([("synchronous_commit", "on")]))
     }
 
     pub fn from_pool(pool: PgPool) -> Self {

@@ -32,7 +32,15 @@ const EVENT_COLUMNS: &str = "global_position, transaction_id, stream_id, stream_
 impl SqliteStore {
     /// Opens (creating it if needed) the database at `url` (`sqlite://data/carnet.db` or a path).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidUrl { reason: format!("not a valid SQLite URL: {e}") })?;
+        // a new database file, and its folder, readable by their owner only (private_files.rs)
+        let file = options.get_filename();
+        let name = file.to_string_lossy();
+        if !(name.starts_with("file:") || name == ":memory:") {
+            crate::private_files::create_private_file(file).map_err(StoreError::unexpected)?;
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)

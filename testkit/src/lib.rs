@@ -27,9 +27,10 @@ impl FreshDatabase {
         let admin_url = database_url();
         let admin = sqlx::PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
             panic!(
-                "PostgreSQL is not reachable at {admin_url}: {e}.\n\
+                "PostgreSQL is not reachable at {}: {e}.\n\
                  Start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
-                 or set DATABASE_URL to a server where this user may create databases."
+                 or set DATABASE_URL to a server where this user may create databases.",
+                carnet_store::redact_url(&admin_url)
             )
         });
         // the name is ours, made of hex digits only: safe to put in the statement

@@ -4,6 +4,7 @@
 
 mod access;
 mod access_log;
+mod config;
 mod demo;
 mod erasure;
 mod export;

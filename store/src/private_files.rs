@@ -1,0 +1,38 @@
+//! Files and folders Carnet creates to hold data (the SQLite database and its `-wal`/`-shm`,
+//! the local secrets under `data/`): readable by their owner only, whatever the umask — mode
+//! 0600 for files, 0700 for the folders it creates. Existing files and folders keep their mode:
+//! an operator who chose another one keeps it.
+
+use std::io;
+use std::path::Path;
+
+/// Creates `dir` and its missing parents, mode 0700 (the ones that exist are left alone).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the empty file `path` mode 0600, and its folder (see [`create_private_dir`]), unless
+/// it exists. SQLite then opens it as a new database, and gives its `-wal` and `-shm` files
+/// the database file's mode.
+pub fn create_private_file(path: &Path) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))),
+    }
+}
