@@ -51,7 +51,7 @@ pub mod subscription;
 
 pub use any::AnyStore;
 pub use codec::Upcasters;
-pub use contract::{EventStore, InlineHook, TxConn};
+pub use contract::{EventStore, InlineHook, StreamAppend, TxConn};
 pub use error::StoreError;
 pub use handler::{CommandError, Executed, Loaded, Repository};
 pub use model::*;
