@@ -9,6 +9,7 @@ mod erasure;
 mod export;
 mod fuzz;
 mod history;
+mod idempotency;
 mod indicators;
 mod integrity;
 mod mutations;
