@@ -282,8 +282,7 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
         loop {
             let loaded_first = firsts.load(first_id).await?;
             let first_decided = F::decide(&loaded_first.state, first)?;
-            let first_events =
-                first_decided.iter().map(|e| self.upcasters.encode(e)).collect::<Result<Vec<_>, _>>()?;
+            let first_events = first_decided.iter().map(|e| self.upcasters.encode(e)).collect::<Result<Vec<_>, _>>()?;
             let first_state = F::fold(loaded_first.state, &first_decided);
             let loaded = self.load(id).await?;
             let decided = D::decide(&loaded.state, &build(&first_state)?)?;

@@ -257,7 +257,11 @@ impl EventStore for PgStore {
                         .fetch_one(&mut *tx)
                         .await?;
                 if expected.as_db().is_some_and(|v| v != current) {
-                    return Err(StoreError::Conflict { stream_id: stream.clone(), expected, current_version: current as u64 });
+                    return Err(StoreError::Conflict {
+                        stream_id: stream.clone(),
+                        expected,
+                        current_version: current as u64,
+                    });
                 }
                 outcomes.push(vec![]);
                 continue;

@@ -221,7 +221,10 @@ async fn one_command_sent_to_two_streams_at_once_writes_once<S: EventStore>(stor
         assert_eq!(written.len(), 1, "one attempt wrote: {results:?}");
         assert!(!written[0].replayed);
         let refused = results.iter().find_map(|r| r.as_ref().err()).expect("the other refused");
-        assert!(matches!(refused, StoreError::CommandReused { command_id } if *command_id == m.command_id), "{refused:?}");
+        assert!(
+            matches!(refused, StoreError::CommandReused { command_id } if *command_id == m.command_id),
+            "{refused:?}"
+        );
         let found = store.find_command(m.command_id).await.unwrap().unwrap();
         assert_eq!(found.events, written[0].events);
         let mut versions = vec![];
@@ -239,10 +242,7 @@ fn fingerprinted(fingerprint: &str) -> Metadata {
 
 /// A command id comes back with another fingerprint (another operation or input) or on another
 /// stream: refused, nothing written; with the same request: its first result.
-async fn a_command_id_reused_for_another_request_is_refused_and_writes_nothing<S: EventStore>(
-    store: S,
-    _: Backend,
-) {
+async fn a_command_id_reused_for_another_request_is_refused_and_writes_nothing<S: EventStore>(store: S, _: Backend) {
     let (s, other) = (stream(), stream());
     let first = fingerprinted("{\"n\":1}");
     let written = store.append(&s, ExpectedVersion::NoStream, &[ev(1)], &first).await.unwrap();

@@ -48,7 +48,9 @@ async fn log(url: &str) -> Vec<Event> {
         pool.close().await;
         rows
     };
-    rows.into_iter().map(|(event_type, payload)| Event { event_type, payload: serde_json::from_str(&payload).unwrap() }).collect()
+    rows.into_iter()
+        .map(|(event_type, payload)| Event { event_type, payload: serde_json::from_str(&payload).unwrap() })
+        .collect()
 }
 
 struct Event {
@@ -107,7 +109,8 @@ async fn a_client_mutation_id_reused_for_another_request_is_refused_and_writes_n
         assert_eq!(log(&url).await.len(), written, "{url}: a retry writes nothing");
 
         // the same key for another input, another mutation: refused, nothing written
-        let other_input = app.graphql_as(Some(&token), SUBMIT, json!({ "input": submission(Some("k1"), "Autre") })).await;
+        let other_input =
+            app.graphql_as(Some(&token), SUBMIT, json!({ "input": submission(Some("k1"), "Autre") })).await;
         assert_eq!(code(&other_input), ("BAD_USER_INPUT", "clientMutationId.reused"), "{url}: {other_input}");
         assert!(other_input["errors"][0]["message"].as_str().unwrap().contains("clientMutationId"));
         let mut other_year = submission(Some("k1"), "Maths");
@@ -199,7 +202,8 @@ async fn eight_concurrent_writers_without_expected_version_never_conflict() {
         assert_eq!(after.len() - before, WRITERS * EACH, "{url}: every change applied, once");
         let updates = after.iter().filter(|e| e.event_type == "ProjectDetailsUpdated").count();
         assert_eq!(updates, WRITERS * EACH, "{url}");
-        let read = app.graphql_as(Some(&token), "query($id: ID!) { project(id: $id) { version } }", json!({ "id": id })).await;
+        let read =
+            app.graphql_as(Some(&token), "query($id: ID!) { project(id: $id) { version } }", json!({ "id": id })).await;
         assert_eq!(read["data"]["project"]["version"], 1 + (WRITERS * EACH) as u64, "{url}");
 
         // with expectedVersion, a stale version is still the client's CONFLICT
@@ -369,7 +373,10 @@ async fn every_integer_input_beyond_32_bits_is_refused_by_one_rule() {
         .filter(|t| t["kind"] == "INPUT_OBJECT")
         .map(|t| {
             let fields = t["inputFields"].as_array().unwrap();
-            (t["name"].as_str().unwrap().to_owned(), fields.iter().map(|f| (f["name"].as_str().unwrap().to_owned(), named(&f["type"]))).collect())
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                fields.iter().map(|f| (f["name"].as_str().unwrap().to_owned(), named(&f["type"]))).collect(),
+            )
         })
         .collect();
     // every path from an argument of a root field to an Int, as a literal holding 2^31 there
@@ -388,21 +395,31 @@ async fn every_integer_input_beyond_32_bits_is_refused_by_one_rule() {
     }
     let roots = &schema["data"]["__schema"];
     let mut cases = vec![];
-    for (operation, root) in [("query", "queryType"), ("mutation", "mutationType"), ("subscription", "subscriptionType")] {
+    for (operation, root) in
+        [("query", "queryType"), ("mutation", "mutationType"), ("subscription", "subscriptionType")]
+    {
         let root = roots[root]["name"].as_str().unwrap();
         let fields = types.iter().find(|t| t["name"] == root).unwrap()["fields"].as_array().unwrap();
         for field in fields {
             for arg in field["args"].as_array().unwrap() {
                 for literal in paths(&named(&arg["type"]), &inputs, 0) {
-                    cases.push(format!("{operation} {{ {}({}: {literal}) {{ __typename }} }}", field["name"].as_str().unwrap(), arg["name"].as_str().unwrap()));
+                    cases.push(format!(
+                        "{operation} {{ {}({}: {literal}) {{ __typename }} }}",
+                        field["name"].as_str().unwrap(),
+                        arg["name"].as_str().unwrap()
+                    ));
                 }
             }
         }
     }
     let int_fields: usize = inputs.values().flatten().filter(|(_, t)| t == "Int").count();
     assert!(cases.len() >= int_fields && int_fields >= 20, "{} cases for {int_fields} Int input fields", cases.len());
-    let variables = format!("mutation($n: Int) {{ updateProjectProgress(input: {{ projectId: \"x\", expectedVersion: $n, progress: 1 }}) {{ __typename }} }}");
-    cases.push(variables);
+    // and through a variable
+    cases.push(
+        "mutation($n: Int) { updateProjectProgress(input: { projectId: \"x\", expectedVersion: $n, progress: 1 }) \
+         { __typename } }"
+            .to_owned(),
+    );
     for case in &cases {
         let res = app.graphql_as(Some(&token), case, json!({ "n": 2147483648u64 })).await;
         assert_eq!(code(&res), ("BAD_USER_INPUT", "int.out_of_range"), "{case}: {res}");
@@ -429,17 +446,24 @@ async fn integers_beyond_the_storage_are_refused_alike_on_both_backends() {
         let id = res["data"]["requestSession"]["session"]["id"].clone();
         let run = async |name: &str, input: Value| {
             let input_type = format!("{}{}Input", name[..1].to_uppercase(), &name[1..]);
-            let doc = format!("mutation($input: {input_type}!) {{ {name}(input: $input) {{ session {{ capacity version attendance {{ count }} }} }} }}");
+            let doc = format!(
+                "mutation($input: {input_type}!) {{ {name}(input: $input) {{ session {{ capacity version attendance {{ count }} }} }} }}"
+            );
             app.graphql_as(Some(&token), &doc, json!({ "input": input })).await
         };
         run("startSessionScoping", json!({ "sessionId": id })).await;
-        let schedule = |capacity: i64| json!({ "sessionId": id, "startsAt": "2026-04-01T08:00:00Z",
-            "endsAt": "2026-04-01T16:00:00Z", "location": "110 bis", "mode": "IN_PERSON", "capacity": capacity });
+        let schedule = |capacity: i64| {
+            json!({ "sessionId": id, "startsAt": "2026-04-01T08:00:00Z",
+            "endsAt": "2026-04-01T16:00:00Z", "location": "110 bis", "mode": "IN_PERSON", "capacity": capacity })
+        };
         let written = log(&url).await.len();
         for (name, input) in [
             ("scheduleSession", schedule(2_147_483_648)),
-            ("scheduleSession", json!({ "sessionId": id, "expectedVersion": 2_147_483_648i64, "startsAt": "2026-04-01T08:00:00Z",
-                "endsAt": "2026-04-01T16:00:00Z", "location": "110 bis", "mode": "IN_PERSON", "capacity": 10 })),
+            (
+                "scheduleSession",
+                json!({ "sessionId": id, "expectedVersion": 2_147_483_648i64, "startsAt": "2026-04-01T08:00:00Z",
+                "endsAt": "2026-04-01T16:00:00Z", "location": "110 bis", "mode": "IN_PERSON", "capacity": 10 }),
+            ),
         ] {
             let res = run(name, input).await;
             assert_eq!(code(&res), ("BAD_USER_INPUT", "int.out_of_range"), "{url}: {name}: {res}");
@@ -448,8 +472,10 @@ async fn integers_beyond_the_storage_are_refused_alike_on_both_backends() {
         let res = run("scheduleSession", schedule(i32::MAX as i64)).await;
         assert_eq!(res["data"]["scheduleSession"]["session"]["capacity"], i32::MAX, "{url}: {res}");
         run("holdSession", json!({ "sessionId": id })).await;
-        let attendance = |count: i64, by: i64| json!({ "sessionId": id, "count": count,
-            "organisations": ["Collège"], "academieCodes": ["10"], "byProfile": [{ "profile": "enseignants", "count": by }] });
+        let attendance = |count: i64, by: i64| {
+            json!({ "sessionId": id, "count": count,
+            "organisations": ["Collège"], "academieCodes": ["10"], "byProfile": [{ "profile": "enseignants", "count": by }] })
+        };
         let written = log(&url).await.len();
         for input in [attendance(2_147_483_648, 1), attendance(1, 2_147_483_648), attendance(4_294_967_296, 1)] {
             let res = run("recordAttendance", input).await;
@@ -490,7 +516,8 @@ async fn a_postgres_outage_answers_503_unavailable_then_recovers() {
     let app = app_on(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let name: String = sqlx::query_scalar("select current_database()").fetch_one(&db.pool).await.unwrap();
-    let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin_url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let admin = sqlx::PgPool::connect(&admin_url).await.expect("the maintenance database");
     let query = "{ projects(first: 5) { totalCount } }";
     let mutation = "mutation { submitProject(input: { title: \"Panne\", problemStatement: \"La base est tombée.\", \
@@ -499,11 +526,13 @@ async fn a_postgres_outage_answers_503_unavailable_then_recovers() {
 
     // the database refuses connections and every open one is cut
     sqlx::query(&format!("alter database \"{name}\" allow_connections false")).execute(&admin).await.unwrap();
-    sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()")
-        .bind(&name)
-        .execute(&admin)
-        .await
-        .unwrap();
+    sqlx::query(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+    )
+    .bind(&name)
+    .execute(&admin)
+    .await
+    .unwrap();
     assert_unavailable(post(&app, &token, query).await, "a query").await;
     assert_unavailable(post(&app, &token, mutation).await, "a mutation").await;
     let get = app
