@@ -201,6 +201,21 @@ mod tests {
         };
         let (code, version) = code_of(conflict.into());
         assert_eq!((code.as_str(), version), ("\"CONFLICT\"", 4.into()));
+        let reused = StoreError::CommandReused { command_id: uuid::Uuid::nil() };
+        let (code, rule) = code_of(reused.into());
+        assert_eq!((code.as_str(), rule), ("\"BAD_USER_INPUT\"", "clientMutationId.reused".into()));
+        // an unreachable database, however deep in the cause chain, is UNAVAILABLE: 503
+        let down = ProjectionError::Database(sqlx::Error::PoolTimedOut);
+        let err = ApiError::from(down).into_graphql("req-1");
+        let ext = err.extensions.clone().expect("extensions");
+        assert_eq!(ext.get("code"), Some(&async_graphql::Value::from(UNAVAILABLE)));
+        assert_eq!(ext.get("retryAfterSeconds"), Some(&async_graphql::Value::from(RETRY_AFTER_SECONDS)));
+        let nested =
+            ApiError::internal(Box::new(CommandError::Store(StoreError::Unavailable(sqlx::Error::PoolClosed))));
+        assert_eq!(nested.code(), UNAVAILABLE);
+        let response = async_graphql::Response::from_errors(vec![err.into_server_error(async_graphql::Pos::default())]);
+        assert_eq!(http_status(&response), (actix_web::http::StatusCode::SERVICE_UNAVAILABLE, Some(5)));
+        assert_eq!(http_status(&async_graphql::Response::default()).0, actix_web::http::StatusCode::OK);
         let internal = StoreError::InvalidInput { reason: "relation \"events\" does not exist".into() };
         let err = ApiError::from(internal).into_graphql("req-1");
         assert_eq!(err.message, "erreur interne", "never SQL text to the client");
