@@ -2,7 +2,7 @@
 //! aggregate, decide, append with the inline projections in the same transaction (DESIGN §2).
 //! The GraphQL mutations and the demo data both use it, so demo history is real history.
 
-use carnet_domain::reference::{ReferenceKind, ReferenceSequence, SequenceCommand, Series};
+use carnet_domain::reference::{ReferenceKind, ReferenceSequence, SequenceCommand, SequenceState, Series};
 use carnet_domain::{Decider, Rejection};
 use carnet_projections::InlineProjections;
 use carnet_store::{AnyStore, CommandError, Executed, MasterKeys, Metadata, Repository, Upcasters};
@@ -58,30 +58,13 @@ impl Lab {
             .await
     }
 
-    /// The next reference of `kind` for `year`, given to entity `to`. Idempotent with the
-    /// command: a retried command (same `command_id`) gets its first number back.
-    pub async fn allocate_reference(
-        &self,
-        kind: ReferenceKind,
-        year: i32,
-        to: Uuid,
-        metadata: &Metadata,
-    ) -> Result<String, CommandError> {
-        let series = Series { lab: self.prefix.clone(), kind, year };
-        let metadata = Metadata {
-            command_id: Uuid::new_v5(&metadata.command_id, b"reference"),
-            causation_id: Some(metadata.command_id),
-            ..metadata.clone()
-        };
-        let command = SequenceCommand::AllocateReference { series: series.clone(), to };
-        let _turn = self.allocating.lock().await;
-        let done = self.execute::<ReferenceSequence>(series.stream_key(), &command, &metadata, None).await?;
-        Ok(series.reference(done.version as u32))
-    }
-
     /// Creates entity `id` of `D` with the next reference of its series (`year`): `build` makes
     /// the creating command from a reference. The command is checked first with a placeholder
-    /// reference, so a refused creation takes no number.
+    /// reference, so a refused creation takes no number. The number's `ReferenceAllocated` and
+    /// the entity's creation are appended in one transaction (`Repository::execute_after`):
+    /// a crash, a lost connection or a refusal of the read models leaves both or neither, never
+    /// a number that points to no entity. Idempotent with the command: a retried command (same
+    /// `command_id`) gets its entity, and its number, back.
     pub async fn create_numbered<D: Decider>(
         &self,
         kind: ReferenceKind,
@@ -90,9 +73,25 @@ impl Lab {
         build: impl Fn(&str) -> Result<D::Command, Rejection>,
         metadata: &Metadata,
     ) -> Result<Executed<D>, CommandError> {
-        let placeholder = Series { lab: self.prefix.clone(), kind, year }.reference(0);
-        D::decide(&D::initial_state(), &build(&placeholder)?)?;
-        let reference = self.allocate_reference(kind, year, id, metadata).await?;
-        self.execute::<D>(id, &build(&reference)?, metadata, None).await
+        let series = Series { lab: self.prefix.clone(), kind, year };
+        D::decide(&D::initial_state(), &build(&series.reference(0))?)?;
+        let sequence_metadata = Metadata {
+            command_id: Uuid::new_v5(&metadata.command_id, b"reference"),
+            causation_id: Some(metadata.command_id),
+            ..metadata.clone()
+        };
+        let command = SequenceCommand::AllocateReference { series: series.clone(), to: id };
+        let _turn = self.allocating.lock().await;
+        Repository::<AnyStore, D>::new(self.store.clone(), self.upcasters.clone())
+            .execute_after::<ReferenceSequence>(
+                series.stream_key(),
+                &command,
+                &sequence_metadata,
+                id,
+                |sequence: &SequenceState| build(&series.reference(sequence.last)),
+                metadata,
+                Some(self.inline.as_ref()),
+            )
+            .await
     }
 }

@@ -1,6 +1,6 @@
 //! Choosing the backend at run time, from a URL.
 
-use crate::contract::{EventStore, InlineHook};
+use crate::contract::{EventStore, InlineHook, StreamAppend};
 use crate::database_url::Backend;
 use crate::error::StoreError;
 use crate::model::*;
@@ -78,6 +78,14 @@ impl EventStore for AnyStore {
         hook: Option<&dyn InlineHook>,
     ) -> Result<AppendResult, StoreError> {
         dispatch!(self, s => s.append_with(stream, expected, events, metadata, hook).await)
+    }
+
+    async fn append_all(
+        &self,
+        parts: &[StreamAppend<'_>],
+        hook: Option<&dyn InlineHook>,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        dispatch!(self, s => s.append_all(parts, hook).await)
     }
     async fn read_stream(
         &self,

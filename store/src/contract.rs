@@ -45,6 +45,19 @@ pub trait EventStore: Clone + Send + Sync + KeyStore + 'static {
         self.append_with(stream, expected, events, metadata, None)
     }
 
+    /// Appends to several streams in **one** transaction, which also runs `hook` over every
+    /// event written: all of it commits, or nothing does. Each part is checked as
+    /// [`Self::append_with`] checks its one stream (expected version; a `command_id` seen before
+    /// returns that part's first result, for the same request only, and writes nothing for
+    /// it). Results come in the order of `parts`; the streams must differ. Use it where two
+    /// facts are one (a reference number and the entity that bears it): a crash between two
+    /// appends cannot separate them.
+    fn append_all(
+        &self,
+        parts: &[StreamAppend<'_>],
+        hook: Option<&dyn InlineHook>,
+    ) -> impl Future<Output = Result<Vec<AppendResult>, StoreError>> + Send;
+
     /// Events of one stream with `from_version <= version <= to_version`, in order.
     fn read_stream(
         &self,
@@ -83,6 +96,25 @@ pub trait EventStore: Clone + Send + Sync + KeyStore + 'static {
     fn appended(&self) -> tokio::sync::watch::Receiver<()>;
 }
 
+/// One stream's part of [`EventStore::append_all`].
+#[derive(Clone, Copy, Debug)]
+pub struct StreamAppend<'a> {
+    pub stream: &'a StreamId,
+    pub expected: ExpectedVersion,
+    pub events: &'a [NewEvent],
+    pub metadata: &'a Metadata,
+}
+
+/// The parts' streams, refused when one appears twice.
+pub(crate) fn distinct_streams(parts: &[StreamAppend<'_>]) -> Result<(), StoreError> {
+    let mut seen = std::collections::BTreeSet::new();
+    if parts.iter().all(|p| seen.insert(p.stream)) {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidInput { reason: "one append names each stream once".into() })
+    }
+}
+
 /// Refuses text the databases cannot hold verbatim: PostgreSQL's `jsonb` has no `\u0000`.
 pub(crate) fn check_storable(events: &[NewEvent], metadata: &Metadata) -> Result<(), StoreError> {
     fn has_nul(v: &serde_json::Value) -> bool {
@@ -117,4 +149,24 @@ pub(crate) fn check_storable(events: &[NewEvent], metadata: &Metadata) -> Result
         return Err(StoreError::InvalidInput { reason: "metadata contains a NUL character (U+0000)".into() });
     }
     Ok(())
+}
+
+/// The first result of a command id, given back to a retry of it, if the retry is the same
+/// request: on the same stream, with the same fingerprint (when both attempts carry one: ids
+/// the store's own callers derive carry none). Anything else is
+/// [`StoreError::CommandReused`], and nothing is written.
+pub(crate) fn same_request(
+    first: AppendResult,
+    stream: &StreamId,
+    metadata: &Metadata,
+) -> Result<AppendResult, StoreError> {
+    let recorded = first.events.first().and_then(|e| e.metadata.fingerprint.as_deref());
+    let differs = match (recorded, metadata.fingerprint.as_deref()) {
+        (Some(then), Some(now)) => then != now,
+        _ => false,
+    };
+    if differs || &first.stream_id != stream {
+        return Err(StoreError::CommandReused { command_id: metadata.command_id });
+    }
+    Ok(first)
 }

@@ -23,6 +23,11 @@ pub enum StoreError {
     #[error("refused by {rule}: {reason}")]
     Refused { rule: &'static str, reason: String },
 
+    /// A command id seen before, for another request: another operation or input (another
+    /// fingerprint), or another stream. Nothing was written.
+    #[error("command id {command_id} was already used for another request")]
+    CommandReused { command_id: uuid::Uuid },
+
     /// An event id that is already in the log, outside an idempotent command retry.
     #[error("event {event_id} is already in the log")]
     DuplicateEvent { event_id: uuid::Uuid },
@@ -69,7 +74,25 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
-/// Connection-level failures: the database went away, was shut down, or the pool gave up.
+impl StoreError {
+    /// Whether the database could not be reached: this error, or one it wraps (a read model's,
+    /// a hook's). A client may retry such a failure later, unchanged.
+    pub fn is_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Unavailable(_)))
+                || e.downcast_ref::<sqlx::Error>().is_some_and(is_unavailable)
+            {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
+}
+
+/// Connection-level failures: the database went away, was shut down, refuses connections, or
+/// the pool gave up.
 fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)
@@ -78,10 +101,19 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         // class 57: operator intervention (admin shutdown, pg_terminate_backend, crash);
-        // class 08: connection exception; SQLITE_BUSY after the busy timeout
-        sqlx::Error::Database(db) => {
-            db.code().is_some_and(|c| c.starts_with("57") || c.starts_with("08") || c == "5" || c == "517")
-        }
+        // class 08: connection exception; 55000 at connection: the database does not accept
+        // connections (`ALTER DATABASE … ALLOW_CONNECTIONS false`, Carnet issues no statement
+        // that raises 55000 otherwise); 3D000: the database is gone; 53300: too many
+        // connections; SQLite: SQLITE_BUSY (5, 517: busy snapshot) after the busy timeout,
+        // SQLITE_CANTOPEN (14), SQLITE_IOERR (10 and its extended codes, which end in 10 in
+        // their low byte)
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("57")
+                || c.starts_with("08")
+                || matches!(c.as_ref(), "55000" | "3D000" | "53300" | "5" | "517" | "14")
+                // PostgreSQL's codes are five characters, SQLite's are shorter numbers
+                || c.len() < 5 && c.parse::<u32>().is_ok_and(|n| n & 0xff == 10)
+        }),
         _ => false,
     }
 }

@@ -6,14 +6,27 @@
 //! pinned a version (the API's `expectedVersion`) gets the conflict back: the user decided on
 //! what they saw, and only they can decide again.
 //!
+//! An unpinned command is retried until it applies, within a deadline ([`RETRY_DEADLINE`]),
+//! each retry after a random pause (full jitter, growing from 1 ms to at most 50 ms), so that
+//! writers that collided do not collide again in step. A count of retries is not a bound: under
+//! a sustained burst of n writers on one aggregate a writer can lose more than n - 1 times in a
+//! row (each loss is another writer's success, and those writers come back). The conflict
+//! reaches the caller only when the stream kept moving for the whole deadline, that is when
+//! other commands on that one aggregate kept landing for that long: the store is saturated on
+//! it, and the API answers `CONFLICT` with the current version.
+//!
+//! Idempotency: a command id seen before returns its first result only for the same request —
+//! same stream, same [`Metadata::fingerprint`] — and is refused otherwise
+//! ([`StoreError::CommandReused`]), before anything is decided.
+//!
 //! Personal data (DESIGN §3.2, [`crate::sealing`]): loads open sealed fields with the keys of the
 //! events read; appends seal the new events' personal fields and insert or delete the stream's
 //! data key inside the append's transaction; streams with personal data are never snapshotted.
 
 use crate::codec::Upcasters;
-use crate::contract::{EventStore, InlineHook};
+use crate::contract::{EventStore, InlineHook, StreamAppend, same_request};
 use crate::error::StoreError;
-use crate::model::{ExpectedVersion, Metadata, RecordedEvent, Snapshot, StreamId};
+use crate::model::{AppendResult, ExpectedVersion, Metadata, RecordedEvent, Snapshot, StreamId};
 use crate::sealing::{KeyHook, PersonKeys};
 use carnet_domain::{Decider, Rejection};
 use std::marker::PhantomData;
@@ -61,16 +74,24 @@ impl<D: Decider> std::fmt::Debug for Executed<D> {
     }
 }
 
+/// How long an unpinned command is re-decided after conflicts before the conflict reaches the
+/// caller.
+pub const RETRY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The pause before retry `attempt` (1, 2…): uniform in [0, min(2^attempt, 50)] ms.
+fn retry_pause(attempt: u32) -> std::time::Duration {
+    let cap_us = 1_000u64.saturating_mul(1 << attempt.min(6)).min(50_000);
+    std::time::Duration::from_micros(rand::random_range(0..=cap_us))
+}
+
 /// Loads and saves deciders on an event store.
 pub struct Repository<S, D> {
     store: S,
     upcasters: Arc<Upcasters>,
     /// A snapshot is saved each time a stream crosses a multiple of this many events.
     snapshot_every: u64,
-    /// How many times a conflict is re-decided when the caller did not pin a version. Each
-    /// conflict means another command landed, so n concurrent writers of one aggregate need at
-    /// most n - 1 retries.
-    max_retries: u32,
+    /// How long conflicts are re-decided when the caller did not pin a version.
+    retry_deadline: std::time::Duration,
     decider: PhantomData<fn() -> D>,
 }
 
@@ -80,7 +101,7 @@ impl<S: Clone, D> Clone for Repository<S, D> {
             store: self.store.clone(),
             upcasters: self.upcasters.clone(),
             snapshot_every: self.snapshot_every,
-            max_retries: self.max_retries,
+            retry_deadline: self.retry_deadline,
             decider: PhantomData,
         }
     }
@@ -88,7 +109,14 @@ impl<S: Clone, D> Clone for Repository<S, D> {
 
 impl<S: EventStore, D: Decider> Repository<S, D> {
     pub fn new(store: S, upcasters: Arc<Upcasters>) -> Self {
-        Self { store, upcasters, snapshot_every: 50, max_retries: 8, decider: PhantomData }
+        Self { store, upcasters, snapshot_every: 50, retry_deadline: RETRY_DEADLINE, decider: PhantomData }
+    }
+
+    /// How long an unpinned command keeps re-deciding after conflicts ([`RETRY_DEADLINE`] by
+    /// default).
+    pub fn with_retry_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.retry_deadline = deadline;
+        self
     }
 
     pub fn with_snapshot_every(mut self, events: u64) -> Self {
@@ -158,11 +186,13 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
         expected_version: Option<u64>,
         hook: Option<&dyn InlineHook>,
     ) -> Result<Executed<D>, CommandError> {
+        let stream = Self::stream_id(id);
         if let Some(first) = self.store.find_command(metadata.command_id).await? {
+            let first = same_request(first, &stream, metadata)?;
             return Ok(self.replay(id, first.events).await?);
         }
-        let stream = Self::stream_id(id);
-        let mut attempt = 0;
+        let deadline = tokio::time::Instant::now() + self.retry_deadline;
+        let mut attempt: u32 = 0;
         loop {
             let loaded = self.load(id).await?;
             if let Some(seen) = expected_version
@@ -198,9 +228,108 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
                         replayed: false,
                     });
                 }
-                Err(StoreError::Conflict { .. }) if expected_version.is_none() && attempt < self.max_retries => {
+                Err(StoreError::Conflict { .. })
+                    if expected_version.is_none() && tokio::time::Instant::now() < deadline =>
+                {
                     attempt += 1;
                     tracing::debug!(%stream, attempt, "conflict, deciding again on the new state");
+                    tokio::time::sleep(retry_pause(attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Decides `first` on aggregate `first_id` of decider `F` (a reference sequence), then the
+    /// command `build` makes from `F`'s new state (its number) on aggregate `id`, and appends
+    /// both in **one** transaction ([`EventStore::append_all`]): the number and the entity that
+    /// bears it are one fact, which no crash or lost connection separates. Both are decided
+    /// again on a conflict of either, within the retry deadline. A retry of the command (same
+    /// `metadata.command_id`, same request) returns its first result. `F` holds no personal
+    /// data. Returns what the command did on `id`.
+    ///
+    /// A first part recorded alone (before the two appends were joint, a crash between them
+    /// left a number to no entity) is taken again by a retry of that same command: the number
+    /// goes to the entity after all, and the hole fills.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn execute_after<F: Decider>(
+        &self,
+        first_id: Uuid,
+        first: &F::Command,
+        first_metadata: &Metadata,
+        id: Uuid,
+        build: impl Fn(&F::State) -> Result<D::Command, Rejection>,
+        metadata: &Metadata,
+        hook: Option<&dyn InlineHook>,
+    ) -> Result<Executed<D>, CommandError> {
+        let stream = Self::stream_id(id);
+        if let Some(done) = self.store.find_command(metadata.command_id).await? {
+            let done = same_request(done, &stream, metadata)?;
+            return Ok(self.replay(id, done.events).await?);
+        }
+        let firsts = Repository::<S, F>::new(self.store.clone(), self.upcasters.clone());
+        let first_stream = Repository::<S, F>::stream_id(first_id);
+        if self.upcasters.holds_personal_data(F::CATEGORY) {
+            return Err(StoreError::unexpected("a joint append's first part holds no personal data").into());
+        }
+        if let Some(done) = self.store.find_command(first_metadata.command_id).await? {
+            let done = same_request(done, &first_stream, first_metadata)?;
+            let taken = firsts.replay(first_id, done.events).await?;
+            return self.execute(id, &build(&taken.state)?, metadata, None, hook).await;
+        }
+        let deadline = tokio::time::Instant::now() + self.retry_deadline;
+        let mut attempt: u32 = 0;
+        loop {
+            let loaded_first = firsts.load(first_id).await?;
+            let first_decided = F::decide(&loaded_first.state, first)?;
+            let first_events = first_decided.iter().map(|e| self.upcasters.encode(e)).collect::<Result<Vec<_>, _>>()?;
+            let first_state = F::fold(loaded_first.state, &first_decided);
+            let loaded = self.load(id).await?;
+            let decided = D::decide(&loaded.state, &build(&first_state)?)?;
+            let mut new_events = decided.iter().map(|e| self.upcasters.encode(e)).collect::<Result<Vec<_>, _>>()?;
+            let keys = self.upcasters.prepare_append(&self.store, &stream, &mut new_events).await?;
+            let keyed = (!keys.is_empty()).then(|| KeyHook::new(keys, hook));
+            let append_hook = match &keyed {
+                Some(keyed) => Some(keyed as &dyn InlineHook),
+                None => hook,
+            };
+            let parts = [
+                StreamAppend {
+                    stream: &first_stream,
+                    expected: ExpectedVersion::from_loaded(loaded_first.version),
+                    events: &first_events,
+                    metadata: first_metadata,
+                },
+                StreamAppend {
+                    stream: &stream,
+                    expected: ExpectedVersion::from_loaded(loaded.version),
+                    events: &new_events,
+                    metadata,
+                },
+            ];
+            match self.store.append_all(&parts, append_hook).await {
+                Ok(results) => {
+                    let [numbered, result] = <[AppendResult; 2]>::try_from(results)
+                        .map_err(|_| StoreError::unexpected("a joint append of two streams gave another count"))?;
+                    if result.replayed {
+                        return Ok(self.replay(id, result.events).await?);
+                    }
+                    firsts
+                        .maybe_snapshot(&first_stream, loaded_first.version, numbered.stream_version, &first_state)
+                        .await;
+                    let state = D::fold(loaded.state, &decided);
+                    self.maybe_snapshot(&stream, loaded.version, result.stream_version, &state).await;
+                    return Ok(Executed {
+                        state,
+                        version: result.stream_version,
+                        events: result.events,
+                        replayed: false,
+                    });
+                }
+                Err(StoreError::Conflict { .. }) if tokio::time::Instant::now() < deadline => {
+                    attempt += 1;
+                    tracing::debug!(%stream, %first_stream, attempt, "conflict, deciding both again");
+                    tokio::time::sleep(retry_pause(attempt)).await;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -19,9 +19,19 @@
 //!   than it was ever seen is reported, never read as intact: see [`extent`].
 //! - **One round trip per append** on PostgreSQL: the `carnet_append` function checks the
 //!   expected version, records the command id and inserts the events. Idempotency: a known
-//!   `command_id` returns the first result. The id is stored on the append's first event
-//!   (`events.command_id`, unique); a concurrent retry waits on the stream's lock and then
-//!   finds it.
+//!   `command_id` returns the first result — for the same request only: the same stream and
+//!   the same `metadata.fingerprint` (the API's digest of the mutation and its input), else
+//!   [`StoreError::CommandReused`] and nothing written. The id is stored on the append's first
+//!   event (`events.command_id`, unique); a concurrent retry waits on the stream's lock and then
+//!   finds it. The fingerprint lives in the metadata, hashed with the event and never edited, so
+//!   no migration was needed; a command that writes no event records no key.
+//! - **Several streams, one transaction.** [`EventStore::append_all`] commits appends to
+//!   several streams together (a reference number and its entity:
+//!   [`Repository::execute_after`]). On PostgreSQL it takes every stream's advisory lock first,
+//!   in name order (no deadlock between two such appends, and no lock taken after the
+//!   transaction got its id, which would let a stream's versions out of reading order), then
+//!   calls `carnet_append` once per stream; on SQLite the one writer does it all in one
+//!   transaction, sharing one `transaction_id`.
 //! - **Conflicts are constraints.** A unique violation on `events_stream_version_key` is the
 //!   optimistic-concurrency conflict, whoever checked the version first.
 //! - **Inline work.** [`EventStore::append_with`] runs an [`InlineHook`] inside the append's
@@ -62,7 +72,7 @@ pub mod subscription;
 
 pub use any::AnyStore;
 pub use codec::Upcasters;
-pub use contract::{EventStore, InlineHook, TxConn};
+pub use contract::{EventStore, InlineHook, StreamAppend, TxConn};
 pub use database_url::redact as redact_url;
 pub use error::StoreError;
 pub use handler::{CommandError, Executed, Loaded, Repository};

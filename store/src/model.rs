@@ -83,6 +83,21 @@ pub struct Metadata {
     pub occurred_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What the command was, for a client-chosen `command_id`: a digest of the request (see
+    /// [`request_fingerprint`]). A replay of the id with another fingerprint, or on another
+    /// stream, is [`crate::StoreError::CommandReused`]. Stored with the events (hashed, never
+    /// edited); `None` for commands whose id nobody chooses twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+/// The fingerprint of a request: SHA-256 (lowercase hex) of the operation's name and its
+/// canonical input, each line ended by a newline. The caller canonicalizes the input (sorted
+/// keys, no insignificant whitespace); the target stream is compared apart, by the store.
+pub fn request_fingerprint(operation: &str, canonical_input: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("carnet-request-v1\n{operation}\n{canonical_input}\n").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Metadata {
@@ -96,6 +111,7 @@ impl Metadata {
             command_id,
             occurred_at: Utc::now(),
             reason: None,
+            fingerprint: None,
         }
     }
 }

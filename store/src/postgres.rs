@@ -5,7 +5,7 @@
 //! older than the oldest one still running (`pg_snapshot_xmin`): a transaction that took its
 //! position early and commits late is read when it commits, never skipped.
 
-use crate::contract::{EventStore, InlineHook, TxConn, check_storable};
+use crate::contract::{self, EventStore, InlineHook, StreamAppend, TxConn, check_storable, distinct_streams};
 use crate::error::{StoreError, violated_constraint};
 use crate::model::*;
 use chrono::{DateTime, Utc};
@@ -258,7 +258,8 @@ impl EventStore for PgStore {
             Ok(rows) => rows,
             Err(e) if violated_constraint(&e).as_deref() == Some("events_command_id_key") => {
                 // the same command id committed concurrently on another stream: its result
-                return self.find_command(metadata.command_id).await?.ok_or(StoreError::Unavailable(e));
+                let first = self.find_command(metadata.command_id).await?.ok_or(StoreError::Unavailable(e))?;
+                return contract::same_request(first, stream, metadata);
             }
             Err(e) => return Err(self.append_error(e, stream, expected, events).await),
         };
@@ -275,7 +276,116 @@ impl EventStore for PgStore {
         };
         let stream_version = events.last().map(|e| e.stream_version).unwrap_or_default();
         let stream_id = events.first().map(|e| e.stream_id.clone()).unwrap_or_else(|| stream.clone());
-        Ok(AppendResult { stream_id, events, stream_version, replayed })
+        let result = AppendResult { stream_id, events, stream_version, replayed };
+        if replayed { contract::same_request(result, stream, metadata) } else { Ok(result) }
+    }
+
+    async fn append_all(
+        &self,
+        parts: &[StreamAppend<'_>],
+        hook: Option<&dyn InlineHook>,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        distinct_streams(parts)?;
+        for part in parts {
+            check_storable(part.events, part.metadata)?;
+            crate::integrity::check_hashable(part.stream, part.events)?;
+        }
+        let mut tx = self.pool.begin().await?;
+        // Every stream's lock before anything is written, in one order (by name) so that two
+        // such appends cannot deadlock: carnet_append takes its stream's lock before the
+        // transaction has an id, which keeps each stream in order in the reading order, and a
+        // lock taken after a first insert would not. carnet_append takes them again (they stack).
+        let mut streams: Vec<&str> = parts.iter().map(|p| p.stream.as_str()).collect();
+        streams.sort_unstable();
+        for stream in streams {
+            sqlx::query("select pg_advisory_xact_lock(1, hashtext($1))").bind(stream).execute(&mut *tx).await?;
+        }
+        let mut outcomes: Vec<Vec<AppendRow>> = Vec::with_capacity(parts.len());
+        for part in parts {
+            let StreamAppend { stream, expected, events, metadata } = *part;
+            if events.is_empty() {
+                let current: i64 =
+                    sqlx::query_scalar("select coalesce(max(stream_version), 0) from events where stream_id = $1")
+                        .bind(stream.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if expected.as_db().is_some_and(|v| v != current) {
+                    return Err(StoreError::Conflict {
+                        stream_id: stream.clone(),
+                        expected,
+                        current_version: current as u64,
+                    });
+                }
+                outcomes.push(vec![]);
+                continue;
+            }
+            let meta_json = serde_json::to_value(metadata).map_err(StoreError::unexpected)?;
+            let rows = sqlx::query_as::<_, AppendRow>(
+                "select global_position, transaction_id, stream_version, event_id, recorded_at, replayed \
+                 from carnet_append($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(stream.as_str())
+            .bind(expected.as_db())
+            .bind(metadata.command_id)
+            .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+            .bind(&meta_json)
+            .fetch_all(&mut *tx)
+            .await;
+            match rows {
+                Ok(mut rows) => {
+                    rows.sort_by_key(|r| r.2);
+                    outcomes.push(rows);
+                }
+                // the same command id on another stream, committed meanwhile: another request
+                Err(e) if violated_constraint(&e).as_deref() == Some("events_command_id_key") => {
+                    return Err(StoreError::CommandReused { command_id: metadata.command_id });
+                }
+                Err(e) => return Err(self.append_error(e, stream, expected, events).await),
+            }
+        }
+        let is_written = |rows: &[AppendRow]| rows.first().is_some_and(|r| !r.5);
+        let written: Vec<RecordedEvent> = parts
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, rows)| is_written(rows))
+            .flat_map(|(p, rows)| recorded(p.stream, p.events, p.metadata, rows))
+            .collect();
+        if written.is_empty() {
+            drop(tx);
+        } else {
+            if let Some(hook) = hook {
+                hook.run(TxConn::Postgres(&mut tx), &written).await?;
+            }
+            tx.commit().await?;
+            self.wake.send_replace(());
+            self.local.send_replace(());
+        }
+        let mut results = Vec::with_capacity(parts.len());
+        for (part, rows) in parts.iter().zip(outcomes) {
+            let result = if rows.is_empty() {
+                let stream_version = self.stream_version(part.stream).await?;
+                AppendResult { stream_id: part.stream.clone(), events: vec![], stream_version, replayed: false }
+            } else if is_written(&rows) {
+                let events = recorded(part.stream, part.events, part.metadata, &rows);
+                let stream_version = events.last().map(|e| e.stream_version).unwrap_or_default();
+                AppendResult { stream_id: part.stream.clone(), events, stream_version, replayed: false }
+            } else {
+                let positions: Vec<i64> = rows.iter().map(|r| r.0).collect();
+                let events = self.events_at_positions(&positions).await?;
+                let last = events.last().ok_or_else(|| StoreError::unexpected("a replayed append has no events"))?;
+                let (stream_id, stream_version) = (last.stream_id.clone(), last.stream_version);
+                contract::same_request(
+                    AppendResult { stream_id, events, stream_version, replayed: true },
+                    part.stream,
+                    part.metadata,
+                )?
+            };
+            results.push(result);
+        }
+        Ok(results)
     }
 
     async fn read_stream(

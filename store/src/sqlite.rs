@@ -5,7 +5,7 @@
 //! pool and, in WAL mode, never wait for the writer. `synchronous=FULL`: an acknowledged append
 //! survives a power cut.
 
-use crate::contract::{EventStore, InlineHook, TxConn, check_storable};
+use crate::contract::{EventStore, InlineHook, StreamAppend, TxConn, check_storable, distinct_streams, same_request};
 use crate::error::{StoreError, violated_constraint};
 use crate::integrity::timestamp_text;
 use crate::model::*;
@@ -83,127 +83,59 @@ impl EventStore for SqliteStore {
         metadata: &Metadata,
         hook: Option<&dyn InlineHook>,
     ) -> Result<AppendResult, StoreError> {
-        check_storable(events, metadata)?;
-        crate::integrity::check_hashable(stream, events)?;
+        let part = StreamAppend { stream, expected, events, metadata };
+        let mut results = self.append_all(&[part], hook).await?;
+        results.pop().ok_or_else(|| StoreError::unexpected("an append of one stream gave no result"))
+    }
+
+    async fn append_all(
+        &self,
+        parts: &[StreamAppend<'_>],
+        hook: Option<&dyn InlineHook>,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        distinct_streams(parts)?;
+        for part in parts {
+            check_storable(part.events, part.metadata)?;
+            crate::integrity::check_hashable(part.stream, part.events)?;
+        }
         let mut tx = self.writer.begin().await?;
-
-        // one writer: a retry of the same command cannot race the first attempt here
-        let seen: Option<i64> = sqlx::query_scalar("select 1 from events where command_id = ?")
-            .bind(metadata.command_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if seen.is_some() {
+        let mut transaction_id = None;
+        let mut outcomes = Vec::with_capacity(parts.len());
+        for part in parts {
+            outcomes.push(append_part(&mut tx, part, &mut transaction_id).await?);
+        }
+        let written: Vec<RecordedEvent> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Part::Written(result) => Some(result.events.iter().cloned()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if written.is_empty() {
             drop(tx);
-            return self
-                .find_command(metadata.command_id)
-                .await?
-                .ok_or_else(|| StoreError::unexpected("a command id seen a moment ago has no events"));
+        } else {
+            if let Some(hook) = hook {
+                hook.run(TxConn::Sqlite(&mut tx), &written).await?;
+            }
+            tx.commit().await?;
+            self.wake.send_replace(());
         }
-
-        // the stream's head, with the hash the new events chain to (integrity.rs)
-        let head: Option<(i64, Option<Vec<u8>>)> = sqlx::query_as(
-            "select stream_version, hash from events where stream_id = ? order by stream_version desc limit 1",
-        )
-        .bind(stream.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (current, head_hash) = head.unwrap_or((0, None));
-        if expected.as_db().is_some_and(|v| v != current) {
-            return Err(StoreError::Conflict { stream_id: stream.clone(), expected, current_version: current as u64 });
-        }
-        if events.is_empty() {
-            return Ok(AppendResult {
-                stream_id: stream.clone(),
-                events: vec![],
-                stream_version: current as u64,
-                replayed: false,
-            });
-        }
-
-        // positions are hashed, so they are drawn before the insert, as AUTOINCREMENT would
-        let (transaction_id, first_position): (i64, i64) = sqlx::query_as(
-            "select (select coalesce(max(transaction_id), 0) + 1 from events), \
-                    max(coalesce((select seq from sqlite_sequence where name = 'events'), 0), \
-                        (select coalesce(max(global_position), 0) from events)) + 1",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        let mut prev_hash: crate::integrity::Hash =
-            head_hash.and_then(|h| h.try_into().ok()).unwrap_or(crate::integrity::ZERO_HASH);
-        // stored with microseconds, like PostgreSQL: what the append reports is what is read
-        let recorded_at = Utc::now().trunc_subsecs(6);
-        let recorded_at_text = timestamp_text(recorded_at);
-        let metadata_text = serde_json::to_string(metadata).map_err(StoreError::unexpected)?;
-        let mut recorded = Vec::with_capacity(events.len());
-        for (i, e) in events.iter().enumerate() {
-            let stream_version = current + 1 + i as i64;
-            let (event_id, payload) = (e.event_id.to_string(), e.payload.to_string());
-            let fields = crate::integrity::EventFields {
-                global_position: first_position + i as i64,
-                stream_id: stream.as_str(),
-                stream_version: stream_version as u64,
-                event_id: &event_id,
-                event_type: &e.event_type,
-                schema_version: e.schema_version,
-                payload: &payload,
-                metadata: &metadata_text,
-                recorded_at: &recorded_at_text,
-            };
-            let hash = crate::integrity::event_hash(&prev_hash, &fields);
-            let inserted = sqlx::query_scalar::<_, i64>(
-                "insert into events (global_position, transaction_id, stream_id, stream_version, event_id, event_type, \
-                 schema_version, payload, metadata, recorded_at, command_id, prev_hash, hash) \
-                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning global_position",
-            )
-            .bind(fields.global_position)
-            .bind(transaction_id)
-            .bind(stream.as_str())
-            .bind(stream_version)
-            .bind(&event_id)
-            .bind(&e.event_type)
-            .bind(e.schema_version)
-            .bind(&payload)
-            .bind(&metadata_text)
-            .bind(&recorded_at_text)
-            // the first event carries the append's idempotency key
-            .bind((i == 0).then(|| metadata.command_id.to_string()))
-            .bind(&prev_hash[..])
-            .bind(&hash[..])
-            .fetch_one(&mut *tx)
-            .await;
-            let global_position = match inserted {
-                Ok(p) => p,
-                Err(err) if violated_constraint(&err).as_deref() == Some("events_event_id_key") => {
-                    return Err(StoreError::DuplicateEvent { event_id: e.event_id });
+        let mut results = Vec::with_capacity(parts.len());
+        for (part, outcome) in parts.iter().zip(outcomes) {
+            results.push(match outcome {
+                Part::Written(result) => result,
+                // one writer: what was seen in the transaction is committed and stays
+                Part::Seen => {
+                    let first = self
+                        .find_command(part.metadata.command_id)
+                        .await?
+                        .ok_or_else(|| StoreError::unexpected("a command id seen a moment ago has no events"))?;
+                    same_request(first, part.stream, part.metadata)?
                 }
-                Err(err) => return Err(err.into()),
-            };
-            prev_hash = hash;
-            recorded.push(RecordedEvent {
-                global_position,
-                transaction_id,
-                stream_id: stream.clone(),
-                stream_version: stream_version as u64,
-                event_id: e.event_id,
-                event_type: e.event_type.clone(),
-                schema_version: e.schema_version,
-                payload: e.payload.clone(),
-                metadata: metadata.clone(),
-                recorded_at,
             });
         }
-        let last_version = current + events.len() as i64;
-        if let Some(hook) = hook {
-            hook.run(TxConn::Sqlite(&mut tx), &recorded).await?;
-        }
-        tx.commit().await?;
-        self.wake.send_replace(());
-        Ok(AppendResult {
-            stream_id: stream.clone(),
-            events: recorded,
-            stream_version: last_version as u64,
-            replayed: false,
-        })
+        Ok(results)
     }
 
     async fn read_stream(
@@ -304,6 +236,132 @@ impl EventStore for SqliteStore {
     fn appended(&self) -> watch::Receiver<()> {
         self.wake.subscribe()
     }
+}
+
+/// What one part of an append did inside the transaction.
+enum Part {
+    /// Appended (or nothing to append: no events).
+    Written(AppendResult),
+    /// Its command id is already in the log: nothing written for it.
+    Seen,
+}
+
+/// One stream's part of an append, inside the writer's transaction. `transaction_id` is drawn
+/// by the first part that writes and shared by the others.
+async fn append_part(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    part: &StreamAppend<'_>,
+    transaction_id: &mut Option<i64>,
+) -> Result<Part, StoreError> {
+    let StreamAppend { stream, expected, events, metadata } = *part;
+    // one writer: a retry of the same command cannot race the first attempt here
+    let seen: Option<i64> = sqlx::query_scalar("select 1 from events where command_id = ?")
+        .bind(metadata.command_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    if seen.is_some() {
+        return Ok(Part::Seen);
+    }
+
+    // the stream's head, with the hash the new events chain to (integrity.rs)
+    let head: Option<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+        "select stream_version, hash from events where stream_id = ? order by stream_version desc limit 1",
+    )
+    .bind(stream.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (current, head_hash) = head.unwrap_or((0, None));
+    if expected.as_db().is_some_and(|v| v != current) {
+        return Err(StoreError::Conflict { stream_id: stream.clone(), expected, current_version: current as u64 });
+    }
+    if events.is_empty() {
+        return Ok(Part::Written(AppendResult {
+            stream_id: stream.clone(),
+            events: vec![],
+            stream_version: current as u64,
+            replayed: false,
+        }));
+    }
+
+    // positions are hashed, so they are drawn before the insert, as AUTOINCREMENT would
+    let (next_transaction, first_position): (i64, i64) = sqlx::query_as(
+        "select (select coalesce(max(transaction_id), 0) + 1 from events), \
+                max(coalesce((select seq from sqlite_sequence where name = 'events'), 0), \
+                    (select coalesce(max(global_position), 0) from events)) + 1",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let transaction_id = *transaction_id.get_or_insert(next_transaction);
+    let mut prev_hash: crate::integrity::Hash =
+        head_hash.and_then(|h| h.try_into().ok()).unwrap_or(crate::integrity::ZERO_HASH);
+    // stored with microseconds, like PostgreSQL: what the append reports is what is read
+    let recorded_at = Utc::now().trunc_subsecs(6);
+    let recorded_at_text = timestamp_text(recorded_at);
+    let metadata_text = serde_json::to_string(metadata).map_err(StoreError::unexpected)?;
+    let mut recorded = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let stream_version = current + 1 + i as i64;
+        let (event_id, payload) = (e.event_id.to_string(), e.payload.to_string());
+        let fields = crate::integrity::EventFields {
+            global_position: first_position + i as i64,
+            stream_id: stream.as_str(),
+            stream_version: stream_version as u64,
+            event_id: &event_id,
+            event_type: &e.event_type,
+            schema_version: e.schema_version,
+            payload: &payload,
+            metadata: &metadata_text,
+            recorded_at: &recorded_at_text,
+        };
+        let hash = crate::integrity::event_hash(&prev_hash, &fields);
+        let inserted = sqlx::query_scalar::<_, i64>(
+            "insert into events (global_position, transaction_id, stream_id, stream_version, event_id, event_type, \
+             schema_version, payload, metadata, recorded_at, command_id, prev_hash, hash) \
+             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning global_position",
+        )
+        .bind(fields.global_position)
+        .bind(transaction_id)
+        .bind(stream.as_str())
+        .bind(stream_version)
+        .bind(&event_id)
+        .bind(&e.event_type)
+        .bind(e.schema_version)
+        .bind(&payload)
+        .bind(&metadata_text)
+        .bind(&recorded_at_text)
+        // the first event carries the append's idempotency key
+        .bind((i == 0).then(|| metadata.command_id.to_string()))
+        .bind(&prev_hash[..])
+        .bind(&hash[..])
+        .fetch_one(&mut **tx)
+        .await;
+        let global_position = match inserted {
+            Ok(p) => p,
+            Err(err) if violated_constraint(&err).as_deref() == Some("events_event_id_key") => {
+                return Err(StoreError::DuplicateEvent { event_id: e.event_id });
+            }
+            Err(err) => return Err(err.into()),
+        };
+        prev_hash = hash;
+        recorded.push(RecordedEvent {
+            global_position,
+            transaction_id,
+            stream_id: stream.clone(),
+            stream_version: stream_version as u64,
+            event_id: e.event_id,
+            event_type: e.event_type.clone(),
+            schema_version: e.schema_version,
+            payload: e.payload.clone(),
+            metadata: metadata.clone(),
+            recorded_at,
+        });
+    }
+    Ok(Part::Written(AppendResult {
+        stream_id: stream.clone(),
+        events: recorded,
+        stream_version: (current + events.len() as i64) as u64,
+        replayed: false,
+    }))
 }
 
 pub(crate) fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {

@@ -33,6 +33,10 @@ for_each_backend!(
     text_is_stored_verbatim_and_nul_is_refused,
     the_repository_decides_appends_and_retries_only_when_safe,
     the_repository_loads_from_snapshots_and_replays_commands,
+    a_command_id_reused_for_another_request_is_refused_and_writes_nothing,
+    appends_to_several_streams_commit_all_or_nothing,
+    eight_unpinned_writers_on_one_aggregate_all_land,
+    a_number_and_its_entity_are_one_fact,
 );
 
 fn actor() -> Actor {
@@ -191,12 +195,16 @@ async fn concurrent_retries_of_one_command_write_once<S: EventStore>(store: S, _
     assert_eq!(store.read_stream(&s, 1, None).await.unwrap().len(), 3);
 }
 
+/// One command id sent to two streams at once: one of them writes, the other is another
+/// request (another entity) and is refused, with nothing written on its stream.
 async fn one_command_sent_to_two_streams_at_once_writes_once<S: EventStore>(store: S, _: Backend) {
     for _ in 0..5 {
         let m = meta();
         let barrier = Arc::new(Barrier::new(2));
-        let tasks: Vec<_> = [stream(), stream()]
-            .into_iter()
+        let streams = [stream(), stream()];
+        let tasks: Vec<_> = streams
+            .iter()
+            .cloned()
             .map(|s| {
                 let (store, m, barrier) = (store.clone(), m.clone(), barrier.clone());
                 tokio::spawn(async move {
@@ -207,13 +215,208 @@ async fn one_command_sent_to_two_streams_at_once_writes_once<S: EventStore>(stor
             .collect();
         let mut results = vec![];
         for t in tasks {
-            results.push(t.await.unwrap().expect("both attempts get the result"));
+            results.push(t.await.unwrap());
         }
-        assert_eq!(results.iter().filter(|r| !r.replayed).count(), 1, "one attempt wrote");
-        assert_eq!(results[0].events, results[1].events, "both get the same events");
+        let written: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(written.len(), 1, "one attempt wrote: {results:?}");
+        assert!(!written[0].replayed);
+        let refused = results.iter().find_map(|r| r.as_ref().err()).expect("the other refused");
+        assert!(
+            matches!(refused, StoreError::CommandReused { command_id } if *command_id == m.command_id),
+            "{refused:?}"
+        );
         let found = store.find_command(m.command_id).await.unwrap().unwrap();
-        assert_eq!(found.events, results[0].events);
+        assert_eq!(found.events, written[0].events);
+        let mut versions = vec![];
+        for s in &streams {
+            versions.push(store.stream_version(s).await.unwrap());
+        }
+        versions.sort();
+        assert_eq!(versions, [0, 1], "nothing written on the other stream");
     }
+}
+
+fn fingerprinted(fingerprint: &str) -> Metadata {
+    Metadata { fingerprint: Some(request_fingerprint("test", fingerprint)), ..meta() }
+}
+
+/// A command id comes back with another fingerprint (another operation or input) or on another
+/// stream: refused, nothing written; with the same request: its first result.
+async fn a_command_id_reused_for_another_request_is_refused_and_writes_nothing<S: EventStore>(store: S, _: Backend) {
+    let (s, other) = (stream(), stream());
+    let first = fingerprinted("{\"n\":1}");
+    let written = store.append(&s, ExpectedVersion::NoStream, &[ev(1)], &first).await.unwrap();
+    let again = store.append(&s, ExpectedVersion::Any, &[ev(1)], &first).await.unwrap();
+    assert!(again.replayed && again.events == written.events, "the same request: its first result");
+    let reused = |fp: &str| Metadata { fingerprint: Some(request_fingerprint("test", fp)), ..first.clone() };
+    let another_input = reused("{\"n\":2}");
+    for (stream, metadata) in [(&s, &another_input), (&other, &first), (&other, &another_input)] {
+        let err = store.append(stream, ExpectedVersion::Any, &[ev(2)], metadata).await.unwrap_err();
+        assert!(matches!(err, StoreError::CommandReused { command_id } if command_id == first.command_id), "{err:?}");
+        let hooked = store.append_with(stream, ExpectedVersion::Any, &[ev(2)], metadata, Some(&FailInside)).await;
+        assert!(matches!(hooked, Err(StoreError::CommandReused { .. })), "{hooked:?}");
+    }
+    assert_eq!(store.stream_version(&s).await.unwrap(), 1, "nothing more written");
+    assert_eq!(store.stream_version(&other).await.unwrap(), 0, "nothing written");
+
+    // the repository checks before it decides
+    use counter::*;
+    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(Upcasters::carnet()));
+    let id = Uuid::now_v7();
+    let m = fingerprinted("add 1");
+    let done = repo.execute(id, &Command::Add(1), &m, None, None).await.unwrap();
+    let retry = repo.execute(id, &Command::Add(1), &m, None, None).await.unwrap();
+    assert!(retry.replayed && retry.version == done.version);
+    let other_add = Metadata { fingerprint: Some(request_fingerprint("test", "add 2")), ..m.clone() };
+    match repo.execute(id, &Command::Add(2), &other_add, None, None).await {
+        Err(CommandError::Store(StoreError::CommandReused { .. })) => {}
+        other => panic!("expected CommandReused, got {other:?}"),
+    }
+    match repo.execute(Uuid::now_v7(), &Command::Add(1), &m, None, None).await {
+        Err(CommandError::Store(StoreError::CommandReused { .. })) => {}
+        other => panic!("another entity: expected CommandReused, got {other:?}"),
+    }
+    assert_eq!(repo.load(id).await.unwrap().state, 1, "written once");
+}
+
+/// `append_all`: every stream or none — a failing hook, a conflict on the last part, a stream
+/// named twice leave nothing; a retry of the whole gives the first results back.
+async fn appends_to_several_streams_commit_all_or_nothing<S: EventStore>(store: S, _: Backend) {
+    let (a, b) = (stream(), stream());
+    let (ma, mb) = (meta(), meta());
+    let events_a = [ev(1)];
+    let events_b = [ev(2), ev(3)];
+    let parts = [
+        StreamAppend { stream: &a, expected: ExpectedVersion::NoStream, events: &events_a, metadata: &ma },
+        StreamAppend { stream: &b, expected: ExpectedVersion::NoStream, events: &events_b, metadata: &mb },
+    ];
+    let err = store.append_all(&parts, Some(&FailInside)).await.unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
+    let conflicting = [parts[0], StreamAppend { expected: ExpectedVersion::Exact(4), ..parts[1] }];
+    let err = store.append_all(&conflicting, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { current_version: 0, .. }), "{err:?}");
+    let twice = [parts[0], StreamAppend { metadata: &mb, ..parts[0] }];
+    assert!(matches!(store.append_all(&twice, None).await, Err(StoreError::InvalidInput { .. })));
+    for s in [&a, &b] {
+        assert_eq!(store.stream_version(s).await.unwrap(), 0, "nothing written on {s}");
+    }
+    assert!(store.find_command(ma.command_id).await.unwrap().is_none());
+
+    let done = store.append_all(&parts, None).await.unwrap();
+    assert_eq!((done[0].stream_version, done[1].stream_version), (1, 2));
+    assert!(!done[0].replayed && !done[1].replayed);
+    assert_eq!(done[0].events[0].transaction_id, done[1].events[0].transaction_id, "one transaction");
+    let again = store.append_all(&parts, None).await.unwrap();
+    assert!(again[0].replayed && again[1].replayed);
+    assert_eq!((&again[0].events, &again[1].events), (&done[0].events, &done[1].events));
+    let all = read_everything(&store, 3).await;
+    assert_eq!(all.len(), 3, "each event once");
+}
+
+/// 8 writers, none pinning a version, 25 commands each on one aggregate, all at once: every
+/// command lands (no conflict reaches them), and the stream holds exactly 200 events.
+async fn eight_unpinned_writers_on_one_aggregate_all_land<S: EventStore>(store: S, _: Backend) {
+    use counter::*;
+    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(Upcasters::carnet()));
+    let id = Uuid::now_v7();
+    let barrier = Arc::new(Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (repo, barrier) = (repo.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut conflicts = 0;
+                for _ in 0..25 {
+                    match repo.execute(id, &Command::Add(1), &meta(), None, None).await {
+                        Ok(_) => {}
+                        Err(CommandError::Store(StoreError::Conflict { .. })) => conflicts += 1,
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    let mut conflicts = 0;
+    for t in tasks {
+        conflicts += t.await.unwrap();
+    }
+    assert_eq!(conflicts, 0, "unpinned commands are retried until they land");
+    assert_eq!(store.read_stream(&StreamId::new("counter", id), 1, None).await.unwrap().len(), 200);
+    assert_eq!(repo.load(id).await.unwrap().state, 200);
+}
+
+/// A sequence's number and the entity bearing it, appended together (`execute_after`): 8
+/// concurrent creations take numbers 1 to 8, each to an entity that exists; a creation whose
+/// inline work fails (the crash point between the two) leaves neither, and no hole.
+async fn a_number_and_its_entity_are_one_fact<S: EventStore>(store: S, _: Backend) {
+    use counter::*;
+    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(Upcasters::carnet()));
+    let sequence = Uuid::now_v7();
+    let sequence_meta = |m: &Metadata| Metadata { command_id: Uuid::new_v5(&m.command_id, b"n"), ..m.clone() };
+    let create = async |id: Uuid, m: &Metadata, hook: Option<&dyn InlineHook>| {
+        // the entity is a counter set to its number
+        repo.execute_after::<Counter>(
+            sequence,
+            &Command::Add(1),
+            &sequence_meta(m),
+            id,
+            |number: &u64| Ok(Command::Add(*number as u32)),
+            m,
+            hook,
+        )
+        .await
+    };
+    let failed = create(Uuid::now_v7(), &meta(), Some(&FailInside)).await;
+    assert!(matches!(failed, Err(CommandError::Store(StoreError::InvalidInput { .. }))), "{failed:?}");
+    assert_eq!(store.stream_version(&StreamId::new("counter", sequence)).await.unwrap(), 0, "no number taken");
+
+    let barrier = Arc::new(Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (repo, barrier) = (repo.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let (id, m) = (Uuid::now_v7(), meta());
+                let done = repo
+                    .execute_after::<Counter>(
+                        sequence,
+                        &Command::Add(1),
+                        &Metadata { command_id: Uuid::new_v5(&m.command_id, b"n"), ..m.clone() },
+                        id,
+                        |number: &u64| Ok(Command::Add(*number as u32)),
+                        &m,
+                        None,
+                    )
+                    .await
+                    .expect("created");
+                (id, done.state)
+            })
+        })
+        .collect();
+    let mut numbers = vec![];
+    for t in tasks {
+        let (id, number) = t.await.unwrap();
+        assert_eq!(repo.load(id).await.unwrap().state, number, "the entity bears its number");
+        numbers.push(number);
+    }
+    numbers.sort();
+    assert_eq!(numbers, (1..=8).collect::<Vec<_>>(), "no hole, no duplicate");
+    assert_eq!(repo.load(sequence).await.unwrap().state, 8);
+
+    // a retry gets its entity and number back; a first part left alone (an older crash) is
+    // taken again by the retry of its command
+    let (id, m) = (Uuid::now_v7(), meta());
+    let done = create(id, &m, None).await.unwrap();
+    let retry = create(id, &m, None).await.unwrap();
+    assert!(retry.replayed && retry.state == done.state && done.state == 9);
+    let (lonely, m) = (Uuid::now_v7(), meta());
+    let counter = StreamId::new("counter", sequence);
+    let alone = NewEvent::new("Added", json!({ "n": 1 }));
+    store.append(&counter, ExpectedVersion::Exact(9), &[alone], &sequence_meta(&m)).await.unwrap();
+    let filled = create(lonely, &m, None).await.unwrap();
+    assert_eq!(filled.state, 10, "the lone number goes to its entity");
+    assert_eq!(repo.load(sequence).await.unwrap().state, 10, "and no other is taken");
 }
 
 /// Writer A takes its position and sleeps inside its transaction while writer B commits a

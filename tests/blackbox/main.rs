@@ -10,6 +10,7 @@ mod erasure;
 mod export;
 mod fuzz;
 mod history;
+mod idempotency;
 mod indicators;
 mod integrity;
 mod mutations;

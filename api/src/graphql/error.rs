@@ -1,6 +1,12 @@
 //! One error type for the GraphQL layer, mapped to a stable `extensions.code` (DESIGN §5).
 //! The domain rejects, the store fails, the API maps each to one code. Internal failures are
 //! logged with their whole cause chain; the client gets an opaque message and a request id.
+//!
+//! A database that cannot be reached (connections refused or cut, the pool timed out:
+//! [`StoreError::is_unavailable`] anywhere in the cause chain) is `UNAVAILABLE`, not internal:
+//! nothing was written, and the same request may be sent again later. Over HTTP such an answer
+//! is a 503 with `Retry-After` ([`http_status`], which the handlers call for every response),
+//! and the error carries `retryAfterSeconds`.
 
 use async_graphql::ErrorExtensions;
 use carnet_domain::{Rejection, RejectionKind, ValueError};
@@ -28,9 +34,32 @@ pub enum ApiError {
     /// client subscribes again (and re-reads what it shows).
     #[error("abonnement interrompu : trop de retard sur le flux en direct, réabonnez-vous")]
     SubscriptionLagged,
+    /// The database cannot be reached for now: retry later (HTTP 503 with `Retry-After`).
+    #[error("service momentanément indisponible : la base de données ne répond pas, réessayez dans quelques secondes")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("erreur interne")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
+
+/// How long a client is told to wait after `UNAVAILABLE` (seconds).
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// The HTTP status of a GraphQL response, and the `Retry-After` it comes with: 503 when an
+/// error is `UNAVAILABLE`, 200 otherwise. The one place that maps error codes to statuses
+/// for executed requests (401 and 429 are decided before execution).
+pub fn http_status(response: &async_graphql::Response) -> (actix_web::http::StatusCode, Option<u64>) {
+    let unavailable = response.errors.iter().any(|e| {
+        e.extensions.as_ref().and_then(|x| x.get("code")).is_some_and(|c| *c == async_graphql::Value::from(UNAVAILABLE))
+    });
+    if unavailable {
+        (actix_web::http::StatusCode::SERVICE_UNAVAILABLE, Some(RETRY_AFTER_SECONDS))
+    } else {
+        (actix_web::http::StatusCode::OK, None)
+    }
+}
+
+/// The code of [`ApiError::Unavailable`].
+pub const UNAVAILABLE: &str = "UNAVAILABLE";
 
 impl ApiError {
     pub fn code(&self) -> &'static str {
@@ -42,12 +71,30 @@ impl ApiError {
             Self::Forbidden | Self::NotPublic(_) => "FORBIDDEN",
             Self::Conflict { .. } => "CONFLICT",
             Self::SubscriptionLagged => "SUBSCRIPTION_LAGGED",
+            Self::Unavailable(_) => UNAVAILABLE,
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
 
+    /// An unexpected failure: [`Self::Unavailable`] when it comes from an unreachable
+    /// database, [`Self::Internal`] otherwise.
+    pub fn internal(source: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        if StoreError::is_unavailable(source.as_ref()) { Self::Unavailable(source) } else { Self::Internal(source) }
+    }
+
     /// The GraphQL error for this failure; `request_id` names the request in the logs.
     pub fn into_graphql(self, request_id: &str) -> async_graphql::Error {
+        let this = match self {
+            Self::Internal(source) => Self::internal(source),
+            other => other,
+        };
+        this.into_graphql_as_is(request_id)
+    }
+
+    fn into_graphql_as_is(self, request_id: &str) -> async_graphql::Error {
+        if let Self::Unavailable(source) = &self {
+            tracing::warn!(%request_id, error = %source, "database unavailable");
+        }
         if let Self::Internal(source) = &self {
             let mut chain = source.to_string();
             let mut cause = source.source();
@@ -65,6 +112,7 @@ impl ApiError {
             match &self {
                 Self::BadUserInput(_, rule) | Self::InvalidTransition(_, rule) => ext.set("rule", *rule),
                 Self::Conflict { current_version } => ext.set("currentVersion", *current_version),
+                Self::Unavailable(_) => ext.set("retryAfterSeconds", RETRY_AFTER_SECONDS),
                 _ => {}
             }
         })
@@ -92,7 +140,13 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict { current_version, .. } => Self::Conflict { current_version },
             StoreError::Refused { rule, reason } => Self::BadUserInput(reason, rule),
-            other => Self::Internal(Box::new(other)),
+            StoreError::CommandReused { .. } => Self::BadUserInput(
+                "clientMutationId : cet identifiant a déjà servi à une autre mutation (autre opération, autre \
+                 entité ou autres valeurs) ; rien n'a été enregistré, utilisez un nouvel identifiant"
+                    .into(),
+                "clientMutationId.reused",
+            ),
+            other => Self::internal(Box::new(other)),
         }
     }
 }
@@ -156,6 +210,21 @@ mod tests {
         };
         let (code, version) = code_of(conflict.into());
         assert_eq!((code.as_str(), version), ("\"CONFLICT\"", 4.into()));
+        let reused = StoreError::CommandReused { command_id: uuid::Uuid::nil() };
+        let (code, rule) = code_of(reused.into());
+        assert_eq!((code.as_str(), rule), ("\"BAD_USER_INPUT\"", "clientMutationId.reused".into()));
+        // an unreachable database, however deep in the cause chain, is UNAVAILABLE: 503
+        let down = ProjectionError::Database(sqlx::Error::PoolTimedOut);
+        let err = ApiError::from(down).into_graphql("req-1");
+        let ext = err.extensions.clone().expect("extensions");
+        assert_eq!(ext.get("code"), Some(&async_graphql::Value::from(UNAVAILABLE)));
+        assert_eq!(ext.get("retryAfterSeconds"), Some(&async_graphql::Value::from(RETRY_AFTER_SECONDS)));
+        let nested =
+            ApiError::internal(Box::new(CommandError::Store(StoreError::Unavailable(sqlx::Error::PoolClosed))));
+        assert_eq!(nested.code(), UNAVAILABLE);
+        let response = async_graphql::Response::from_errors(vec![err.into_server_error(async_graphql::Pos::default())]);
+        assert_eq!(http_status(&response), (actix_web::http::StatusCode::SERVICE_UNAVAILABLE, Some(5)));
+        assert_eq!(http_status(&async_graphql::Response::default()).0, actix_web::http::StatusCode::OK);
         let internal = StoreError::InvalidInput { reason: "relation \"events\" does not exist".into() };
         let err = ApiError::from(internal).into_graphql("req-1");
         assert_eq!(err.message, "erreur interne", "never SQL text to the client");

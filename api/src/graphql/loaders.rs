@@ -104,7 +104,7 @@ where
             ReadModels { store: state.store.clone() }.load(&keys).await
         }
     };
-    let found = found.map_err(|e| ApiError::Internal(Box::new(SharedError(e))))?;
+    let found = found.map_err(|e| ApiError::internal(Box::new(SharedError(e))))?;
     Ok(keys.iter().filter_map(|k| found.get(k).cloned()).collect())
 }
 

@@ -165,7 +165,12 @@ async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphq
         tracing::info!(request_id = %request_id.0, reason = "no token", "token refused");
         return admitted.stamp(unauthorized(&request_id));
     }
-    admitted.stamp(HttpResponse::Ok().json(response))
+    let (status, retry_after) = error::http_status(&response);
+    let mut answer = HttpResponse::build(status);
+    if let Some(seconds) = retry_after {
+        answer.insert_header((header::RETRY_AFTER, seconds.to_string()));
+    }
+    admitted.stamp(answer.json(response))
 }
 
 /// What the access log calls the operation: its name, or else its root fields (`projects,me`).

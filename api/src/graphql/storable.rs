@@ -7,8 +7,13 @@
 //! - **Dates and timestamps outside the years 1 to 9999** (`NaiveDate`, `DateTime` arguments,
 //!   input fields and variables): chrono reads `+99999-01-01` or `0000-01-01`, but writes them
 //!   in a form PostgreSQL does not read back, so that the projection of the event failed.
+//! - **Integers beyond 32 bits** (every `Int` argument, input field and variable): GraphQL's
+//!   `Int` is a signed 32-bit integer, and the read models store counts, capacities, progress
+//!   and headcounts as 32-bit integers; async-graphql reads an `i64` argument up to 2^63, which
+//!   PostgreSQL then refused (an internal error) and SQLite stored (indicators summed
+//!   2 147 484 960 visitors). Refused with rule `int.out_of_range`, on both backends alike.
 //!
-//! Dates are found by their type: the document is walked with the schema's registry (each
+//! Dates and integers are found by their type: the document is walked with the schema's registry (each
 //! field's arguments, input objects' fields, lists), and variables by their declared type.
 
 use super::limits::with_code;
@@ -57,7 +62,11 @@ impl Extension for StorableInputs {
 enum Unstorable {
     Nul(Option<Pos>),
     Date(String, Option<Pos>),
+    Int(String, Option<Pos>),
 }
+
+/// The rule an integer beyond [`i32`] breaks.
+pub const INT_RULE: &str = "int.out_of_range";
 
 impl Unstorable {
     fn into_error(self) -> ServerError {
@@ -74,6 +83,16 @@ impl Unstorable {
                 ),
                 pos,
             ),
+            Self::Int(number, pos) => {
+                let message = format!(
+                    "nombre hors de ce que Carnet enregistre (entier de {} à {}) : « {number} »",
+                    i32::MIN,
+                    i32::MAX
+                );
+                let mut error = with_code(ServerError::new(message, pos), "BAD_USER_INPUT");
+                error.extensions.get_or_insert_with(Default::default).set("rule", INT_RULE);
+                return error;
+            }
         };
         with_code(ServerError::new(message, pos), "BAD_USER_INPUT")
     }
@@ -182,6 +201,10 @@ impl Walk<'_> {
         match value {
             Value::String(s) if s.contains('\0') => Err(Unstorable::Nul(pos)),
             Value::String(s) if !storable_date(ty, s) => Err(Unstorable::Date(s.clone(), pos)),
+            // a float where an Int is expected is async-graphql's to refuse
+            Value::Number(n) if ty == "Int" && (n.is_i64() || n.is_u64()) && !n.as_i64().is_some_and(fits_i32) => {
+                Err(Unstorable::Int(n.to_string(), pos))
+            }
             Value::List(items) => items.iter().try_for_each(|v| self.value("", v, pos)),
             Value::Object(fields) => {
                 let input_fields = match self.registry.types.get(ty) {
@@ -210,6 +233,10 @@ fn storable_date(ty: &str, value: &str) -> bool {
         "DateTime" => value.parse::<DateTime<Utc>>().map_or(true, |d| YEARS.contains(&d.year())),
         _ => true,
     }
+}
+
+fn fits_i32(n: i64) -> bool {
+    i32::try_from(n).is_ok()
 }
 
 fn nul_in(value: &Value) -> bool {

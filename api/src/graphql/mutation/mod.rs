@@ -7,7 +7,15 @@
 //!
 //! Idempotence: a `clientMutationId` becomes the command id (a UUID v5 of the caller and the
 //! id), so a client that retries after a lost answer gets the first result, and nothing is
-//! written twice.
+//! written twice. The command also carries the request's fingerprint
+//! ([`carnet_store::request_fingerprint`] of the mutation's name and its canonical arguments,
+//! the `clientMutationId` left out): the same id with another mutation, another entity or
+//! another input is `BAD_USER_INPUT`, rule `clientMutationId.reused`, and writes nothing. The
+//! arguments are canonical as async-graphql resolves them (variables substituted), with object
+//! keys sorted, and `null` fields and empty lists dropped (for these inputs, the same as leaving
+//! them out). An id is taken by the first command that *writes*: a refused command records
+//! nothing, so its id may be sent again, corrected or not; so does a command that changed
+//! nothing (erasing a person already erased), whose retry decides again.
 
 mod person;
 mod project;
@@ -53,6 +61,7 @@ impl<'c> Change<'c> {
             let key = format!("{}\n{}\n{client_id}", identity.issuer, identity.sub);
             metadata.command_id = Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes());
             metadata.correlation_id = metadata.command_id;
+            metadata.fingerprint = Some(fingerprint(ctx)?);
         }
         Ok(Self { caller, metadata, client_mutation_id })
     }
@@ -79,6 +88,55 @@ impl<'c> Change<'c> {
         let command = build().map_err(|e| self.fail(e))?;
         self.caller.state.lab.execute::<D>(id, &command, &self.metadata, expected).await.map_err(|e| self.fail(e))?;
         Ok(())
+    }
+}
+
+/// The fingerprint of the mutation being resolved: its field name and its arguments, canonical.
+fn fingerprint(ctx: &Context<'_>) -> async_graphql::Result<String> {
+    let field = ctx.field();
+    let mut arguments = serde_json::Map::new();
+    for (name, value) in field.arguments()? {
+        let mut value = value.into_json()?;
+        if let Some(input) = value.as_object_mut() {
+            input.remove("clientMutationId");
+        }
+        arguments.insert(name.to_string(), value);
+    }
+    let mut canonical = String::new();
+    canonical_json(&serde_json::Value::Object(arguments), &mut canonical);
+    Ok(carnet_store::request_fingerprint(field.name(), &canonical))
+}
+
+/// `value` as JSON text with sorted keys, without `null` members and empty lists.
+fn canonical_json(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    let insignificant = |v: &Value| v.is_null() || v.as_array().is_some_and(Vec::is_empty);
+    match value {
+        Value::Object(members) => {
+            let mut keys: Vec<&String> = members.iter().filter(|(_, v)| !insignificant(v)).map(|(k, _)| k).collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                canonical_json(&members[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
     }
 }
 
