@@ -29,6 +29,7 @@ pub mod auth;
 pub mod bench_http;
 pub mod config;
 pub mod demo;
+pub mod dev_tokens;
 pub mod export;
 pub mod graphql;
 pub mod identity;

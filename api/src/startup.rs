@@ -42,11 +42,14 @@ pub struct AppState {
     pub rate_limit: RateLimit,
     /// Where each request is recorded (`access_log.rs`).
     pub access_log: AccessLog,
+    /// Development only: the printed local tokens, GraphiQL's default (`dev_tokens.rs`).
+    pub dev_tokens: Option<std::sync::Arc<crate::dev_tokens::DevTokens>>,
 }
 
 pub struct Application {
     port: u16,
     verifier: Verifier,
+    dev_tokens: Option<std::sync::Arc<crate::dev_tokens::DevTokens>>,
     server: Server,
     live: LiveFeed,
 }
@@ -70,6 +73,7 @@ impl Application {
         let auth = Authenticator::new(verifier.clone(), lab.clone(), config.first_login);
         let rate_limit = RateLimit::new(&config.rate_limit);
         let access_log = AccessLog::start(store.clone(), config.access_log_retention_days);
+        let dev_tokens = crate::dev_tokens::DevTokens::for_config(&config, &verifier).map(std::sync::Arc::new);
         let state = AppState {
             store,
             lab,
@@ -79,6 +83,7 @@ impl Application {
             live: live.clone(),
             rate_limit,
             access_log,
+            dev_tokens: dev_tokens.clone(),
         };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let origins = state.config.cors_allowed_origins.clone();
@@ -112,11 +117,16 @@ impl Application {
             }
         })
         .run();
-        Ok(Self { port, verifier, server, live })
+        Ok(Self { port, verifier, dev_tokens, server, live })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Development only: the local tokens to print, the first of them in GraphiQL.
+    pub fn dev_tokens(&self) -> Option<&crate::dev_tokens::DevTokens> {
+        self.dev_tokens.as_deref()
     }
 
     /// The server's token verifier, to mint local tokens with its secret.

@@ -7,6 +7,7 @@ mod access_log;
 mod demo;
 mod erasure;
 mod export;
+mod frontend;
 mod fuzz;
 mod history;
 mod indicators;
