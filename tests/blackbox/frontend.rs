@@ -103,8 +103,8 @@ async fn the_standard_introspection_query_loads_the_schema_and_deep_queries_are_
     assert!(schema["directives"].as_array().is_some_and(|d| d.iter().all(|d| d["isRepeatable"].is_boolean())));
     // a deep query of the API's own types is refused all the same, before anything runs
     let token = app.token(Role::LabTeam, &[]);
-    let deep = "{ projects { edges { node { sessions { project { sessions { project { sessions { project { \
-                sessions { project { id } } } } } } } } } } }";
+    let levels = ["projects", "edges", "node"].into_iter().chain(["sessions", "project"].repeat(5)).collect::<Vec<_>>();
+    let deep = format!("{{ {} {{ id }} {} }}", levels.join(" { "), "}".repeat(levels.len() - 1));
     let (status, _, res) =
         post_json(&app, Some(GRAPHQL_RESPONSE), Some(&token), &json!({ "query": deep }).to_string()).await;
     assert_eq!(status, 400, "{res}");
@@ -119,8 +119,7 @@ async fn the_standard_introspection_query_loads_the_schema_and_deep_queries_are_
 
     let production = spawn_app_with(&db.url, |c| c.profile = carnet_api::config::Profile::Production).await;
     let (_, _, res) = post_json(&production, None, None, &body).await;
-    assert!(res["data"].is_null() || res.get("data").is_none(), "introspection is off in production: {res}");
-    assert!(res["errors"].is_array(), "{res}");
+    assert!(res["data"]["__schema"].is_null(), "introspection is off in production: {res}");
 }
 
 #[test]
@@ -410,7 +409,12 @@ async fn every_error_answer_has_a_log_line_with_its_request_id_code_and_cause() 
             "application/json",
             json!({ "query": "{ projects(first: 0) { totalCount } }" }).to_string(),
         ),
-        ("NOT_FOUND", None, "application/json", json!({ "query": "{ node(id: \"nothing\") { id } }" }).to_string()),
+        (
+            "NOT_FOUND",
+            Some(reader.as_str()),
+            "application/json",
+            json!({ "query": "{ node(id: \"nothing\") { id } }" }).to_string(),
+        ),
         ("GRAPHQL_VALIDATION_FAILED", None, "application/json", json!({ "query": "{ projet { id } }" }).to_string()),
         ("BAD_REQUEST", None, "text/plain", "{}".to_owned()),
         ("BAD_REQUEST", None, "application/json", "[]".to_owned()),
@@ -466,7 +470,7 @@ async fn the_access_log_records_the_status_seen_and_the_error_codes() {
         assert_eq!((row.status, row.error_codes.as_deref()), (status, codes), "{row:?}");
     }
     assert!(fine["errors"].is_null(), "{fine}");
-    let academies = rows.iter().map(|(_, r)| r).find(|r| r.operation.as_deref() == Some("academies")).expect("a row");
+    let academies = rows.iter().map(|(_, r)| r).find(|r| r.operation.as_deref() == Some("Academies")).expect("a row");
     assert_eq!((academies.status, academies.error_codes.as_deref()), (200, None), "{academies:?}");
 }
 

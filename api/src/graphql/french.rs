@@ -18,11 +18,14 @@ pub fn translate(message: &str) -> String {
     "la requête ne respecte pas le schéma GraphQL de Carnet (voir schema.graphql)".to_owned()
 }
 
+/// An English template and what makes its French from the parts that fill its `{}`.
+type Rule = (&'static str, fn(&[&str]) -> String);
+
 fn known(message: &str) -> Option<String> {
     if let Some(position) = parse_error(message) {
         return Some(format!("le document GraphQL est illisible{position} : vérifiez sa syntaxe"));
     }
-    let rules: &[(&str, fn(&[&str]) -> String)] = &[
+    let rules: &[Rule] = &[
         ("Unknown field \"{}\" on type \"{}\".{}", |c| {
             format!("le champ « {} » n'existe pas sur le type {}{}", c[0], c[1], suggestion(c[2]))
         }),

@@ -1,6 +1,11 @@
 //! The GraphQL API (DESIGN §5), wired in one place: the schema type, its limits, the services
 //! it reaches through `ctx.data`, and the HTTP handlers (POST JSON; GET for queries only).
 //!
+//! Around async-graphql, for clients: `negotiation.rs` (media types, statuses, the `data` key
+//! of GraphQL over HTTP), `nulls.rs` (null propagation at the root), `variables.rs` (required
+//! variables before anything runs), `french.rs` (async-graphql's messages in French), and
+//! [`with_codes`], which gives every error its code and request id and logs it.
+//!
 //! `schema.graphql` at the workspace root is the sorted SDL export; `schema_file_is_current`
 //! fails when it drifts from the code (`UPDATE_SCHEMA=1 cargo test -p carnet-api` rewrites it).
 
