@@ -512,3 +512,28 @@ async fn a_request_id_from_a_trusted_proxy_is_kept_and_any_other_replaced() {
     assert_ne!(replaced, "chosen-by-the-client", "no proxy trusted: a client does not choose its id");
     assert!(uuid::Uuid::parse_str(&replaced).is_ok(), "{replaced}");
 }
+
+#[tokio::test]
+async fn over_a_websocket_refusals_have_the_same_codes_request_ids_and_french() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let token = app.token(Role::LabTeam, &[]);
+    let mut ws = app.ws_as(&token).await;
+    for (id, query, code) in [
+        ("unknown", "subscription { activity { nosuchfield } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("page", "{ projects(first: 500) { totalCount } }", "BAD_USER_INPUT"),
+        ("variable", "query($id: ID!) { node(id: $id) { id } }", "BAD_USER_INPUT"),
+    ] {
+        ws.subscribe(id, query, json!({})).await;
+        let message = ws.next_of(id).await;
+        let errors = if message["type"] == "error" { &message["payload"] } else { &message["payload"]["errors"] };
+        let error = &errors[0];
+        assert_eq!(error["extensions"]["code"], code, "{message}");
+        assert!(error["extensions"]["requestId"].is_string(), "{message}");
+        let text = error["message"].as_str().unwrap_or_default();
+        assert!(
+            ["n'existe pas", "une page compte", "est obligatoire"].iter().any(|french| text.contains(french)),
+            "{message}"
+        );
+    }
+}

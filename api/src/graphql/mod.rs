@@ -65,7 +65,9 @@ pub fn build_schema(state: AppState) -> CarnetSchema {
         // a required variable without a value: refused before anything runs
         .extension(variables::RequiredVariables)
         // whether a request ran, for its status and its `data` key (negotiation.rs)
-        .extension(negotiation::ExecutionMarker);
+        .extension(negotiation::ExecutionMarker)
+        // over WebSocket, the same codes, request id, French and log lines as over HTTP
+        .extension(StreamedErrors);
     if introspection { builder.finish() } else { builder.disable_introspection().finish() }
 }
 
@@ -350,6 +352,36 @@ pub(crate) fn with_codes(errors: &mut [async_graphql::ServerError], request_id: 
             extensions.set("requestId", request_id);
         }
         log_error_answered(request_id, error, &cause);
+    }
+}
+
+/// The schema extension that gives [`with_codes`] to every answer of a stream (WebSocket
+/// operations, subscriptions and queries alike, their refusals before running included); the
+/// HTTP handler calls it itself, with the request's id.
+#[derive(Clone, Copy, Debug, Default)]
+struct StreamedErrors;
+
+impl async_graphql::extensions::ExtensionFactory for StreamedErrors {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(*self)
+    }
+}
+
+impl async_graphql::extensions::Extension for StreamedErrors {
+    fn subscribe<'s>(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
+        next: async_graphql::extensions::NextSubscribe<'_>,
+    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
+        use futures::StreamExt;
+        let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(|| "unknown".into());
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                with_codes(&mut response.errors, &request_id);
+                response
+            })
+            .boxed()
     }
 }
 
