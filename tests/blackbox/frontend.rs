@@ -293,6 +293,7 @@ async fn the_graphql_over_http_audit_passes_without_a_warning() {
     let counts = tokio::task::spawn_blocking(move || node("audit.cjs", &[&url])).await.expect("the audit");
     assert_eq!(counts["error"], 0, "{counts}");
     assert_eq!(counts["warn"], 0, "{counts}");
+    assert_eq!(counts["notice"], 0, "{counts}");
     assert!(counts["ok"].as_u64().is_some_and(|ok| ok >= 58), "{counts}");
 }
 
