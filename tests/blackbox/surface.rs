@@ -561,6 +561,14 @@ async fn every_refusal_a_person_reads_is_in_french_without_rust_names() {
     let app = spawn_app(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let graphql = |query: &str, variables: Value| json!({ "query": query, "variables": variables }).to_string();
+    // a cursor taken in a list of another order
+    seed_project(&db.url, "110B-P-2026-001", "25", "2026-01-15").await;
+    let first = "{ projects(first: 1, orderBy: REFERENCE_ASC) { pageInfo { endCursor } } }";
+    let page = app.graphql_as(Some(&token), first, json!({})).await;
+    let cursor =
+        page["data"]["projects"]["pageInfo"]["endCursor"].as_str().unwrap_or_else(|| panic!("{page}")).to_owned();
+    let other_order =
+        format!("{{ projects(first: 1, after: \"{cursor}\", orderBy: UPDATED_AT_DESC) {{ totalCount }} }}");
     // (what, content type, body): POSTed with a token
     let posts: Vec<(&str, &str, String)> = vec![
         ("a form post (415)", "application/x-www-form-urlencoded", "query=%7Bacademies%7Bcode%7D%7D".into()),
@@ -590,6 +598,7 @@ async fn every_refusal_a_person_reads_is_in_french_without_rust_names() {
         ("a page too large", "application/json", graphql("{ projects(first: 500) { totalCount } }", json!({}))),
         ("a page too small", "application/json", graphql("{ sessions(last: 0) { totalCount } }", json!({}))),
         ("first and last", "application/json", graphql("{ projects(first: 1, last: 1) { totalCount } }", json!({}))),
+        ("a cursor of another order", "application/json", graphql(&other_order, json!({}))),
         (
             "a cursor that is not one",
             "application/json",

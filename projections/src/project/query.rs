@@ -200,7 +200,7 @@ async fn list(
                 }
                 _ => {
                     return Err(ProjectionError::InvalidCursor(format!(
-                        "ce curseur a été pris dans une liste d'un autre ordre que {}",
+                        "ce curseur a été pris dans une liste triée autrement que par « {} »",
                         crate::model::graphql_name(&order.field)
                     )));
                 }
