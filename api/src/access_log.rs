@@ -37,6 +37,11 @@ pub struct Caller {
 #[derive(Clone, Debug)]
 pub struct Operation(pub String);
 
+/// The distinct error codes of the answer, comma-separated, for the access log: set by the
+/// GraphQL handler when the answer has errors.
+#[derive(Clone, Debug)]
+pub struct ErrorCodes(pub String);
+
 impl AccessLog {
     /// Starts the writer and the purge (every hour, and once now) of records older than
     /// `retention_days`.

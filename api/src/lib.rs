@@ -16,7 +16,8 @@
 //! from their allocation streams), [`graphql`] (the schema: queries over the read models,
 //! one mutation per domain command, subscriptions; error codes; `POST`/`GET /graphql`),
 //! [`live`] (the one follower of the log that subscriptions filter), [`ws`] (subscriptions over
-//! WebSocket at `/graphql/ws`), [`demo`] (the demo data a new database gets, through `Lab`) and
+//! WebSocket at `/graphql/ws`), [`demo`] (the demo data a new database gets, through `Lab`),
+//! [`dev_tokens`] (development only: the printed token per role, GraphiQL's default header) and
 //! [`bench_http`] (`carnet bench http`, the load benchmark of the whole application).
 //!
 //! Decisions: `main` stays thin, so tests start the very application operators run; HTTP stays
@@ -31,6 +32,7 @@ pub mod auth;
 pub mod bench_http;
 pub mod config;
 pub mod demo;
+pub mod dev_tokens;
 pub mod export;
 pub mod graphql;
 pub mod identity;

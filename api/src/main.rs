@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use carnet_api::auth::Verifier;
-use carnet_api::config::{Config, Profile, Secret};
+use carnet_api::config::{Config, Secret};
 use carnet_api::startup::{Application, open_store, redact};
 use carnet_api::telemetry;
 use carnet_domain::person::Role;
@@ -182,13 +182,14 @@ async fn main() -> anyhow::Result<()> {
                 app.port(),
                 redact(config.database_url.expose())
             );
-            if config.profile == Profile::Development {
-                let verifier = app.verifier();
-                let paris = [AcademieCode::parse("01")?];
-                println!("Jetons locaux (12 h), en-tête « Authorization: Bearer … » :");
-                for role in Role::ALL {
-                    let academies: &[AcademieCode] = if role == Role::Academie { &paris } else { &[] };
-                    println!("  {:<15} {}", role.label(), verifier.mint("demo", &[role], academies, 12));
+            // development only: one token per role, each its own subject; GraphiQL has the first
+            if let Some(tokens) = app.dev_tokens() {
+                println!(
+                    "Jetons locaux ({} h), en-tête « Authorization: Bearer … » (GraphiQL a déjà le premier) :",
+                    carnet_api::dev_tokens::HOURS
+                );
+                for (role, token) in tokens.iter() {
+                    println!("  {:<15} {}", role.label(), token);
                 }
             }
             app.run_until_stopped().await?;

@@ -20,12 +20,28 @@ const GRAPHIQL_ASSETS: &[(&str, &str, &[u8])] = &[
     ("graphiql-init.js", "text/javascript", include_bytes!("../assets/graphiql/graphiql-init.js")),
 ];
 
-/// GraphiQL's page at `/`, when enabled.
+/// GraphiQL's page at `/`, when enabled, with its settings: in development (`dev_tokens.rs`),
+/// the `LAB_TEAM` token in the Authorization header, kept across reloads; otherwise none.
 pub async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
     if !state.config.graphiql_enabled() {
         return HttpResponse::NotFound().finish();
     }
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("../assets/graphiql/index.html"))
+    let settings = match &state.dev_tokens {
+        Some(tokens) => {
+            let headers = serde_json::json!({ "Authorization": format!("Bearer {}", tokens.lab_team()) });
+            let headers = serde_json::to_string_pretty(&headers).unwrap_or_default();
+            serde_json::json!({ "defaultHeaders": headers, "persistHeaders": true })
+        }
+        None => serde_json::json!({}),
+    };
+    // inside a <script> element: no `</` may close it early
+    let settings = settings.to_string().replace("</", "<\\/");
+    let page = include_str!("../assets/graphiql/index.html").replace("{{CARNET_GRAPHIQL_CONFIG}}", &settings);
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        // the page may carry a token: never cached
+        .insert_header(("cache-control", "no-store"))
+        .body(page)
 }
 
 pub async fn graphiql_asset(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
@@ -84,12 +100,49 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }
 
+/// The longest request id kept from a proxy.
+const MAX_REQUEST_ID: usize = 128;
+
+/// The id of a request: the `x-request-id` a trusted reverse proxy gave it (so that the proxy's
+/// logs and Carnet's name the same request), when the configuration trusts the proxy in front
+/// (`rate_limit.trust_forwarded_for`, the same trust as for `X-Forwarded-For`) and the id is
+/// 1 to 128 visible ASCII characters of `[A-Za-z0-9._:-]` (nothing that could forge a log
+/// line); otherwise a new UUID v7, whatever the client sent.
+fn request_id_of(req: &ServiceRequest, trust_proxy: bool) -> String {
+    let given = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).filter(|id| {
+        (1..=MAX_REQUEST_ID).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    });
+    match given {
+        Some(id) if trust_proxy => id.to_owned(),
+        _ => uuid::Uuid::now_v7().to_string(),
+    }
+}
+
+/// The error codes the access log records for an answer: those the GraphQL handler set, or
+/// else what the status alone says (a refusal made before the handler ran, or without it).
+fn error_codes_of(extensions: &actix_web::dev::Extensions, status: u16) -> Option<String> {
+    if let Some(codes) = extensions.get::<crate::access_log::ErrorCodes>() {
+        return Some(codes.0.clone());
+    }
+    match status {
+        401 => Some("UNAUTHENTICATED".into()),
+        429 => Some("RATE_LIMITED".into()),
+        503 => Some("UNAVAILABLE".into()),
+        404 => Some("NOT_FOUND".into()),
+        500..=599 => Some("INTERNAL_SERVER_ERROR".into()),
+        400..=499 => Some("BAD_REQUEST".into()),
+        _ => None,
+    }
+}
+
 /// Gives each request an id (echoed in `x-request-id`) and a span, and counts it.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let request_id = uuid::Uuid::now_v7().to_string();
+    let trust_proxy = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.config.rate_limit.trust_forwarded_for);
+    let request_id = request_id_of(&req, trust_proxy);
     let path = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let span = tracing::info_span!("request", %request_id, %method, %path);
@@ -113,6 +166,7 @@ pub async fn observe(
             operation: extensions.get::<crate::access_log::Operation>().map(|o| o.0.clone()),
             status: res.status().as_u16(),
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            error_codes: error_codes_of(&extensions, res.status().as_u16()),
         });
     }
     let status = res.status().as_u16().to_string();

@@ -51,11 +51,14 @@ pub struct AppState {
     /// Whether the log is whole: as far as it was ever seen, backing every read model
     /// (`log_check.rs`); `/readyz` fails when it is not.
     pub log_guard: LogGuard,
+    /// Development only: the printed local tokens, GraphiQL's default (`dev_tokens.rs`).
+    pub dev_tokens: Option<std::sync::Arc<crate::dev_tokens::DevTokens>>,
 }
 
 pub struct Application {
     port: u16,
     verifier: Verifier,
+    dev_tokens: Option<std::sync::Arc<crate::dev_tokens::DevTokens>>,
     server: Server,
     live: LiveFeed,
 }
@@ -92,6 +95,7 @@ impl Application {
         let auth = Authenticator::new(verifier.clone(), lab.clone(), config.first_login);
         let rate_limit = RateLimit::new(&config.rate_limit);
         let access_log = AccessLog::start(store.clone(), config.access_log_retention_days);
+        let dev_tokens = crate::dev_tokens::DevTokens::for_config(&config, &verifier).map(std::sync::Arc::new);
         let state = AppState {
             store,
             lab,
@@ -102,6 +106,7 @@ impl Application {
             rate_limit,
             access_log,
             log_guard,
+            dev_tokens: dev_tokens.clone(),
         };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let origins = state.config.cors_allowed_origins.clone();
@@ -135,11 +140,16 @@ impl Application {
             }
         })
         .run();
-        Ok(Self { port, verifier, server, live })
+        Ok(Self { port, verifier, dev_tokens, server, live })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Development only: the local tokens to print, the first of them in GraphiQL.
+    pub fn dev_tokens(&self) -> Option<&crate::dev_tokens::DevTokens> {
+        self.dev_tokens.as_deref()
     }
 
     /// The server's token verifier, to mint local tokens with its secret.

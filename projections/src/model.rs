@@ -373,6 +373,15 @@ pub(crate) fn backend(db: Db<'_>) -> Backend {
     }
 }
 
+/// A value's name as the API spells it (its serde name, `CREATED_AT`), for messages: never a
+/// Rust name.
+pub(crate) fn graphql_name(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
 /// Refuses a page size outside 1..=[`MAX_PAGE_SIZE`]; `what` names the entities (« projets »).
 pub(crate) fn check_page_size(size: u32, what: &str) -> Result<(), ProjectionError> {
     if (1..=MAX_PAGE_SIZE).contains(&size) {

@@ -24,8 +24,12 @@ pub struct AccessRecord {
     pub path: String,
     /// The GraphQL operation's name, or its root fields when it has none.
     pub operation: Option<String>,
+    /// The HTTP status the client saw.
     pub status: u16,
     pub duration_ms: f64,
+    /// The distinct `extensions.code` of the answer's errors, comma-separated in order
+    /// (`FORBIDDEN`); `None` when it had none. A GraphQL answer is often 200 with errors.
+    pub error_codes: Option<String>,
 }
 
 /// Writes `records` in one statement per backend round trip.
@@ -38,9 +42,9 @@ pub async fn write_access_log(store: &AnyStore, records: &[AccessRecord]) -> Res
             let column = |f: fn(&AccessRecord) -> Option<String>| records.iter().map(f).collect::<Vec<_>>();
             sqlx::query(
                 "insert into access_log (at, request_id, issuer, subject, client_ip, method, path, operation, \
-                 status, duration_ms) \
+                 status, duration_ms, error_codes) \
                  select * from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                 $7::text[], $8::text[], $9::int[], $10::float8[])",
+                 $7::text[], $8::text[], $9::int[], $10::float8[], $11::text[])",
             )
             .bind(records.iter().map(|r| r.at).collect::<Vec<_>>())
             .bind(records.iter().map(|r| r.request_id.clone()).collect::<Vec<_>>())
@@ -52,6 +56,7 @@ pub async fn write_access_log(store: &AnyStore, records: &[AccessRecord]) -> Res
             .bind(column(|r| r.operation.clone()))
             .bind(records.iter().map(|r| i32::from(r.status)).collect::<Vec<_>>())
             .bind(records.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
+            .bind(column(|r| r.error_codes.clone()))
             .execute(s.pool())
             .await?;
         }
@@ -60,7 +65,7 @@ pub async fn write_access_log(store: &AnyStore, records: &[AccessRecord]) -> Res
             for r in records {
                 sqlx::query(
                     "insert into access_log (at, request_id, issuer, subject, client_ip, method, path, operation, \
-                     status, duration_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     status, duration_ms, error_codes) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(timestamp_text(r.at))
                 .bind(&r.request_id)
@@ -72,6 +77,7 @@ pub async fn write_access_log(store: &AnyStore, records: &[AccessRecord]) -> Res
                 .bind(&r.operation)
                 .bind(i32::from(r.status))
                 .bind(r.duration_ms)
+                .bind(&r.error_codes)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -105,18 +111,41 @@ pub async fn read_access_log(
     after_id: Option<i64>,
     limit: u32,
 ) -> Result<Vec<(i64, AccessRecord)>, StoreError> {
-    type Row<At> =
-        (i64, At, String, Option<String>, Option<String>, Option<String>, String, String, Option<String>, i32, f64);
+    type Row<At> = (
+        i64,
+        At,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        i32,
+        f64,
+        Option<String>,
+    );
     fn record<At>(row: Row<At>, at: DateTime<Utc>) -> Result<(i64, AccessRecord), StoreError> {
-        let (id, _, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms) = row;
+        let (id, _, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms, error_codes) =
+            row;
         let status = u16::try_from(status).map_err(StoreError::unexpected)?;
-        Ok((
-            id,
-            AccessRecord { at, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms },
-        ))
+        let record = AccessRecord {
+            at,
+            request_id,
+            issuer,
+            subject,
+            client_ip,
+            method,
+            path,
+            operation,
+            status,
+            duration_ms,
+            error_codes,
+        };
+        Ok((id, record))
     }
     const COLUMNS: &str =
-        "id, at, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms";
+        "id, at, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms, error_codes";
     match store {
         AnyStore::Postgres(s) => {
             let sql = format!(

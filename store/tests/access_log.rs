@@ -17,6 +17,7 @@ fn record(at: DateTime<Utc>, n: usize) -> AccessRecord {
         operation: Some("Projets d'« Île-de-France »".into()),
         status: 200 + n as u16,
         duration_ms: n as f64 / 4.0,
+        error_codes: n.is_multiple_of(3).then(|| "FORBIDDEN,NOT_FOUND".to_owned()),
     }
 }
 

@@ -49,6 +49,7 @@ async fn each_request_is_logged_with_its_caller_and_old_rows_are_purged() {
         operation: None,
         status: 200,
         duration_ms: 1.0,
+        error_codes: None,
     };
     write_access_log(&store, &[record(181, "too-old"), record(179, "kept")]).await.expect("write");
     let deleted = carnet_api::access_log::purge(&store, 180).await.expect("purge");

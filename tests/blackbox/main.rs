@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod erasure;
 mod export;
+mod frontend;
 mod fuzz;
 mod history;
 mod idempotency;

@@ -250,13 +250,25 @@ async fn depth_and_complexity_are_limited_and_pages_multiply_the_cost() {
     let app = spawn_app(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
 
-    // `__type { ofType { … { name } } }`: 12 levels of fields pass, 13 do not
+    // the API's own types: 12 levels of fields pass the depth limit, 13 do not
+    let chain = |pairs: usize, last: &str| {
+        let levels = ["projects(first: 1)", "edges", "node"].into_iter().chain(["sessions", "project"].repeat(pairs));
+        let levels = levels.chain([last]).collect::<Vec<_>>();
+        format!("{{ {} {{ id }} {} }}", levels.join(" { "), "}".repeat(levels.len() - 1))
+    };
+    // (no chain of the API's types nests 12 deep: `Session.project` does not exist, and at 12
+    // levels it is that, not the depth, which is refused)
+    let twelve = app.graphql_as(Some(&token), &chain(3, "sessions"), json!({})).await;
+    assert!(refused_as_invalid(&twelve)[0]["message"].as_str().unwrap().contains("n'existe pas"), "{twelve}");
+    let thirteen = app.graphql_as(Some(&token), &chain(4, "sessions"), json!({})).await;
+    assert!(refused_as_invalid(&thirteen)[0]["message"].as_str().unwrap().contains("trop profonde"), "{thirteen}");
+    // introspection is counted apart (GraphiQL's query is 15 deep): 20 levels pass, 21 do not
     let nested = |levels: usize| {
         format!("{{ __type(name: \"Query\") {{ {}name {}}} }}", "ofType { ".repeat(levels), "} ".repeat(levels))
     };
-    let deep_enough = app.graphql_as(Some(&token), &nested(10), json!({})).await;
+    let deep_enough = app.graphql_as(Some(&token), &nested(18), json!({})).await;
     assert!(deep_enough["errors"].is_null(), "{deep_enough}");
-    refused_as_invalid(&app.graphql_as(Some(&token), &nested(11), json!({})).await);
+    refused_as_invalid(&app.graphql_as(Some(&token), &nested(19), json!({})).await);
 
     // each project's sessions (10 expected) and their facilitators (5): 63 per project
     let page =
@@ -265,7 +277,7 @@ async fn depth_and_complexity_are_limited_and_pages_multiply_the_cost() {
     assert!(twenty["errors"].is_null() && twenty["data"]["projects"]["edges"].is_array(), "{twenty}");
     let hundred = app.graphql_as(Some(&token), page, json!({ "n": 100 })).await;
     assert!(
-        refused_as_invalid(&hundred)[0]["message"].as_str().unwrap().contains("too complex"),
+        refused_as_invalid(&hundred)[0]["message"].as_str().unwrap().contains("trop coûteuse"),
         "100 × 63 is over 5 000: {hundred}"
     );
     let backward = app.graphql_as(Some(&token), &page.replace("first", "last"), json!({ "n": 100 })).await;
@@ -468,4 +480,228 @@ async fn a_subscription_id_already_running_closes_the_connection_4409() {
 
     ws.subscribe("feed", activity, json!({})).await;
     assert_eq!(ws.closed().await, (4409, "Subscriber for feed already exists".to_owned()));
+}
+
+// ----- one language: French -----
+
+/// English words that no French message of Carnet holds (outside « quotes », where the client's
+/// own names stand).
+const ENGLISH: &[&str] = &[
+    "the", "must", "invalid", "expected", "unknown", "between", "give", "failed", "field", "not", "is", "of", "did",
+    "mean", "payload", "reached", "limit", "required", "provided", "cannot", "parse", "found", "only", "missing",
+    "send", "allowed", "string", "type:", "nested", "deep", "complex", "too", "at", "line", "column",
+];
+/// Names of Rust types and crates, which a message for people never shows.
+const RUST: &[&str] = &[
+    "u32",
+    "i32",
+    "i64",
+    "u64",
+    "usize",
+    "String",
+    "Option",
+    "Vec",
+    "serde",
+    "struct",
+    "enum",
+    "::",
+    "OrderField",
+    "chrono",
+    "actix",
+    "async_graphql",
+    "sqlx",
+];
+
+/// Why `message` is not one French message for a person, if it is not.
+fn not_french(message: &str) -> Option<String> {
+    let mut outside = String::new();
+    let mut depth = 0;
+    for c in message.chars() {
+        match c {
+            '«' => depth += 1,
+            '»' => depth -= 1,
+            _ if depth == 0 => outside.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<String> = outside
+        .split(|c: char| !c.is_alphanumeric() && c != ':')
+        .map(str::to_lowercase)
+        .filter(|w| !w.is_empty())
+        .collect();
+    if let Some(word) = words.iter().find(|w| ENGLISH.contains(&w.as_str())) {
+        return Some(format!("the English word « {word} »"));
+    }
+    if let Some(name) = RUST.iter().find(|name| message.contains(*name)) {
+        return Some(format!("the Rust name « {name} »"));
+    }
+    let french = [
+        "le", "la", "les", "l", "de", "des", "du", "un", "une", "est", "pas", "doit", "trop", "au", "ou", "d", "ne",
+        "n", "dans", "ce", "cet", "cette", "que", "vous", "sur", "et", "en", "à",
+    ];
+    if !words.iter().any(|w| french.contains(&w.as_str())) {
+        return Some("no French word".into());
+    }
+    None
+}
+
+#[test]
+fn the_french_check_catches_english_and_rust_names() {
+    assert!(not_french("first must be between 1 and 100").is_some());
+    assert!(
+        not_french("ce curseur a été pris dans une liste d'un autre ordre que CreatedAt: ProjectOrderField").is_some()
+    );
+    assert!(not_french("A payload reached size limit.").is_some());
+    assert_eq!(not_french("le champ « projet » n'existe pas sur le type Query"), None);
+}
+
+#[tokio::test]
+async fn every_refusal_a_person_reads_is_in_french_without_rust_names() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let token = app.token(Role::LabTeam, &[]);
+    let graphql = |query: &str, variables: Value| json!({ "query": query, "variables": variables }).to_string();
+    // a cursor taken in a list of another order
+    seed_project(&db.url, "110B-P-2026-001", "25", "2026-01-15").await;
+    let first = "{ projects(first: 1, orderBy: REFERENCE_ASC) { pageInfo { endCursor } } }";
+    let page = app.graphql_as(Some(&token), first, json!({})).await;
+    let cursor =
+        page["data"]["projects"]["pageInfo"]["endCursor"].as_str().unwrap_or_else(|| panic!("{page}")).to_owned();
+    let other_order =
+        format!("{{ projects(first: 1, after: \"{cursor}\", orderBy: UPDATED_AT_DESC) {{ totalCount }} }}");
+    // (what, content type, body): POSTed with a token
+    let posts: Vec<(&str, &str, String)> = vec![
+        ("a form post (415)", "application/x-www-form-urlencoded", "query=%7Bacademies%7Bcode%7D%7D".into()),
+        (
+            "a body over the cap (413)",
+            "application/json",
+            format!("{{\"query\": \"{{ academies {{ code }} }} # {}\"}}", "x".repeat(200 * 1024)),
+        ),
+        ("not JSON", "application/json", "{ \"not a JSON".into()),
+        ("an empty body", "application/json", String::new()),
+        ("a batch", "application/json", "[]".into()),
+        ("a query that is no string", "application/json", "{\"query\": 1}".into()),
+        ("no query", "application/json", "{\"qeury\": \"{ academies { code } }\"}".into()),
+        (
+            "variables that are no object",
+            "application/json",
+            "{\"query\": \"{ academies { code } }\", \"variables\": [1]}".into(),
+        ),
+        (
+            "a document that does not parse",
+            "application/json",
+            graphql("{ projects(first: 5) { totalCount ", json!({})),
+        ),
+        ("an unknown field", "application/json", graphql("{ projet { id } }", json!({}))),
+        ("an unknown argument", "application/json", graphql("{ projects(premier: 5) { totalCount } }", json!({}))),
+        ("a missing selection", "application/json", graphql("{ projects }", json!({}))),
+        ("a page too large", "application/json", graphql("{ projects(first: 500) { totalCount } }", json!({}))),
+        ("a page too small", "application/json", graphql("{ sessions(last: 0) { totalCount } }", json!({}))),
+        ("first and last", "application/json", graphql("{ projects(first: 1, last: 1) { totalCount } }", json!({}))),
+        ("a cursor of another order", "application/json", graphql(&other_order, json!({}))),
+        (
+            "a cursor that is not one",
+            "application/json",
+            graphql("{ projects(after: \"n'importe quoi\") { totalCount } }", json!({})),
+        ),
+        (
+            "a history cursor that is not one",
+            "application/json",
+            graphql("{ events(after: \"zz\") { totalCount } }", json!({})),
+        ),
+        (
+            "a date that is not one",
+            "application/json",
+            graphql("{ indicators(from: \"2026-13-45\") { academieCodes } }", json!({})),
+        ),
+        (
+            "a date variable that is not one",
+            "application/json",
+            graphql("query($d: NaiveDate) { indicators(from: $d) { academieCodes } }", json!({ "d": "hier" })),
+        ),
+        (
+            "an instant that is not one",
+            "application/json",
+            graphql("{ project(id: \"x\", asOf: \"hier\") { id } }", json!({})),
+        ),
+        (
+            "a period backwards",
+            "application/json",
+            graphql("{ indicators(from: \"2026-12-31\", to: \"2026-01-01\") { academieCodes } }", json!({})),
+        ),
+        ("a string for an Int", "application/json", graphql("{ projects(first: \"cinq\") { totalCount } }", json!({}))),
+        (
+            "an Int out of range",
+            "application/json",
+            graphql("query($n: Int) { projects(first: $n) { totalCount } }", json!({ "n": 3_000_000_000_u64 })),
+        ),
+        (
+            "an unknown enum value",
+            "application/json",
+            graphql("{ projects(orderBy: { field: NOPE }) { totalCount } }", json!({})),
+        ),
+        (
+            "a required variable missing",
+            "application/json",
+            graphql("query($id: ID!) { node(id: $id) { id } }", json!({})),
+        ),
+        ("an undeclared variable", "application/json", graphql("{ node(id: $id) { id } }", json!({}))),
+        ("an unused variable", "application/json", graphql("query($id: ID) { academies { code } }", json!({}))),
+        (
+            "an unknown operation",
+            "application/json",
+            json!({ "query": "query A { academies { code } }", "operationName": "B" }).to_string(),
+        ),
+        ("a subscription over HTTP", "application/json", graphql("subscription { activity { eventType } }", json!({}))),
+        (
+            "a query too deep",
+            "application/json",
+            graphql(&format!("{{ {}id{} }}", "projects { edges { node { ".repeat(5), " } } }".repeat(5)), json!({})),
+        ),
+        ("an unknown id", "application/json", graphql("{ node(id: \"rien\") { id } }", json!({}))),
+    ];
+    let mut failures = vec![];
+    let mut check = |what: &str, status: u16, text: &str| {
+        let Ok(body) = serde_json::from_str::<Value>(text) else {
+            failures.push(format!("{what} ({status}): not JSON: {text:.200}"));
+            return;
+        };
+        let Some(errors) = body["errors"].as_array().filter(|e| !e.is_empty()) else {
+            failures.push(format!("{what} ({status}): no error: {text:.200}"));
+            return;
+        };
+        for error in errors {
+            let message = error["message"].as_str().unwrap_or_default();
+            if let Some(why) = not_french(message) {
+                failures.push(format!("{what} ({status}): {why} in « {message} »"));
+            }
+            if !error["extensions"]["requestId"].is_string() {
+                failures.push(format!("{what} ({status}): no requestId in {error}"));
+            }
+        }
+    };
+    for (what, content_type, body) in posts {
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("an answer");
+        let status = res.status().as_u16();
+        check(what, status, &res.text().await.expect("a body"));
+    }
+    for (what, query) in [
+        ("GET without a query", "nothing=here"),
+        ("GET with unreadable variables", "query=%7Bacademies%7Bcode%7D%7D&variables=%7Bnope"),
+        ("GET with a mutation", "query=mutation%7Bx%7D"),
+        ("GET with a bad encoding", "query=%FF%FE"),
+    ] {
+        let res = app.get(&format!("/graphql?{query}")).await;
+        let status = res.status().as_u16();
+        check(what, status, &res.text().await.expect("a body"));
+    }
+    assert!(failures.is_empty(), "answers not in French:\n{}", failures.join("\n"));
 }

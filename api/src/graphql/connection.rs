@@ -27,15 +27,20 @@ pub fn page_request<C: DeserializeOwned>(
 ) -> async_graphql::Result<PageRequest<C>> {
     let bad = |m: &str| caller.fail(ApiError::BadUserInput(m.to_owned(), "pagination"));
     let size = |n: i32, name: &str| {
-        u32::try_from(n)
-            .ok()
-            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| bad(&format!("{name} must be between 1 and {MAX_PAGE_SIZE}")))
+        u32::try_from(n).ok().filter(|n| (1..=MAX_PAGE_SIZE).contains(n)).ok_or_else(|| {
+            bad(&format!("« {name} » : une page compte de 1 à {MAX_PAGE_SIZE} éléments (demandé : {n})"))
+        })
     };
-    let cursor =
-        |raw: Option<String>| raw.map(|r| ids::decode_cursor(&r).ok_or_else(|| bad("invalid cursor"))).transpose();
+    let cursor = |raw: Option<String>| {
+        raw.map(|r| {
+            ids::decode_cursor(&r).ok_or_else(|| {
+                bad("curseur invalide : reprenez un « startCursor » ou un « endCursor » donné par cette liste")
+            })
+        })
+        .transpose()
+    };
     match (first, last) {
-        (Some(_), Some(_)) => Err(bad("give first or last, not both")),
+        (Some(_), Some(_)) => Err(bad("donnez « first » ou « last », pas les deux")),
         (_, Some(n)) => Ok(PageRequest::Backward(size(n, "last")?, cursor(before)?)),
         (n, None) => Ok(PageRequest::Forward(size(n.unwrap_or(20), "first")?, cursor(after)?)),
     }

@@ -113,9 +113,9 @@ pub struct HistoryQuery;
 #[Object]
 impl HistoryQuery {
     /// Every event of one entity (a `Project`, `Session` or `Person` id), in version order:
-    /// `first`/`after` from its creation, `last`/`before` from its latest change. `NOT_FOUND`
-    /// when it does not exist or is outside the caller's territory; `FORBIDDEN` for `READER`,
-    /// and for a person's history to whoever may not look people up.
+    /// `first`/`after` from its creation, `last`/`before` from its latest change. `null` and
+    /// `NOT_FOUND` when it does not exist or is outside the caller's territory; `FORBIDDEN`
+    /// for `READER`, and for a person's history to whoever may not look people up.
     #[graphql(complexity = "super::limits::page_cost(first, last, child_complexity)")]
     async fn history(
         &self,
@@ -125,7 +125,7 @@ impl HistoryQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> async_graphql::Result<CountedConnection<LogEvent>> {
+    ) -> async_graphql::Result<Option<CountedConnection<LogEvent>>> {
         let caller = access::reader(ctx)?;
         let (kind, uuid) = ids::decode_any(&id).ok_or_else(|| caller.not_found(NOT_FOUND))?;
         // the entity's own rules: a territory sees its projects and sessions only
@@ -168,7 +168,7 @@ impl HistoryQuery {
         };
         let rows = log_events(&caller, events).await?;
         let page = Page { rows, has_next_page, has_previous_page, total_count: total };
-        Ok(connection::connection(page, |(e, _)| e.stream_version, |(_, node)| node))
+        Ok(Some(connection::connection(page, |(e, _)| e.stream_version, |(_, node)| node)))
     }
 
     /// The global log, oldest first, for `AUDITOR` and `ADMIN` (others `FORBIDDEN`): every

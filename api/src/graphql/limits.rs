@@ -22,6 +22,18 @@
 //! The counts are of the whole document (all its operations, and fragments whether used or
 //! not) as written, and of each operation as executed (a fragment spread twice counts twice).
 //!
+//! Depth is counted here too, not by async-graphql's `limit_depth`, because introspection is
+//! counted apart: the standard introspection queries (graphql-js 16's `getIntrospectionQuery`,
+//! GraphiQL's, codegen's) nest `ofType` nine times under `__schema { types { fields { args {
+//! type …` and are 15 fields deep, over any depth that suits the API's own types. So:
+//! - fields of the API's own types nest at most [`DEPTH`] deep;
+//! - a `__schema` or `__type` field and what it selects nest at most [`INTROSPECTION_DEPTH`]
+//!   deep from that field, and at most [`INTROSPECTION_LISTS`] of its lists (`types`,
+//!   `fields`, `args`…) within each other: depth alone would let `types { fields { type {
+//!   fields { type { fields …` fan out to millions of items, while the standard queries nest
+//!   three lists (`types`, `fields`, `args`). The introspection types are few and known, so
+//!   that is the whole cost of any introspection query this allows.
+//!
 //! Complexity: every field costs 1 plus its selection; a list costs its selection times how
 //! many items it may hold: a connection the page asked (`first` or `last`, [`DEFAULT_PAGE`] when
 //! neither, at most [`MAX_PAGE`]) — see [`page_cost`] — and the lists without paging an estimate
@@ -34,8 +46,14 @@ use async_graphql::{ErrorExtensionValues, Name, Pos, Positioned, Request, Server
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Deepest nesting of fields (`limit_depth`).
+/// Deepest nesting of fields of the API's own types.
 pub const DEPTH: usize = 12;
+/// Deepest nesting of fields inside a `__schema` or `__type` field, that field included: the
+/// standard introspection queries need 15; past the lists, only `ofType` chains nest, which
+/// cost one item a level.
+pub const INTROSPECTION_DEPTH: usize = 20;
+/// Most lists of the introspection types nested within each other (`types { fields { args`).
+pub const INTROSPECTION_LISTS: usize = 3;
 /// Largest complexity of an operation (`limit_complexity`).
 pub const COMPLEXITY: usize = 5_000;
 /// Deepest nesting of selection sets and fragment spreads (`limit_recursive_depth`).
@@ -79,11 +97,22 @@ pub struct DocumentLimits {
     pub directives: usize,
     pub fields: usize,
     pub recursive_depth: usize,
+    pub depth: usize,
+    pub introspection_depth: usize,
+    pub introspection_lists: usize,
 }
 
 impl Default for DocumentLimits {
     fn default() -> Self {
-        Self { aliases: ALIASES, directives: DIRECTIVES, fields: FIELDS, recursive_depth: RECURSIVE_DEPTH }
+        Self {
+            aliases: ALIASES,
+            directives: DIRECTIVES,
+            fields: FIELDS,
+            recursive_depth: RECURSIVE_DEPTH,
+            depth: DEPTH,
+            introspection_depth: INTROSPECTION_DEPTH,
+            introspection_lists: INTROSPECTION_LISTS,
+        }
     }
 }
 
@@ -130,7 +159,102 @@ impl DocumentLimits {
             );
             return Err(refused(message, None));
         }
+        // no cycle, and nesting bounded: the depth walk terminates
+        for (_, operation) in document.operations.iter() {
+            let mut depths = DepthWalk { document, memo: HashMap::new() };
+            let found = depths.selection_set(&operation.node.selection_set, false);
+            if found.api > self.depth {
+                return Err(refused(
+                    format!("requête trop profonde ({} niveaux de champs, au plus {})", found.api, self.depth),
+                    None,
+                ));
+            }
+            if found.introspection > self.introspection_depth {
+                let most = self.introspection_depth;
+                return Err(refused(
+                    format!("introspection trop profonde ({} niveaux, au plus {most})", found.introspection),
+                    None,
+                ));
+            }
+            if found.lists > self.introspection_lists {
+                let most = self.introspection_lists;
+                return Err(refused(
+                    format!("introspection trop ramifiée ({} listes imbriquées, au plus {most})", found.lists),
+                    None,
+                ));
+            }
+        }
         Ok(())
+    }
+}
+
+/// The nesting found in a selection set, fragments expanded. Outside introspection, `api` is
+/// the depth of the API's fields below this point, and `introspection` and `lists` the
+/// greatest found in the introspection fields met below (counted from their `__schema` or
+/// `__type`); inside introspection, `introspection` and `lists` are counted from this point.
+#[derive(Clone, Copy, Debug, Default)]
+struct Depths {
+    api: usize,
+    introspection: usize,
+    lists: usize,
+}
+
+impl Depths {
+    fn max(self, other: Self) -> Self {
+        Self {
+            api: self.api.max(other.api),
+            introspection: self.introspection.max(other.introspection),
+            lists: self.lists.max(other.lists),
+        }
+    }
+}
+
+/// The fields of the introspection types that return lists.
+const INTROSPECTION_LIST_FIELDS: &[&str] =
+    &["types", "directives", "fields", "args", "inputFields", "interfaces", "possibleTypes", "enumValues"];
+
+struct DepthWalk<'a> {
+    document: &'a ExecutableDocument,
+    /// Each fragment's depths, by name and whether it is spread inside introspection.
+    memo: HashMap<(&'a str, bool), Depths>,
+}
+
+impl<'a> DepthWalk<'a> {
+    fn selection_set(&mut self, set: &'a Positioned<SelectionSet>, inside: bool) -> Depths {
+        let mut found = Depths::default();
+        for selection in &set.node.items {
+            let here = match &selection.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    let name = field.name.node.as_str();
+                    if inside || matches!(name, "__schema" | "__type") {
+                        let below = self.selection_set(&field.selection_set, true);
+                        let list = usize::from(inside && INTROSPECTION_LIST_FIELDS.contains(&name));
+                        Depths { api: 0, introspection: 1 + below.introspection, lists: list + below.lists }
+                    } else {
+                        let below = self.selection_set(&field.selection_set, false);
+                        Depths { api: 1 + below.api, ..below }
+                    }
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    match self.memo.get(&(name, inside)) {
+                        Some(depths) => *depths,
+                        None => {
+                            let Some(fragment) = self.document.fragments.get(&spread.node.fragment_name.node) else {
+                                continue;
+                            };
+                            let depths = self.selection_set(&fragment.node.selection_set, inside);
+                            self.memo.insert((name, inside), depths);
+                            depths
+                        }
+                    }
+                }
+                Selection::InlineFragment(inline) => self.selection_set(&inline.node.selection_set, inside),
+            };
+            found = found.max(here);
+        }
+        found
     }
 }
 
@@ -334,6 +458,29 @@ mod tests {
         }
         chain.push_str("fragment F200 on Query { __typename }");
         assert!(check(&chain).unwrap_err().contains("imbriquée"));
+    }
+
+    /// graphql-js 16's `getIntrospectionQuery` with every option, as GraphiQL and codegen send it.
+    const STANDARD_INTROSPECTION: &str = include_str!("../../../tests/fixtures/introspection-graphql-js-16.graphql");
+
+    #[test]
+    fn the_standard_introspection_query_passes_while_deep_queries_of_the_api_do_not() {
+        assert_eq!(check(STANDARD_INTROSPECTION), Ok(()));
+        let deep = |n: usize| format!("{{ {}id{} }}", "a { ".repeat(n - 1), " }".repeat(n - 1));
+        assert_eq!(check(&deep(DEPTH)), Ok(()));
+        assert!(check(&deep(DEPTH + 1)).unwrap_err().contains("trop profonde"));
+        let through_fragments =
+            format!("{{ ...F }} fragment F on Query {{ {} }}", deep(DEPTH + 1).trim_matches(['{', '}']));
+        assert!(check(&through_fragments).unwrap_err().contains("trop profonde"), "fragments expanded");
+        let type_refs =
+            format!("{{ __type(name: \"Query\") {{ {}name{} }} }}", "ofType { ".repeat(18), " }".repeat(18));
+        assert_eq!(check(&type_refs), Ok(()), "20 deep in introspection");
+        let too_deep = format!("{{ __type(name: \"Query\") {{ {}name{} }} }}", "ofType { ".repeat(19), " }".repeat(19));
+        assert!(check(&too_deep).unwrap_err().contains("introspection trop profonde"));
+        let fan_out = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
+        assert!(check(fan_out).unwrap_err().contains("ramifiée"), "4 nested lists");
+        let inside_a_fragment = "{ ...F } fragment F on Query { __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
+        assert!(check(inside_a_fragment).unwrap_err().contains("ramifiée"));
     }
 
     #[test]

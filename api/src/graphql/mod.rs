@@ -1,12 +1,18 @@
 //! The GraphQL API (DESIGN §5), wired in one place: the schema type, its limits, the services
 //! it reaches through `ctx.data`, and the HTTP handlers (POST JSON; GET for queries only).
 //!
+//! Around async-graphql, for clients: `negotiation.rs` (media types, statuses, the `data` key
+//! of GraphQL over HTTP), `nulls.rs` (null propagation at the root), `variables.rs` (required
+//! variables before anything runs), `french.rs` (async-graphql's messages in French), and
+//! [`with_codes`], which gives every error its code and request id and logs it.
+//!
 //! `schema.graphql` at the workspace root is the sorted SDL export; `schema_file_is_current`
 //! fails when it drifts from the code (`UPDATE_SCHEMA=1 cargo test -p carnet-api` rewrites it).
 
 mod access;
 mod connection;
 pub mod error;
+mod french;
 mod history;
 mod ids;
 mod indicators;
@@ -14,16 +20,19 @@ mod integrity;
 pub(crate) mod limits;
 mod loaders;
 mod mutation;
+mod negotiation;
 mod node;
+mod nulls;
 pub(crate) mod person;
 pub(crate) mod project;
 mod query;
 pub(crate) mod session;
 mod storable;
 mod subscription;
+mod variables;
 
 use crate::startup::AppState;
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use async_graphql::{Schema, SchemaBuilder};
 pub use mutation::Mutation;
@@ -46,13 +55,19 @@ pub fn build_schema(state: AppState) -> CarnetSchema {
     let introspection = state.config.introspection_enabled();
     let builder = builder()
         .data(state)
-        .limit_depth(limits::DEPTH)
+        // depth is counted by DocumentLimits, introspection apart (limits.rs)
         .limit_complexity(limits::COMPLEXITY)
         .limit_recursive_depth(limits::RECURSIVE_DEPTH)
         // aliases, directives and fragment bombs, before async-graphql walks the document
         .extension(limits::DocumentLimits::default())
         // NULs and dates the database cannot hold: the client's mistake, not an internal error
-        .extension(storable::StorableInputs);
+        .extension(storable::StorableInputs)
+        // a required variable without a value: refused before anything runs
+        .extension(variables::RequiredVariables)
+        // whether a request ran, for its status and its `data` key (negotiation.rs)
+        .extension(negotiation::ExecutionMarker)
+        // over WebSocket, the same codes, request id, French and log lines as over HTTP
+        .extension(StreamedErrors);
     if introspection { builder.finish() } else { builder.disable_introspection().finish() }
 }
 
@@ -64,20 +79,79 @@ pub fn sdl() -> String {
 }
 
 /// `POST /graphql`: JSON only (no CSRF through form posts), one operation per request.
-pub async fn post(schema: web::Data<CarnetSchema>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub async fn post(
+    schema: web::Data<CarnetSchema>,
+    req: HttpRequest,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> HttpResponse {
+    let media = negotiation::response_media_type(&req);
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let message = format!(
+                "requête trop grande : au plus {} Kio (le document GraphQL et ses variables)",
+                crate::startup::BODY_LIMIT / 1024
+            );
+            return refuse(&req, media, StatusCode::PAYLOAD_TOO_LARGE, &message);
+        }
+        Err(_) => return refuse(&req, media, StatusCode::BAD_REQUEST, "le corps de la requête est illisible"),
+    };
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
     if !is_json {
-        return HttpResponse::UnsupportedMediaType().json(problem("send application/json"));
+        let message = "envoyez la requête en JSON, avec l'en-tête « Content-Type: application/json »";
+        return refuse(&req, media, StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
     }
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return HttpResponse::BadRequest().json(problem(&format!("not a GraphQL request: {e}"))),
+    match read_post_body(&body) {
+        Ok(request) => execute(&schema, &req, request, media).await,
+        Err(message) => refuse(&req, media, StatusCode::BAD_REQUEST, &message),
+    }
+}
+
+/// The body of a POST: a JSON object with `query` (a string), and `operationName` (a string),
+/// `variables` and `extensions` (objects), each of them absent or `null` if unused. Anything
+/// else is refused with a message naming what is wrong, before any GraphQL is read.
+fn read_post_body(body: &[u8]) -> Result<async_graphql::Request, String> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Eof if body.iter().all(u8::is_ascii_whitespace) => {
+            "le corps de la requête est vide : envoyez un objet JSON { \"query\": \"…\" }".to_owned()
+        }
+        _ => format!("le corps de la requête n'est pas du JSON valide (ligne {}, colonne {})", e.line(), e.column()),
+    })?;
+    let serde_json::Value::Object(mut fields) = value else {
+        return Err("le corps de la requête doit être un objet JSON { \"query\": \"…\" } : \
+                    une liste de requêtes n'est pas acceptée"
+            .to_owned());
     };
-    execute(&schema, &req, request).await
+    let query = match fields.remove("query") {
+        Some(serde_json::Value::String(query)) => query,
+        None | Some(serde_json::Value::Null) => return Err("le champ « query » manque".to_owned()),
+        Some(_) => return Err("le champ « query » doit être une chaîne (le document GraphQL)".to_owned()),
+    };
+    let mut request = async_graphql::Request::new(query);
+    match fields.remove("operationName") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::String(name)) => request = request.operation_name(name),
+        Some(_) => return Err("le champ « operationName » doit être une chaîne".to_owned()),
+    }
+    match fields.remove("variables") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(variables @ serde_json::Value::Object(_)) => {
+            request = request.variables(async_graphql::Variables::from_json(variables))
+        }
+        Some(_) => return Err("le champ « variables » doit être un objet".to_owned()),
+    }
+    match fields.remove("extensions") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(extensions @ serde_json::Value::Object(_)) => {
+            request.extensions = serde_json::from_value(extensions).unwrap_or_default();
+        }
+        Some(_) => return Err("le champ « extensions » doit être un objet".to_owned()),
+    }
+    Ok(request)
 }
 
 #[derive(Deserialize)]
@@ -90,6 +164,7 @@ pub struct GetParams {
 
 /// `GET /graphql?query=…`: queries only; a mutation over GET is 405.
 pub async fn get(schema: web::Data<CarnetSchema>, req: HttpRequest, params: web::Query<GetParams>) -> HttpResponse {
+    let media = negotiation::response_media_type(&req);
     let params = params.into_inner();
     if let Ok(doc) = async_graphql::parser::parse_query(&params.query) {
         let mutates = doc.operations.iter().any(|(name, op)| {
@@ -98,9 +173,10 @@ pub async fn get(schema: web::Data<CarnetSchema>, req: HttpRequest, params: web:
             selected && op.node.ty != async_graphql::parser::types::OperationType::Query
         });
         if mutates {
-            return HttpResponse::MethodNotAllowed()
-                .insert_header((header::ALLOW, "POST"))
-                .json(problem("mutations and subscriptions are not allowed over GET"));
+            let message = "les mutations et les abonnements ne passent pas par GET : utilisez POST";
+            let mut refused = refuse(&req, media, StatusCode::METHOD_NOT_ALLOWED, message);
+            refused.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            return refused;
         }
     }
     let mut request = async_graphql::Request::new(params.query);
@@ -108,15 +184,25 @@ pub async fn get(schema: web::Data<CarnetSchema>, req: HttpRequest, params: web:
         request = request.operation_name(name);
     }
     if let Some(vars) = params.variables {
-        match serde_json::from_str(&vars) {
-            Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
-            Err(e) => return HttpResponse::BadRequest().json(problem(&format!("variables: {e}"))),
+        match serde_json::from_str::<serde_json::Value>(&vars) {
+            Ok(v @ (serde_json::Value::Object(_) | serde_json::Value::Null)) => {
+                request = request.variables(async_graphql::Variables::from_json(v))
+            }
+            _ => {
+                let message = "le paramètre « variables » doit être un objet JSON";
+                return refuse(&req, media, StatusCode::BAD_REQUEST, message);
+            }
         }
     }
-    execute(&schema, &req, request).await
+    execute(&schema, &req, request, media).await
 }
 
-async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphql::Request) -> HttpResponse {
+async fn execute(
+    schema: &CarnetSchema,
+    req: &HttpRequest,
+    request: async_graphql::Request,
+    media: negotiation::MediaType,
+) -> HttpResponse {
     let request_id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(|| RequestId("unknown".into()));
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return HttpResponse::InternalServerError().finish();
@@ -152,6 +238,9 @@ async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphq
         Ok(admitted) => admitted,
         Err(limited) => return limited.response(&request_id.0),
     };
+    let execution = negotiation::Execution::default();
+    let mut request = request.data(execution.clone());
+    let roots = nulls::RootFields::of(&mut request);
     let mut response = schema.execute(request).await;
     with_codes(&mut response.errors, &request_id.0);
     let unauthenticated = response.errors.iter().any(|e| {
@@ -165,12 +254,46 @@ async fn execute(schema: &CarnetSchema, req: &HttpRequest, request: async_graphq
         tracing::info!(request_id = %request_id.0, reason = "no token", "token refused");
         return admitted.stamp(unauthorized(&request_id));
     }
-    let (status, retry_after) = error::http_status(&response);
-    let mut answer = HttpResponse::build(status);
+    record_error_codes(req, &response.errors);
+    admitted.stamp(graphql_answer(media, &roots, execution.started(), response))
+}
+
+/// The distinct codes of `errors`, in order, for the access log (`access_log::ErrorCodes`).
+fn record_error_codes(req: &HttpRequest, errors: &[async_graphql::ServerError]) {
+    let mut codes: Vec<String> = vec![];
+    for error in errors {
+        if let Some(async_graphql::Value::String(code)) = error.extensions.as_ref().and_then(|x| x.get("code"))
+            && !codes.contains(code)
+        {
+            codes.push(code.clone());
+        }
+    }
+    if !codes.is_empty() {
+        req.extensions_mut().insert(crate::access_log::ErrorCodes(codes.join(",")));
+    }
+}
+
+/// The HTTP answer to a request async-graphql handled: root nulls propagated if it ran, status
+/// and `data` key as the media type wants (negotiation.rs).
+fn graphql_answer(
+    media: negotiation::MediaType,
+    roots: &nulls::RootFields,
+    executed: bool,
+    mut response: async_graphql::Response,
+) -> HttpResponse {
+    if executed {
+        roots.propagate(&mut response);
+    }
+    // a database outage is 503 + Retry-After whatever the media type (error.rs)
+    let (status, retry_after) = match error::http_status(&response) {
+        (status, Some(seconds)) => (status, Some(seconds)),
+        _ => (negotiation::status_of(media, executed), None),
+    };
+    let mut answer = negotiation::answer(media, status);
     if let Some(seconds) = retry_after {
         answer.insert_header((header::RETRY_AFTER, seconds.to_string()));
     }
-    admitted.stamp(answer.json(response))
+    answer.json(negotiation::response_body(&response, executed))
 }
 
 /// What the access log calls the operation: its name, or else its root fields (`projects,me`).
@@ -208,10 +331,16 @@ fn unauthorized(request_id: &RequestId) -> HttpResponse {
 /// complexity) has no path and is `GRAPHQL_VALIDATION_FAILED`; an argument async-graphql cannot
 /// read from the client's values (a required variable missing, a value of the wrong type) fails
 /// at its field, with a path, and is `BAD_USER_INPUT`; anything else is internal, and its
-/// message, which nothing vouches for, goes to the log and not to the client.
+/// message, which nothing vouches for, goes to the log and not to the client. async-graphql's
+/// messages are put in French (french.rs).
+///
+/// Each error is logged with the request id, its code, its rule if any and its cause (the
+/// original message), so that the `requestId` a user quotes finds its line (an internal error
+/// also has the line of its whole cause chain, `error.rs`).
 pub(crate) fn with_codes(errors: &mut [async_graphql::ServerError], request_id: &str) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
+        let cause = error.message.clone();
         if extensions.get("code").is_none() {
             let code = match () {
                 _ if error.path.is_empty() => "GRAPHQL_VALIDATION_FAILED",
@@ -222,12 +351,71 @@ pub(crate) fn with_codes(errors: &mut [async_graphql::ServerError], request_id: 
                     "INTERNAL_SERVER_ERROR"
                 }
             };
+            if code != "INTERNAL_SERVER_ERROR" {
+                error.message = french::translate(&error.message);
+            }
             extensions.set("code", code);
         }
         if extensions.get("requestId").is_none() {
             extensions.set("requestId", request_id);
         }
+        log_error_answered(request_id, error, &cause);
     }
+}
+
+/// The schema extension that gives [`with_codes`] to every answer of a stream (WebSocket
+/// operations, subscriptions and queries alike, their refusals before running included); the
+/// HTTP handler calls it itself, with the request's id.
+#[derive(Clone, Copy, Debug, Default)]
+struct StreamedErrors;
+
+impl async_graphql::extensions::ExtensionFactory for StreamedErrors {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(*self)
+    }
+}
+
+impl async_graphql::extensions::Extension for StreamedErrors {
+    fn subscribe<'s>(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
+        next: async_graphql::extensions::NextSubscribe<'_>,
+    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
+        use futures::StreamExt;
+        let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(|| "unknown".into());
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                with_codes(&mut response.errors, &request_id);
+                response
+            })
+            .boxed()
+    }
+}
+
+/// The log line of an error a client is answered (module `with_codes`).
+fn log_error_answered(request_id: &str, error: &async_graphql::ServerError, cause: &str) {
+    let extension = |name: &str| match error.extensions.as_ref().and_then(|x| x.get(name)) {
+        Some(async_graphql::Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let path = error
+        .path
+        .iter()
+        .map(|segment| match segment {
+            async_graphql::PathSegment::Field(name) => name.clone(),
+            async_graphql::PathSegment::Index(i) => i.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".");
+    tracing::info!(
+        %request_id,
+        code = %extension("code"),
+        rule = %extension("rule"),
+        %path,
+        cause,
+        "error answered"
+    );
 }
 
 /// The messages of async-graphql 7's input coercion (`InputValueError`, `Context::var_value`):
@@ -241,13 +429,32 @@ fn is_input_error(message: &str) -> bool {
 
 /// `GET /graphql` with a query string that does not parse (no `query`, bad encoding): 400, in
 /// JSON like every other refusal of the endpoint.
-pub(crate) fn bad_query_string(error: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    let response = HttpResponse::BadRequest().json(problem(&format!("query string: {error}")));
+pub(crate) fn bad_query_string(error: actix_web::error::QueryPayloadError, req: &HttpRequest) -> actix_web::Error {
+    let message = match &error {
+        actix_web::error::QueryPayloadError::Deserialize(e) if e.to_string().contains("missing field `query`") => {
+            "le paramètre « query » manque (le document GraphQL)".to_owned()
+        }
+        _ => "les paramètres de l'adresse sont illisibles : « query », « operationName » et « variables » \
+              doivent être encodés comme une adresse (URL)"
+            .to_owned(),
+    };
+    let response = refuse(req, negotiation::response_media_type(req), StatusCode::BAD_REQUEST, &message);
     actix_web::error::InternalError::from_response(error, response).into()
 }
 
 fn problem(message: &str) -> serde_json::Value {
     serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] })
+}
+
+/// A request refused before any GraphQL is read (not JSON, not a GraphQL request, a mutation
+/// over GET…): `status`, `BAD_REQUEST` and the request id, in `media`; logged like every error
+/// answered.
+fn refuse(req: &HttpRequest, media: negotiation::MediaType, status: StatusCode, message: &str) -> HttpResponse {
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    tracing::info!(%request_id, code = "BAD_REQUEST", status = status.as_u16(), cause = message, "error answered");
+    let mut body = problem(message);
+    body["errors"][0]["extensions"]["requestId"] = request_id.into();
+    negotiation::answer(media, status).json(body)
 }
 
 #[cfg(test)]

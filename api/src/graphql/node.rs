@@ -28,12 +28,12 @@ pub struct NodeQuery;
 
 #[Object]
 impl NodeQuery {
-    /// Any entity by its opaque id; `NOT_FOUND` when it does not exist or the caller may not
-    /// see it.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Node> {
+    /// Any entity by its opaque id; `null` and `NOT_FOUND` when it does not exist or the
+    /// caller may not see it.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
         let caller = access::public_reader(ctx)?;
         let found = fetch(ctx, &caller, std::slice::from_ref(&id)).await?.pop().flatten();
-        found.ok_or_else(|| caller.not_found("cet identifiant ne désigne rien que vous puissiez voir"))
+        found.ok_or_else(|| caller.not_found("cet identifiant ne désigne rien que vous puissiez voir")).map(Some)
     }
 
     /// Entities by their opaque ids, in the same order; `null` for each one that does not

@@ -143,13 +143,13 @@ pub struct PersonQuery;
 
 #[Object]
 impl PersonQuery {
-    /// One person (LAB_TEAM, ADMIN, AUDITOR; others `FORBIDDEN`); `NOT_FOUND` when missing.
-    /// Erased people are found, as "Personne effacée".
-    async fn person(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Person> {
+    /// One person (LAB_TEAM, ADMIN, AUDITOR; others `FORBIDDEN`); `null` and `NOT_FOUND`
+    /// when missing. Erased people are found, as "Personne effacée".
+    async fn person(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Person>> {
         let caller = access::authenticated(ctx)?;
         caller.require(&PERSON_READERS)?;
         let uuid = ids::decode(Kind::Person, &id).ok_or_else(|| caller.not_found(NOT_FOUND))?;
-        find_person(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND))
+        find_person(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND)).map(Some)
     }
 }
 

@@ -243,22 +243,28 @@ pub struct ProjectQuery;
 
 #[Object]
 impl ProjectQuery {
-    /// One project; `NOT_FOUND` when it does not exist or is outside the caller's territory.
+    /// One project; `null` and `NOT_FOUND` when it does not exist or is outside the caller's
+    /// territory.
     ///
     /// With `asOf`, the project as it stood at that moment: its events recorded by then,
     /// folded as the read model folds them (`NOT_FOUND` if it did not exist yet, or was not
     /// within the caller's territory then).
-    async fn project(&self, ctx: &Context<'_>, id: ID, as_of: Option<DateTime<Utc>>) -> async_graphql::Result<Project> {
+    async fn project(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Option<Project>> {
         let caller = access::public_reader(ctx)?;
         let uuid = ids::decode(Kind::Project, &id).ok_or_else(|| caller.not_found(NOT_FOUND))?;
         let Some(at) = as_of else {
-            return visible_project(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND));
+            return visible_project(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND)).map(Some);
         };
         // the past of a project is the lab's and the auditors' business, not the catalogue's
         caller.require(&access::READERS)?;
         let lab = &caller.state.lab;
         let row = project_as_of(lab.store(), lab.upcasters(), uuid, at).await.map_err(|e| caller.fail(e))?;
-        row.filter(|row| caller.sees(&row.academies)).map(Project).ok_or_else(|| caller.not_found(NOT_FOUND))
+        row.filter(|row| caller.sees(&row.academies)).map(Project).ok_or_else(|| caller.not_found(NOT_FOUND)).map(Some)
     }
 
     /// Projects, as a Relay connection: `first`/`after` forward or `last`/`before` backward,

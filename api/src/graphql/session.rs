@@ -340,19 +340,25 @@ pub struct SessionQuery;
 
 #[Object]
 impl SessionQuery {
-    /// One session; `NOT_FOUND` when it does not exist or is outside the caller's territory.
+    /// One session; `null` and `NOT_FOUND` when it does not exist or is outside the caller's
+    /// territory.
     ///
     /// With `asOf`, the session as it stood at that moment (its events recorded by then);
     /// `academieCodes` then lists its attendance's académies only. Territory is checked on the
     /// session as it is now.
-    async fn session(&self, ctx: &Context<'_>, id: ID, as_of: Option<DateTime<Utc>>) -> async_graphql::Result<Session> {
+    async fn session(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Option<Session>> {
         let caller = access::reader(ctx)?;
         let uuid = ids::decode(Kind::Session, &id).ok_or_else(|| caller.not_found(NOT_FOUND))?;
         let now = visible_session(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND))?;
-        let Some(at) = as_of else { return Ok(now) };
+        let Some(at) = as_of else { return Ok(Some(now)) };
         let lab = &caller.state.lab;
         let row = session_as_of(lab.store(), lab.upcasters(), uuid, at).await.map_err(|e| caller.fail(e))?;
-        row.map(Session).ok_or_else(|| caller.not_found(NOT_FOUND))
+        row.map(Session).ok_or_else(|| caller.not_found(NOT_FOUND)).map(Some)
     }
 
     /// Sessions, as a Relay connection: `first`/`after` forward or `last`/`before` backward,

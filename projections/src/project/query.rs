@@ -200,8 +200,8 @@ async fn list(
                 }
                 _ => {
                     return Err(ProjectionError::InvalidCursor(format!(
-                        "ce curseur a été pris dans une liste d'un autre ordre que {:?}",
-                        order.field
+                        "ce curseur a été pris dans une liste triée autrement que par « {} »",
+                        crate::model::graphql_name(&order.field)
                     )));
                 }
             };

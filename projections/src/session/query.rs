@@ -324,7 +324,8 @@ async fn list(
         }
         (field, Some(_)) => {
             return Err(ProjectionError::InvalidCursor(format!(
-                "ce curseur a été pris dans une liste d'un autre ordre que {field:?}"
+                "ce curseur a été pris dans une liste triée autrement que par « {} »",
+                crate::model::graphql_name(&field)
             )));
         }
     };
