@@ -42,6 +42,8 @@ pub struct AppState {
     pub rate_limit: RateLimit,
     /// Where each request is recorded (`access_log.rs`).
     pub access_log: AccessLog,
+    /// The WebSocket operations each caller runs now (`ws.rs`).
+    pub operations: crate::ws::Operations,
 }
 
 pub struct Application {
@@ -79,6 +81,7 @@ impl Application {
             live: live.clone(),
             rate_limit,
             access_log,
+            operations: Default::default(),
         };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let origins = state.config.cors_allowed_origins.clone();

@@ -18,6 +18,7 @@ mod subscriptions;
 mod support;
 mod surface;
 mod tokens;
+mod websocket_security;
 
 use support::*;
 

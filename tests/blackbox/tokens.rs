@@ -13,26 +13,26 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/oidc");
-const ISSUER: &str = "https://auth.example.gouv.fr/api/v2";
+pub(crate) const ISSUER: &str = "https://auth.example.gouv.fr/api/v2";
 /// The same keys, RS256 only.
 const RS_ONLY: &str = "https://rs-only.example.gouv.fr";
 const CLIENT: &str = "carnet-front";
-const SUB: &str = "agent-7f3a";
+pub(crate) const SUB: &str = "agent-7f3a";
 const PROTECTED: &str = "{ projects(first: 1) { totalCount } }";
 
-fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// The DER inside a PEM fixture.
-fn der(name: &str) -> Vec<u8> {
+pub(crate) fn der(name: &str) -> Vec<u8> {
     use base64::Engine;
     let pem = String::from_utf8(fixture(name)).expect("PEM");
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     base64::engine::general_purpose::STANDARD.decode(body).expect("base64")
 }
 
-fn private_key(alg: Algorithm) -> EncodingKey {
+pub(crate) fn private_key(alg: Algorithm) -> EncodingKey {
     match alg {
         Algorithm::RS256 => EncodingKey::from_rsa_der(&der("rsa.pem")),
         Algorithm::ES256 => EncodingKey::from_ec_der(&der("ec.pem")),
@@ -41,30 +41,30 @@ fn private_key(alg: Algorithm) -> EncodingKey {
     }
 }
 
-fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKey) -> String {
+pub(crate) fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKey) -> String {
     let mut header = Header::new(alg);
     header.kid = kid.map(str::to_owned);
     jsonwebtoken::encode(&header, claims, key).expect("sign")
 }
 
 /// A token of the provider, signed with the fixture key of `alg` under `kid`.
-fn token(alg: Algorithm, kid: &str, claims: &Value) -> String {
+pub(crate) fn token(alg: Algorithm, kid: &str, claims: &Value) -> String {
     sign(alg, Some(kid), claims, &private_key(alg))
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// An ID token as ProConnect issues them (`usual_name` for the family name).
-fn claims(sub: &str) -> Value {
+pub(crate) fn claims(sub: &str) -> Value {
     json!({
         "sub": sub, "iss": ISSUER, "aud": CLIENT, "exp": now() + 3600, "iat": now(),
         "given_name": "Camille", "usual_name": "Durand", "email": "camille.durand@example.org"
     })
 }
 
-fn with(mut claims: Value, changes: Value) -> Value {
+pub(crate) fn with(mut claims: Value, changes: Value) -> Value {
     for (k, v) in changes.as_object().expect("an object") {
         if v.is_null() {
             claims.as_object_mut().expect("an object").remove(k);
@@ -75,7 +75,7 @@ fn with(mut claims: Value, changes: Value) -> Value {
     claims
 }
 
-fn provider(issuer: &str) -> OidcProvider {
+pub(crate) fn provider(issuer: &str) -> OidcProvider {
     OidcProvider {
         issuer: issuer.into(),
         audience: CLIENT.into(),
@@ -106,7 +106,7 @@ async fn query_as(app: &TestApp, token: &str, query: &str) -> Value {
 
 /// Registers a person as ADMIN, links `identities` to them and grants `role` (with académies):
 /// the way an administrator lets a provider's user in. Returns the person's id.
-async fn admit(app: &TestApp, identities: &[(&str, &str)], role: Option<(&str, &[&str])>) -> Value {
+pub(crate) async fn admit(app: &TestApp, identities: &[(&str, &str)], role: Option<(&str, &[&str])>) -> Value {
     let admin = app.token(Role::Admin, &[]);
     let register = "mutation { registerPerson(input: { profile: { givenName: \"Camille\", usualName: \"Durand\" } }) \
                     { person { id } } }";

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// client subscribes again (and re-reads what it shows).
     #[error("abonnement interrompu : trop de retard sur le flux en direct, réabonnez-vous")]
     SubscriptionLagged,
+    /// A running subscription that the caller's new rights no longer allow.
+    #[error("abonnement interrompu : {}", .0.message())]
+    AccessRevoked(Revocation),
     #[error("erreur interne")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -42,6 +45,7 @@ impl ApiError {
             Self::Forbidden | Self::NotPublic(_) => "FORBIDDEN",
             Self::Conflict { .. } => "CONFLICT",
             Self::SubscriptionLagged => "SUBSCRIPTION_LAGGED",
+            Self::AccessRevoked(_) => "ACCESS_REVOKED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -65,9 +69,39 @@ impl ApiError {
             match &self {
                 Self::BadUserInput(_, rule) | Self::InvalidTransition(_, rule) => ext.set("rule", *rule),
                 Self::Conflict { current_version } => ext.set("currentVersion", *current_version),
+                Self::AccessRevoked(why) => ext.set("reason", why.code()),
                 _ => {}
             }
         })
+    }
+}
+
+/// Why a subscription's access was revoked (`extensions.reason` of `ACCESS_REVOKED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// The caller no longer holds a role that reads it.
+    RoleRevoked,
+    /// The entity is no longer within the caller's territory.
+    OutOfTerritory,
+    /// The token no longer authenticates (identity unlinked, person erased).
+    IdentityRefused,
+}
+
+impl Revocation {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::RoleRevoked => "ROLE_REVOKED",
+            Self::OutOfTerritory => "OUT_OF_TERRITORY",
+            Self::IdentityRefused => "IDENTITY_REFUSED",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Self::RoleRevoked => "votre rôle ne permet plus de suivre ceci",
+            Self::OutOfTerritory => "ceci n'est plus dans votre territoire",
+            Self::IdentityRefused => "votre identité n'est plus reconnue",
+        }
     }
 }
 
