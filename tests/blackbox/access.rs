@@ -430,3 +430,81 @@ async fn an_academie_reaches_no_id_outside_its_territory() {
         }
     }
 }
+
+/// The events the served process read to answer `asOf` and `history`, from its `/metrics`.
+async fn events_read(client: &reqwest::Client, address: &str) -> u64 {
+    let metrics = client.get(format!("{address}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("carnet_log_events_read_total{"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Territory before work: another académie's project or session costs no event read, on every
+/// entry point that reads the log (`asOf`, `history`), the same as an id that does not exist.
+/// Counted, not timed: the served process counts the events it reads.
+#[tokio::test]
+async fn another_academies_entity_is_refused_before_any_event_is_read() {
+    let db = fresh_postgres().await;
+    let dir = TempDir::new();
+    let (_served, address, lines) = crate::demo::serve(dir.path(), &db.url);
+    let client = reqwest::Client::new();
+    let ask = |token: String, query: &'static str, variables: Value| {
+        let (client, address) = (client.clone(), address.clone());
+        async move {
+            let body = json!({ "query": query, "variables": variables });
+            let res = client.post(format!("{address}/graphql")).bearer_auth(token).json(&body).send().await;
+            res.expect("request").json::<Value>().await.expect("JSON")
+        }
+    };
+    let team = crate::demo::token_for(&lines, "Équipe du lab");
+    let listed = ask(
+        team,
+        "{ projects(first: 1) { nodes { id academieCodes } } sessions(first: 20) { nodes { id academieCodes } } }",
+        json!({}),
+    )
+    .await;
+    let project = &listed["data"]["projects"]["nodes"][0];
+    let own = project["academieCodes"][0].as_str().expect("an académie").to_owned();
+    let academies = ["01", "02", "03", "04"];
+    let other = academies
+        .iter()
+        .find(|a| project["academieCodes"].as_array().is_some_and(|c| !c.contains(&json!(a))))
+        .expect("another académie");
+    let session = listed["data"]["sessions"]["nodes"]
+        .as_array()
+        .and_then(|s| {
+            s.iter()
+                .find(|s| s["academieCodes"].as_array().is_some_and(|c| !c.is_empty() && !c.contains(&json!(other))))
+        })
+        .map(|s| s["id"].clone())
+        .expect("a session of other académies");
+    let verifier = carnet_api::auth::Verifier::load_or_create(&dir.path().join("data/jwt-secret")).expect("secret");
+    let mint = |academie: &str| {
+        verifier.mint(
+            "rectorat",
+            &[Role::Academie],
+            &[carnet_domain::values::AcademieCode::parse(academie).unwrap()],
+            1,
+        )
+    };
+    let outsider = mint(other);
+    let as_of = "query($id: ID!) { project(id: $id, asOf: \"2100-01-01T00:00:00Z\") { id } }";
+    let session_as_of = "query($id: ID!) { session(id: $id, asOf: \"2100-01-01T00:00:00Z\") { id } }";
+    let history = "query($id: ID!) { history(id: $id, first: 50) { nodes { type } } }";
+
+    let before = events_read(&client, &address).await;
+    for (query, id) in
+        [(as_of, &project["id"]), (history, &project["id"]), (session_as_of, &session), (history, &session)]
+    {
+        let res = ask(outsider.clone(), query, json!({ "id": id })).await;
+        assert_eq!(outcome(&res), "NOT_FOUND", "{query}: {res}");
+    }
+    assert_eq!(events_read(&client, &address).await, before, "another académie's entity: not one event read");
+
+    // the counter counts: the project's own académie reads its events
+    let res = ask(mint(&own), as_of, json!({ "id": project["id"] })).await;
+    assert_eq!(outcome(&res), "OK", "{res}");
+    assert!(events_read(&client, &address).await > before, "the own académie's asOf folds the events");
+}
