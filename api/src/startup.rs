@@ -44,6 +44,8 @@ pub struct AppState {
     pub access_log: AccessLog,
     /// The WebSocket operations each caller runs now (`ws.rs`).
     pub operations: crate::ws::Operations,
+    /// The places of the folds of the log (`graphql/expensive.rs`).
+    pub expensive: crate::graphql::expensive::Expensive,
 }
 
 pub struct Application {
@@ -72,6 +74,7 @@ impl Application {
         let auth = Authenticator::new(verifier.clone(), lab.clone(), config.first_login);
         let rate_limit = RateLimit::new(&config.rate_limit);
         let access_log = AccessLog::start(store.clone(), config.access_log_retention_days);
+        let expensive = crate::graphql::expensive::Expensive::new(&config.expensive_queries);
         let state = AppState {
             store,
             lab,
@@ -82,6 +85,7 @@ impl Application {
             rate_limit,
             access_log,
             operations: Default::default(),
+            expensive,
         };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let origins = state.config.cors_allowed_origins.clone();

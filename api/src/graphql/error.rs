@@ -28,6 +28,9 @@ pub enum ApiError {
     /// client subscribes again (and re-reads what it shows).
     #[error("abonnement interrompu : trop de retard sur le flux en direct, réabonnez-vous")]
     SubscriptionLagged,
+    /// Too many folds of the log at once (`expensive.rs`): try again shortly.
+    #[error("trop de requêtes coûteuses en cours : réessayez dans quelques secondes")]
+    Busy,
     /// A running subscription that the caller's new rights no longer allow.
     #[error("abonnement interrompu : {}", .0.message())]
     AccessRevoked(Revocation),
@@ -46,6 +49,7 @@ impl ApiError {
             Self::Conflict { .. } => "CONFLICT",
             Self::SubscriptionLagged => "SUBSCRIPTION_LAGGED",
             Self::AccessRevoked(_) => "ACCESS_REVOKED",
+            Self::Busy => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -70,6 +74,10 @@ impl ApiError {
                 Self::BadUserInput(_, rule) | Self::InvalidTransition(_, rule) => ext.set("rule", *rule),
                 Self::Conflict { current_version } => ext.set("currentVersion", *current_version),
                 Self::AccessRevoked(why) => ext.set("reason", why.code()),
+                Self::Busy => {
+                    ext.set("reason", "BUSY");
+                    ext.set("retryAfterSeconds", 1);
+                }
                 _ => {}
             }
         })

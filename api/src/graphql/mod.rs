@@ -7,6 +7,7 @@
 mod access;
 mod connection;
 pub mod error;
+pub mod expensive;
 mod history;
 mod ids;
 mod indicators;

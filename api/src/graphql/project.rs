@@ -249,6 +249,11 @@ impl ProjectQuery {
     /// folded as the read model folds them (`NOT_FOUND` if it did not exist yet). For an
     /// `ACADEMIE` caller the project must be within its territory now (checked on the read model,
     /// before any event is read) and then.
+    /// `asOf` weighs 200 in the complexity limit, and a few folds run at once (`RATE_LIMITED`
+    /// with `reason: "BUSY"` beyond).
+    #[graphql(
+        complexity = "super::expensive::as_of_cost(as_of.is_some(), super::expensive::ENTITY_AS_OF, child_complexity)"
+    )]
     async fn project(&self, ctx: &Context<'_>, id: ID, as_of: Option<DateTime<Utc>>) -> async_graphql::Result<Project> {
         let caller = access::public_reader(ctx)?;
         let uuid = ids::decode(Kind::Project, &id).ok_or_else(|| caller.not_found(NOT_FOUND))?;
@@ -264,7 +269,8 @@ impl ProjectQuery {
             return Err(caller.not_found(NOT_FOUND));
         }
         let lab = &caller.state.lab;
-        let row = project_as_of(lab.store(), lab.upcasters(), uuid, at).await.map_err(|e| caller.fail(e))?;
+        let fold = project_as_of(lab.store(), lab.upcasters(), uuid, at);
+        let row = caller.state.expensive.run(fold).await.map_err(|e| caller.fail(e))?.map_err(|e| caller.fail(e))?;
         row.filter(|row| caller.sees(&row.academies)).map(Project).ok_or_else(|| caller.not_found(NOT_FOUND))
     }
 

@@ -358,13 +358,19 @@ impl SessionQuery {
     /// With `asOf`, the session as it stood at that moment (its events recorded by then);
     /// `academieCodes` then lists its attendance's académies only. Territory is checked on the
     /// session as it is now.
+    /// `asOf` weighs 200 in the complexity limit, and a few folds run at once (`RATE_LIMITED`
+    /// with `reason: "BUSY"` beyond).
+    #[graphql(
+        complexity = "super::expensive::as_of_cost(as_of.is_some(), super::expensive::ENTITY_AS_OF, child_complexity)"
+    )]
     async fn session(&self, ctx: &Context<'_>, id: ID, as_of: Option<DateTime<Utc>>) -> async_graphql::Result<Session> {
         let caller = access::reader(ctx)?;
         let uuid = ids::decode(Kind::Session, &id).ok_or_else(|| caller.not_found(NOT_FOUND))?;
         let now = visible_session(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND))?;
         let Some(at) = as_of else { return Ok(now) };
         let lab = &caller.state.lab;
-        let row = session_as_of(lab.store(), lab.upcasters(), uuid, at).await.map_err(|e| caller.fail(e))?;
+        let fold = session_as_of(lab.store(), lab.upcasters(), uuid, at);
+        let row = caller.state.expensive.run(fold).await.map_err(|e| caller.fail(e))?.map_err(|e| caller.fail(e))?;
         row.map(Session).ok_or_else(|| caller.not_found(NOT_FOUND))
     }
 
