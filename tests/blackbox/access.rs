@@ -278,7 +278,10 @@ fn fields_with_ids_in_schema() -> Vec<String> {
     for line in schema.lines() {
         let line = line.trim();
         if line.starts_with("\"\"\"") {
-            in_description = !(line.len() > 3 && line.ends_with("\"\"\"")) && !in_description;
+            // a one-line description opens and closes at once
+            if !(line.len() > 3 && line.ends_with("\"\"\"")) {
+                in_description = !in_description;
+            }
             continue;
         }
         if in_description {
