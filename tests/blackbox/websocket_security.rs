@@ -93,9 +93,19 @@ async fn a_revoked_role_ends_what_it_allowed_then_the_connection() {
     assert!(error["message"].as_str().is_some_and(|m| m.contains("territoire")), "{error}");
     assert_eq!(roles_over(&mut ws, "me-2").await, ["ACADEMIE"], "operations run with the new roles");
     let start = "mutation($id: ID!) { startProjectQualification(input: { projectId: $id }) { project { id } } }";
+    admin(&app, start, json!({ "id": in_01 })).await;
     admin(&app, start, json!({ "id": in_24 })).await;
     let update = ws.next_data("own").await;
     assert_eq!(update["data"]["projectChanged"]["version"], 2, "{update}");
+    // `activity` goes on within the territory left: Créteil's change, not the Paris one before it
+    loop {
+        let event = ws.next_data("activity").await;
+        let event = &event["data"]["activity"];
+        assert_ne!(event["entityId"], in_01, "the Paris project's change reached Créteil: {event}");
+        if event["entityId"] == in_24 {
+            break;
+        }
+    }
 
     // the last role revoked: every subscription ends, then the connection
     revoke(&app, &person, "ACADEMIE").await;

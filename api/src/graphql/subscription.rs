@@ -385,8 +385,10 @@ impl<T: Watched> Watch<T> {
         }
         loop {
             let wake = tokio::select! {
-                event = next_event(&mut self.events, &self.owner.request_id) => Wake::Event(event),
+                // a change of rights comes before any event that follows it
+                biased;
                 identity = Owner::changed(&mut self.owner.changes) => Wake::Identity(identity),
+                event = next_event(&mut self.events, &self.owner.request_id) => Wake::Event(event),
             };
             let event = match wake {
                 Wake::Event(None) => return None,
@@ -454,8 +456,10 @@ impl ActivityFeed {
         }
         loop {
             let wake = tokio::select! {
-                event = next_event(&mut self.events, &self.owner.request_id) => Wake::Event(event),
+                // a change of rights comes before any event that follows it
+                biased;
                 identity = Owner::changed(&mut self.owner.changes) => Wake::Identity(identity),
+                event = next_event(&mut self.events, &self.owner.request_id) => Wake::Event(event),
             };
             let event = match wake {
                 Wake::Event(None) => return None,
