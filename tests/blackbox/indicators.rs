@@ -158,8 +158,12 @@ async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
 
     // one place and no queue: of three folds at once, one runs, two are refused at once
     let app = spawn_app_with(&db.url, |c| {
-        c.expensive_queries =
-            carnet_api::graphql::expensive::ExpensiveConfig { concurrency: 1, queue: 0, wait_ms: 60_000 }
+        c.expensive_queries = carnet_api::graphql::expensive::ExpensiveConfig {
+            concurrency: 1,
+            queue: 0,
+            wait_ms: 60_000,
+            per_caller: 10,
+        }
     })
     .await;
     let auditor = auditor_of(&app);
@@ -174,11 +178,34 @@ async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
     let answered = (0..3).filter(|i| res["data"][format!("a{i}")]["projects"]["total"].is_number()).count();
     assert_eq!(answered, 1, "{res}");
 
+    // one caller holds at most `per_caller` places and queue together: of four folds at once, two
+    // (one running, one waiting), the rest refused; another caller's fold then still gets in
+    let app = spawn_app_with(&db.url, |c| {
+        c.expensive_queries = carnet_api::graphql::expensive::ExpensiveConfig {
+            concurrency: 1,
+            queue: 10,
+            wait_ms: 60_000,
+            per_caller: 2,
+        }
+    })
+    .await;
+    let auditor = auditor_of(&app);
+    let res = app.graphql_as(Some(&auditor), &heavy(4), json!({})).await;
+    let refused = res["errors"].as_array().map(|e| e.iter().filter(|e| e["extensions"]["reason"] == "BUSY").count());
+    assert_eq!(refused, Some(2), "{res}");
+    let other = app.token(Role::LabTeam, &[]);
+    let res = app.graphql_as(Some(&other), &heavy(2), json!({})).await;
+    assert!(res["errors"].is_null(), "another caller has places of its own: {res}");
+
     // one place, a long queue: 6 requests of 4 folds wait in turn, and a light query of another
     // caller, sent after them, is answered before the last of them
     let app = spawn_app_with(&db.url, |c| {
-        c.expensive_queries =
-            carnet_api::graphql::expensive::ExpensiveConfig { concurrency: 1, queue: 100, wait_ms: 120_000 }
+        c.expensive_queries = carnet_api::graphql::expensive::ExpensiveConfig {
+            concurrency: 1,
+            queue: 100,
+            wait_ms: 120_000,
+            per_caller: 100,
+        }
     })
     .await;
     let auditor = auditor_of(&app);

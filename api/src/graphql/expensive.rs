@@ -9,15 +9,20 @@
 //!   (`[expensive_queries]` in the configuration, [`ExpensiveConfig`]); at most `queue` more wait,
 //!   each `wait_ms` at most. Beyond, the field fails at once with `RATE_LIMITED`
 //!   (`reason: "BUSY"`, `retryAfterSeconds`): a bounded queue, never an unbounded one. Memory is
-//!   bounded the same way: what the folds hold is at most `concurrency` rebuilds.
+//!   bounded the same way: what the folds hold is at most `concurrency` rebuilds. One caller (its
+//!   identity) holds at most `per_caller` of the places and the queue together, so it cannot
+//!   fill the queue and keep another caller's fold out.
 //! - **No starvation**: everything else (the read models' queries) never waits for a permit, so
 //!   six heavy requests no longer make another caller's `projects(first: 5)` wait seconds; the
 //!   black-box test `heavy_folds_are_bounded_and_light_queries_still_answer` shows it.
 
 use super::error::ApiError;
+use crate::auth::Identity;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -41,13 +46,16 @@ pub struct ExpensiveConfig {
     pub queue: usize,
     /// How long a fold waits for a place before it fails, in milliseconds.
     pub wait_ms: u64,
+    /// Folds one caller may have running or waiting at once.
+    pub per_caller: usize,
 }
 
 impl Default for ExpensiveConfig {
     /// Two folds at once leave the second core to everything else; eight waiting for at most
-    /// 5 s absorb an auditor's page of a few of them.
+    /// 5 s absorb an auditor's page of a few of them; four per caller let one document hold
+    /// as many as the complexity limit allows, and leave half the queue to others.
     fn default() -> Self {
-        Self { concurrency: 2, queue: 8, wait_ms: 5_000 }
+        Self { concurrency: 2, queue: 8, wait_ms: 5_000, per_caller: 4 }
     }
 }
 
@@ -58,6 +66,9 @@ pub struct Expensive {
     waiting: Arc<AtomicUsize>,
     queue: usize,
     wait: Duration,
+    per_caller: usize,
+    /// Each caller's folds, running or waiting.
+    callers: Arc<Mutex<HashMap<(String, String), usize>>>,
 }
 
 impl Expensive {
@@ -67,12 +78,35 @@ impl Expensive {
             waiting: Arc::new(AtomicUsize::new(0)),
             queue: config.queue,
             wait: Duration::from_millis(config.wait_ms),
+            per_caller: config.per_caller.max(1),
+            callers: Arc::default(),
         }
     }
 
     /// Runs `work` once a place is free, and gives its outcome; `ApiError::Busy` instead when
     /// the queue is full or the wait too long.
-    pub async fn run<T>(&self, work: impl Future<Output = T>) -> Result<T, ApiError> {
+    pub async fn run<T>(&self, caller: &Identity, work: impl Future<Output = T>) -> Result<T, ApiError> {
+        let key = (caller.issuer.clone(), caller.sub.clone());
+        {
+            let mut callers = self.callers.lock().unwrap_or_else(PoisonError::into_inner);
+            let held = callers.entry(key.clone()).or_default();
+            if *held >= self.per_caller {
+                return Err(busy());
+            }
+            *held += 1;
+        }
+        let done = self.within_places(work).await;
+        let mut callers = self.callers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = callers.get_mut(&key) {
+            *held -= 1;
+            if *held == 0 {
+                callers.remove(&key);
+            }
+        }
+        done
+    }
+
+    async fn within_places<T>(&self, work: impl Future<Output = T>) -> Result<T, ApiError> {
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
@@ -103,25 +137,36 @@ fn busy() -> ApiError {
 mod tests {
     use super::*;
 
+    fn someone() -> Identity {
+        Identity {
+            sub: "someone".into(),
+            issuer: "carnet-local".into(),
+            roles: Default::default(),
+            academies: Default::default(),
+            person: None,
+            profile: Default::default(),
+        }
+    }
+
     #[tokio::test]
     async fn beyond_the_places_and_the_queue_a_fold_is_refused_at_once() {
-        let expensive = Expensive::new(&ExpensiveConfig { concurrency: 1, queue: 1, wait_ms: 60_000 });
+        let expensive = Expensive::new(&ExpensiveConfig { concurrency: 1, queue: 1, wait_ms: 60_000, per_caller: 10 });
         let (release, hold) = tokio::sync::oneshot::channel::<()>();
         let running = tokio::spawn({
             let e = expensive.clone();
-            async move { e.run(hold).await }
+            async move { e.run(&someone(), hold).await }
         });
         while expensive.permits.available_permits() == 1 {
             tokio::task::yield_now().await;
         }
         let waiting = tokio::spawn({
             let e = expensive.clone();
-            async move { e.run(async { 2 }).await }
+            async move { e.run(&someone(), async { 2 }).await }
         });
         while expensive.waiting.load(Ordering::SeqCst) == 0 {
             tokio::task::yield_now().await;
         }
-        let refused = expensive.run(async { 3 }).await;
+        let refused = expensive.run(&someone(), async { 3 }).await;
         assert!(matches!(refused, Err(ApiError::Busy)), "the queue is full");
         release.send(()).unwrap();
         assert!(running.await.unwrap().is_ok_and(|held| held.is_ok()));
@@ -130,9 +175,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_fold_waits_no_longer_than_the_bound() {
-        let expensive = Expensive::new(&ExpensiveConfig { concurrency: 1, queue: 4, wait_ms: 10 });
+        let expensive = Expensive::new(&ExpensiveConfig { concurrency: 1, queue: 4, wait_ms: 10, per_caller: 10 });
         let _held = expensive.permits.clone().try_acquire_owned().unwrap();
-        assert!(matches!(expensive.run(async {}).await, Err(ApiError::Busy)));
+        assert!(matches!(expensive.run(&someone(), async {}).await, Err(ApiError::Busy)));
     }
 
     #[test]

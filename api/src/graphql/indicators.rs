@@ -63,7 +63,7 @@ impl IndicatorsQuery {
             Some(at) => {
                 let lab = &caller.state.lab;
                 let fold = indicators_as_of(lab.store(), lab.upcasters().clone(), at, &period, &codes);
-                caller.state.expensive.run(fold).await.map_err(|e| caller.fail(e))?
+                caller.state.expensive.run(&caller.identity, fold).await.map_err(|e| caller.fail(e))?
             }
         }
         .map_err(|e| fail(&caller, e))?;

@@ -370,7 +370,13 @@ impl SessionQuery {
         let Some(at) = as_of else { return Ok(now) };
         let lab = &caller.state.lab;
         let fold = session_as_of(lab.store(), lab.upcasters(), uuid, at);
-        let row = caller.state.expensive.run(fold).await.map_err(|e| caller.fail(e))?.map_err(|e| caller.fail(e))?;
+        let row = caller
+            .state
+            .expensive
+            .run(&caller.identity, fold)
+            .await
+            .map_err(|e| caller.fail(e))?
+            .map_err(|e| caller.fail(e))?;
         row.map(Session).ok_or_else(|| caller.not_found(NOT_FOUND))
     }
 
