@@ -308,16 +308,25 @@ fn fields_with_ids_in_schema() -> Vec<String> {
     found
 }
 
-/// A session of Créteil (24) linked to a Paris (01) project too: Créteil reads the session,
-/// never the Paris project's id, through any field, entry point or payload.
 #[tokio::test]
 async fn an_academie_reaches_no_id_outside_its_territory() {
     let mut listed: Vec<String> = FIELDS_WITH_IDS.iter().map(|f| f.to_string()).collect();
     listed.sort();
     assert_eq!(fields_with_ids_in_schema(), listed, "a field carrying ids is missing from FIELDS_WITH_IDS");
-
     let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    no_id_outside_the_territory(&db.url).await;
+}
+
+#[tokio::test]
+async fn an_academie_reaches_no_id_outside_its_territory_on_sqlite() {
+    let dir = TempDir::new();
+    no_id_outside_the_territory(&format!("sqlite://{}", dir.path().join("c.db").display())).await;
+}
+
+/// A session of Créteil (24) linked to a Paris (01) project too: Créteil reads the session,
+/// never the Paris project's id, through any field, entry point or payload.
+async fn no_id_outside_the_territory(url: &str) {
+    let app = spawn_app(url).await;
     let team = app.token(Role::LabTeam, &[]);
     let run = |name: &'static str, entity: &'static str, input: Value| {
         let (app, team) = (&app, &team);
@@ -450,8 +459,17 @@ async fn events_read(client: &reqwest::Client, address: &str) -> u64 {
 #[tokio::test]
 async fn another_academies_entity_is_refused_before_any_event_is_read() {
     let db = fresh_postgres().await;
+    refused_before_any_event_is_read(&db.url).await;
+}
+
+#[tokio::test]
+async fn another_academies_entity_is_refused_before_any_event_is_read_on_sqlite() {
+    refused_before_any_event_is_read("sqlite://data/carnet.db").await;
+}
+
+async fn refused_before_any_event_is_read(url: &str) {
     let dir = TempDir::new();
-    let (_served, address, lines) = crate::demo::serve(dir.path(), &db.url);
+    let (_served, address, lines) = crate::demo::serve(dir.path(), url);
     let client = reqwest::Client::new();
     let ask = |token: String, query: &'static str, variables: Value| {
         let (client, address) = (client.clone(), address.clone());

@@ -68,9 +68,20 @@ async fn roles_over(ws: &mut GraphqlWs, id: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_revoked_role_ends_what_it_allowed_then_the_connection() {
+async fn a_revoked_role_ends_what_it_allowed_then_the_connection_on_postgres() {
     let db = fresh_postgres().await;
-    let app = spawn_app_with(&db.url, |c| c.oidc = vec![provider(ISSUER)]).await;
+    a_revoked_role_ends_what_it_allowed_then_the_connection(&db.url).await;
+}
+
+#[tokio::test]
+async fn a_revoked_role_ends_what_it_allowed_then_the_connection_on_sqlite() {
+    let dir = TempDir::new();
+    a_revoked_role_ends_what_it_allowed_then_the_connection(&format!("sqlite://{}", dir.path().join("c.db").display()))
+        .await;
+}
+
+async fn a_revoked_role_ends_what_it_allowed_then_the_connection(url: &str) {
+    let app = spawn_app_with(url, |c| c.oidc = vec![provider(ISSUER)]).await;
     let person = admit(&app, &[(ISSUER, SUB)], Some(("ACADEMIE", &["24"]))).await;
     grant(&app, &person, "AUDITOR", &[]).await;
     let (in_24, in_01) = (submit(&app, "24").await, submit(&app, "01").await);
