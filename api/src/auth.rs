@@ -16,7 +16,11 @@
 //!   person's granted roles.
 //! - **Both**: `exp`, `iss`, `aud` and `sub` required, `nbf` honoured, 30 s of leeway, `exp` or
 //!   `nbf` as a string refused (jsonwebtoken ≥ 10.3, CVE-2026-25537), over 8 KB refused before
-//!   any parsing; an issuer neither local nor configured is refused.
+//!   any parsing; an issuer neither local nor configured is refused. Following RFC 8725: a
+//!   header with `crit` is refused (Carnet understands no JWS extension, and RFC 7515 §4.1.11
+//!   says a recipient that does not must refuse the token), so is an `iat` later than now plus
+//!   the leeway (a clock gone wrong, or a token minted to outlive its `exp` checks), and an empty
+//!   `sub` (nobody; `carnet token --sub ""` refuses to mint one).
 //!
 //! Every refusal answers the same `UNAUTHENTICATED` body; only the log says why ([`AuthError`]).
 
@@ -95,6 +99,10 @@ pub enum AuthError {
     KeyMismatch { issuer: String, kid: String, alg: Algorithm },
     #[error("claim {0} is missing or not a string")]
     Claim(&'static str),
+    #[error("the header names critical extensions ({0}), which Carnet does not understand")]
+    CriticalHeader(String),
+    #[error("the token was issued in the future (iat {0})")]
+    IssuedInFuture(i64),
     #[error("token names an unknown académie: {0}")]
     UnknownAcademie(String),
     #[error("the identity is linked to no person, and the first-login policy refuses it")]
@@ -196,6 +204,7 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLarge(token.len()));
         }
+        refuse_critical_header(token)?;
         // the unverified issuer only chooses how to verify; each way requires that issuer
         let issuer = unverified_issuer(token)?;
         if issuer == LOCAL_ISSUER {
@@ -209,6 +218,10 @@ impl Verifier {
 
     fn verify_local(&self, token: &str) -> Result<Identity, AuthError> {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
+        if claims.sub.is_empty() {
+            return Err(AuthError::Claim("sub"));
+        }
+        refuse_future_iat(Some(claims.iat))?;
         let academies = claims
             .academies
             .iter()
@@ -222,6 +235,32 @@ impl Verifier {
             person: None,
             profile: ProfileClaims::default(),
         })
+    }
+}
+
+/// Refuses a token whose header has `crit` (RFC 7515 §4.1.11: a recipient that does not
+/// understand a listed extension must refuse it, and Carnet understands none), before the
+/// signature is even looked at. jsonwebtoken's `Header` does not read `crit`, hence this look
+/// at the raw header.
+fn refuse_critical_header(token: &str) -> Result<(), AuthError> {
+    use base64::Engine;
+    let Some(header) = token.split('.').next() else { return Ok(()) };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header.trim_end_matches('=')) else {
+        // not base64: the verification refuses it with its own reason
+        return Ok(());
+    };
+    let Ok(Value::Object(header)) = serde_json::from_slice::<Value>(&bytes) else { return Ok(()) };
+    match header.get("crit") {
+        None => Ok(()),
+        Some(crit) => Err(AuthError::CriticalHeader(truncated(&crit.to_string()))),
+    }
+}
+
+/// Refuses an `iat` later than now plus the leeway.
+fn refuse_future_iat(iat: Option<i64>) -> Result<(), AuthError> {
+    match iat {
+        Some(iat) if iat > Utc::now().timestamp() + LEEWAY_SECONDS as i64 => Err(AuthError::IssuedInFuture(iat)),
+        _ => Ok(()),
     }
 }
 
@@ -258,6 +297,7 @@ async fn verify_provider(provider: &Provider, token: &str) -> Result<Identity, A
 
     let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
     let sub = text("sub").filter(|s| !s.is_empty()).ok_or(AuthError::Claim("sub"))?;
+    refuse_future_iat(claims.get("iat").and_then(Value::as_i64))?;
     let roles = match &config.roles_claim {
         Some(name) => strings(&claims, name).iter().filter_map(|v| config.role_mapping.get(v).copied()).collect(),
         None => BTreeSet::new(),
@@ -388,6 +428,19 @@ mod tests {
             ("no exp", forge(hs, serde_json::json!({"sub":"x","iss":LOCAL_ISSUER,"aud":AUDIENCE}), key)),
             ("100 KB", "a".repeat(100 * 1024)),
             ("garbage", "not.a.token".into()),
+            ("an unknown crit header", forge(r#"{"alg":"HS256","crit":["b64"]}"#, claims(future.into()), key)),
+            (
+                "an iat in the future",
+                forge(
+                    hs,
+                    serde_json::json!({"sub":"x","iss":LOCAL_ISSUER,"aud":AUDIENCE,"exp":future,"iat":future}),
+                    key,
+                ),
+            ),
+            (
+                "an empty sub",
+                forge(hs, serde_json::json!({"sub":"","iss":LOCAL_ISSUER,"aud":AUDIENCE,"exp":future,"iat":0}), key),
+            ),
         ];
         for (what, token) in cases {
             assert!(v.verify(&token).await.is_err(), "{what} was accepted");
@@ -649,6 +702,12 @@ mod tests {
             ("no exp", rs(&with(good.clone(), json!({ "exp": null }))), "MissingRequiredClaim"),
             ("no sub", rs(&with(good.clone(), json!({ "sub": null }))), "MissingRequiredClaim"),
             ("an empty sub", rs(&with(good.clone(), json!({ "sub": "" }))), "Claim(\"sub\")"),
+            ("an iat in the future", rs(&with(good.clone(), json!({ "iat": now() + 3600 }))), "IssuedInFuture"),
+            (
+                "an unknown crit header",
+                raw(json!({ "alg": "RS256", "kid": "rsa-1", "crit": ["exp-ext"] }), &good, "c2ln"),
+                "CriticalHeader",
+            ),
             ("exp as a string (CVE-2026-25537)", rs(&with(good.clone(), json!({ "exp": "99999999999" }))), "Invalid("),
             ("nbf as a string", rs(&with(good.clone(), json!({ "nbf": "99999999999" }))), "Invalid("),
             ("100 KB", rs(&with(good.clone(), json!({ "padding": "x".repeat(100 * 1024) }))), "TooLarge"),

@@ -102,6 +102,12 @@ pub struct Config {
     pub oidc: Vec<crate::jwks::OidcProvider>,
     /// Requests per caller (`per_minute`, 0 = off; `burst`): see `rate_limit.rs`.
     pub rate_limit: crate::rate_limit::RateLimitConfig,
+    /// Operations at once over WebSocket (`[websocket]`: `max_operations_per_connection`,
+    /// `max_operations_per_caller`): see `ws.rs`.
+    pub websocket: crate::ws::WebSocketConfig,
+    /// Folds of the log at once (`[expensive_queries]`: `concurrency`, `queue`, `wait_ms`): see
+    /// `graphql/expensive.rs`.
+    pub expensive_queries: crate::graphql::expensive::ExpensiveConfig,
     /// How long the access log keeps a request, in days (it holds callers' subjects and
     /// addresses: the CNIL recommends 6 to 12 months). See `access_log.rs`.
     pub access_log_retention_days: u32,
@@ -130,6 +136,8 @@ impl Default for Config {
             first_login: Default::default(),
             oidc: vec![],
             rate_limit: Default::default(),
+            websocket: Default::default(),
+            expensive_queries: Default::default(),
             access_log_retention_days: 180,
             sealing: Default::default(),
         }

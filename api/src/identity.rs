@@ -16,6 +16,13 @@
 //!   until an administrator grants a role. Both commands are idempotent (their command ids
 //!   derive from `(iss, sub)`), so simultaneous first requests register one person.
 //!
+//! **Revocation.** HTTP authenticates every request, so a role revoked is gone from the next
+//! one. An open WebSocket authenticates its token again whenever an event of its person passes
+//! the live feed (`crate::ws`, `LiveIdentity`), so grants, revocations, unlinked identities and
+//! erasures reach it within milliseconds. Local tokens are linked to no person (their `sub` is
+//! whatever the operator chose, never looked up): what they carry is what they get until their
+//! `exp`; revoking them all means replacing the secret file (`jwt_secret_file`) and restarting.
+//!
 //! Every refusal is an [`AuthError`]: the client gets the same `UNAUTHENTICATED` answer
 //! whatever the reason; the log says which.
 

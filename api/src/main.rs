@@ -204,6 +204,9 @@ async fn main() -> anyhow::Result<()> {
             if (role == Role::Academie) == academies.is_empty() {
                 anyhow::bail!("--academie is required for ACADEMIE, and only for it");
             }
+            if sub.trim().is_empty() {
+                anyhow::bail!("--sub must name someone: an empty subject is refused by the server");
+            }
             let verifier = Verifier::load_or_create(Path::new(&config.jwt_secret_file))?;
             println!("{}", verifier.mint(&sub, &[role], &academies, hours));
             Ok(())

@@ -9,9 +9,11 @@
 //!   address: `trust_forwarded_for` keys them by the address the proxy appended to
 //!   `X-Forwarded-For` instead (only behind a proxy that sets it: otherwise anyone could choose
 //!   their key).
-//! - **What it counts**: each GraphQL request that passed authentication (one operation each,
-//!   batches are refused), and each WebSocket `connection_init`. Refused requests (a bad token,
-//!   not JSON, too large) are answered before the caller is known and are not counted.
+//! - **What it counts**: each GraphQL request (one operation each, batches are refused), each
+//!   WebSocket `connection_init` and each WebSocket `subscribe`. A request whose token is refused
+//!   counts against its address (so guessing tokens is limited like anything else: over the
+//!   budget, 429 instead of 401); requests refused before any of that (not JSON, too large) are
+//!   not counted.
 //! - **Headers**: every answer to a counted request carries `x-ratelimit-limit` (the budget's
 //!   size, `burst`), `x-ratelimit-remaining` (requests left right now) and `x-ratelimit-reset`
 //!   (seconds until the budget is whole again), as delta-seconds like the IETF `RateLimit`

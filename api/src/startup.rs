@@ -53,6 +53,10 @@ pub struct AppState {
     pub log_guard: LogGuard,
     /// Development only: the printed local tokens, GraphiQL's default (`dev_tokens.rs`).
     pub dev_tokens: Option<std::sync::Arc<crate::dev_tokens::DevTokens>>,
+    /// The WebSocket operations each caller runs now (`ws.rs`).
+    pub operations: crate::ws::Operations,
+    /// The places of the folds of the log (`graphql/expensive.rs`).
+    pub expensive: crate::graphql::expensive::Expensive,
 }
 
 pub struct Application {
@@ -96,6 +100,7 @@ impl Application {
         let rate_limit = RateLimit::new(&config.rate_limit);
         let access_log = AccessLog::start(store.clone(), config.access_log_retention_days);
         let dev_tokens = crate::dev_tokens::DevTokens::for_config(&config, &verifier).map(std::sync::Arc::new);
+        let expensive = crate::graphql::expensive::Expensive::new(&config.expensive_queries);
         let state = AppState {
             store,
             lab,
@@ -107,6 +112,8 @@ impl Application {
             access_log,
             log_guard,
             dev_tokens: dev_tokens.clone(),
+            operations: Default::default(),
+            expensive,
         };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let origins = state.config.cors_allowed_origins.clone();

@@ -22,14 +22,39 @@
 //!   refused. Over the budget the socket closes with **1013 Try Again Later** and the seconds to
 //!   wait in the reason. Not 4429: the protocol gives it to a second `connection_init`, and
 //!   graphql-ws clients treat it as fatal, while they retry 1013 with their backoff, which is
-//!   what a rate-limited client should do. Messages on an open connection are not counted.
+//!   what a rate-limited client should do.
+//! - **Every operation counts too**: each `subscribe` (`start` in the legacy protocol) spends one
+//!   request of the connection's caller, the same budget as its HTTP requests. Over the budget,
+//!   the operation is refused (a `next` whose error is `RATE_LIMITED` with `retryAfterSeconds`,
+//!   then `complete`) and the connection stays open.
+//! - **Caps** (`[websocket]` in the configuration, [`WebSocketConfig`]): at most
+//!   `max_operations_per_connection` operations run at once on one connection, and
+//!   `max_operations_per_caller` across all the connections of one caller (its identity) in this
+//!   process. One more is refused as above with `TOO_MANY_OPERATIONS`; completing one frees its
+//!   place. (Without them, one connection held 5 000 subscriptions, and one event sent 5 000
+//!   messages.)
+//! - **Roles follow the person** ([`LiveIdentity`]): a provider token's roles are its person's
+//!   granted roles. When an event of that person passes the live feed (a role granted or
+//!   revoked, an identity unlinked, an erasure; or when the feed lagged and events may have been
+//!   missed), the connection authenticates its token again, within the feed's delay (a few
+//!   milliseconds). Every running subscription then checks its access with the new identity:
+//!   one that is no longer allowed ends with `ACCESS_REVOKED` (its `reason` says why:
+//!   `ROLE_REVOKED`, `OUT_OF_TERRITORY` or `IDENTITY_REFUSED`), and once none is left running,
+//!   the socket closes with **4403** ("Forbidden: access revoked"). Queries and mutations sent
+//!   afterwards on the connection run with the new identity. Local HS256 tokens (`carnet
+//!   token`) are not linked to a person: they carry their roles themselves, and `revokePersonRole`
+//!   does not touch them; they are revoked by their expiry (`--hours`) or by replacing the
+//!   server's secret file (every local token then fails, and a restart closes every
+//!   connection).
 //! - WebSocket pings every [`PING_EVERY`]; a client silent for [`CLIENT_TIMEOUT`] is dropped,
 //!   so a vanished client does not keep its subscriptions.
 //!
 //! Every operation of a connection carries the request id of its upgrade request.
 
+use crate::auth::Identity;
 use crate::graphql::{CarnetSchema, RequestId};
 use crate::identity::Authenticator;
+use crate::live::LiveEvent;
 use crate::rate_limit::{Caller, RateLimit};
 use crate::startup::{AppState, BODY_LIMIT};
 use actix_web::http::header;
@@ -38,10 +63,14 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use async_graphql::Data;
 use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
 use base64::Engine;
+use carnet_store::StreamId;
 use futures::StreamExt;
-use std::collections::HashSet;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use tokio::sync::broadcast;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -56,6 +85,77 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 const EXPIRY_LEEWAY: Duration = Duration::from_secs(30);
 /// Longest close reason a WebSocket close frame holds, in bytes.
 const MAX_CLOSE_REASON: usize = 123;
+
+/// `[websocket]` in `carnet.toml`: how many operations may run at once.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct WebSocketConfig {
+    /// Operations (subscriptions, and queries or mutations while they run) on one connection.
+    pub max_operations_per_connection: usize,
+    /// Operations across every connection of one caller (one identity) in this process.
+    pub max_operations_per_caller: usize,
+}
+
+impl Default for WebSocketConfig {
+    /// A screen follows a few projects and the activity feed: 100 per connection leaves room for
+    /// any real page, 300 per caller for a few tabs, and bounds what one event costs.
+    fn default() -> Self {
+        Self { max_operations_per_connection: 100, max_operations_per_caller: 300 }
+    }
+}
+
+/// The operations each caller runs now, across its connections (one table per process).
+#[derive(Clone, Default)]
+pub struct Operations(Arc<Mutex<HashMap<Caller, usize>>>);
+
+impl Operations {
+    /// One more operation of `caller`, unless it already runs `max`.
+    fn acquire(&self, caller: &Caller, max: usize) -> bool {
+        let mut counts = lock(&self.0);
+        let count = counts.entry(caller.clone()).or_default();
+        if *count >= max {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn release(&self, caller: &Caller, n: usize) {
+        let mut counts = lock(&self.0);
+        if let Some(count) = counts.get_mut(caller) {
+            *count = count.saturating_sub(n);
+            if *count == 0 {
+                counts.remove(caller);
+            }
+        }
+    }
+}
+
+/// The caller of a connection as it stands now: in the connection's data, read by every
+/// operation instead of the identity `connection_init` found (see the module doc).
+#[derive(Clone)]
+pub struct LiveIdentity {
+    current: watch::Receiver<Option<Identity>>,
+    /// Operations ended because the identity changed.
+    revoked: Arc<AtomicUsize>,
+}
+
+impl LiveIdentity {
+    /// The identity now; `None` once the token no longer authenticates.
+    pub fn current(&self) -> Option<Identity> {
+        self.current.borrow().clone()
+    }
+
+    /// A receiver told of each change.
+    pub fn watch(&self) -> watch::Receiver<Option<Identity>> {
+        self.current.clone()
+    }
+
+    /// Records that an operation ended because of a change of identity.
+    pub fn revoked(&self) {
+        self.revoked.fetch_add(1, Ordering::SeqCst);
+    }
+}
 
 /// Upgrades the request and serves the GraphQL protocol on it until either side closes.
 pub async fn handle(
@@ -85,6 +185,9 @@ pub async fn handle(
         protocol,
         rate_limit: state.rate_limit.clone(),
         address: state.rate_limit.address_of(&req),
+        live: state.live.clone(),
+        limits: state.config.websocket,
+        operations: state.operations.clone(),
     };
     actix_web::rt::spawn(connection.serve(session, messages).instrument(span));
     Ok(response)
@@ -116,34 +219,52 @@ struct Connection {
     rate_limit: RateLimit,
     /// Whose budget a refused `connection_init` spends.
     address: Caller,
+    live: crate::live::LiveFeed,
+    limits: WebSocketConfig,
+    operations: Operations,
 }
 
 impl Connection {
     async fn serve(mut self, mut session: Session, messages: AggregatedMessageStream) {
         metrics::gauge!("carnet_ws_connections").increment(1.0);
-        let shared = Arc::new(Shared::default());
-        // operation ids are tracked for 4409 in graphql-transport-ws only (the legacy protocol
-        // has no such code)
-        let track_ids = self.protocol == WebSocketProtocols::GraphQLWS;
-        let input = client_messages(messages, session.clone(), shared.clone(), track_ids);
+        let (identity, current) = watch::channel(None);
+        let revoked = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared::new(identity));
+        let live_identity = LiveIdentity { current, revoked: revoked.clone() };
+        let reader = Reader {
+            session: session.clone(),
+            shared: shared.clone(),
+            // 4409 is graphql-transport-ws's (the legacy protocol has no such code)
+            refuse_duplicates: self.protocol == WebSocketProtocols::GraphQLWS,
+            legacy: self.protocol == WebSocketProtocols::SubscriptionsTransportWS,
+            rate_limit: self.rate_limit.clone(),
+            limits: self.limits,
+            operations: self.operations.clone(),
+            request_id: self.request_id.0.clone(),
+        };
+        let input = client_messages(messages, reader);
         let mut data = Data::default();
         data.insert(self.request_id.clone());
-        let (auth, init, request_id) = (self.auth.clone(), shared.clone(), self.request_id.0.clone());
+        let init = Init::context(&self, &shared, live_identity);
         let (limit, address, limited) = (self.rate_limit.clone(), self.address.clone(), shared.clone());
-        let graphql =
-            WebSocket::new(self.schema.clone(), input, self.protocol).connection_data(data).on_connection_init(
-                move |payload| within_budget(authenticate(auth, payload, init, request_id), limit, address, limited),
-            );
+        let graphql = WebSocket::new(self.schema.clone(), input, self.protocol)
+            .connection_data(data)
+            .on_connection_init(move |payload| within_budget(authenticate(init, payload), limit, address, limited));
         let mut graphql = std::pin::pin!(graphql);
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
         let mut init_deadline = std::pin::pin!(init_deadline);
         let mut heartbeat = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let auth = self.auth.clone();
+        let mut person_events = None;
         let close = loop {
             let init = shared.init();
             let expires_at = match init {
                 Init::Accepted { expires_at } => expires_at,
                 _ => None,
             };
+            if person_events.is_none() {
+                person_events = shared.person_events();
+            }
             tokio::select! {
                 // a dropped sender means the application is gone: close as well
                 _ = self.stopping.wait_for(|stopping| *stopping) => {
@@ -156,6 +277,12 @@ impl Connection {
                     tracing::info!("WebSocket closed: the token expired");
                     break Some(reason(4403.into(), "Forbidden: token expired"));
                 }
+                event = next_person_event(&mut person_events) => {
+                    if event && reauthenticate(&auth, &shared).await && shared.running() == 0 {
+                        tracing::info!("WebSocket closed: its token no longer authenticates");
+                        break Some(reason(4403.into(), "Forbidden: access revoked"));
+                    }
+                }
                 _ = heartbeat.tick() => {
                     if shared.silent_for() > CLIENT_TIMEOUT {
                         tracing::info!("WebSocket client silent for too long: dropped");
@@ -167,9 +294,13 @@ impl Connection {
                 }
                 out = graphql.next() => match out {
                     Some(WsMessage::Text(text)) => {
-                        shared.sent(&text);
+                        shared.sent(&text, &self.operations);
                         if session.text(text).await.is_err() {
                             break None;
+                        }
+                        if revoked.load(Ordering::SeqCst) > 0 && shared.running() == 0 {
+                            tracing::info!("WebSocket closed: its access was revoked and no operation is left");
+                            break Some(reason(4403.into(), "Forbidden: access revoked"));
                         }
                     }
                     Some(WsMessage::Close(code, message)) => break Some(protocol_close(code, message, &shared)),
@@ -177,6 +308,7 @@ impl Connection {
                 },
             }
         };
+        shared.release_all(&self.operations);
         if let Some(close) = close {
             tracing::debug!(code = ?close.code, "closing the WebSocket");
             let _ = session.close(Some(close)).await;
@@ -185,24 +317,131 @@ impl Connection {
     }
 }
 
-/// The client's GraphQL messages (text or binary frames); pings are answered here, and the
-/// stream ends with the client's close or a broken frame (the reason kept in `shared`).
-fn client_messages(
-    messages: AggregatedMessageStream,
+/// Authenticates the connection's token again (an event of its person passed): operations see
+/// the new identity. Whether the token no longer authenticates at all.
+async fn reauthenticate(auth: &Authenticator, shared: &Shared) -> bool {
+    let Some(token) = shared.token() else { return false };
+    match auth.authenticate(&token).await {
+        Ok(identity) => {
+            shared.identity.send_if_modified(|current| {
+                let changed = current.as_ref() != Some(&identity);
+                if changed {
+                    tracing::info!(roles = ?identity.roles, "WebSocket caller's roles changed");
+                    *current = Some(identity);
+                }
+                changed
+            });
+            false
+        }
+        // the directory could not be read: keep the identity, try again at the next event
+        Err(e) if e.is_internal() => {
+            tracing::error!(error = %e, "cannot authenticate a WebSocket caller again");
+            false
+        }
+        Err(e) => {
+            tracing::info!(reason = %e, "WebSocket caller no longer authenticates");
+            shared.identity.send_replace(None);
+            true
+        }
+    }
+}
+
+/// Whether the next event of the live feed is one of the person's (or may have been: the feed
+/// lagged); waits forever without a person to follow.
+async fn next_person_event(events: &mut Option<PersonEvents>) -> bool {
+    let Some(PersonEvents { stream, events: receiver }) = events else {
+        return std::future::pending().await;
+    };
+    match receiver.recv().await {
+        Ok(event) => event.stream_id == *stream,
+        Err(broadcast::error::RecvError::Lagged(_)) => true,
+        Err(broadcast::error::RecvError::Closed) => {
+            *events = None;
+            false
+        }
+    }
+}
+
+/// The live feed, for the events of the connection's person.
+struct PersonEvents {
+    stream: StreamId,
+    events: broadcast::Receiver<Arc<LiveEvent>>,
+}
+
+/// What the client reader needs to count and cap operations.
+struct Reader {
     session: Session,
     shared: Arc<Shared>,
-    track_ids: bool,
-) -> impl futures::Stream<Item = web::Bytes> {
-    futures::stream::unfold((messages, session, shared), move |(mut messages, mut session, shared)| async move {
+    refuse_duplicates: bool,
+    legacy: bool,
+    rate_limit: RateLimit,
+    limits: WebSocketConfig,
+    operations: Operations,
+    request_id: String,
+}
+
+impl Reader {
+    /// Whether the operation a `subscribe` (`start`) starts may run: within its caller's
+    /// budget and the caps. A refusal is answered here, as a `next` carrying the error then
+    /// `complete`, and the message goes no further.
+    async fn admit(&mut self, id: &str) -> bool {
+        let Some(caller) = self.shared.caller() else { return true };
+        let refusal = match self.rate_limit.check(&caller) {
+            Err(limited) => {
+                metrics::counter!("carnet_rate_limited_total", "transport" => "ws").increment(1);
+                let retry = limited.retry_after_seconds();
+                Some((
+                    format!("trop de requêtes : réessayez dans {retry} s"),
+                    serde_json::json!({ "code": "RATE_LIMITED", "retryAfterSeconds": retry }),
+                ))
+            }
+            Ok(_) if self.shared.running() >= self.limits.max_operations_per_connection => {
+                let max = self.limits.max_operations_per_connection;
+                Some((
+                    format!("trop d'opérations en cours sur cette connexion (au plus {max}) : terminez-en une"),
+                    serde_json::json!({ "code": "TOO_MANY_OPERATIONS", "limit": max, "scope": "connection" }),
+                ))
+            }
+            Ok(_) if !self.operations.acquire(&caller, self.limits.max_operations_per_caller) => {
+                let max = self.limits.max_operations_per_caller;
+                Some((
+                    format!("trop d'opérations en cours pour cet appelant (au plus {max}) : terminez-en une"),
+                    serde_json::json!({ "code": "TOO_MANY_OPERATIONS", "limit": max, "scope": "caller" }),
+                ))
+            }
+            Ok(_) => None,
+        };
+        let Some((message, mut extensions)) = refusal else {
+            self.shared.start(id);
+            return true;
+        };
+        tracing::info!(request_id = %self.request_id, code = %extensions["code"], "WebSocket operation refused");
+        extensions["requestId"] = self.request_id.clone().into();
+        let next = if self.legacy { "data" } else { "next" };
+        let payload = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
+        let refused = serde_json::json!({ "type": next, "id": id, "payload": payload });
+        // a closed session shows at the next write of the connection
+        let _ = self.session.text(refused.to_string()).await;
+        let _ = self.session.text(serde_json::json!({ "type": "complete", "id": id }).to_string()).await;
+        false
+    }
+}
+
+/// The client's GraphQL messages (text or binary frames); pings are answered here, and the
+/// stream ends with the client's close or a broken frame (the reason kept in `shared`). Each
+/// operation the client starts is counted and capped here ([`Reader::admit`]).
+fn client_messages(messages: AggregatedMessageStream, reader: Reader) -> impl futures::Stream<Item = web::Bytes> {
+    futures::stream::unfold((messages, reader), move |(mut messages, mut reader)| async move {
         loop {
             let message = messages.recv().await?;
+            let shared = reader.shared.clone();
             shared.heard();
             let bytes = match message {
                 Ok(AggregatedMessage::Text(text)) => text.into_bytes(),
                 Ok(AggregatedMessage::Binary(bytes)) => bytes,
                 Ok(AggregatedMessage::Ping(bytes)) => {
                     // a closed session shows at the next write of the connection
-                    let _ = session.pong(&bytes).await;
+                    let _ = reader.session.pong(&bytes).await;
                     continue;
                 }
                 Ok(AggregatedMessage::Pong(_)) => continue,
@@ -216,11 +455,21 @@ fn client_messages(
                     return None;
                 }
             };
-            if track_ids && let Err(duplicate) = shared.received(&bytes) {
-                shared.end_with(reason(4409.into(), &format!("Subscriber for {duplicate} already exists")));
-                return None;
+            match Envelope::read(&bytes) {
+                Some((kind, id)) if kind == "subscribe" || kind == "start" => {
+                    if shared.is_running(&id) {
+                        if reader.refuse_duplicates {
+                            shared.end_with(reason(4409.into(), &format!("Subscriber for {id} already exists")));
+                            return None;
+                        }
+                    } else if !reader.admit(&id).await {
+                        continue;
+                    }
+                }
+                Some((kind, id)) if kind == "complete" || kind == "stop" => shared.finish(&id, &reader.operations),
+                _ => {}
             }
-            return Some((bytes, (messages, session, shared)));
+            return Some((bytes, (messages, reader)));
         }
     })
 }
@@ -248,23 +497,45 @@ async fn within_budget(
     }
 }
 
-/// `connection_init`: the identity of the token in the payload, or a refusal (4403).
-async fn authenticate(
+/// What `connection_init` needs of the connection.
+struct InitContext {
     auth: Authenticator,
-    payload: serde_json::Value,
     shared: Arc<Shared>,
     request_id: String,
-) -> async_graphql::Result<Data> {
+    live: crate::live::LiveFeed,
+    identity: LiveIdentity,
+}
+
+impl Init {
+    fn context(connection: &Connection, shared: &Arc<Shared>, identity: LiveIdentity) -> InitContext {
+        InitContext {
+            auth: connection.auth.clone(),
+            shared: shared.clone(),
+            request_id: connection.request_id.0.clone(),
+            live: connection.live.clone(),
+            identity,
+        }
+    }
+}
+
+/// `connection_init`: the identity of the token in the payload, or a refusal (4403). The
+/// connection's data holds the identity and the [`LiveIdentity`] that follows it.
+async fn authenticate(init: InitContext, payload: serde_json::Value) -> async_graphql::Result<Data> {
+    let InitContext { auth, shared, request_id, live, identity: live_identity } = init;
     let Some(token) = token(&payload) else {
         tracing::info!(%request_id, "WebSocket connection without a token refused");
         shared.set_init(Init::Refused);
         return Err("Forbidden".into());
     };
+    // listen before looking the person up: a change committed in between is then seen
+    let events = live.subscribe();
     match auth.authenticate(token).await {
         Ok(identity) => {
             shared.set_init(Init::Accepted { expires_at: expiry(token) });
+            shared.accepted(token, &identity, events);
             let mut data = Data::default();
             data.insert(identity);
+            data.insert(live_identity);
             Ok(data)
         }
         Err(e) => {
@@ -348,19 +619,19 @@ struct Shared {
     init: Mutex<Init>,
     last_heard: Mutex<Instant>,
     ended_by: Mutex<Option<CloseReason>>,
-    /// The ids of the operations running (subscribed, not completed yet).
+    /// The ids of the operations running (started, not completed yet).
     running: Mutex<HashSet<String>>,
+    /// Once accepted: the token, whose budget it spends, and the feed of its person's events.
+    accepted: Mutex<Option<Accepted>>,
+    /// The connection's identity as it stands now (see [`LiveIdentity`]).
+    identity: watch::Sender<Option<Identity>>,
 }
 
-impl Default for Shared {
-    fn default() -> Self {
-        Self {
-            init: Mutex::default(),
-            last_heard: Mutex::new(Instant::now()),
-            ended_by: Mutex::default(),
-            running: Mutex::default(),
-        }
-    }
+struct Accepted {
+    token: String,
+    caller: Caller,
+    /// `None` for a token linked to no person (local tokens).
+    person_events: Option<PersonEvents>,
 }
 
 /// What `Shared` reads of a protocol message: its type and operation id.
@@ -372,12 +643,31 @@ struct Envelope<'a> {
     id: Option<std::borrow::Cow<'a, str>>,
 }
 
+impl Envelope<'_> {
+    /// The type and id of a message that has both; anything else (not JSON…) is
+    /// async-graphql's to judge.
+    fn read(message: &[u8]) -> Option<(String, String)> {
+        let Ok(Envelope { kind, id: Some(id) }) = serde_json::from_slice::<Envelope>(message) else { return None };
+        Some((kind.into_owned(), id.into_owned()))
+    }
+}
+
 /// The value behind `mutex`, even if a panicking holder poisoned it (plain data, always whole).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {
+    fn new(identity: watch::Sender<Option<Identity>>) -> Self {
+        Self {
+            init: Mutex::default(),
+            last_heard: Mutex::new(Instant::now()),
+            ended_by: Mutex::default(),
+            running: Mutex::default(),
+            accepted: Mutex::default(),
+            identity,
+        }
+    }
     fn init(&self) -> Init {
         *lock(&self.init)
     }
@@ -406,30 +696,68 @@ impl Shared {
             _ => None,
         }
     }
-    /// A client message: a `subscribe` starts its id, a `complete` ends it; `Err(id)` for a
-    /// `subscribe` whose id is already running. Anything else (not JSON…) is async-graphql's.
-    fn received(&self, message: &[u8]) -> Result<(), String> {
-        let Ok(Envelope { kind, id: Some(id) }) = serde_json::from_slice::<Envelope>(message) else { return Ok(()) };
-        let mut running = lock(&self.running);
-        match kind.as_ref() {
-            "subscribe" if !running.insert(id.clone().into_owned()) => Err(id.into_owned()),
-            "complete" => {
-                running.remove(id.as_ref());
-                Ok(())
-            }
-            _ => Ok(()),
+    /// The connection was accepted with `token`, of `identity`.
+    fn accepted(&self, token: &str, identity: &Identity, events: broadcast::Receiver<Arc<LiveEvent>>) {
+        let person_events = identity.person.map(|person| PersonEvents {
+            stream: StreamId::new(<carnet_domain::person::Person as carnet_domain::Decider>::CATEGORY, person),
+            events,
+        });
+        *lock(&self.accepted) = Some(Accepted { token: token.to_owned(), caller: Caller::of(identity), person_events });
+        self.identity.send_replace(Some(identity.clone()));
+    }
+    /// The caller of an accepted connection.
+    fn caller(&self) -> Option<Caller> {
+        if !matches!(self.init(), Init::Accepted { .. }) {
+            return None;
+        }
+        lock(&self.accepted).as_ref().map(|a| a.caller.clone())
+    }
+    fn token(&self) -> Option<String> {
+        lock(&self.accepted).as_ref().map(|a| a.token.clone())
+    }
+    /// The feed of the person's events, for the connection loop to take once accepted.
+    fn person_events(&self) -> Option<PersonEvents> {
+        if !matches!(self.init(), Init::Accepted { .. }) {
+            return None;
+        }
+        lock(&self.accepted).as_mut().and_then(|a| a.person_events.take())
+    }
+    fn running(&self) -> usize {
+        lock(&self.running).len()
+    }
+    fn is_running(&self, id: &str) -> bool {
+        lock(&self.running).contains(id)
+    }
+    /// Operation `id` was admitted.
+    fn start(&self, id: &str) {
+        lock(&self.running).insert(id.to_owned());
+    }
+    /// Operation `id` is over (the client stopped it, or the server completed it): its place is
+    /// free.
+    fn finish(&self, id: &str, operations: &Operations) {
+        if lock(&self.running).remove(id)
+            && let Some(caller) = self.caller()
+        {
+            operations.release(&caller, 1);
+        }
+    }
+    /// The connection ends: every place it held is free.
+    fn release_all(&self, operations: &Operations) {
+        let n = std::mem::take(&mut *lock(&self.running)).len();
+        if let Some(accepted) = lock(&self.accepted).as_ref() {
+            operations.release(&accepted.caller, n);
         }
     }
     /// A server message: a `complete` or an `error` ends its operation.
-    fn sent(&self, message: &str) {
-        // `next` messages, by far the most, are not parsed
-        if message.starts_with(r#"{"type":"next""#) {
+    fn sent(&self, message: &str, operations: &Operations) {
+        // `next` (`data`) messages, by far the most, are not parsed
+        if message.starts_with(r#"{"type":"next""#) || message.starts_with(r#"{"type":"data""#) {
             return;
         }
-        if let Ok(Envelope { kind, id: Some(id) }) = serde_json::from_str::<Envelope>(message)
-            && matches!(kind.as_ref(), "complete" | "error")
+        if let Some((kind, id)) = Envelope::read(message.as_bytes())
+            && matches!(kind.as_str(), "complete" | "error")
         {
-            lock(&self.running).remove(id.as_ref());
+            self.finish(&id, operations);
         }
     }
 }

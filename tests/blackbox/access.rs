@@ -205,3 +205,327 @@ async fn each_role_subscribes_to_what_it_may_read_only() {
     anonymous.init(json!({})).await;
     assert_eq!(anonymous.closed().await.0, 4403);
 }
+
+/// Every output field of `schema.graphql` that carries the id of an entity or returns one
+/// (outside mutation payloads, which `ACADEMIE` cannot reach: it writes nothing), plus the
+/// payloads of the log. The test below reads each as an `ACADEMIE` caller; a field added to the
+/// schema fails this list until it is read there too.
+const FIELDS_WITH_IDS: [&str; 37] = [
+    "ActivityEvent.entityId",
+    "LogEvent.entityId",
+    "LogEvent.payload",
+    "LogEventConnection.edges",
+    "LogEventConnection.nodes",
+    "LogEventEdge.node",
+    "Me.personId",
+    "Node.id",
+    "Person.id",
+    "Project.holders",
+    "Project.id",
+    "Project.sessions",
+    "ProjectConnection.edges",
+    "ProjectConnection.nodes",
+    "ProjectEdge.node",
+    "ProjectHolder.person",
+    "Query.events",
+    "Query.history",
+    "Query.node",
+    "Query.nodes",
+    "Query.person",
+    "Query.project",
+    "Query.projects",
+    "Query.session",
+    "Query.sessions",
+    "Session.facilitatorIds",
+    "Session.facilitators",
+    "Session.id",
+    "Session.projectIds",
+    "Session.registrations",
+    "SessionConnection.edges",
+    "SessionConnection.nodes",
+    "SessionEdge.node",
+    "SessionRegistration.personId",
+    "Subscription.activity",
+    "Subscription.projectChanged",
+    "Subscription.sessionChanged",
+];
+
+/// The fields of output types (not `…Payload`) whose type is an id, an entity or a page of
+/// them, as `schema.graphql` declares them.
+fn fields_with_ids_in_schema() -> Vec<String> {
+    let schema = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql")).expect("schema");
+    let carrying = [
+        "ID",
+        "Project",
+        "Session",
+        "Person",
+        "Node",
+        "JSON",
+        "LogEvent",
+        "LogEventEdge",
+        "LogEventConnection",
+        "ProjectEdge",
+        "ProjectConnection",
+        "SessionEdge",
+        "SessionConnection",
+        "ActivityEvent",
+        "ProjectHolder",
+        "SessionRegistration",
+    ];
+    let mut found = vec![];
+    let mut current: Option<String> = None;
+    let mut in_description = false;
+    for line in schema.lines() {
+        let line = line.trim();
+        if line.starts_with("\"\"\"") {
+            // a one-line description opens and closes at once
+            if !(line.len() > 3 && line.ends_with("\"\"\"")) {
+                in_description = !in_description;
+            }
+            continue;
+        }
+        if in_description {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("type ").or_else(|| line.strip_prefix("interface ")) {
+            let name = rest.split([' ', '{']).next().unwrap_or_default();
+            current = (!name.ends_with("Payload")).then(|| name.to_owned());
+            continue;
+        }
+        if line.starts_with('}') {
+            current = None;
+            continue;
+        }
+        let Some(owner) = &current else { continue };
+        let Some((head, ty)) = line.rsplit_once(": ") else { continue };
+        let name = head.split('(').next().unwrap_or_default();
+        let ty: String = ty.chars().filter(|c| c.is_alphanumeric()).collect();
+        if carrying.contains(&ty.as_str()) && !name.is_empty() {
+            found.push(format!("{owner}.{name}"));
+        }
+    }
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn an_academie_reaches_no_id_outside_its_territory() {
+    let mut listed: Vec<String> = FIELDS_WITH_IDS.iter().map(|f| f.to_string()).collect();
+    listed.sort();
+    assert_eq!(fields_with_ids_in_schema(), listed, "a field carrying ids is missing from FIELDS_WITH_IDS");
+    let db = fresh_postgres().await;
+    no_id_outside_the_territory(&db.url).await;
+}
+
+#[tokio::test]
+async fn an_academie_reaches_no_id_outside_its_territory_on_sqlite() {
+    let dir = TempDir::new();
+    no_id_outside_the_territory(&format!("sqlite://{}", dir.path().join("c.db").display())).await;
+}
+
+/// A session of Créteil (24) linked to a Paris (01) project too: Créteil reads the session,
+/// never the Paris project's id, through any field, entry point or payload.
+async fn no_id_outside_the_territory(url: &str) {
+    let app = spawn_app(url).await;
+    let team = app.token(Role::LabTeam, &[]);
+    let run = |name: &'static str, entity: &'static str, input: Value| {
+        let (app, team) = (&app, &team);
+        async move {
+            let input_type = format!("{}{}Input", name[..1].to_uppercase(), &name[1..]);
+            let doc = format!("mutation($input: {input_type}!) {{ {name}(input: $input) {{ {entity} {{ id }} }} }}");
+            let res = app.graphql_as(Some(team), &doc, json!({ "input": input })).await;
+            let id = res["data"][name][entity]["id"].as_str().map(str::to_owned);
+            id.unwrap_or_else(|| panic!("{name}: {res}"))
+        }
+    };
+    let project = |academie: &'static str| {
+        run(
+            "submitProject",
+            "project",
+            json!({ "title": format!("Projet {academie}"), "problemStatement": "Un besoin.",
+                    "supportMode": "PUNCTUAL", "academieCodes": [academie] }),
+        )
+    };
+    let (p24, p01) = (project("24").await, project("01").await);
+    let request = json!({ "title": "Atelier", "format": "IDEATION", "objective": "Préparer.",
+                          "requester": { "organisation": "DNE", "kind": "DIRECTION" } });
+    let session = run("requestSession", "session", request.clone()).await;
+    let paris_only = run("requestSession", "session", request).await;
+    for (s, p) in [(&session, &p24), (&session, &p01), (&paris_only, &p01)] {
+        run("linkSessionToProject", "session", json!({ "sessionId": s, "projectId": p })).await;
+    }
+    // the Paris project's id as the log stores it, for the payloads
+    let history = "query($id: ID!) { history(id: $id, first: 50) { nodes { type payload } } }";
+    let res = app.graphql_as(Some(&team), history, json!({ "id": session })).await;
+    let raw: Vec<String> = res["data"]["history"]["nodes"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "SessionLinkedToProject")
+        .filter_map(|e| e["payload"]["project"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(raw.len(), 2, "{res}");
+    let hidden = [p01.clone(), paris_only.clone()];
+
+    let creteil = app.token(Role::Academie, &["24"]);
+    let projects = r#"query($p24: ID!) {
+      me { personId }
+      projects(first: 10) {
+        nodes { id holders { person { id } } sessions { id projectIds facilitatorIds facilitators { id }
+                registrations { personId } } }
+        edges { node { id sessions { id projectIds } } }
+      }
+      project(id: $p24) { id sessions { id projectIds } }
+      projectAsOf: project(id: $p24, asOf: "2100-01-01T00:00:00Z") { id sessions { id projectIds } }
+    }"#;
+    let document = r#"query($s: ID!, $p24: ID!, $p01: ID!, $paris: ID!) {
+      session(id: $s) { id projectIds facilitators { id } }
+      sessionAsOf: session(id: $s, asOf: "2100-01-01T00:00:00Z") { id projectIds }
+      sessions(first: 10) { nodes { id projectIds } edges { node { id projectIds } } }
+      node(id: $s) { id ... on Session { projectIds } }
+      nodes(ids: [$s, $p24, $p01, $paris]) { id ... on Session { projectIds } ... on Project { sessions { projectIds } } }
+      sessionHistory: history(id: $s, first: 20) { nodes { entityId type payload } edges { node { entityId payload } } }
+      projectHistory: history(id: $p24, first: 20) { nodes { entityId payload } }
+    }"#;
+    let vars = json!({ "s": session, "p24": p24, "p01": p01, "paris": paris_only });
+    let first = app.graphql_as(Some(&creteil), projects, vars.clone()).await;
+    assert!(first["errors"].is_null(), "{first}");
+    let res = app.graphql_as(Some(&creteil), document, vars.clone()).await;
+    assert!(res["errors"].is_null(), "{res}");
+    let text = format!("{first}{res}");
+    assert!(text.contains(&p24) && text.contains(&session), "the territory's own ids are there: {text}");
+    for id in hidden.iter().chain(&raw[1..]) {
+        assert!(!text.contains(id.as_str()), "Créteil reads {id}: {text}");
+    }
+    assert_eq!(res["data"]["session"]["projectIds"], json!([p24]), "{res}");
+    assert_eq!(res["data"]["nodes"][2], Value::Null);
+    let linked: Vec<&Value> = res["data"]["sessionHistory"]["nodes"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "SessionLinkedToProject")
+        .map(|e| &e["payload"]["project"])
+        .collect();
+    assert_eq!(linked, [&json!(raw[0]), &json!("Hors de votre territoire")], "{res}");
+    // what the lab team sees of the same query: the Paris ids are there (the check above means something)
+    let all = format!(
+        "{}{}",
+        app.graphql_as(Some(&team), projects, vars.clone()).await,
+        app.graphql_as(Some(&team), document, vars).await
+    );
+    assert!(hidden.iter().chain(&raw).all(|id| all.contains(id.as_str())), "{all}");
+
+    // the entry points Créteil may not use at all
+    for refused in ["{ events(first: 5) { nodes { entityId } } }", "query { person(id: \"x\") { id } }"] {
+        let res = app.graphql_as(Some(&creteil), refused, json!({})).await;
+        assert_eq!(outcome(&res), "FORBIDDEN", "{refused}: {res}");
+    }
+
+    // and the subscriptions
+    let mut ws = app.ws_as(&creteil).await;
+    ws.subscribe("activity", "subscription { activity { entityId eventType } }", json!({})).await;
+    let changed = "subscription($id: ID!) { sessionChanged(id: $id, afterVersion: 0) { id projectIds } }";
+    ws.subscribe("session", changed, json!({ "id": session })).await;
+    let current = ws.next_data("session").await;
+    assert_eq!(current["data"]["sessionChanged"]["projectIds"], json!([p24]), "{current}");
+    let another = project("01").await;
+    run("linkSessionToProject", "session", json!({ "sessionId": session, "projectId": another })).await;
+    let update = ws.next_data("session").await;
+    assert_eq!(update["data"]["sessionChanged"]["projectIds"], json!([p24]), "{update}");
+    // the activity of Créteil up to that link: the session's events, not the new Paris project's
+    loop {
+        let event = ws.next_data("activity").await;
+        let event = &event["data"]["activity"];
+        assert_ne!(event["entityId"], json!(another), "{event}");
+        if event["entityId"] == json!(session) && event["eventType"] == "SessionLinkedToProject" {
+            break;
+        }
+    }
+}
+
+/// The events the served process read to answer `asOf` and `history`, from its `/metrics`.
+async fn events_read(client: &reqwest::Client, address: &str) -> u64 {
+    let metrics = client.get(format!("{address}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("carnet_log_events_read_total{"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Territory before work: another académie's project or session costs no event read, on every
+/// entry point that reads the log (`asOf`, `history`), the same as an id that does not exist.
+/// Counted, not timed: the served process counts the events it reads.
+#[tokio::test]
+async fn another_academies_entity_is_refused_before_any_event_is_read() {
+    let db = fresh_postgres().await;
+    refused_before_any_event_is_read(&db.url).await;
+}
+
+#[tokio::test]
+async fn another_academies_entity_is_refused_before_any_event_is_read_on_sqlite() {
+    refused_before_any_event_is_read("sqlite://data/carnet.db").await;
+}
+
+async fn refused_before_any_event_is_read(url: &str) {
+    let dir = TempDir::new();
+    let (_served, address, lines) = crate::demo::serve(dir.path(), url);
+    let client = reqwest::Client::new();
+    let ask = |token: String, query: &'static str, variables: Value| {
+        let (client, address) = (client.clone(), address.clone());
+        async move {
+            let body = json!({ "query": query, "variables": variables });
+            let res = client.post(format!("{address}/graphql")).bearer_auth(token).json(&body).send().await;
+            res.expect("request").json::<Value>().await.expect("JSON")
+        }
+    };
+    let team = crate::demo::token_for(&lines, "Équipe du lab");
+    let listed = ask(
+        team,
+        "{ projects(first: 1) { nodes { id academieCodes } } sessions(first: 20) { nodes { id academieCodes } } }",
+        json!({}),
+    )
+    .await;
+    let project = &listed["data"]["projects"]["nodes"][0];
+    let own = project["academieCodes"][0].as_str().expect("an académie").to_owned();
+    let academies = ["01", "02", "03", "04"];
+    let other = academies
+        .iter()
+        .find(|a| project["academieCodes"].as_array().is_some_and(|c| !c.contains(&json!(a))))
+        .expect("another académie");
+    let session = listed["data"]["sessions"]["nodes"]
+        .as_array()
+        .and_then(|s| {
+            s.iter()
+                .find(|s| s["academieCodes"].as_array().is_some_and(|c| !c.is_empty() && !c.contains(&json!(other))))
+        })
+        .map(|s| s["id"].clone())
+        .expect("a session of other académies");
+    let verifier = carnet_api::auth::Verifier::load_or_create(&dir.path().join("data/jwt-secret")).expect("secret");
+    let mint = |academie: &str| {
+        verifier.mint(
+            "rectorat",
+            &[Role::Academie],
+            &[carnet_domain::values::AcademieCode::parse(academie).unwrap()],
+            1,
+        )
+    };
+    let outsider = mint(other);
+    let as_of = "query($id: ID!) { project(id: $id, asOf: \"2100-01-01T00:00:00Z\") { id } }";
+    let session_as_of = "query($id: ID!) { session(id: $id, asOf: \"2100-01-01T00:00:00Z\") { id } }";
+    let history = "query($id: ID!) { history(id: $id, first: 50) { nodes { type } } }";
+
+    let before = events_read(&client, &address).await;
+    for (query, id) in
+        [(as_of, &project["id"]), (history, &project["id"]), (session_as_of, &session), (history, &session)]
+    {
+        let res = ask(outsider.clone(), query, json!({ "id": id })).await;
+        assert_eq!(outcome(&res), "NOT_FOUND", "{query}: {res}");
+    }
+    assert_eq!(events_read(&client, &address).await, before, "another académie's entity: not one event read");
+
+    // the counter counts: the project's own académie reads its events
+    let res = ask(mint(&own), as_of, json!({ "id": project["id"] })).await;
+    assert_eq!(outcome(&res), "OK", "{res}");
+    assert!(events_read(&client, &address).await > before, "the own académie's asOf folds the events");
+}

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 /// `carnet serve` in `dir`, killed when dropped.
-struct Served(Child);
+pub(crate) struct Served(Child);
 
 impl Drop for Served {
     fn drop(&mut self) {
@@ -18,7 +18,7 @@ impl Drop for Served {
 
 /// Starts `carnet serve` on a free port in `dir` with `url`, and returns the process, the URL it
 /// prints and its printed lines up to the last token.
-fn serve(dir: &std::path::Path, url: &str) -> (Served, String, Vec<String>) {
+pub(crate) fn serve(dir: &std::path::Path, url: &str) -> (Served, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_carnet"))
         .arg("serve")
         .env("CARNET_DATABASE_URL", url)
@@ -48,7 +48,7 @@ fn serve(dir: &std::path::Path, url: &str) -> (Served, String, Vec<String>) {
     (served, address, lines)
 }
 
-fn token_for(lines: &[String], label: &str) -> String {
+pub(crate) fn token_for(lines: &[String], label: &str) -> String {
     let line = lines.iter().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("{label}: {lines:?}"));
     line.split_whitespace().last().expect("a token").to_owned()
 }

@@ -118,3 +118,123 @@ async fn a_period_narrows_what_happened_and_a_bad_one_is_refused() {
     let anonymous = app.graphql(INDICATORS, json!({})).await;
     assert_eq!(anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
 }
+
+/// `indicators(asOf)` rebuilds the read models from the log: it weighs in the complexity limit,
+/// a few run at once and the rest are refused (`RATE_LIMITED`, `BUSY`) rather than queued
+/// without end, and a light query of another caller answers while heavy ones are still
+/// running (judged by which finishes first, not by a time threshold).
+#[tokio::test]
+async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
+    let db = fresh_postgres().await;
+    let store = carnet_api::startup::open_store(&db.url).await.expect("store");
+    let lab = carnet_api::lab::Lab::new(store, "110B", test_master_keys());
+    carnet_api::demo::load(&lab, chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day")).await.expect("demo");
+    let heavy = |n: usize| {
+        let aliases: String = (0..n)
+            .map(|i| format!("a{i}: indicators(asOf: \"2100-01-01T00:00:00Z\") {{ projects {{ total }} }} "))
+            .collect();
+        format!("{{ {aliases} }}")
+    };
+    let auditor_of = |app: &TestApp| {
+        carnet_api::auth::Verifier::load_or_create(&app.secret).expect("secret").mint(
+            "auditor",
+            &[Role::Auditor],
+            &[],
+            1,
+        )
+    };
+
+    // the complexity limit: four folds in a document, not five (cheap indicators: many)
+    let app = spawn_app(&db.url).await;
+    let auditor = auditor_of(&app);
+    let res = app.graphql_as(Some(&auditor), &heavy(5), json!({})).await;
+    assert_eq!(res["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{res}");
+    assert!(res["errors"][0]["message"].as_str().is_some_and(|m| m.contains("complex")), "{res}");
+    let res = app.graphql_as(Some(&auditor), &heavy(4), json!({})).await;
+    assert!(res["errors"].is_null(), "four fit: {res}");
+    let cheap: String = (0..20).map(|i| format!("c{i}: indicators {{ projects {{ total }} }} ")).collect();
+    let res = app.graphql_as(Some(&auditor), &format!("{{ {cheap} }}"), json!({})).await;
+    assert!(res["errors"].is_null(), "without asOf, indicators are a read-model query: {res}");
+
+    // one place and no queue: of three folds at once, one runs, two are refused at once
+    let app = spawn_app_with(&db.url, |c| {
+        c.expensive_queries = carnet_api::graphql::expensive::ExpensiveConfig {
+            concurrency: 1,
+            queue: 0,
+            wait_ms: 60_000,
+            per_caller: 10,
+        }
+    })
+    .await;
+    let auditor = auditor_of(&app);
+    let res = app.graphql_as(Some(&auditor), &heavy(3), json!({})).await;
+    let errors = res["errors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 2, "{res}");
+    for error in &errors {
+        assert_eq!(error["extensions"]["code"], "RATE_LIMITED", "{res}");
+        assert_eq!(error["extensions"]["reason"], "BUSY", "{res}");
+        assert_eq!(error["extensions"]["retryAfterSeconds"], 1, "{res}");
+    }
+    let answered = (0..3).filter(|i| res["data"][format!("a{i}")]["projects"]["total"].is_number()).count();
+    assert_eq!(answered, 1, "{res}");
+
+    // one caller holds at most `per_caller` places and queue together: of four folds at once, two
+    // (one running, one waiting), the rest refused; another caller's fold then still gets in
+    let app = spawn_app_with(&db.url, |c| {
+        c.expensive_queries = carnet_api::graphql::expensive::ExpensiveConfig {
+            concurrency: 1,
+            queue: 10,
+            wait_ms: 60_000,
+            per_caller: 2,
+        }
+    })
+    .await;
+    let auditor = auditor_of(&app);
+    let res = app.graphql_as(Some(&auditor), &heavy(4), json!({})).await;
+    let refused = res["errors"].as_array().map(|e| e.iter().filter(|e| e["extensions"]["reason"] == "BUSY").count());
+    assert_eq!(refused, Some(2), "{res}");
+    let other = app.token(Role::LabTeam, &[]);
+    let res = app.graphql_as(Some(&other), &heavy(2), json!({})).await;
+    assert!(res["errors"].is_null(), "another caller has places of its own: {res}");
+
+    // one place, a long queue: 6 requests of 4 folds wait in turn, and a light query of another
+    // caller, sent after them, is answered before the last of them
+    let app = spawn_app_with(&db.url, |c| {
+        c.expensive_queries = carnet_api::graphql::expensive::ExpensiveConfig {
+            concurrency: 1,
+            queue: 100,
+            wait_ms: 120_000,
+            per_caller: 100,
+        }
+    })
+    .await;
+    let auditor = auditor_of(&app);
+    let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut running = vec![];
+    for i in 0..6 {
+        let (client, address, token, query, finished) =
+            (app.client.clone(), app.address.clone(), auditor.clone(), heavy(4), finished.clone());
+        running.push(tokio::spawn(async move {
+            let res = client
+                .post(format!("{address}/graphql"))
+                .bearer_auth(token)
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .expect("request");
+            let body: Value = res.json().await.expect("JSON");
+            assert!(body["errors"].is_null(), "heavy {i}: {body}");
+            finished.lock().unwrap().push(format!("heavy {i}"));
+        }));
+    }
+    // let the heavy requests reach the server first (the assertion is on order, not on time)
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let light = app.token(Role::LabTeam, &[]);
+    let res = app.graphql_as(Some(&light), "{ projects(first: 5) { totalCount } }", json!({})).await;
+    assert!(res["data"]["projects"]["totalCount"].as_u64().is_some_and(|n| n > 0), "{res}");
+    let done_before_light = finished.lock().unwrap().len();
+    for task in running {
+        task.await.expect("a heavy request");
+    }
+    assert!(done_before_light < 6, "the light query waited for every heavy one: {:?}", finished.lock().unwrap());
+}

@@ -22,6 +22,7 @@ mod subscriptions;
 mod support;
 mod surface;
 mod tokens;
+mod websocket_security;
 
 use support::*;
 

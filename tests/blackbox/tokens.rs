@@ -13,26 +13,26 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/oidc");
-const ISSUER: &str = "https://auth.example.gouv.fr/api/v2";
+pub(crate) const ISSUER: &str = "https://auth.example.gouv.fr/api/v2";
 /// The same keys, RS256 only.
 const RS_ONLY: &str = "https://rs-only.example.gouv.fr";
 const CLIENT: &str = "carnet-front";
-const SUB: &str = "agent-7f3a";
+pub(crate) const SUB: &str = "agent-7f3a";
 const PROTECTED: &str = "{ projects(first: 1) { totalCount } }";
 
-fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// The DER inside a PEM fixture.
-fn der(name: &str) -> Vec<u8> {
+pub(crate) fn der(name: &str) -> Vec<u8> {
     use base64::Engine;
     let pem = String::from_utf8(fixture(name)).expect("PEM");
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     base64::engine::general_purpose::STANDARD.decode(body).expect("base64")
 }
 
-fn private_key(alg: Algorithm) -> EncodingKey {
+pub(crate) fn private_key(alg: Algorithm) -> EncodingKey {
     match alg {
         Algorithm::RS256 => EncodingKey::from_rsa_der(&der("rsa.pem")),
         Algorithm::ES256 => EncodingKey::from_ec_der(&der("ec.pem")),
@@ -41,30 +41,30 @@ fn private_key(alg: Algorithm) -> EncodingKey {
     }
 }
 
-fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKey) -> String {
+pub(crate) fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKey) -> String {
     let mut header = Header::new(alg);
     header.kid = kid.map(str::to_owned);
     jsonwebtoken::encode(&header, claims, key).expect("sign")
 }
 
 /// A token of the provider, signed with the fixture key of `alg` under `kid`.
-fn token(alg: Algorithm, kid: &str, claims: &Value) -> String {
+pub(crate) fn token(alg: Algorithm, kid: &str, claims: &Value) -> String {
     sign(alg, Some(kid), claims, &private_key(alg))
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// An ID token as ProConnect issues them (`usual_name` for the family name).
-fn claims(sub: &str) -> Value {
+pub(crate) fn claims(sub: &str) -> Value {
     json!({
         "sub": sub, "iss": ISSUER, "aud": CLIENT, "exp": now() + 3600, "iat": now(),
         "given_name": "Camille", "usual_name": "Durand", "email": "camille.durand@example.org"
     })
 }
 
-fn with(mut claims: Value, changes: Value) -> Value {
+pub(crate) fn with(mut claims: Value, changes: Value) -> Value {
     for (k, v) in changes.as_object().expect("an object") {
         if v.is_null() {
             claims.as_object_mut().expect("an object").remove(k);
@@ -75,7 +75,7 @@ fn with(mut claims: Value, changes: Value) -> Value {
     claims
 }
 
-fn provider(issuer: &str) -> OidcProvider {
+pub(crate) fn provider(issuer: &str) -> OidcProvider {
     OidcProvider {
         issuer: issuer.into(),
         audience: CLIENT.into(),
@@ -106,7 +106,7 @@ async fn query_as(app: &TestApp, token: &str, query: &str) -> Value {
 
 /// Registers a person as ADMIN, links `identities` to them and grants `role` (with académies):
 /// the way an administrator lets a provider's user in. Returns the person's id.
-async fn admit(app: &TestApp, identities: &[(&str, &str)], role: Option<(&str, &[&str])>) -> Value {
+pub(crate) async fn admit(app: &TestApp, identities: &[(&str, &str)], role: Option<(&str, &[&str])>) -> Value {
     let admin = app.token(Role::Admin, &[]);
     let register = "mutation { registerPerson(input: { profile: { givenName: \"Camille\", usualName: \"Durand\" } }) \
                     { person { id } } }";
@@ -126,6 +126,37 @@ async fn admit(app: &TestApp, identities: &[(&str, &str)], role: Option<(&str, &
         assert!(res["errors"].is_null(), "{res}");
     }
     person
+}
+
+/// A provider token with exactly this header, signed with the fixture RSA key.
+fn raw_sign(header: Value, claims: &Value) -> String {
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let message = format!("{}.{}", b64(&header), b64(claims));
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), &private_key(Algorithm::RS256), Algorithm::RS256).expect("sign");
+    format!("{message}.{signature}")
+}
+
+/// A local token signed with the server's secret, with `header_extra` in its header and
+/// `changes` to the claims `carnet token` writes (an ADMIN's).
+fn local(app: &TestApp, header_extra: Value, changes: Value) -> String {
+    use base64::Engine;
+    let secret = std::fs::read(&app.secret).expect("the server's secret");
+    let mut header = json!({ "alg": "HS256", "typ": "JWT" });
+    for (k, v) in header_extra.as_object().expect("an object") {
+        header[k] = v.clone();
+    }
+    let claims = with(
+        json!({ "sub": "operator", "iss": LOCAL_ISSUER, "aud": AUDIENCE, "iat": now(), "exp": now() + 3600,
+                "roles": ["ADMIN"], "academies": [] }),
+        changes,
+    );
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let message = format!("{}.{}", b64(&header), b64(&claims));
+    let key = EncodingKey::from_secret(secret.trim_ascii());
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).expect("sign");
+    format!("{message}.{signature}")
 }
 
 /// The 401 every refusal gets: `WWW-Authenticate: Bearer` and one body, whose `requestId` is
@@ -203,7 +234,21 @@ async fn every_refused_token_gets_the_same_401_and_a_closed_websocket() {
         ("an identity linked to nobody", Some(rs(&claims("agent-unknown")))),
         ("a local token of another secret", Some(other_secret)),
         ("a local token signed RS256", Some(rs(&with(good.clone(), json!({ "iss": LOCAL_ISSUER, "aud": AUDIENCE }))))),
+        // RFC 8725
+        (
+            "an unknown crit header",
+            Some(raw_sign(json!({ "alg": "RS256", "kid": "rsa-1", "crit": ["exp-ext"], "exp-ext": 1 }), &good)),
+        ),
+        ("an iat in the future", Some(rs(&with(good.clone(), json!({ "iat": now() + 3600 }))))),
+        ("an empty sub", Some(rs(&with(good.clone(), json!({ "sub": "" }))))),
+        ("a local token with an unknown crit header", Some(local(&app, json!({ "crit": ["b64"] }), json!({})))),
+        ("a local token issued in the future", Some(local(&app, json!({}), json!({ "iat": now() + 3600 })))),
+        ("a local token with an empty sub", Some(local(&app, json!({}), json!({ "sub": "" })))),
     ];
+    // the forging helpers themselves make accepted tokens
+    assert_eq!(post(&app, Some(&local(&app, json!({}), json!({}))), PROTECTED).await.status(), 200);
+    let plain = raw_sign(json!({ "alg": "RS256", "kid": "rsa-1" }), &good);
+    assert_eq!(post(&app, Some(&plain), PROTECTED).await.status(), 200);
     for (what, bad) in &cases {
         assert_refused(what, post(&app, bad.as_deref(), PROTECTED).await).await;
     }
@@ -304,4 +349,73 @@ async fn a_providers_claim_mapping_gives_roles_to_a_linked_person() {
     assert_eq!(res["data"]["me"]["roles"], json!([]), "no mapped group, no role: {res}");
     let res = query_as(&app, &elsewhere, PROTECTED).await;
     assert_eq!(res["errors"][0]["extensions"]["code"], "FORBIDDEN", "{res}");
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_a_400_and_an_empty_sub_is_not_minted() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let token = app.token(Role::LabTeam, &[]);
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(json!({ "query": PROTECTED }).to_string())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{body}");
+    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("Authorization")), "{body}");
+    assert_eq!(post(&app, Some(&token), PROTECTED).await.status(), 200, "one header is fine");
+
+    let dir = TempDir::new();
+    let out = carnet(&["token", "--role", "LAB_TEAM", "--sub", ""], "sqlite://data/carnet.db", Some(dir.path()));
+    assert!(!out.status.success(), "an empty subject was minted: {}", out.stdout);
+    assert!(out.stderr.contains("--sub"), "{}", out.stderr);
+    assert!(out.stdout.trim().is_empty(), "no token printed: {}", out.stdout);
+}
+
+/// Guessing tokens costs the guesser's address its budget: once spent, 429 instead of 401.
+/// `X-Forwarded-For` chooses the address only where `trust_forwarded_for` says so.
+#[tokio::test]
+async fn refused_tokens_spend_the_budget_of_their_address() {
+    let db = fresh_postgres().await;
+    for trusted in [false, true] {
+        let app = spawn_app_with(&db.url, |c| {
+            c.rate_limit =
+                carnet_api::rate_limit::RateLimitConfig { per_minute: 60, burst: 5, trust_forwarded_for: trusted }
+        })
+        .await;
+        let guess = |forwarded: &'static str| {
+            app.client
+                .post(format!("{}/graphql", app.address))
+                .header("content-type", "application/json")
+                .header("x-forwarded-for", forwarded)
+                .bearer_auth("garbage.not.a-token")
+                .body(json!({ "query": PROTECTED }).to_string())
+                .send()
+        };
+        let mut statuses = vec![];
+        for _ in 0..20 {
+            statuses.push(guess("203.0.113.7").await.expect("request").status().as_u16());
+        }
+        let refused = statuses.iter().filter(|s| **s == 401).count();
+        let limited = statuses.iter().filter(|s| **s == 429).count();
+        assert!((5..=6).contains(&refused) && refused + limited == 20, "trusted {trusted}: {statuses:?}");
+        let res = guess("203.0.113.7").await.expect("request");
+        assert_eq!(res.status(), 429);
+        assert!(res.headers().contains_key("retry-after"));
+        let body: Value = res.json().await.expect("JSON");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{body}");
+        // another address behind the proxy: its own budget only where the proxy is trusted
+        let elsewhere = guess("198.51.100.9").await.expect("request").status();
+        assert_eq!(elsewhere, if trusted { 401 } else { 429 }, "trusted {trusted}");
+        // a valid token is its own caller
+        let token = app.token(Role::LabTeam, &[]);
+        assert_eq!(post(&app, Some(&token), PROTECTED).await.status(), 200, "trusted {trusted}");
+    }
 }

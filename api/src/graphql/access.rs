@@ -11,11 +11,14 @@ use async_graphql::Context;
 use carnet_domain::person::Role;
 use carnet_domain::project::Visibility;
 use carnet_domain::values::AcademieCode;
+use std::borrow::Cow;
 
-/// What a resolver needs of the request: the services, the identity, the request id.
+/// What a resolver needs of the request: the services, the identity, the request id. Over
+/// WebSocket the identity is the connection's as it stands now (`crate::ws::LiveIdentity`),
+/// hence owned there.
 pub struct Caller<'c> {
     pub state: &'c AppState,
-    pub identity: &'c Identity,
+    pub identity: Cow<'c, Identity>,
     pub request_id: &'c str,
 }
 
@@ -94,7 +97,11 @@ pub const WRITERS: [Role; 2] = [Role::LabTeam, Role::Admin];
 /// The authenticated caller; `UNAUTHENTICATED` without a token.
 pub fn authenticated<'c>(ctx: &'c Context<'_>) -> async_graphql::Result<Caller<'c>> {
     let request_id = &ctx.data::<RequestId>()?.0;
-    let identity = ctx.data_opt::<Identity>().ok_or_else(|| ApiError::Unauthenticated.into_graphql(request_id))?;
+    let unauthenticated = || ApiError::Unauthenticated.into_graphql(request_id);
+    let identity = match ctx.data_opt::<crate::ws::LiveIdentity>() {
+        Some(live) => Cow::Owned(live.current().ok_or_else(unauthenticated)?),
+        None => Cow::Borrowed(ctx.data_opt::<Identity>().ok_or_else(unauthenticated)?),
+    };
     Ok(Caller { state: ctx.data::<AppState>()?, identity, request_id })
 }
 

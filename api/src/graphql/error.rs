@@ -37,6 +37,12 @@ pub enum ApiError {
     /// The database cannot be reached for now: retry later (HTTP 503 with `Retry-After`).
     #[error("service momentanément indisponible : la base de données ne répond pas, réessayez dans quelques secondes")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Too many folds of the log at once (`expensive.rs`): try again shortly.
+    #[error("trop de requêtes coûteuses en cours : réessayez dans quelques secondes")]
+    Busy,
+    /// A running subscription that the caller's new rights no longer allow.
+    #[error("abonnement interrompu : {}", .0.message())]
+    AccessRevoked(Revocation),
     #[error("erreur interne")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -72,6 +78,8 @@ impl ApiError {
             Self::Conflict { .. } => "CONFLICT",
             Self::SubscriptionLagged => "SUBSCRIPTION_LAGGED",
             Self::Unavailable(_) => UNAVAILABLE,
+            Self::AccessRevoked(_) => "ACCESS_REVOKED",
+            Self::Busy => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -113,9 +121,43 @@ impl ApiError {
                 Self::BadUserInput(_, rule) | Self::InvalidTransition(_, rule) => ext.set("rule", *rule),
                 Self::Conflict { current_version } => ext.set("currentVersion", *current_version),
                 Self::Unavailable(_) => ext.set("retryAfterSeconds", RETRY_AFTER_SECONDS),
+                Self::AccessRevoked(why) => ext.set("reason", why.code()),
+                Self::Busy => {
+                    ext.set("reason", "BUSY");
+                    ext.set("retryAfterSeconds", 1);
+                }
                 _ => {}
             }
         })
+    }
+}
+
+/// Why a subscription's access was revoked (`extensions.reason` of `ACCESS_REVOKED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// The caller no longer holds a role that reads it.
+    RoleRevoked,
+    /// The entity is no longer within the caller's territory.
+    OutOfTerritory,
+    /// The token no longer authenticates (identity unlinked, person erased).
+    IdentityRefused,
+}
+
+impl Revocation {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::RoleRevoked => "ROLE_REVOKED",
+            Self::OutOfTerritory => "OUT_OF_TERRITORY",
+            Self::IdentityRefused => "IDENTITY_REFUSED",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Self::RoleRevoked => "votre rôle ne permet plus de suivre ceci",
+            Self::OutOfTerritory => "ceci n'est plus dans votre territoire",
+            Self::IdentityRefused => "votre identité n'est plus reconnue",
+        }
     }
 }
 

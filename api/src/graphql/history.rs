@@ -10,8 +10,9 @@
 //! `ADMIN`, and [`ERASED`] for everyone once the person's key is destroyed.
 //!
 //! Access follows the entity's: `history` of a project or session outside an `ACADEMIE` caller's
-//! territory is `NOT_FOUND` (its existence does not leak), of a person is for those who may look
-//! people up; `READER` reads no history. `events` is the auditors' (`AUDITOR`, `ADMIN`): it
+//! territory is `NOT_FOUND` (its existence does not leak), and within it, a payload that names
+//! another académie's project (`SessionLinkedToProject`) reads [`OUT_OF_TERRITORY`] in place of
+//! its id ([`hide_other_territories`]); a person's history is for those who may look people up; `READER` reads no history. `events` is the auditors' (`AUDITOR`, `ADMIN`): it
 //! spans every académie and every person.
 //!
 //! `events` pages by checkpoint in the store's reading order (`carnet_store::feed`): paging
@@ -43,6 +44,8 @@ use serde_json::Value;
 pub const REDACTED: &str = "Données personnelles masquées";
 /// What everyone reads in place of the personal fields of an erased person.
 pub const ERASED: &str = "Personne effacée";
+/// What an `ACADEMIE` caller reads in place of the id of another académie's project.
+pub const OUT_OF_TERRITORY: &str = "Hors de votre territoire";
 
 /// Bounds of a feed filter: enough for any real audit, not a way to make every event cost.
 const MAX_FILTER_VALUES: usize = 50;
@@ -166,6 +169,7 @@ impl HistoryQuery {
         } else {
             vec![]
         };
+        metrics::counter!("carnet_log_events_read_total", "reader" => "history").increment(events.len() as u64);
         let rows = log_events(&caller, events).await?;
         let page = Page { rows, has_next_page, has_previous_page, total_count: total };
         Ok(Some(connection::connection(page, |(e, _)| e.stream_version, |(_, node)| node)))
@@ -275,15 +279,55 @@ async fn log_events(
     let upcasters = lab.upcasters();
     let keys = upcasters.load_keys(lab.store(), &events).await.map_err(|e| caller.fail(e))?;
     let sees_personal_data = caller.sees_personal_data();
-    events
+    let mut read = events
         .into_iter()
         .map(|event| {
             let mut payload = read_payload(upcasters, &keys, &event).map_err(|e| caller.fail(e))?;
             redact_personal_data(upcasters, &event, &mut payload, sees_personal_data);
-            let node = log_event(&event, payload);
-            Ok((event, node))
+            Ok((event, payload))
         })
-        .collect()
+        .collect::<async_graphql::Result<Vec<_>>>()?;
+    hide_other_territories(caller, &mut read).await?;
+    Ok(read
+        .into_iter()
+        .map(|(event, payload)| {
+            let node = log_event(&event, payload);
+            (event, node)
+        })
+        .collect())
+}
+
+/// The payload fields that name a project, by event type: what an `ACADEMIE` caller may read
+/// of another entity's history stops at its territory.
+const PROJECT_FIELDS: [(&str, &str); 1] = [("SessionLinkedToProject", "project")];
+
+/// For a caller limited to a territory: every project id a payload names outside it reads
+/// [`OUT_OF_TERRITORY`] (its existence does not leak). Each project is looked up once.
+async fn hide_other_territories(caller: &Caller<'_>, read: &mut [(RecordedEvent, Value)]) -> async_graphql::Result<()> {
+    if caller.territory().is_none() {
+        return Ok(());
+    }
+    let mut visible = std::collections::HashMap::new();
+    for (event, payload) in read.iter_mut() {
+        let Some((_, field)) = PROJECT_FIELDS.iter().find(|(t, _)| *t == event.event_type) else { continue };
+        let Some(value) = payload.get_mut(*field) else { continue };
+        let id = value.as_str().and_then(|v| uuid::Uuid::parse_str(v).ok());
+        let seen = match id {
+            Some(id) => match visible.get(&id) {
+                Some(&seen) => seen,
+                None => {
+                    let seen = visible_project(caller, id).await?.is_some();
+                    visible.insert(id, seen);
+                    seen
+                }
+            },
+            None => false,
+        };
+        if !seen {
+            *value = Value::from(OUT_OF_TERRITORY);
+        }
+    }
+    Ok(())
 }
 
 fn log_event(e: &RecordedEvent, payload: Value) -> LogEvent {

@@ -30,7 +30,11 @@ impl IndicatorsQuery {
     ///
     /// `asOf`: the indicators as they stood at that moment, rebuilt from the log (events recorded
     /// by then); "now" in the figures' definitions is then that moment. It reads the whole log:
-    /// an auditor's question, slower than the others.
+    /// an auditor's question, slower than the others: it weighs 1 000 in the complexity limit,
+    /// and a few run at once (`RATE_LIMITED` with `reason: "BUSY"` beyond).
+    #[graphql(
+        complexity = "super::expensive::as_of_cost(as_of.is_some(), super::expensive::INDICATORS_AS_OF, child_complexity)"
+    )]
     async fn indicators(
         &self,
         ctx: &Context<'_>,
@@ -58,7 +62,8 @@ impl IndicatorsQuery {
             None => indicators(caller.state.store.db(), &period, &codes).await,
             Some(at) => {
                 let lab = &caller.state.lab;
-                indicators_as_of(lab.store(), lab.upcasters().clone(), at, &period, &codes).await
+                let fold = indicators_as_of(lab.store(), lab.upcasters().clone(), at, &period, &codes);
+                caller.state.expensive.run(&caller.identity, fold).await.map_err(|e| caller.fail(e))?
             }
         }
         .map_err(|e| fail(&caller, e))?;

@@ -12,6 +12,7 @@
 mod access;
 mod connection;
 pub mod error;
+pub mod expensive;
 mod french;
 mod history;
 mod ids;
@@ -210,27 +211,10 @@ async fn execute(
     req.extensions_mut().insert(crate::access_log::Operation(operation_of(&request)));
     // one loader per request: its cache never outlives the request nor crosses callers
     let mut request = request.data(request_id.clone()).data(loaders::ReadModels::loader(state.store.clone()));
-    if let Some(header) = req.headers().get(header::AUTHORIZATION) {
-        let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default();
-        match state.auth.authenticate(token).await {
-            Ok(identity) => {
-                let caller =
-                    crate::access_log::Caller { issuer: identity.issuer.clone(), subject: identity.sub.clone() };
-                req.extensions_mut().insert(caller);
-                request = request.data(identity)
-            }
-            Err(e) if e.is_internal() => {
-                tracing::error!(request_id = %request_id.0, error = %e, "cannot authenticate");
-                return HttpResponse::InternalServerError().json(
-                    serde_json::json!({ "errors": [{ "message": "erreur interne", "extensions": { "code": "INTERNAL_SERVER_ERROR", "requestId": request_id.0 } }] }),
-                );
-            }
-            Err(e) => {
-                // one answer for every bad token; the reason goes to the log only
-                tracing::info!(request_id = %request_id.0, reason = %e, "token refused");
-                return unauthorized(&request_id);
-            }
-        }
+    match authenticate(state, req, &request_id).await {
+        Ok(Some(identity)) => request = request.data(identity),
+        Ok(None) => {}
+        Err(refused) => return refused,
     }
     // the caller's budget (rate_limit.rs): over it, 429 and nothing runs; every answer from
     // here on says where the caller stands
@@ -294,6 +278,56 @@ fn graphql_answer(
         answer.insert_header((header::RETRY_AFTER, seconds.to_string()));
     }
     answer.json(negotiation::response_body(&response, executed))
+}
+
+/// The caller of an HTTP request: `None` without an `Authorization` header, else its
+/// identity, or the answer that refuses the request:
+/// - two `Authorization` headers: 400 (which one would count?);
+/// - a refused token: 401 (one body whatever the reason), after spending one request of the
+///   budget of the client's address (`rate_limit.rs`: the proxy's `X-Forwarded-For` only where
+///   `trust_forwarded_for`), so that guessing tokens is rate-limited like anything else: over
+///   that budget, 429 `RATE_LIMITED` instead;
+/// - the people directory cannot be read: 500.
+async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    request_id: &RequestId,
+) -> Result<Option<crate::auth::Identity>, HttpResponse> {
+    let mut headers = req.headers().get_all(header::AUTHORIZATION);
+    let Some(header) = headers.next() else { return Ok(None) };
+    if headers.next().is_some() {
+        tracing::info!(request_id = %request_id.0, "two Authorization headers refused");
+        return Err(HttpResponse::BadRequest().json(serde_json::json!({ "errors": [{
+            "message": "un seul en-tête Authorization par requête",
+            "extensions": { "code": "BAD_REQUEST", "requestId": request_id.0 },
+        }] })));
+    }
+    let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default();
+    match state.auth.authenticate(token).await {
+        Ok(identity) => {
+            let caller = crate::access_log::Caller { issuer: identity.issuer.clone(), subject: identity.sub.clone() };
+            req.extensions_mut().insert(caller);
+            Ok(Some(identity))
+        }
+        Err(e) if e.is_internal() => {
+            tracing::error!(request_id = %request_id.0, error = %e, "cannot authenticate");
+            Err(HttpResponse::InternalServerError().json(
+                serde_json::json!({ "errors": [{ "message": "erreur interne", "extensions": { "code": "INTERNAL_SERVER_ERROR", "requestId": request_id.0 } }] }),
+            ))
+        }
+        Err(e) => {
+            // one answer for every bad token; the reason goes to the log only
+            tracing::info!(request_id = %request_id.0, reason = %e, "token refused");
+            let address = state.rate_limit.address_of(req);
+            match state.rate_limit.check(&address) {
+                Ok(admitted) => Err(admitted.stamp(unauthorized(request_id))),
+                Err(limited) => {
+                    metrics::counter!("carnet_rate_limited_total", "transport" => "http").increment(1);
+                    Err(limited.response(&request_id.0))
+                }
+            }
+        }
+    }
 }
 
 /// What the access log calls the operation: its name, or else its root fields (`projects,me`).

@@ -247,8 +247,14 @@ impl ProjectQuery {
     /// territory.
     ///
     /// With `asOf`, the project as it stood at that moment: its events recorded by then,
-    /// folded as the read model folds them (`NOT_FOUND` if it did not exist yet, or was not
-    /// within the caller's territory then).
+    /// folded as the read model folds them (`NOT_FOUND` if it did not exist yet). For an
+    /// `ACADEMIE` caller the project must be within its territory now (checked on the read model,
+    /// before any event is read) and then.
+    /// `asOf` weighs 200 in the complexity limit, and a few folds run at once (`RATE_LIMITED`
+    /// with `reason: "BUSY"` beyond).
+    #[graphql(
+        complexity = "super::expensive::as_of_cost(as_of.is_some(), super::expensive::ENTITY_AS_OF, child_complexity)"
+    )]
     async fn project(
         &self,
         ctx: &Context<'_>,
@@ -262,8 +268,21 @@ impl ProjectQuery {
         };
         // the past of a project is the lab's and the auditors' business, not the catalogue's
         caller.require(&access::READERS)?;
+        // territory before work: a project outside the caller's territory now is not folded at
+        // all (answering NOT_FOUND after the fold took measurably longer than for an id that
+        // does not exist, and cost the events' reading)
+        if caller.territory().is_some() && visible_project(&caller, uuid).await?.is_none() {
+            return Err(caller.not_found(NOT_FOUND));
+        }
         let lab = &caller.state.lab;
-        let row = project_as_of(lab.store(), lab.upcasters(), uuid, at).await.map_err(|e| caller.fail(e))?;
+        let fold = project_as_of(lab.store(), lab.upcasters(), uuid, at);
+        let row = caller
+            .state
+            .expensive
+            .run(&caller.identity, fold)
+            .await
+            .map_err(|e| caller.fail(e))?
+            .map_err(|e| caller.fail(e))?;
         row.filter(|row| caller.sees(&row.academies)).map(Project).ok_or_else(|| caller.not_found(NOT_FOUND)).map(Some)
     }
 

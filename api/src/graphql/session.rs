@@ -7,7 +7,7 @@ use super::access::{self, Caller};
 use super::connection::{self, CountedConnection, PageRequest};
 use super::error::ApiError;
 use super::ids::{self, Kind};
-use super::loaders::{PersonKey, load_many};
+use super::loaders::{PersonKey, ProjectKey, load_many};
 use super::person::Person;
 use super::project::visible_project;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
@@ -317,9 +317,22 @@ impl Session {
     async fn end_reason(&self) -> Option<&str> {
         self.0.end_reason.as_deref()
     }
-    /// Opaque ids of the linked projects.
-    async fn project_ids(&self) -> Vec<ID> {
-        self.0.projects.iter().map(|p| ids::encode(Kind::Project, *p)).collect()
+    /// Opaque ids of the linked projects: for an `ACADEMIE` caller, those of its territory
+    /// only (a session of its territory may be linked to another académie's project too).
+    async fn project_ids(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ID>> {
+        let caller = access::authenticated(ctx)?;
+        let linked = &self.0.projects;
+        if caller.territory().is_none() && !caller.public_only() {
+            return Ok(linked.iter().map(|p| ids::encode(Kind::Project, *p)).collect());
+        }
+        let rows = load_many(ctx, linked.iter().map(|p| ProjectKey(*p)).collect())
+            .await
+            .map_err(|e| super::project::fail(ctx, e))?;
+        Ok(linked
+            .iter()
+            .filter(|id| rows.iter().any(|r| r.id == **id && caller.sees_project(&r.academies, r.visibility)))
+            .map(|p| ids::encode(Kind::Project, *p))
+            .collect())
     }
     /// The académies the session belongs to: those its attendance names and those of its
     /// linked projects.
@@ -346,6 +359,11 @@ impl SessionQuery {
     /// With `asOf`, the session as it stood at that moment (its events recorded by then);
     /// `academieCodes` then lists its attendance's académies only. Territory is checked on the
     /// session as it is now.
+    /// `asOf` weighs 200 in the complexity limit, and a few folds run at once (`RATE_LIMITED`
+    /// with `reason: "BUSY"` beyond).
+    #[graphql(
+        complexity = "super::expensive::as_of_cost(as_of.is_some(), super::expensive::ENTITY_AS_OF, child_complexity)"
+    )]
     async fn session(
         &self,
         ctx: &Context<'_>,
@@ -357,7 +375,14 @@ impl SessionQuery {
         let now = visible_session(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND))?;
         let Some(at) = as_of else { return Ok(Some(now)) };
         let lab = &caller.state.lab;
-        let row = session_as_of(lab.store(), lab.upcasters(), uuid, at).await.map_err(|e| caller.fail(e))?;
+        let fold = session_as_of(lab.store(), lab.upcasters(), uuid, at);
+        let row = caller
+            .state
+            .expensive
+            .run(&caller.identity, fold)
+            .await
+            .map_err(|e| caller.fail(e))?
+            .map_err(|e| caller.fail(e))?;
         row.map(Session).ok_or_else(|| caller.not_found(NOT_FOUND)).map(Some)
     }
 

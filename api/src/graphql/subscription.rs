@@ -11,9 +11,15 @@
 //!
 //! A subscription that falls too far behind the feed ends with `SUBSCRIPTION_LAGGED` rather than
 //! skip events silently; the client subscribes again.
+//!
+//! Access is checked again whenever the connection's identity changes (a role granted or
+//! revoked, an erasure: see `crate::ws`): with the new identity, a subscription checks its
+//! role, then its entity's territory, and ends with `ACCESS_REVOKED` (`reason`: `ROLE_REVOKED`,
+//! `OUT_OF_TERRITORY`, `IDENTITY_REFUSED`) when either fails; `activity` takes the new
+//! territory from then on.
 
 use super::access::{self, Caller};
-use super::error::ApiError;
+use super::error::{ApiError, Revocation};
 use super::ids::{self, Kind};
 use super::project::{Project, visible_project};
 use super::session::{Session, visible_session};
@@ -21,6 +27,7 @@ use crate::auth::Identity;
 use crate::live::LiveEvent;
 use crate::startup::AppState;
 use async_graphql::{Context, ID, InputObject, SimpleObject, Subscription as GraphQLSubscription};
+use carnet_domain::person::Role;
 use carnet_store::StreamId;
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -90,7 +97,7 @@ impl Subscription {
             filter,
             territory: caller.territory(),
             visible: HashMap::new(),
-            owner: Owner::of(&caller),
+            owner: Owner::of(ctx, &caller),
             ended: false,
         };
         Ok(futures::stream::unfold(feed, ActivityFeed::next))
@@ -203,20 +210,77 @@ struct Owner {
     state: AppState,
     identity: Identity,
     request_id: String,
+    /// Over WebSocket, the connection's identity as it changes.
+    live: Option<crate::ws::LiveIdentity>,
+    changes: Option<tokio::sync::watch::Receiver<Option<Identity>>>,
 }
 
 impl Owner {
-    fn of(caller: &Caller<'_>) -> Self {
+    fn of(ctx: &Context<'_>, caller: &Caller<'_>) -> Self {
+        let live = ctx.data_opt::<crate::ws::LiveIdentity>().cloned();
+        let changes = live.as_ref().map(|live| {
+            let mut changes = live.watch();
+            // what the caller was checked with is not news
+            changes.mark_unchanged();
+            changes
+        });
         Self {
             state: caller.state.clone(),
-            identity: caller.identity.clone(),
+            identity: caller.identity.clone().into_owned(),
             request_id: caller.request_id.to_owned(),
+            live,
+            changes,
         }
     }
 
     fn caller(&self) -> Caller<'_> {
-        Caller { state: &self.state, identity: &self.identity, request_id: &self.request_id }
+        Caller {
+            state: &self.state,
+            identity: std::borrow::Cow::Borrowed(&self.identity),
+            request_id: &self.request_id,
+        }
     }
+
+    /// The error that ends a subscription for `why`, counted for the connection (which closes
+    /// once none is left).
+    fn revoked(&self, why: Revocation) -> async_graphql::Error {
+        if let Some(live) = &self.live {
+            live.revoked();
+        }
+        tracing::info!(request_id = %self.request_id, reason = why.code(), "subscription ended: access revoked");
+        ApiError::AccessRevoked(why).into_graphql(&self.request_id)
+    }
+
+    /// The caller's identity once it changed; `Err` when it no longer authenticates at all.
+    /// Never returns without a connection to follow.
+    async fn changed(changes: &mut Option<tokio::sync::watch::Receiver<Option<Identity>>>) -> Option<Identity> {
+        let Some(receiver) = changes else { return std::future::pending().await };
+        if receiver.changed().await.is_err() {
+            // the connection is gone: so is the subscription, soon
+            return std::future::pending().await;
+        }
+        receiver.borrow_and_update().clone()
+    }
+
+    /// Takes `identity` (the connection's new one): `Err` for the error that ends the
+    /// subscription unless the caller still holds one of `roles`.
+    fn update(&mut self, identity: Option<Identity>, roles: &[Role]) -> Result<(), async_graphql::Error> {
+        let Some(identity) = identity else { return Err(self.revoked(Revocation::IdentityRefused)) };
+        self.identity = identity;
+        if !self.caller().has_any(roles) {
+            return Err(self.revoked(Revocation::RoleRevoked));
+        }
+        Ok(())
+    }
+}
+
+/// Roles that may follow a public project (`projectChanged` of the catalogue).
+const PUBLIC_READERS: [Role; 5] = [Role::Reader, Role::LabTeam, Role::Admin, Role::Auditor, Role::Academie];
+
+/// What the subscription waits for next.
+enum Wake {
+    Event(Option<async_graphql::Result<Arc<LiveEvent>>>),
+    Identity(Option<Identity>),
 }
 
 /// The next event of the feed; `None` once the feed is closed (shutdown), an error that ends
@@ -290,7 +354,7 @@ async fn changes<T: Watched>(
         // sent first or already known: either way nothing up to it is news
         last: known.max(current.version()),
         first: (current.version() > known).then_some(current),
-        owner: Owner::of(&caller),
+        owner: Owner::of(ctx, &caller),
         events,
         ended: false,
     };
@@ -320,9 +384,30 @@ impl<T: Watched> Watch<T> {
             return Some((Ok(entity), self));
         }
         loop {
-            let event = match next_event(&mut self.events, &self.owner.request_id).await? {
-                Ok(event) => event,
-                Err(e) => return self.end(e),
+            let wake = tokio::select! {
+                // a change of rights comes before any event that follows it
+                biased;
+                identity = Owner::changed(&mut self.owner.changes) => Wake::Identity(identity),
+                event = next_event(&mut self.events, &self.owner.request_id) => Wake::Event(event),
+            };
+            let event = match wake {
+                Wake::Event(None) => return None,
+                Wake::Event(Some(Ok(event))) => event,
+                Wake::Event(Some(Err(e))) => return self.end(e),
+                Wake::Identity(identity) => {
+                    let roles: &[Role] = if T::PUBLIC { &PUBLIC_READERS } else { &access::READERS };
+                    if let Err(e) = self.owner.update(identity, roles) {
+                        return self.end(e);
+                    }
+                    match T::load(&self.owner.caller(), self.id).await {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => {
+                            let e = self.owner.revoked(Revocation::OutOfTerritory);
+                            return self.end(e);
+                        }
+                        Err(e) => return self.end(e),
+                    }
+                }
             };
             // the read model commits with the events (inline): it shows at least this version
             if event.stream_id != self.stream || event.stream_version <= self.last {
@@ -370,9 +455,25 @@ impl ActivityFeed {
             return None;
         }
         loop {
-            let event = match next_event(&mut self.events, &self.owner.request_id).await? {
-                Ok(event) => event,
-                Err(e) => return self.end(e),
+            let wake = tokio::select! {
+                // a change of rights comes before any event that follows it
+                biased;
+                identity = Owner::changed(&mut self.owner.changes) => Wake::Identity(identity),
+                event = next_event(&mut self.events, &self.owner.request_id) => Wake::Event(event),
+            };
+            let event = match wake {
+                Wake::Event(None) => return None,
+                Wake::Event(Some(Ok(event))) => event,
+                Wake::Event(Some(Err(e))) => return self.end(e),
+                Wake::Identity(identity) => {
+                    if let Err(e) = self.owner.update(identity, &access::READERS) {
+                        return self.end(e);
+                    }
+                    // the new territory, from now on
+                    self.territory = self.owner.caller().territory();
+                    self.visible.clear();
+                    continue;
+                }
             };
             if !self.filter.matches(&event) {
                 continue;

@@ -55,7 +55,7 @@ impl<'c> Change<'c> {
     ) -> async_graphql::Result<Self> {
         let caller = access::authenticated(ctx)?;
         caller.require(roles)?;
-        let identity = caller.identity;
+        let identity = &caller.identity;
         let mut metadata = Metadata::new(Actor { id: identity.sub.clone(), issuer: identity.issuer.clone() });
         if let Some(client_id) = &client_mutation_id {
             let key = format!("{}\n{}\n{client_id}", identity.issuer, identity.sub);
