@@ -108,14 +108,19 @@ pub enum AuthError {
     #[error("the identity is linked to no person, and the first-login policy refuses it")]
     Unknown,
     /// Not the caller's fault: the people read model could not be read or written.
-    #[error("cannot look the identity up: {0}")]
-    Directory(String),
+    /// Its cause is kept, so that an unreachable database answers 503 `UNAVAILABLE`.
+    #[error("cannot look the identity up ({what})")]
+    Directory {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl AuthError {
     /// Whether the server, not the token, failed (answered as an internal error, not 401).
     pub fn is_internal(&self) -> bool {
-        matches!(self, Self::Directory(_))
+        matches!(self, Self::Directory { .. })
     }
 }
 

@@ -28,7 +28,6 @@
 
 use crate::auth::{AuthError, Identity, LOCAL_ISSUER, Verifier};
 use crate::lab::Lab;
-use carnet_domain::Decider;
 use carnet_domain::person::{ExternalIdentity, Person, PersonCommand, PersonalData, Role};
 use carnet_domain::values::{AcademieCode, Email, Label, PersonId};
 use carnet_projections::{ProjectionStore, person_by_identity};
@@ -149,9 +148,9 @@ impl Authenticator {
 }
 
 fn lookup_failed(e: carnet_projections::ProjectionError) -> AuthError {
-    AuthError::Directory(e.to_string())
+    AuthError::Directory { what: "lookup", source: Box::new(e) }
 }
 
 fn registration_failed(e: CommandError) -> AuthError {
-    AuthError::Directory(format!("{} registration: {e}", Person::CATEGORY))
+    AuthError::Directory { what: "first-login registration", source: Box::new(e) }
 }

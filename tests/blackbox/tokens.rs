@@ -419,3 +419,35 @@ async fn refused_tokens_spend_the_budget_of_their_address() {
         assert_eq!(post(&app, Some(&token), PROTECTED).await.status(), 200, "trusted {trusted}");
     }
 }
+
+/// A provider token is looked up in the people read model: during a database outage that
+/// lookup fails, and the caller gets 503 `UNAVAILABLE` with `Retry-After`, as every other request
+/// does then, not a 500.
+#[tokio::test]
+async fn a_provider_token_during_a_database_outage_is_503_unavailable() {
+    let db = fresh_postgres().await;
+    let app = spawn_app_with(&db.url, |c| c.oidc = vec![provider(ISSUER)]).await;
+    admit(&app, &[(ISSUER, SUB)], Some(("LAB_TEAM", &[]))).await;
+    let token = token(Algorithm::RS256, "rsa-1", &claims(SUB));
+    let me = "{ me { sub } }";
+    query_as(&app, &token, me).await;
+
+    let name: String = sqlx::query_scalar("select current_database()").fetch_one(&db.pool).await.expect("name");
+    let admin = sqlx::PgPool::connect(&carnet_testkit::database_url()).await.expect("the maintenance database");
+    sqlx::query(&format!("alter database \"{name}\" allow_connections false")).execute(&admin).await.expect("alter");
+    sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .expect("terminate");
+    let res = post(&app, Some(&token), me).await;
+    let status = res.status();
+    let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body: Value = res.json().await.expect("JSON");
+    sqlx::query(&format!("alter database \"{name}\" allow_connections true")).execute(&admin).await.expect("alter");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{body}");
+    assert!(body["errors"][0]["extensions"]["requestId"].is_string(), "{body}");
+    assert!(body.get("data").is_none(), "the request never ran: {body}");
+}

@@ -36,6 +36,7 @@ use crate::startup::AppState;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use async_graphql::{Schema, SchemaBuilder};
+use error::ApiError;
 pub use mutation::Mutation;
 pub use query::Query;
 use serde::Deserialize;
@@ -310,10 +311,19 @@ async fn authenticate(
             Ok(Some(identity))
         }
         Err(e) if e.is_internal() => {
-            tracing::error!(request_id = %request_id.0, error = %e, "cannot authenticate");
-            Err(HttpResponse::InternalServerError().json(
-                serde_json::json!({ "errors": [{ "message": "erreur interne", "extensions": { "code": "INTERNAL_SERVER_ERROR", "requestId": request_id.0 } }] }),
-            ))
+            // the people directory cannot be read: 503 UNAVAILABLE when the database does not
+            // answer (retry), else 500; logged with its cause either way (error.rs)
+            let error = ApiError::internal(Box::new(e)).into_graphql(&request_id.0);
+            let response = async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())]);
+            let (status, retry_after) = match error::http_status(&response) {
+                (status, Some(seconds)) => (status, Some(seconds)),
+                _ => (actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, None),
+            };
+            let mut answer = HttpResponse::build(status);
+            if let Some(seconds) = retry_after {
+                answer.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            }
+            Err(answer.json(negotiation::response_body(&response, false)))
         }
         Err(e) => {
             // one answer for every bad token; the reason goes to the log only
