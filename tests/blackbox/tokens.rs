@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/oidc");
-const ISSUER: &str = "https://auth.example.gouv.fr/api/v2";
+pub(crate) const ISSUER: &str = "https://auth.example.gouv.fr/api/v2";
 /// The same keys, RS256 only.
 const RS_ONLY: &str = "https://rs-only.example.gouv.fr";
 const CLIENT: &str = "carnet-front";
@@ -48,7 +48,7 @@ fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKey) ->
 }
 
 /// A token of the provider, signed with the fixture key of `alg` under `kid`.
-fn token(alg: Algorithm, kid: &str, claims: &Value) -> String {
+pub(crate) fn token(alg: Algorithm, kid: &str, claims: &Value) -> String {
     sign(alg, Some(kid), claims, &private_key(alg))
 }
 
@@ -57,7 +57,7 @@ fn now() -> i64 {
 }
 
 /// An ID token as ProConnect issues them (`usual_name` for the family name).
-fn claims(sub: &str) -> Value {
+pub(crate) fn claims(sub: &str) -> Value {
     json!({
         "sub": sub, "iss": ISSUER, "aud": CLIENT, "exp": now() + 3600, "iat": now(),
         "given_name": "Camille", "usual_name": "Durand", "email": "camille.durand@example.org"
@@ -75,7 +75,7 @@ fn with(mut claims: Value, changes: Value) -> Value {
     claims
 }
 
-fn provider(issuer: &str) -> OidcProvider {
+pub(crate) fn provider(issuer: &str) -> OidcProvider {
     OidcProvider {
         issuer: issuer.into(),
         audience: CLIENT.into(),

@@ -5,9 +5,14 @@
 //! times, and its payload **as Carnet reads it**: decoded by the lab's codec (upcast to the
 //! current schema version, personal fields opened with the person's key, exactly as the read
 //! models and `asOf` read them), then serialized back to JSON. Personal data is then redacted for
-//! whoever may not see it ([`redact_personal_data`], the one place that does): the `profile` of a
-//! Person event reads [`REDACTED`] for `AUDITOR` and `ACADEMIE`, in clear for `LAB_TEAM` and
-//! `ADMIN`, and [`ERASED`] for everyone once the person's key is destroyed.
+//! whoever may not see it ([`redact_personal_data`], the one place that does): the personal field
+//! of a Person event (the `profile`, and the `identity` of `PersonIdentityLinked`: a provider's
+//! `sub` is personal data) reads [`REDACTED`] for `AUDITOR` and `ACADEMIE`, in clear for
+//! `LAB_TEAM` and `ADMIN`, and [`ERASED`] for everyone once the person's key is destroyed.
+//!
+//! `reason` is the metadata's: the reason the command gave (a decline, an abandonment, a
+//! cancellation, an erasure…), recorded by `crate::lab::Lab::execute` from `Decider::reason`.
+//! Events recorded before it did so have none there, although their payload may say why.
 //!
 //! Access follows the entity's: `history` of a project or session outside an `ACADEMIE` caller's
 //! territory is `NOT_FOUND` (its existence does not leak), of a person is for those who may look

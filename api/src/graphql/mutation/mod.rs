@@ -48,7 +48,7 @@ impl<'c> Change<'c> {
         let caller = access::authenticated(ctx)?;
         caller.require(roles)?;
         let identity = caller.identity;
-        let mut metadata = Metadata::new(Actor { id: identity.sub.clone(), issuer: identity.issuer.clone() });
+        let mut metadata = Metadata::new(actor(identity));
         if let Some(client_id) = &client_mutation_id {
             let key = format!("{}\n{}\n{client_id}", identity.issuer, identity.sub);
             metadata.command_id = Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes());
@@ -80,6 +80,14 @@ impl<'c> Change<'c> {
         self.caller.state.lab.execute::<D>(id, &command, &self.metadata, expected).await.map_err(|e| self.fail(e))?;
         Ok(())
     }
+}
+
+/// Who the log records as the actor: a provider's caller by the opaque id of the person their
+/// identity is linked to (the provider's `sub` is personal data, and would outlive an erasure
+/// in the log), a local token's by its subject (the name an operator gave it).
+pub(crate) fn actor(identity: &crate::auth::Identity) -> Actor {
+    let id = identity.person.map_or_else(|| identity.sub.clone(), |person| person.to_string());
+    Actor { id, issuer: identity.issuer.clone() }
 }
 
 /// `value`, or `BAD_USER_INPUT` naming the input field and the rule.
