@@ -74,11 +74,20 @@ impl Lab {
     /// After `person` was erased: the access log's rows of their `identities` (issuer, sub)
     /// name the person by their opaque id instead, and the database's files are scrubbed of
     /// what the erasure deleted (`carnet_store::sealing::scrub`: the SQLite WAL checkpointed
-    /// and truncated, the PostgreSQL tables that held personal data vacuumed).
-    pub async fn scrub_erased(&self, person: Uuid, identities: &[(String, String)]) -> Result<(), StoreError> {
-        carnet_store::access_log::pseudonymise(&self.store, identities, &person.to_string()).await?;
+    /// and truncated, the PostgreSQL tables that held personal data rewritten). The access log
+    /// is rewritten only when it held one of the subjects (`pseudonymised` rows changed before
+    /// the erasure, or some now): it is the one large table among them.
+    pub async fn scrub_erased(
+        &self,
+        person: Uuid,
+        identities: &[(String, String)],
+        pseudonymised: u64,
+    ) -> Result<(), StoreError> {
+        let now = carnet_store::access_log::pseudonymise(&self.store, identities, &person.to_string()).await?;
         let mut tables = carnet_projections::person::PERSONAL_TABLES.to_vec();
-        tables.push("access_log");
+        if pseudonymised + now > 0 {
+            tables.push("access_log");
+        }
         carnet_store::sealing::scrub(self.store.key_db(), &tables).await
     }
 

@@ -80,18 +80,19 @@
 //!   Pages freed before `secure_delete` was on (a database from an older Carnet) keep their
 //!   bytes until `VACUUM`: run `sqlite3 data/carnet.db VACUUM` once, server stopped.
 //! - **PostgreSQL**: an update or a delete leaves the old row version (the name, the wrapped
-//!   key) in the table's file until `VACUUM` prunes it; [`scrub`] runs
-//!   `VACUUM (INDEX_CLEANUP ON, ANALYZE)` on `person_keys` and on the tables the caller names
-//!   (the read models that held personal data, the access log), so that the indexes are cleaned
-//!   too (the default may skip them when few rows died) and the planner's statistics, which
-//!   sample column values into `pg_statistic`, are taken again without the erased values (the
-//!   old statistics rows go when autovacuum visits that catalog, which only a superuser may
-//!   vacuum by hand). The pruned pages reach the files at the next
-//!   checkpoint (at most `checkpoint_timeout`, 5 minutes by default); an open transaction older
-//!   than the erasure keeps the old versions alive until it ends (autovacuum then finishes the
-//!   job). A rebuild's old tables are dropped: their files are truncated at commit. What
-//!   Carnet cannot reach: the WAL segments (`pg_wal`) keep the inserts until they are recycled,
-//!   and archived WAL and base backups are backups (see the README on backups and erasure).
+//!   key) in the table's file; `VACUUM` marks it free but does not overwrite it (measured: the
+//!   name stays in the page's free space, and stays until a later row happens to land there).
+//!   So [`scrub`] runs `VACUUM (FULL, ANALYZE)` on `person_keys` and on the tables the caller
+//!   names: each is rewritten into a new file holding the live rows only, its indexes rebuilt,
+//!   and the old file truncated at commit. These tables are small (a row per person; the access
+//!   log only when an erased subject was in it), so the exclusive lock lasts milliseconds. The
+//!   new statistics (`ANALYZE`) no longer sample erased values; the old `pg_statistic` rows
+//!   linger as dead rows of that catalog until autovacuum reuses their space (only a superuser
+//!   may vacuum a catalog by hand). Pages reach the files at the next checkpoint (at most
+//!   `checkpoint_timeout`, 5 minutes by default). A rebuild's old tables are dropped: their
+//!   files are truncated at commit. What Carnet cannot reach: the WAL segments (`pg_wal`) keep
+//!   the inserts until they are recycled, and archived WAL and base backups are backups (see
+//!   the README on erasure).
 
 use crate::any::AnyStore;
 #[cfg(doc)]
@@ -733,8 +734,9 @@ const CHECKPOINT_ATTEMPTS: u32 = 20;
 
 /// Removes from the database's files what deleted personal data left there (see the module
 /// docs): on SQLite a `wal_checkpoint(TRUNCATE)` (with `secure_delete` on, freed space is
-/// already zeroed), on PostgreSQL a `VACUUM (INDEX_CLEANUP ON, ANALYZE)` of `person_keys` and of
-/// `tables`. Run it outside any transaction, once the erasure (or the rebuild) is committed.
+/// already zeroed; `tables` do not matter), on PostgreSQL a `VACUUM (FULL, ANALYZE)` of
+/// `person_keys` and of `tables`. Run it outside any transaction, once the erasure (or the
+/// rebuild) is committed.
 pub async fn scrub(db: KeyDb<'_>, tables: &[&str]) -> Result<(), StoreError> {
     match db {
         KeyDb::Sqlite { writer, .. } => {
@@ -756,7 +758,7 @@ pub async fn scrub(db: KeyDb<'_>, tables: &[&str]) -> Result<(), StoreError> {
         KeyDb::Postgres(pool) => {
             let mut names = vec!["person_keys".to_owned()];
             names.extend(tables.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))));
-            sqlx::query(&format!("vacuum (index_cleanup on, analyze) {}", names.join(", "))).execute(pool).await?;
+            sqlx::query(&format!("vacuum (full, analyze) {}", names.join(", "))).execute(pool).await?;
             Ok(())
         }
     }

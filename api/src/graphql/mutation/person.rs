@@ -241,6 +241,8 @@ impl PersonMutation {
     ) -> async_graphql::Result<ErasePersonPayload> {
         let change = Change::begin_as(ctx, input.client_mutation_id, &[DomainRole::Admin])?;
         let id = change.target(Kind::Person, &input.person_id, NOT_FOUND)?;
+        // bad input is refused before anything is written
+        let reason = field("reason", LongText::parse(&input.reason)).map_err(|e| change.fail(e))?;
         // the identities the erasure deletes, to take them out of the access log as well
         let identities: Vec<(String, String)> = find_person(&change.caller, id)
             .await?
@@ -249,18 +251,15 @@ impl PersonMutation {
         let lab = &change.caller.state.lab;
         // the access log before (a failure then leaves nothing erased, and a retry does it all)
         // and after (a request logged meanwhile)
-        carnet_store::access_log::pseudonymise(lab.store(), &identities, &id.to_string())
+        let pseudonymised = carnet_store::access_log::pseudonymise(lab.store(), &identities, &id.to_string())
             .await
             .map_err(|e| change.fail(e))?;
         change
             .execute::<PersonDecider>(id, input.expected_version, || {
-                Ok(PersonCommand::ErasePerson {
-                    reason: field("reason", LongText::parse(&input.reason))?,
-                    on: day(input.on),
-                })
+                Ok(PersonCommand::ErasePerson { reason, on: day(input.on) })
             })
             .await?;
-        lab.scrub_erased(id, &identities).await.map_err(|e| change.fail(e))?;
+        lab.scrub_erased(id, &identities, pseudonymised).await.map_err(|e| change.fail(e))?;
         let (m, p) = finish(change, id).await?;
         Ok(ErasePersonPayload::new(m, p))
     }
