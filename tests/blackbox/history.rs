@@ -584,7 +584,7 @@ async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_
         nodes(&res["data"]["events"]).iter().map(|e| (e["type"].clone(), e["reason"].clone())).collect();
     assert_eq!(
         shown,
-        [(json!("ProjectAccepted"), Value::Null), (json!("ProjectDeclined"), json!("Hors du champ du lab"))],
+        [(json!("ProjectDeclined"), json!("Hors du champ du lab")), (json!("ProjectAccepted"), Value::Null)],
         "{res}"
     );
 }
