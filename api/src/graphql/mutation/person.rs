@@ -232,8 +232,8 @@ impl PersonMutation {
     }
 
     /// Erases a person's personal data (administrators only); erasing twice is harmless. Their
-    /// provider subjects leave the access log, and the database's files are scrubbed of what
-    /// the erasure deleted (`Lab::scrub_erased`).
+    /// provider identities go with it, from the access log too, and the database's files are
+    /// scrubbed of what was erased.
     async fn erase_person(
         &self,
         ctx: &Context<'_>,
