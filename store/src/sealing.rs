@@ -61,9 +61,9 @@
 //! like `person` keeps the name — and deletes it on erasure; a keyed hash there would protect
 //! nothing more, as the same database holds the names in clear until erasure. Identity events
 //! written before sealing covered them keep their clear `identity` (the hash chain covers the
-//! stored form, so no migration can seal them after the fact); they read as before, and the
-//! codec tells one form from the other by its shape (`{"sealed", "key"}`), without a new
-//! schema version.
+//! stored form, so no migration can seal them after the fact); they read as before (the API
+//! shows them erased once their person is), and the codec tells one form from the other by its
+//! shape (`{"sealed", "key"}`), without a new schema version.
 //!
 //! ## Nothing left in the database's files ([`scrub`])
 //!

@@ -562,6 +562,51 @@ async fn after_erasure_no_file_of_the_sqlite_data_folder_holds_anything_of_the_p
     check_log_after(&app, &used).await;
 }
 
+/// An identity linked before identities were sealed stays in the log as written (its hash covers
+/// it), and reads as before; once the person is erased, `history` and `events` show it erased.
+#[tokio::test]
+async fn an_identity_linked_in_clear_before_sealing_reads_as_erased_after_erasure() {
+    use carnet_store::EventStore;
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let used = register_and_use(&app).await;
+    // the old way: the event appended with its identity in clear, as Carnet wrote identities
+    // before, the inline projections included
+    let store = carnet_store::AnyStore::connect(&db.url).await.expect("store");
+    let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet().with_master_keys(test_master_keys()));
+    let inline = carnet_projections::InlineProjections::new(upcasters);
+    let person = uuid::Uuid::parse_str(&person_uuid(&used)).unwrap();
+    let linked = carnet_store::NewEvent::new(
+        "PersonIdentityLinked",
+        json!({ "identity": { "issuer": "https://old.example.gouv.fr", "sub": SUB } }),
+    );
+    let actor = carnet_store::Actor { id: "seed".into(), issuer: "carnet-test".into() };
+    let stream = carnet_store::StreamId::new("person", person);
+    store
+        .append_with(
+            &stream,
+            carnet_store::ExpectedVersion::Any,
+            &[linked],
+            &carnet_store::Metadata::new(actor),
+            Some(&inline),
+        )
+        .await
+        .expect("link");
+    let stored: i64 = sqlx::query_scalar("select count(*) from events where payload::text like $1")
+        .bind(format!("%{SUB}%"))
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1, "written in clear, as before");
+    let (history, _, linked, _) = log_as_shown(&app, &used).await;
+    assert_eq!(linked["payload"]["identity"]["sub"], SUB, "it reads as before: {history}");
+
+    erase(&app, &used).await;
+    let (history, events, linked, _) = log_as_shown(&app, &used).await;
+    assert_eq!(linked["payload"]["identity"], ERASED, "{history}");
+    assert!(!history.contains(SUB) && !events.contains(SUB), "{history}\n{events}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Master-key rotation, with the binary
 
