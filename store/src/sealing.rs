@@ -84,8 +84,10 @@
 //!   name stays in the page's free space, and stays until a later row happens to land there).
 //!   So [`scrub`] runs `VACUUM (FULL, ANALYZE)` on `person_keys` and on the tables the caller
 //!   names: each is rewritten into a new file holding the live rows only, its indexes rebuilt,
-//!   and the old file truncated at commit. These tables are small (a row per person; the access
-//!   log only when an erased subject was in it), so the exclusive lock lasts milliseconds. The
+//!   and the old file truncated at commit. `VACUUM FULL` keeps a dead row that an open snapshot
+//!   may still see, so [`scrub`] first waits (up to 10 s, then says so in the log) for the
+//!   transactions that began before it to end. These tables are small (a row per person; the
+//!   access log only when an erased subject was in it), so the exclusive lock lasts ms. The
 //!   new statistics (`ANALYZE`) no longer sample erased values; the old `pg_statistic` rows
 //!   linger as dead rows of that catalog until autovacuum reuses their space (only a superuser
 //!   may vacuum a catalog by hand). Pages reach the files at the next checkpoint (at most
@@ -729,6 +731,9 @@ impl crate::codec::Upcasters {
 // ---------------------------------------------------------------------------------------------
 // Scrubbing the files
 
+/// How many 25 ms rounds [`scrub`] waits, on PostgreSQL, for older transactions to end (10 s).
+const OLD_SNAPSHOT_WAIT_ROUNDS: u32 = 400;
+
 /// How many times [`scrub`] tries a SQLite checkpoint that readers keep from completing.
 const CHECKPOINT_ATTEMPTS: u32 = 20;
 
@@ -756,6 +761,34 @@ pub async fn scrub(db: KeyDb<'_>, tables: &[&str]) -> Result<(), StoreError> {
             ))
         }
         KeyDb::Postgres(pool) => {
+            // VACUUM FULL copies a dead row that an older snapshot may still see: first let the
+            // transactions that began before now end (bounded), so that the erased rows go
+            let since: chrono::DateTime<chrono::Utc> =
+                sqlx::query_scalar("select clock_timestamp()").fetch_one(pool).await?;
+            let mut waited = 0;
+            loop {
+                let older: i64 = sqlx::query_scalar(
+                    "select count(*) from pg_stat_activity where datname = current_database() \
+                     and pid <> pg_backend_pid() and backend_type = 'client backend' \
+                     and backend_xmin is not null and xact_start < $1",
+                )
+                .bind(since)
+                .fetch_one(pool)
+                .await?;
+                if older == 0 {
+                    break;
+                }
+                if waited >= OLD_SNAPSHOT_WAIT_ROUNDS {
+                    tracing::warn!(
+                        transactions = older,
+                        "scrub: transactions older than the erasure are still open; the rows they may see survive \
+                         in the files until the next vacuum"
+                    );
+                    break;
+                }
+                waited += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
             let mut names = vec!["person_keys".to_owned()];
             names.extend(tables.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))));
             sqlx::query(&format!("vacuum (full, analyze) {}", names.join(", "))).execute(pool).await?;
