@@ -107,7 +107,9 @@ impl Authenticator {
         let metadata = |what: &str| Metadata {
             command_id: derive(what),
             correlation_id: derive("person"),
-            ..Metadata::new(Actor { id: identity.sub.clone(), issuer: identity.issuer.clone() })
+            // the person being registered, never the provider's `sub` (personal data: sealed in
+            // the identity event, it must not stay in clear in the metadata)
+            ..Metadata::new(Actor { id: id.to_string(), issuer: identity.issuer.clone() })
         };
         let claims = &identity.profile;
         let name = |claim: Option<&String>| {

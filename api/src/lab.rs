@@ -1,11 +1,16 @@
 //! The lab's command side, without HTTP: every change goes through [`Lab::execute`] — load the
 //! aggregate, decide, append with the inline projections in the same transaction (DESIGN §2).
 //! The GraphQL mutations and the demo data both use it, so demo history is real history.
+//!
+//! The reason a command carries (a decline, a cancellation, an erasure: `Decider::reason`) is
+//! put in its events' metadata here, on every way in, so that `LogEvent.reason` shows it.
 
 use carnet_domain::reference::{ReferenceKind, ReferenceSequence, SequenceCommand, SequenceState, Series};
 use carnet_domain::{Decider, Rejection};
 use carnet_projections::InlineProjections;
-use carnet_store::{AnyStore, CommandError, Executed, MasterKeys, Metadata, Repository, Upcasters};
+use carnet_store::{
+    AnyStore, CommandError, Executed, KeyStore, MasterKeys, Metadata, Repository, StoreError, Upcasters,
+};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -53,9 +58,37 @@ impl Lab {
         metadata: &Metadata,
         expected_version: Option<u64>,
     ) -> Result<Executed<D>, CommandError> {
+        let reasoned;
+        let metadata = match D::reason(command) {
+            Some(reason) if metadata.reason.is_none() => {
+                reasoned = Metadata { reason: Some(reason.to_owned()), ..metadata.clone() };
+                &reasoned
+            }
+            _ => metadata,
+        };
         Repository::<AnyStore, D>::new(self.store.clone(), self.upcasters.clone())
             .execute(id, command, metadata, expected_version, Some(self.inline.as_ref()))
             .await
+    }
+
+    /// After `person` was erased: the access log's rows of their `identities` (issuer, sub)
+    /// name the person by their opaque id instead, and the database's files are scrubbed of
+    /// what the erasure deleted (`carnet_store::sealing::scrub`: the SQLite WAL checkpointed
+    /// and truncated, the PostgreSQL tables that held personal data rewritten). The access log
+    /// is rewritten only when it held one of the subjects (`pseudonymised` rows changed before
+    /// the erasure, or some now): it is the one large table among them.
+    pub async fn scrub_erased(
+        &self,
+        person: Uuid,
+        identities: &[(String, String)],
+        pseudonymised: u64,
+    ) -> Result<(), StoreError> {
+        let now = carnet_store::access_log::pseudonymise(&self.store, identities, &person.to_string()).await?;
+        let mut tables = carnet_projections::person::PERSONAL_TABLES.to_vec();
+        if pseudonymised + now > 0 {
+            tables.push("access_log");
+        }
+        carnet_store::sealing::scrub(self.store.key_db(), &tables).await
     }
 
     /// Creates entity `id` of `D` with the next reference of its series (`year`): `build` makes

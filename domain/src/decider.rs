@@ -23,6 +23,14 @@ pub trait Decider {
     /// Applies a fact. Never fails and holds no logic beyond applying it.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
 
+    /// The reason the user gave, for a command that takes one (a decline, a cancellation, an
+    /// erasure…): recorded in the metadata of the events it produces (`reason`, DESIGN §3), so
+    /// that an auditor reads why beside who and when. `None` for the others.
+    fn reason(command: &Self::Command) -> Option<&str> {
+        let _ = command;
+        None
+    }
+
     /// Folds events onto a state.
     fn fold<'a>(state: Self::State, events: impl IntoIterator<Item = &'a Self::Event>) -> Self::State
     where

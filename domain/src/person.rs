@@ -2,10 +2,12 @@
 //!
 //! Other aggregates refer to people by their opaque [`PersonId`] only. Every personal field
 //! (names, email, organisation, affiliation, académie, UAI) lives in [`PersonalData`], which only
-//! [`PersonEvent::PersonRegistered`] and [`PersonEvent::PersonProfileUpdated`] carry: encrypting
-//! personal data at rest (or crypto-shredding it on erasure) therefore touches one type. The store
-//! seals it (DESIGN §3.2, `carnet_store::sealing`); once the person's key is destroyed, those
-//! events read back with no profile (`None`), and folding them gives no profile either.
+//! [`PersonEvent::PersonRegistered`] and [`PersonEvent::PersonProfileUpdated`] carry, and in the
+//! [`ExternalIdentity`] of [`PersonEvent::PersonIdentityLinked`] (a provider's `sub` names a
+//! person as surely as an email): encrypting personal data at rest (or crypto-shredding it on
+//! erasure) therefore touches these two types. The store seals them (DESIGN §3.2,
+//! `carnet_store::sealing`); once the person's key is destroyed, those events read back with no
+//! profile and no identity (`None`), and folding them gives none either.
 //!
 //! Erasure (`ErasePerson`) keeps the id so that other streams still resolve, marks the person
 //! erased and drops the profile, identities, consents and roles from the state; from then on the
@@ -178,8 +180,10 @@ pub enum PersonEvent {
         profile: Option<PersonalData>,
         registered_on: NaiveDate,
     },
+    /// `identity` is personal data, sealed like the profile: `None` only when read back after
+    /// erasure. The decider always records one.
     PersonIdentityLinked {
-        identity: ExternalIdentity,
+        identity: Option<ExternalIdentity>,
     },
     /// `profile`: as in `PersonRegistered`.
     PersonProfileUpdated {
@@ -213,6 +217,13 @@ impl Decider for Person {
 
     const CATEGORY: &'static str = "person";
     const VERSION: u32 = 1;
+
+    fn reason(command: &PersonCommand) -> Option<&str> {
+        match command {
+            PersonCommand::ErasePerson { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        }
+    }
 
     fn initial_state() -> PersonState {
         PersonState::default()
@@ -254,7 +265,7 @@ impl Decider for Person {
                         format!("cette identité ({}) est déjà rattachée à la personne", identity.issuer),
                     ));
                 }
-                Ok(vec![E::PersonIdentityLinked { identity: identity.clone() }])
+                Ok(vec![E::PersonIdentityLinked { identity: Some(identity.clone()) }])
             }
             C::UpdateProfile { profile } => {
                 if state.profile.as_ref() == Some(profile) {
@@ -329,7 +340,10 @@ impl Decider for Person {
                 state.registered_on = Some(*registered_on);
             }
             E::PersonIdentityLinked { identity } => {
-                state.identities.insert(identity.clone());
+                // `None`: read back after the key was destroyed; the erasure follows
+                if let Some(identity) = identity {
+                    state.identities.insert(identity.clone());
+                }
             }
             E::PersonProfileUpdated { profile } => state.profile = profile.clone(),
             E::PersonConsentGiven { purpose, on } => {
@@ -427,15 +441,15 @@ mod tests {
     fn links_an_identity_once() {
         let state = given::<Person>([registered()])
             .when(C::LinkIdentity { identity: identity() })
-            .then([E::PersonIdentityLinked { identity: identity() }]);
+            .then([E::PersonIdentityLinked { identity: Some(identity()) }]);
         assert!(state.identities.contains(&identity()));
-        given::<Person>([registered(), E::PersonIdentityLinked { identity: identity() }])
+        given::<Person>([registered(), E::PersonIdentityLinked { identity: Some(identity()) }])
             .when(C::LinkIdentity { identity: identity() })
             .then_rejects("person.identity_already_linked");
         let other = ExternalIdentity { sub: Label::parse("xyz").unwrap(), ..identity() };
-        given::<Person>([registered(), E::PersonIdentityLinked { identity: identity() }])
+        given::<Person>([registered(), E::PersonIdentityLinked { identity: Some(identity()) }])
             .when(C::LinkIdentity { identity: other.clone() })
-            .then([E::PersonIdentityLinked { identity: other }]);
+            .then([E::PersonIdentityLinked { identity: Some(other) }]);
     }
 
     #[test]
@@ -505,7 +519,7 @@ mod tests {
     fn erasure_drops_personal_data_and_freezes_the_person() {
         let history = [
             registered(),
-            E::PersonIdentityLinked { identity: identity() },
+            E::PersonIdentityLinked { identity: Some(identity()) },
             E::PersonRoleGranted { role: Role::Reader, academies: BTreeSet::new() },
         ];
         let state = given::<Person>(history.clone())
@@ -551,7 +565,7 @@ mod tests {
     fn event_type_tag_is_the_variant_name() {
         let cases = [
             (registered(), "PersonRegistered"),
-            (E::PersonIdentityLinked { identity: identity() }, "PersonIdentityLinked"),
+            (E::PersonIdentityLinked { identity: Some(identity()) }, "PersonIdentityLinked"),
             (E::PersonProfileUpdated { profile: Some(profile()) }, "PersonProfileUpdated"),
             (E::PersonConsentGiven { purpose: ConsentPurpose::Contact, on: day(1) }, "PersonConsentGiven"),
             (E::PersonConsentWithdrawn { purpose: ConsentPurpose::Contact, on: day(1) }, "PersonConsentWithdrawn"),

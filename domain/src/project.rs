@@ -635,6 +635,18 @@ impl Decider for Project {
     const CATEGORY: &'static str = "project";
     const VERSION: u32 = 1;
 
+    fn reason(command: &ProjectCommand) -> Option<&str> {
+        use ProjectCommand as C;
+        match command {
+            C::DeclineProject { reason, .. }
+            | C::WithdrawProject { reason, .. }
+            | C::PauseProject { reason, .. }
+            | C::ReopenProject { reason, .. } => Some(reason.as_str()),
+            C::AbandonProject { explanation, .. } => Some(explanation.as_str()),
+            _ => None,
+        }
+    }
+
     fn initial_state() -> ProjectState {
         ProjectState::default()
     }

@@ -475,6 +475,16 @@ impl Decider for Session {
     const CATEGORY: &'static str = "session";
     const VERSION: u32 = 1;
 
+    fn reason(command: &SessionCommand) -> Option<&str> {
+        use SessionCommand as C;
+        match command {
+            C::DeclineSession { reason, .. } | C::WithdrawSession { reason, .. } | C::CancelSession { reason, .. } => {
+                Some(reason.as_str())
+            }
+            _ => None,
+        }
+    }
+
     fn initial_state() -> SessionState {
         SessionState::default()
     }

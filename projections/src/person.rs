@@ -7,6 +7,12 @@
 //! person ids still resolve ("Personne effacée"). An identity `(issuer, sub)` belongs to one
 //! person at most: linking it to a second one is refused, as the API maps a token's
 //! `(iss, sub)` to a person through it ([`person_by_identity`]).
+//!
+//! The log seals identities like profiles (`carnet_store::sealing`); `person_identity` keeps
+//! `(issuer, sub)` in clear, as `person` keeps the name, because the token lookup needs it and
+//! the erasure deletes it: it is the one place an identity is readable, and only until erasure.
+//! [`PERSONAL_TABLES`] names the tables that hold personal data, for the store's scrub of the
+//! database files after an erasure.
 
 mod query;
 mod schema;
@@ -23,6 +29,10 @@ use carnet_store::RecordedEvent;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+/// The read-model tables that hold personal data until an erasure (each live table, not its
+/// rebuild shadow): vacuumed after an erasure (`carnet_store::sealing::scrub`).
+pub const PERSONAL_TABLES: &[&str] = &["person", "person_identity", "person_role", "person_consent"];
 
 /// What the API shows instead of the name of an erased person.
 pub const ERASED_DISPLAY_NAME: &str = "Personne effacée";
@@ -162,7 +172,9 @@ fn apply(
                 p.erased_on.get_or_insert(recorded.recorded_at.date_naive());
             }
         },
-        E::PersonIdentityLinked { identity } => {
+        // `None`: read back after the key was destroyed (a rebuild after an erasure)
+        E::PersonIdentityLinked { identity: None } => {}
+        E::PersonIdentityLinked { identity: Some(identity) } => {
             let identity =
                 IdentityRow { issuer: identity.issuer.as_str().to_owned(), sub: identity.sub.as_str().to_owned() };
             if !p.identities.contains(&identity) {

@@ -258,7 +258,8 @@ pub async fn rebuild<S: ProjectionStore>(store: &S) -> Result<CatchUpProgress, P
 /// 3. indexes them (PostgreSQL);
 /// 4. in one transaction: locks the live tables (PostgreSQL; on SQLite the transaction holds
 ///    the only writer), applies the events committed since step 2 — read directly on that
-///    transaction, so none can be missing — renames the shadow tables in, drops the old ones.
+///    transaction, so none can be missing — renames the shadow tables in, drops the old ones;
+/// 5. scrubs the database files of the old tables' bytes (`carnet_store::sealing::scrub`).
 ///
 /// A command that commits during step 4 waits for it and then writes to the new tables, whose
 /// rows it finds at the version it expects. Read models that refer to one another's tables in
@@ -278,7 +279,11 @@ pub async fn rebuild_with<S: ProjectionStore>(
     if let Some(conn) = owner {
         let _ = sqlx::Connection::close(conn).await; // ends the advisory locks
     }
-    result
+    let progress = result?;
+    // the old tables' pages were zeroed as they were freed (SQLite's secure_delete), but the WAL
+    // still holds their images: checkpoint and truncate it (carnet_store::sealing::scrub)
+    carnet_store::sealing::scrub(store.key_db(), &[]).await?;
+    Ok(progress)
 }
 
 /// On PostgreSQL, one rebuild of a read model at a time, across instances: session advisory

@@ -5,7 +5,8 @@
 //! It holds personal data — the caller's subject and address — so it is not kept forever:
 //! [`purge_access_log`] deletes what is older than the configured retention (the CNIL recommends
 //! six months to a year for access logs), and the server runs it periodically. Unlike the event
-//! log, rows here are deleted: no hash chain covers them.
+//! log, rows here are deleted: no hash chain covers them. An erasure replaces the erased person's
+//! provider subjects by their opaque person id ([`pseudonymise`]).
 
 use crate::integrity::timestamp_text;
 use crate::{AnyStore, StoreError};
@@ -85,6 +86,26 @@ pub async fn write_access_log(store: &AnyStore, records: &[AccessRecord]) -> Res
         }
     }
     Ok(())
+}
+
+/// After an erasure: the records of the erased person's `identities` (`(issuer, subject)` of
+/// their provider tokens) keep their issuer but name the person by `person` (their opaque id)
+/// instead of the provider's subject, which is personal data and erased with them. Who read
+/// what stays on record; who that was, no longer. Returns how many records changed.
+pub async fn pseudonymise(store: &AnyStore, identities: &[(String, String)], person: &str) -> Result<u64, StoreError> {
+    let mut changed = 0;
+    for (issuer, subject) in identities {
+        let sql = "update access_log set subject = $1 where issuer = $2 and subject = $3";
+        changed += match store {
+            AnyStore::Postgres(s) => {
+                sqlx::query(sql).bind(person).bind(issuer).bind(subject).execute(s.pool()).await?.rows_affected()
+            }
+            AnyStore::Sqlite(s) => {
+                sqlx::query(sql).bind(person).bind(issuer).bind(subject).execute(s.writer()).await?.rows_affected()
+            }
+        };
+    }
+    Ok(changed)
 }
 
 /// Deletes the records older than `before`; returns how many went.

@@ -51,6 +51,50 @@
 //! Master-key rotation ([`rotate`], `carnet rotate-master-key`) re-wraps every data key still
 //! wrapped by another master key than the current one; old master keys can leave the
 //! configuration once it has run.
+//!
+//! ## Identities are personal data too
+//!
+//! The `identity` (`issuer` and `sub`) of `PersonIdentityLinked` is sealed like the profile, with
+//! the same key, and shredded with it: after an erasure, `history` and `events` show it as
+//! erased and the log holds it only as ciphertext. The lookup a token needs, `(iss, sub)` →
+//! person, is the person read model's `person_identity` table, which keeps the pair in clear —
+//! like `person` keeps the name — and deletes it on erasure; a keyed hash there would protect
+//! nothing more, as the same database holds the names in clear until erasure. Identity events
+//! written before sealing covered them keep their clear `identity` (the hash chain covers the
+//! stored form, so no migration can seal them after the fact); they read as before (the API
+//! shows them erased once their person is), and the codec tells one form from the other by its
+//! shape (`{"sealed", "key"}`), without a new schema version.
+//!
+//! ## Nothing left in the database's files ([`scrub`])
+//!
+//! Deleting a key or nulling a read-model row removes the data from the *tables*; the database's
+//! *files* may still hold the old bytes. What Carnet does about it, after every erasure (the api
+//! calls [`scrub`] once `PersonErased` is committed) and after every rebuild:
+//!
+//! - **SQLite**: every connection runs with `secure_delete=ON` (store/src/sqlite.rs), so freed
+//!   cells and pages are zeroed, in the very page images the commit writes; the WAL still holds
+//!   the images of earlier commits (the person's registration, their row before erasure), so
+//!   [`scrub`] runs `PRAGMA wal_checkpoint(TRUNCATE)`: every page goes to the main file, and the
+//!   WAL is cut to zero bytes. A checkpoint that readers keep from completing is retried, then
+//!   reported as an error. The `-shm` file holds page numbers and checksums, never content.
+//!   Pages freed before `secure_delete` was on (a database from an older Carnet) keep their
+//!   bytes until `VACUUM`: run `sqlite3 data/carnet.db VACUUM` once, server stopped.
+//! - **PostgreSQL**: an update or a delete leaves the old row version (the name, the wrapped
+//!   key) in the table's file; `VACUUM` marks it free but does not overwrite it (measured: the
+//!   name stays in the page's free space, and stays until a later row happens to land there).
+//!   So [`scrub`] runs `VACUUM (FULL, ANALYZE)` on `person_keys` and on the tables the caller
+//!   names: each is rewritten into a new file holding the live rows only, its indexes rebuilt,
+//!   and the old file truncated at commit. `VACUUM FULL` keeps a dead row that an open snapshot
+//!   may still see, so [`scrub`] first waits (up to 10 s, then says so in the log) for the
+//!   transactions that began before it to end. These tables are small (a row per person; the
+//!   access log only when an erased subject was in it), so the exclusive lock lasts ms. The
+//!   new statistics (`ANALYZE`) no longer sample erased values; the old `pg_statistic` rows
+//!   linger as dead rows of that catalog until autovacuum reuses their space (only a superuser
+//!   may vacuum a catalog by hand). Pages reach the files at the next checkpoint (at most
+//!   `checkpoint_timeout`, 5 minutes by default). A rebuild's old tables are dropped: their
+//!   files are truncated at commit. What Carnet cannot reach: the WAL segments (`pg_wal`) keep
+//!   the inserts until they are recycled, and archived WAL and base backups are backups (see
+//!   the README on erasure).
 
 use crate::any::AnyStore;
 #[cfg(doc)]
@@ -292,10 +336,15 @@ pub struct PersonalFields {
 }
 
 impl PersonalFields {
-    /// Carnet's: the profile of a person (`PersonalData`, the only personal data, DESIGN §4.3).
+    /// Carnet's: the profile of a person (`PersonalData`, DESIGN §4.3) and their identities at
+    /// OpenID Connect providers (an issuer and the `sub` it gives them).
     pub const CARNET: Self = Self {
         category: "person",
-        fields: &[("PersonRegistered", "profile"), ("PersonProfileUpdated", "profile")],
+        fields: &[
+            ("PersonRegistered", "profile"),
+            ("PersonProfileUpdated", "profile"),
+            ("PersonIdentityLinked", "identity"),
+        ],
         erased_by: "PersonErased",
     };
 
@@ -676,6 +725,75 @@ impl crate::codec::Upcasters {
             event.payload[field] = sealed;
         }
         Ok(work)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scrubbing the files
+
+/// How many 25 ms rounds [`scrub`] waits, on PostgreSQL, for older transactions to end (10 s).
+const OLD_SNAPSHOT_WAIT_ROUNDS: u32 = 400;
+
+/// How many times [`scrub`] tries a SQLite checkpoint that readers keep from completing.
+const CHECKPOINT_ATTEMPTS: u32 = 20;
+
+/// Removes from the database's files what deleted personal data left there (see the module
+/// docs): on SQLite a `wal_checkpoint(TRUNCATE)` (with `secure_delete` on, freed space is
+/// already zeroed; `tables` do not matter), on PostgreSQL a `VACUUM (FULL, ANALYZE)` of
+/// `person_keys` and of `tables`. Run it outside any transaction, once the erasure (or the
+/// rebuild) is committed.
+pub async fn scrub(db: KeyDb<'_>, tables: &[&str]) -> Result<(), StoreError> {
+    match db {
+        KeyDb::Sqlite { writer, .. } => {
+            for attempt in 1..=CHECKPOINT_ATTEMPTS {
+                // (busy, frames in the WAL, frames checkpointed); busy: a reader held it back
+                let (busy, _, _): (i64, i64, i64) =
+                    sqlx::query_as("pragma wal_checkpoint(truncate)").fetch_one(writer).await?;
+                if busy == 0 {
+                    return Ok(());
+                }
+                tracing::debug!(attempt, "WAL checkpoint held back by a reader, trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+            Err(StoreError::unexpected(
+                "the WAL could not be checkpointed and truncated: readers kept it busy; erased data may remain in \
+                 the -wal file until the next checkpoint",
+            ))
+        }
+        KeyDb::Postgres(pool) => {
+            // VACUUM FULL copies a dead row that an older snapshot may still see: first let the
+            // transactions that began before now end (bounded), so that the erased rows go
+            let since: chrono::DateTime<chrono::Utc> =
+                sqlx::query_scalar("select clock_timestamp()").fetch_one(pool).await?;
+            let mut waited = 0;
+            loop {
+                let older: i64 = sqlx::query_scalar(
+                    "select count(*) from pg_stat_activity where datname = current_database() \
+                     and pid <> pg_backend_pid() and backend_type = 'client backend' \
+                     and backend_xmin is not null and xact_start < $1",
+                )
+                .bind(since)
+                .fetch_one(pool)
+                .await?;
+                if older == 0 {
+                    break;
+                }
+                if waited >= OLD_SNAPSHOT_WAIT_ROUNDS {
+                    tracing::warn!(
+                        transactions = older,
+                        "scrub: transactions older than the erasure are still open; the rows they may see survive \
+                         in the files until the next vacuum"
+                    );
+                    break;
+                }
+                waited += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            let mut names = vec!["person_keys".to_owned()];
+            names.extend(tables.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))));
+            sqlx::query(&format!("vacuum (full, analyze) {}", names.join(", "))).execute(pool).await?;
+            Ok(())
+        }
     }
 }
 

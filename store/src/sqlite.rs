@@ -4,6 +4,12 @@
 //! serialized in this process and positions are assigned in commit order; readers use their own
 //! pool and, in WAL mode, never wait for the writer. `synchronous=FULL`: an acknowledged append
 //! survives a power cut.
+//!
+//! `secure_delete=ON` on every connection: what a delete or an update frees (a cell, a page) is
+//! overwritten with zeros, so that an erased person's read-model row, identities and data key
+//! leave no bytes in free space or free pages of the file. The WAL keeps the page images of
+//! earlier commits until a checkpoint truncates it: the store does that after an erasure and
+//! after a rebuild ([`crate::sealing::scrub`], where the whole decision is written down).
 
 use crate::contract::{EventStore, InlineHook, StreamAppend, TxConn, check_storable, distinct_streams, same_request};
 use crate::error::{StoreError, violated_constraint};
@@ -45,7 +51,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("secure_delete", "ON");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(60))

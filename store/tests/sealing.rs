@@ -2,7 +2,8 @@
 //! a per-person key wrapped by a master key, read back through every way of reading, never
 //! snapshotted; erasure destroys the key in the append's transaction and the profile then reads
 //! as erased; a sealed profile moved to another person or event does not open; master keys
-//! rotate.
+//! rotate. Provider identities are sealed and shredded the same way; after an erasure, the
+//! store's scrub leaves no byte of the destroyed key in the database's files.
 
 #[macro_use]
 mod common;
@@ -25,6 +26,9 @@ for_each_backend!(
     a_sealed_profile_opens_only_for_its_person_and_event,
     master_keys_rotate_and_old_ones_can_then_go,
     clear_profiles_from_before_sealing_still_read,
+    an_identity_is_sealed_at_rest_and_shredded_with_the_profile,
+    identities_linked_before_sealing_still_read,
+    scrubbing_after_an_erasure_leaves_no_trace_of_the_key_in_the_files,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -306,4 +310,100 @@ async fn clear_profiles_from_before_sealing_still_read<S: EventStore>(store: S, 
     assert!(matches!(&events[0], PersonEvent::PersonRegistered { profile: Some(p), .. } if *p == profile(USUAL)));
     assert!(matches!(&events[1], PersonEvent::PersonProfileUpdated { profile: Some(p) } if *p == profile("Nouveau")));
     assert!(!events_table(&store).await.contains("Nouveau"));
+}
+
+const SUB: &str = "agent-7f3a-sealing";
+
+fn identity() -> ExternalIdentity {
+    ExternalIdentity { issuer: Label::parse("https://auth.example.gouv.fr").unwrap(), sub: Label::parse(SUB).unwrap() }
+}
+
+async fn an_identity_is_sealed_at_rest_and_shredded_with_the_profile<S: EventStore>(store: S, _: Backend) {
+    let upcasters = sealing(master("k1", &["k1"]));
+    let repo = repo(&store, &upcasters);
+    let id = PersonId::new();
+    run(&repo, id, register(id)).await;
+    let linked = run(&repo, id, C::LinkIdentity { identity: identity() }).await;
+    assert!(linked.state.identities.contains(&identity()));
+    let stored = store.read_stream(&stream(id), 2, None).await.unwrap();
+    let sealed = stored[0].payload["identity"].as_object().unwrap();
+    assert_eq!(sealed.keys().collect::<Vec<_>>(), ["key", "sealed"], "{:?}", stored[0].payload);
+    let table = events_table(&store).await;
+    assert!(!table.contains(SUB) && !table.contains("auth.example"), "the identity in clear in the log:\n{table}");
+    let events = decoded(&store, &upcasters, id).await;
+    assert_eq!(events[1], PersonEvent::PersonIdentityLinked { identity: Some(identity()) }, "it reads back");
+    assert!(repo.load(id.0).await.unwrap().state.identities.contains(&identity()));
+
+    run(&repo, id, erase()).await;
+    let events = decoded(&store, &upcasters, id).await;
+    assert_eq!(events[1], PersonEvent::PersonIdentityLinked { identity: None }, "shredded with the key");
+    assert!(repo.load_at(id.0, 2).await.unwrap().state.identities.is_empty());
+    assert!(!events_table(&store).await.contains(SUB));
+}
+
+async fn identities_linked_before_sealing_still_read<S: EventStore>(store: S, _: Backend) {
+    let id = PersonId::new();
+    let clear = Arc::new(Upcasters::carnet());
+    run(&repo(&store, &clear), id, register(id)).await;
+    run(&repo(&store, &clear), id, C::LinkIdentity { identity: identity() }).await;
+    assert!(events_table(&store).await.contains(SUB), "a codec without master keys writes them clear");
+    let sealed = sealing(master("k1", &["k1"]));
+    let events = decoded(&store, &sealed, id).await;
+    assert_eq!(events[1], PersonEvent::PersonIdentityLinked { identity: Some(identity()) }, "as written");
+}
+
+/// The raw bytes of the database's files: on SQLite every file of its folder (the database, its
+/// WAL and shared memory), on PostgreSQL the relation file of `person_keys` once a `CHECKPOINT`
+/// (a superuser's) wrote it.
+async fn database_files<S: EventStore>(store: &S, sqlite_dir: Option<&std::path::Path>) -> Vec<Vec<u8>> {
+    match store.key_db() {
+        KeyDb::Sqlite { .. } => {
+            let dir = sqlite_dir.expect("the SQLite folder");
+            std::fs::read_dir(dir).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect()
+        }
+        KeyDb::Postgres(pool) => {
+            sqlx::query("checkpoint").execute(pool).await.unwrap();
+            let bytes: Vec<u8> = sqlx::query_scalar("select pg_read_binary_file(pg_relation_filepath('person_keys'))")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            vec![bytes]
+        }
+    }
+}
+
+fn holds(files: &[Vec<u8>], needle: &[u8]) -> bool {
+    files.iter().any(|f| f.windows(needle.len()).any(|w| w == needle))
+}
+
+async fn scrubbing_after_an_erasure_leaves_no_trace_of_the_key_in_the_files<S: EventStore>(store: S, _: Backend) {
+    // (the generic tests get the store alone: find the SQLite file's folder from the database)
+    let dir = match store.key_db() {
+        KeyDb::Sqlite { reader, .. } => {
+            let file: String = sqlx::query_scalar("select file from pragma_database_list where name = 'main'")
+                .fetch_one(reader)
+                .await
+                .unwrap();
+            Some(std::path::PathBuf::from(file).parent().unwrap().to_path_buf())
+        }
+        KeyDb::Postgres(_) => None,
+    };
+    let upcasters = sealing(master("k1", &["k1"]));
+    let repo = repo(&store, &upcasters);
+    let id = PersonId::new();
+    run(&repo, id, register(id)).await;
+    let wrapped: Vec<u8> = match store.key_db() {
+        KeyDb::Postgres(pool) => sqlx::query_scalar("select wrapped from person_keys").fetch_one(pool).await.unwrap(),
+        KeyDb::Sqlite { reader, .. } => {
+            sqlx::query_scalar("select wrapped from person_keys").fetch_one(reader).await.unwrap()
+        }
+    };
+    assert_eq!(wrapped.len(), 60);
+    assert!(holds(&database_files(&store, dir.as_deref()).await, &wrapped), "the search finds the live key");
+
+    run(&repo, id, erase()).await;
+    carnet_store::sealing::scrub(store.key_db(), &[]).await.unwrap();
+    let files = database_files(&store, dir.as_deref()).await;
+    assert!(!holds(&files, &wrapped), "the erased person's wrapped key is still in the database's files");
+    assert!(!holds(&files, &wrapped[12..28]), "nor a part of it");
 }

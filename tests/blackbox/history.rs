@@ -457,10 +457,8 @@ async fn the_events_feed_filters_in_order_for_auditors_and_admins_only() {
     }
 }
 
-/// The README's auditor examples (`graphql auditor` blocks, which the lab team's README test
-/// leaves out) run as an auditor against the demo data, `$id` a demo project.
-#[tokio::test]
-async fn the_readme_examples_for_auditors_run() {
+/// The README's auditor examples (`graphql auditor` blocks), in order.
+fn readme_auditor_blocks() -> Vec<String> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
     let mut blocks: Vec<String> = vec![];
     let mut current: Option<String> = None;
@@ -475,6 +473,127 @@ async fn the_readme_examples_for_auditors_run() {
             }
         }
     }
+    blocks
+}
+
+/// Every command that takes a reason records it in its events' metadata, whichever aggregate:
+/// `LogEvent.reason` shows it in `events` and `history`, beside who and when — the README's
+/// "Decisions" query included; commands without one have none.
+#[tokio::test]
+async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_it() {
+    let db = fresh_postgres().await;
+    let app = spawn_app(&db.url).await;
+    let team = app.token(Role::LabTeam, &[]);
+    let admin = app.token(Role::Admin, &[]);
+    let auditor = app.token(Role::Auditor, &[]);
+    let submit = |title: &str| {
+        json!({ "title": title, "problemStatement": "Un besoin.", "supportMode": "INCUBATION",
+                "academieCodes": ["24"], "submittedOn": "2026-01-05" })
+    };
+    let project = |title: &'static str| {
+        let (app, team) = (&app, &team);
+        async move { run(app, team, "submitProject", "project", submit(title)).await["id"].clone() }
+    };
+    let on = |p: &Value, day: &str, more: Value| {
+        let mut input = json!({ "projectId": p, "on": day });
+        input.as_object_mut().unwrap().extend(more.as_object().unwrap().clone());
+        input
+    };
+    // a declined project, reopened; a withdrawn one; one accepted, paused, then abandoned
+    let declined = project("Refusé").await;
+    run(&app, &team, "startProjectQualification", "project", on(&declined, "2026-01-10", json!({}))).await;
+    let decline = json!({ "reason": "Hors du champ du lab" });
+    run(&app, &team, "declineProject", "project", on(&declined, "2026-01-20", decline)).await;
+    let reopen = json!({ "reason": "Le besoin a été reformulé" });
+    run(&app, &team, "reopenProject", "project", on(&declined, "2026-02-01", reopen)).await;
+    let withdrawn = project("Retiré").await;
+    let withdraw = json!({ "reason": "La porteuse a changé de poste" });
+    run(&app, &team, "withdrawProject", "project", on(&withdrawn, "2026-01-08", withdraw)).await;
+    let abandoned = project("Abandonné").await;
+    run(&app, &team, "startProjectQualification", "project", on(&abandoned, "2026-01-10", json!({}))).await;
+    let accept = json!({ "supportMode": "INCUBATION" });
+    run(&app, &team, "acceptProject", "project", on(&abandoned, "2026-01-15", accept)).await;
+    let pause = json!({ "reason": "Congés de l'équipe" });
+    run(&app, &team, "pauseProject", "project", on(&abandoned, "2026-02-01", pause)).await;
+    let abandon = json!({ "reasonCode": "OTHER", "explanation": "Plus de moyens pour le poursuivre" });
+    run(&app, &team, "abandonProject", "project", on(&abandoned, "2026-03-01", abandon)).await;
+    // sessions: withdrawn, declined, cancelled
+    let request = |title: &str| {
+        json!({ "title": title, "format": "IDEATION", "objective": "Une question.",
+                "requester": { "organisation": "DNE", "kind": "DIRECTION" }, "requestedOn": "2026-03-02" })
+    };
+    let session = |title: &'static str, scoped: bool| {
+        let (app, team) = (&app, &team);
+        async move {
+            let id = run(app, team, "requestSession", "session", request(title)).await["id"].clone();
+            if scoped {
+                run(app, team, "startSessionScoping", "session", json!({ "sessionId": id })).await;
+            }
+            id
+        }
+    };
+    let s1 = session("Retirée", false).await;
+    run(&app, &team, "withdrawSession", "session", json!({ "sessionId": s1, "reason": "Plus d'actualité" })).await;
+    let s2 = session("Non retenue", true).await;
+    run(&app, &team, "declineSession", "session", json!({ "sessionId": s2, "reason": "Relève de la formation" })).await;
+    let s3 = session("Annulée", true).await;
+    let schedule = json!({ "sessionId": s3, "startsAt": "2026-06-10T09:00:00Z", "endsAt": "2026-06-10T17:00:00Z",
+                           "location": "110 bis", "mode": "IN_PERSON", "capacity": 20 });
+    run(&app, &team, "scheduleSession", "session", schedule).await;
+    run(&app, &team, "cancelSession", "session", json!({ "sessionId": s3, "reason": "Grève des transports" })).await;
+    // a person erased
+    let register = json!({ "profile": { "givenName": "Alix", "usualName": "Martin" } });
+    let person = run(&app, &team, "registerPerson", "person", register).await["id"].clone();
+    let erase = json!({ "personId": person, "reason": "Demande d'effacement (RGPD, art. 17)" });
+    run(&app, &admin, "erasePerson", "person", erase).await;
+
+    feed_caught_up(&app, &auditor, &db).await;
+    let expected: [(&str, &Value, &str); 9] = [
+        ("ProjectDeclined", &declined, "Hors du champ du lab"),
+        ("ProjectReopened", &declined, "Le besoin a été reformulé"),
+        ("ProjectWithdrawn", &withdrawn, "La porteuse a changé de poste"),
+        ("ProjectPaused", &abandoned, "Congés de l'équipe"),
+        ("ProjectAbandoned", &abandoned, "Plus de moyens pour le poursuivre"),
+        ("SessionWithdrawn", &s1, "Plus d'actualité"),
+        ("SessionDeclined", &s2, "Relève de la formation"),
+        ("SessionCancelled", &s3, "Grève des transports"),
+        ("PersonErased", &person, "Demande d'effacement (RGPD, art. 17)"),
+    ];
+    let all = page_through(&app, &auditor, "events", json!({}), 100, true).await;
+    for (event_type, entity, reason) in expected {
+        let found: Vec<&Value> = all.iter().filter(|e| e["type"] == event_type).collect();
+        assert_eq!(found.len(), 1, "{event_type}: {found:?}");
+        assert_eq!((&found[0]["entityId"], &found[0]["reason"]), (entity, &json!(reason)), "{event_type}");
+        // the same in the entity's history
+        let history = app.graphql_as(Some(&auditor), &history_query(), json!({ "id": entity, "first": 50 })).await;
+        let node = nodes(&history["data"]["history"]).into_iter().find(|e| e["type"] == event_type);
+        assert_eq!(node.map(|e| e["reason"].clone()), Some(json!(reason)), "{event_type} in history: {history}");
+    }
+    for event in &all {
+        let with_reason = expected.iter().any(|(t, _, _)| event["type"] == *t)
+            // the phase an abandonment ends is part of the same command
+            || event["type"] == "ProjectPhaseEnded";
+        assert_eq!(event["reason"].is_null(), !with_reason, "{event}");
+    }
+
+    // the README's Decisions query, as written, shows why a project was declined
+    let decisions = readme_auditor_blocks().into_iter().find(|b| b.contains("query Decisions")).expect("Decisions");
+    let res = app.graphql_as(Some(&auditor), &decisions, json!({})).await;
+    assert!(res["errors"].is_null(), "{res}");
+    let shown: Vec<(Value, Value)> =
+        nodes(&res["data"]["events"]).iter().map(|e| (e["type"].clone(), e["reason"].clone())).collect();
+    assert_eq!(
+        shown,
+        [(json!("ProjectDeclined"), json!("Hors du champ du lab")), (json!("ProjectAccepted"), Value::Null)],
+        "{res}"
+    );
+}
+
+/// The README's auditor examples (`graphql auditor` blocks, which the lab team's README test
+/// leaves out) run as an auditor against the demo data, `$id` a demo project.
+#[tokio::test]
+async fn the_readme_examples_for_auditors_run() {
+    let blocks = readme_auditor_blocks();
     assert!(blocks.len() >= 2, "the README shows the auditors' queries: {blocks:?}");
 
     let db = fresh_postgres().await;

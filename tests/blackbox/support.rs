@@ -4,6 +4,7 @@ use carnet_testkit::FreshDatabase;
 pub use carnet_testkit::TempDir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 pub struct Output {
     pub status: std::process::ExitStatus,
@@ -134,7 +135,10 @@ pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_a
     let app = carnet_api::startup::Application::build(config).await.expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: reqwest::Client::new(), secret }
+    // idle connections dropped before the server's keep-alive (5 s) closes them: a request on a
+    // connection the server is closing fails (`IncompleteMessage`) after a slow step of a test
+    let client = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(2)).build().expect("client");
+    TestApp { address, client, secret }
 }
 
 /// Submits a project through the same command path as the API, inline read model included.

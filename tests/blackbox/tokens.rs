@@ -322,8 +322,52 @@ async fn first_login_registers_one_person_with_no_role() {
     );
     let again = query_as(&app, &newcomer, me).await;
     assert_eq!(again["data"]["me"]["sub"], "agent-new", "{again}");
+    // the provider's subject is personal data: in the log, the identity is sealed and the actor
+    // is the person's opaque id
+    let actors: Vec<String> = sqlx::query_scalar("select distinct metadata->'actor'->>'id' from events")
+        .fetch_all(&db.pool)
+        .await
+        .expect("actors");
+    assert_eq!(actors, [people[0].to_string()], "the registration's actor");
+    let clear: i64 = sqlx::query_scalar(
+        "select count(*) from events where payload::text like '%agent-new%' or metadata::text like '%agent-new%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
+    assert_eq!(clear, 0, "no event holds the subject in clear");
     let count: i64 = sqlx::query_scalar("select count(*) from person").fetch_one(&db.pool).await.expect("count");
     assert_eq!(count, 1, "the next login finds the person");
+}
+
+/// What a provider's caller writes is recorded under the opaque id of the person the identity
+/// is linked to, never under the provider's `sub` (personal data, which an erasure must be able
+/// to take away; the log cannot forget).
+#[tokio::test]
+async fn a_provider_callers_changes_are_recorded_under_their_person_id() {
+    let db = fresh_postgres().await;
+    let app = spawn_app_with(&db.url, |c| c.oidc = vec![provider(ISSUER)]).await;
+    let person = admit(&app, &[(ISSUER, SUB)], Some(("LAB_TEAM", &[]))).await;
+    let submit = "mutation { submitProject(input: { title: \"Un projet\", problemStatement: \"Un besoin.\", \
+                  supportMode: PUNCTUAL, academieCodes: [\"01\"] }) { project { id } } }";
+    let res = query_as(&app, &token(Algorithm::RS256, "rsa-1", &claims(SUB)), submit).await;
+    assert!(res["errors"].is_null(), "{res}");
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(person.as_str().expect("an id")).expect("id");
+    let person_id = String::from_utf8(raw).expect("utf-8").trim_start_matches("Person:").to_owned();
+    let actors: Vec<(String, String)> = sqlx::query_as(
+        "select distinct metadata->'actor'->>'id', metadata->'actor'->>'issuer' from events where stream_id like 'project-%'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("actors");
+    assert_eq!(actors, [(person_id, ISSUER.to_owned())]);
+    let clear: i64 = sqlx::query_scalar("select count(*) from events where payload::text || metadata::text like $1")
+        .bind(format!("%{SUB}%"))
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert_eq!(clear, 0, "the subject is nowhere in clear in the log");
 }
 
 #[tokio::test]
@@ -435,11 +479,13 @@ async fn a_provider_token_during_a_database_outage_is_503_unavailable() {
     let name: String = sqlx::query_scalar("select current_database()").fetch_one(&db.pool).await.expect("name");
     let admin = sqlx::PgPool::connect(&carnet_testkit::database_url()).await.expect("the maintenance database");
     sqlx::query(&format!("alter database \"{name}\" allow_connections false")).execute(&admin).await.expect("alter");
-    sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()")
-        .bind(&name)
-        .execute(&admin)
-        .await
-        .expect("terminate");
+    sqlx::query(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+    )
+    .bind(&name)
+    .execute(&admin)
+    .await
+    .expect("terminate");
     let res = post(&app, Some(&token), me).await;
     let status = res.status();
     let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);

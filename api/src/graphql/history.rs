@@ -5,9 +5,14 @@
 //! times, and its payload **as Carnet reads it**: decoded by the lab's codec (upcast to the
 //! current schema version, personal fields opened with the person's key, exactly as the read
 //! models and `asOf` read them), then serialized back to JSON. Personal data is then redacted for
-//! whoever may not see it ([`redact_personal_data`], the one place that does): the `profile` of a
-//! Person event reads [`REDACTED`] for `AUDITOR` and `ACADEMIE`, in clear for `LAB_TEAM` and
-//! `ADMIN`, and [`ERASED`] for everyone once the person's key is destroyed.
+//! whoever may not see it ([`redact_personal_data`], the one place that does): the personal field
+//! of a Person event (the `profile`, and the `identity` of `PersonIdentityLinked`: a provider's
+//! `sub` is personal data) reads [`REDACTED`] for `AUDITOR` and `ACADEMIE`, in clear for
+//! `LAB_TEAM` and `ADMIN`, and [`ERASED`] for everyone once the person's key is destroyed.
+//!
+//! `reason` is the metadata's: the reason the command gave (a decline, an abandonment, a
+//! cancellation, an erasure…), recorded by `crate::lab::Lab::execute` from `Decider::reason`.
+//! Events recorded before it did so have none there, although their payload may say why.
 //!
 //! Access follows the entity's: `history` of a project or session outside an `ACADEMIE` caller's
 //! territory is `NOT_FOUND` (its existence does not leak), and within it, a payload that names
@@ -32,7 +37,7 @@ use carnet_domain::person::{Person, PersonEvent, Role};
 use carnet_domain::project::{Project, ProjectEvent};
 use carnet_domain::reference::{ReferenceSequence, SequenceEvent};
 use carnet_domain::session::{Session, SessionEvent};
-use carnet_projections::Page;
+use carnet_projections::{Page, ProjectionStore, people_by_ids};
 use carnet_store::feed::{Feed, FeedFilter};
 use carnet_store::{Checkpoint, EventStore, PersonKeys, RecordedEvent, StoreError, StreamId, Upcasters};
 use chrono::{DateTime, Utc};
@@ -278,12 +283,17 @@ async fn log_events(
     let lab = &caller.state.lab;
     let upcasters = lab.upcasters();
     let keys = upcasters.load_keys(lab.store(), &events).await.map_err(|e| caller.fail(e))?;
+    let erased = erased_with_clear_fields(caller, upcasters, &events).await?;
     let sees_personal_data = caller.sees_personal_data();
     let mut read = events
         .into_iter()
         .map(|event| {
             let mut payload = read_payload(upcasters, &keys, &event).map_err(|e| caller.fail(e))?;
-            redact_personal_data(upcasters, &event, &mut payload, sees_personal_data);
+            let of_erased = upcasters
+                .personal_fields()
+                .and_then(|p| p.person_of(&event.stream_id))
+                .is_some_and(|person| erased.contains(&person));
+            redact_personal_data(upcasters, &event, &mut payload, sees_personal_data, of_erased);
             Ok((event, payload))
         })
         .collect::<async_graphql::Result<Vec<_>>>()?;
@@ -328,6 +338,35 @@ async fn hide_other_territories(caller: &Caller<'_>, read: &mut [(RecordedEvent,
         }
     }
     Ok(())
+}
+
+/// The people, among the authors of `events` whose personal field is stored in clear (written
+/// before such fields were sealed: profiles by the first Carnet, identities until issue 10),
+/// who have been erased since: the log keeps those fields as written (its hashes cover them),
+/// the API shows them erased. One read-model lookup, none when no such field is on the page.
+async fn erased_with_clear_fields(
+    caller: &Caller<'_>,
+    upcasters: &Upcasters,
+    events: &[RecordedEvent],
+) -> async_graphql::Result<std::collections::HashSet<uuid::Uuid>> {
+    let Some(personal) = upcasters.personal_fields() else { return Ok(Default::default()) };
+    let mut people: Vec<uuid::Uuid> = events
+        .iter()
+        .filter(|e| {
+            personal
+                .field_of(&e.event_type)
+                .and_then(|field| e.payload.get(field))
+                .is_some_and(|v| !v.is_null() && carnet_store::sealing::sealed_parts(v).is_none())
+        })
+        .filter_map(|e| personal.person_of(&e.stream_id))
+        .collect();
+    people.sort_unstable();
+    people.dedup();
+    if people.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = people_by_ids(caller.state.store.db(), &people).await.map_err(|e| caller.fail(e))?;
+    Ok(rows.into_values().filter(|p| p.is_erased()).map(|p| p.id).collect())
 }
 
 fn log_event(e: &RecordedEvent, payload: Value) -> LogEvent {
@@ -375,10 +414,17 @@ fn read_payload(upcasters: &Upcasters, keys: &PersonKeys, event: &RecordedEvent)
 }
 
 /// The one place history and the feed redact personal data. In a decoded Person event, the
-/// personal field (the `profile`, as the codec's `PersonalFields` names it) becomes [`ERASED`]
-/// when it read back `null` (the person's key is destroyed: nothing is left to show anyone),
+/// personal field (the `profile` or the `identity`, as the codec's `PersonalFields` names it)
+/// becomes [`ERASED`] when it read back `null` (the person's key is destroyed: nothing is left
+/// to show anyone) or when the person is `erased` (a field stored in clear before sealing),
 /// else [`REDACTED`] unless the caller may see personal data.
-fn redact_personal_data(upcasters: &Upcasters, event: &RecordedEvent, payload: &mut Value, sees_personal_data: bool) {
+fn redact_personal_data(
+    upcasters: &Upcasters,
+    event: &RecordedEvent,
+    payload: &mut Value,
+    sees_personal_data: bool,
+    erased: bool,
+) {
     let Some(personal) = upcasters.personal_fields() else { return };
     if event.stream_id.category() != personal.category {
         return;
@@ -386,7 +432,7 @@ fn redact_personal_data(upcasters: &Upcasters, event: &RecordedEvent, payload: &
     let Some(value) = personal.field_of(&event.event_type).and_then(|field| payload.get_mut(field)) else {
         return;
     };
-    if value.is_null() {
+    if value.is_null() || erased {
         *value = Value::from(ERASED);
     } else if !sees_personal_data {
         *value = Value::from(REDACTED);
@@ -421,19 +467,29 @@ mod tests {
         let registered = person_event("PersonRegistered", json!({ "profile": profile, "registered_on": "2026-04-01" }));
         for (sees, expected) in [(true, profile.clone()), (false, Value::from(REDACTED))] {
             let mut payload = registered.payload.clone();
-            redact_personal_data(&upcasters, &registered, &mut payload, sees);
+            redact_personal_data(&upcasters, &registered, &mut payload, sees, false);
             assert_eq!(payload["profile"], expected);
             assert_eq!(payload["registered_on"], "2026-04-01", "the rest stays");
         }
         let erased = person_event("PersonProfileUpdated", json!({ "profile": null }));
         for sees in [true, false] {
             let mut payload = erased.payload.clone();
-            redact_personal_data(&upcasters, &erased, &mut payload, sees);
+            redact_personal_data(&upcasters, &erased, &mut payload, sees, false);
             assert_eq!(payload["profile"], ERASED);
         }
         let granted = person_event("PersonRoleGranted", json!({ "role": "AUDITOR", "academies": [] }));
         let mut payload = granted.payload.clone();
-        redact_personal_data(&upcasters, &granted, &mut payload, false);
+        redact_personal_data(&upcasters, &granted, &mut payload, false, false);
         assert_eq!(payload, granted.payload, "no personal field, nothing redacted");
+        // an identity stored in clear (before identities were sealed) of a person erased since
+        let identity = json!({ "issuer": "https://auth.example.gouv.fr", "sub": "agent-1" });
+        let linked = person_event("PersonIdentityLinked", json!({ "identity": identity }));
+        for (sees, erased, expected) in
+            [(true, false, identity.clone()), (false, false, Value::from(REDACTED)), (true, true, Value::from(ERASED))]
+        {
+            let mut payload = linked.payload.clone();
+            redact_personal_data(&upcasters, &linked, &mut payload, sees, erased);
+            assert_eq!(payload["identity"], expected, "sees {sees}, erased {erased}");
+        }
     }
 }

@@ -56,7 +56,7 @@ impl<'c> Change<'c> {
         let caller = access::authenticated(ctx)?;
         caller.require(roles)?;
         let identity = &caller.identity;
-        let mut metadata = Metadata::new(Actor { id: identity.sub.clone(), issuer: identity.issuer.clone() });
+        let mut metadata = Metadata::new(actor(identity));
         if let Some(client_id) = &client_mutation_id {
             let key = format!("{}\n{}\n{client_id}", identity.issuer, identity.sub);
             metadata.command_id = Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes());
@@ -138,6 +138,14 @@ fn canonical_json(value: &serde_json::Value, out: &mut String) {
         }
         scalar => out.push_str(&scalar.to_string()),
     }
+}
+
+/// Who the log records as the actor: a provider's caller by the opaque id of the person their
+/// identity is linked to (the provider's `sub` is personal data, and would outlive an erasure
+/// in the log), a local token's by its subject (the name an operator gave it).
+pub(crate) fn actor(identity: &crate::auth::Identity) -> Actor {
+    let id = identity.person.map_or_else(|| identity.sub.clone(), |person| person.to_string());
+    Actor { id, issuer: identity.issuer.clone() }
 }
 
 /// `value`, or `BAD_USER_INPUT` naming the input field and the rule.

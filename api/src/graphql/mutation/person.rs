@@ -231,20 +231,36 @@ impl PersonMutation {
         Ok(RevokePersonRolePayload::new(m, p))
     }
 
-    /// Erases a person's personal data (administrators only); erasing twice is harmless.
+    /// Erases a person's personal data (administrators only); erasing twice is harmless. Their
+    /// provider identities go with it, from the access log too, and the database's files are
+    /// scrubbed of what was erased.
     async fn erase_person(
         &self,
         ctx: &Context<'_>,
         input: ErasePersonInput,
     ) -> async_graphql::Result<ErasePersonPayload> {
         let change = Change::begin_as(ctx, input.client_mutation_id, &[DomainRole::Admin])?;
-        let (m, p) = run(change, &input.person_id, input.expected_version, || {
-            Ok(PersonCommand::ErasePerson {
-                reason: field("reason", LongText::parse(&input.reason))?,
-                on: day(input.on),
+        let id = change.target(Kind::Person, &input.person_id, NOT_FOUND)?;
+        // bad input is refused before anything is written
+        let reason = field("reason", LongText::parse(&input.reason)).map_err(|e| change.fail(e))?;
+        // the identities the erasure deletes, to take them out of the access log as well
+        let identities: Vec<(String, String)> = find_person(&change.caller, id)
+            .await?
+            .map(|p| p.0.identities.iter().map(|i| (i.issuer.clone(), i.sub.clone())).collect())
+            .unwrap_or_default();
+        let lab = &change.caller.state.lab;
+        // the access log before (a failure then leaves nothing erased, and a retry does it all)
+        // and after (a request logged meanwhile)
+        let pseudonymised = carnet_store::access_log::pseudonymise(lab.store(), &identities, &id.to_string())
+            .await
+            .map_err(|e| change.fail(e))?;
+        change
+            .execute::<PersonDecider>(id, input.expected_version, || {
+                Ok(PersonCommand::ErasePerson { reason, on: day(input.on) })
             })
-        })
-        .await?;
+            .await?;
+        lab.scrub_erased(id, &identities, pseudonymised).await.map_err(|e| change.fail(e))?;
+        let (m, p) = finish(change, id).await?;
         Ok(ErasePersonPayload::new(m, p))
     }
 }
