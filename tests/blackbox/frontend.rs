@@ -51,9 +51,16 @@ fn node(script: &str, args: &[&str]) -> Value {
     serde_json::from_str(last).unwrap_or_else(|_| panic!("{script} printed no JSON summary:\n{stdout}"))
 }
 
-/// Debian's chromium, or a failure that says how to install it.
+/// Debian's chromium, or a failure that says how to install it. On a fresh machine, as root,
+/// the whole `install.sh` runs first (apt-get), so that `cargo test --workspace` alone passes.
 fn chromium() -> PathBuf {
     let path = PathBuf::from(std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
+    if !path.exists() && std::env::var_os("CHROMIUM").is_none() {
+        let script = workspace().join("tools/frontend/install.sh");
+        let dest = workspace().join("target/frontend-tools");
+        let out = Command::new("bash").arg(&script).arg(&dest).output().expect("run install.sh");
+        eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
     assert!(
         path.exists(),
         "{} is missing: the GraphiQL test needs Debian's chromium (run `bash tools/frontend/install.sh` as \
