@@ -31,7 +31,9 @@ impl IndicatorsQuery {
     /// `asOf`: the indicators as they stood at that moment, rebuilt from the log (events recorded
     /// by then); "now" in the figures' definitions is then that moment. It reads the whole log:
     /// an auditor's question, slower than the others: it weighs 1 000 in the complexity limit,
-    /// and a few run at once (`RATE_LIMITED` with `reason: "BUSY"` beyond).
+    /// and a few run at once (`RATE_LIMITED` with `reason: "BUSY"` beyond). Nullable: a
+    /// refused or failed `indicators` is `null` under its alias, and the document's other
+    /// fields (other periods, territories, moments) still answer.
     #[graphql(
         complexity = "super::expensive::as_of_cost(as_of.is_some(), super::expensive::INDICATORS_AS_OF, child_complexity)"
     )]
@@ -42,7 +44,7 @@ impl IndicatorsQuery {
         to: Option<NaiveDate>,
         academie_code: Option<Vec<String>>,
         as_of: Option<DateTime<Utc>>,
-    ) -> async_graphql::Result<Indicators> {
+    ) -> async_graphql::Result<Option<Indicators>> {
         let caller = access::reader(ctx)?;
         let period = Period::new(from, to);
         period.validate().map_err(|e| fail(&caller, e))?;
@@ -56,7 +58,7 @@ impl IndicatorsQuery {
         codes.dedup();
         let Some(codes) = caller.within_territory(codes) else {
             // asked only for other académies (or a token without any): nothing of theirs
-            return Ok(Indicators { figures: Figures::none(period), academies: vec![] });
+            return Ok(Some(Indicators { figures: Figures::none(period), academies: vec![] }));
         };
         let figures = match as_of {
             None => indicators(caller.state.store.db(), &period, &codes).await,
@@ -67,7 +69,7 @@ impl IndicatorsQuery {
             }
         }
         .map_err(|e| fail(&caller, e))?;
-        Ok(Indicators { figures, academies: codes })
+        Ok(Some(Indicators { figures, academies: codes }))
     }
 }
 

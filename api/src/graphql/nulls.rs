@@ -7,9 +7,10 @@
 //!
 //! Which root fields are nullable (the SDL says so, `schema.graphql`): the lookups of one
 //! entity by id, which may be `NOT_FOUND` (`node`, `project`, `session`, `person`, `history`),
-//! as GitHub's `node` and `repository`; a client asking for several things in one request
-//! then keeps the others when one is missing. Lists, connections over filters, the caller
-//! (`me`), `indicators` and `integrity` are non-null: when they fail, nothing in the answer
+//! as GitHub's `node` and `repository`, and `indicators`, whose `asOf` folds may be refused as
+//! `BUSY` one alias at a time; a client asking for several things in one request then keeps
+//! the others when one is missing. Lists, connections over filters, the caller (`me`) and
+//! `integrity` are non-null: when they fail, nothing in the answer
 //! can be trusted, and `data` is `null`. Mutations are non-null: one mutation per request.
 //!
 //! Deeper fields keep async-graphql's behaviour (the key of a failed field is left out of its
