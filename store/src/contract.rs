@@ -105,14 +105,18 @@ pub struct StreamAppend<'a> {
     pub metadata: &'a Metadata,
 }
 
-/// The parts' streams, refused when one appears twice.
-pub(crate) fn distinct_streams(parts: &[StreamAppend<'_>]) -> Result<(), StoreError> {
+/// What both backends refuse before a joint append writes anything: a stream named twice, text
+/// the databases cannot hold, a stream id or event type that cannot be hashed unambiguously.
+pub(crate) fn check_parts(parts: &[StreamAppend<'_>]) -> Result<(), StoreError> {
     let mut seen = std::collections::BTreeSet::new();
-    if parts.iter().all(|p| seen.insert(p.stream)) {
-        Ok(())
-    } else {
-        Err(StoreError::InvalidInput { reason: "one append names each stream once".into() })
+    if !parts.iter().all(|p| seen.insert(p.stream)) {
+        return Err(StoreError::InvalidInput { reason: "one append names each stream once".into() });
     }
+    for part in parts {
+        check_storable(part.events, part.metadata)?;
+        crate::integrity::check_hashable(part.stream, part.events)?;
+    }
+    Ok(())
 }
 
 /// Refuses text the databases cannot hold verbatim: PostgreSQL's `jsonb` has no `\u0000`.

@@ -9,9 +9,10 @@
 //! - **One redaction, [`redact`], for every URL that may be printed** (the start banner, the
 //!   start errors, benchmarks). It hides the password of the user-info (`user:[redacted]@`)
 //!   and the value of every query parameter but the drivers' own harmless ones
-//!   ([`SHOWN_PARAMETERS`]: `sslmode`, `host`…): `?password=`, `sslpassword`, a misspelt
-//!   `pasword`, percent-encoded names too; in strings that are not URLs at all (a libpq
-//!   `host=… password=…` string), the same `name=value` pairs. It never needs the URL to be well-formed: for a malformed one it hides
+//!   ([`POSTGRES_PARAMETERS`] but `password`, and [`SHOWN_SQLITE_PARAMETERS`]: `sslmode`,
+//!   `host`…): `?password=`, `sslpassword`, a misspelt `pasword`, percent-encoded names too;
+//!   in strings that are not URLs at all (a libpq `host=… password=…` string), the same
+//!   `name=value` pairs. It never needs the URL to be well-formed: for a malformed one it hides
 //!   more rather than less (everything between `://` and the last `@` that contains a `:`).
 //! - Error messages of the store never contain the URL: [`StoreError::InvalidUrl`] and
 //!   [`StoreError::Unreachable`] name the scheme, the parameter, or the host and port only.
@@ -61,38 +62,18 @@ fn scheme(url: &str) -> Option<&str> {
     (first.is_ascii_alphabetic() && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))).then_some(candidate)
 }
 
-/// The parameters whose value [`redact`] shows: the drivers' own that hold no secret. Any
-/// other one is hidden, a misspelt password (`pasword=…`, `passwd=…`) included.
-const SHOWN_PARAMETERS: &[&str] = &[
-    // PostgreSQL
-    "sslmode",
-    "ssl-mode",
-    "sslrootcert",
-    "ssl-root-cert",
-    "ssl-ca",
-    "sslcert",
-    "ssl-cert",
-    "sslkey",
-    "ssl-key",
-    "statement-cache-capacity",
-    "host",
-    "hostaddr",
-    "port",
-    "dbname",
-    "user",
-    "application_name",
-    "options",
-    // SQLite
-    "mode",
-    "cache",
-    "immutable",
-    "vfs",
-];
+/// The parameters whose value [`redact`] shows: the drivers' own that hold no secret (every
+/// PostgreSQL one of [`POSTGRES_PARAMETERS`] but `password`, and these of SQLite). Any other
+/// one is hidden, a misspelt password (`pasword=…`, `passwd=…`) included.
+const SHOWN_SQLITE_PARAMETERS: &[&str] = &["mode", "cache", "immutable", "vfs"];
 
 /// Whether [`redact`] hides the value of parameter `name` (as written, maybe percent-encoded).
 fn is_secret_parameter(name: &str) -> bool {
     let name = percent_decode_str(name).decode_utf8_lossy().to_ascii_lowercase();
-    !(SHOWN_PARAMETERS.contains(&name.as_str()) || name.starts_with("options["))
+    let shown = (POSTGRES_PARAMETERS.contains(&name.as_str()) && name != "password")
+        || SHOWN_SQLITE_PARAMETERS.contains(&name.as_str())
+        || name.starts_with("options[");
+    !shown
 }
 
 /// `url` without its secrets, for messages and logs. See the module documentation.

@@ -5,7 +5,7 @@
 //! older than the oldest one still running (`pg_snapshot_xmin`): a transaction that took its
 //! position early and commits late is read when it commits, never skipped.
 
-use crate::contract::{self, EventStore, InlineHook, StreamAppend, TxConn, check_storable, distinct_streams};
+use crate::contract::{self, EventStore, InlineHook, StreamAppend, TxConn, check_storable};
 use crate::error::{StoreError, violated_constraint};
 use crate::model::*;
 use chrono::{DateTime, Utc};
@@ -285,11 +285,7 @@ impl EventStore for PgStore {
         parts: &[StreamAppend<'_>],
         hook: Option<&dyn InlineHook>,
     ) -> Result<Vec<AppendResult>, StoreError> {
-        distinct_streams(parts)?;
-        for part in parts {
-            check_storable(part.events, part.metadata)?;
-            crate::integrity::check_hashable(part.stream, part.events)?;
-        }
+        contract::check_parts(parts)?;
         let mut tx = self.pool.begin().await?;
         // Every stream's lock before anything is written, in one order (by name) so that two
         // such appends cannot deadlock: carnet_append takes its stream's lock before the

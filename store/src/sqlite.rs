@@ -11,7 +11,7 @@
 //! earlier commits until a checkpoint truncates it: the store does that after an erasure and
 //! after a rebuild ([`crate::sealing::scrub`], where the whole decision is written down).
 
-use crate::contract::{EventStore, InlineHook, StreamAppend, TxConn, check_storable, distinct_streams, same_request};
+use crate::contract::{self, EventStore, InlineHook, StreamAppend, TxConn, same_request};
 use crate::error::{StoreError, violated_constraint};
 use crate::integrity::timestamp_text;
 use crate::model::*;
@@ -100,11 +100,7 @@ impl EventStore for SqliteStore {
         parts: &[StreamAppend<'_>],
         hook: Option<&dyn InlineHook>,
     ) -> Result<Vec<AppendResult>, StoreError> {
-        distinct_streams(parts)?;
-        for part in parts {
-            check_storable(part.events, part.metadata)?;
-            crate::integrity::check_hashable(part.stream, part.events)?;
-        }
+        contract::check_parts(parts)?;
         let mut tx = self.writer.begin().await?;
         let mut transaction_id = None;
         let mut outcomes = Vec::with_capacity(parts.len());

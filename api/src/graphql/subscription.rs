@@ -283,6 +283,18 @@ enum Wake {
     Identity(Option<Identity>),
 }
 
+impl Wake {
+    /// What a subscription wakes up for next: a change of its owner's rights, which comes
+    /// before any event that follows it, or the next event of the feed.
+    async fn next(owner: &mut Owner, events: &mut Receiver<Arc<LiveEvent>>) -> Self {
+        tokio::select! {
+            biased;
+            identity = Owner::changed(&mut owner.changes) => Wake::Identity(identity),
+            event = next_event(events, &owner.request_id) => Wake::Event(event),
+        }
+    }
+}
+
 /// The next event of the feed; `None` once the feed is closed (shutdown), an error that ends
 /// the subscription when it fell too far behind.
 async fn next_event(
@@ -384,12 +396,7 @@ impl<T: Watched> Watch<T> {
             return Some((Ok(entity), self));
         }
         loop {
-            let wake = tokio::select! {
-                // a change of rights comes before any event that follows it
-                biased;
-                identity = Owner::changed(&mut self.owner.changes) => Wake::Identity(identity),
-                event = next_event(&mut self.events, &self.owner.request_id) => Wake::Event(event),
-            };
+            let wake = Wake::next(&mut self.owner, &mut self.events).await;
             let event = match wake {
                 Wake::Event(None) => return None,
                 Wake::Event(Some(Ok(event))) => event,
@@ -455,12 +462,7 @@ impl ActivityFeed {
             return None;
         }
         loop {
-            let wake = tokio::select! {
-                // a change of rights comes before any event that follows it
-                biased;
-                identity = Owner::changed(&mut self.owner.changes) => Wake::Identity(identity),
-                event = next_event(&mut self.events, &self.owner.request_id) => Wake::Event(event),
-            };
+            let wake = Wake::next(&mut self.owner, &mut self.events).await;
             let event = match wake {
                 Wake::Event(None) => return None,
                 Wake::Event(Some(Ok(event))) => event,
