@@ -9,8 +9,9 @@
 //!   start a development server with demo data). `carnet.toml` in the working directory is
 //!   optional when not named; it is looked for there only, not in parent folders.
 //! - An unknown key, at the top or in any table (`[[oidc]]`, `[rate_limit]`, `[sealing]`,
-//!   `[master_keys]`): every configuration type denies unknown fields, and the error's path
-//!   tells which table.
+//!   `[websocket]`, `[expensive_queries]`, `[master_keys]`): every configuration type denies
+//!   unknown fields (a new table must too: the unit test's table lists one key of each), and
+//!   the error's path tells which table.
 //! - **Unknown `CARNET_*` variables are refused too** (`CARNET_PROT=9000`, `CARNET_DATABSE_URL`):
 //!   the environment is a layer of the configuration like the file, and a misspelt variable
 //!   otherwise silently leaves the default in place (SQLite, development). Only `CARNET_CONFIG`
@@ -378,6 +379,14 @@ mod tests {
                 (
                     "[sealing]\nevery_second = 5".into(),
                     "unknown key `every_second` in `sealing`; the accepted keys in `sealing` are: enabled, every_events, every_seconds",
+                ),
+                (
+                    "[websocket]\nmax_operation_per_connection = 5".into(),
+                    "unknown key `max_operation_per_connection` in `websocket`; the accepted keys in `websocket` are:",
+                ),
+                (
+                    "[expensive_queries]\nconcurency = 5".into(),
+                    "unknown key `concurency` in `expensive_queries`; the accepted keys in `expensive_queries` are:",
                 ),
                 (
                     "[master_keys]\ncurrent = \"k\"\nkeys = {}\ncurent = \"k\"".into(),

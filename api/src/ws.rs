@@ -88,7 +88,7 @@ const MAX_CLOSE_REASON: usize = 123;
 
 /// `[websocket]` in `carnet.toml`: how many operations may run at once.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WebSocketConfig {
     /// Operations (subscriptions, and queries or mutations while they run) on one connection.
     pub max_operations_per_connection: usize,

@@ -38,7 +38,7 @@ pub fn as_of_cost(as_of: bool, weight: usize, child_complexity: usize) -> usize 
 
 /// `[expensive_queries]` in `carnet.toml`.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ExpensiveConfig {
     /// Folds running at once (at least 1).
     pub concurrency: usize,
