@@ -9,7 +9,8 @@
 --    before the restored ones. So the transaction id is now `raw id + carnet_xid_offset()`, and
 --    at every start (`carnet_adopt_log`, called by the store after the migrations) a log whose
 --    largest transaction_id is not below this cluster's current id is adopted: the offset grows
---    so that the current id lands just above it. Stored values never change (no event is
+--    so that the oldest running transaction's id lands just above it (readable at once, and
+--    every later transaction numbered after it). Stored values never change (no event is
 --    rewritten, checkpoints, seals and cursors stay valid); only later ids move up.
 --    carnet_xid_offset() is a constant SQL function, inlined by the planner; adopting redefines
 --    it, which invalidates every cached plan that used it. The offset travels with a dump (the
@@ -45,6 +46,7 @@ language plpgsql as $$
 declare
     v_max    bigint;
     v_now    bigint;
+    v_xmin   bigint;
     v_offset bigint;
 begin
     lock table events in share row exclusive mode;
@@ -53,7 +55,12 @@ begin
     if v_max is null or v_max < v_now then
         return null;
     end if;
-    v_offset := carnet_xid_offset() + (v_max - v_now) + 1;
+    -- above the oldest transaction still running anywhere on the cluster, not only above this
+    -- one: the restored events are then below the horizon at once, even while older
+    -- transactions of other databases run, and every later transaction (whose raw id is above
+    -- this one's) sorts after them
+    v_xmin := pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
+    v_offset := v_max - v_xmin + 1;
     execute format(
         'create or replace function carnet_xid_offset() returns bigint language sql stable parallel safe as %L',
         format('select %s::bigint', v_offset));

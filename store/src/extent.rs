@@ -15,8 +15,9 @@
 //! Since migration 0009 the stored id is `raw id + carnet_xid_offset()`, and the horizon is
 //! `carnet_log_horizon()` (the oldest running raw id plus the same offset). At every start,
 //! right after the migrations, [`adopt`] calls `carnet_adopt_log()`: when the log's largest
-//! `transaction_id` is not below this cluster's current one, the offset grows until the current
-//! id lands just above it. Nothing stored is rewritten: positions, hashes, seals, checkpoints and
+//! `transaction_id` is not below this cluster's current one, the offset grows until the oldest
+//! transaction still running on the cluster lands just above it: the restored events are below
+//! the horizon at once, and every later transaction is numbered after them. Nothing stored is rewritten: positions, hashes, seals, checkpoints and
 //! cursors keep their values and their order; only later transactions get larger ids. The offset
 //! lives in the schema (the function's body), so it travels with the next dump.
 //!

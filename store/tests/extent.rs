@@ -8,6 +8,7 @@ mod common;
 use carnet_store::extent::{self, ExtentCheck};
 use carnet_store::*;
 use serde_json::json;
+use sqlx::Connection;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -79,11 +80,20 @@ async fn a_log_from_another_postgres_cluster_is_adopted() {
     assert!(store.read_all(Checkpoint::START, 100).await.unwrap().is_empty(), "the defect: ids from the future");
     assert_eq!(extent::transaction_id_offset(&store).await.unwrap(), 0);
 
+    // a transaction older than the adoption, still running (here on the same cluster, as other
+    // databases' transactions are in production): the restored events must be readable at
+    // once all the same, not once it ends
+    let mut older = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    sqlx::query("begin").execute(&mut older).await.unwrap();
+    sqlx::query("select pg_current_xact_id()").execute(&mut older).await.unwrap();
+
     store.migrate().await.unwrap(); // every start adopts
     let offset = extent::transaction_id_offset(&store).await.unwrap();
     assert!(offset > 0, "adopted with an offset");
     let restored = store.read_all(Checkpoint::START, 100).await.unwrap();
     assert_eq!(restored.len(), 3, "every restored event is read");
+    // (later events wait for it, as any event waits for older transactions)
+    sqlx::query("rollback").execute(&mut older).await.unwrap();
     append(&store, &b, 4).await;
     let all = store.read_all(Checkpoint::START, 100).await.unwrap();
     assert_eq!(all.len(), 4);
