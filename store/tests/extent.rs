@@ -95,8 +95,17 @@ async fn a_log_from_another_postgres_cluster_is_adopted() {
     // (later events wait for it, as any event waits for older transactions)
     sqlx::query("rollback").execute(&mut older).await.unwrap();
     append(&store, &b, 4).await;
-    let all = store.read_all(Checkpoint::START, 100).await.unwrap();
-    assert_eq!(all.len(), 4);
+    // a new event is read once every transaction older than its own has ended (other tests'
+    // on this cluster included): wait for it, boundedly
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let all = loop {
+        let all = store.read_all(Checkpoint::START, 100).await.unwrap();
+        if all.len() == 4 || std::time::Instant::now() > deadline {
+            break all;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(all.len(), 4, "the new event is read");
     assert_eq!(&all[..3], &restored[..], "the restored events keep their order");
     assert_eq!(all[3].stream_id, b, "the new event comes after them");
     assert!(all[3].transaction_id > restored[2].transaction_id);
