@@ -762,15 +762,16 @@ pub async fn scrub(db: KeyDb<'_>, tables: &[&str]) -> Result<(), StoreError> {
         }
         KeyDb::Postgres(pool) => {
             // VACUUM FULL copies a dead row that an older snapshot may still see: first let the
-            // transactions that began before now end (bounded), so that the erased rows go
+            // transactions that began before now end (bounded), so that the erased rows go. Every
+            // backend of the database counts, not only clients: an autovacuum worker running
+            // ANALYZE holds a snapshot too (CI caught a key copied past one)
             let since: chrono::DateTime<chrono::Utc> =
                 sqlx::query_scalar("select clock_timestamp()").fetch_one(pool).await?;
             let mut waited = 0;
             loop {
                 let older: i64 = sqlx::query_scalar(
                     "select count(*) from pg_stat_activity where datname = current_database() \
-                     and pid <> pg_backend_pid() and backend_type = 'client backend' \
-                     and backend_xmin is not null and xact_start < $1",
+                     and pid <> pg_backend_pid() and backend_xmin is not null and xact_start < $1",
                 )
                 .bind(since)
                 .fetch_one(pool)
