@@ -201,6 +201,28 @@ impl PgStore {
 
 type AppendRow = (i64, i64, i64, Uuid, DateTime<Utc>, bool);
 
+/// The one call of `carnet_append`, for a single append and for each stream of a joint one.
+fn carnet_append<'q>(
+    stream: &'q StreamId,
+    expected: ExpectedVersion,
+    events: &'q [NewEvent],
+    metadata: &Metadata,
+    meta_json: &'q serde_json::Value,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, AppendRow, sqlx::postgres::PgArguments> {
+    sqlx::query_as::<_, AppendRow>(
+        "select global_position, transaction_id, stream_version, event_id, recorded_at, replayed \
+         from carnet_append($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(stream.as_str())
+    .bind(expected.as_db())
+    .bind(metadata.command_id)
+    .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+    .bind(meta_json)
+}
+
 impl EventStore for PgStore {
     async fn append_with(
         &self,
@@ -225,18 +247,7 @@ impl EventStore for PgStore {
             return Ok(AppendResult { stream_id: stream.clone(), events: vec![], stream_version, replayed: false });
         }
         let meta_json = serde_json::to_value(metadata).map_err(StoreError::unexpected)?;
-        let query = sqlx::query_as::<_, AppendRow>(
-            "select global_position, transaction_id, stream_version, event_id, recorded_at, replayed \
-             from carnet_append($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(stream.as_str())
-        .bind(expected.as_db())
-        .bind(metadata.command_id)
-        .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
-        .bind(&meta_json);
+        let query = carnet_append(stream, expected, events, metadata, &meta_json);
 
         let outcome = match hook {
             None => query.fetch_all(&self.pool).await,
@@ -316,20 +327,7 @@ impl EventStore for PgStore {
                 continue;
             }
             let meta_json = serde_json::to_value(metadata).map_err(StoreError::unexpected)?;
-            let rows = sqlx::query_as::<_, AppendRow>(
-                "select global_position, transaction_id, stream_version, event_id, recorded_at, replayed \
-                 from carnet_append($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(stream.as_str())
-            .bind(expected.as_db())
-            .bind(metadata.command_id)
-            .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
-            .bind(&meta_json)
-            .fetch_all(&mut *tx)
-            .await;
+            let rows = carnet_append(stream, expected, events, metadata, &meta_json).fetch_all(&mut *tx).await;
             match rows {
                 Ok(mut rows) => {
                     rows.sort_by_key(|r| r.2);
