@@ -8,7 +8,7 @@
 //! log, rows here are deleted: no hash chain covers them. An erasure replaces the erased person's
 //! provider subjects by their opaque person id ([`pseudonymise`]).
 
-use crate::integrity::timestamp_text;
+use crate::any::{on_backend, on_pool};
 use crate::{AnyStore, StoreError};
 use chrono::{DateTime, Utc};
 
@@ -38,54 +38,7 @@ pub async fn write_access_log(store: &AnyStore, records: &[AccessRecord]) -> Res
     if records.is_empty() {
         return Ok(());
     }
-    match store {
-        AnyStore::Postgres(s) => {
-            let column = |f: fn(&AccessRecord) -> Option<String>| records.iter().map(f).collect::<Vec<_>>();
-            sqlx::query(
-                "insert into access_log (at, request_id, issuer, subject, client_ip, method, path, operation, \
-                 status, duration_ms, error_codes) \
-                 select * from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                 $7::text[], $8::text[], $9::int[], $10::float8[], $11::text[])",
-            )
-            .bind(records.iter().map(|r| r.at).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.request_id.clone()).collect::<Vec<_>>())
-            .bind(column(|r| r.issuer.clone()))
-            .bind(column(|r| r.subject.clone()))
-            .bind(column(|r| r.client_ip.clone()))
-            .bind(records.iter().map(|r| r.method.clone()).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.path.clone()).collect::<Vec<_>>())
-            .bind(column(|r| r.operation.clone()))
-            .bind(records.iter().map(|r| i32::from(r.status)).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
-            .bind(column(|r| r.error_codes.clone()))
-            .execute(s.pool())
-            .await?;
-        }
-        AnyStore::Sqlite(s) => {
-            let mut tx = s.writer().begin().await?;
-            for r in records {
-                sqlx::query(
-                    "insert into access_log (at, request_id, issuer, subject, client_ip, method, path, operation, \
-                     status, duration_ms, error_codes) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(timestamp_text(r.at))
-                .bind(&r.request_id)
-                .bind(&r.issuer)
-                .bind(&r.subject)
-                .bind(&r.client_ip)
-                .bind(&r.method)
-                .bind(&r.path)
-                .bind(&r.operation)
-                .bind(i32::from(r.status))
-                .bind(r.duration_ms)
-                .bind(&r.error_codes)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-        }
-    }
-    Ok(())
+    on_backend!(store, s => s.write_access_log(records).await)
 }
 
 /// After an erasure: the records of the erased person's `identities` (`(issuer, subject)` of
@@ -96,31 +49,16 @@ pub async fn pseudonymise(store: &AnyStore, identities: &[(String, String)], per
     let mut changed = 0;
     for (issuer, subject) in identities {
         let sql = "update access_log set subject = $1 where issuer = $2 and subject = $3";
-        changed += match store {
-            AnyStore::Postgres(s) => {
-                sqlx::query(sql).bind(person).bind(issuer).bind(subject).execute(s.pool()).await?.rows_affected()
-            }
-            AnyStore::Sqlite(s) => {
-                sqlx::query(sql).bind(person).bind(issuer).bind(subject).execute(s.writer()).await?.rows_affected()
-            }
-        };
+        changed += on_pool!(store, writer pool => {
+            sqlx::query(sql).bind(person).bind(issuer).bind(subject).execute(pool).await?.rows_affected()
+        });
     }
     Ok(changed)
 }
 
 /// Deletes the records older than `before`; returns how many went.
 pub async fn purge_access_log(store: &AnyStore, before: DateTime<Utc>) -> Result<u64, StoreError> {
-    let deleted = match store {
-        AnyStore::Postgres(s) => {
-            sqlx::query("delete from access_log where at < $1").bind(before).execute(s.pool()).await?.rows_affected()
-        }
-        AnyStore::Sqlite(s) => sqlx::query("delete from access_log where at < ?")
-            .bind(timestamp_text(before))
-            .execute(s.writer())
-            .await?
-            .rows_affected(),
-    };
-    Ok(deleted)
+    on_backend!(store, s => s.purge_access_log(before).await)
 }
 
 /// The records of `[from, to)`, oldest first, at most `limit`, after record `after_id`
@@ -132,79 +70,46 @@ pub async fn read_access_log(
     after_id: Option<i64>,
     limit: u32,
 ) -> Result<Vec<(i64, AccessRecord)>, StoreError> {
-    type Row<At> = (
-        i64,
-        At,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        String,
-        String,
-        Option<String>,
-        i32,
-        f64,
-        Option<String>,
-    );
-    fn record<At>(row: Row<At>, at: DateTime<Utc>) -> Result<(i64, AccessRecord), StoreError> {
-        let (id, _, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms, error_codes) =
-            row;
-        let status = u16::try_from(status).map_err(StoreError::unexpected)?;
-        let record = AccessRecord {
-            at,
-            request_id,
-            issuer,
-            subject,
-            client_ip,
-            method,
-            path,
-            operation,
-            status,
-            duration_ms,
-            error_codes,
-        };
-        Ok((id, record))
-    }
-    const COLUMNS: &str =
-        "id, at, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms, error_codes";
-    match store {
-        AnyStore::Postgres(s) => {
-            let sql = format!(
-                "select {COLUMNS} from access_log where ($1::timestamptz is null or at >= $1) \
-                 and ($2::timestamptz is null or at < $2) and id > $3 order by id limit $4"
-            );
-            let rows: Vec<Row<DateTime<Utc>>> = sqlx::query_as(&sql)
-                .bind(from)
-                .bind(to)
-                .bind(after_id.unwrap_or(0))
-                .bind(i64::from(limit))
-                .fetch_all(s.pool())
-                .await?;
-            rows.into_iter()
-                .map(|row| {
-                    let at = row.1;
-                    record(row, at)
-                })
-                .collect()
-        }
-        AnyStore::Sqlite(s) => {
-            let sql = format!(
-                "select {COLUMNS} from access_log where (?1 is null or at >= ?1) and (?2 is null or at < ?2) \
-                 and id > ?3 order by id limit ?4"
-            );
-            let rows: Vec<Row<String>> = sqlx::query_as(&sql)
-                .bind(from.map(timestamp_text))
-                .bind(to.map(timestamp_text))
-                .bind(after_id.unwrap_or(0))
-                .bind(i64::from(limit))
-                .fetch_all(s.writer())
-                .await?;
-            rows.into_iter()
-                .map(|row| {
-                    let at = DateTime::parse_from_rfc3339(&row.1).map_err(StoreError::unexpected)?.to_utc();
-                    record(row, at)
-                })
-                .collect()
-        }
-    }
+    on_backend!(store, s => s.read_access_log(from, to, after_id.unwrap_or(0), i64::from(limit)).await)
+}
+
+/// The columns every backend writes and reads, in [`Row`]'s order.
+pub(crate) const COLUMNS: &str =
+    "id, at, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms, error_codes";
+
+/// A row of [`COLUMNS`], `At` being the backend's type of `at`.
+pub(crate) type Row<At> = (
+    i64,
+    At,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    i32,
+    f64,
+    Option<String>,
+);
+
+/// A row read back, its `at` already decoded by the backend.
+pub(crate) fn record<At>(row: Row<At>, at: DateTime<Utc>) -> Result<(i64, AccessRecord), StoreError> {
+    let (id, _, request_id, issuer, subject, client_ip, method, path, operation, status, duration_ms, error_codes) =
+        row;
+    let status = u16::try_from(status).map_err(StoreError::unexpected)?;
+    let record = AccessRecord {
+        at,
+        request_id,
+        issuer,
+        subject,
+        client_ip,
+        method,
+        path,
+        operation,
+        status,
+        duration_ms,
+        error_codes,
+    };
+    Ok((id, record))
 }

@@ -59,14 +59,66 @@ impl AnyStore {
     }
 }
 
-macro_rules! dispatch {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            AnyStore::Postgres($s) => $e,
-            AnyStore::Sqlite($s) => $e,
+/// The one switch on the backend (with [`on_pool!`]): `on_backend!(store, s => s.method(…))`
+/// calls the backend's own method, found in `postgres/` or `sqlite/`. Code outside the backend
+/// modules uses these two macros and never names a backend.
+macro_rules! on_backend {
+    ($store:expr, $s:ident => $e:expr) => {
+        match $store {
+            $crate::any::AnyStore::Postgres($s) => $e,
+            $crate::any::AnyStore::Sqlite($s) => $e,
         }
     };
 }
+
+/// A statement both backends run as written (`$n` placeholders, standard SQL), on the
+/// backend's reading pool (`reader`: PostgreSQL's pool, SQLite's readers) or its writing one
+/// (`writer`: the same pool, SQLite's single writer): `on_pool!(store, reader pool => …)`.
+macro_rules! on_pool {
+    ($store:expr, reader $pool:ident => $e:expr) => {
+        match $store {
+            $crate::any::AnyStore::Postgres(s) => {
+                let $pool = s.pool();
+                $e
+            }
+            $crate::any::AnyStore::Sqlite(s) => {
+                let $pool = s.reader();
+                $e
+            }
+        }
+    };
+    ($store:expr, writer $pool:ident => $e:expr) => {
+        match $store {
+            $crate::any::AnyStore::Postgres(s) => {
+                let $pool = s.pool();
+                $e
+            }
+            $crate::any::AnyStore::Sqlite(s) => {
+                let $pool = s.writer();
+                $e
+            }
+        }
+    };
+}
+
+/// The same switch on the append's transaction ([`crate::TxConn`]): `on_tx!(tx, c, backend =>
+/// backend::keys::fetch_in(c, …))` calls the function of that name in `postgres/` or `sqlite/`.
+macro_rules! on_tx {
+    ($tx:expr, $c:ident, $backend:ident => $e:expr) => {
+        match $tx {
+            $crate::contract::TxConn::Postgres($c) => {
+                use $crate::postgres as $backend;
+                $e
+            }
+            $crate::contract::TxConn::Sqlite($c) => {
+                use $crate::sqlite as $backend;
+                $e
+            }
+        }
+    };
+}
+
+pub(crate) use {on_backend, on_pool, on_tx};
 
 impl EventStore for AnyStore {
     async fn append_with(
@@ -77,7 +129,7 @@ impl EventStore for AnyStore {
         metadata: &Metadata,
         hook: Option<&dyn InlineHook>,
     ) -> Result<AppendResult, StoreError> {
-        dispatch!(self, s => s.append_with(stream, expected, events, metadata, hook).await)
+        on_backend!(self, s => s.append_with(stream, expected, events, metadata, hook).await)
     }
 
     async fn append_all(
@@ -85,7 +137,7 @@ impl EventStore for AnyStore {
         parts: &[StreamAppend<'_>],
         hook: Option<&dyn InlineHook>,
     ) -> Result<Vec<AppendResult>, StoreError> {
-        dispatch!(self, s => s.append_all(parts, hook).await)
+        on_backend!(self, s => s.append_all(parts, hook).await)
     }
     async fn read_stream(
         &self,
@@ -93,24 +145,88 @@ impl EventStore for AnyStore {
         from: u64,
         to: Option<u64>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        dispatch!(self, s => s.read_stream(stream, from, to).await)
+        on_backend!(self, s => s.read_stream(stream, from, to).await)
     }
     async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.stream_version(stream).await)
+        on_backend!(self, s => s.stream_version(stream).await)
     }
     async fn read_all(&self, after: Checkpoint, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        dispatch!(self, s => s.read_all(after, limit).await)
+        on_backend!(self, s => s.read_all(after, limit).await)
     }
     async fn find_command(&self, command_id: Uuid) -> Result<Option<AppendResult>, StoreError> {
-        dispatch!(self, s => s.find_command(command_id).await)
+        on_backend!(self, s => s.find_command(command_id).await)
     }
     async fn load_snapshot(&self, stream: &StreamId, decider_version: i32) -> Result<Option<Snapshot>, StoreError> {
-        dispatch!(self, s => s.load_snapshot(stream, decider_version).await)
+        on_backend!(self, s => s.load_snapshot(stream, decider_version).await)
     }
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        dispatch!(self, s => s.save_snapshot(snapshot).await)
+        on_backend!(self, s => s.save_snapshot(snapshot).await)
     }
+    fn database(&self) -> crate::contract::Database<'_> {
+        on_backend!(self, s => s.database())
+    }
+
     fn appended(&self) -> tokio::sync::watch::Receiver<()> {
-        dispatch!(self, s => s.appended())
+        on_backend!(self, s => s.appended())
+    }
+}
+
+impl crate::feed::Feed for AnyStore {
+    async fn read_feed(
+        &self,
+        filter: &crate::feed::FeedFilter,
+        after: Checkpoint,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        on_backend!(self, s => s.read_feed(filter, after, limit).await)
+    }
+
+    async fn read_feed_back(
+        &self,
+        filter: &crate::feed::FeedFilter,
+        before: Option<Checkpoint>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        on_backend!(self, s => s.read_feed_back(filter, before, limit).await)
+    }
+
+    async fn count_feed(&self, filter: &crate::feed::FeedFilter) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.count_feed(filter).await)
+    }
+
+    async fn read_hashed(
+        &self,
+        filter: &crate::feed::FeedFilter,
+        after: Checkpoint,
+        limit: usize,
+    ) -> Result<Vec<crate::integrity::HashedEvent>, StoreError> {
+        on_backend!(self, s => s.read_hashed(filter, after, limit).await)
+    }
+}
+
+impl crate::personal_data::KeyStore for AnyStore {
+    async fn fetch_keys(&self, people: &[Uuid]) -> Result<Vec<crate::personal_data::StoredKey>, StoreError> {
+        on_backend!(self, s => s.fetch_keys(people).await)
+    }
+    async fn scrub(&self, tables: &[&str]) -> Result<(), StoreError> {
+        on_backend!(self, s => s.scrub(tables).await)
+    }
+    async fn count_keys_wrapped_by(&self, master_key_id: &str) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.count_keys_wrapped_by(master_key_id).await)
+    }
+    async fn keys_to_rotate(
+        &self,
+        current: &str,
+        after: Uuid,
+        limit: i64,
+    ) -> Result<Vec<crate::personal_data::StoredKey>, StoreError> {
+        on_backend!(self, s => s.keys_to_rotate(current, after, limit).await)
+    }
+    async fn rewrap_key(
+        &self,
+        old: &crate::personal_data::StoredKey,
+        fresh: &crate::personal_data::StoredKey,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.rewrap_key(old, fresh).await)
     }
 }

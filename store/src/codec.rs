@@ -1,16 +1,16 @@
 //! Typed events in and out of the log, with upcasting of old schema versions on read.
 //!
 //! Domain event enums serialize adjacently tagged (`{"type": …, "payload": …}`); the tag
-//! becomes `event_type`, the content `payload`. On read, registered upcasters bring an old
+//! becomes `event_type`, the content `payload`. On read, registered codec bring an old
 //! `(event_type, schema_version)` payload up to the current shape before serde sees it.
 //!
 //! The codec also knows which fields are personal ([`PersonalFields`]) and, given master keys,
 //! seals them on write and opens them on read with keys loaded beforehand: see
-//! [`crate::sealing`] for where and why.
+//! [`crate::personal_data`] for where and why.
 
 use crate::error::StoreError;
 use crate::model::{NewEvent, RecordedEvent};
-use crate::sealing::{MasterKeys, PersonKeys, PersonalFields, sealed_parts};
+use crate::personal_data::{MasterKeys, PersonKeys, PersonalFields, sealed_parts};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -21,18 +21,21 @@ type UpcastFn = Box<dyn Fn(Value) -> Result<Value, String> + Send + Sync>;
 /// Registry of payload migrations, `(event_type, from_version) -> payload of from_version + 1`,
 /// and of the personal fields, sealed with per-person keys when master keys are given.
 #[derive(Default)]
-pub struct Upcasters {
+pub struct Codec {
     steps: HashMap<(String, i32), UpcastFn>,
     personal: Option<PersonalFields>,
     master_keys: Option<Arc<MasterKeys>>,
 }
 
-impl Upcasters {
-    /// Carnet's own upcasters (every event type is at schema version 1 so far) and personal
-    /// fields ([`PersonalFields::CARNET`]). Without [`Self::with_master_keys`], personal fields
-    /// are written in clear and sealed ones cannot be read: for tests and tools only.
-    pub fn carnet() -> Self {
-        Self { personal: Some(PersonalFields::CARNET), ..Self::default() }
+impl Codec {
+    /// A codec whose streams of `personal.category` hold personal data: those fields are
+    /// sealed on write (given [`Self::with_master_keys`]; without, they are written in clear and
+    /// sealed ones cannot be read: for tests and tools only), and such streams are never
+    /// snapshotted. The application says which fields are personal (Carnet's policy lives with
+    /// its events, in `carnet-lab`); the store knows none.
+    pub fn with_personal_fields(mut self, personal: PersonalFields) -> Self {
+        self.personal = Some(personal);
+        self
     }
 
     /// Seals personal fields on write, and opens sealed ones on read, with these master keys.

@@ -2,7 +2,7 @@
 
 use crate::error::StoreError;
 use crate::model::*;
-use crate::sealing::KeyStore;
+use crate::personal_data::KeyStore;
 use futures::future::BoxFuture;
 use std::future::Future;
 use uuid::Uuid;
@@ -12,6 +12,14 @@ use uuid::Uuid;
 pub enum TxConn<'c> {
     Postgres(&'c mut sqlx::PgConnection),
     Sqlite(&'c mut sqlx::SqliteConnection),
+}
+
+/// The database a store runs on, for raw statements where a test or a tool needs one (the
+/// store itself never matches on it: its backend code lives in `postgres/` and `sqlite/`).
+#[derive(Clone, Copy, Debug)]
+pub enum Database<'a> {
+    Postgres(&'a sqlx::PgPool),
+    Sqlite { reader: &'a sqlx::SqlitePool, writer: &'a sqlx::SqlitePool },
 }
 
 /// Work run inside the append transaction, after the events are inserted and before commit.
@@ -93,6 +101,9 @@ pub trait EventStore: Clone + Send + Sync + KeyStore + 'static {
 
     /// Ticks after every append committed through this store (and, on PostgreSQL with
     /// notifications started, through any instance); subscriptions wait on it between reads.
+    /// The database this store runs on (see [`Database`]).
+    fn database(&self) -> Database<'_>;
+
     fn appended(&self) -> tokio::sync::watch::Receiver<()>;
 }
 
@@ -153,6 +164,13 @@ pub(crate) fn check_storable(events: &[NewEvent], metadata: &Metadata) -> Result
         return Err(StoreError::InvalidInput { reason: "metadata contains a NUL character (U+0000)".into() });
     }
     Ok(())
+}
+
+/// The result a replayed command gets: the events its first attempt wrote.
+pub(crate) fn replay_of(events: Vec<RecordedEvent>) -> Option<AppendResult> {
+    let last = events.last()?;
+    let (stream_id, stream_version) = (last.stream_id.clone(), last.stream_version);
+    Some(AppendResult { stream_id, events, stream_version, replayed: true })
 }
 
 /// The first result of a command id, given back to a retry of it, if the retry is the same

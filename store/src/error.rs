@@ -49,7 +49,7 @@ pub enum StoreError {
     /// A key needed to seal or open personal data cannot be used (DESIGN §3.2): a master key
     /// missing from the configuration, say. Names keys by id, never prints one.
     #[error(transparent)]
-    Key(#[from] crate::sealing::KeyError),
+    Key(#[from] crate::personal_data::KeyError),
 
     /// Anything else: a bug or an unexpected database state.
     #[error("unexpected event store failure")]

@@ -41,48 +41,24 @@
 //! SQLite needs no offset (its transaction ids are drawn from the log, and a restore is a copy
 //! of the file); the high-water mark works the same on both.
 
-use crate::any::AnyStore;
+use crate::any::{AnyStore, on_backend, on_pool};
 use crate::error::StoreError;
-
-/// Adopts a log restored from another PostgreSQL cluster (see the module's documentation);
-/// returns the new transaction-id offset, or `None` when the log needed nothing. Called by
-/// [`crate::PgStore::migrate`].
-pub(crate) async fn adopt(pool: &sqlx::PgPool) -> Result<Option<i64>, StoreError> {
-    let offset: Option<i64> = sqlx::query_scalar("select carnet_adopt_log()").fetch_one(pool).await?;
-    if let Some(offset) = offset {
-        tracing::warn!(
-            offset,
-            "this log was written by another PostgreSQL cluster (a restore): its transaction ids are above this \
-             cluster's; later events are now numbered after them"
-        );
-    }
-    Ok(offset)
-}
 
 /// The transaction-id offset in force (0 on SQLite and on a log never restored elsewhere).
 pub async fn transaction_id_offset(store: &AnyStore) -> Result<i64, StoreError> {
-    match store {
-        AnyStore::Postgres(s) => Ok(sqlx::query_scalar("select carnet_xid_offset()").fetch_one(s.pool()).await?),
-        AnyStore::Sqlite(_) => Ok(0),
-    }
+    on_backend!(store, s => s.transaction_id_offset().await)
 }
 
 /// The largest global position of the committed log; `None` when it is empty.
 pub async fn last_position(store: &AnyStore) -> Result<Option<i64>, StoreError> {
     const SQL: &str = "select max(global_position) from events";
-    Ok(match store {
-        AnyStore::Postgres(s) => sqlx::query_scalar(SQL).fetch_one(s.pool()).await?,
-        AnyStore::Sqlite(s) => sqlx::query_scalar(SQL).fetch_one(s.reader()).await?,
-    })
+    Ok(on_pool!(store, reader pool => sqlx::query_scalar(SQL).fetch_one(pool).await?))
 }
 
 /// The furthest the log was seen to reach, as `log_extent` records it.
 pub async fn recorded(store: &AnyStore) -> Result<Option<i64>, StoreError> {
     const SQL: &str = "select last_global_position from log_extent where id = 1";
-    Ok(match store {
-        AnyStore::Postgres(s) => sqlx::query_scalar(SQL).fetch_optional(s.pool()).await?,
-        AnyStore::Sqlite(s) => sqlx::query_scalar(SQL).fetch_optional(s.reader()).await?,
-    })
+    Ok(on_pool!(store, reader pool => sqlx::query_scalar(SQL).fetch_optional(pool).await?))
 }
 
 /// What [`check`] found.
@@ -109,35 +85,9 @@ pub async fn check(store: &AnyStore, seen_here: Option<i64>) -> Result<ExtentChe
     if let Some(last) = last
         && recorded.is_none_or(|r| r < last)
     {
-        raise(store, last).await?;
+        on_backend!(store, s => s.raise_extent(last).await)?;
     }
     Ok(ExtentCheck::Whole { last })
-}
-
-async fn raise(store: &AnyStore, last: i64) -> Result<(), StoreError> {
-    match store {
-        AnyStore::Postgres(s) => {
-            sqlx::query(
-                "insert into log_extent (id, last_global_position) values (1, $1) \
-                 on conflict (id) do update set last_global_position = greatest(log_extent.last_global_position, \
-                 excluded.last_global_position), seen_at = now()",
-            )
-            .bind(last)
-            .execute(s.pool())
-            .await?;
-        }
-        AnyStore::Sqlite(s) => {
-            sqlx::query(
-                "insert into log_extent (id, last_global_position) values (1, ?) \
-                 on conflict (id) do update set last_global_position = max(log_extent.last_global_position, \
-                 excluded.last_global_position), seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-            )
-            .bind(last)
-            .execute(s.writer())
-            .await?;
-        }
-    }
-    Ok(())
 }
 
 /// Whether this database has ever held an event: events now, a recorded mark, or (PostgreSQL) a
@@ -147,15 +97,5 @@ pub async fn ever_held_events(store: &AnyStore) -> Result<bool, StoreError> {
     if last_position(store).await?.is_some() || recorded(store).await?.is_some() {
         return Ok(true);
     }
-    match store {
-        AnyStore::Postgres(s) => {
-            let drawn: Option<i64> = sqlx::query_scalar(
-                "select pg_sequence_last_value(pg_get_serial_sequence('events', 'global_position'))",
-            )
-            .fetch_one(s.pool())
-            .await?;
-            Ok(drawn.is_some())
-        }
-        AnyStore::Sqlite(_) => Ok(false),
-    }
+    on_backend!(store, s => s.positions_ever_drawn().await)
 }

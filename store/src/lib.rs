@@ -2,7 +2,7 @@
 //!
 //! The log of everything the lab did (DESIGN §3), behind one contract, [`EventStore`], with
 //! two backends: [`SqliteStore`] (embedded default) and [`PgStore`] (production). [`AnyStore`]
-//! picks one from a URL. Above the raw log: [`Upcasters`] turn domain events into rows and
+//! picks one from a URL. Above the raw log: [`Codec`] turn domain events into rows and
 //! back (upcasting old schema versions), [`Repository`] runs the way of a command (load
 //! snapshot + events → decide → append, retrying conflicts only where that is safe), and
 //! [`subscribe`] follows the global log live.
@@ -38,7 +38,7 @@
 //!   transaction (inline projectors: read-your-writes).
 //! - **Personal data sealed.** The personal fields of Person events are stored encrypted with a
 //!   per-person key, itself wrapped by a configured master key; erasure deletes the key.
-//!   Sealing happens in the codec around the store, with keys loaded per read: see [`sealing`].
+//!   Sealing happens in the codec around the store, with keys loaded per read: see [`personal_data`].
 //! - **Tamper evidence.** Every event carries `hash`/`prev_hash`, a SHA-256 chain per stream
 //!   over its stored form (payload and metadata as the database renders them), filled at
 //!   append: in `carnet_append` on PostgreSQL, in Rust on SQLite. Global seals (`seals`) hash
@@ -61,23 +61,23 @@ pub mod database_url;
 pub mod error;
 pub mod extent;
 pub mod feed;
-pub mod handler;
 pub mod integrity;
 pub mod model;
+pub mod personal_data;
 pub mod postgres;
 pub mod private_files;
-pub mod sealing;
+pub mod repository;
 pub mod sqlite;
 pub mod subscription;
 
 pub use any::AnyStore;
-pub use codec::Upcasters;
-pub use contract::{EventStore, InlineHook, StreamAppend, TxConn};
+pub use codec::Codec;
+pub use contract::{Database, EventStore, InlineHook, StreamAppend, TxConn};
 pub use database_url::redact as redact_url;
 pub use error::StoreError;
-pub use handler::{CommandError, Executed, Loaded, Repository};
 pub use model::*;
+pub use personal_data::{KeyStore, MasterKeys, PersonKeys};
 pub use postgres::PgStore;
-pub use sealing::{KeyStore, MasterKeys, PersonKeys};
+pub use repository::{CommandError, Executed, Loaded, Repository};
 pub use sqlite::SqliteStore;
 pub use subscription::subscribe;

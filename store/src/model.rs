@@ -185,3 +185,28 @@ pub struct Snapshot {
     pub stream_version: u64,
     pub state: serde_json::Value,
 }
+
+/// A timestamp as Carnet writes it in text: `YYYY-MM-DDTHH:MM:SS.ffffffZ` — what SQLite stores,
+/// what PostgreSQL's `to_char(… 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` renders, and what the
+/// integrity recipe hashes as `recorded_at`.
+pub fn timestamp_text(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The columns of `events` that make a [`RecordedEvent`], in the order every reader selects them.
+pub(crate) const EVENT_COLUMNS: &str = "global_position, transaction_id, stream_id, stream_version, event_id, \
+     event_type, schema_version, payload, metadata, recorded_at";
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    #[test]
+    fn timestamps_have_a_fixed_width() {
+        let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+        assert_eq!(timestamp_text(t), "2026-01-02T03:04:05.000000Z");
+        let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.12345678+01:00").unwrap().with_timezone(&Utc);
+        assert_eq!(timestamp_text(t), "2026-01-02T02:04:05.123456Z");
+    }
+}

@@ -261,7 +261,7 @@ async fn a_command_id_reused_for_another_request_is_refused_and_writes_nothing<S
 
     // the repository checks before it decides
     use counter::*;
-    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(Upcasters::carnet()));
+    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(carnet_testkit::carnet_codec()));
     let id = Uuid::now_v7();
     let m = fingerprinted("add 1");
     let done = repo.execute(id, &Command::Add(1), &m, None, None).await.unwrap();
@@ -317,7 +317,7 @@ async fn appends_to_several_streams_commit_all_or_nothing<S: EventStore>(store: 
 /// command lands (no conflict reaches them), and the stream holds exactly 200 events.
 async fn eight_unpinned_writers_on_one_aggregate_all_land<S: EventStore>(store: S, _: Backend) {
     use counter::*;
-    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(Upcasters::carnet()));
+    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(carnet_testkit::carnet_codec()));
     let id = Uuid::now_v7();
     let barrier = Arc::new(Barrier::new(8));
     let tasks: Vec<_> = (0..8)
@@ -351,7 +351,7 @@ async fn eight_unpinned_writers_on_one_aggregate_all_land<S: EventStore>(store: 
 /// inline work fails (the crash point between the two) leaves neither, and no hole.
 async fn a_number_and_its_entity_are_one_fact<S: EventStore>(store: S, _: Backend) {
     use counter::*;
-    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(Upcasters::carnet()));
+    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(carnet_testkit::carnet_codec()));
     let sequence = Uuid::now_v7();
     let sequence_meta = |m: &Metadata| Metadata { command_id: Uuid::new_v5(&m.command_id, b"n"), ..m.clone() };
     let create = async |id: Uuid, m: &Metadata, hook: Option<&dyn InlineHook>| {
@@ -602,7 +602,7 @@ async fn upcasters_bring_old_events_to_the_current_shape<S: EventStore>(store: S
     // version 1 of Greeted had `name` and no `times`; version 2 renamed it
     let old = NewEvent::new("Greeted", json!({ "name": "l'équipe" }));
     store.append(&s, ExpectedVersion::NoStream, &[old], &meta()).await.unwrap();
-    let upcasters = Upcasters::default().register("Greeted", 1, |mut p| {
+    let upcasters = Codec::default().register("Greeted", 1, |mut p| {
         let name = p.get_mut("name").map(serde_json::Value::take).ok_or("no name")?;
         Ok(json!({ "full_name": name, "times": 1 }))
     });
@@ -621,7 +621,7 @@ async fn upcasters_bring_old_events_to_the_current_shape<S: EventStore>(store: S
     );
     // a build without the upcaster does not guess: version 2 is from its future
     let recorded = store.read_stream(&s, 2, None).await.unwrap();
-    let err = Upcasters::default().decode::<Greeting>(&recorded[0]).unwrap_err();
+    let err = Codec::default().decode::<Greeting>(&recorded[0]).unwrap_err();
     assert!(matches!(err, StoreError::Unreadable { .. }), "{err:?}");
 }
 
@@ -630,7 +630,7 @@ async fn unreadable_events_name_their_stream_and_position<S: EventStore>(store: 
     let bad = [NewEvent::new("NoSuchEvent", json!({})), NewEvent::new("Greeted", json!({ "full_name": 42 }))];
     store.append(&s, ExpectedVersion::NoStream, &bad, &meta()).await.unwrap();
     for recorded in store.read_stream(&s, 1, None).await.unwrap() {
-        let err = Upcasters::carnet().decode::<Greeting>(&recorded).unwrap_err();
+        let err = carnet_testkit::carnet_codec().decode::<Greeting>(&recorded).unwrap_err();
         let StoreError::Unreadable { stream_id, global_position, stream_version, .. } = &err else {
             panic!("expected Unreadable, got {err:?}")
         };
@@ -708,7 +708,7 @@ mod counter {
 
 async fn the_repository_decides_appends_and_retries_only_when_safe<S: EventStore>(store: S, _: Backend) {
     use counter::*;
-    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(Upcasters::carnet()));
+    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(carnet_testkit::carnet_codec()));
     let id = Uuid::now_v7();
     let done = repo.execute(id, &Command::Add(5), &meta(), None, None).await.unwrap();
     assert_eq!((done.state, done.version), (5, 1));
@@ -745,7 +745,8 @@ async fn the_repository_decides_appends_and_retries_only_when_safe<S: EventStore
 
 async fn the_repository_loads_from_snapshots_and_replays_commands<S: EventStore>(store: S, _: Backend) {
     use counter::*;
-    let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(Upcasters::carnet())).with_snapshot_every(10);
+    let repo =
+        Repository::<_, Counter>::new(store.clone(), Arc::new(carnet_testkit::carnet_codec())).with_snapshot_every(10);
     let id = Uuid::now_v7();
     for _ in 0..25 {
         repo.execute(id, &Command::Add(2), &meta(), None, None).await.unwrap();

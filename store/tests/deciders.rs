@@ -35,16 +35,16 @@ async fn run<S: EventStore, D: Decider>(store: &S, id: uuid::Uuid, commands: Vec
 where
     D::State: PartialEq,
 {
-    let repo = Repository::<_, D>::new(store.clone(), Arc::new(Upcasters::carnet())).with_snapshot_every(4);
+    let repo = Repository::<_, D>::new(store.clone(), Arc::new(carnet_testkit::carnet_codec())).with_snapshot_every(4);
     let mut last = None;
     for command in &commands {
         let done = repo.execute(id, command, &meta(), None, None).await.unwrap_or_else(|e| panic!("{command:?}: {e}"));
         last = Some(done.state);
     }
     let recorded = store.read_stream(&StreamId::new(D::CATEGORY, id), 1, None).await.unwrap();
-    let decoded: Vec<D::Event> = recorded.iter().map(|e| Upcasters::carnet().decode(e).unwrap()).collect();
+    let decoded: Vec<D::Event> = recorded.iter().map(|e| carnet_testkit::carnet_codec().decode(e).unwrap()).collect();
     for (event, row) in decoded.iter().zip(&recorded) {
-        let encoded = Upcasters::carnet().encode(event).unwrap();
+        let encoded = carnet_testkit::carnet_codec().encode(event).unwrap();
         assert_eq!((encoded.event_type.as_str(), &encoded.payload), (row.event_type.as_str(), &row.payload));
     }
     let folded = D::fold(D::initial_state(), &decoded);

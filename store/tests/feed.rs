@@ -6,7 +6,7 @@
 #[macro_use]
 mod common;
 
-use carnet_store::feed::{Feed, FeedFilter, explain_postgres};
+use carnet_store::feed::{Feed, FeedFilter};
 use carnet_store::integrity;
 use carnet_store::*;
 use common::Backend;
@@ -362,7 +362,7 @@ async fn postgres_selective_filters_use_their_indexes() {
         ("a rare type", &by_type, "events_type_log_order_idx"),
         ("a short period", &by_period, "events_recorded_at_idx"),
     ] {
-        let plan = explain_postgres(&store, filter, Checkpoint::START, 20).await.unwrap();
+        let plan = store.explain_feed(filter, Checkpoint::START, 20).await.unwrap();
         let mut found = vec![];
         scans(&plan, &mut found);
         assert!(found.iter().any(|s| s.ends_with(index)), "{name}: {found:?} in {plan}");

@@ -208,7 +208,7 @@ struct Forged {
 async fn forge(db: &Db, f: Forged) -> i64 {
     let event_id = Uuid::now_v7();
     let recorded_at = f.recorded_at.trunc_subsecs(6);
-    let at_text = integrity::timestamp_text(recorded_at);
+    let at_text = carnet_store::timestamp_text(recorded_at);
     match &db.store {
         AnyStore::Postgres(s) => {
             let position: i64 = sqlx::query_scalar(
@@ -823,7 +823,7 @@ async fn sqlite_events_from_before_the_chains_are_hashed_once_after_migrating() 
         .bind(v)
         .bind(Uuid::now_v7().to_string())
         .bind(json!({ "n": v }).to_string())
-        .bind(integrity::timestamp_text(Utc::now()))
+        .bind(carnet_store::timestamp_text(Utc::now()))
         .execute(store.writer())
         .await
         .unwrap();

@@ -11,7 +11,8 @@ mod common;
 use carnet_domain::Decider;
 use carnet_domain::person::*;
 use carnet_domain::values::*;
-use carnet_store::sealing::{KeyDb, KeyError, rotate};
+use carnet_store::Database;
+use carnet_store::personal_data::{KeyError, rotate};
 use carnet_store::*;
 use chrono::NaiveDate;
 use common::Backend;
@@ -65,11 +66,11 @@ fn master(current: &str, ids: &[&str]) -> Arc<MasterKeys> {
     Arc::new(MasterKeys::new(current, ids.iter().map(|id| (id.to_string(), key(id)))).unwrap())
 }
 
-fn sealing(keys: Arc<MasterKeys>) -> Arc<Upcasters> {
-    Arc::new(Upcasters::carnet().with_master_keys(keys))
+fn sealing(keys: Arc<MasterKeys>) -> Arc<Codec> {
+    Arc::new(carnet_testkit::carnet_codec().with_master_keys(keys))
 }
 
-fn repo<S: EventStore>(store: &S, upcasters: &Arc<Upcasters>) -> Repository<S, Person> {
+fn repo<S: EventStore>(store: &S, upcasters: &Arc<Codec>) -> Repository<S, Person> {
     // a snapshot after every event, if Person states were ever snapshotted
     Repository::new(store.clone(), upcasters.clone()).with_snapshot_every(1)
 }
@@ -88,9 +89,9 @@ fn erase() -> C {
 
 /// Every row of `sql`'s first column, as text.
 async fn texts<S: EventStore>(store: &S, sql: &str) -> Vec<String> {
-    match store.key_db() {
-        KeyDb::Postgres(pool) => sqlx::query(sql).fetch_all(pool).await.unwrap().iter().map(|r| r.get(0)).collect(),
-        KeyDb::Sqlite { reader, .. } => {
+    match store.database() {
+        Database::Postgres(pool) => sqlx::query(sql).fetch_all(pool).await.unwrap().iter().map(|r| r.get(0)).collect(),
+        Database::Sqlite { reader, .. } => {
             sqlx::query(sql).fetch_all(reader).await.unwrap().iter().map(|r| r.get(0)).collect()
         }
     }
@@ -98,9 +99,9 @@ async fn texts<S: EventStore>(store: &S, sql: &str) -> Vec<String> {
 
 /// The `events` table as stored, every column of every row, as text.
 async fn events_table<S: EventStore>(store: &S) -> String {
-    let sql = match store.key_db() {
-        KeyDb::Postgres(_) => "select e::text from events e order by global_position",
-        KeyDb::Sqlite { .. } => {
+    let sql = match store.database() {
+        Database::Postgres(_) => "select e::text from events e order by global_position",
+        Database::Sqlite { .. } => {
             "select stream_id || event_id || event_type || payload || metadata from events order by global_position"
         }
     };
@@ -108,9 +109,9 @@ async fn events_table<S: EventStore>(store: &S) -> String {
 }
 
 async fn key_rows<S: EventStore>(store: &S, person: PersonId) -> Vec<String> {
-    let sql = match store.key_db() {
-        KeyDb::Postgres(_) => format!("select master_key_id from person_keys where person_id = '{}'", person.0),
-        KeyDb::Sqlite { .. } => format!("select master_key_id from person_keys where person_id = '{}'", person.0),
+    let sql = match store.database() {
+        Database::Postgres(_) => format!("select master_key_id from person_keys where person_id = '{}'", person.0),
+        Database::Sqlite { .. } => format!("select master_key_id from person_keys where person_id = '{}'", person.0),
     };
     texts(store, &sql).await
 }
@@ -120,7 +121,7 @@ fn stream(person: PersonId) -> StreamId {
 }
 
 /// Decodes the stream's events as a reader does: keys first, then each event.
-async fn decoded<S: EventStore>(store: &S, upcasters: &Upcasters, person: PersonId) -> Vec<PersonEvent> {
+async fn decoded<S: EventStore>(store: &S, upcasters: &Codec, person: PersonId) -> Vec<PersonEvent> {
     let events = store.read_stream(&stream(person), 1, None).await.unwrap();
     let keys = upcasters.load_keys(store, &events).await.unwrap();
     events.iter().map(|e| upcasters.decode_with(e, &keys).unwrap()).collect()
@@ -165,7 +166,7 @@ async fn a_profile_is_sealed_at_rest_and_reads_back<S: EventStore>(store: S, _: 
     // a reader without the key loaded, or without master keys, fails: never a silent erasure
     let unloaded = upcasters.decode::<PersonEvent>(&stored[0]).unwrap_err().to_string();
     assert!(unloaded.contains("was not loaded"), "{unloaded}");
-    let clear_codec = Arc::new(Upcasters::carnet());
+    let clear_codec = Arc::new(carnet_testkit::carnet_codec());
     let refused = Repository::<S, Person>::new(store.clone(), clear_codec).load(id.0).await.unwrap_err();
     assert!(refused.to_string().contains("master key `k1` is not configured"), "{refused}");
 }
@@ -298,7 +299,7 @@ async fn master_keys_rotate_and_old_ones_can_then_go<S: EventStore>(store: S, _:
 
 async fn clear_profiles_from_before_sealing_still_read<S: EventStore>(store: S, _: Backend) {
     let id = PersonId::new();
-    let clear = Arc::new(Upcasters::carnet());
+    let clear = Arc::new(carnet_testkit::carnet_codec());
     run(&repo(&store, &clear), id, register(id)).await;
     assert!(events_table(&store).await.contains(GIVEN), "a codec without master keys writes clear profiles");
 
@@ -343,7 +344,7 @@ async fn an_identity_is_sealed_at_rest_and_shredded_with_the_profile<S: EventSto
 
 async fn identities_linked_before_sealing_still_read<S: EventStore>(store: S, _: Backend) {
     let id = PersonId::new();
-    let clear = Arc::new(Upcasters::carnet());
+    let clear = Arc::new(carnet_testkit::carnet_codec());
     run(&repo(&store, &clear), id, register(id)).await;
     run(&repo(&store, &clear), id, C::LinkIdentity { identity: identity() }).await;
     assert!(events_table(&store).await.contains(SUB), "a codec without master keys writes them clear");
@@ -356,12 +357,12 @@ async fn identities_linked_before_sealing_still_read<S: EventStore>(store: S, _:
 /// WAL and shared memory), on PostgreSQL the relation file of `person_keys` once a `CHECKPOINT`
 /// (a superuser's) wrote it.
 async fn database_files<S: EventStore>(store: &S, sqlite_dir: Option<&std::path::Path>) -> Vec<Vec<u8>> {
-    match store.key_db() {
-        KeyDb::Sqlite { .. } => {
+    match store.database() {
+        Database::Sqlite { .. } => {
             let dir = sqlite_dir.expect("the SQLite folder");
             std::fs::read_dir(dir).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect()
         }
-        KeyDb::Postgres(pool) => {
+        Database::Postgres(pool) => {
             sqlx::query("checkpoint").execute(pool).await.unwrap();
             let bytes: Vec<u8> = sqlx::query_scalar("select pg_read_binary_file(pg_relation_filepath('person_keys'))")
                 .fetch_one(pool)
@@ -378,23 +379,25 @@ fn holds(files: &[Vec<u8>], needle: &[u8]) -> bool {
 
 async fn scrubbing_after_an_erasure_leaves_no_trace_of_the_key_in_the_files<S: EventStore>(store: S, _: Backend) {
     // (the generic tests get the store alone: find the SQLite file's folder from the database)
-    let dir = match store.key_db() {
-        KeyDb::Sqlite { reader, .. } => {
+    let dir = match store.database() {
+        Database::Sqlite { reader, .. } => {
             let file: String = sqlx::query_scalar("select file from pragma_database_list where name = 'main'")
                 .fetch_one(reader)
                 .await
                 .unwrap();
             Some(std::path::PathBuf::from(file).parent().unwrap().to_path_buf())
         }
-        KeyDb::Postgres(_) => None,
+        Database::Postgres(_) => None,
     };
     let upcasters = sealing(master("k1", &["k1"]));
     let repo = repo(&store, &upcasters);
     let id = PersonId::new();
     run(&repo, id, register(id)).await;
-    let wrapped: Vec<u8> = match store.key_db() {
-        KeyDb::Postgres(pool) => sqlx::query_scalar("select wrapped from person_keys").fetch_one(pool).await.unwrap(),
-        KeyDb::Sqlite { reader, .. } => {
+    let wrapped: Vec<u8> = match store.database() {
+        Database::Postgres(pool) => {
+            sqlx::query_scalar("select wrapped from person_keys").fetch_one(pool).await.unwrap()
+        }
+        Database::Sqlite { reader, .. } => {
             sqlx::query_scalar("select wrapped from person_keys").fetch_one(reader).await.unwrap()
         }
     };
@@ -402,7 +405,7 @@ async fn scrubbing_after_an_erasure_leaves_no_trace_of_the_key_in_the_files<S: E
     assert!(holds(&database_files(&store, dir.as_deref()).await, &wrapped), "the search finds the live key");
 
     run(&repo, id, erase()).await;
-    carnet_store::sealing::scrub(store.key_db(), &[]).await.unwrap();
+    store.scrub(&[]).await.unwrap();
     let files = database_files(&store, dir.as_deref()).await;
     assert!(!holds(&files, &wrapped), "the erased person's wrapped key is still in the database's files");
     assert!(!holds(&files, &wrapped[12..28]), "nor a part of it");

@@ -131,3 +131,16 @@ pub async fn sqlite() -> FreshSqlite {
     store.migrate().await.expect("migrate sqlite");
     FreshSqlite { store, dir }
 }
+
+/// Carnet's codec without master keys (personal fields in clear), as the tools and tests use it.
+pub fn carnet_codec() -> carnet_store::Codec {
+    carnet_store::Codec::default().with_personal_fields(carnet_store::personal_data::PersonalFields {
+        category: "person",
+        fields: &[
+            ("PersonRegistered", "profile"),
+            ("PersonProfileUpdated", "profile"),
+            ("PersonIdentityLinked", "identity"),
+        ],
+        erased_by: "PersonErased",
+    })
+}

@@ -23,11 +23,11 @@
 //! events read; appends seal the new events' personal fields and insert or delete the stream's
 //! data key inside the append's transaction; streams with personal data are never snapshotted.
 
-use crate::codec::Upcasters;
+use crate::codec::Codec;
 use crate::contract::{EventStore, InlineHook, StreamAppend, same_request};
 use crate::error::StoreError;
 use crate::model::{AppendResult, ExpectedVersion, Metadata, RecordedEvent, Snapshot, StreamId};
-use crate::sealing::{KeyHook, PersonKeys};
+use crate::personal_data::{KeyHook, PersonKeys};
 use carnet_domain::{Decider, Rejection};
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -87,7 +87,7 @@ fn retry_pause(attempt: u32) -> std::time::Duration {
 /// Loads and saves deciders on an event store.
 pub struct Repository<S, D> {
     store: S,
-    upcasters: Arc<Upcasters>,
+    codec: Arc<Codec>,
     /// A snapshot is saved each time a stream crosses a multiple of this many events.
     snapshot_every: u64,
     /// How long conflicts are re-decided when the caller did not pin a version.
@@ -99,7 +99,7 @@ impl<S: Clone, D> Clone for Repository<S, D> {
     fn clone(&self) -> Self {
         Self {
             store: self.store.clone(),
-            upcasters: self.upcasters.clone(),
+            codec: self.codec.clone(),
             snapshot_every: self.snapshot_every,
             retry_deadline: self.retry_deadline,
             decider: PhantomData,
@@ -108,8 +108,8 @@ impl<S: Clone, D> Clone for Repository<S, D> {
 }
 
 impl<S: EventStore, D: Decider> Repository<S, D> {
-    pub fn new(store: S, upcasters: Arc<Upcasters>) -> Self {
-        Self { store, upcasters, snapshot_every: 50, retry_deadline: RETRY_DEADLINE, decider: PhantomData }
+    pub fn new(store: S, codec: Arc<Codec>) -> Self {
+        Self { store, codec, snapshot_every: 50, retry_deadline: RETRY_DEADLINE, decider: PhantomData }
     }
 
     /// How long an unpinned command keeps re-deciding after conflicts ([`RETRY_DEADLINE`] by
@@ -131,7 +131,7 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
     /// Whether this decider's state may be snapshotted: not when its streams hold personal data,
     /// which a snapshot would keep in clear (DESIGN §3.2).
     fn snapshots(&self) -> bool {
-        !self.upcasters.holds_personal_data(D::CATEGORY)
+        !self.codec.holds_personal_data(D::CATEGORY)
     }
 
     /// The current state: the latest snapshot of this decider version, then the events after it.
@@ -167,9 +167,9 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
         mut version: u64,
         events: &[RecordedEvent],
     ) -> Result<Loaded<D>, StoreError> {
-        let keys: PersonKeys = self.upcasters.load_keys(&self.store, events).await?;
+        let keys: PersonKeys = self.codec.load_keys(&self.store, events).await?;
         for recorded in events {
-            let event: D::Event = self.upcasters.decode_with(recorded, &keys)?;
+            let event: D::Event = self.codec.decode_with(recorded, &keys)?;
             state = D::evolve(state, &event);
             version = recorded.stream_version;
         }
@@ -177,7 +177,7 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
     }
 
     /// Handles `command` on aggregate `id`. `expected_version`: the version the user saw, or
-    /// `None` to let the handler re-decide on conflicts. `hook` runs inside the append.
+    /// `None` to let the repository re-decide on conflicts. `hook` runs inside the append.
     pub async fn execute(
         &self,
         id: Uuid,
@@ -206,10 +206,10 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
                 .into());
             }
             let decided = D::decide(&loaded.state, command)?;
-            let mut new_events = decided.iter().map(|e| self.upcasters.encode(e)).collect::<Result<Vec<_>, _>>()?;
+            let mut new_events = decided.iter().map(|e| self.codec.encode(e)).collect::<Result<Vec<_>, _>>()?;
             // personal fields sealed; a new data key inserted, or an erased person's deleted, in
             // the append's transaction, before the caller's hook
-            let keys = self.upcasters.prepare_append(&self.store, &stream, &mut new_events).await?;
+            let keys = self.codec.prepare_append(&self.store, &stream, &mut new_events).await?;
             let keyed = (!keys.is_empty()).then(|| KeyHook::new(keys, hook));
             let append_hook = match &keyed {
                 Some(keyed) => Some(keyed as &dyn InlineHook),
@@ -267,9 +267,9 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
             let done = same_request(done, &stream, metadata)?;
             return Ok(self.replay(id, done.events).await?);
         }
-        let firsts = Repository::<S, F>::new(self.store.clone(), self.upcasters.clone());
+        let firsts = Repository::<S, F>::new(self.store.clone(), self.codec.clone());
         let first_stream = Repository::<S, F>::stream_id(first_id);
-        if self.upcasters.holds_personal_data(F::CATEGORY) {
+        if self.codec.holds_personal_data(F::CATEGORY) {
             return Err(StoreError::unexpected("a joint append's first part holds no personal data").into());
         }
         if let Some(done) = self.store.find_command(first_metadata.command_id).await? {
@@ -282,12 +282,12 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
         loop {
             let loaded_first = firsts.load(first_id).await?;
             let first_decided = F::decide(&loaded_first.state, first)?;
-            let first_events = first_decided.iter().map(|e| self.upcasters.encode(e)).collect::<Result<Vec<_>, _>>()?;
+            let first_events = first_decided.iter().map(|e| self.codec.encode(e)).collect::<Result<Vec<_>, _>>()?;
             let first_state = F::fold(loaded_first.state, &first_decided);
             let loaded = self.load(id).await?;
             let decided = D::decide(&loaded.state, &build(&first_state)?)?;
-            let mut new_events = decided.iter().map(|e| self.upcasters.encode(e)).collect::<Result<Vec<_>, _>>()?;
-            let keys = self.upcasters.prepare_append(&self.store, &stream, &mut new_events).await?;
+            let mut new_events = decided.iter().map(|e| self.codec.encode(e)).collect::<Result<Vec<_>, _>>()?;
+            let keys = self.codec.prepare_append(&self.store, &stream, &mut new_events).await?;
             let keyed = (!keys.is_empty()).then(|| KeyHook::new(keys, hook));
             let append_hook = match &keyed {
                 Some(keyed) => Some(keyed as &dyn InlineHook),

@@ -5,7 +5,7 @@
 //! older than the oldest one still running (`pg_snapshot_xmin`): a transaction that took its
 //! position early and commits late is read when it commits, never skipped.
 
-use crate::contract::{self, EventStore, InlineHook, StreamAppend, TxConn, check_storable};
+use crate::contract::{self, EventStore, InlineHook, StreamAppend, TxConn, check_storable, replay_of};
 use crate::error::{StoreError, violated_constraint};
 use crate::model::*;
 use chrono::{DateTime, Utc};
@@ -65,9 +65,6 @@ async fn first_connection(options: &PgConnectOptions) -> Result<(), StoreError> 
 
 /// The LISTEN/NOTIFY channel on which instances announce appends.
 const CHANNEL: &str = "carnet_events";
-
-pub(crate) const EVENT_COLUMNS: &str = "global_position, transaction_id, stream_id, stream_version, event_id, \
-     event_type, schema_version, payload, metadata, recorded_at";
 
 impl PgStore {
     /// Connects to `url` (`postgres://…`). Migrations are applied separately by [`Self::migrate`].
@@ -150,7 +147,7 @@ impl PgStore {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("../migrations/postgres").run(&self.pool).await?;
         // a log restored from another cluster is numbered after, not before (`extent.rs`)
-        crate::extent::adopt(&self.pool).await?;
+        extent::adopt(&self.pool).await?;
         Ok(())
     }
 
@@ -467,16 +464,13 @@ impl EventStore for PgStore {
         Ok(())
     }
 
+    fn database(&self) -> crate::contract::Database<'_> {
+        crate::contract::Database::Postgres(self.pool())
+    }
+
     fn appended(&self) -> watch::Receiver<()> {
         self.wake.subscribe()
     }
-}
-
-/// The result a replayed command gets: the events its first attempt wrote.
-pub(crate) fn replay_of(events: Vec<RecordedEvent>) -> Option<AppendResult> {
-    let last = events.last()?;
-    let (stream_id, stream_version) = (last.stream_id.clone(), last.stream_version);
-    Some(AppendResult { stream_id, events, stream_version, replayed: true })
 }
 
 fn recorded(stream: &StreamId, events: &[NewEvent], metadata: &Metadata, rows: &[AppendRow]) -> Vec<RecordedEvent> {
@@ -522,3 +516,11 @@ pub(crate) fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         recorded_at: row.try_get("recorded_at")?,
     })
 }
+
+mod access_log;
+mod extent;
+mod feed;
+#[cfg(test)]
+pub(crate) use feed::FEED_DIALECT;
+mod integrity;
+pub(crate) mod keys;

@@ -1,7 +1,7 @@
 //! # Personal data at rest: sealed fields, per-person keys, crypto-shredding (DESIGN §3.2)
 //!
 //! The personal fields of Person events (the `profile` of `PersonRegistered` and
-//! `PersonProfileUpdated`, [`PersonalFields::CARNET`]) reach the `events` table sealed with
+//! `PersonProfileUpdated`, Carnet's policy in `carnet-lab`) reach the `events` table sealed with
 //! AES-256-GCM under a data key of their own person. Each data key is stored in `person_keys`,
 //! wrapped (AES-256-GCM) by a master key from the configuration ([`MasterKeys`]), which the
 //! database never holds. Erasing a person deletes their key in the very transaction that appends
@@ -11,16 +11,16 @@
 //! ## Where sealing happens, and why there
 //!
 //! - **In the codec, around the store; not in the domain, not in the backends.** The domain
-//!   stays pure: it deals in [`carnet_domain::person::PersonalData`]. [`Upcasters::encode`] and
-//!   [`Upcasters::decode`] keep their shape (sync, clear). What is new is done by the codec with
+//!   stays pure: it deals in [`carnet_domain::person::PersonalData`]. [`Codec::encode`] and
+//!   [`Codec::decode`] keep their shape (sync, clear). What is new is done by the codec with
 //!   the keys handed to it: on write, [`crate::Repository::execute`] fetches (or makes) the
 //!   stream's data key, seals the encoded events' personal fields, and hands the append a hook
 //!   that inserts a new key or, for `PersonErased`, deletes the key, inside the append's
 //!   transaction and before the caller's own hook (the inline projections). On read, decoding
 //!   stays sync: readers first load the keys their events need, in one query
-//!   ([`Upcasters::load_keys`] with the store, [`Upcasters::load_keys_in`] inside a transaction:
+//!   ([`Codec::load_keys`] with the store, [`Codec::load_keys_in`] inside a transaction:
 //!   the inline projectors see a key inserted by the append they run in), then call
-//!   [`Upcasters::decode_with`]. A sealed field decoded without its key loaded is an error,
+//!   [`Codec::decode_with`]. A sealed field decoded without its key loaded is an error,
 //!   never a silent erasure.
 //! - **Not transparent in `read_stream`/`read_all`.** The stored, sealed form is what auditors
 //!   verify (hash chains) and export; the store gives events back as stored, and only the codec
@@ -65,16 +65,16 @@
 //! shows them erased once their person is), and the codec tells one form from the other by its
 //! shape (`{"sealed", "key"}`), without a new schema version.
 //!
-//! ## Nothing left in the database's files ([`scrub`])
+//! ## Nothing left in the database's files ([`KeyStore::scrub`])
 //!
 //! Deleting a key or nulling a read-model row removes the data from the *tables*; the database's
 //! *files* may still hold the old bytes. What Carnet does about it, after every erasure (the api
-//! calls [`scrub`] once `PersonErased` is committed) and after every rebuild:
+//! calls [`KeyStore::scrub`] once `PersonErased` is committed) and after every rebuild:
 //!
 //! - **SQLite**: every connection runs with `secure_delete=ON` (store/src/sqlite.rs), so freed
 //!   cells and pages are zeroed, in the very page images the commit writes; the WAL still holds
 //!   the images of earlier commits (the person's registration, their row before erasure), so
-//!   [`scrub`] runs `PRAGMA wal_checkpoint(TRUNCATE)`: every page goes to the main file, and the
+//!   [`KeyStore::scrub`] runs `PRAGMA wal_checkpoint(TRUNCATE)`: every page goes to the main file, and the
 //!   WAL is cut to zero bytes. A checkpoint that readers keep from completing is retried, then
 //!   reported as an error. The `-shm` file holds page numbers and checksums, never content.
 //!   Pages freed before `secure_delete` was on (a database from an older Carnet) keep their
@@ -82,10 +82,10 @@
 //! - **PostgreSQL**: an update or a delete leaves the old row version (the name, the wrapped
 //!   key) in the table's file; `VACUUM` marks it free but does not overwrite it (measured: the
 //!   name stays in the page's free space, and stays until a later row happens to land there).
-//!   So [`scrub`] runs `VACUUM (FULL, ANALYZE)` on `person_keys` and on the tables the caller
+//!   So [`KeyStore::scrub`] runs `VACUUM (FULL, ANALYZE)` on `person_keys` and on the tables the caller
 //!   names: each is rewritten into a new file holding the live rows only, its indexes rebuilt,
 //!   and the old file truncated at commit. `VACUUM FULL` keeps a dead row that an open snapshot
-//!   may still see, so [`scrub`] first waits (up to 10 s, then says so in the log) for the
+//!   may still see, so [`KeyStore::scrub`] first waits (up to 10 s, then says so in the log) for the
 //!   transactions that began before it to end. These tables are small (a row per person; the
 //!   access log only when an erased subject was in it), so the exclusive lock lasts ms. The
 //!   new statistics (`ANALYZE`) no longer sample erased values; the old `pg_statistic` rows
@@ -96,23 +96,21 @@
 //!   the inserts until they are recycled, and archived WAL and base backups are backups (see
 //!   the README on erasure).
 
-use crate::any::AnyStore;
+use crate::any::on_tx;
 #[cfg(doc)]
-use crate::codec::Upcasters;
+use crate::codec::Codec;
 use crate::contract::{InlineHook, TxConn};
 use crate::error::StoreError;
 use crate::model::{NewEvent, RecordedEvent, StreamId};
-use crate::postgres::PgStore;
-use crate::sqlite::SqliteStore;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
-use sqlx::{PgPool, SqlitePool};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::future::Future;
 use uuid::Uuid;
 
 /// Bytes of a key (AES-256).
@@ -336,18 +334,6 @@ pub struct PersonalFields {
 }
 
 impl PersonalFields {
-    /// Carnet's: the profile of a person (`PersonalData`, DESIGN §4.3) and their identities at
-    /// OpenID Connect providers (an issuer and the `sub` it gives them).
-    pub const CARNET: Self = Self {
-        category: "person",
-        fields: &[
-            ("PersonRegistered", "profile"),
-            ("PersonProfileUpdated", "profile"),
-            ("PersonIdentityLinked", "identity"),
-        ],
-        erased_by: "PersonErased",
-    };
-
     /// The personal field of `event_type`, if it has one.
     pub fn field_of(&self, event_type: &str) -> Option<&'static str> {
         self.fields.iter().find(|(t, _)| *t == event_type).map(|(_, f)| *f)
@@ -393,8 +379,8 @@ enum KeySlot {
     Locked(KeyError),
 }
 
-/// The data keys of some people, opened for one read: what [`Upcasters::decode_with`] needs
-/// (see [`Upcasters::load_keys`]). Dropped with the read.
+/// The data keys of some people, opened for one read: what [`Codec::decode_with`] needs
+/// (see [`Codec::load_keys`]). Dropped with the read.
 #[derive(Clone, Debug, Default)]
 pub struct PersonKeys {
     slots: HashMap<Uuid, KeySlot>,
@@ -442,7 +428,7 @@ impl PersonKeys {
             None => {
                 return Err(format!(
                     "{event_type}.{field} is sealed and the key of person {person} was not loaded: load the events' \
-                     keys first (Upcasters::load_keys)"
+                     keys first (Codec::load_keys)"
                 ));
             }
         };
@@ -473,94 +459,37 @@ fn seal_value(key: &DataKey, stream: &str, event: &NewEvent, field: &str, value:
 // ---------------------------------------------------------------------------------------------
 // The key table
 
-/// Where a store keeps its `person_keys`: the database of its events.
-#[derive(Clone, Copy, Debug)]
-pub enum KeyDb<'a> {
-    Postgres(&'a PgPool),
-    Sqlite { reader: &'a SqlitePool, writer: &'a SqlitePool },
-}
-
-/// A store with a `person_keys` table: every [`crate::EventStore`] (a supertrait of it).
+/// A store with a `person_keys` table beside its log: every [`crate::EventStore`] (a
+/// supertrait of it). Each backend writes these in its own `keys.rs`.
 pub trait KeyStore {
-    fn key_db(&self) -> KeyDb<'_>;
+    /// The stored keys of `people` (none for an empty list).
+    fn fetch_keys(&self, people: &[Uuid]) -> impl Future<Output = Result<Vec<StoredKey>, StoreError>> + Send;
+
+    /// Removes from the database's files what deleted personal data left there (see the
+    /// module docs): on SQLite a `wal_checkpoint(TRUNCATE)` (with `secure_delete` on, freed
+    /// space is already zeroed; `tables` do not matter), on PostgreSQL a `VACUUM (FULL,
+    /// ANALYZE)` of `person_keys` and of `tables`. Run it outside any transaction, once the
+    /// erasure (or the rebuild) is committed.
+    fn scrub(&self, tables: &[&str]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How many data keys `master_key_id` wraps.
+    fn count_keys_wrapped_by(&self, master_key_id: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Up to `limit` keys wrapped by another master key than `current`, after person `after`,
+    /// in person order.
+    fn keys_to_rotate(
+        &self,
+        current: &str,
+        after: Uuid,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<StoredKey>, StoreError>> + Send;
+
+    /// Replaces `old` by `fresh` if the row is still `old`; whether it was.
+    fn rewrap_key(&self, old: &StoredKey, fresh: &StoredKey) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-impl KeyStore for PgStore {
-    fn key_db(&self) -> KeyDb<'_> {
-        KeyDb::Postgres(self.pool())
-    }
-}
-
-impl KeyStore for SqliteStore {
-    fn key_db(&self) -> KeyDb<'_> {
-        KeyDb::Sqlite { reader: self.reader(), writer: self.writer() }
-    }
-}
-
-impl KeyStore for AnyStore {
-    fn key_db(&self) -> KeyDb<'_> {
-        match self {
-            AnyStore::Postgres(s) => s.key_db(),
-            AnyStore::Sqlite(s) => s.key_db(),
-        }
-    }
-}
-
-const KEY_COLUMNS: &str = "person_id, key_id, master_key_id, wrapped";
-
-type PgKeyRow = (Uuid, Uuid, String, Vec<u8>);
-type LiteKeyRow = (String, String, String, Vec<u8>);
-
-fn from_pg((person_id, key_id, master_key_id, wrapped): PgKeyRow) -> StoredKey {
-    StoredKey { person_id, key_id, master_key_id, wrapped }
-}
-
-fn from_lite((person, key, master_key_id, wrapped): LiteKeyRow) -> Result<StoredKey, StoreError> {
-    let parse = |raw: &str| Uuid::parse_str(raw).map_err(StoreError::unexpected);
-    Ok(StoredKey { person_id: parse(&person)?, key_id: parse(&key)?, master_key_id, wrapped })
-}
-
-fn id_list(ids: &[Uuid]) -> String {
-    serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).unwrap_or_default()
-}
-
-async fn fetch(db: KeyDb<'_>, ids: &[Uuid]) -> Result<Vec<StoredKey>, StoreError> {
-    if ids.is_empty() {
-        return Ok(vec![]);
-    }
-    match db {
-        KeyDb::Postgres(pool) => {
-            let sql = format!("select {KEY_COLUMNS} from person_keys where person_id = any($1)");
-            let rows: Vec<PgKeyRow> = sqlx::query_as(&sql).bind(ids).fetch_all(pool).await?;
-            Ok(rows.into_iter().map(from_pg).collect())
-        }
-        KeyDb::Sqlite { reader, .. } => {
-            let sql =
-                format!("select {KEY_COLUMNS} from person_keys where person_id in (select value from json_each(?))");
-            let rows: Vec<LiteKeyRow> = sqlx::query_as(&sql).bind(id_list(ids)).fetch_all(reader).await?;
-            rows.into_iter().map(from_lite).collect()
-        }
-    }
-}
-
-async fn fetch_in(tx: &mut TxConn<'_>, ids: &[Uuid]) -> Result<Vec<StoredKey>, StoreError> {
-    if ids.is_empty() {
-        return Ok(vec![]);
-    }
-    match tx {
-        TxConn::Postgres(c) => {
-            let sql = format!("select {KEY_COLUMNS} from person_keys where person_id = any($1)");
-            let rows: Vec<PgKeyRow> = sqlx::query_as(&sql).bind(ids).fetch_all(&mut **c).await?;
-            Ok(rows.into_iter().map(from_pg).collect())
-        }
-        TxConn::Sqlite(c) => {
-            let sql =
-                format!("select {KEY_COLUMNS} from person_keys where person_id in (select value from json_each(?))");
-            let rows: Vec<LiteKeyRow> = sqlx::query_as(&sql).bind(id_list(ids)).fetch_all(&mut **c).await?;
-            rows.into_iter().map(from_lite).collect()
-        }
-    }
-}
+/// The columns of `person_keys`, in [`StoredKey`]'s order.
+pub(crate) const KEY_COLUMNS: &str = "person_id, key_id, master_key_id, wrapped";
 
 /// What an append must do to the key table, in its transaction.
 #[derive(Debug, Default)]
@@ -576,40 +505,10 @@ impl KeyWork {
 
     async fn apply(&self, tx: &mut TxConn<'_>) -> Result<(), StoreError> {
         if let Some(key) = &self.insert {
-            let sql = format!("insert into person_keys ({KEY_COLUMNS}) values ($1, $2, $3, $4)");
-            match tx {
-                TxConn::Postgres(c) => {
-                    sqlx::query(&sql)
-                        .bind(key.person_id)
-                        .bind(key.key_id)
-                        .bind(&key.master_key_id)
-                        .bind(&key.wrapped)
-                        .execute(&mut **c)
-                        .await?;
-                }
-                TxConn::Sqlite(c) => {
-                    sqlx::query(&sql)
-                        .bind(key.person_id.to_string())
-                        .bind(key.key_id.to_string())
-                        .bind(&key.master_key_id)
-                        .bind(&key.wrapped)
-                        .execute(&mut **c)
-                        .await?;
-                }
-            }
+            on_tx!(tx, c, backend => backend::keys::insert_in(c, key).await)?;
         }
         if let Some(person) = self.delete {
-            match tx {
-                TxConn::Postgres(c) => {
-                    sqlx::query("delete from person_keys where person_id = $1").bind(person).execute(&mut **c).await?;
-                }
-                TxConn::Sqlite(c) => {
-                    sqlx::query("delete from person_keys where person_id = $1")
-                        .bind(person.to_string())
-                        .execute(&mut **c)
-                        .await?;
-                }
-            }
+            on_tx!(tx, c, backend => backend::keys::delete_in(c, person).await)?;
         }
         Ok(())
     }
@@ -643,7 +542,7 @@ impl InlineHook for KeyHook<'_> {
 // ---------------------------------------------------------------------------------------------
 // The codec's side
 
-impl crate::codec::Upcasters {
+impl crate::codec::Codec {
     /// The ids of the people whose sealed fields appear among `events`.
     fn sealed_people<'e>(&self, events: impl IntoIterator<Item = &'e RecordedEvent>) -> Vec<Uuid> {
         let Some(personal) = self.personal_fields() else { return vec![] };
@@ -668,7 +567,7 @@ impl crate::codec::Upcasters {
         if people.is_empty() {
             return Ok(PersonKeys::none());
         }
-        let stored = fetch(store.key_db(), &people).await?;
+        let stored = store.fetch_keys(&people).await?;
         Ok(PersonKeys::opened(self.master_keys(), &people, stored))
     }
 
@@ -682,7 +581,7 @@ impl crate::codec::Upcasters {
         if people.is_empty() {
             return Ok(PersonKeys::none());
         }
-        let stored = fetch_in(tx, &people).await?;
+        let stored = on_tx!(tx, c, backend => backend::keys::fetch_in(c, &people).await)?;
         Ok(PersonKeys::opened(self.master_keys(), &people, stored))
     }
 
@@ -707,7 +606,7 @@ impl crate::codec::Upcasters {
         if !events.iter().any(has_personal) {
             return Ok(work);
         }
-        let key = match fetch(store.key_db(), &[person]).await?.into_iter().next() {
+        let key = match store.fetch_keys(&[person]).await?.into_iter().next() {
             Some(stored) => master.unwrap(&stored)?,
             None => {
                 let key = DataKey::generate();
@@ -725,76 +624,6 @@ impl crate::codec::Upcasters {
             event.payload[field] = sealed;
         }
         Ok(work)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Scrubbing the files
-
-/// How many 25 ms rounds [`scrub`] waits, on PostgreSQL, for older transactions to end (10 s).
-const OLD_SNAPSHOT_WAIT_ROUNDS: u32 = 400;
-
-/// How many times [`scrub`] tries a SQLite checkpoint that readers keep from completing.
-const CHECKPOINT_ATTEMPTS: u32 = 20;
-
-/// Removes from the database's files what deleted personal data left there (see the module
-/// docs): on SQLite a `wal_checkpoint(TRUNCATE)` (with `secure_delete` on, freed space is
-/// already zeroed; `tables` do not matter), on PostgreSQL a `VACUUM (FULL, ANALYZE)` of
-/// `person_keys` and of `tables`. Run it outside any transaction, once the erasure (or the
-/// rebuild) is committed.
-pub async fn scrub(db: KeyDb<'_>, tables: &[&str]) -> Result<(), StoreError> {
-    match db {
-        KeyDb::Sqlite { writer, .. } => {
-            for attempt in 1..=CHECKPOINT_ATTEMPTS {
-                // (busy, frames in the WAL, frames checkpointed); busy: a reader held it back
-                let (busy, _, _): (i64, i64, i64) =
-                    sqlx::query_as("pragma wal_checkpoint(truncate)").fetch_one(writer).await?;
-                if busy == 0 {
-                    return Ok(());
-                }
-                tracing::debug!(attempt, "WAL checkpoint held back by a reader, trying again");
-                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
-            }
-            Err(StoreError::unexpected(
-                "the WAL could not be checkpointed and truncated: readers kept it busy; erased data may remain in \
-                 the -wal file until the next checkpoint",
-            ))
-        }
-        KeyDb::Postgres(pool) => {
-            // VACUUM FULL copies a dead row that an older snapshot may still see: first let the
-            // transactions that began before now end (bounded), so that the erased rows go. Every
-            // backend of the database counts, not only clients: an autovacuum worker running
-            // ANALYZE holds a snapshot too (CI caught a key copied past one)
-            let since: chrono::DateTime<chrono::Utc> =
-                sqlx::query_scalar("select clock_timestamp()").fetch_one(pool).await?;
-            let mut waited = 0;
-            loop {
-                let older: i64 = sqlx::query_scalar(
-                    "select count(*) from pg_stat_activity where datname = current_database() \
-                     and pid <> pg_backend_pid() and backend_xmin is not null and xact_start < $1",
-                )
-                .bind(since)
-                .fetch_one(pool)
-                .await?;
-                if older == 0 {
-                    break;
-                }
-                if waited >= OLD_SNAPSHOT_WAIT_ROUNDS {
-                    tracing::warn!(
-                        transactions = older,
-                        "scrub: transactions older than the erasure are still open; the rows they may see survive \
-                         in the files until the next vacuum"
-                    );
-                    break;
-                }
-                waited += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-            }
-            let mut names = vec!["person_keys".to_owned()];
-            names.extend(tables.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))));
-            sqlx::query(&format!("vacuum (full, analyze) {}", names.join(", "))).execute(pool).await?;
-            Ok(())
-        }
     }
 }
 
@@ -819,85 +648,21 @@ const ROTATION_BATCH: i64 = 500;
 /// first key it cannot open, naming its master key; running it again resumes.
 pub async fn rotate<S: KeyStore>(store: &S, master: &MasterKeys) -> Result<Rotation, StoreError> {
     let (current, _) = master.current()?;
-    let db = store.key_db();
-    let mut done = Rotation { already_current: count_current(db, current).await?, ..Rotation::default() };
+    let mut done = Rotation { already_current: store.count_keys_wrapped_by(current).await?, ..Rotation::default() };
     let mut after = Uuid::nil();
     loop {
-        let batch = to_rotate(db, current, after).await?;
+        let batch = store.keys_to_rotate(current, after, ROTATION_BATCH).await?;
         let Some(last) = batch.last() else { break };
         after = last.person_id;
         for stored in &batch {
             let key = master.unwrap(stored)?;
             let fresh = master.wrap(stored.person_id, &key)?;
-            if rewrap(db, stored, &fresh).await? {
+            if store.rewrap_key(stored, &fresh).await? {
                 done.rewrapped += 1;
             }
         }
     }
     Ok(done)
-}
-
-async fn count_current(db: KeyDb<'_>, current: &str) -> Result<u64, StoreError> {
-    let sql = "select count(*) from person_keys where master_key_id = $1";
-    let n: i64 = match db {
-        KeyDb::Postgres(pool) => sqlx::query_scalar(sql).bind(current).fetch_one(pool).await?,
-        KeyDb::Sqlite { reader, .. } => sqlx::query_scalar(sql).bind(current).fetch_one(reader).await?,
-    };
-    Ok(n as u64)
-}
-
-async fn to_rotate(db: KeyDb<'_>, current: &str, after: Uuid) -> Result<Vec<StoredKey>, StoreError> {
-    let sql = format!(
-        "select {KEY_COLUMNS} from person_keys where master_key_id <> $1 and person_id > $2 order by person_id limit $3"
-    );
-    match db {
-        KeyDb::Postgres(pool) => {
-            let rows: Vec<PgKeyRow> =
-                sqlx::query_as(&sql).bind(current).bind(after).bind(ROTATION_BATCH).fetch_all(pool).await?;
-            Ok(rows.into_iter().map(from_pg).collect())
-        }
-        KeyDb::Sqlite { writer, .. } => {
-            let rows: Vec<LiteKeyRow> = sqlx::query_as(&sql)
-                .bind(current)
-                .bind(after.to_string())
-                .bind(ROTATION_BATCH)
-                .fetch_all(writer)
-                .await?;
-            rows.into_iter().map(from_lite).collect()
-        }
-    }
-}
-
-/// Replaces `old` by `fresh` if the row is still `old`; whether it was.
-async fn rewrap(db: KeyDb<'_>, old: &StoredKey, fresh: &StoredKey) -> Result<bool, StoreError> {
-    let done = match db {
-        KeyDb::Postgres(pool) => sqlx::query(
-            "update person_keys set master_key_id = $1, wrapped = $2, rotated_at = now() \
-             where person_id = $3 and key_id = $4 and master_key_id = $5",
-        )
-        .bind(&fresh.master_key_id)
-        .bind(&fresh.wrapped)
-        .bind(old.person_id)
-        .bind(old.key_id)
-        .bind(&old.master_key_id)
-        .execute(pool)
-        .await?
-        .rows_affected(),
-        KeyDb::Sqlite { writer, .. } => sqlx::query(
-            "update person_keys set master_key_id = $1, wrapped = $2, \
-             rotated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-             where person_id = $3 and key_id = $4 and master_key_id = $5",
-        )
-        .bind(&fresh.master_key_id)
-        .bind(&fresh.wrapped)
-        .bind(old.person_id.to_string())
-        .bind(old.key_id.to_string())
-        .bind(&old.master_key_id)
-        .execute(writer)
-        .await?
-        .rows_affected(),
-    };
-    Ok(done == 1)
 }
 
 #[cfg(test)]

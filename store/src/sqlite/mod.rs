@@ -9,13 +9,11 @@
 //! overwritten with zeros, so that an erased person's read-model row, identities and data key
 //! leave no bytes in free space or free pages of the file. The WAL keeps the page images of
 //! earlier commits until a checkpoint truncates it: the store does that after an erasure and
-//! after a rebuild ([`crate::sealing::scrub`], where the whole decision is written down).
+//! after a rebuild ([`crate::personal_data::scrub`], where the whole decision is written down).
 
-use crate::contract::{self, EventStore, InlineHook, StreamAppend, TxConn, same_request};
+use crate::contract::{self, EventStore, InlineHook, StreamAppend, TxConn, replay_of, same_request};
 use crate::error::{StoreError, violated_constraint};
-use crate::integrity::timestamp_text;
 use crate::model::*;
-use crate::postgres::replay_of;
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -31,9 +29,6 @@ pub struct SqliteStore {
     reader: SqlitePool,
     wake: Arc<watch::Sender<()>>,
 }
-
-const EVENT_COLUMNS: &str = "global_position, transaction_id, stream_id, stream_version, event_id, \
-     event_type, schema_version, payload, metadata, recorded_at";
 
 impl SqliteStore {
     /// Opens (creating it if needed) the database at `url` (`sqlite://data/carnet.db` or a path).
@@ -66,7 +61,7 @@ impl SqliteStore {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("../migrations/sqlite").run(&self.writer).await?;
         // a database from before the hash chains gets them, once
-        crate::integrity::backfill_sqlite(&self.writer).await?;
+        integrity::backfill(&self.writer).await?;
         Ok(())
     }
 
@@ -149,7 +144,7 @@ impl EventStore for SqliteStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
             "select {EVENT_COLUMNS} from events \
-             where stream_id = ? and stream_version >= ? and stream_version <= ? order by stream_version"
+             where stream_id = $1 and stream_version >= $2 and stream_version <= $3 order by stream_version"
         );
         let rows = sqlx::query(&sql)
             .bind(stream.as_str())
@@ -161,7 +156,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        let v: i64 = sqlx::query_scalar("select coalesce(max(stream_version), 0) from events where stream_id = ?")
+        let v: i64 = sqlx::query_scalar("select coalesce(max(stream_version), 0) from events where stream_id = $1")
             .bind(stream.as_str())
             .fetch_one(&self.reader)
             .await?;
@@ -171,8 +166,8 @@ impl EventStore for SqliteStore {
     async fn read_all(&self, after: Checkpoint, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         // One writer: what is visible is committed in position order, nothing can land behind.
         let sql = format!(
-            "select {EVENT_COLUMNS} from events where (transaction_id, global_position) > (?, ?) \
-             order by transaction_id, global_position limit ?"
+            "select {EVENT_COLUMNS} from events where (transaction_id, global_position) > ($1, $2) \
+             order by transaction_id, global_position limit $3"
         );
         let rows = sqlx::query(&sql)
             .bind(after.transaction_id)
@@ -190,7 +185,7 @@ impl EventStore for SqliteStore {
                     e.event_type, e.schema_version, e.payload, e.metadata, e.recorded_at \
              from events f \
              join events e on e.stream_id = f.stream_id and e.stream_version >= f.stream_version \
-             where f.command_id = ? \
+             where f.command_id = $1 \
                and e.stream_version < coalesce( \
                    (select min(n.stream_version) from events n \
                     where n.stream_id = f.stream_id and n.stream_version > f.stream_version \
@@ -207,7 +202,7 @@ impl EventStore for SqliteStore {
 
     async fn load_snapshot(&self, stream: &StreamId, decider_version: i32) -> Result<Option<Snapshot>, StoreError> {
         let row: Option<(i64, String)> =
-            sqlx::query_as("select stream_version, state from snapshots where stream_id = ? and decider_version = ?")
+            sqlx::query_as("select stream_version, state from snapshots where stream_id = $1 and decider_version = $2")
                 .bind(stream.as_str())
                 .bind(decider_version)
                 .fetch_optional(&self.reader)
@@ -219,7 +214,7 @@ impl EventStore for SqliteStore {
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
         sqlx::query(
-            "insert into snapshots (stream_id, decider_version, stream_version, state, taken_at) values (?, ?, ?, ?, ?) \
+            "insert into snapshots (stream_id, decider_version, stream_version, state, taken_at) values ($1, $2, $3, $4, $5) \
              on conflict (stream_id) do update \
              set decider_version = excluded.decider_version, stream_version = excluded.stream_version, \
                  state = excluded.state, taken_at = excluded.taken_at \
@@ -234,6 +229,10 @@ impl EventStore for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    fn database(&self) -> crate::contract::Database<'_> {
+        crate::contract::Database::Sqlite { reader: self.reader(), writer: self.writer() }
     }
 
     fn appended(&self) -> watch::Receiver<()> {
@@ -258,7 +257,7 @@ async fn append_part(
 ) -> Result<Part, StoreError> {
     let StreamAppend { stream, expected, events, metadata } = *part;
     // one writer: a retry of the same command cannot race the first attempt here
-    let seen: Option<i64> = sqlx::query_scalar("select 1 from events where command_id = ?")
+    let seen: Option<i64> = sqlx::query_scalar("select 1 from events where command_id = $1")
         .bind(metadata.command_id.to_string())
         .fetch_optional(&mut **tx)
         .await?;
@@ -268,7 +267,7 @@ async fn append_part(
 
     // the stream's head, with the hash the new events chain to (integrity.rs)
     let head: Option<(i64, Option<Vec<u8>>)> = sqlx::query_as(
-        "select stream_version, hash from events where stream_id = ? order by stream_version desc limit 1",
+        "select stream_version, hash from events where stream_id = $1 order by stream_version desc limit 1",
     )
     .bind(stream.as_str())
     .fetch_optional(&mut **tx)
@@ -320,7 +319,7 @@ async fn append_part(
         let inserted = sqlx::query_scalar::<_, i64>(
             "insert into events (global_position, transaction_id, stream_id, stream_version, event_id, event_type, \
              schema_version, payload, metadata, recorded_at, command_id, prev_hash, hash) \
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning global_position",
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning global_position",
         )
         .bind(fields.global_position)
         .bind(transaction_id)
@@ -396,3 +395,11 @@ pub(crate) fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
             .with_timezone(&Utc),
     })
 }
+
+mod access_log;
+mod extent;
+mod feed;
+#[cfg(test)]
+pub(crate) use feed::FEED_DIALECT;
+mod integrity;
+pub(crate) mod keys;

@@ -1,0 +1,153 @@
+//! Tamper evidence on SQLite (see [`crate::integrity`]): the JSON and the timestamps are stored
+//! as the very text the recipe hashes; one writer, so what is visible is committed in reading
+//! order and nothing lands behind it (no horizon). Also the one-time backfill of the chains for
+//! a database older than them.
+
+use super::SqliteStore;
+use crate::error::StoreError;
+use crate::integrity::{EventFields, HashedEvent, NewSeal, SEAL_COLUMNS, SealRow, ZERO_HASH, event_hash, hash_column};
+use crate::model::{Checkpoint, timestamp_text};
+use chrono::Utc;
+use futures::stream::{BoxStream, StreamExt};
+use sqlx::Row;
+
+impl SqliteStore {
+    pub(crate) fn hashed_events(&self, after: Checkpoint) -> BoxStream<'_, Result<HashedEvent, StoreError>> {
+        sqlx::query(
+            "select transaction_id, global_position, stream_id, stream_version, event_id, event_type, \
+             schema_version, payload, metadata, recorded_at, prev_hash, hash \
+             from events where (transaction_id, global_position) > ($1, $2) \
+             order by transaction_id, global_position",
+        )
+        .bind(after.transaction_id)
+        .bind(after.global_position)
+        .fetch(self.reader())
+        .map(|row| {
+            let row = row?;
+            Ok(HashedEvent {
+                transaction_id: row.try_get(0)?,
+                global_position: row.try_get(1)?,
+                stream_id: row.try_get(2)?,
+                stream_version: row.try_get::<i64, _>(3)? as u64,
+                event_id: row.try_get(4)?,
+                event_type: row.try_get(5)?,
+                schema_version: row.try_get(6)?,
+                payload: row.try_get(7)?,
+                metadata: row.try_get(8)?,
+                recorded_at: row.try_get(9)?,
+                prev_hash: hash_column(row.try_get(10)?),
+                hash: hash_column(row.try_get(11)?),
+            })
+        })
+        .boxed()
+    }
+
+    pub(crate) async fn seal_rows(&self) -> Result<Vec<SealRow>, StoreError> {
+        let sql = format!("select {SEAL_COLUMNS} from seals order by seal_number");
+        Ok(sqlx::query_as(&sql).fetch_all(self.reader()).await?)
+    }
+
+    pub(crate) async fn sealable_after(
+        &self,
+        after: Checkpoint,
+        limit: usize,
+    ) -> Result<Vec<(i64, i64, Option<Vec<u8>>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "select transaction_id, global_position, hash from events \
+             where (transaction_id, global_position) > ($1, $2) \
+             order by transaction_id, global_position limit $3",
+        )
+        .bind(after.transaction_id)
+        .bind(after.global_position)
+        .bind(limit as i64)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    pub(crate) async fn insert_seal(&self, seal: &NewSeal<'_>) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "insert into seals (seal_number, last_transaction_id, last_global_position, event_count, prev_hash, \
+             hash, sealed_at) values ($1, $2, $3, $4, $5, $6, $7) on conflict (seal_number) do nothing \
+             returning sealed_at",
+        )
+        .bind(seal.seal_number)
+        .bind(seal.last.transaction_id)
+        .bind(seal.last.global_position)
+        .bind(seal.event_count as i64)
+        .bind(&seal.prev_hash[..])
+        .bind(&seal.hash[..])
+        .bind(timestamp_text(Utc::now()))
+        .fetch_optional(self.writer())
+        .await?)
+    }
+
+    pub(crate) async fn count_unsealed(&self, after: Checkpoint, cap: u64) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "select count(*) from (select 1 from events where (transaction_id, global_position) > ($1, $2) limit $3)",
+        )
+        .bind(after.transaction_id)
+        .bind(after.global_position)
+        .bind(cap as i64)
+        .fetch_one(self.reader())
+        .await?;
+        Ok(n as u64)
+    }
+}
+
+/// Hashes, once, the events of a SQLite database that predates the chains (pending while
+/// `integrity_backfill` holds its row, which the migration writes). Returns how many it hashed.
+pub(crate) async fn backfill(writer: &sqlx::SqlitePool) -> Result<u64, StoreError> {
+    let mut tx = writer.begin().await?;
+    let pending: Option<i64> =
+        sqlx::query_scalar("select pending from integrity_backfill").fetch_optional(&mut *tx).await?;
+    if pending.is_none() {
+        return Ok(0);
+    }
+    type Row = (i64, String, i64, String, String, i32, String, String, String, Option<Vec<u8>>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "select global_position, stream_id, stream_version, event_id, event_type, schema_version, payload, \
+         metadata, recorded_at, hash from events order by stream_id, stream_version",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut stream: Option<String> = None;
+    let mut prev = ZERO_HASH;
+    let mut hashed = 0;
+    for (global_position, stream_id, version, event_id, event_type, schema_version, payload, metadata, at, hash) in rows
+    {
+        if stream.as_deref() != Some(stream_id.as_str()) {
+            prev = ZERO_HASH;
+        }
+        if let Some(existing) = hash_column(hash) {
+            prev = existing;
+        } else {
+            let fields = EventFields {
+                global_position,
+                stream_id: &stream_id,
+                stream_version: version as u64,
+                event_id: &event_id,
+                event_type: &event_type,
+                schema_version,
+                payload: &payload,
+                metadata: &metadata,
+                recorded_at: &at,
+            };
+            let hash = event_hash(&prev, &fields);
+            sqlx::query("update events set prev_hash = $1, hash = $2 where global_position = $3")
+                .bind(&prev[..])
+                .bind(&hash[..])
+                .bind(global_position)
+                .execute(&mut *tx)
+                .await?;
+            prev = hash;
+            hashed += 1;
+        }
+        stream = Some(stream_id);
+    }
+    sqlx::query("delete from integrity_backfill").execute(&mut *tx).await?;
+    tx.commit().await?;
+    if hashed > 0 {
+        tracing::info!(events = hashed, "hash chains computed for the events of an older database");
+    }
+    Ok(hashed)
+}
