@@ -81,3 +81,31 @@ pub use postgres::PgStore;
 pub use repository::{CommandError, Executed, Loaded, Repository};
 pub use sqlite::SqliteStore;
 pub use subscription::subscribe;
+
+#[cfg(test)]
+mod migration_numbering {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    fn tree(backend: &str) -> BTreeMap<u32, String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(backend);
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.ends_with(".sql"))
+            .map(|name| {
+                let number = name.split('_').next().and_then(|n| n.parse().ok()).expect("NNNN_name.sql");
+                (number, name)
+            })
+            .collect()
+    }
+
+    /// migrations/README.md: from 0013 on, the same change has the same number and name in both
+    /// trees.
+    #[test]
+    fn migrations_from_0013_pair_up() {
+        let (postgres, sqlite) = (tree("postgres"), tree("sqlite"));
+        let later = |t: &BTreeMap<u32, String>| t.range(13..).map(|(_, n)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(later(&postgres), later(&sqlite), "a migration from 0013 on exists in one tree only");
+    }
+}
