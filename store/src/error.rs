@@ -118,24 +118,14 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-/// The unique constraint name a database error violated, if any.
-pub(crate) fn violated_constraint(e: &sqlx::Error) -> Option<String> {
-    let sqlx::Error::Database(db) = e else { return None };
-    if let Some(c) = db.constraint() {
-        return Some(c.to_owned());
-    }
-    // SQLite names the columns, not the constraint: "UNIQUE constraint failed: events.stream_id, events.stream_version"
-    let msg = db.message();
-    if msg.contains("UNIQUE constraint failed") {
-        if msg.contains("events.stream_version") {
-            return Some("events_stream_version_key".into());
-        }
-        if msg.contains("events.event_id") {
-            return Some("events_event_id_key".into());
-        }
-        if msg.contains("events.command_id") {
-            return Some("events_command_id_key".into());
-        }
-    }
-    None
+/// The store's unique constraints, as the append tells them apart (each backend maps its own
+/// errors to these: `postgres::unique_violation`, `sqlite::unique_violation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unique {
+    /// `(stream_id, stream_version)`: the optimistic-concurrency conflict.
+    StreamVersion,
+    /// `event_id`: an event appended twice.
+    EventId,
+    /// `command_id`: a retried command.
+    CommandId,
 }

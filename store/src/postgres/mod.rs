@@ -6,7 +6,7 @@
 //! position early and commits late is read when it commits, never skipped.
 
 use crate::contract::{self, EventStore, InlineHook, StreamAppend, TxConn, check_storable, replay_of};
-use crate::error::{StoreError, violated_constraint};
+use crate::error::{StoreError, Unique};
 use crate::model::*;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -182,13 +182,13 @@ impl PgStore {
                 return StoreError::Conflict { stream_id: stream.clone(), expected, current_version };
             }
         }
-        match violated_constraint(&e).as_deref() {
+        match unique_violation(&e) {
             // a concurrent writer passed the version check at the same time and committed first
-            Some("events_stream_version_key") => match self.stream_version(stream).await {
+            Some(Unique::StreamVersion) => match self.stream_version(stream).await {
                 Ok(current_version) => StoreError::Conflict { stream_id: stream.clone(), expected, current_version },
                 Err(read_error) => read_error,
             },
-            Some("events_event_id_key") => {
+            Some(Unique::EventId) => {
                 StoreError::DuplicateEvent { event_id: events.first().map(|e| e.event_id).unwrap_or_default() }
             }
             _ => e.into(),
@@ -264,7 +264,7 @@ impl EventStore for PgStore {
         };
         let mut rows = match outcome {
             Ok(rows) => rows,
-            Err(e) if violated_constraint(&e).as_deref() == Some("events_command_id_key") => {
+            Err(e) if unique_violation(&e) == Some(Unique::CommandId) => {
                 // the same command id committed concurrently on another stream: its result
                 let first = self.find_command(metadata.command_id).await?.ok_or(StoreError::Unavailable(e))?;
                 return contract::same_request(first, stream, metadata);
@@ -331,7 +331,7 @@ impl EventStore for PgStore {
                     outcomes.push(rows);
                 }
                 // the same command id on another stream, committed meanwhile: another request
-                Err(e) if violated_constraint(&e).as_deref() == Some("events_command_id_key") => {
+                Err(e) if unique_violation(&e) == Some(Unique::CommandId) => {
                     return Err(StoreError::CommandReused { command_id: metadata.command_id });
                 }
                 Err(e) => return Err(self.append_error(e, stream, expected, events).await),
@@ -524,3 +524,14 @@ mod feed;
 pub(crate) use feed::FEED_DIALECT;
 mod integrity;
 pub(crate) mod keys;
+
+/// Which of the store's unique constraints `e` violated: PostgreSQL names the constraint.
+fn unique_violation(e: &sqlx::Error) -> Option<Unique> {
+    let sqlx::Error::Database(db) = e else { return None };
+    match db.constraint()? {
+        "events_stream_version_key" => Some(Unique::StreamVersion),
+        "events_event_id_key" => Some(Unique::EventId),
+        "events_command_id_key" => Some(Unique::CommandId),
+        _ => None,
+    }
+}

@@ -12,7 +12,7 @@
 //! after a rebuild ([`crate::personal_data::scrub`], where the whole decision is written down).
 
 use crate::contract::{self, EventStore, InlineHook, StreamAppend, TxConn, replay_of, same_request};
-use crate::error::{StoreError, violated_constraint};
+use crate::error::{StoreError, Unique};
 use crate::model::*;
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
@@ -339,7 +339,7 @@ async fn append_part(
         .await;
         let global_position = match inserted {
             Ok(p) => p,
-            Err(err) if violated_constraint(&err).as_deref() == Some("events_event_id_key") => {
+            Err(err) if unique_violation(&err) == Some(Unique::EventId) => {
                 return Err(StoreError::DuplicateEvent { event_id: e.event_id });
             }
             Err(err) => return Err(err.into()),
@@ -403,3 +403,58 @@ mod feed;
 pub(crate) use feed::FEED_DIALECT;
 mod integrity;
 pub(crate) mod keys;
+
+/// Which of the store's unique constraints `e` violated. SQLite names the columns, not the
+/// constraint ("UNIQUE constraint failed: events.stream_id, events.stream_version"): the columns
+/// tell them apart (a test below violates each).
+fn unique_violation(e: &sqlx::Error) -> Option<Unique> {
+    const COLUMNS: [(&str, Unique); 3] = [
+        ("events.stream_id, events.stream_version", Unique::StreamVersion),
+        ("events.event_id", Unique::EventId),
+        ("events.command_id", Unique::CommandId),
+    ];
+    let sqlx::Error::Database(db) = e else { return None };
+    let columns = db.message().strip_prefix("UNIQUE constraint failed: ")?;
+    COLUMNS.iter().find(|(c, _)| *c == columns).map(|(_, unique)| *unique)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_unique_violation_is_told_apart() {
+        let dir = tempfile_dir();
+        let store = SqliteStore::connect(&format!("sqlite://{}/t.db", dir.display())).await.unwrap();
+        store.migrate().await.unwrap();
+        let insert = "insert into events (global_position, transaction_id, stream_id, stream_version, event_id, \
+                      event_type, schema_version, payload, metadata, recorded_at, command_id) \
+                      values ($1, $1, $2, $3, $4, 'T', 1, '{}', '{}', '2026-01-01T00:00:00.000000Z', $5)";
+        let row = |position: i64, stream: &str, version: i64, event: &str, command: Option<&str>| {
+            sqlx::query(insert)
+                .bind(position)
+                .bind(stream.to_owned())
+                .bind(version)
+                .bind(event.to_owned())
+                .bind(command.map(str::to_owned))
+        };
+        let (a, b, c) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+        row(1, "s-1", 1, &a, Some("c1")).execute(store.writer()).await.unwrap();
+        let cases = [
+            (row(2, "s-1", 1, &b, None), Unique::StreamVersion),
+            (row(2, "s-2", 1, &a, None), Unique::EventId),
+            (row(2, "s-2", 1, &c, Some("c1")), Unique::CommandId),
+        ];
+        for (query, expected) in cases {
+            let err = query.execute(store.writer()).await.unwrap_err();
+            assert_eq!(unique_violation(&err), Some(expected), "{err}");
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("carnet-sqlite-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
