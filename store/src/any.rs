@@ -121,6 +121,7 @@ macro_rules! on_tx {
 pub(crate) use {on_backend, on_pool, on_tx};
 
 impl EventStore for AnyStore {
+    #[tracing::instrument(level = "debug", name = "store.append", skip_all, fields(stream = %stream, events = events.len()))]
     async fn append_with(
         &self,
         stream: &StreamId,
@@ -132,6 +133,7 @@ impl EventStore for AnyStore {
         on_backend!(self, s => s.append_with(stream, expected, events, metadata, hook).await)
     }
 
+    #[tracing::instrument(level = "debug", name = "store.append_all", skip_all, fields(streams = parts.len()))]
     async fn append_all(
         &self,
         parts: &[StreamAppend<'_>],
@@ -139,6 +141,7 @@ impl EventStore for AnyStore {
     ) -> Result<Vec<AppendResult>, StoreError> {
         on_backend!(self, s => s.append_all(parts, hook).await)
     }
+    #[tracing::instrument(level = "debug", name = "store.read_stream", skip_all, fields(stream = %stream, from))]
     async fn read_stream(
         &self,
         stream: &StreamId,
@@ -150,6 +153,7 @@ impl EventStore for AnyStore {
     async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
         on_backend!(self, s => s.stream_version(stream).await)
     }
+    #[tracing::instrument(level = "debug", name = "store.read_all", skip_all, fields(after = ?after, limit))]
     async fn read_all(&self, after: Checkpoint, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         on_backend!(self, s => s.read_all(after, limit).await)
     }

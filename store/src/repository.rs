@@ -178,6 +178,7 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
 
     /// Handles `command` on aggregate `id`. `expected_version`: the version the user saw, or
     /// `None` to let the repository re-decide on conflicts. `hook` runs inside the append.
+    #[tracing::instrument(level = "debug", name = "repository.execute", skip_all, fields(category = D::CATEGORY, %id))]
     pub async fn execute(
         &self,
         id: Uuid,
