@@ -74,27 +74,27 @@ macro_rules! on_backend {
 /// A statement both backends run as written (`$n` placeholders, standard SQL), on the
 /// backend's reading pool (`reader`: PostgreSQL's pool, SQLite's readers) or its writing one
 /// (`writer`: the same pool, SQLite's single writer): `on_pool!(store, reader pool => …)`.
+/// Inside, `backend` names the backend's module, for what the statement takes from it (its
+/// `VISIBLE` condition).
 macro_rules! on_pool {
     ($store:expr, reader $pool:ident => $e:expr) => {
-        match $store {
-            $crate::any::AnyStore::Postgres(s) => {
-                let $pool = s.pool();
-                $e
-            }
-            $crate::any::AnyStore::Sqlite(s) => {
-                let $pool = s.reader();
-                $e
-            }
-        }
+        $crate::any::on_pool!(@ $store, $pool, reader => $e)
     };
     ($store:expr, writer $pool:ident => $e:expr) => {
+        $crate::any::on_pool!(@ $store, $pool, writer => $e)
+    };
+    (@ $store:expr, $pool:ident, $sqlite_pool:ident => $e:expr) => {
         match $store {
             $crate::any::AnyStore::Postgres(s) => {
+                #[allow(unused_imports)]
+                use $crate::postgres as backend;
                 let $pool = s.pool();
                 $e
             }
             $crate::any::AnyStore::Sqlite(s) => {
-                let $pool = s.writer();
+                #[allow(unused_imports)]
+                use $crate::sqlite as backend;
+                let $pool = s.$sqlite_pool();
                 $e
             }
         }
@@ -121,16 +121,13 @@ macro_rules! on_tx {
 pub(crate) use {on_backend, on_pool, on_tx};
 
 impl EventStore for AnyStore {
-    #[tracing::instrument(level = "debug", name = "store.append", skip_all, fields(stream = %stream, events = events.len()))]
+    #[tracing::instrument(level = "debug", name = "store.append", skip_all, fields(stream = %part.stream, events = part.events.len()))]
     async fn append_with(
         &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-        metadata: &Metadata,
+        part: StreamAppend<'_>,
         hook: Option<&dyn InlineHook>,
     ) -> Result<AppendResult, StoreError> {
-        on_backend!(self, s => s.append_with(stream, expected, events, metadata, hook).await)
+        on_backend!(self, s => s.append_with(part, hook).await)
     }
 
     #[tracing::instrument(level = "debug", name = "store.append_all", skip_all, fields(streams = parts.len()))]

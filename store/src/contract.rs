@@ -32,14 +32,12 @@ pub trait InlineHook: Send + Sync {
 /// (`store/tests/contract.rs`). Every store also keeps the people's data keys beside its log
 /// ([`KeyStore`], DESIGN §3.2).
 pub trait EventStore: Clone + Send + Sync + KeyStore + 'static {
-    /// Appends `events` to `stream` if it is at `expected`, in one transaction that also runs
-    /// `hook`. A `metadata.command_id` seen before returns the first result and writes nothing.
+    /// Appends `part.events` to `part.stream` if it is at `part.expected`, in one transaction
+    /// that also runs `hook`. A `metadata.command_id` seen before returns the first result and
+    /// writes nothing.
     fn append_with(
         &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-        metadata: &Metadata,
+        part: StreamAppend<'_>,
         hook: Option<&dyn InlineHook>,
     ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send;
 
@@ -50,7 +48,7 @@ pub trait EventStore: Clone + Send + Sync + KeyStore + 'static {
         events: &[NewEvent],
         metadata: &Metadata,
     ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send {
-        self.append_with(stream, expected, events, metadata, None)
+        async move { self.append_with(StreamAppend { stream, expected, events, metadata }, None).await }
     }
 
     /// Appends to several streams in **one** transaction, which also runs `hook` over every
@@ -107,7 +105,7 @@ pub trait EventStore: Clone + Send + Sync + KeyStore + 'static {
     fn appended(&self) -> tokio::sync::watch::Receiver<()>;
 }
 
-/// One stream's part of [`EventStore::append_all`].
+/// One stream's part of an append ([`EventStore::append_with`], [`EventStore::append_all`]).
 #[derive(Clone, Copy, Debug)]
 pub struct StreamAppend<'a> {
     pub stream: &'a StreamId,

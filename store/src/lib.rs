@@ -67,6 +67,7 @@ pub mod personal_data;
 pub mod postgres;
 pub mod private_files;
 pub mod repository;
+mod shared_sql;
 pub mod sqlite;
 pub mod subscription;
 

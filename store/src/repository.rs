@@ -217,7 +217,8 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
                 None => hook,
             };
             let expected = ExpectedVersion::from_loaded(loaded.version);
-            match self.store.append_with(&stream, expected, &new_events, metadata, append_hook).await {
+            let part = StreamAppend { stream: &stream, expected, events: &new_events, metadata };
+            match self.store.append_with(part, append_hook).await {
                 Ok(result) if result.replayed => return Ok(self.replay(id, result.events).await?),
                 Ok(result) => {
                     let state = D::fold(loaded.state, &decided);

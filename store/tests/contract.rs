@@ -253,7 +253,12 @@ async fn a_command_id_reused_for_another_request_is_refused_and_writes_nothing<S
     for (stream, metadata) in [(&s, &another_input), (&other, &first), (&other, &another_input)] {
         let err = store.append(stream, ExpectedVersion::Any, &[ev(2)], metadata).await.unwrap_err();
         assert!(matches!(err, StoreError::CommandReused { command_id } if command_id == first.command_id), "{err:?}");
-        let hooked = store.append_with(stream, ExpectedVersion::Any, &[ev(2)], metadata, Some(&FailInside)).await;
+        let hooked = store
+            .append_with(
+                StreamAppend { stream, expected: ExpectedVersion::Any, events: &[ev(2)], metadata },
+                Some(&FailInside),
+            )
+            .await;
         assert!(matches!(hooked, Err(StoreError::CommandReused { .. })), "{hooked:?}");
     }
     assert_eq!(store.stream_version(&s).await.unwrap(), 1, "nothing more written");
@@ -450,7 +455,17 @@ async fn out_of_order_commits_are_never_skipped<S: EventStore>(store: S, backend
     let writer_a = {
         let store = store.clone();
         tokio::spawn(async move {
-            let r = store.append_with(&stream(), ExpectedVersion::NoStream, &[ev(1)], &meta(), Some(&hook)).await;
+            let r = store
+                .append_with(
+                    StreamAppend {
+                        stream: &stream(),
+                        expected: ExpectedVersion::NoStream,
+                        events: &[ev(1)],
+                        metadata: &meta(),
+                    },
+                    Some(&hook),
+                )
+                .await;
             (r.unwrap(), std::time::Instant::now())
         })
     };
@@ -512,7 +527,17 @@ async fn many_writers_and_a_catch_up_reader_agree<S: EventStore>(store: S, _: Ba
                     let events: Vec<NewEvent> = (0..n).map(|i| ev(i as u64)).collect();
                     let s = &streams[rng.random_range(0..streams.len())];
                     if rng.random_ratio(1, 20) {
-                        let r = store.append_with(s, ExpectedVersion::Any, &events, &meta(), Some(&FailInside)).await;
+                        let r = store
+                            .append_with(
+                                StreamAppend {
+                                    stream: s,
+                                    expected: ExpectedVersion::Any,
+                                    events: &events,
+                                    metadata: &meta(),
+                                },
+                                Some(&FailInside),
+                            )
+                            .await;
                         assert!(r.is_err());
                         rolled_back.extend(events.iter().map(|e| e.event_id));
                     } else {
@@ -564,7 +589,13 @@ async fn the_global_log_reads_in_batches_from_any_checkpoint<S: EventStore>(stor
 async fn an_inline_hook_that_fails_rolls_the_append_back<S: EventStore>(store: S, _: Backend) {
     let s = stream();
     let m = meta();
-    let err = store.append_with(&s, ExpectedVersion::NoStream, &[ev(1)], &m, Some(&FailInside)).await.unwrap_err();
+    let err = store
+        .append_with(
+            StreamAppend { stream: &s, expected: ExpectedVersion::NoStream, events: &[ev(1)], metadata: &m },
+            Some(&FailInside),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
     assert_eq!(store.stream_version(&s).await.unwrap(), 0, "no event stored");
     assert!(store.find_command(m.command_id).await.unwrap().is_none(), "the command is not recorded either");
@@ -794,7 +825,17 @@ async fn postgres_terminated_mid_append_stores_nothing_and_recovers() {
         let (store, s) = (store.clone(), s.clone());
         tokio::spawn(async move {
             let hook = ReportPidAndWait(std::sync::Mutex::new(Some(pid_tx)));
-            store.append_with(&s, ExpectedVersion::NoStream, &[ev(1), ev(2)], &meta(), Some(&hook)).await
+            store
+                .append_with(
+                    StreamAppend {
+                        stream: &s,
+                        expected: ExpectedVersion::NoStream,
+                        events: &[ev(1), ev(2)],
+                        metadata: &meta(),
+                    },
+                    Some(&hook),
+                )
+                .await
         })
     };
     let pid = pid_rx.await.unwrap();

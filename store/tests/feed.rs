@@ -299,7 +299,17 @@ async fn postgres_a_paging_auditor_never_skips_a_late_commit() {
         tokio::spawn(async move {
             let event = ev("ProjectAccepted", 1);
             let stream = StreamId::new("project", Uuid::now_v7());
-            store.append_with(&stream, ExpectedVersion::NoStream, &[event], &meta("a", "i"), Some(&hold)).await
+            store
+                .append_with(
+                    StreamAppend {
+                        stream: &stream,
+                        expected: ExpectedVersion::NoStream,
+                        events: &[event],
+                        metadata: &meta("a", "i"),
+                    },
+                    Some(&hold),
+                )
+                .await
         })
     };
     inside_rx.await.unwrap();

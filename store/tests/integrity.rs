@@ -592,7 +592,17 @@ async fn seals_never_cover_an_event_still_in_flight(db: Db) {
         tokio::spawn(async move {
             let hook = WaitInside(std::sync::Mutex::new((Some(inside_tx), Some(release_rx))));
             let s = StreamId::new("test", Uuid::now_v7());
-            store.append_with(&s, ExpectedVersion::NoStream, &events(1, 1), &Metadata::new(actor()), Some(&hook)).await
+            store
+                .append_with(
+                    StreamAppend {
+                        stream: &s,
+                        expected: ExpectedVersion::NoStream,
+                        events: &events(1, 1),
+                        metadata: &Metadata::new(actor()),
+                    },
+                    Some(&hook),
+                )
+                .await
         })
     };
     inside_rx.await.unwrap();

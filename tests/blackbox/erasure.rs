@@ -584,10 +584,12 @@ async fn an_identity_linked_in_clear_before_sealing_reads_as_erased_after_erasur
     let stream = carnet_store::StreamId::new("person", person);
     store
         .append_with(
-            &stream,
-            carnet_store::ExpectedVersion::Any,
-            &[linked],
-            &carnet_store::Metadata::new(actor),
+            carnet_store::StreamAppend {
+                stream: &stream,
+                expected: carnet_store::ExpectedVersion::Any,
+                events: &[linked],
+                metadata: &carnet_store::Metadata::new(actor),
+            },
             Some(&inline),
         )
         .await

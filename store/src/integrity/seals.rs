@@ -80,7 +80,7 @@ pub async fn seal_now(store: &AnyStore, max_events: usize) -> Result<Option<Seal
     let mut last = after;
     while (hasher.count() as usize) < max_events {
         let want = PAGE.min(max_events - hasher.count() as usize);
-        let page = on_backend!(store, s => s.sealable_after(last, want).await)?;
+        let page = sealable_after(store, last, want).await?;
         for (transaction_id, global_position, hash) in &page {
             let Some(hash) = hash_column(hash.clone()) else {
                 return Err(StoreError::unexpected(format!(
@@ -120,7 +120,34 @@ pub async fn seal_pending(store: &AnyStore) -> Result<Vec<Seal>, StoreError> {
 /// How many committed events wait for a seal (counting stops at `cap`).
 pub async fn unsealed_events(store: &AnyStore, cap: u64) -> Result<u64, StoreError> {
     let after = last_seal(store).await?.map_or(Checkpoint::START, |(_, last, _)| last);
-    on_backend!(store, s => s.count_unsealed(after, cap).await)
+    let n: i64 = on_pool!(store, reader pool => {
+        let sql = format!(
+            "select count(*) from (select 1 from events where (transaction_id, global_position) > ($1, $2) {} \
+             limit $3) t",
+            backend::VISIBLE
+        );
+        sqlx::query_scalar(&sql).bind(after.transaction_id).bind(after.global_position).bind(cap as i64).fetch_one(pool).await?
+    });
+    Ok(n as u64)
+}
+
+/// Up to `limit` (checkpoint, hash) of committed events after `after`, in reading order, never
+/// past an event that may still commit: the catch-up readers' rule (`read_all`), so that no
+/// event can later land inside what was read.
+async fn sealable_after(
+    store: &AnyStore,
+    after: Checkpoint,
+    limit: usize,
+) -> Result<Vec<(i64, i64, Option<Vec<u8>>)>, StoreError> {
+    Ok(on_pool!(store, reader pool => {
+        let sql = format!(
+            "select transaction_id, global_position, hash from events \
+             where (transaction_id, global_position) > ($1, $2) {} \
+             order by transaction_id, global_position limit $3",
+            backend::VISIBLE
+        );
+        sqlx::query_as(&sql).bind(after.transaction_id).bind(after.global_position).bind(limit as i64).fetch_all(pool).await?
+    }))
 }
 
 /// When the server seals (`[sealing]` in carnet.toml): as soon as `every_events` events wait, or

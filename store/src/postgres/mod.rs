@@ -27,6 +27,11 @@ pub struct PgStore {
     local: Arc<watch::Sender<()>>,
 }
 
+/// The condition a catch-up read adds: every committed event below the oldest running
+/// transaction (`carnet_log_horizon`, migration 0009), so that no event can later land behind
+/// what was read (DESIGN §3, "Ordering without skipped events").
+pub(crate) const VISIBLE: &str = "and transaction_id < carnet_log_horizon()";
+
 /// How long the first connection to PostgreSQL may take before the start fails.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -223,12 +228,10 @@ fn carnet_append<'q>(
 impl EventStore for PgStore {
     async fn append_with(
         &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-        metadata: &Metadata,
+        part: StreamAppend<'_>,
         hook: Option<&dyn InlineHook>,
     ) -> Result<AppendResult, StoreError> {
+        let StreamAppend { stream, expected, events, metadata } = part;
         check_storable(events, metadata)?;
         crate::integrity::check_hashable(stream, events)?;
         if events.is_empty() {
@@ -379,50 +382,7 @@ impl EventStore for PgStore {
         Ok(results)
     }
 
-    async fn read_stream(
-        &self,
-        stream: &StreamId,
-        from_version: u64,
-        to_version: Option<u64>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "select {EVENT_COLUMNS} from events \
-             where stream_id = $1 and stream_version >= $2 and stream_version <= $3 \
-             order by stream_version"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(stream.as_str())
-            .bind(from_version as i64)
-            .bind(to_version.map_or(i64::MAX, |v| v as i64))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(decode_row).collect()
-    }
-
-    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        let v: i64 = sqlx::query_scalar("select coalesce(max(stream_version), 0) from events where stream_id = $1")
-            .bind(stream.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(v as u64)
-    }
-
-    async fn read_all(&self, after: Checkpoint, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "select {EVENT_COLUMNS} from events \
-             where (transaction_id, global_position) > ($1, $2) \
-               and transaction_id < carnet_log_horizon() \
-             order by transaction_id, global_position \
-             limit $3"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(after.transaction_id)
-            .bind(after.global_position)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(decode_row).collect()
-    }
+    crate::shared_sql::event_reads!(pool);
 
     async fn find_command(&self, command_id: Uuid) -> Result<Option<AppendResult>, StoreError> {
         let sql = format!("select {EVENT_COLUMNS} from carnet_command_events($1)");
@@ -520,7 +480,6 @@ pub(crate) fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
 mod access_log;
 mod extent;
 mod feed;
-#[cfg(test)]
 pub(crate) use feed::FEED_DIALECT;
 mod integrity;
 pub(crate) mod keys;

@@ -4,7 +4,7 @@
 use super::{SqliteStore, decode_row};
 use crate::error::StoreError;
 use crate::feed::{Bind, Feed, FeedDialect, FeedFilter, HASHED_COLUMNS, Page, Select, Statement, in_reading_order};
-use crate::integrity::{HashedEvent, hash_column};
+use crate::integrity::HashedEvent;
 use crate::model::{Checkpoint, RecordedEvent, timestamp_text};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -75,22 +75,6 @@ impl Feed for SqliteStore {
         after: Checkpoint,
         limit: usize,
     ) -> Result<Vec<HashedEvent>, StoreError> {
-        self.feed_rows(Select::Hashed, filter, Page::After(after), limit, |row: &SqliteRow| {
-            Ok(HashedEvent {
-                transaction_id: row.try_get("transaction_id")?,
-                global_position: row.try_get("global_position")?,
-                stream_id: row.try_get("stream_id")?,
-                stream_version: row.try_get::<i64, _>("stream_version")? as u64,
-                event_id: row.try_get("event_id")?,
-                event_type: row.try_get("event_type")?,
-                schema_version: row.try_get("schema_version")?,
-                payload: row.try_get("payload")?,
-                metadata: row.try_get("metadata")?,
-                recorded_at: row.try_get("recorded_at")?,
-                prev_hash: hash_column(row.try_get("prev_hash")?),
-                hash: hash_column(row.try_get("hash")?),
-            })
-        })
-        .await
+        self.feed_rows(Select::Hashed, filter, Page::After(after), limit, super::integrity::hashed_row).await
     }
 }

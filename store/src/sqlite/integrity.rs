@@ -10,58 +10,49 @@ use crate::model::{Checkpoint, timestamp_text};
 use chrono::Utc;
 use futures::stream::{BoxStream, StreamExt};
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+/// A row of the hashed columns ([`crate::feed::HASHED_COLUMNS`]): SQLite stores the JSON and the
+/// timestamp as the very text the recipe hashes.
+pub(crate) fn hashed_row(row: &SqliteRow) -> Result<HashedEvent, StoreError> {
+    Ok(HashedEvent {
+        transaction_id: row.try_get("transaction_id")?,
+        global_position: row.try_get("global_position")?,
+        stream_id: row.try_get("stream_id")?,
+        stream_version: row.try_get::<i64, _>("stream_version")? as u64,
+        event_id: row.try_get("event_id")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: row.try_get("schema_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+        recorded_at: row.try_get("recorded_at")?,
+        prev_hash: hash_column(row.try_get("prev_hash")?),
+        hash: hash_column(row.try_get("hash")?),
+    })
+}
+
+/// Every event after a checkpoint, in reading order, as hashed.
+static HASHED_EVENTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "select {} from events where (transaction_id, global_position) > ($1, $2) \
+         order by transaction_id, global_position",
+        crate::feed::HASHED_COLUMNS
+    )
+});
 
 impl SqliteStore {
     pub(crate) fn hashed_events(&self, after: Checkpoint) -> BoxStream<'_, Result<HashedEvent, StoreError>> {
-        sqlx::query(
-            "select transaction_id, global_position, stream_id, stream_version, event_id, event_type, \
-             schema_version, payload, metadata, recorded_at, prev_hash, hash \
-             from events where (transaction_id, global_position) > ($1, $2) \
-             order by transaction_id, global_position",
-        )
-        .bind(after.transaction_id)
-        .bind(after.global_position)
-        .fetch(self.reader())
-        .map(|row| {
-            let row = row?;
-            Ok(HashedEvent {
-                transaction_id: row.try_get(0)?,
-                global_position: row.try_get(1)?,
-                stream_id: row.try_get(2)?,
-                stream_version: row.try_get::<i64, _>(3)? as u64,
-                event_id: row.try_get(4)?,
-                event_type: row.try_get(5)?,
-                schema_version: row.try_get(6)?,
-                payload: row.try_get(7)?,
-                metadata: row.try_get(8)?,
-                recorded_at: row.try_get(9)?,
-                prev_hash: hash_column(row.try_get(10)?),
-                hash: hash_column(row.try_get(11)?),
-            })
-        })
-        .boxed()
+        sqlx::query(&HASHED_EVENTS)
+            .bind(after.transaction_id)
+            .bind(after.global_position)
+            .fetch(self.reader())
+            .map(|row| hashed_row(&row?))
+            .boxed()
     }
 
     pub(crate) async fn seal_rows(&self) -> Result<Vec<SealRow>, StoreError> {
         let sql = format!("select {SEAL_COLUMNS} from seals order by seal_number");
         Ok(sqlx::query_as(&sql).fetch_all(self.reader()).await?)
-    }
-
-    pub(crate) async fn sealable_after(
-        &self,
-        after: Checkpoint,
-        limit: usize,
-    ) -> Result<Vec<(i64, i64, Option<Vec<u8>>)>, StoreError> {
-        Ok(sqlx::query_as(
-            "select transaction_id, global_position, hash from events \
-             where (transaction_id, global_position) > ($1, $2) \
-             order by transaction_id, global_position limit $3",
-        )
-        .bind(after.transaction_id)
-        .bind(after.global_position)
-        .bind(limit as i64)
-        .fetch_all(self.reader())
-        .await?)
     }
 
     pub(crate) async fn insert_seal(&self, seal: &NewSeal<'_>) -> Result<Option<String>, StoreError> {
@@ -79,18 +70,6 @@ impl SqliteStore {
         .bind(timestamp_text(Utc::now()))
         .fetch_optional(self.writer())
         .await?)
-    }
-
-    pub(crate) async fn count_unsealed(&self, after: Checkpoint, cap: u64) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "select count(*) from (select 1 from events where (transaction_id, global_position) > ($1, $2) limit $3)",
-        )
-        .bind(after.transaction_id)
-        .bind(after.global_position)
-        .bind(cap as i64)
-        .fetch_one(self.reader())
-        .await?;
-        Ok(n as u64)
     }
 }
 

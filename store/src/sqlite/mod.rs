@@ -30,6 +30,10 @@ pub struct SqliteStore {
     wake: Arc<watch::Sender<()>>,
 }
 
+/// The condition a catch-up read adds: none — one writer, so what is visible is committed in
+/// reading order and nothing can land behind it.
+pub(crate) const VISIBLE: &str = "";
+
 impl SqliteStore {
     /// Opens (creating it if needed) the database at `url` (`sqlite://data/carnet.db` or a path).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -79,13 +83,9 @@ impl SqliteStore {
 impl EventStore for SqliteStore {
     async fn append_with(
         &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-        metadata: &Metadata,
+        part: StreamAppend<'_>,
         hook: Option<&dyn InlineHook>,
     ) -> Result<AppendResult, StoreError> {
-        let part = StreamAppend { stream, expected, events, metadata };
         let mut results = self.append_all(&[part], hook).await?;
         results.pop().ok_or_else(|| StoreError::unexpected("an append of one stream gave no result"))
     }
@@ -136,47 +136,7 @@ impl EventStore for SqliteStore {
         Ok(results)
     }
 
-    async fn read_stream(
-        &self,
-        stream: &StreamId,
-        from_version: u64,
-        to_version: Option<u64>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "select {EVENT_COLUMNS} from events \
-             where stream_id = $1 and stream_version >= $2 and stream_version <= $3 order by stream_version"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(stream.as_str())
-            .bind(from_version as i64)
-            .bind(to_version.map_or(i64::MAX, |v| v as i64))
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(decode_row).collect()
-    }
-
-    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        let v: i64 = sqlx::query_scalar("select coalesce(max(stream_version), 0) from events where stream_id = $1")
-            .bind(stream.as_str())
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(v as u64)
-    }
-
-    async fn read_all(&self, after: Checkpoint, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        // One writer: what is visible is committed in position order, nothing can land behind.
-        let sql = format!(
-            "select {EVENT_COLUMNS} from events where (transaction_id, global_position) > ($1, $2) \
-             order by transaction_id, global_position limit $3"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(after.transaction_id)
-            .bind(after.global_position)
-            .bind(limit as i64)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(decode_row).collect()
-    }
+    crate::shared_sql::event_reads!(reader);
 
     async fn find_command(&self, command_id: Uuid) -> Result<Option<AppendResult>, StoreError> {
         // the append's first event carries the id; the append runs up to the next one that does
