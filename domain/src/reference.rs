@@ -8,7 +8,7 @@
 //! afterwards (or a crash between the two) leaves a gap in the sequence, never a duplicate.
 //! Callers check the command first so that refusals cost no number.
 
-use crate::decider::{Decider, Rejection};
+use crate::decider::{Decider, Rejection, event_types};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
@@ -77,6 +77,10 @@ pub enum SequenceEvent {
     ReferenceAllocated { series: Series, number: u32, reference: String, to: Uuid },
 }
 
+event_types!(SequenceEvent {
+    ReferenceAllocated => REFERENCE_ALLOCATED,
+});
+
 /// The largest number of a series: references keep at most six digits.
 pub const MAX_NUMBER: u32 = 999_999;
 
@@ -89,10 +93,6 @@ impl Decider for ReferenceSequence {
 
     const CATEGORY: &'static str = "reference";
     const VERSION: u32 = 1;
-
-    fn initial_state() -> SequenceState {
-        SequenceState::default()
-    }
 
     fn decide(state: &SequenceState, command: &SequenceCommand) -> Result<Vec<SequenceEvent>, Rejection> {
         let SequenceCommand::AllocateReference { series, to } = command;
