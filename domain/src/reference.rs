@@ -126,7 +126,7 @@ impl Decider for ReferenceSequence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::given;
+    use crate::testing::{check_event_types, given};
 
     fn series(year: i32) -> Series {
         Series { lab: "110B".into(), kind: ReferenceKind::Project, year }
@@ -178,5 +178,14 @@ mod tests {
         given::<ReferenceSequence>([full])
             .when(SequenceCommand::AllocateReference { series: series(2026), to: Uuid::nil() })
             .then_rejects("reference.series_exhausted");
+    }
+
+    #[test]
+    fn the_event_type_is_the_variant_name() {
+        check_event_types(
+            &[(allocated(7, Uuid::nil()), "ReferenceAllocated")],
+            SequenceEvent::TYPES,
+            SequenceEvent::event_type,
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Given/when/then tests of every rule of the person aggregate, and of its stored form.
 
 use super::*;
-use crate::testing::given;
+use crate::testing::{check_event_types, check_snapshot, given};
 use crate::values::LongText;
 use PersonCommand as C;
 use PersonEvent as E;
@@ -185,9 +185,8 @@ fn a_profile_read_back_after_crypto_shredding_folds_to_no_profile() {
     assert_eq!(state.display_name(), "Personne effacée");
 }
 
-#[test]
-fn event_type_tag_is_the_variant_name() {
-    let cases = [
+fn one_event_of_each() -> [(E, &'static str); 8] {
+    [
         (registered(), "PersonRegistered"),
         (E::PersonIdentityLinked { identity: Some(identity()) }, "PersonIdentityLinked"),
         (E::PersonProfileUpdated { profile: Some(profile()) }, "PersonProfileUpdated"),
@@ -196,15 +195,39 @@ fn event_type_tag_is_the_variant_name() {
         (E::PersonRoleGranted { role: Role::Academie, academies: codes(&["01"]) }, "PersonRoleGranted"),
         (E::PersonRoleRevoked { role: Role::Academie }, "PersonRoleRevoked"),
         (erased(), "PersonErased"),
-    ];
-    for (event, name) in cases {
-        let json = serde_json::to_value(&event).unwrap();
-        assert_eq!(json["type"], name);
-        assert_eq!(serde_json::from_value::<PersonEvent>(json).unwrap(), event);
-    }
+    ]
+}
+
+#[test]
+fn event_type_tag_is_the_variant_name() {
+    check_event_types(&one_event_of_each(), PersonEvent::TYPES, PersonEvent::event_type);
     let json = serde_json::to_value(registered()).unwrap();
     assert_eq!(json["payload"]["profile"]["given_name"], "Camille");
     assert_eq!(serde_json::to_value(Role::LabTeam).unwrap(), "LAB_TEAM");
+}
+
+/// The personal-data policy names real fields: each named field is a key of its event's
+/// payload and holds the profile or the identity, and no other event says anything personal.
+#[test]
+fn the_personal_fields_are_where_the_personal_data_is() {
+    let personal = [serde_json::to_value(profile()).unwrap(), serde_json::to_value(identity()).unwrap()];
+    for (event, name) in one_event_of_each() {
+        let json = serde_json::to_value(&event).unwrap();
+        match PersonEvent::PERSONAL_FIELDS.iter().find(|(t, _)| *t == name) {
+            Some((_, field)) => {
+                let value = json["payload"].get(field).unwrap_or_else(|| panic!("{name} has no `{field}`: {json}"));
+                assert!(personal.contains(value), "{name}.{field} holds personal data: {value}");
+            }
+            None => {
+                let text = json.to_string();
+                for word in ["Camille", "Martin", "camille.martin", "abc-123"] {
+                    assert!(!text.contains(word), "{name} carries personal data outside the named fields: {text}");
+                }
+            }
+        }
+    }
+    assert_eq!(PersonEvent::PERSONAL_FIELDS.len(), 3);
+    assert_eq!(erased().event_type(), PersonEvent::ERASED);
 }
 
 #[test]
@@ -217,8 +240,7 @@ fn state_round_trips_through_serde() {
             E::PersonRoleGranted { role: Role::Academie, academies: codes(&["01"]) },
         ],
     );
-    let json = serde_json::to_string(&state).unwrap();
-    assert_eq!(serde_json::from_str::<PersonState>(&json).unwrap(), state);
+    check_snapshot::<Person>(&state);
 }
 
 #[test]

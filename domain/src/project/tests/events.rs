@@ -52,14 +52,28 @@ fn one_event_of_each() -> Vec<(ProjectEvent, &'static str)> {
 
 #[test]
 fn the_event_type_is_the_variant_name_and_events_read_back() {
-    let events = one_event_of_each();
-    assert_eq!(events.len(), 25);
-    for (event, name) in events {
-        let json = serde_json::to_value(&event).unwrap();
-        assert_eq!(json["type"], name);
-        assert!(json["payload"].is_object(), "{json}");
-        assert_eq!(serde_json::from_value::<ProjectEvent>(json).unwrap(), event);
+    check_event_types(&one_event_of_each(), ProjectEvent::TYPES, ProjectEvent::event_type);
+}
+
+#[test]
+fn territory_changes_are_the_events_that_change_the_academies() {
+    // Two submitted projects, one with the académie the events name (25) and one without it:
+    // an event changes the territory if it changes the académies of either.
+    let with = state_of(&then(submitted(), [E::ProjectAcademieLinked { code: aca("25") }]));
+    let without = state_of(&submitted());
+    let mut changes = vec![];
+    for (event, name) in one_event_of_each() {
+        // The submission gives a new project its académies: it is read when the project is
+        // first seen, not a change of territory.
+        if name == ProjectEvent::PROJECT_SUBMITTED {
+            continue;
+        }
+        let moved = |state: &ProjectState| Project::evolve(state.clone(), &event).academies != state.academies;
+        if moved(&with) || moved(&without) {
+            changes.push(event.event_type());
+        }
     }
+    assert_eq!(changes, ProjectEvent::TERRITORY_CHANGES);
 }
 
 #[test]
@@ -86,8 +100,7 @@ fn the_state_reads_back_from_a_snapshot() {
         paused(),
         [E::ProjectHolderAdded { person: person(1), role: text("Porteur"), affiliation: None }],
     ));
-    let json = serde_json::to_string(&state).unwrap();
-    assert_eq!(serde_json::from_str::<ProjectState>(&json).unwrap(), state);
+    check_snapshot::<Project>(&state);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::RejectionKind;
-use crate::testing::given;
+use crate::testing::{check_event_types, check_snapshot, given};
 use crate::values::Text;
 use ProjectCommand as C;
 use ProjectEvent as E;

@@ -42,12 +42,7 @@ fn event_type_tag_is_the_variant_name() {
         (E::SessionClosed { on: day(5) }, "SessionClosed"),
     ];
     assert_eq!(cases.len(), 21);
-    for (event, name) in cases {
-        let json = serde_json::to_value(&event).unwrap();
-        assert_eq!(json["type"], name);
-        assert!(json["payload"].is_object(), "{name}: every variant is a struct variant");
-        assert_eq!(serde_json::from_value::<SessionEvent>(json).unwrap(), event);
-    }
+    check_event_types(&cases, SessionEvent::TYPES, SessionEvent::event_type);
     let json = serde_json::to_value(requested()).unwrap();
     assert_eq!(json["payload"]["details"]["format"], "DESIGN_SPRINT");
     assert_eq!(json["payload"]["details"]["requester"]["kind"], "DIRECTION");
@@ -59,9 +54,7 @@ fn event_type_tag_is_the_variant_name() {
 
 #[test]
 fn state_round_trips_through_serde() {
-    let state = Session::fold(Session::initial_state(), &closed());
-    let json = serde_json::to_string(&state).unwrap();
-    assert_eq!(serde_json::from_str::<SessionState>(&json).unwrap(), state);
+    check_snapshot::<Session>(&Session::fold(Session::initial_state(), &closed()));
 }
 
 #[test]
