@@ -73,6 +73,24 @@ impl<D: Decider> Then<D> {
     }
 }
 
+/// Each command, on a stream holding its history, is refused by `rule`: one `(history, command)`
+/// a case, for the rules that refuse several commands or states alike.
+#[track_caller]
+pub fn refused_by<D: Decider>(rule: &str, cases: impl IntoIterator<Item = (Vec<D::Event>, D::Command)>) {
+    for (history, command) in cases {
+        given::<D>(history).when(command).then_rejects(rule);
+    }
+}
+
+/// Each command, on a stream holding its history, is accepted and emits exactly its events: one
+/// `(history, command, events)` a case.
+#[track_caller]
+pub fn records<D: Decider>(cases: impl IntoIterator<Item = (Vec<D::Event>, D::Command, Vec<D::Event>)>) {
+    for (history, command, expected) in cases {
+        given::<D>(history).when(command).then(expected);
+    }
+}
+
 /// The stored names of an event enum, on one value of each variant paired with the type it is
 /// stored under, written out in the test (renaming a variant would break every log already
 /// written): the serialized `type` is that name and `event_type()`, the payload is an object

@@ -6,12 +6,18 @@ use super::*;
 fn follow_up_is_recorded_while_the_project_is_supported() {
     for history in [prototyping(), paused()] {
         let on = day("2026-06-01");
-        given::<Project>(history.clone())
-            .when(C::RecordReview { decision: ReviewDecision::Pivot, held_on: on, notes: Some(reason()) })
-            .then([E::ProjectReviewHeld { decision: ReviewDecision::Pivot, held_on: on, notes: Some(reason()) }]);
-        given::<Project>(history.clone())
-            .when(C::RecordMilestone { title: text("Premier prototype testé en classe"), on })
-            .then([E::ProjectMilestoneRecorded { title: text("Premier prototype testé en classe"), on }]);
+        records::<Project>([
+            (
+                history.clone(),
+                C::RecordReview { decision: ReviewDecision::Pivot, held_on: on, notes: Some(reason()) },
+                vec![E::ProjectReviewHeld { decision: ReviewDecision::Pivot, held_on: on, notes: Some(reason()) }],
+            ),
+            (
+                history.clone(),
+                C::RecordMilestone { title: text("Premier prototype testé en classe"), on },
+                vec![E::ProjectMilestoneRecorded { title: text("Premier prototype testé en classe"), on }],
+            ),
+        ]);
         let state = given::<Project>(history.clone())
             .when(C::UpdateProgress { progress: Progress::new(60).unwrap() })
             .then([E::ProjectProgressUpdated { progress: Progress::new(60).unwrap() }]);
@@ -40,17 +46,22 @@ fn follow_up_needs_an_accepted_project() {
             .when(C::RecordReview { decision: ReviewDecision::Continue, held_on: on, notes: None })
             .then_rejects("project.not_active");
         assert!(r.message.contains("enregistrer une revue"), "{r}");
-        given::<Project>(history.clone())
-            .when(C::RecordMilestone { title: text("Jalon"), on })
-            .then_rejects("project.not_active");
-        given::<Project>(history.clone())
-            .when(C::UpdateProgress { progress: Progress::new(10).unwrap() })
-            .then_rejects("project.not_active");
-        given::<Project>(history)
-            .when(C::RecordImpactIndicator {
-                name: text("Élèves"), value: 1.0, unit: text("élèves"), measured_on: on
-            })
-            .then_rejects("project.not_active");
+        refused_by::<Project>(
+            "project.not_active",
+            [
+                (history.clone(), C::RecordMilestone { title: text("Jalon"), on }),
+                (history.clone(), C::UpdateProgress { progress: Progress::new(10).unwrap() }),
+                (
+                    history,
+                    C::RecordImpactIndicator {
+                        name: text("Élèves"),
+                        value: 1.0,
+                        unit: text("élèves"),
+                        measured_on: on,
+                    },
+                ),
+            ],
+        );
     }
 }
 

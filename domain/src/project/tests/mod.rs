@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::RejectionKind;
-use crate::testing::{check_event_types, check_snapshot, given};
+use crate::testing::{check_event_types, check_snapshot, given, records, refused_by};
 use crate::values::Text;
 use ProjectCommand as C;
 use ProjectEvent as E;
@@ -16,6 +16,7 @@ mod follow_up;
 mod phases;
 mod properties;
 mod submission;
+mod transitions;
 
 const PROJECT: ProjectId = ProjectId(uuid::Uuid::from_u128(0x110b));
 

@@ -21,8 +21,10 @@ fn submitting_records_the_project() {
 
 #[test]
 fn submitting_twice_is_refused() {
-    given::<Project>(submitted()).when(submit(day("2026-01-06"), &["01"])).then_rejects("project.already_exists");
-    given::<Project>(declined()).when(submit(day("2026-02-06"), &["01"])).then_rejects("project.already_exists");
+    refused_by::<Project>(
+        "project.already_exists",
+        [(submitted(), submit(day("2026-01-06"), &["01"])), (declined(), submit(day("2026-02-06"), &["01"]))],
+    );
 }
 
 #[test]
@@ -107,31 +109,17 @@ fn a_qualified_project_can_be_declined() {
 }
 
 #[test]
-fn only_a_qualifying_project_can_be_declined() {
-    given::<Project>(submitted())
-        .when(C::DeclineProject { on: day("2026-01-20"), reason: reason() })
-        .then_rejects("project.invalid_transition");
-    given::<Project>(active())
-        .when(C::DeclineProject { on: day("2026-02-20"), reason: reason() })
-        .then_rejects("project.invalid_transition");
-}
-
-#[test]
 fn the_holder_can_withdraw_before_acceptance() {
-    given::<Project>(submitted())
-        .when(C::WithdrawProject { on: day("2026-01-08"), reason: reason() })
-        .then([E::ProjectWithdrawn { on: day("2026-01-08"), reason: reason() }]);
-    given::<Project>(qualifying())
-        .when(C::WithdrawProject { on: day("2026-01-11"), reason: reason() })
-        .then([E::ProjectWithdrawn { on: day("2026-01-11"), reason: reason() }]);
-}
-
-#[test]
-fn an_accepted_project_is_not_withdrawn_but_abandoned() {
-    given::<Project>(active())
-        .when(C::WithdrawProject { on: day("2026-02-08"), reason: reason() })
-        .then_rejects("project.invalid_transition");
-    given::<Project>(paused())
-        .when(C::WithdrawProject { on: day("2026-04-08"), reason: reason() })
-        .then_rejects("project.invalid_transition");
+    records::<Project>([
+        (
+            submitted(),
+            C::WithdrawProject { on: day("2026-01-08"), reason: reason() },
+            vec![E::ProjectWithdrawn { on: day("2026-01-08"), reason: reason() }],
+        ),
+        (
+            qualifying(),
+            C::WithdrawProject { on: day("2026-01-11"), reason: reason() },
+            vec![E::ProjectWithdrawn { on: day("2026-01-11"), reason: reason() }],
+        ),
+    ]);
 }

@@ -11,12 +11,13 @@ fn attendance_after_held_with_count_and_organisations() {
         .when(C::RecordAttendance { attendance: attendance(12) })
         .then([E::AttendanceRecorded { attendance: attendance(12) }]);
     let no_orgs = Attendance { organisations: vec![], ..attendance(12) };
-    given::<Session>(held())
-        .when(C::RecordAttendance { attendance: no_orgs })
-        .then_rejects("session.attendance_required");
-    given::<Session>(held())
-        .when(C::RecordAttendance { attendance: attendance(0) })
-        .then_rejects("session.attendance_required");
+    refused_by::<Session>(
+        "session.attendance_required",
+        [
+            (held(), C::RecordAttendance { attendance: no_orgs }),
+            (held(), C::RecordAttendance { attendance: attendance(0) }),
+        ],
+    );
     given::<Session>(held())
         .when(C::RecordAttendance { attendance: attendance(1) })
         .then_rejects("session.attendance_breakdown_exceeds_count");

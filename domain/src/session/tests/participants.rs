@@ -30,12 +30,13 @@ fn registrations_respect_capacity() {
 
 #[test]
 fn registrations_only_when_scheduled_and_once() {
-    given::<Session>(scoping())
-        .when(C::RegisterParticipant { participant: person(1), profile: label("enseignant") })
-        .then_rejects("session.invalid_transition");
-    given::<Session>(held())
-        .when(C::RegisterParticipant { participant: person(1), profile: label("enseignant") })
-        .then_rejects("session.invalid_transition");
+    refused_by::<Session>(
+        "session.invalid_transition",
+        [
+            (scoping(), C::RegisterParticipant { participant: person(1), profile: label("enseignant") }),
+            (held(), C::RegisterParticipant { participant: person(1), profile: label("enseignant") }),
+        ],
+    );
     let mut history = scheduled(5);
     history.push(E::ParticipantRegistered { participant: person(1), profile: label("enseignant") });
     given::<Session>(history.clone())
@@ -85,12 +86,13 @@ fn agenda_only_while_scoping_or_scheduled() {
         .when(C::AddAgendaItem { label: label("Idéation"), at: None })
         .then([E::AgendaItemAdded { item_id: 2, label: label("Idéation"), at: None }]);
     given::<Session>(history).when(C::RemoveAgendaItem { item_id: 1 }).then_rejects("session.agenda_item_unknown");
-    given::<Session>([requested()])
-        .when(C::AddAgendaItem { label: label("Accueil"), at: None })
-        .then_rejects("session.invalid_transition");
-    given::<Session>(held())
-        .when(C::AddAgendaItem { label: label("Accueil"), at: None })
-        .then_rejects("session.invalid_transition");
+    refused_by::<Session>(
+        "session.invalid_transition",
+        [
+            (vec![requested()], C::AddAgendaItem { label: label("Accueil"), at: None }),
+            (held(), C::AddAgendaItem { label: label("Accueil"), at: None }),
+        ],
+    );
 }
 
 #[test]

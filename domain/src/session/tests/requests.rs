@@ -64,8 +64,10 @@ fn scoping_then_scheduling() {
     let state = given::<Session>(scoping()).when(schedule_cmd(5)).then([scheduled_event(5)]);
     assert_eq!(state.status, Some(SessionStatus::Scheduled));
     assert_eq!(state.capacity, Some(5));
-    given::<Session>([requested()]).when(schedule_cmd(5)).then_rejects("session.invalid_transition");
-    given::<Session>(scoping()).when(C::StartScoping { on: day(3) }).then_rejects("session.invalid_transition");
+    refused_by::<Session>(
+        "session.invalid_transition",
+        [(vec![requested()], schedule_cmd(5)), (scoping(), C::StartScoping { on: day(3) })],
+    );
 }
 
 #[test]
@@ -99,12 +101,13 @@ fn declined_or_withdrawn_from_requested_or_scoping() {
             .then([E::SessionWithdrawn { reason: long("plus de besoin"), on: day(3) }]);
         assert_eq!(state.status, Some(SessionStatus::Withdrawn));
     }
-    given::<Session>(scheduled(2))
-        .when(C::DeclineSession { reason: long("x"), on: day(3) })
-        .then_rejects("session.invalid_transition");
-    given::<Session>(scheduled(2))
-        .when(C::WithdrawSession { reason: long("x"), on: day(3) })
-        .then_rejects("session.invalid_transition");
+    refused_by::<Session>(
+        "session.invalid_transition",
+        [
+            (scheduled(2), C::DeclineSession { reason: long("x"), on: day(3) }),
+            (scheduled(2), C::WithdrawSession { reason: long("x"), on: day(3) }),
+        ],
+    );
 }
 
 #[test]
@@ -145,8 +148,10 @@ fn held_only_once_started() {
     given::<Session>(scheduled(2)).when(C::HoldSession { now: t(9) }).then_rejects("session.not_started_yet");
     let state = given::<Session>(scheduled(2)).when(C::HoldSession { now: t(10) }).then([E::SessionHeld { at: t(10) }]);
     assert_eq!(state.status, Some(SessionStatus::Held));
-    given::<Session>(scoping()).when(C::HoldSession { now: t(20) }).then_rejects("session.invalid_transition");
-    given::<Session>(held()).when(C::HoldSession { now: t(20) }).then_rejects("session.invalid_transition");
+    refused_by::<Session>(
+        "session.invalid_transition",
+        [(scoping(), C::HoldSession { now: t(20) }), (held(), C::HoldSession { now: t(20) })],
+    );
 }
 
 #[test]
