@@ -5,9 +5,29 @@
 //! test's line.
 
 use crate::decider::{Decider, Rejection};
+use crate::values::{AcademieCode, PersonId, Text, Uai};
 use serde::{Serialize, de::DeserializeOwned};
 use std::collections::BTreeSet;
 use std::fmt::Debug;
+
+// ---------------------------------------------------------------------------------------------
+// Values for fixtures: parsed, or the test fails on its own typo.
+
+pub fn text<const MAX: usize>(raw: &str) -> Text<MAX> {
+    Text::parse(raw).unwrap()
+}
+pub fn aca(code: &str) -> AcademieCode {
+    AcademieCode::parse(code).unwrap()
+}
+pub fn uai(raw: &str) -> Uai {
+    Uai::parse(raw).unwrap()
+}
+pub fn person(n: u128) -> PersonId {
+    PersonId(uuid::Uuid::from_u128(n))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Given / when / then
 
 pub struct Given<D: Decider> {
     state: D::State,

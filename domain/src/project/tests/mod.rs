@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::RejectionKind;
-use crate::testing::{check_event_types, check_snapshot, given, records, refused_by};
+use crate::testing::{aca, check_event_types, check_snapshot, given, person, records, refused_by, text, uai};
 use crate::values::Text;
 use ProjectCommand as C;
 use ProjectEvent as E;
@@ -22,18 +22,6 @@ const PROJECT: ProjectId = ProjectId(uuid::Uuid::from_u128(0x110b));
 
 fn day(raw: &str) -> NaiveDate {
     NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap()
-}
-fn text<const MAX: usize>(raw: &str) -> Text<MAX> {
-    Text::parse(raw).unwrap()
-}
-fn aca(code: &str) -> AcademieCode {
-    AcademieCode::parse(code).unwrap()
-}
-fn uai(raw: &str) -> Uai {
-    Uai::parse(raw).unwrap()
-}
-fn person(n: u128) -> PersonId {
-    PersonId(uuid::Uuid::from_u128(n))
 }
 fn reason() -> LongText {
     text("Le porteur change de poste à la rentrée.")

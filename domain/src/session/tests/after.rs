@@ -38,14 +38,14 @@ fn attendance_after_held_with_count_and_organisations() {
 #[test]
 fn report_after_held() {
     given::<Session>(scheduled(3))
-        .when(C::PublishReport { report: long("CR"), on: day(4) })
+        .when(C::PublishReport { report: text("CR"), on: day(4) })
         .then_rejects("session.invalid_transition");
     let state = given::<Session>(held())
-        .when(C::PublishReport { report: long("CR"), on: day(4) })
-        .then([E::SessionReportPublished { report: long("CR"), on: day(4) }]);
+        .when(C::PublishReport { report: text("CR"), on: day(4) })
+        .then([E::SessionReportPublished { report: text("CR"), on: day(4) }]);
     assert_eq!(state.report.map(|r| r.published_on), Some(day(4)));
-    given::<Session>(held_with([E::SessionReportPublished { report: long("CR"), on: day(4) }]))
-        .when(C::PublishReport { report: long("CR"), on: day(5) })
+    given::<Session>(held_with([E::SessionReportPublished { report: text("CR"), on: day(4) }]))
+        .when(C::PublishReport { report: text("CR"), on: day(5) })
         .then_rejects("session.report_unchanged");
 }
 
@@ -76,11 +76,11 @@ fn satisfaction_after_attendance_within_range() {
 #[test]
 fn follow_up_actions_continue_after_close() {
     given::<Session>(scheduled(3))
-        .when(C::RecordFollowUpAction { description: long("x"), due: None })
+        .when(C::RecordFollowUpAction { description: text("x"), due: None })
         .then_rejects("session.invalid_transition");
-    let recorded = E::FollowUpActionRecorded { action_id: 1, description: long("Envoyer le kit"), due: Some(day(20)) };
+    let recorded = E::FollowUpActionRecorded { action_id: 1, description: text("Envoyer le kit"), due: Some(day(20)) };
     given::<Session>(closed())
-        .when(C::RecordFollowUpAction { description: long("Envoyer le kit"), due: Some(day(20)) })
+        .when(C::RecordFollowUpAction { description: text("Envoyer le kit"), due: Some(day(20)) })
         .then([recorded.clone()]);
     let mut history = closed();
     history.push(recorded);
@@ -96,15 +96,15 @@ fn follow_up_actions_continue_after_close() {
         .when(C::CompleteFollowUpAction { action_id: 1, on: day(19) })
         .then_rejects("session.follow_up_already_completed");
     given::<Session>(history)
-        .when(C::RecordFollowUpAction { description: long("Bilan à 3 mois"), due: None })
-        .then([E::FollowUpActionRecorded { action_id: 2, description: long("Bilan à 3 mois"), due: None }]);
+        .when(C::RecordFollowUpAction { description: text("Bilan à 3 mois"), due: None })
+        .then([E::FollowUpActionRecorded { action_id: 2, description: text("Bilan à 3 mois"), due: None }]);
 }
 
 #[test]
 fn follow_up_actions_are_refused_after_other_endings() {
     let mut cancelled = scheduled(3);
-    cancelled.push(E::SessionCancelled { reason: long("grève"), on: day(3) });
+    cancelled.push(E::SessionCancelled { reason: text("grève"), on: day(3) });
     given::<Session>(cancelled)
-        .when(C::RecordFollowUpAction { description: long("x"), due: None })
+        .when(C::RecordFollowUpAction { description: text("x"), due: None })
         .then_rejects("session.invalid_transition");
 }

@@ -2,7 +2,7 @@
 //! one session requested on 1 March 2026, scheduled on 2 March from 18:00 to 02:00.
 
 use super::*;
-use crate::testing::{check_event_types, check_snapshot, given, refused_by};
+use crate::testing::{aca, check_event_types, check_snapshot, given, person, refused_by, text};
 use SessionCommand as C;
 use SessionEvent as E;
 
@@ -18,27 +18,18 @@ fn t(hour: i64) -> DateTime<Utc> {
 fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, d).unwrap()
 }
-fn label(s: &str) -> Label {
-    Label::parse(s).unwrap()
-}
-fn long(s: &str) -> LongText {
-    LongText::parse(s).unwrap()
-}
-fn person(n: u128) -> PersonId {
-    PersonId(uuid::Uuid::from_u128(n))
-}
 fn range(start: i64, end: i64) -> DateRange {
     DateRange::new(t(start), t(end)).unwrap()
 }
 
 fn details(format: SessionFormat, kind: RequesterKind) -> SessionDetails {
     SessionDetails {
-        reference: label("110B-S-2026-012"),
-        title: Title::parse("Repenser l'accueil des familles").unwrap(),
+        reference: text("110B-S-2026-012"),
+        title: text("Repenser l'accueil des familles"),
         format,
-        objective: long("Comment mieux accueillir les familles allophones au collège ?"),
-        methods: vec![label("carte d'empathie"), label("persona")],
-        requester: Requester { organisation: label("DGESCO"), kind },
+        objective: text("Comment mieux accueillir les familles allophones au collège ?"),
+        methods: vec![text("carte d'empathie"), text("persona")],
+        requester: Requester { organisation: text("DGESCO"), kind },
         requested_on: day(1),
     }
 }
@@ -55,7 +46,7 @@ fn scoping() -> Vec<E> {
     vec![requested(), E::SessionScopingStarted { on: day(2) }]
 }
 fn scheduled_event(capacity: u32) -> E {
-    E::SessionScheduled { schedule: range(10, 18), location: label("110 bis"), mode: SessionMode::InPerson, capacity }
+    E::SessionScheduled { schedule: range(10, 18), location: text("110 bis"), mode: SessionMode::InPerson, capacity }
 }
 fn scheduled(capacity: u32) -> Vec<E> {
     let mut h = scoping();
@@ -65,9 +56,9 @@ fn scheduled(capacity: u32) -> Vec<E> {
 fn attendance(count: u32) -> Attendance {
     Attendance {
         count,
-        by_profile: BTreeMap::from([(label("enseignant"), 2)]),
-        organisations: vec![label("Collège Jean Moulin"), label("DSDEN 93")],
-        academies: BTreeSet::from([AcademieCode::parse("24").unwrap()]),
+        by_profile: BTreeMap::from([(text("enseignant"), 2)]),
+        organisations: vec![text("Collège Jean Moulin"), text("DSDEN 93")],
+        academies: BTreeSet::from([aca("24")]),
     }
 }
 fn held() -> Vec<E> {
@@ -83,10 +74,10 @@ fn held_with(extra: impl IntoIterator<Item = E>) -> Vec<E> {
 fn closed() -> Vec<E> {
     held_with([
         E::AttendanceRecorded { attendance: attendance(12) },
-        E::SessionReportPublished { report: long("Compte-rendu"), on: day(4) },
+        E::SessionReportPublished { report: text("Compte-rendu"), on: day(4) },
         E::SessionClosed { on: day(5) },
     ])
 }
 fn schedule_cmd(capacity: u32) -> C {
-    C::ScheduleSession { schedule: range(10, 18), location: label("110 bis"), mode: SessionMode::InPerson, capacity }
+    C::ScheduleSession { schedule: range(10, 18), location: text("110 bis"), mode: SessionMode::InPerson, capacity }
 }

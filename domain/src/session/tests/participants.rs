@@ -4,19 +4,19 @@ use super::*;
 
 #[test]
 fn registrations_respect_capacity() {
-    let reg = |n| E::ParticipantRegistered { participant: person(n), profile: label("enseignant") };
+    let reg = |n| E::ParticipantRegistered { participant: person(n), profile: text("enseignant") };
     let state = given::<Session>(scheduled(2))
-        .when(C::RegisterParticipant { participant: person(1), profile: label("enseignant") })
+        .when(C::RegisterParticipant { participant: person(1), profile: text("enseignant") })
         .then([reg(1)]);
     assert_eq!(state.registrations.len(), 1);
     let mut full = scheduled(2);
     full.extend([reg(1), reg(2)]);
     given::<Session>(full.clone())
-        .when(C::RegisterParticipant { participant: person(3), profile: label("IEN") })
+        .when(C::RegisterParticipant { participant: person(3), profile: text("IEN") })
         .then_rejects("session.capacity_exceeded");
     let smaller = C::RescheduleSession {
         schedule: range(34, 42),
-        location: label("110 bis"),
+        location: text("110 bis"),
         mode: SessionMode::InPerson,
         capacity: 1,
     };
@@ -24,8 +24,8 @@ fn registrations_respect_capacity() {
     // A cancellation frees a place.
     full.push(E::RegistrationCancelled { participant: person(1) });
     given::<Session>(full)
-        .when(C::RegisterParticipant { participant: person(3), profile: label("IEN") })
-        .then([E::ParticipantRegistered { participant: person(3), profile: label("IEN") }]);
+        .when(C::RegisterParticipant { participant: person(3), profile: text("IEN") })
+        .then([E::ParticipantRegistered { participant: person(3), profile: text("IEN") }]);
 }
 
 #[test]
@@ -33,14 +33,14 @@ fn registrations_only_when_scheduled_and_once() {
     refused_by::<Session>(
         "session.invalid_transition",
         [
-            (scoping(), C::RegisterParticipant { participant: person(1), profile: label("enseignant") }),
-            (held(), C::RegisterParticipant { participant: person(1), profile: label("enseignant") }),
+            (scoping(), C::RegisterParticipant { participant: person(1), profile: text("enseignant") }),
+            (held(), C::RegisterParticipant { participant: person(1), profile: text("enseignant") }),
         ],
     );
     let mut history = scheduled(5);
-    history.push(E::ParticipantRegistered { participant: person(1), profile: label("enseignant") });
+    history.push(E::ParticipantRegistered { participant: person(1), profile: text("enseignant") });
     given::<Session>(history.clone())
-        .when(C::RegisterParticipant { participant: person(1), profile: label("CPE") })
+        .when(C::RegisterParticipant { participant: person(1), profile: text("CPE") })
         .then_rejects("session.already_registered");
     given::<Session>(history.clone())
         .when(C::CancelRegistration { participant: person(1) })
@@ -73,9 +73,9 @@ fn facilitators_are_assigned_once_and_unassigned_when_present() {
 
 #[test]
 fn agenda_only_while_scoping_or_scheduled() {
-    let added = E::AgendaItemAdded { item_id: 1, label: label("Accueil"), at: Some(t(10)) };
+    let added = E::AgendaItemAdded { item_id: 1, label: text("Accueil"), at: Some(t(10)) };
     let state = given::<Session>(scoping())
-        .when(C::AddAgendaItem { label: label("Accueil"), at: Some(t(10)) })
+        .when(C::AddAgendaItem { label: text("Accueil"), at: Some(t(10)) })
         .then([added.clone()]);
     assert_eq!(state.agenda.len(), 1);
     let mut history = scheduled(3);
@@ -83,14 +83,14 @@ fn agenda_only_while_scoping_or_scheduled() {
     history.push(E::AgendaItemRemoved { item_id: 1 });
     // A removed item's id is not given again.
     given::<Session>(history.clone())
-        .when(C::AddAgendaItem { label: label("Idéation"), at: None })
-        .then([E::AgendaItemAdded { item_id: 2, label: label("Idéation"), at: None }]);
+        .when(C::AddAgendaItem { label: text("Idéation"), at: None })
+        .then([E::AgendaItemAdded { item_id: 2, label: text("Idéation"), at: None }]);
     given::<Session>(history).when(C::RemoveAgendaItem { item_id: 1 }).then_rejects("session.agenda_item_unknown");
     refused_by::<Session>(
         "session.invalid_transition",
         [
-            (vec![requested()], C::AddAgendaItem { label: label("Accueil"), at: None }),
-            (held(), C::AddAgendaItem { label: label("Accueil"), at: None }),
+            (vec![requested()], C::AddAgendaItem { label: text("Accueil"), at: None }),
+            (held(), C::AddAgendaItem { label: text("Accueil"), at: None }),
         ],
     );
 }

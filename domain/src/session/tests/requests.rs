@@ -83,7 +83,7 @@ fn scheduling_requires_a_capacity() {
 #[test]
 fn invalid_transition_names_the_current_status() {
     let r = given::<Session>(closed())
-        .when(C::CancelSession { reason: long("x"), on: day(6) })
+        .when(C::CancelSession { reason: text("x"), on: day(6) })
         .then_rejects("session.invalid_transition");
     assert!(r.message.contains("Clôturée"), "{}", r.message);
     assert_eq!(r.kind, crate::RejectionKind::InvalidTransition);
@@ -93,19 +93,19 @@ fn invalid_transition_names_the_current_status() {
 fn declined_or_withdrawn_from_requested_or_scoping() {
     for history in [vec![requested()], scoping()] {
         let state = given::<Session>(history.clone())
-            .when(C::DeclineSession { reason: long("hors périmètre"), on: day(3) })
-            .then([E::SessionDeclined { reason: long("hors périmètre"), on: day(3) }]);
+            .when(C::DeclineSession { reason: text("hors périmètre"), on: day(3) })
+            .then([E::SessionDeclined { reason: text("hors périmètre"), on: day(3) }]);
         assert_eq!(state.status, Some(SessionStatus::Declined));
         let state = given::<Session>(history)
-            .when(C::WithdrawSession { reason: long("plus de besoin"), on: day(3) })
-            .then([E::SessionWithdrawn { reason: long("plus de besoin"), on: day(3) }]);
+            .when(C::WithdrawSession { reason: text("plus de besoin"), on: day(3) })
+            .then([E::SessionWithdrawn { reason: text("plus de besoin"), on: day(3) }]);
         assert_eq!(state.status, Some(SessionStatus::Withdrawn));
     }
     refused_by::<Session>(
         "session.invalid_transition",
         [
-            (scheduled(2), C::DeclineSession { reason: long("x"), on: day(3) }),
-            (scheduled(2), C::WithdrawSession { reason: long("x"), on: day(3) }),
+            (scheduled(2), C::DeclineSession { reason: text("x"), on: day(3) }),
+            (scheduled(2), C::WithdrawSession { reason: text("x"), on: day(3) }),
         ],
     );
 }
@@ -114,13 +114,13 @@ fn declined_or_withdrawn_from_requested_or_scoping() {
 fn rescheduled_and_cancelled_only_when_scheduled() {
     let new = C::RescheduleSession {
         schedule: range(34, 42),
-        location: label("110 bis, salle 2"),
+        location: text("110 bis, salle 2"),
         mode: SessionMode::Hybrid,
         capacity: 8,
     };
     let state = given::<Session>(scheduled(2)).when(new.clone()).then([E::SessionRescheduled {
         schedule: range(34, 42),
-        location: label("110 bis, salle 2"),
+        location: text("110 bis, salle 2"),
         mode: SessionMode::Hybrid,
         capacity: 8,
     }]);
@@ -128,18 +128,18 @@ fn rescheduled_and_cancelled_only_when_scheduled() {
     given::<Session>(scoping()).when(new).then_rejects("session.invalid_transition");
     let same = C::RescheduleSession {
         schedule: range(10, 18),
-        location: label("110 bis"),
+        location: text("110 bis"),
         mode: SessionMode::InPerson,
         capacity: 2,
     };
     given::<Session>(scheduled(2)).when(same).then_rejects("session.schedule_unchanged");
 
     let state = given::<Session>(scheduled(2))
-        .when(C::CancelSession { reason: long("grève"), on: day(3) })
-        .then([E::SessionCancelled { reason: long("grève"), on: day(3) }]);
+        .when(C::CancelSession { reason: text("grève"), on: day(3) })
+        .then([E::SessionCancelled { reason: text("grève"), on: day(3) }]);
     assert_eq!(state.status, Some(SessionStatus::Cancelled));
     given::<Session>(scoping())
-        .when(C::CancelSession { reason: long("x"), on: day(3) })
+        .when(C::CancelSession { reason: text("x"), on: day(3) })
         .then_rejects("session.invalid_transition");
 }
 
@@ -159,12 +159,12 @@ fn closing_requires_report_and_attendance() {
     given::<Session>(held_with([E::AttendanceRecorded { attendance: attendance(12) }]))
         .when(C::CloseSession { on: day(5) })
         .then_rejects("session.report_required");
-    given::<Session>(held_with([E::SessionReportPublished { report: long("CR"), on: day(4) }]))
+    given::<Session>(held_with([E::SessionReportPublished { report: text("CR"), on: day(4) }]))
         .when(C::CloseSession { on: day(5) })
         .then_rejects("session.attendance_required");
     let history = held_with([
         E::AttendanceRecorded { attendance: attendance(12) },
-        E::SessionReportPublished { report: long("CR"), on: day(4) },
+        E::SessionReportPublished { report: text("CR"), on: day(4) },
     ]);
     let state = given::<Session>(history).when(C::CloseSession { on: day(5) }).then([E::SessionClosed { on: day(5) }]);
     assert_eq!(state.status, Some(SessionStatus::Closed));
