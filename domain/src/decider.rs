@@ -1,4 +1,5 @@
-//! The decider contract every aggregate implements, and the rejection it answers with.
+//! The decider contract every aggregate implements, the rejection it answers with, and
+//! [`event_types!`], which names the stored event types of an event enum.
 
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt;
@@ -7,7 +8,8 @@ use std::fmt;
 /// sourcing decider"). Everything a decision needs from outside — the current time, a counter,
 /// a lookup — travels inside the command, so `decide` stays a pure function.
 pub trait Decider {
-    type State: Clone + fmt::Debug + Serialize + DeserializeOwned + Send + Sync;
+    /// `Default` is the state of an empty stream, before the first event.
+    type State: Clone + Default + fmt::Debug + Serialize + DeserializeOwned + Send + Sync;
     type Command: fmt::Debug + Send + Sync;
     /// Serialized adjacently tagged (`{"type": "...", "payload": {...}}`): the tag is the
     /// event type stored in the log, so variant names *are* the event names of DESIGN §4.
@@ -18,7 +20,10 @@ pub trait Decider {
     /// Bumped whenever `evolve` changes meaning; snapshots taken by another version are ignored.
     const VERSION: u32;
 
-    fn initial_state() -> Self::State;
+    /// The state of an empty stream.
+    fn initial_state() -> Self::State {
+        Self::State::default()
+    }
     fn decide(state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, Rejection>;
     /// Applies a fact. Never fails and holds no logic beyond applying it.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
@@ -91,3 +96,38 @@ impl From<ValueError> for Rejection {
         Rejection::input(e.rule, e.message)
     }
 }
+
+/// Names the stored event types of an event enum, one line a variant: `Variant => CONSTANT`.
+///
+/// An event enum is serialized adjacently tagged and its tag is the variant name, so the type
+/// stored in the log is the variant's name. This macro gives the enum, from that one list:
+/// - a constant per variant holding its type (`ProjectEvent::PROJECT_ACADEMIE_LINKED`), for the
+///   code that works on stored events by type (the personal-data policy, the live feed's
+///   filters): renaming a variant fails to compile there instead of silently matching nothing;
+/// - `TYPES`, every type in declaration order;
+/// - `event_type(&self)`, an exhaustive match: a new variant fails to compile until it is
+///   listed here.
+///
+/// Each aggregate's tests check, for one value of every variant, that the serialized `type` is
+/// `event_type()` (a `#[serde(rename)]` would break that, and must not be used).
+macro_rules! event_types {
+    ($event:ident { $($variant:ident => $constant:ident),+ $(,)? }) => {
+        impl $event {
+            $(
+                #[doc = concat!("`", stringify!($variant), "`, as stored in the log.")]
+                pub const $constant: &'static str = stringify!($variant);
+            )+
+
+            /// Every event type of this enum, in declaration order.
+            pub const TYPES: &'static [&'static str] = &[$(Self::$constant),+];
+
+            /// The type this event is stored under: its variant's name.
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(Self::$variant { .. } => Self::$constant,)+
+                }
+            }
+        }
+    };
+}
+pub(crate) use event_types;

@@ -8,16 +8,22 @@
 //! many seminars a direction already held this year) travels inside the command.
 //!
 //! Layout:
-//! - [`decider`]: the contract, [`Rejection`] and [`ValueError`];
+//! - [`decider`]: the contract, [`Rejection`] and [`ValueError`], and the `event_types!` macro
+//!   that names each event enum's stored types;
 //! - [`values`]: types that parse rather than validate (`AcademieCode`, `Uai`, `Siret`,
 //!   `Email`, bounded `Text`, `DateRange`, ids);
-//! - [`project`], [`session`], [`person`]: one decider each, with given/when/then tests of
-//!   every rule and a property test of the invariants.
+//! - [`project`], [`session`], [`person`]: one decider each, a folder of the same files —
+//!   `mod.rs` (the aggregate and its state), `command.rs`, `decide.rs`, `event.rs`, `evolve.rs`,
+//!   `vocabulary.rs` (codes and labels) and tests of every rule with a property test of the
+//!   invariants;
+//! - [`reference`]: the sequences that give reference numbers, one small decider.
 //!
 //! Decisions a newcomer must know:
 //! - event enums are serialized adjacently tagged, and the variant name *is* the event type
 //!   stored in the log (`ProjectAccepted`): renaming a variant is a schema change that needs an
-//!   upcaster in the store;
+//!   upcaster in the store. Code that works on stored events by type uses the enum's constants
+//!   (`ProjectEvent::PROJECT_ACADEMIE_LINKED`, `ProjectEvent::TERRITORY_CHANGES`,
+//!   `PersonEvent::PERSONAL_FIELDS`) and `event_type()`, never a string of its own;
 //! - personal data (names, email, organisation of a person) lives only in
 //!   [`person::PersonalData`], inside `Person` events, so that encrypting it touches one type.
 

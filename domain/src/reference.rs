@@ -8,7 +8,7 @@
 //! afterwards (or a crash between the two) leaves a gap in the sequence, never a duplicate.
 //! Callers check the command first so that refusals cost no number.
 
-use crate::decider::{Decider, Rejection};
+use crate::decider::{Decider, Rejection, event_types};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
@@ -77,6 +77,10 @@ pub enum SequenceEvent {
     ReferenceAllocated { series: Series, number: u32, reference: String, to: Uuid },
 }
 
+event_types!(SequenceEvent {
+    ReferenceAllocated => REFERENCE_ALLOCATED,
+});
+
 /// The largest number of a series: references keep at most six digits.
 pub const MAX_NUMBER: u32 = 999_999;
 
@@ -89,10 +93,6 @@ impl Decider for ReferenceSequence {
 
     const CATEGORY: &'static str = "reference";
     const VERSION: u32 = 1;
-
-    fn initial_state() -> SequenceState {
-        SequenceState::default()
-    }
 
     fn decide(state: &SequenceState, command: &SequenceCommand) -> Result<Vec<SequenceEvent>, Rejection> {
         let SequenceCommand::AllocateReference { series, to } = command;
@@ -126,7 +126,7 @@ impl Decider for ReferenceSequence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::given;
+    use crate::testing::{check_event_types, given};
 
     fn series(year: i32) -> Series {
         Series { lab: "110B".into(), kind: ReferenceKind::Project, year }
@@ -178,5 +178,14 @@ mod tests {
         given::<ReferenceSequence>([full])
             .when(SequenceCommand::AllocateReference { series: series(2026), to: Uuid::nil() })
             .then_rejects("reference.series_exhausted");
+    }
+
+    #[test]
+    fn the_event_type_is_the_variant_name() {
+        check_event_types(
+            &[(allocated(7, Uuid::nil()), "ReferenceAllocated")],
+            SequenceEvent::TYPES,
+            SequenceEvent::event_type,
+        );
     }
 }

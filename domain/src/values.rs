@@ -9,20 +9,24 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::LazyLock;
 
+/// Serde and `Display` through the text form: written as `as_str()`, read back through `$read`
+/// (`parse`, or `from_stored` where old records may hold what new input may not), so that a
+/// value read from the log is checked like one typed by a user. Generics go in brackets:
+/// `serde_via_string!(Text<MAX>, parse, [const MAX: usize])`.
 macro_rules! serde_via_string {
-    ($t:ty) => {
-        impl Serialize for $t {
+    ($t:ty, $read:ident $(, [$($generics:tt)*])?) => {
+        impl $(<$($generics)*>)? Serialize for $t {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
             }
         }
-        impl<'de> Deserialize<'de> for $t {
+        impl<'de $(, $($generics)*)?> Deserialize<'de> for $t {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let raw = String::deserialize(d)?;
-                <$t>::from_stored(&raw).map_err(serde::de::Error::custom)
+                <$t>::$read(&raw).map_err(serde::de::Error::custom)
             }
         }
-        impl fmt::Display for $t {
+        impl $(<$($generics)*>)? fmt::Display for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
             }
@@ -118,7 +122,7 @@ impl fmt::Debug for AcademieCode {
         write!(f, "AcademieCode({})", self.0)
     }
 }
-serde_via_string!(AcademieCode);
+serde_via_string!(AcademieCode, from_stored);
 
 // ---------------------------------------------------------------------------------------------
 // UAI (unité administrative immatriculée, the identifier of a school or service)
@@ -151,14 +155,11 @@ impl Uai {
         }
         Ok(Self(raw))
     }
-    fn from_stored(raw: &str) -> Result<Self, ValueError> {
-        Self::parse(raw)
-    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
-serde_via_string!(Uai);
+serde_via_string!(Uai, parse);
 
 // ---------------------------------------------------------------------------------------------
 // SIRET
@@ -187,14 +188,11 @@ impl Siret {
         }
         Ok(Self(digits))
     }
-    fn from_stored(raw: &str) -> Result<Self, ValueError> {
-        Self::parse(raw)
-    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
-serde_via_string!(Siret);
+serde_via_string!(Siret, parse);
 
 fn luhn(digits: &str) -> bool {
     let sum: u32 = digits
@@ -238,14 +236,11 @@ impl Email {
         }
         Ok(Self(raw.to_lowercase()))
     }
-    fn from_stored(raw: &str) -> Result<Self, ValueError> {
-        Self::parse(raw)
-    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
-serde_via_string!(Email);
+serde_via_string!(Email, parse);
 
 // ---------------------------------------------------------------------------------------------
 // Bounded text
@@ -285,30 +280,12 @@ impl<const MAX: usize> Text<MAX> {
         }
         Ok(Self(text.to_owned()))
     }
-    fn from_stored(raw: &str) -> Result<Self, ValueError> {
-        Self::parse(raw)
-    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-impl<const MAX: usize> Serialize for Text<MAX> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Self::from_stored(&raw).map_err(serde::de::Error::custom)
-    }
-}
-impl<const MAX: usize> fmt::Display for Text<MAX> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+serde_via_string!(Text<MAX>, parse, [const MAX: usize]);
 
 // ---------------------------------------------------------------------------------------------
 // Date range
@@ -401,14 +378,11 @@ impl ProjectReference {
     pub fn build(prefix: &str, year: i32, seq: u32) -> Result<Self, ValueError> {
         Self::parse(&format!("{prefix}-P-{year:04}-{seq:03}"))
     }
-    fn from_stored(raw: &str) -> Result<Self, ValueError> {
-        Self::parse(raw)
-    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
-serde_via_string!(ProjectReference);
+serde_via_string!(ProjectReference, parse);
 
 // ---------------------------------------------------------------------------------------------
 // Identifiers
