@@ -132,15 +132,14 @@ pub async fn sqlite() -> FreshSqlite {
     FreshSqlite { store, dir }
 }
 
-/// Carnet's codec without master keys (personal fields in clear), as the tools and tests use it.
+/// Carnet's codec without master keys (personal fields in clear), as the tools and tests use it:
+/// the personal fields the domain declares ([`carnet_domain::person::PersonEvent::PERSONAL_FIELDS`]).
 pub fn carnet_codec() -> carnet_store::Codec {
+    use carnet_domain::Decider;
+    use carnet_domain::person::{Person, PersonEvent};
     carnet_store::Codec::default().with_personal_fields(carnet_store::personal_data::PersonalFields {
-        category: "person",
-        fields: &[
-            ("PersonRegistered", "profile"),
-            ("PersonProfileUpdated", "profile"),
-            ("PersonIdentityLinked", "identity"),
-        ],
-        erased_by: "PersonErased",
+        category: Person::CATEGORY,
+        fields: PersonEvent::PERSONAL_FIELDS,
+        erased_by: PersonEvent::ERASED,
     })
 }
