@@ -9,7 +9,8 @@
 //! One anti-join per read model on the log's `(stream_id, stream_version)` unique index:
 //! milliseconds for thousands of entities.
 
-use crate::ProjectionError;
+use crate::sql;
+use crate::{ProjectionError, ProjectionStore};
 use carnet_store::AnyStore;
 
 /// A read model's entity whose version the log does not have.
@@ -27,27 +28,17 @@ const MODELS: [(&str, &str, &str); 3] =
 
 /// The first entity of a read model that the log does not back, if any.
 pub async fn first_unbacked(store: &AnyStore) -> Result<Option<Unbacked>, ProjectionError> {
+    let db = store.db();
+    let b = db.backend();
     for (read_model, table, category) in MODELS {
-        let found: Option<(String, i64)> = match store {
-            AnyStore::Postgres(s) => {
-                let sql = format!(
-                    "select '{category}-' || m.id::text, m.version from {table} m \
-                     where not exists (select 1 from events e \
-                       where e.stream_id = '{category}-' || m.id::text and e.stream_version = m.version) \
-                     order by m.version desc limit 1"
-                );
-                sqlx::query_as(&sql).fetch_optional(s.pool()).await?
-            }
-            AnyStore::Sqlite(s) => {
-                let sql = format!(
-                    "select '{category}-' || m.id, m.version from {table} m \
-                     where not exists (select 1 from events e \
-                       where e.stream_id = '{category}-' || m.id and e.stream_version = m.version) \
-                     order by m.version desc limit 1"
-                );
-                sqlx::query_as(&sql).fetch_optional(s.reader()).await?
-            }
-        };
+        let stream_id = format!("'{category}-' || {}", b.id_text("m.id"));
+        let sql = format!(
+            "select {stream_id}, m.version from {table} m \
+             where not exists (select 1 from events e \
+               where e.stream_id = {stream_id} and e.stream_version = m.version) \
+             order by m.version desc limit 1"
+        );
+        let found: Option<(String, i64)> = sql::read(db, &sql, vec![]).await?.into_iter().next();
         if let Some((stream_id, version)) = found {
             return Ok(Some(Unbacked { read_model, stream_id, version: version as u64 }));
         }
@@ -59,11 +50,7 @@ pub async fn first_unbacked(store: &AnyStore) -> Result<Option<Unbacked>, Projec
 pub async fn holds_entities(store: &AnyStore) -> Result<bool, ProjectionError> {
     for (_, table, _) in MODELS {
         let sql = format!("select exists (select 1 from {table})");
-        let found: bool = match store {
-            AnyStore::Postgres(s) => sqlx::query_scalar(&sql).fetch_one(s.pool()).await?,
-            AnyStore::Sqlite(s) => sqlx::query_scalar(&sql).fetch_one(s.reader()).await?,
-        };
-        if found {
+        if sql::read::<(bool,)>(store.db(), &sql, vec![]).await?.first().is_some_and(|(found,)| *found) {
             return Ok(true);
         }
     }

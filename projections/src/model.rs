@@ -7,8 +7,7 @@
 //! "write only what changed" rule and the shadow tables of a rebuild are subtle enough to be
 //! written (and tested) once.
 
-use crate::schema::TableSpec;
-use crate::sql::{self, Arg, Backend, Conn, in_list, json_rows};
+use crate::sql::{self, Arg, Backend, Conn, Reader};
 use crate::{Db, ProjectionError};
 use carnet_store::{RecordedEvent, TxConn, Upcasters};
 use serde::de::DeserializeOwned;
@@ -47,9 +46,8 @@ impl Tables {
 /// when they change.
 pub(crate) struct Child<R> {
     pub table: &'static str,
-    /// The columns as written, with their PostgreSQL types (for `jsonb_to_recordset`); the
-    /// first one holds the entity's id.
-    pub columns: &'static [(&'static str, &'static str)],
+    /// The columns as written; the first one holds the entity's id.
+    pub columns: &'static [&'static str],
     /// The rows of this table for an entity, as JSON objects keyed by column.
     pub rows: fn(&R) -> Vec<serde_json::Value>,
 }
@@ -62,14 +60,19 @@ pub(crate) trait Model: Send + Sync + 'static {
     type Event: DeserializeOwned + Send + Sync;
     /// The stream category this read model follows (`project` for `project-<uuid>`).
     const CATEGORY: &'static str;
-    /// The main table's columns as written, with their PostgreSQL types; the first is `id`.
-    const COLUMNS: &'static [(&'static str, &'static str)];
+    /// The main table (`project`).
+    const TABLE: &'static str;
+    /// The main table's columns as written; the first is `id`.
+    const COLUMNS: &'static [&'static str];
     /// The child tables, each replaced as a set when its rows change.
     const CHILDREN: &'static [Child<Self::Row>];
-    /// The main table, then the child tables, as a rebuild creates them.
-    const TABLES: &'static [TableSpec];
     /// The id column of [`Model::select`], qualified by its alias (`p.id`).
     const ID: &'static str;
+
+    /// The main table, then the child tables: what a rebuild copies and swaps in.
+    fn tables() -> Vec<&'static str> {
+        std::iter::once(Self::TABLE).chain(Self::CHILDREN.iter().map(|c| c.table)).collect()
+    }
 
     fn id(row: &Self::Row) -> Uuid;
     /// The stream version of the last event the row reflects.
@@ -112,13 +115,25 @@ pub(crate) async fn load<M: Model>(
     t: &Tables,
     ids: &[Uuid],
 ) -> Result<Vec<M::Row>, ProjectionError> {
+    let select = M::select(conn.backend(), t);
+    load_with(conn, &select, M::ID, ids, M::decode).await
+}
+
+/// The rows of `select` (one JSON object each) whose `id` column is one of `ids`: one
+/// statement whatever their number, none for no id.
+pub(crate) async fn load_with<R>(
+    conn: &mut Conn<'_>,
+    select: &str,
+    id: &str,
+    ids: &[Uuid],
+    decode: impl Fn(&str) -> Result<R, ProjectionError>,
+) -> Result<Vec<R>, ProjectionError> {
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    let b = conn.backend();
-    let sql = format!("{} where {}", M::select(b, t), in_list(b, M::ID, 1));
+    let sql = format!("{select} where {}", conn.backend().in_list(id, 1));
     let texts = sql::fetch_texts(conn, &sql, vec![Arg::Uuids(ids.to_vec())]).await?;
-    texts.iter().map(|text| M::decode(text)).collect()
+    texts.iter().map(|text| decode(text)).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,14 +223,13 @@ impl<M: Model> ModelProjector<M> {
         let new: Vec<&M::Row> = after.iter().filter(|r| !before.contains_key(&M::id(r))).collect();
         let b = conn.backend();
         let rows: Vec<serde_json::Value> = after.iter().map(M::main_row).collect();
-        let names: Vec<&str> = M::COLUMNS.iter().map(|(c, _)| *c).collect();
-        let updates: Vec<String> = names[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+        let updates: Vec<String> = M::COLUMNS[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+        let table = self.tables.of(M::TABLE);
         let upsert = format!(
-            "insert into {} ({cols}) select {cols} from {} where true on conflict (id) do update set {}",
-            self.tables.of(M::TABLES[0].name),
-            json_rows(b, 1, M::COLUMNS),
+            "insert into {table} ({cols}) select {cols} from {} where true on conflict (id) do update set {}",
+            b.json_rows(1, &table, M::COLUMNS),
             updates.join(", "),
-            cols = names.join(", "),
+            cols = M::COLUMNS.join(", "),
         );
         if let Err(e) = sql::execute(conn, &upsert, vec![json_arg(rows)]).await {
             return Err(M::refine(e, &new));
@@ -253,7 +267,7 @@ fn json_arg(rows: Vec<serde_json::Value>) -> Arg {
 pub(crate) async fn replace(
     conn: &mut Conn<'_>,
     table: &str,
-    columns: &[(&str, &str)],
+    columns: &[&str],
     ids: Vec<Uuid>,
     rows: Vec<serde_json::Value>,
 ) -> Result<(), ProjectionError> {
@@ -261,15 +275,20 @@ pub(crate) async fn replace(
         return Ok(());
     }
     let b = conn.backend();
-    let delete = format!("delete from {table} where {}", in_list(b, columns[0].0, 1));
+    let delete = format!("delete from {table} where {}", b.in_list(columns[0], 1));
     sql::execute(conn, &delete, vec![Arg::Uuids(ids)]).await?;
     if rows.is_empty() {
         return Ok(());
     }
-    let cols = columns.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
-    let insert = format!("insert into {table} ({cols}) select {cols} from {}", json_rows(b, 1, columns));
+    let cols = columns.join(", ");
+    let insert = format!("insert into {table} ({cols}) select {cols} from {}", b.json_rows(1, table, columns));
     sql::execute(conn, &insert, vec![json_arg(rows)]).await?;
     Ok(())
+}
+
+/// `(column, <alias>.<column>)` for each of `columns`: the pairs of a JSON object of a row.
+pub(crate) fn column_pairs<'c>(alias: &str, columns: impl IntoIterator<Item = &'c &'c str>) -> Vec<(&'c str, String)> {
+    columns.into_iter().map(|c| (*c, format!("{alias}.{c}"))).collect()
 }
 
 /// Decodes one JSON row of `what` (for [`ProjectionError::Corrupt`]'s message).
@@ -365,14 +384,6 @@ impl Binds {
     }
 }
 
-/// The backend behind a [`Db`].
-pub(crate) fn backend(db: Db<'_>) -> Backend {
-    match db {
-        Db::Postgres(_) => Backend::Postgres,
-        Db::Sqlite { .. } => Backend::Sqlite,
-    }
-}
-
 /// A value's name as the API spells it (its serde name, `CREATED_AT`), for messages: never a
 /// Rust name.
 pub(crate) fn graphql_name(value: &impl Serialize) -> String {
@@ -430,11 +441,10 @@ pub(crate) async fn fetch_page<R>(
     let limit = binds.push(Arg::Int(i64::from(q.size) + 1));
     let list_sql = format!("{}{} order by {} limit ${limit}", q.select, where_(&conditions), q.order_by.join(", "));
 
-    let (texts, counted) = with_reader!(db, |conn| {
-        let texts = sql::fetch_texts(&mut conn, &list_sql, binds.0).await?;
-        let counted = sql::fetch_ints(&mut conn, &count_sql, count_args).await?;
-        (texts, counted)
-    });
+    let mut reader = Reader::acquire(db).await?;
+    let texts = sql::fetch_texts(&mut reader.conn(), &list_sql, binds.0).await?;
+    let counted = sql::fetch_ints(&mut reader.conn(), &count_sql, count_args).await?;
+    drop(reader);
     let mut rows = texts.iter().map(|t| decode(t)).collect::<Result<Vec<R>, _>>()?;
     let more = rows.len() > q.size as usize;
     rows.truncate(q.size as usize);

@@ -15,14 +15,12 @@
 //! database files after an erasure.
 
 mod query;
-mod schema;
 
 pub use query::*;
 
 use crate::ProjectionError;
-use crate::model::{Child, Model, Tables, code, decode_json};
-use crate::schema::TableSpec;
-use crate::sql::{self, Backend, bytewise, json_array_subquery, json_column, json_object, json_text};
+use crate::model::{Child, Model, Tables, code, column_pairs, decode_json};
+use crate::sql::{self, Backend};
 use carnet_domain::Decider;
 use carnet_domain::person::{ConsentPurpose, Person, PersonEvent, PersonalData, Role};
 use carnet_store::RecordedEvent;
@@ -213,35 +211,37 @@ fn apply(
 // ---------------------------------------------------------------------------------------------
 // Tables
 
-/// Columns of `person` as written, with their PostgreSQL types (for `jsonb_to_recordset`).
-const PERSON_COLUMNS: &[(&str, &str)] = &[
-    ("id", "uuid"),
-    ("given_name", "text"),
-    ("usual_name", "text"),
-    ("email", "text"),
-    ("organisation", "text"),
-    ("affiliation", "text"),
-    ("academie_code", "text"),
-    ("uai", "text"),
-    ("registered_on", "date"),
-    ("erased_on", "date"),
-    ("version", "bigint"),
-    ("updated_at", "timestamptz"),
-    ("last_position", "bigint"),
+/// Columns of `person` as written (their types are the migrated table's).
+const PERSON_COLUMNS: &[&str] = &[
+    "id",
+    "given_name",
+    "usual_name",
+    "email",
+    "organisation",
+    "affiliation",
+    "academie_code",
+    "uai",
+    "registered_on",
+    "erased_on",
+    "version",
+    "updated_at",
+    "last_position",
 ];
+const IDENTITY_COLUMNS: &[&str] = &["person_id", "issuer", "sub"];
+const CONSENT_COLUMNS: &[&str] = &["person_id", "purpose", "given_on"];
 
 /// `select <one JSON object per person, children included> from person p`.
 pub(crate) fn select_people(b: Backend, t: &Tables) -> String {
-    let mut pairs: Vec<(&str, String)> = PERSON_COLUMNS.iter().map(|(c, _)| (*c, format!("p.{c}"))).collect();
+    let mut pairs = column_pairs("p", PERSON_COLUMNS);
     let of = |table: &str, alias: &str| format!("from {} {alias} where {alias}.person_id = p.id", t.of(table));
-    let role = json_object(b, &[("role", "r.role".into()), ("academies", json_column(b, "r.academie_codes"))]);
-    let identity = json_object(b, &[("issuer", "i.issuer".into()), ("sub", "i.sub".into())]);
-    let consent = json_object(b, &[("purpose", "c.purpose".into()), ("given_on", "c.given_on".into())]);
-    let identity_order = format!("{}, {}", bytewise(b, "i.issuer"), bytewise(b, "i.sub"));
-    pairs.push(("roles", json_array_subquery(b, &role, &of("person_role", "r"), &bytewise(b, "r.role"))));
-    pairs.push(("identities", json_array_subquery(b, &identity, &of("person_identity", "i"), &identity_order)));
-    pairs.push(("consents", json_array_subquery(b, &consent, &of("person_consent", "c"), &bytewise(b, "c.purpose"))));
-    format!("select {} from {} p", json_text(b, json_object(b, &pairs)), t.of("person"))
+    let role = b.json_object(&[("role", "r.role".into()), ("academies", b.json_column("r.academie_codes"))]);
+    let identity = b.json_object(&column_pairs("i", &IDENTITY_COLUMNS[1..]));
+    let consent = b.json_object(&column_pairs("c", &CONSENT_COLUMNS[1..]));
+    let identity_order = format!("{}, {}", b.bytewise("i.issuer"), b.bytewise("i.sub"));
+    pairs.push(("roles", b.json_array_subquery(&role, &of("person_role", "r"), &b.bytewise("r.role"))));
+    pairs.push(("identities", b.json_array_subquery(&identity, &of("person_identity", "i"), &identity_order)));
+    pairs.push(("consents", b.json_array_subquery(&consent, &of("person_consent", "c"), &b.bytewise("c.purpose"))));
+    format!("select {} from {} p", b.json_text(b.json_object(&pairs)), t.of("person"))
 }
 
 pub(crate) fn decode(text: &str) -> Result<PersonRow, ProjectionError> {
@@ -272,25 +272,13 @@ impl Model for PersonModel {
     type Row = PersonRow;
     type Event = PersonEvent;
     const CATEGORY: &'static str = Person::CATEGORY;
-    const COLUMNS: &'static [(&'static str, &'static str)] = PERSON_COLUMNS;
+    const TABLE: &'static str = "person";
+    const COLUMNS: &'static [&'static str] = PERSON_COLUMNS;
     const CHILDREN: &'static [Child<PersonRow>] = &[
-        Child {
-            table: "person_identity",
-            columns: &[("person_id", "uuid"), ("issuer", "text"), ("sub", "text")],
-            rows: identity_rows,
-        },
-        Child {
-            table: "person_role",
-            columns: &[("person_id", "uuid"), ("role", "text"), ("academie_codes", "jsonb")],
-            rows: role_rows,
-        },
-        Child {
-            table: "person_consent",
-            columns: &[("person_id", "uuid"), ("purpose", "text"), ("given_on", "date")],
-            rows: consent_rows,
-        },
+        Child { table: "person_identity", columns: IDENTITY_COLUMNS, rows: identity_rows },
+        Child { table: "person_role", columns: &["person_id", "role", "academie_codes"], rows: role_rows },
+        Child { table: "person_consent", columns: CONSENT_COLUMNS, rows: consent_rows },
     ];
-    const TABLES: &'static [TableSpec] = schema::TABLES;
     const ID: &'static str = "p.id";
 
     fn id(row: &PersonRow) -> Uuid {
@@ -338,15 +326,7 @@ impl Model for PersonModel {
 
     /// An identity already linked to another person is refused in words.
     fn refine(e: sqlx::Error, _new: &[&PersonRow]) -> ProjectionError {
-        let is_identity = match &e {
-            sqlx::Error::Database(db) => {
-                db.constraint().is_some_and(|c| c.starts_with("person_identity_key"))
-                    || db.message().contains("UNIQUE constraint failed: person_identity")
-                        && db.message().contains(".issuer")
-            }
-            _ => false,
-        };
-        if is_identity {
+        if sql::violates_unique(&e, "person_identity_key", "person_identity", "issuer") {
             ProjectionError::Refused {
                 rule: "person.identity_taken",
                 message: "cette identité est déjà rattachée à une autre personne".to_owned(),

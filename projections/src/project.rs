@@ -6,15 +6,13 @@
 //! decider's `evolve`) and which table rows a project stands for.
 
 mod query;
-mod schema;
 
 pub use crate::model::{Direction, MAX_PAGE_SIZE};
 pub use query::*;
 
 use crate::ProjectionError;
-use crate::model::{Child, Model, Tables, code, decode_json, fold_text, insert_sorted};
-use crate::schema::TableSpec;
-use crate::sql::{self, Backend, json_array_subquery, json_object, json_text};
+use crate::model::{Child, Model, Tables, code, column_pairs, decode_json, fold_text, insert_sorted};
+use crate::sql::{self, Backend};
 use carnet_domain::Decider;
 use carnet_domain::project::{Phase, Project, ProjectEvent, ProjectStatus, SupportMode, Visibility};
 use carnet_store::RecordedEvent;
@@ -202,56 +200,43 @@ fn search_text(p: &ProjectRow) -> String {
 // ---------------------------------------------------------------------------------------------
 // Tables
 
-/// Columns of `project` as written, with their PostgreSQL types (for `jsonb_to_recordset`).
-const PROJECT_COLUMNS: &[(&str, &str)] = &[
-    ("id", "uuid"),
-    ("reference", "text"),
-    ("title", "text"),
-    ("problem_statement", "text"),
-    ("summary", "text"),
-    ("status", "text"),
-    ("phase", "text"),
-    ("support_mode", "text"),
-    ("progress", "smallint"),
-    ("visibility", "text"),
-    ("submitted_on", "date"),
-    ("accepted_on", "date"),
-    ("last_review_on", "date"),
-    ("version", "bigint"),
-    ("updated_at", "timestamptz"),
-    ("last_position", "bigint"),
-    ("search_text", "text"),
+/// Columns of `project` as written (their types are the migrated table's).
+const PROJECT_COLUMNS: &[&str] = &[
+    "id",
+    "reference",
+    "title",
+    "problem_statement",
+    "summary",
+    "status",
+    "phase",
+    "support_mode",
+    "progress",
+    "visibility",
+    "submitted_on",
+    "accepted_on",
+    "last_review_on",
+    "version",
+    "updated_at",
+    "last_position",
+    "search_text",
 ];
+const PHASE_COLUMNS: &[&str] = &["project_id", "seq", "phase", "started_on", "ended_on"];
+const HOLDER_COLUMNS: &[&str] = &["project_id", "person_id", "role", "affiliation"];
 
 /// `select <one JSON object per project, children included> from project p`, for the reads of
 /// the projector and of the queries alike.
 pub(crate) fn select_projects(b: Backend, t: &Tables) -> String {
-    let col = |c: &str| format!("p.{c}");
-    let mut pairs: Vec<(&str, String)> =
-        PROJECT_COLUMNS.iter().filter(|(c, _)| *c != "search_text").map(|(c, _)| (*c, col(c))).collect();
-    let phase = json_object(
-        b,
-        &[
-            ("seq", "f.seq".into()),
-            ("phase", "f.phase".into()),
-            ("started_on", "f.started_on".into()),
-            ("ended_on", "f.ended_on".into()),
-        ],
-    );
-    let holder = json_object(
-        b,
-        &[("person_id", "h.person_id".into()), ("role", "h.role".into()), ("affiliation", "h.affiliation".into())],
-    );
+    let mut pairs = column_pairs("p", PROJECT_COLUMNS.iter().filter(|c| **c != "search_text"));
+    let phase = b.json_object(&column_pairs("f", &PHASE_COLUMNS[1..]));
+    let holder = b.json_object(&column_pairs("h", &HOLDER_COLUMNS[1..]));
     let of = |table: &str, alias: &str| format!("from {} {alias} where {alias}.project_id = p.id", t.of(table));
-    pairs.push(("phases", json_array_subquery(b, &phase, &of("project_phase", "f"), "f.seq")));
-    pairs.push(("holders", json_array_subquery(b, &holder, &of("project_holder", "h"), "h.person_id")));
-    pairs.push((
-        "academies",
-        json_array_subquery(b, "a.academie_code", &of("project_academie", "a"), "a.academie_code"),
-    ));
-    pairs.push(("establishments", json_array_subquery(b, "e.uai", &of("project_establishment", "e"), "e.uai")));
-    pairs.push(("themes", json_array_subquery(b, "t.theme", &of("project_theme", "t"), "t.position")));
-    format!("select {} from {} p", json_text(b, json_object(b, &pairs)), t.of("project"))
+    pairs.push(("phases", b.json_array_subquery(&phase, &of("project_phase", "f"), "f.seq")));
+    pairs.push(("holders", b.json_array_subquery(&holder, &of("project_holder", "h"), "h.person_id")));
+    pairs
+        .push(("academies", b.json_array_subquery("a.academie_code", &of("project_academie", "a"), "a.academie_code")));
+    pairs.push(("establishments", b.json_array_subquery("e.uai", &of("project_establishment", "e"), "e.uai")));
+    pairs.push(("themes", b.json_array_subquery("t.theme", &of("project_theme", "t"), "t.position")));
+    format!("select {} from {} p", b.json_text(b.json_object(&pairs)), t.of("project"))
 }
 
 fn phase_rows(p: &ProjectRow) -> Vec<serde_json::Value> {
@@ -293,41 +278,15 @@ impl Model for ProjectModel {
     type Row = ProjectRow;
     type Event = ProjectEvent;
     const CATEGORY: &'static str = Project::CATEGORY;
-    const COLUMNS: &'static [(&'static str, &'static str)] = PROJECT_COLUMNS;
+    const TABLE: &'static str = "project";
+    const COLUMNS: &'static [&'static str] = PROJECT_COLUMNS;
     const CHILDREN: &'static [Child<ProjectRow>] = &[
-        Child {
-            table: "project_phase",
-            columns: &[
-                ("project_id", "uuid"),
-                ("seq", "integer"),
-                ("phase", "text"),
-                ("started_on", "date"),
-                ("ended_on", "date"),
-            ],
-            rows: phase_rows,
-        },
-        Child {
-            table: "project_holder",
-            columns: &[("project_id", "uuid"), ("person_id", "uuid"), ("role", "text"), ("affiliation", "text")],
-            rows: holder_rows,
-        },
-        Child {
-            table: "project_academie",
-            columns: &[("project_id", "uuid"), ("academie_code", "text")],
-            rows: academie_rows,
-        },
-        Child {
-            table: "project_establishment",
-            columns: &[("project_id", "uuid"), ("uai", "text")],
-            rows: establishment_rows,
-        },
-        Child {
-            table: "project_theme",
-            columns: &[("project_id", "uuid"), ("theme", "text"), ("position", "integer")],
-            rows: theme_rows,
-        },
+        Child { table: "project_phase", columns: PHASE_COLUMNS, rows: phase_rows },
+        Child { table: "project_holder", columns: HOLDER_COLUMNS, rows: holder_rows },
+        Child { table: "project_academie", columns: &["project_id", "academie_code"], rows: academie_rows },
+        Child { table: "project_establishment", columns: &["project_id", "uai"], rows: establishment_rows },
+        Child { table: "project_theme", columns: &["project_id", "theme", "position"], rows: theme_rows },
     ];
-    const TABLES: &'static [TableSpec] = schema::TABLES;
     const ID: &'static str = "p.id";
 
     fn id(row: &ProjectRow) -> Uuid {
@@ -379,16 +338,7 @@ impl Model for ProjectModel {
 
     /// A second project with a reference already taken is refused in words.
     fn refine(e: sqlx::Error, new: &[&ProjectRow]) -> ProjectionError {
-        let is_reference = match &e {
-            sqlx::Error::Database(db) => {
-                db.constraint().is_some_and(|c| c.starts_with("project_reference_key"))
-                    || db.message().contains("UNIQUE constraint failed")
-                        && db.message().contains("project")
-                        && db.message().contains(".reference")
-            }
-            _ => false,
-        };
-        if !is_reference {
+        if !sql::violates_unique(&e, "project_reference_key", "project", "reference") {
             return e.into();
         }
         let references: Vec<&str> = new.iter().map(|p| p.reference.as_str()).collect();

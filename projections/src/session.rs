@@ -9,14 +9,12 @@
 //! académie moves its sessions along without a session event.
 
 mod query;
-mod schema;
 
 pub use query::*;
 
 use crate::ProjectionError;
-use crate::model::{Child, Model, Tables, code, decode_json, fold_text, insert_sorted};
-use crate::schema::TableSpec;
-use crate::sql::{self, Backend, json_array_subquery, json_column, json_object, json_text};
+use crate::model::{Child, Model, Tables, code, column_pairs, decode_json, fold_text, insert_sorted};
+use crate::sql::{self, Backend};
 use carnet_domain::Decider;
 use carnet_domain::session::{RequesterKind, Session, SessionEvent, SessionFormat, SessionMode, SessionStatus};
 use carnet_store::RecordedEvent;
@@ -276,36 +274,37 @@ fn search_text(s: &SessionRow) -> String {
 // ---------------------------------------------------------------------------------------------
 // Tables
 
-/// Columns of `session` as written, with their PostgreSQL types (for `jsonb_to_recordset`).
-const SESSION_COLUMNS: &[(&str, &str)] = &[
-    ("id", "uuid"),
-    ("reference", "text"),
-    ("title", "text"),
-    ("format", "text"),
-    ("status", "text"),
-    ("objective", "text"),
-    ("requester_organisation", "text"),
-    ("requester_kind", "text"),
-    ("requested_on", "date"),
-    ("starts_at", "timestamptz"),
-    ("ends_at", "timestamptz"),
-    ("location", "text"),
-    ("mode", "text"),
-    ("capacity", "integer"),
-    ("held_at", "timestamptz"),
-    ("ended_on", "date"),
-    ("end_reason", "text"),
-    ("attendance_count", "integer"),
-    ("satisfaction_respondents", "integer"),
-    ("satisfaction_mean", "double precision"),
-    ("report", "text"),
-    ("report_published_on", "date"),
-    ("details", "jsonb"),
-    ("version", "bigint"),
-    ("updated_at", "timestamptz"),
-    ("last_position", "bigint"),
-    ("search_text", "text"),
+/// Columns of `session` as written (their types are the migrated table's).
+const SESSION_COLUMNS: &[&str] = &[
+    "id",
+    "reference",
+    "title",
+    "format",
+    "status",
+    "objective",
+    "requester_organisation",
+    "requester_kind",
+    "requested_on",
+    "starts_at",
+    "ends_at",
+    "location",
+    "mode",
+    "capacity",
+    "held_at",
+    "ended_on",
+    "end_reason",
+    "attendance_count",
+    "satisfaction_respondents",
+    "satisfaction_mean",
+    "report",
+    "report_published_on",
+    "details",
+    "version",
+    "updated_at",
+    "last_position",
+    "search_text",
 ];
+const REGISTRATION_COLUMNS: &[&str] = &["session_id", "person_id", "profile"];
 
 /// What `session.details` holds: shown, never filtered or sorted on.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -407,23 +406,17 @@ pub(crate) fn decode(text: &str) -> Result<SessionRow, ProjectionError> {
 /// One JSON object per session `s` (a [`Stored`]), children included; with `derived`, also the
 /// académies it belongs to through its linked projects (read from the live `project_academie`).
 pub(crate) fn session_json(b: Backend, t: &Tables, derived: bool) -> String {
-    let mut pairs: Vec<(&str, String)> = SESSION_COLUMNS
-        .iter()
-        .filter(|(c, _)| !matches!(*c, "search_text" | "details"))
-        .map(|(c, _)| (*c, format!("s.{c}")))
-        .collect();
-    pairs.push(("details", json_column(b, "s.details")));
+    let mut pairs = column_pairs("s", SESSION_COLUMNS.iter().filter(|c| !matches!(**c, "search_text" | "details")));
+    pairs.push(("details", b.json_column("s.details")));
     let of = |table: &str, alias: &str| format!("from {} {alias} where {alias}.session_id = s.id", t.of(table));
-    let registration = json_object(b, &[("person_id", "r.person_id".into()), ("profile", "r.profile".into())]);
-    pairs.push(("facilitators", json_array_subquery(b, "f.person_id", &of("session_facilitator", "f"), "f.person_id")));
-    pairs.push((
-        "registrations",
-        json_array_subquery(b, &registration, &of("session_registration", "r"), "r.person_id"),
-    ));
-    pairs.push(("projects", json_array_subquery(b, "p.project_id", &of("session_project", "p"), "p.project_id")));
+    let registration = b.json_object(&column_pairs("r", &REGISTRATION_COLUMNS[1..]));
+    pairs.push(("facilitators", b.json_array_subquery("f.person_id", &of("session_facilitator", "f"), "f.person_id")));
+    pairs
+        .push(("registrations", b.json_array_subquery(&registration, &of("session_registration", "r"), "r.person_id")));
+    pairs.push(("projects", b.json_array_subquery("p.project_id", &of("session_project", "p"), "p.project_id")));
     pairs.push((
         "attendance_academies",
-        json_array_subquery(b, "a.academie_code", &of("session_academie", "a"), "a.academie_code"),
+        b.json_array_subquery("a.academie_code", &of("session_academie", "a"), "a.academie_code"),
     ));
     if derived {
         let union = format!(
@@ -433,14 +426,14 @@ pub(crate) fn session_json(b: Backend, t: &Tables, derived: bool) -> String {
             t.of("session_academie"),
             t.of("session_project"),
         );
-        pairs.push(("academies", json_array_subquery(b, "u.code", &union, "u.code")));
+        pairs.push(("academies", b.json_array_subquery("u.code", &union, "u.code")));
     }
-    json_object(b, &pairs)
+    b.json_object(&pairs)
 }
 
 /// `select <one JSON object per session> from session s`.
 pub(crate) fn select_sessions(b: Backend, t: &Tables, derived: bool) -> String {
-    format!("select {} from {} s", json_text(b, session_json(b, t, derived)), t.of("session"))
+    format!("select {} from {} s", b.json_text(session_json(b, t, derived)), t.of("session"))
 }
 
 fn facilitator_rows(s: &SessionRow) -> Vec<serde_json::Value> {
@@ -469,30 +462,14 @@ impl Model for SessionModel {
     type Row = SessionRow;
     type Event = SessionEvent;
     const CATEGORY: &'static str = Session::CATEGORY;
-    const COLUMNS: &'static [(&'static str, &'static str)] = SESSION_COLUMNS;
+    const TABLE: &'static str = "session";
+    const COLUMNS: &'static [&'static str] = SESSION_COLUMNS;
     const CHILDREN: &'static [Child<SessionRow>] = &[
-        Child {
-            table: "session_facilitator",
-            columns: &[("session_id", "uuid"), ("person_id", "uuid")],
-            rows: facilitator_rows,
-        },
-        Child {
-            table: "session_registration",
-            columns: &[("session_id", "uuid"), ("person_id", "uuid"), ("profile", "text")],
-            rows: registration_rows,
-        },
-        Child {
-            table: "session_project",
-            columns: &[("session_id", "uuid"), ("project_id", "uuid")],
-            rows: project_rows,
-        },
-        Child {
-            table: "session_academie",
-            columns: &[("session_id", "uuid"), ("academie_code", "text")],
-            rows: academie_rows,
-        },
+        Child { table: "session_facilitator", columns: &["session_id", "person_id"], rows: facilitator_rows },
+        Child { table: "session_registration", columns: REGISTRATION_COLUMNS, rows: registration_rows },
+        Child { table: "session_project", columns: &["session_id", "project_id"], rows: project_rows },
+        Child { table: "session_academie", columns: &["session_id", "academie_code"], rows: academie_rows },
     ];
-    const TABLES: &'static [TableSpec] = schema::TABLES;
     const ID: &'static str = "s.id";
 
     fn id(row: &SessionRow) -> Uuid {
@@ -564,14 +541,7 @@ impl Model for SessionModel {
 
     /// A second session with a reference already taken is refused in words.
     fn refine(e: sqlx::Error, new: &[&SessionRow]) -> ProjectionError {
-        let is_reference = match &e {
-            sqlx::Error::Database(db) => {
-                db.constraint().is_some_and(|c| c.starts_with("session_reference_key"))
-                    || db.message().contains("UNIQUE constraint failed: session") && db.message().contains(".reference")
-            }
-            _ => false,
-        };
-        if !is_reference {
+        if !sql::violates_unique(&e, "session_reference_key", "session", "reference") {
             return e.into();
         }
         let references: Vec<&str> = new.iter().map(|s| s.reference.as_str()).collect();

@@ -3,10 +3,10 @@
 
 use super::{ProjectModel, ProjectRow, select_projects};
 use crate::model::{
-    Binds, Direction, Model, Page, PageQuery, Tables, after_key, backend, check_page_size, code, fetch_page, load,
-    order_terms, text_condition,
+    Binds, Direction, Model, Page, PageQuery, Tables, after_key, check_page_size, code, fetch_page, load, order_terms,
+    text_condition,
 };
-use crate::sql::{Arg, Backend, in_list};
+use crate::sql::{Arg, Backend, Reader};
 use crate::{Db, ProjectionError};
 use carnet_domain::project::{Phase, ProjectStatus, SupportMode, Visibility};
 use carnet_domain::values::AcademieCode;
@@ -84,13 +84,12 @@ pub type ProjectPage = Page<ProjectRow>;
 
 /// The project with this id, if the read model has it.
 pub async fn project_by_id(db: Db<'_>, id: Uuid) -> Result<Option<ProjectRow>, ProjectionError> {
-    let rows = with_reader!(db, |conn| load::<ProjectModel>(&mut conn, &Tables::live(), &[id]).await?);
-    Ok(rows.into_iter().next())
+    Ok(projects_by_ids(db, &[id]).await?.into_values().next())
 }
 
 /// The projects with these ids (one query, whatever their number): what a loader batches.
 pub async fn projects_by_ids(db: Db<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, ProjectRow>, ProjectionError> {
-    let rows = with_reader!(db, |conn| load::<ProjectModel>(&mut conn, &Tables::live(), ids).await?);
+    let rows = load::<ProjectModel>(&mut Reader::acquire(db).await?.conn(), &Tables::live(), ids).await?;
     Ok(rows.into_iter().map(|p| (p.id, p)).collect())
 }
 
@@ -123,26 +122,26 @@ fn filter_sql(b: Backend, filter: &ProjectFilter, binds: &mut Binds) -> Vec<Stri
     let codes = |values: Vec<String>, binds: &mut Binds| binds.push(Arg::Texts(values));
     if !filter.status.is_empty() {
         let n = codes(filter.status.iter().map(code).collect(), binds);
-        conditions.push(in_list(b, "p.status", n));
+        conditions.push(b.in_list("p.status", n));
     }
     if !filter.phase.is_empty() {
         let n = codes(filter.phase.iter().map(code).collect(), binds);
-        conditions.push(in_list(b, "p.phase", n));
+        conditions.push(b.in_list("p.phase", n));
     }
     if !filter.support_mode.is_empty() {
         let n = codes(filter.support_mode.iter().map(code).collect(), binds);
-        conditions.push(in_list(b, "p.support_mode", n));
+        conditions.push(b.in_list("p.support_mode", n));
     }
     if !filter.visibility.is_empty() {
         let n = codes(filter.visibility.iter().map(code).collect(), binds);
-        conditions.push(in_list(b, "p.visibility", n));
+        conditions.push(b.in_list("p.visibility", n));
     }
     conditions.extend(academie_condition(b, &Tables::live(), &filter.academie_code, binds));
     if !filter.theme.is_empty() {
         let n = codes(filter.theme.clone(), binds);
         conditions.push(format!(
             "exists (select 1 from project_theme t where t.project_id = p.id and {})",
-            in_list(b, "t.theme", n)
+            b.in_list("t.theme", n)
         ));
     }
     conditions.extend(text_condition("p.search_text", filter.text.as_deref(), binds));
@@ -160,7 +159,7 @@ pub(crate) fn academie_condition(b: Backend, t: &Tables, codes: &[AcademieCode],
     Some(format!(
         "exists (select 1 from {} a where a.project_id = p.id and {})",
         t.of("project_academie"),
-        in_list(b, "a.academie_code", n)
+        b.in_list("a.academie_code", n)
     ))
 }
 
@@ -173,7 +172,7 @@ async fn list(
     backward: bool,
 ) -> Result<ProjectPage, ProjectionError> {
     check_page_size(size, "projets")?;
-    let b = backend(db);
+    let b = db.backend();
     let mut binds = Binds(vec![]);
     let filter = filter_sql(b, filter, &mut binds);
     let filter_binds = binds.0.len();

@@ -4,10 +4,10 @@
 
 use super::{SessionRow, Stored, decode, select_sessions, session_json};
 use crate::model::{
-    Binds, Direction, Page, PageQuery, Tables, after_key, backend, check_page_size, code, decode_json, fetch_page,
+    Binds, Direction, Page, PageQuery, Tables, after_key, check_page_size, code, decode_json, fetch_page, load_with,
     order_terms, text_condition,
 };
-use crate::sql::{self, Arg, Backend, in_list, json_object, json_text};
+use crate::sql::{self, Arg, Backend, Reader};
 use crate::{Db, ProjectionError};
 use carnet_domain::session::{SessionFormat, SessionStatus};
 use carnet_domain::values::AcademieCode;
@@ -94,25 +94,17 @@ impl SessionRow {
 /// One page of sessions.
 pub type SessionPage = Page<SessionRow>;
 
-/// The sessions with these ids, with the académies they belong to.
-async fn by_ids(db: Db<'_>, ids: &[Uuid]) -> Result<Vec<SessionRow>, ProjectionError> {
-    if ids.is_empty() {
-        return Ok(vec![]);
-    }
-    let b = backend(db);
-    let sql = format!("{} where {}", select_sessions(b, &Tables::live(), true), in_list(b, "s.id", 1));
-    let texts = with_reader!(db, |conn| sql::fetch_texts(&mut conn, &sql, vec![Arg::Uuids(ids.to_vec())]).await?);
-    texts.iter().map(|t| decode(t)).collect()
-}
-
 /// The session with this id, if the read model has it.
 pub async fn session_by_id(db: Db<'_>, id: Uuid) -> Result<Option<SessionRow>, ProjectionError> {
-    Ok(by_ids(db, &[id]).await?.into_iter().next())
+    Ok(sessions_by_ids(db, &[id]).await?.into_values().next())
 }
 
-/// The sessions with these ids (one query, whatever their number): what a loader batches.
+/// The sessions with these ids (one query, whatever their number), with the académies they
+/// belong to: what a loader batches.
 pub async fn sessions_by_ids(db: Db<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, SessionRow>, ProjectionError> {
-    Ok(by_ids(db, ids).await?.into_iter().map(|s| (s.id, s)).collect())
+    let select = select_sessions(db.backend(), &Tables::live(), true);
+    let rows = load_with(&mut Reader::acquire(db).await?.conn(), &select, "s.id", ids, decode).await?;
+    Ok(rows.into_iter().map(|s| (s.id, s)).collect())
 }
 
 /// The sessions linked to each of these projects, by start (unscheduled last), then id; a
@@ -130,19 +122,19 @@ pub async fn sessions_by_project_ids(
         project_id: Uuid,
         session: Stored,
     }
-    let b = backend(db);
+    let b = db.backend();
     let t = Tables::live();
-    let object = json_object(b, &[("project_id", "sp.project_id".into()), ("session", session_json(b, &t, true))]);
+    let object = b.json_object(&[("project_id", "sp.project_id".into()), ("session", session_json(b, &t, true))]);
     let sql = format!(
         "select {} from {} sp join {} s on s.id = sp.session_id where {} \
          order by sp.project_id, s.starts_at asc nulls last, s.id",
-        json_text(b, object),
+        b.json_text(object),
         t.of("session_project"),
         t.of("session"),
-        in_list(b, "sp.project_id", 1),
+        b.in_list("sp.project_id", 1),
     );
     let args = vec![Arg::Uuids(project_ids.to_vec())];
-    let texts = with_reader!(db, |conn| sql::fetch_texts(&mut conn, &sql, args).await?);
+    let texts = sql::read_texts(db, &sql, args).await?;
     let mut out: HashMap<Uuid, Vec<SessionRow>> = HashMap::new();
     for text in &texts {
         let linked: Linked = decode_json(text, "a session of a project")?;
@@ -170,7 +162,7 @@ pub async fn seminars_of(db: Db<'_>, organisation: &str, year: i32) -> Result<u3
         Arg::Time(midnight(start)),
         Arg::Time(midnight(end)),
     ];
-    let counted = with_reader!(db, |conn| sql::fetch_ints(&mut conn, sql, args).await?);
+    let counted = sql::read_ints(db, sql, args).await?;
     Ok(counted.first().map_or(0, |(n, _)| u32::try_from(*n).unwrap_or(u32::MAX)))
 }
 
@@ -207,11 +199,11 @@ fn filter_sql(b: Backend, filter: &SessionFilter, binds: &mut Binds) -> Result<V
     let mut conditions = vec![];
     if !filter.status.is_empty() {
         let n = binds.push(Arg::Texts(filter.status.iter().map(code).collect()));
-        conditions.push(in_list(b, "s.status", n));
+        conditions.push(b.in_list("s.status", n));
     }
     if !filter.format.is_empty() {
         let n = binds.push(Arg::Texts(filter.format.iter().map(code).collect()));
-        conditions.push(in_list(b, "s.format", n));
+        conditions.push(b.in_list("s.format", n));
     }
     // timestamps are compared as fixed-width text on SQLite: four-digit years only
     for day in filter.from.iter().chain(&filter.to) {
@@ -261,10 +253,10 @@ pub(crate) fn academie_condition(b: Backend, t: &Tables, codes: &[AcademieCode],
          or exists (select 1 from {} sp join {} pa on pa.project_id = sp.project_id \
          where sp.session_id = s.id and {}))",
         t.of("session_academie"),
-        in_list(b, "a.academie_code", attendance),
+        b.in_list("a.academie_code", attendance),
         t.of("session_project"),
         t.of("project_academie"),
-        in_list(b, "pa.academie_code", projects),
+        b.in_list("pa.academie_code", projects),
     ))
 }
 
@@ -294,7 +286,7 @@ async fn list(
     backward: bool,
 ) -> Result<SessionPage, ProjectionError> {
     check_page_size(size, "sessions")?;
-    let b = backend(db);
+    let b = db.backend();
     let mut binds = Binds(vec![]);
     let filter = filter_sql(b, filter, &mut binds)?;
     let filter_binds = binds.0.len();
