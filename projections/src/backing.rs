@@ -10,7 +10,7 @@
 //! milliseconds for thousands of entities.
 
 use crate::sql;
-use crate::{ProjectionError, ProjectionStore};
+use crate::{ProjectionError, ProjectionStore, ReadModel};
 use carnet_store::AnyStore;
 
 /// A read model's entity whose version the log does not have.
@@ -22,16 +22,14 @@ pub struct Unbacked {
     pub version: u64,
 }
 
-/// The read models' main tables: (name, table, stream category).
-const MODELS: [(&str, &str, &str); 3] =
-    [("projects", "project", "project"), ("sessions", "session", "session"), ("people", "person", "person")];
-
 /// The first entity of a read model that the log does not back, if any.
 pub async fn first_unbacked(store: &AnyStore) -> Result<Option<Unbacked>, ProjectionError> {
     let db = store.db();
     let b = db.backend();
-    for (read_model, table, category) in MODELS {
-        let stream_id = format!("'{category}-' || {}", b.id_text("m.id"));
+    for model in ReadModel::ALL {
+        // a main table is named after its stream category
+        let table = model.tables()[0];
+        let stream_id = format!("'{table}-' || {}", b.id_text("m.id"));
         let sql = format!(
             "select {stream_id}, m.version from {table} m \
              where not exists (select 1 from events e \
@@ -40,7 +38,7 @@ pub async fn first_unbacked(store: &AnyStore) -> Result<Option<Unbacked>, Projec
         );
         let found: Option<(String, i64)> = sql::read(db, &sql, vec![]).await?.into_iter().next();
         if let Some((stream_id, version)) = found {
-            return Ok(Some(Unbacked { read_model, stream_id, version: version as u64 }));
+            return Ok(Some(Unbacked { read_model: model.name(), stream_id, version: version as u64 }));
         }
     }
     Ok(None)
@@ -48,8 +46,8 @@ pub async fn first_unbacked(store: &AnyStore) -> Result<Option<Unbacked>, Projec
 
 /// Whether any read model holds an entity (a database that has never held events holds none).
 pub async fn holds_entities(store: &AnyStore) -> Result<bool, ProjectionError> {
-    for (_, table, _) in MODELS {
-        let sql = format!("select exists (select 1 from {table})");
+    for model in ReadModel::ALL {
+        let sql = format!("select exists (select 1 from {})", model.tables()[0]);
         if sql::read::<(bool,)>(store.db(), &sql, vec![]).await?.first().is_some_and(|(found,)| *found) {
             return Ok(true);
         }

@@ -20,7 +20,7 @@
 //! a past moment ([`indicators_as_of`]) run the same statements over the read models rebuilt
 //! from the log up to that moment.
 
-use crate::model::{Binds, Tables, code, decode_json};
+use crate::model::{Binds, Tables, code, decode_json, midnight};
 use crate::runner::{self, ReadModel, Several, catch_up};
 use crate::schema;
 use crate::sql::{self, Arg, Backend, Reader, Tx};
@@ -29,7 +29,7 @@ use carnet_domain::project::{Phase, ProjectStatus, SupportMode};
 use carnet_domain::session::SessionFormat;
 use carnet_domain::values::AcademieCode;
 use carnet_store::{RecordedEvent, TxConn, Upcasters};
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -86,7 +86,6 @@ impl Period {
     /// The conditions "`column` (a timestamp) falls within the period": from midnight UTC of
     /// `from` to (excluded) midnight UTC after `to`.
     fn on_times(&self, column: &str, binds: &mut Binds) -> Vec<String> {
-        let midnight = |day: NaiveDate| -> DateTime<Utc> { day.and_time(NaiveTime::MIN).and_utc() };
         let mut conditions = vec![];
         if let Some(from) = self.from {
             conditions.push(format!("{column} >= ${}", binds.push(Arg::Time(midnight(from)))));

@@ -104,6 +104,32 @@ macro_rules! public_projector {
     };
 }
 
+/// Declares the public pair of list functions of a read model over [`model::list`] with its
+/// `$listing`: `$forward` (`first` rows after a cursor) and `$backward` (Relay's `last` rows
+/// before a cursor, still in `order`).
+macro_rules! paged_lists {
+    ($listing:ty, $what:literal, $forward:ident, $backward:ident, $filter:ty, $order:ty, $cursor:ty, $page:ty) => {
+        paged_lists!(@one $listing, $filter, $order, $cursor, $page, $forward, first, after, false,
+            concat!("The first `first` ", $what, " matching `filter` in `order`, after `after`."));
+        paged_lists!(@one $listing, $filter, $order, $cursor, $page, $backward, last, before, true,
+            concat!("The last `last` ", $what, " matching `filter` in `order`, before `before` (Relay's \
+                     backward paging); the rows come in `order` too."));
+    };
+    (@one $listing:ty, $filter:ty, $order:ty, $cursor:ty, $page:ty, $name:ident, $size:ident, $at:ident,
+     $backward:literal, $doc:expr) => {
+        #[doc = $doc]
+        pub async fn $name(
+            db: $crate::Db<'_>,
+            filter: &$filter,
+            order: $order,
+            $size: u32,
+            $at: Option<&$cursor>,
+        ) -> Result<$page, $crate::ProjectionError> {
+            $crate::model::list::<$listing>(db, filter, order, $size, $at, $backward).await
+        }
+    };
+}
+
 mod as_of;
 pub mod backing;
 pub mod indicators;
@@ -117,7 +143,7 @@ mod sql;
 
 pub use as_of::{project_as_of, session_as_of};
 pub use indicators::{Count, Indicators, Period, ProjectIndicators, SessionIndicators, indicators, indicators_as_of};
-pub use model::{Direction, MAX_PAGE_SIZE, Page};
+pub use model::{Direction, MAX_PAGE_SIZE, Order, Page};
 pub use person::{
     ConsentRow, ERASED_DISPLAY_NAME, IdentityRow, PersonProjector, PersonRow, RoleRow, people_by_ids, person_by_id,
     person_by_identity,

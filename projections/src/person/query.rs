@@ -1,7 +1,8 @@
 //! Reading the person read model: by id, by ids (for the API's loaders) and by external
 //! identity (a token's `(iss, sub)`).
 
-use super::{PersonModel, PersonRow, decode, select_people};
+use super::{PersonModel, PersonRow};
+use crate::model::Model;
 use crate::model::{Tables, load};
 use crate::sql::{self, Arg, Reader};
 use crate::{Db, ProjectionError};
@@ -24,9 +25,9 @@ pub async fn people_by_ids(db: Db<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, Per
 pub async fn person_by_identity(db: Db<'_>, issuer: &str, sub: &str) -> Result<Option<PersonRow>, ProjectionError> {
     let sql = format!(
         "{} where p.id = (select i.person_id from person_identity i where i.issuer = $1 and i.sub = $2)",
-        select_people(db.backend(), &Tables::live())
+        PersonModel::select(db.backend(), &Tables::live())
     );
     let args = vec![Arg::Text(issuer.to_owned()), Arg::Text(sub.to_owned())];
     let texts = sql::read_texts(db, &sql, args).await?;
-    texts.first().map(|t| decode(t)).transpose()
+    texts.first().map(|t| PersonModel::decode(t)).transpose()
 }

@@ -23,6 +23,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, PgConnection, PgPool, SqliteConnection, SqlitePool, Transaction};
+use std::ops::DerefMut;
 use uuid::Uuid;
 
 /// The read models' database: the store's own (read models live beside the log, so inline
@@ -220,60 +221,56 @@ pub(crate) fn reborrow<'a>(tx: &'a mut TxConn<'_>) -> TxConn<'a> {
     }
 }
 
-/// A connection taken for reads: from the pool on PostgreSQL, from the readers on SQLite.
-pub(crate) enum Reader {
-    Pg(PoolConnection<sqlx::Postgres>),
-    Lite(PoolConnection<sqlx::Sqlite>),
+/// A connection held on either backend: taken from a pool ([`Reader`]) or a transaction
+/// ([`Tx`]).
+pub(crate) enum Held<P, L> {
+    Pg(P),
+    Lite(L),
 }
+
+impl<P: DerefMut<Target = PgConnection>, L: DerefMut<Target = SqliteConnection>> Held<P, L> {
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Held::Pg(c) => Conn::Pg(c),
+            Held::Lite(c) => Conn::Lite(c),
+        }
+    }
+}
+
+/// A connection taken for reads: from the pool on PostgreSQL, from the readers on SQLite.
+pub(crate) type Reader = Held<PoolConnection<sqlx::Postgres>, PoolConnection<sqlx::Sqlite>>;
 
 impl Reader {
     pub(crate) async fn acquire(db: Db<'_>) -> Result<Self, sqlx::Error> {
         Ok(match db {
-            Db::Postgres(pool) => Reader::Pg(pool.acquire().await?),
-            Db::Sqlite { reader, .. } => Reader::Lite(reader.acquire().await?),
+            Db::Postgres(pool) => Held::Pg(pool.acquire().await?),
+            Db::Sqlite { reader, .. } => Held::Lite(reader.acquire().await?),
         })
-    }
-
-    pub(crate) fn conn(&mut self) -> Conn<'_> {
-        match self {
-            Reader::Pg(c) => Conn::Pg(c),
-            Reader::Lite(c) => Conn::Lite(c),
-        }
     }
 }
 
 /// A transaction on either backend (the writer on SQLite).
-pub(crate) enum Tx {
-    Pg(Transaction<'static, sqlx::Postgres>),
-    Lite(Transaction<'static, sqlx::Sqlite>),
-}
+pub(crate) type Tx = Held<Transaction<'static, sqlx::Postgres>, Transaction<'static, sqlx::Sqlite>>;
 
 impl Tx {
     pub(crate) async fn begin(db: Db<'_>) -> Result<Self, sqlx::Error> {
         Ok(match db {
-            Db::Postgres(pool) => Tx::Pg(pool.begin().await?),
-            Db::Sqlite { writer, .. } => Tx::Lite(writer.begin().await?),
+            Db::Postgres(pool) => Held::Pg(pool.begin().await?),
+            Db::Sqlite { writer, .. } => Held::Lite(writer.begin().await?),
         })
-    }
-
-    pub(crate) fn conn(&mut self) -> Conn<'_> {
-        match self {
-            Tx::Pg(tx) => Conn::Pg(tx),
-            Tx::Lite(tx) => Conn::Lite(tx),
-        }
     }
 
     pub(crate) fn tx_conn(&mut self) -> TxConn<'_> {
         match self {
-            Tx::Pg(tx) => TxConn::Postgres(tx),
-            Tx::Lite(tx) => TxConn::Sqlite(tx),
+            Held::Pg(tx) => TxConn::Postgres(tx),
+            Held::Lite(tx) => TxConn::Sqlite(tx),
         }
     }
 
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Tx::Pg(tx) => tx.commit().await,
-            Tx::Lite(tx) => tx.commit().await,
+            Held::Pg(tx) => tx.commit().await,
+            Held::Lite(tx) => tx.commit().await,
         }
     }
 }
@@ -292,8 +289,8 @@ fn count_statement(kind: &'static str) {
 pub(crate) async fn execute(conn: &mut Conn<'_>, sql: &str, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
     count_statement("write");
     match conn {
-        Conn::Pg(c) => postgres::execute(c, sql, args).await,
-        Conn::Lite(c) => sqlite::execute(c, sql, args).await,
+        Conn::Pg(c) => Ok(sqlx::query_with(sql, postgres::arguments(args)?).execute(&mut **c).await?.rows_affected()),
+        Conn::Lite(c) => Ok(sqlx::query_with(sql, sqlite::arguments(args)?).execute(&mut **c).await?.rows_affected()),
     }
 }
 
@@ -304,8 +301,8 @@ where
 {
     count_statement("read");
     match conn {
-        Conn::Pg(c) => postgres::fetch(c, sql, args).await,
-        Conn::Lite(c) => sqlite::fetch(c, sql, args).await,
+        Conn::Pg(c) => sqlx::query_as_with(sql, postgres::arguments(args)?).fetch_all(&mut **c).await,
+        Conn::Lite(c) => sqlx::query_as_with(sql, sqlite::arguments(args)?).fetch_all(&mut **c).await,
     }
 }
 

@@ -8,8 +8,8 @@
 //! named per table and keep their names.
 
 use super::{Arg, Dialect};
-use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::{Arguments, FromRow, PgConnection, PgPool};
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, PgConnection, PgPool};
 
 /// `lock_not_available`: a lock wait ended by `lock_timeout`.
 pub(super) const LOCK_NOT_AVAILABLE: &str = "55P03";
@@ -94,7 +94,7 @@ impl Dialect for Postgres {
     }
 }
 
-fn arguments(args: Vec<Arg>) -> Result<PgArguments, sqlx::Error> {
+pub(super) fn arguments(args: Vec<Arg>) -> Result<PgArguments, sqlx::Error> {
     let mut a = PgArguments::default();
     for arg in args {
         match arg {
@@ -109,17 +109,6 @@ fn arguments(args: Vec<Arg>) -> Result<PgArguments, sqlx::Error> {
         .map_err(sqlx::Error::Encode)?;
     }
     Ok(a)
-}
-
-pub(super) async fn execute(c: &mut PgConnection, sql: &str, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query_with(sql, arguments(args)?).execute(c).await?.rows_affected())
-}
-
-pub(super) async fn fetch<T>(c: &mut PgConnection, sql: &str, args: Vec<Arg>) -> Result<Vec<T>, sqlx::Error>
-where
-    T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
-{
-    sqlx::query_as_with(sql, arguments(args)?).fetch_all(c).await
 }
 
 /// One session advisory lock per name (class 2: the store's stream locks are class 1), on a

@@ -7,8 +7,8 @@
 //! renamed, so a copy gets none until it replaces the live table, and then the live table's own.
 
 use super::{Arg, Dialect, timestamp_text};
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Arguments, FromRow, SqliteConnection};
+use sqlx::Arguments;
+use sqlx::sqlite::SqliteArguments;
 use uuid::Uuid;
 
 pub(super) struct Sqlite;
@@ -76,7 +76,7 @@ impl Dialect for Sqlite {
     }
 }
 
-fn arguments(args: Vec<Arg>) -> Result<SqliteArguments<'static>, sqlx::Error> {
+pub(super) fn arguments(args: Vec<Arg>) -> Result<SqliteArguments<'static>, sqlx::Error> {
     let mut a = SqliteArguments::default();
     for arg in args {
         match arg {
@@ -91,17 +91,6 @@ fn arguments(args: Vec<Arg>) -> Result<SqliteArguments<'static>, sqlx::Error> {
         .map_err(sqlx::Error::Encode)?;
     }
     Ok(a)
-}
-
-pub(super) async fn execute(c: &mut SqliteConnection, sql: &str, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query_with(sql, arguments(args)?).execute(c).await?.rows_affected())
-}
-
-pub(super) async fn fetch<T>(c: &mut SqliteConnection, sql: &str, args: Vec<Arg>) -> Result<Vec<T>, sqlx::Error>
-where
-    T: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
-{
-    sqlx::query_as_with(sql, arguments(args)?).fetch_all(c).await
 }
 
 /// SQLite names no constraint: `UNIQUE constraint failed: <table>.<column>, …` (a shadow
