@@ -29,29 +29,38 @@ async fn as_of<M: Model, S: EventStore>(
     let keys = upcasters.load_keys(store, &events).await?;
     // a stream's events are recorded in version order, so the first one after `at` ends it
     for recorded in events.iter().take_while(|e| e.recorded_at <= at) {
-        let event: M::Event = upcasters.decode_with(recorded, &keys)?;
+        let event: crate::model::Event<M> = upcasters.decode_with(recorded, &keys)?;
         M::apply(&mut row, id, recorded, &event)?;
     }
     Ok(row)
 }
 
-/// Project `id` as the read model held it at `at`; `None` if it did not exist yet.
-pub async fn project_as_of<S: EventStore>(
-    store: &S,
-    upcasters: &Upcasters,
-    id: Uuid,
-    at: DateTime<Utc>,
-) -> Result<Option<ProjectRow>, ProjectionError> {
-    as_of::<ProjectModel, S>(store, upcasters, id, at).await
+/// Declares the public as-of fold of a read model: `$name(store, upcasters, id, at)`.
+macro_rules! as_of_fold {
+    ($(#[$doc:meta])* $name:ident, $model:ty, $row:ty) => {
+        $(#[$doc])*
+        pub async fn $name<S: EventStore>(
+            store: &S,
+            upcasters: &Upcasters,
+            id: Uuid,
+            at: DateTime<Utc>,
+        ) -> Result<Option<$row>, ProjectionError> {
+            as_of::<$model, S>(store, upcasters, id, at).await
+        }
+    };
 }
 
-/// Session `id` as it stood at `at`; `None` if it did not exist yet. Its `academies` are those
-/// of its attendance only (see the module doc).
-pub async fn session_as_of<S: EventStore>(
-    store: &S,
-    upcasters: &Upcasters,
-    id: Uuid,
-    at: DateTime<Utc>,
-) -> Result<Option<SessionRow>, ProjectionError> {
-    as_of::<SessionModel, S>(store, upcasters, id, at).await
-}
+as_of_fold!(
+    /// Project `id` as the read model held it at `at`; `None` if it did not exist yet.
+    project_as_of,
+    ProjectModel,
+    ProjectRow
+);
+
+as_of_fold!(
+    /// Session `id` as it stood at `at`; `None` if it did not exist yet. Its `academies` are
+    /// those of its attendance only (see the module doc).
+    session_as_of,
+    SessionModel,
+    SessionRow
+);

@@ -9,7 +9,8 @@
 //! One anti-join per read model on the log's `(stream_id, stream_version)` unique index:
 //! milliseconds for thousands of entities.
 
-use crate::ProjectionError;
+use crate::sql;
+use crate::{ProjectionError, ProjectionStore, ReadModel};
 use carnet_store::AnyStore;
 
 /// A read model's entity whose version the log does not have.
@@ -21,35 +22,23 @@ pub struct Unbacked {
     pub version: u64,
 }
 
-/// The read models' main tables: (name, table, stream category).
-const MODELS: [(&str, &str, &str); 3] =
-    [("projects", "project", "project"), ("sessions", "session", "session"), ("people", "person", "person")];
-
 /// The first entity of a read model that the log does not back, if any.
 pub async fn first_unbacked(store: &AnyStore) -> Result<Option<Unbacked>, ProjectionError> {
-    for (read_model, table, category) in MODELS {
-        let found: Option<(String, i64)> = match store {
-            AnyStore::Postgres(s) => {
-                let sql = format!(
-                    "select '{category}-' || m.id::text, m.version from {table} m \
-                     where not exists (select 1 from events e \
-                       where e.stream_id = '{category}-' || m.id::text and e.stream_version = m.version) \
-                     order by m.version desc limit 1"
-                );
-                sqlx::query_as(&sql).fetch_optional(s.pool()).await?
-            }
-            AnyStore::Sqlite(s) => {
-                let sql = format!(
-                    "select '{category}-' || m.id, m.version from {table} m \
-                     where not exists (select 1 from events e \
-                       where e.stream_id = '{category}-' || m.id and e.stream_version = m.version) \
-                     order by m.version desc limit 1"
-                );
-                sqlx::query_as(&sql).fetch_optional(s.reader()).await?
-            }
-        };
+    let db = store.db();
+    let b = db.backend();
+    for model in ReadModel::ALL {
+        // a main table is named after its stream category
+        let table = model.tables()[0];
+        let stream_id = format!("'{table}-' || {}", b.id_text("m.id"));
+        let sql = format!(
+            "select {stream_id}, m.version from {table} m \
+             where not exists (select 1 from events e \
+               where e.stream_id = {stream_id} and e.stream_version = m.version) \
+             order by m.version desc limit 1"
+        );
+        let found: Option<(String, i64)> = sql::read(db, &sql, vec![]).await?.into_iter().next();
         if let Some((stream_id, version)) = found {
-            return Ok(Some(Unbacked { read_model, stream_id, version: version as u64 }));
+            return Ok(Some(Unbacked { read_model: model.name(), stream_id, version: version as u64 }));
         }
     }
     Ok(None)
@@ -57,13 +46,9 @@ pub async fn first_unbacked(store: &AnyStore) -> Result<Option<Unbacked>, Projec
 
 /// Whether any read model holds an entity (a database that has never held events holds none).
 pub async fn holds_entities(store: &AnyStore) -> Result<bool, ProjectionError> {
-    for (_, table, _) in MODELS {
-        let sql = format!("select exists (select 1 from {table})");
-        let found: bool = match store {
-            AnyStore::Postgres(s) => sqlx::query_scalar(&sql).fetch_one(s.pool()).await?,
-            AnyStore::Sqlite(s) => sqlx::query_scalar(&sql).fetch_one(s.reader()).await?,
-        };
-        if found {
+    for model in ReadModel::ALL {
+        let sql = format!("select exists (select 1 from {})", model.tables()[0]);
+        if sql::read::<(bool,)>(store.db(), &sql, vec![]).await?.first().is_some_and(|(found,)| *found) {
             return Ok(true);
         }
     }

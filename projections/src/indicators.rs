@@ -20,16 +20,16 @@
 //! a past moment ([`indicators_as_of`]) run the same statements over the read models rebuilt
 //! from the log up to that moment.
 
-use crate::model::{Binds, Tables, backend, code, decode_json};
-use crate::runner::{self, ReadModel, Several, Tx, catch_up};
-use crate::schema::{self, TableSpec};
-use crate::sql::{self, Arg, Backend, in_list, json_object, json_text};
+use crate::model::{Binds, Tables, code, decode_json, midnight};
+use crate::runner::{self, ReadModel, Several, catch_up};
+use crate::schema;
+use crate::sql::{self, Arg, Backend, Reader, Tx};
 use crate::{Db, ProjectionError, ProjectionStore, Projector, project, session};
 use carnet_domain::project::{Phase, ProjectStatus, SupportMode};
 use carnet_domain::session::SessionFormat;
 use carnet_domain::values::AcademieCode;
 use carnet_store::{RecordedEvent, TxConn, Upcasters};
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -86,7 +86,6 @@ impl Period {
     /// The conditions "`column` (a timestamp) falls within the period": from midnight UTC of
     /// `from` to (excluded) midnight UTC after `to`.
     fn on_times(&self, column: &str, binds: &mut Binds) -> Vec<String> {
-        let midnight = |day: NaiveDate| -> DateTime<Utc> { day.and_time(NaiveTime::MIN).and_utc() };
         let mut conditions = vec![];
         if let Some(from) = self.from {
             conditions.push(format!("{column} >= ${}", binds.push(Arg::Time(midnight(from)))));
@@ -247,7 +246,7 @@ pub async fn indicators_as_of<S: ProjectionStore>(
     // short enough that every table and constraint name stays within PostgreSQL's 63 bytes
     let suffix = format!("__asof_{}", &Uuid::new_v4().simple().to_string()[..16]);
     let models = [ReadModel::Projects, ReadModel::Sessions];
-    let tables: Vec<&TableSpec> = models.iter().flat_map(|m| m.tables()).collect();
+    let tables: Vec<&str> = models.iter().flat_map(|m| m.tables()).collect();
     let mut tx = Tx::begin(store.db()).await?;
     schema::create(&mut tx.conn(), &tables, &suffix).await?;
     tx.commit().await?;
@@ -302,7 +301,7 @@ const HOLD_BACK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1
 /// How many events were recorded by `at` among those committed now.
 async fn recorded_by(db: Db<'_>, at: DateTime<Utc>) -> Result<u64, ProjectionError> {
     let sql = "select count(*), count(*) from events where recorded_at <= $1";
-    let rows = with_reader!(db, |conn| sql::fetch_ints(&mut conn, sql, vec![Arg::Time(at)]).await?);
+    let rows = sql::read_ints(db, sql, vec![Arg::Time(at)]).await?;
     Ok(rows.first().map_or(0, |&(n, _)| u64::try_from(n).unwrap_or(0)))
 }
 
@@ -327,14 +326,13 @@ async fn indicators_over(
     period: &Period,
     academies: &[AcademieCode],
 ) -> Result<Indicators, ProjectionError> {
-    let b = backend(db);
+    let b = db.backend();
     let (project_sql, project_args) = project_statement(b, t, period, academies);
     let (session_sql, session_args) = session_statement(b, t, period, academies);
-    let (project_rows, session_rows) = with_reader!(db, |conn| {
-        let projects = sql::fetch_texts(&mut conn, &project_sql, project_args).await?;
-        let sessions = sql::fetch_texts(&mut conn, &session_sql, session_args).await?;
-        (projects, sessions)
-    });
+    let mut reader = Reader::acquire(db).await?;
+    let project_rows = sql::fetch_texts(&mut reader.conn(), &project_sql, project_args).await?;
+    let session_rows = sql::fetch_texts(&mut reader.conn(), &session_sql, session_args).await?;
+    drop(reader);
     Ok(Indicators {
         period: *period,
         projects: project_figures(&project_rows)?,
@@ -355,7 +353,7 @@ fn project_statement(b: Backend, t: &Tables, period: &Period, academies: &[Acade
         where_(territory.into_iter().collect())
     );
     let row = |dim: &str, key: &str| {
-        json_text(b, json_object(b, &[("dim", format!("'{dim}'")), ("key", key.to_owned()), ("n", "count(*)".into())]))
+        b.json_text(b.json_object(&[("dim", format!("'{dim}'")), ("key", key.to_owned()), ("n", "count(*)".into())]))
     };
     let mut parts = vec![
         format!("select {} from scoped group by status", row("status", "status")),
@@ -366,7 +364,7 @@ fn project_statement(b: Backend, t: &Tables, period: &Period, academies: &[Acade
     let mut on_academie = vec![];
     if !academies.is_empty() {
         let n = binds.push(Arg::Texts(academies.iter().map(|c| c.as_str().to_owned()).collect()));
-        on_academie.push(in_list(b, "pa.academie_code", n));
+        on_academie.push(b.in_list("pa.academie_code", n));
     }
     parts.push(format!(
         "select {} from {} pa join scoped on scoped.id = pa.project_id{} group by pa.academie_code",
@@ -455,33 +453,30 @@ fn session_statement(b: Backend, t: &Tables, period: &Period, academies: &[Acade
         t.of("session"),
         where_(conditions)
     );
-    let by_format = json_object(b, &[("dim", "'format'".into()), ("key", "format".into()), ("n", "count(*)".into())]);
+    let by_format = b.json_object(&[("dim", "'format'".into()), ("key", "format".into()), ("n", "count(*)".into())]);
     // attendance vs capacity, and satisfaction, only over the sessions that have both figures
     let with_capacity = "attendance_count is not null and capacity is not null";
     let surveyed = "satisfaction_respondents > 0 and satisfaction_mean is not null";
-    let totals = json_object(
-        b,
-        &[
-            ("dim", "'totals'".into()),
-            ("n", "count(*)".into()),
-            (
-                "participants",
-                format!(
-                    "(select count(*) from {} r where r.session_id in (select id from held))",
-                    t.of("session_registration")
-                ),
+    let totals = b.json_object(&[
+        ("dim", "'totals'".into()),
+        ("n", "count(*)".into()),
+        (
+            "participants",
+            format!(
+                "(select count(*) from {} r where r.session_id in (select id from held))",
+                t.of("session_registration")
             ),
-            ("visitors", "coalesce(sum(attendance_count), 0)".into()),
-            ("present", format!("sum(case when {with_capacity} then attendance_count end)")),
-            ("places", format!("sum(case when {with_capacity} then capacity end)")),
-            ("score", format!("sum(case when {surveyed} then satisfaction_mean * satisfaction_respondents end)")),
-            ("respondents", format!("sum(case when {surveyed} then satisfaction_respondents end)")),
-        ],
-    );
+        ),
+        ("visitors", "coalesce(sum(attendance_count), 0)".into()),
+        ("present", format!("sum(case when {with_capacity} then attendance_count end)")),
+        ("places", format!("sum(case when {with_capacity} then capacity end)")),
+        ("score", format!("sum(case when {surveyed} then satisfaction_mean * satisfaction_respondents end)")),
+        ("respondents", format!("sum(case when {surveyed} then satisfaction_respondents end)")),
+    ]);
     let sql = format!(
         "with held as ({held}) select {} from held group by format union all select {} from held",
-        json_text(b, by_format),
-        json_text(b, totals),
+        b.json_text(by_format),
+        b.json_text(totals),
     );
     (sql, binds.0)
 }

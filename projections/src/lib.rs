@@ -48,36 +48,20 @@
 //!   well as to those of its attendance; the former are joined from `project_academie` when
 //!   read, so that no session row has to follow project events.
 //! - **One Rust path for both backends.** Rows travel as JSON between Rust and SQL
-//!   (`json_build_object`/`jsonb_to_recordset` on PostgreSQL, `json_object`/`json_each` on
-//!   SQLite), placeholders are `$n` on both; what differs stays in the private `sql` and
-//!   `schema` modules. Every value is bound, never formatted into SQL.
-//! - **Schema twice.** The tables are created by `migrations/*/0002_project_read_model.sql` and
-//!   `0003_session_person_read_model.sql`, and `rebuild` creates their shadow copies from the
-//!   same definitions kept in `<read model>/schema.rs`; the rebuild tests compare the catalogs,
-//!   so the two cannot drift unnoticed. No foreign keys between read-model tables: they are
-//!   derived data, swapped as a set.
+//!   (`json_build_object`/`jsonb_populate_recordset` on PostgreSQL, `json_object`/`json_each`
+//!   on SQLite), placeholders are `$n` on both. What differs is in one place, the private `sql`
+//!   module: its `postgres.rs` and `sqlite.rs` spell the same fragments side by side, and no
+//!   other module matches on the backend. Every value is bound, never formatted into SQL.
+//! - **The migrations declare the tables, once.** `migrations/*/0002_project_read_model.sql`
+//!   and `0003_session_person_read_model.sql` create them; `rebuild` (and `indicators_as_of`)
+//!   copy the live tables from the database's catalog (private `schema` module), so no DDL is
+//!   written twice; the rebuild tests check that the catalog after a rebuild is the migrated
+//!   one. Rust names the columns it writes and reads, once per table (`COLUMNS`, each
+//!   `Child`); their types come from the tables. No foreign keys between read-model tables:
+//!   they are derived data, swapped as a set.
 //! - **Codes.** Statuses, phases, formats, modes, roles… are stored as the domain's serde
 //!   names (`ACTIVE`, `NETWORK_LAB`); timestamps on SQLite as fixed-width UTC text with
 //!   microseconds, so text order is time order.
-
-/// Runs `$body` with `$conn`, a [`sql::Conn`] taken for reads: from the pool on PostgreSQL,
-/// from the readers on SQLite.
-macro_rules! with_reader {
-    ($db:expr, |$conn:ident| $body:expr) => {
-        match $db {
-            $crate::Db::Postgres(pool) => {
-                let mut c = pool.acquire().await?;
-                let mut $conn = $crate::sql::Conn::Pg(&mut c);
-                $body
-            }
-            $crate::Db::Sqlite { reader, .. } => {
-                let mut c = reader.acquire().await?;
-                let mut $conn = $crate::sql::Conn::Lite(&mut c);
-                $body
-            }
-        }
-    };
-}
 
 /// Declares `$name`, the public projector of the read model `$model`: a thin wrapper over the
 /// shared `model::ModelProjector`, so that the model types stay private to the crate.
@@ -120,6 +104,32 @@ macro_rules! public_projector {
     };
 }
 
+/// Declares the public pair of list functions of a read model over [`model::list`] with its
+/// `$listing`: `$forward` (`first` rows after a cursor) and `$backward` (Relay's `last` rows
+/// before a cursor, still in `order`).
+macro_rules! paged_lists {
+    ($listing:ty, $what:literal, $forward:ident, $backward:ident, $filter:ty, $order:ty, $cursor:ty, $page:ty) => {
+        paged_lists!(@one $listing, $filter, $order, $cursor, $page, $forward, first, after, false,
+            concat!("The first `first` ", $what, " matching `filter` in `order`, after `after`."));
+        paged_lists!(@one $listing, $filter, $order, $cursor, $page, $backward, last, before, true,
+            concat!("The last `last` ", $what, " matching `filter` in `order`, before `before` (Relay's \
+                     backward paging); the rows come in `order` too."));
+    };
+    (@one $listing:ty, $filter:ty, $order:ty, $cursor:ty, $page:ty, $name:ident, $size:ident, $at:ident,
+     $backward:literal, $doc:expr) => {
+        #[doc = $doc]
+        pub async fn $name(
+            db: $crate::Db<'_>,
+            filter: &$filter,
+            order: $order,
+            $size: u32,
+            $at: Option<&$cursor>,
+        ) -> Result<$page, $crate::ProjectionError> {
+            $crate::model::list::<$listing>(db, filter, order, $size, $at, $backward).await
+        }
+    };
+}
+
 mod as_of;
 pub mod backing;
 pub mod indicators;
@@ -133,7 +143,7 @@ mod sql;
 
 pub use as_of::{project_as_of, session_as_of};
 pub use indicators::{Count, Indicators, Period, ProjectIndicators, SessionIndicators, indicators, indicators_as_of};
-pub use model::{Direction, MAX_PAGE_SIZE, Page};
+pub use model::{Direction, MAX_PAGE_SIZE, Order, Page};
 pub use person::{
     ConsentRow, ERASED_DISPLAY_NAME, IdentityRow, PersonProjector, PersonRow, RoleRow, people_by_ids, person_by_id,
     person_by_identity,
@@ -149,50 +159,11 @@ pub use session::{
     list_sessions, list_sessions_backward, seminars_of, session_by_id, sessions_by_ids, sessions_by_project_ids,
 };
 
-use carnet_store::{
-    AnyStore, EventStore, InlineHook, PgStore, RecordedEvent, SqliteStore, StoreError, TxConn, Upcasters,
-};
+pub use sql::{Db, ProjectionStore};
+
+use carnet_store::{InlineHook, RecordedEvent, StoreError, TxConn, Upcasters};
 use futures::future::BoxFuture;
-use sqlx::{PgPool, SqlitePool};
 use std::sync::Arc;
-
-/// The read models' database: the store's own (read models live beside the log, so inline
-/// projectors share the append's transaction).
-#[derive(Clone, Copy, Debug)]
-pub enum Db<'a> {
-    Postgres(&'a PgPool),
-    /// Writes go through the store's single writer, reads through its readers.
-    Sqlite {
-        writer: &'a SqlitePool,
-        reader: &'a SqlitePool,
-    },
-}
-
-/// An event store whose database also holds the read models.
-pub trait ProjectionStore: EventStore {
-    fn db(&self) -> Db<'_>;
-}
-
-impl ProjectionStore for PgStore {
-    fn db(&self) -> Db<'_> {
-        Db::Postgres(self.pool())
-    }
-}
-
-impl ProjectionStore for SqliteStore {
-    fn db(&self) -> Db<'_> {
-        Db::Sqlite { writer: self.writer(), reader: self.reader() }
-    }
-}
-
-impl ProjectionStore for AnyStore {
-    fn db(&self) -> Db<'_> {
-        match self {
-            AnyStore::Postgres(s) => s.db(),
-            AnyStore::Sqlite(s) => s.db(),
-        }
-    }
-}
 
 /// Why a projection or a query failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,9 +7,9 @@
 //! "write only what changed" rule and the shadow tables of a rebuild are subtle enough to be
 //! written (and tested) once.
 
-use crate::schema::TableSpec;
-use crate::sql::{self, Arg, Backend, Conn, in_list, json_rows};
+use crate::sql::{self, Arg, Backend, Conn, Reader};
 use crate::{Db, ProjectionError};
+use carnet_domain::Decider;
 use carnet_store::{RecordedEvent, TxConn, Upcasters};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -47,51 +47,158 @@ impl Tables {
 /// when they change.
 pub(crate) struct Child<R> {
     pub table: &'static str,
-    /// The columns as written, with their PostgreSQL types (for `jsonb_to_recordset`); the
-    /// first one holds the entity's id.
-    pub columns: &'static [(&'static str, &'static str)],
+    /// The columns as written; the first one holds the entity's id.
+    pub columns: &'static [&'static str],
     /// The rows of this table for an entity, as JSON objects keyed by column.
     pub rows: fn(&R) -> Vec<serde_json::Value>,
 }
 
+/// What the machinery needs of every entity row: its id and the stamp of the last event it
+/// reflects (all three read models keep `id`, `version`, `updated_at` and `last_position`).
+pub(crate) trait Entity {
+    fn id(&self) -> Uuid;
+    /// The stream version of the last event the row reflects.
+    fn version(&self) -> u64;
+    /// Records that the row now reflects `recorded`.
+    fn stamp(&mut self, recorded: &RecordedEvent);
+}
+
+macro_rules! entities {
+    ($($row:ty),*) => {$(
+        impl Entity for $row {
+            fn id(&self) -> Uuid {
+                self.id
+            }
+            fn version(&self) -> u64 {
+                self.version
+            }
+            fn stamp(&mut self, recorded: &RecordedEvent) {
+                self.version = recorded.stream_version;
+                self.updated_at = recorded.recorded_at;
+                self.last_position = recorded.global_position;
+            }
+        }
+    )*};
+}
+
+entities!(crate::ProjectRow, crate::SessionRow, crate::PersonRow);
+
+/// A unique constraint of a read model that a user can run into (a reference already taken…),
+/// refused in words rather than as a database failure.
+pub(crate) struct Unique<R> {
+    /// Its name (PostgreSQL's reports name it; a shadow table's carries a suffix).
+    pub constraint: &'static str,
+    /// Its table and first column (SQLite's reports name only those).
+    pub table: &'static str,
+    pub column: &'static str,
+    /// The rule a refusal names, as a domain rejection does.
+    pub rule: &'static str,
+    /// The refusal's message, from the entities the batch creates.
+    pub message: fn(&[&R]) -> String,
+}
+
+/// `a, b` for the references of `new`, or « envoyée » when the batch creates none (a message's
+/// words for the reference that is taken).
+pub(crate) fn sent_references<'r>(new: impl Iterator<Item = &'r str>) -> String {
+    let references: Vec<&str> = new.collect();
+    if references.is_empty() { "envoyée".to_owned() } else { references.join(", ") }
+}
+
+impl<R> Child<R> {
+    /// The JSON object of one row, as `c` (see [`Child::array`]): its columns but the first.
+    pub(crate) fn object(&self, b: Backend) -> String {
+        b.json_object(&column_pairs("c", &self.columns[1..]))
+    }
+
+    /// A JSON array of `element` over this table's rows, aliased `c`, of the entity aliased
+    /// `parent` in the enclosing select, ordered by `order`.
+    pub(crate) fn array(&self, b: Backend, t: &Tables, parent: &str, element: &str, order: &str) -> String {
+        let from = format!("from {} c where c.{} = {parent}.id", t.of(self.table), self.columns[0]);
+        b.json_array_subquery(element, &from, order)
+    }
+}
+
+/// The domain events of a read model's stream.
+pub(crate) type Event<M> = <<M as Model>::Aggregate as Decider>::Event;
+
 /// A read model: one main table (one row per entity, keyed by `id`) and child tables.
 pub(crate) trait Model: Send + Sync + 'static {
     /// An entity as the projector holds it in memory, children included.
-    type Row: Clone + PartialEq + Send + Sync;
-    /// The domain events of the entity's stream.
-    type Event: DeserializeOwned + Send + Sync;
+    type Row: Entity + Clone + PartialEq + Send + Sync;
+    /// An entity as [`Model::select`] gives it, turned into a row by `From`.
+    type Stored: DeserializeOwned + Into<Self::Row>;
+    /// The aggregate whose stream an entity is built from: its events and its category.
+    type Aggregate: Decider;
     /// The stream category this read model follows (`project` for `project-<uuid>`).
-    const CATEGORY: &'static str;
-    /// The main table's columns as written, with their PostgreSQL types; the first is `id`.
-    const COLUMNS: &'static [(&'static str, &'static str)];
+    const CATEGORY: &'static str = <Self::Aggregate as Decider>::CATEGORY;
+    /// The main table, named after the category (`project`).
+    const TABLE: &'static str = Self::CATEGORY;
+    /// The main table's columns as written; the first is `id`.
+    const COLUMNS: &'static [&'static str];
     /// The child tables, each replaced as a set when its rows change.
     const CHILDREN: &'static [Child<Self::Row>];
-    /// The main table, then the child tables, as a rebuild creates them.
-    const TABLES: &'static [TableSpec];
     /// The id column of [`Model::select`], qualified by its alias (`p.id`).
     const ID: &'static str;
+    /// The unique constraints refused in words (see [`Model::refine`]).
+    const UNIQUE: &'static [Unique<Self::Row>] = &[];
 
-    fn id(row: &Self::Row) -> Uuid;
-    /// The stream version of the last event the row reflects.
-    fn version(row: &Self::Row) -> u64;
+    /// The main table, then the child tables: what a rebuild copies and swaps in.
+    fn tables() -> Vec<&'static str> {
+        std::iter::once(Self::TABLE).chain(Self::CHILDREN.iter().map(|c| c.table)).collect()
+    }
+
     /// `select <one JSON object per entity, children included> from <main table> <alias>`: what
     /// the projector loads (derived values that other read models feed may be left out).
     fn select(b: Backend, t: &Tables) -> String;
-    fn decode(text: &str) -> Result<Self::Row, ProjectionError>;
+
+    /// Decodes one JSON row of [`Model::select`].
+    fn decode(text: &str) -> Result<Self::Row, ProjectionError> {
+        let stored: Self::Stored = serde_json::from_str(text)
+            .map_err(|e| ProjectionError::Corrupt(format!("a {} row: {e}: {text}", Self::CATEGORY)))?;
+        Ok(stored.into())
+    }
+
+    /// The entity that `event` creates (the first event of its stream); `None` for the others.
+    fn create(id: Uuid, recorded: &RecordedEvent, event: &Event<Self>) -> Option<Self::Row>;
+
+    /// What `event` changes in the entity: a plain function of the row and the event, the same
+    /// facts as the decider's `evolve`, restricted to what the read model shows.
+    fn change(row: &mut Self::Row, recorded: &RecordedEvent, event: &Event<Self>);
+
     /// Applies one event to the entity it belongs to (`None`: not in the read model yet).
     fn apply(
         row: &mut Option<Self::Row>,
         id: Uuid,
         recorded: &RecordedEvent,
-        event: &Self::Event,
-    ) -> Result<(), ProjectionError>;
+        event: &Event<Self>,
+    ) -> Result<(), ProjectionError> {
+        if let Some(created) = Self::create(id, recorded, event) {
+            *row = Some(created);
+        }
+        let Some(entity) = row.as_mut() else {
+            return Err(ProjectionError::inconsistent(
+                recorded,
+                &format!(
+                    "the read model has no such {} (was it appended without the inline projections? rebuild)",
+                    Self::CATEGORY
+                ),
+            ));
+        };
+        Self::change(entity, recorded, event);
+        entity.stamp(recorded);
+        Ok(())
+    }
+
     /// The main table's row of an entity, as a JSON object keyed by column.
     fn main_row(row: &Self::Row) -> serde_json::Value;
-    /// What a failed write becomes: a refusal in words for what the read model's constraints
-    /// refuse (a reference already taken…), a database error otherwise. `new` are the entities
-    /// the batch creates.
-    fn refine(e: sqlx::Error, _new: &[&Self::Row]) -> ProjectionError {
-        e.into()
+
+    /// What a failed write becomes: a refusal in words for a violation of one of
+    /// [`Model::UNIQUE`], a database error otherwise. `new` are the entities the batch creates.
+    fn refine(e: sqlx::Error, new: &[&Self::Row]) -> ProjectionError {
+        match Self::UNIQUE.iter().find(|u| sql::violates_unique(&e, u.constraint, u.table, u.column)) {
+            Some(u) => ProjectionError::Refused { rule: u.rule, message: (u.message)(new) },
+            None => e.into(),
+        }
     }
 }
 
@@ -112,13 +219,25 @@ pub(crate) async fn load<M: Model>(
     t: &Tables,
     ids: &[Uuid],
 ) -> Result<Vec<M::Row>, ProjectionError> {
+    let select = M::select(conn.backend(), t);
+    load_with(conn, &select, M::ID, ids, M::decode).await
+}
+
+/// The rows of `select` (one JSON object each) whose `id` column is one of `ids`: one
+/// statement whatever their number, none for no id.
+pub(crate) async fn load_with<R>(
+    conn: &mut Conn<'_>,
+    select: &str,
+    id: &str,
+    ids: &[Uuid],
+    decode: impl Fn(&str) -> Result<R, ProjectionError>,
+) -> Result<Vec<R>, ProjectionError> {
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    let b = conn.backend();
-    let sql = format!("{} where {}", M::select(b, t), in_list(b, M::ID, 1));
+    let sql = format!("{select} where {}", conn.backend().in_list(id, 1));
     let texts = sql::fetch_texts(conn, &sql, vec![Arg::Uuids(ids.to_vec())]).await?;
-    texts.iter().map(|text| M::decode(text)).collect()
+    texts.iter().map(|text| decode(text)).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -147,10 +266,10 @@ impl<M: Model> ModelProjector<M> {
         let mut conn = Conn::from(tx);
         // group by entity, keeping the log order within each
         let mut order: Vec<Uuid> = vec![];
-        let mut batches: HashMap<Uuid, Vec<(&RecordedEvent, M::Event)>> = HashMap::new();
+        let mut batches: HashMap<Uuid, Vec<(&RecordedEvent, Event<M>)>> = HashMap::new();
         for recorded in mine() {
             let id = entity_id(recorded, M::CATEGORY)?;
-            let event: M::Event = self.upcasters.decode_with(recorded, &keys)?;
+            let event: Event<M> = self.upcasters.decode_with(recorded, &keys)?;
             batches
                 .entry(id)
                 .or_insert_with(|| {
@@ -164,14 +283,14 @@ impl<M: Model> ModelProjector<M> {
         }
         // even an entity created within the batch: the batch may be one applied before
         let before: HashMap<Uuid, M::Row> =
-            load::<M>(&mut conn, &self.tables, &order).await?.into_iter().map(|r| (M::id(&r), r)).collect();
+            load::<M>(&mut conn, &self.tables, &order).await?.into_iter().map(|r| (r.id(), r)).collect();
 
         let mut applied = 0;
         let mut after: Vec<M::Row> = Vec::with_capacity(order.len());
         for id in &order {
             let mut row = before.get(id).cloned();
             for (recorded, event) in &batches[id] {
-                let at = row.as_ref().map_or(0, M::version);
+                let at = row.as_ref().map_or(0, Entity::version);
                 if recorded.stream_version <= at {
                     continue; // already reflected
                 }
@@ -205,17 +324,16 @@ impl<M: Model> ModelProjector<M> {
         if after.is_empty() {
             return Ok(());
         }
-        let new: Vec<&M::Row> = after.iter().filter(|r| !before.contains_key(&M::id(r))).collect();
+        let new: Vec<&M::Row> = after.iter().filter(|r| !before.contains_key(&r.id())).collect();
         let b = conn.backend();
         let rows: Vec<serde_json::Value> = after.iter().map(M::main_row).collect();
-        let names: Vec<&str> = M::COLUMNS.iter().map(|(c, _)| *c).collect();
-        let updates: Vec<String> = names[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+        let updates: Vec<String> = M::COLUMNS[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+        let table = self.tables.of(M::TABLE);
         let upsert = format!(
-            "insert into {} ({cols}) select {cols} from {} where true on conflict (id) do update set {}",
-            self.tables.of(M::TABLES[0].name),
-            json_rows(b, 1, M::COLUMNS),
+            "insert into {table} ({cols}) select {cols} from {} where true on conflict (id) do update set {}",
+            b.json_rows(1, &table, M::COLUMNS),
             updates.join(", "),
-            cols = names.join(", "),
+            cols = M::COLUMNS.join(", "),
         );
         if let Err(e) = sql::execute(conn, &upsert, vec![json_arg(rows)]).await {
             return Err(M::refine(e, &new));
@@ -228,9 +346,9 @@ impl<M: Model> ModelProjector<M> {
             let mut rows = vec![];
             for row in after {
                 let now = (child.rows)(row);
-                let changed = before.get(&M::id(row)).map_or(!now.is_empty(), |old| (child.rows)(old) != now);
+                let changed = before.get(&row.id()).map_or(!now.is_empty(), |old| (child.rows)(old) != now);
                 if changed {
-                    ids.push(M::id(row));
+                    ids.push(row.id());
                     rows.extend(now);
                 }
             }
@@ -253,7 +371,7 @@ fn json_arg(rows: Vec<serde_json::Value>) -> Arg {
 pub(crate) async fn replace(
     conn: &mut Conn<'_>,
     table: &str,
-    columns: &[(&str, &str)],
+    columns: &[&str],
     ids: Vec<Uuid>,
     rows: Vec<serde_json::Value>,
 ) -> Result<(), ProjectionError> {
@@ -261,15 +379,20 @@ pub(crate) async fn replace(
         return Ok(());
     }
     let b = conn.backend();
-    let delete = format!("delete from {table} where {}", in_list(b, columns[0].0, 1));
+    let delete = format!("delete from {table} where {}", b.in_list(columns[0], 1));
     sql::execute(conn, &delete, vec![Arg::Uuids(ids)]).await?;
     if rows.is_empty() {
         return Ok(());
     }
-    let cols = columns.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
-    let insert = format!("insert into {table} ({cols}) select {cols} from {}", json_rows(b, 1, columns));
+    let cols = columns.join(", ");
+    let insert = format!("insert into {table} ({cols}) select {cols} from {}", b.json_rows(1, table, columns));
     sql::execute(conn, &insert, vec![json_arg(rows)]).await?;
     Ok(())
+}
+
+/// `(column, <alias>.<column>)` for each of `columns`: the pairs of a JSON object of a row.
+pub(crate) fn column_pairs<'c>(alias: &str, columns: impl IntoIterator<Item = &'c &'c str>) -> Vec<(&'c str, String)> {
+    columns.into_iter().map(|c| (*c, format!("{alias}.{c}"))).collect()
 }
 
 /// Decodes one JSON row of `what` (for [`ProjectionError::Corrupt`]'s message).
@@ -286,6 +409,11 @@ pub(crate) fn code<T: Serialize>(value: &T) -> String {
         Ok(serde_json::Value::String(s)) => s,
         other => unreachable!("domain codes serialize as strings, got {other:?}"),
     }
+}
+
+/// Midnight UTC starting `day`.
+pub(crate) fn midnight(day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 /// Inserts `value` into a sorted list unless it is there already.
@@ -318,6 +446,16 @@ pub(crate) fn fold_text(text: &str) -> String {
     out
 }
 
+/// The condition "`column` is one of `values`" (stored as their codes), or `None` for no value:
+/// an empty list does not filter.
+pub(crate) fn any_code<T: Serialize>(b: Backend, column: &str, values: &[T], binds: &mut Binds) -> Option<String> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = binds.push(Arg::Texts(values.iter().map(code).collect()));
+    Some(b.in_list(column, n))
+}
+
 /// The condition "`column` contains the words of `text`" (case and accents ignored, LIKE's
 /// wildcards taken literally), or `None` for blank text.
 pub(crate) fn text_condition(column: &str, text: Option<&str>, binds: &mut Binds) -> Option<String> {
@@ -339,6 +477,19 @@ pub enum Direction {
     #[default]
     Asc,
     Desc,
+}
+
+/// The order of a list: a field of the read model's (`ProjectOrderField`…) and a direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Order<F> {
+    pub field: F,
+    pub direction: Direction,
+}
+
+impl<F> Order<F> {
+    pub fn new(field: F, direction: Direction) -> Self {
+        Self { field, direction }
+    }
 }
 
 /// One page of a list.
@@ -365,17 +516,9 @@ impl Binds {
     }
 }
 
-/// The backend behind a [`Db`].
-pub(crate) fn backend(db: Db<'_>) -> Backend {
-    match db {
-        Db::Postgres(_) => Backend::Postgres,
-        Db::Sqlite { .. } => Backend::Sqlite,
-    }
-}
-
 /// A value's name as the API spells it (its serde name, `CREATED_AT`), for messages: never a
 /// Rust name.
-pub(crate) fn graphql_name(value: &impl Serialize) -> String {
+fn graphql_name(value: &impl Serialize) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name,
         _ => String::new(),
@@ -383,7 +526,7 @@ pub(crate) fn graphql_name(value: &impl Serialize) -> String {
 }
 
 /// Refuses a page size outside 1..=[`MAX_PAGE_SIZE`]; `what` names the entities (« projets »).
-pub(crate) fn check_page_size(size: u32, what: &str) -> Result<(), ProjectionError> {
+fn check_page_size(size: u32, what: &str) -> Result<(), ProjectionError> {
     if (1..=MAX_PAGE_SIZE).contains(&size) {
         Ok(())
     } else {
@@ -393,8 +536,73 @@ pub(crate) fn check_page_size(size: u32, what: &str) -> Result<(), ProjectionErr
     }
 }
 
-/// A list query, built by a read model: its filter, its keyset condition and order.
-pub(crate) struct PageQuery {
+/// A read model's paged lists: what [`list`] needs to know of them.
+pub(crate) trait Listing {
+    type Row;
+    type Filter;
+    /// What a list can be ordered by.
+    type Field: Copy + Serialize;
+    /// A position in a list ordered by one field.
+    type Cursor;
+    /// The entities, in French, for messages (« projets »).
+    const WHAT: &'static str;
+    /// `<main table> <alias>`, for the count.
+    const FROM: &'static str;
+
+    /// `select <one JSON row> from <main table> <alias>`.
+    fn page_select(b: Backend) -> String;
+    fn page_decode(text: &str) -> Result<Self::Row, ProjectionError>;
+    /// The conditions of `filter`, values bound into `binds`.
+    fn conditions(b: Backend, filter: &Self::Filter, binds: &mut Binds) -> Result<Vec<String>, ProjectionError>;
+    /// The `order by` terms of `field`, one way or the other.
+    fn order_by(field: Self::Field, ascending: bool) -> Vec<String>;
+    /// Where `cursor` leaves off in the order of `field`; `None` for a cursor taken in a list
+    /// ordered by another field.
+    fn keyset(field: Self::Field, cursor: &Self::Cursor, ascending: bool, binds: &mut Binds) -> Option<String>;
+}
+
+/// One page of `size` entities matching `filter` in `order`: after `cursor`, or before it when
+/// paging `backward` (Relay's `last`/`before`; the rows still come in `order`).
+pub(crate) async fn list<L: Listing>(
+    db: Db<'_>,
+    filter: &L::Filter,
+    order: Order<L::Field>,
+    size: u32,
+    cursor: Option<&L::Cursor>,
+    backward: bool,
+) -> Result<Page<L::Row>, ProjectionError> {
+    check_page_size(size, L::WHAT)?;
+    let b = db.backend();
+    let mut binds = Binds(vec![]);
+    let filter = L::conditions(b, filter, &mut binds)?;
+    let filter_binds = binds.0.len();
+    // paging backward walks the order in reverse, then turns the page around
+    let ascending = (order.direction == Direction::Asc) != backward;
+    let keyset = match cursor {
+        None => None,
+        Some(cursor) => Some(L::keyset(order.field, cursor, ascending, &mut binds).ok_or_else(|| {
+            ProjectionError::InvalidCursor(format!(
+                "ce curseur a été pris dans une liste triée autrement que par « {} »",
+                graphql_name(&order.field)
+            ))
+        })?),
+    };
+    let query = PageQuery {
+        select: L::page_select(b),
+        from: L::FROM.to_owned(),
+        filter,
+        filter_binds,
+        keyset,
+        order_by: L::order_by(order.field, ascending),
+        binds,
+        size,
+        backward,
+    };
+    fetch_page(db, query, L::page_decode).await
+}
+
+/// A list query: its filter, its keyset condition and order.
+struct PageQuery {
     /// `select <one JSON row> from <main table> <alias>`.
     pub select: String,
     /// `<main table> <alias>`, for the count.
@@ -413,7 +621,7 @@ pub(crate) struct PageQuery {
 
 /// Runs a list query: one page (one row more than asked, to know whether more follow) and the
 /// total count of the filter.
-pub(crate) async fn fetch_page<R>(
+async fn fetch_page<R>(
     db: Db<'_>,
     q: PageQuery,
     decode: impl Fn(&str) -> Result<R, ProjectionError>,
@@ -430,11 +638,10 @@ pub(crate) async fn fetch_page<R>(
     let limit = binds.push(Arg::Int(i64::from(q.size) + 1));
     let list_sql = format!("{}{} order by {} limit ${limit}", q.select, where_(&conditions), q.order_by.join(", "));
 
-    let (texts, counted) = with_reader!(db, |conn| {
-        let texts = sql::fetch_texts(&mut conn, &list_sql, binds.0).await?;
-        let counted = sql::fetch_ints(&mut conn, &count_sql, count_args).await?;
-        (texts, counted)
-    });
+    let mut reader = Reader::acquire(db).await?;
+    let texts = sql::fetch_texts(&mut reader.conn(), &list_sql, binds.0).await?;
+    let counted = sql::fetch_ints(&mut reader.conn(), &count_sql, count_args).await?;
+    drop(reader);
     let mut rows = texts.iter().map(|t| decode(t)).collect::<Result<Vec<R>, _>>()?;
     let more = rows.len() > q.size as usize;
     rows.truncate(q.size as usize);

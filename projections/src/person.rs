@@ -15,15 +15,11 @@
 //! database files after an erasure.
 
 mod query;
-mod schema;
 
 pub use query::*;
 
-use crate::ProjectionError;
-use crate::model::{Child, Model, Tables, code, decode_json};
-use crate::schema::TableSpec;
-use crate::sql::{self, Backend, bytewise, json_array_subquery, json_column, json_object, json_text};
-use carnet_domain::Decider;
+use crate::model::{Child, Model, Tables, Unique, code, column_pairs};
+use crate::sql::{self, Backend};
 use carnet_domain::person::{ConsentPurpose, Person, PersonEvent, PersonalData, Role};
 use carnet_store::RecordedEvent;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -126,17 +122,87 @@ fn set_profile(p: &mut PersonRow, profile: &PersonalData) {
     p.uai = profile.uai.as_ref().map(|u| u.as_str().to_owned());
 }
 
-/// Applies one event to the person it belongs to (`None`: not in the read model yet). The same
-/// facts as the decider's `evolve`.
-fn apply(
-    row: &mut Option<PersonRow>,
-    id: Uuid,
-    recorded: &RecordedEvent,
-    event: &PersonEvent,
-) -> Result<(), ProjectionError> {
-    use PersonEvent as E;
-    if let E::PersonRegistered { registered_on, .. } = event {
-        *row = Some(PersonRow {
+// ---------------------------------------------------------------------------------------------
+// Tables
+
+/// Columns of `person` as written (their types are the migrated table's).
+const PERSON_COLUMNS: &[&str] = &[
+    "id",
+    "given_name",
+    "usual_name",
+    "email",
+    "organisation",
+    "affiliation",
+    "academie_code",
+    "uai",
+    "registered_on",
+    "erased_on",
+    "version",
+    "updated_at",
+    "last_position",
+];
+/// Ordered by issuer, then subject.
+const IDENTITIES: Child<PersonRow> = Child {
+    table: "person_identity",
+    columns: &["person_id", "issuer", "sub"],
+    rows: |p| {
+        let row = |i: &IdentityRow| serde_json::json!({ "person_id": p.id, "issuer": i.issuer, "sub": i.sub });
+        p.identities.iter().map(row).collect()
+    },
+};
+
+/// `academie_codes` is a JSON array.
+const ROLES: Child<PersonRow> = Child {
+    table: "person_role",
+    columns: &["person_id", "role", "academie_codes"],
+    rows: |p| {
+        let row = |r: &RoleRow| serde_json::json!({ "person_id": p.id, "role": code(&r.role), "academie_codes": r.academies });
+        p.roles.iter().map(row).collect()
+    },
+};
+
+const CONSENTS: Child<PersonRow> = Child {
+    table: "person_consent",
+    columns: &["person_id", "purpose", "given_on"],
+    rows: |p| {
+        let row = |c: &ConsentRow| serde_json::json!({ "person_id": p.id, "purpose": code(&c.purpose), "given_on": c.given_on });
+        p.consents.iter().map(row).collect()
+    },
+};
+
+/// The person read model, for the shared machinery of [`crate::model`].
+pub(crate) struct PersonModel;
+
+impl Model for PersonModel {
+    type Row = PersonRow;
+    type Stored = PersonRow;
+    type Aggregate = Person;
+    const COLUMNS: &'static [&'static str] = PERSON_COLUMNS;
+    const CHILDREN: &'static [Child<PersonRow>] = &[IDENTITIES, ROLES, CONSENTS];
+    const ID: &'static str = "p.id";
+    /// An identity already linked to another person is refused in words.
+    const UNIQUE: &'static [Unique<PersonRow>] = &[Unique {
+        constraint: "person_identity_key",
+        table: "person_identity",
+        column: "issuer",
+        rule: "person.identity_taken",
+        message: |_| "cette identité est déjà rattachée à une autre personne".to_owned(),
+    }];
+
+    fn select(b: Backend, t: &Tables) -> String {
+        let mut pairs = column_pairs("p", PERSON_COLUMNS);
+        let role = b.json_object(&[("role", "c.role".into()), ("academies", b.json_column("c.academie_codes"))]);
+        let identity_order = format!("{}, {}", b.bytewise("c.issuer"), b.bytewise("c.sub"));
+        pairs.push(("roles", ROLES.array(b, t, "p", &role, &b.bytewise("c.role"))));
+        pairs.push(("identities", IDENTITIES.array(b, t, "p", &IDENTITIES.object(b), &identity_order)));
+        pairs.push(("consents", CONSENTS.array(b, t, "p", &CONSENTS.object(b), &b.bytewise("c.purpose"))));
+        format!("select {} from {} p", b.json_text(b.json_object(&pairs)), t.of("person"))
+    }
+
+    fn create(id: Uuid, recorded: &RecordedEvent, event: &PersonEvent) -> Option<PersonRow> {
+        use PersonEvent as E;
+        let E::PersonRegistered { registered_on, .. } = event else { return None };
+        Some(PersonRow {
             id,
             given_name: None,
             usual_name: None,
@@ -153,169 +219,54 @@ fn apply(
             version: 0,
             updated_at: recorded.recorded_at,
             last_position: recorded.global_position,
-        });
+        })
     }
-    let Some(p) = row.as_mut() else {
-        return Err(ProjectionError::inconsistent(
-            recorded,
-            "the read model has no such person (was it appended without the inline projections? rebuild)",
-        ));
-    };
-    match event {
-        E::PersonRegistered { profile, .. } | E::PersonProfileUpdated { profile } => match profile {
-            Some(profile) => set_profile(p, profile),
-            // read back after the person's key was destroyed: they were erased. The key goes
-            // only with `PersonErased`, which follows and gives the date; until then, the day
-            // of this event.
-            None => {
+
+    fn change(p: &mut PersonRow, recorded: &RecordedEvent, event: &PersonEvent) {
+        use PersonEvent as E;
+        match event {
+            E::PersonRegistered { profile, .. } | E::PersonProfileUpdated { profile } => match profile {
+                Some(profile) => set_profile(p, profile),
+                // read back after the person's key was destroyed: they were erased. The key goes
+                // only with `PersonErased`, which follows and gives the date; until then, the day
+                // of this event.
+                None => {
+                    clear_profile(p);
+                    p.erased_on.get_or_insert(recorded.recorded_at.date_naive());
+                }
+            },
+            // `None`: read back after the key was destroyed (a rebuild after an erasure)
+            E::PersonIdentityLinked { identity: None } => {}
+            E::PersonIdentityLinked { identity: Some(identity) } => {
+                let identity =
+                    IdentityRow { issuer: identity.issuer.as_str().to_owned(), sub: identity.sub.as_str().to_owned() };
+                if !p.identities.contains(&identity) {
+                    p.identities.push(identity);
+                    p.identities.sort();
+                }
+            }
+            E::PersonConsentGiven { purpose, on } => {
+                p.consents.retain(|c| c.purpose != *purpose);
+                p.consents.push(ConsentRow { purpose: *purpose, given_on: *on });
+                p.consents.sort_by_key(|c| code(&c.purpose));
+            }
+            E::PersonConsentWithdrawn { purpose, .. } => p.consents.retain(|c| c.purpose != *purpose),
+            E::PersonRoleGranted { role, academies } => {
+                let mut codes: Vec<String> = academies.iter().map(|c| c.as_str().to_owned()).collect();
+                codes.sort();
+                p.roles.retain(|r| r.role != *role);
+                p.roles.push(RoleRow { role: *role, academies: codes });
+                p.roles.sort_by_key(|r| code(&r.role));
+            }
+            E::PersonRoleRevoked { role } => p.roles.retain(|r| r.role != *role),
+            E::PersonErased { on, .. } => {
+                p.erased_on = Some(*on);
                 clear_profile(p);
-                p.erased_on.get_or_insert(recorded.recorded_at.date_naive());
-            }
-        },
-        // `None`: read back after the key was destroyed (a rebuild after an erasure)
-        E::PersonIdentityLinked { identity: None } => {}
-        E::PersonIdentityLinked { identity: Some(identity) } => {
-            let identity =
-                IdentityRow { issuer: identity.issuer.as_str().to_owned(), sub: identity.sub.as_str().to_owned() };
-            if !p.identities.contains(&identity) {
-                p.identities.push(identity);
-                p.identities.sort();
+                p.identities.clear();
+                p.consents.clear();
+                p.roles.clear();
             }
         }
-        E::PersonConsentGiven { purpose, on } => {
-            p.consents.retain(|c| c.purpose != *purpose);
-            p.consents.push(ConsentRow { purpose: *purpose, given_on: *on });
-            p.consents.sort_by_key(|c| code(&c.purpose));
-        }
-        E::PersonConsentWithdrawn { purpose, .. } => p.consents.retain(|c| c.purpose != *purpose),
-        E::PersonRoleGranted { role, academies } => {
-            let mut codes: Vec<String> = academies.iter().map(|c| c.as_str().to_owned()).collect();
-            codes.sort();
-            p.roles.retain(|r| r.role != *role);
-            p.roles.push(RoleRow { role: *role, academies: codes });
-            p.roles.sort_by_key(|r| code(&r.role));
-        }
-        E::PersonRoleRevoked { role } => p.roles.retain(|r| r.role != *role),
-        E::PersonErased { on, .. } => {
-            p.erased_on = Some(*on);
-            clear_profile(p);
-            p.identities.clear();
-            p.consents.clear();
-            p.roles.clear();
-        }
-    }
-    p.version = recorded.stream_version;
-    p.updated_at = recorded.recorded_at;
-    p.last_position = recorded.global_position;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tables
-
-/// Columns of `person` as written, with their PostgreSQL types (for `jsonb_to_recordset`).
-const PERSON_COLUMNS: &[(&str, &str)] = &[
-    ("id", "uuid"),
-    ("given_name", "text"),
-    ("usual_name", "text"),
-    ("email", "text"),
-    ("organisation", "text"),
-    ("affiliation", "text"),
-    ("academie_code", "text"),
-    ("uai", "text"),
-    ("registered_on", "date"),
-    ("erased_on", "date"),
-    ("version", "bigint"),
-    ("updated_at", "timestamptz"),
-    ("last_position", "bigint"),
-];
-
-/// `select <one JSON object per person, children included> from person p`.
-pub(crate) fn select_people(b: Backend, t: &Tables) -> String {
-    let mut pairs: Vec<(&str, String)> = PERSON_COLUMNS.iter().map(|(c, _)| (*c, format!("p.{c}"))).collect();
-    let of = |table: &str, alias: &str| format!("from {} {alias} where {alias}.person_id = p.id", t.of(table));
-    let role = json_object(b, &[("role", "r.role".into()), ("academies", json_column(b, "r.academie_codes"))]);
-    let identity = json_object(b, &[("issuer", "i.issuer".into()), ("sub", "i.sub".into())]);
-    let consent = json_object(b, &[("purpose", "c.purpose".into()), ("given_on", "c.given_on".into())]);
-    let identity_order = format!("{}, {}", bytewise(b, "i.issuer"), bytewise(b, "i.sub"));
-    pairs.push(("roles", json_array_subquery(b, &role, &of("person_role", "r"), &bytewise(b, "r.role"))));
-    pairs.push(("identities", json_array_subquery(b, &identity, &of("person_identity", "i"), &identity_order)));
-    pairs.push(("consents", json_array_subquery(b, &consent, &of("person_consent", "c"), &bytewise(b, "c.purpose"))));
-    format!("select {} from {} p", json_text(b, json_object(b, &pairs)), t.of("person"))
-}
-
-pub(crate) fn decode(text: &str) -> Result<PersonRow, ProjectionError> {
-    decode_json(text, "a person row")
-}
-
-fn identity_rows(p: &PersonRow) -> Vec<serde_json::Value> {
-    let row = |i: &IdentityRow| serde_json::json!({ "person_id": p.id, "issuer": i.issuer, "sub": i.sub });
-    p.identities.iter().map(row).collect()
-}
-
-fn role_rows(p: &PersonRow) -> Vec<serde_json::Value> {
-    let row =
-        |r: &RoleRow| serde_json::json!({ "person_id": p.id, "role": code(&r.role), "academie_codes": r.academies });
-    p.roles.iter().map(row).collect()
-}
-
-fn consent_rows(p: &PersonRow) -> Vec<serde_json::Value> {
-    let row =
-        |c: &ConsentRow| serde_json::json!({ "person_id": p.id, "purpose": code(&c.purpose), "given_on": c.given_on });
-    p.consents.iter().map(row).collect()
-}
-
-/// The person read model, for the shared machinery of [`crate::model`].
-pub(crate) struct PersonModel;
-
-impl Model for PersonModel {
-    type Row = PersonRow;
-    type Event = PersonEvent;
-    const CATEGORY: &'static str = Person::CATEGORY;
-    const COLUMNS: &'static [(&'static str, &'static str)] = PERSON_COLUMNS;
-    const CHILDREN: &'static [Child<PersonRow>] = &[
-        Child {
-            table: "person_identity",
-            columns: &[("person_id", "uuid"), ("issuer", "text"), ("sub", "text")],
-            rows: identity_rows,
-        },
-        Child {
-            table: "person_role",
-            columns: &[("person_id", "uuid"), ("role", "text"), ("academie_codes", "jsonb")],
-            rows: role_rows,
-        },
-        Child {
-            table: "person_consent",
-            columns: &[("person_id", "uuid"), ("purpose", "text"), ("given_on", "date")],
-            rows: consent_rows,
-        },
-    ];
-    const TABLES: &'static [TableSpec] = schema::TABLES;
-    const ID: &'static str = "p.id";
-
-    fn id(row: &PersonRow) -> Uuid {
-        row.id
-    }
-
-    fn version(row: &PersonRow) -> u64 {
-        row.version
-    }
-
-    fn select(b: Backend, t: &Tables) -> String {
-        select_people(b, t)
-    }
-
-    fn decode(text: &str) -> Result<PersonRow, ProjectionError> {
-        decode(text)
-    }
-
-    fn apply(
-        row: &mut Option<PersonRow>,
-        id: Uuid,
-        recorded: &RecordedEvent,
-        event: &PersonEvent,
-    ) -> Result<(), ProjectionError> {
-        apply(row, id, recorded, event)
     }
 
     fn main_row(p: &PersonRow) -> serde_json::Value {
@@ -334,26 +285,6 @@ impl Model for PersonModel {
             "updated_at": sql::timestamp_text(p.updated_at),
             "last_position": p.last_position,
         })
-    }
-
-    /// An identity already linked to another person is refused in words.
-    fn refine(e: sqlx::Error, _new: &[&PersonRow]) -> ProjectionError {
-        let is_identity = match &e {
-            sqlx::Error::Database(db) => {
-                db.constraint().is_some_and(|c| c.starts_with("person_identity_key"))
-                    || db.message().contains("UNIQUE constraint failed: person_identity")
-                        && db.message().contains(".issuer")
-            }
-            _ => false,
-        };
-        if is_identity {
-            ProjectionError::Refused {
-                rule: "person.identity_taken",
-                message: "cette identité est déjà rattachée à une autre personne".to_owned(),
-            }
-        } else {
-            e.into()
-        }
     }
 }
 

@@ -6,16 +6,12 @@
 //! decider's `evolve`) and which table rows a project stands for.
 
 mod query;
-mod schema;
 
 pub use crate::model::{Direction, MAX_PAGE_SIZE};
 pub use query::*;
 
-use crate::ProjectionError;
-use crate::model::{Child, Model, Tables, code, decode_json, fold_text, insert_sorted};
-use crate::schema::TableSpec;
-use crate::sql::{self, Backend, json_array_subquery, json_object, json_text};
-use carnet_domain::Decider;
+use crate::model::{Child, Model, Tables, Unique, code, column_pairs, fold_text, insert_sorted, sent_references};
+use crate::sql::{self, Backend};
 use carnet_domain::project::{Phase, Project, ProjectEvent, ProjectStatus, SupportMode, Visibility};
 use carnet_store::RecordedEvent;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -76,32 +72,137 @@ pub struct HolderRow {
     pub affiliation: Option<String>,
 }
 
-// ---------------------------------------------------------------------------------------------
-// Applying one event
+fn search_text(p: &ProjectRow) -> String {
+    let mut parts = vec![p.reference.as_str(), &p.title, &p.problem_statement];
+    parts.extend(p.summary.as_deref());
+    parts.extend(p.themes.iter().map(String::as_str));
+    fold_text(&parts.join("\n"))
+}
 
-/// Applies one event to the project it belongs to (`None`: not in the read model yet). The
-/// same facts as the decider's `evolve`, restricted to what the read model shows.
-pub(crate) fn apply(
-    row: &mut Option<ProjectRow>,
-    id: Uuid,
-    recorded: &RecordedEvent,
-    event: &ProjectEvent,
-) -> Result<(), ProjectionError> {
-    use ProjectEvent as E;
-    use ProjectStatus as S;
-    if let E::ProjectSubmitted {
-        reference,
-        title,
-        problem_statement,
-        summary,
-        support_mode,
-        academies,
-        themes,
-        submitted_on,
-        ..
-    } = event
-    {
-        *row = Some(ProjectRow {
+// ---------------------------------------------------------------------------------------------
+// Tables
+
+/// Columns of `project` as written (their types are the migrated table's).
+const PROJECT_COLUMNS: &[&str] = &[
+    "id",
+    "reference",
+    "title",
+    "problem_statement",
+    "summary",
+    "status",
+    "phase",
+    "support_mode",
+    "progress",
+    "visibility",
+    "submitted_on",
+    "accepted_on",
+    "last_review_on",
+    "version",
+    "updated_at",
+    "last_position",
+    "search_text",
+];
+
+/// The dated phase history, in order.
+const PHASES: Child<ProjectRow> = Child {
+    table: "project_phase",
+    columns: &["project_id", "seq", "phase", "started_on", "ended_on"],
+    rows: |p| {
+        let row = |f: &PhaseRow| {
+            serde_json::json!({
+                "project_id": p.id, "seq": f.seq, "phase": code(&f.phase),
+                "started_on": f.started_on, "ended_on": f.ended_on,
+            })
+        };
+        p.phases.iter().map(row).collect()
+    },
+};
+
+const HOLDERS: Child<ProjectRow> = Child {
+    table: "project_holder",
+    columns: &["project_id", "person_id", "role", "affiliation"],
+    rows: |p| {
+        let row = |h: &HolderRow| {
+            serde_json::json!({
+                "project_id": p.id, "person_id": h.person_id, "role": h.role, "affiliation": h.affiliation,
+            })
+        };
+        p.holders.iter().map(row).collect()
+    },
+};
+
+const ACADEMIES: Child<ProjectRow> = Child {
+    table: "project_academie",
+    columns: &["project_id", "academie_code"],
+    rows: |p| p.academies.iter().map(|c| serde_json::json!({ "project_id": p.id, "academie_code": c })).collect(),
+};
+
+const ESTABLISHMENTS: Child<ProjectRow> = Child {
+    table: "project_establishment",
+    columns: &["project_id", "uai"],
+    rows: |p| p.establishments.iter().map(|u| serde_json::json!({ "project_id": p.id, "uai": u })).collect(),
+};
+
+/// In the order the project gives them (`position`).
+const THEMES: Child<ProjectRow> = Child {
+    table: "project_theme",
+    columns: &["project_id", "theme", "position"],
+    rows: |p| {
+        let row =
+            |(i, theme): (usize, &String)| serde_json::json!({ "project_id": p.id, "theme": theme, "position": i });
+        p.themes.iter().enumerate().map(row).collect()
+    },
+};
+
+/// The project read model, for the shared machinery of [`crate::model`].
+pub(crate) struct ProjectModel;
+
+impl Model for ProjectModel {
+    type Row = ProjectRow;
+    type Stored = ProjectRow;
+    type Aggregate = Project;
+    const COLUMNS: &'static [&'static str] = PROJECT_COLUMNS;
+    const CHILDREN: &'static [Child<ProjectRow>] = &[PHASES, HOLDERS, ACADEMIES, ESTABLISHMENTS, THEMES];
+    const ID: &'static str = "p.id";
+    /// A second project with a reference already taken is refused in words.
+    const UNIQUE: &'static [Unique<ProjectRow>] = &[Unique {
+        constraint: "project_reference_key",
+        table: "project",
+        column: "reference",
+        rule: "project.reference_taken",
+        message: |new| {
+            let references = sent_references(new.iter().map(|p| p.reference.as_str()));
+            format!("la référence de projet {references} est déjà celle d'un autre projet")
+        },
+    }];
+
+    fn select(b: Backend, t: &Tables) -> String {
+        let mut pairs = column_pairs("p", PROJECT_COLUMNS.iter().filter(|c| **c != "search_text"));
+        pairs.push(("phases", PHASES.array(b, t, "p", &PHASES.object(b), "c.seq")));
+        pairs.push(("holders", HOLDERS.array(b, t, "p", &HOLDERS.object(b), "c.person_id")));
+        pairs.push(("academies", ACADEMIES.array(b, t, "p", "c.academie_code", "c.academie_code")));
+        pairs.push(("establishments", ESTABLISHMENTS.array(b, t, "p", "c.uai", "c.uai")));
+        pairs.push(("themes", THEMES.array(b, t, "p", "c.theme", "c.position")));
+        format!("select {} from {} p", b.json_text(b.json_object(&pairs)), t.of("project"))
+    }
+
+    fn create(id: Uuid, recorded: &RecordedEvent, event: &ProjectEvent) -> Option<ProjectRow> {
+        use {ProjectEvent as E, ProjectStatus as S};
+        let E::ProjectSubmitted {
+            reference,
+            title,
+            problem_statement,
+            summary,
+            support_mode,
+            academies,
+            themes,
+            submitted_on,
+            ..
+        } = event
+        else {
+            return None;
+        };
+        Some(ProjectRow {
             id,
             reference: reference.as_str().to_owned(),
             title: title.as_str().to_owned(),
@@ -123,236 +224,66 @@ pub(crate) fn apply(
             academies: academies.iter().map(|c| c.as_str().to_owned()).collect(),
             establishments: vec![],
             themes: themes.iter().map(|t| t.as_str().to_owned()).collect(),
-        });
-    }
-    let Some(p) = row.as_mut() else {
-        return Err(ProjectionError::inconsistent(
-            recorded,
-            "the read model has no such project (was it appended without the inline projections? rebuild)",
-        ));
-    };
-    match event {
-        E::ProjectSubmitted { .. } => {}
-        E::ProjectDetailsUpdated { title, problem_statement, summary, themes, .. } => {
-            p.title = title.as_str().to_owned();
-            p.problem_statement = problem_statement.as_str().to_owned();
-            p.summary = summary.as_ref().map(|s| s.as_str().to_owned());
-            p.themes = themes.iter().map(|t| t.as_str().to_owned()).collect();
-        }
-        E::ProjectQualificationStarted { .. } => p.status = S::Qualifying,
-        E::ProjectAccepted { on, support_mode } => {
-            p.status = S::Active;
-            p.support_mode = *support_mode;
-            p.accepted_on = Some(*on);
-        }
-        E::ProjectDeclined { .. } => p.status = S::Declined,
-        E::ProjectWithdrawn { .. } => p.status = S::Withdrawn,
-        E::ProjectHolderAdded { person, role, affiliation } => {
-            let holder = HolderRow {
-                person_id: person.0,
-                role: role.as_str().to_owned(),
-                affiliation: affiliation.as_ref().map(|a| a.as_str().to_owned()),
-            };
-            match p.holders.binary_search_by_key(&person.0, |h| h.person_id) {
-                Ok(at) => p.holders[at] = holder,
-                Err(at) => p.holders.insert(at, holder),
-            }
-        }
-        E::ProjectHolderRemoved { person } => p.holders.retain(|h| h.person_id != person.0),
-        E::ProjectAcademieLinked { code } => insert_sorted(&mut p.academies, code.as_str().to_owned()),
-        E::ProjectAcademieUnlinked { code } => p.academies.retain(|c| c != code.as_str()),
-        E::ProjectEstablishmentLinked { uai } => insert_sorted(&mut p.establishments, uai.as_str().to_owned()),
-        E::ProjectPhaseStarted { phase, on } => {
-            let seq = p.phases.len() as u32 + 1;
-            p.phases.push(PhaseRow { seq, phase: *phase, started_on: *on, ended_on: None });
-        }
-        E::ProjectPhaseEnded { on, .. } => {
-            if let Some(open) = p.phases.iter_mut().rev().find(|f| f.ended_on.is_none()) {
-                open.ended_on = Some(*on);
-            }
-        }
-        E::ProjectReviewHeld { held_on, .. } => p.last_review_on = p.last_review_on.max(Some(*held_on)),
-        E::ProjectProgressUpdated { progress } => p.progress = Some(progress.value()),
-        E::ProjectPaused { .. } => p.status = S::Paused,
-        E::ProjectResumed { .. } => p.status = S::Active,
-        E::ProjectTransferred { .. } => p.status = S::Transferred,
-        E::ProjectAbandoned { .. } => p.status = S::Abandoned,
-        E::ProjectPublished {} => p.visibility = Visibility::Public,
-        E::ProjectUnpublished {} => p.visibility = Visibility::Internal,
-        E::ProjectReopened { reopened_to, .. } => p.status = *reopened_to,
-        // facts this read model does not show (yet): referents, milestones, impact indicators
-        E::ProjectReferentAssigned { .. }
-        | E::ProjectMilestoneRecorded { .. }
-        | E::ProjectImpactIndicatorRecorded { .. } => {}
-    }
-    p.phase = p.phases.iter().rev().find(|f| f.ended_on.is_none()).map(|f| f.phase);
-    p.version = recorded.stream_version;
-    p.updated_at = recorded.recorded_at;
-    p.last_position = recorded.global_position;
-    Ok(())
-}
-
-fn search_text(p: &ProjectRow) -> String {
-    let mut parts = vec![p.reference.as_str(), &p.title, &p.problem_statement];
-    parts.extend(p.summary.as_deref());
-    parts.extend(p.themes.iter().map(String::as_str));
-    fold_text(&parts.join("\n"))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tables
-
-/// Columns of `project` as written, with their PostgreSQL types (for `jsonb_to_recordset`).
-const PROJECT_COLUMNS: &[(&str, &str)] = &[
-    ("id", "uuid"),
-    ("reference", "text"),
-    ("title", "text"),
-    ("problem_statement", "text"),
-    ("summary", "text"),
-    ("status", "text"),
-    ("phase", "text"),
-    ("support_mode", "text"),
-    ("progress", "smallint"),
-    ("visibility", "text"),
-    ("submitted_on", "date"),
-    ("accepted_on", "date"),
-    ("last_review_on", "date"),
-    ("version", "bigint"),
-    ("updated_at", "timestamptz"),
-    ("last_position", "bigint"),
-    ("search_text", "text"),
-];
-
-/// `select <one JSON object per project, children included> from project p`, for the reads of
-/// the projector and of the queries alike.
-pub(crate) fn select_projects(b: Backend, t: &Tables) -> String {
-    let col = |c: &str| format!("p.{c}");
-    let mut pairs: Vec<(&str, String)> =
-        PROJECT_COLUMNS.iter().filter(|(c, _)| *c != "search_text").map(|(c, _)| (*c, col(c))).collect();
-    let phase = json_object(
-        b,
-        &[
-            ("seq", "f.seq".into()),
-            ("phase", "f.phase".into()),
-            ("started_on", "f.started_on".into()),
-            ("ended_on", "f.ended_on".into()),
-        ],
-    );
-    let holder = json_object(
-        b,
-        &[("person_id", "h.person_id".into()), ("role", "h.role".into()), ("affiliation", "h.affiliation".into())],
-    );
-    let of = |table: &str, alias: &str| format!("from {} {alias} where {alias}.project_id = p.id", t.of(table));
-    pairs.push(("phases", json_array_subquery(b, &phase, &of("project_phase", "f"), "f.seq")));
-    pairs.push(("holders", json_array_subquery(b, &holder, &of("project_holder", "h"), "h.person_id")));
-    pairs.push((
-        "academies",
-        json_array_subquery(b, "a.academie_code", &of("project_academie", "a"), "a.academie_code"),
-    ));
-    pairs.push(("establishments", json_array_subquery(b, "e.uai", &of("project_establishment", "e"), "e.uai")));
-    pairs.push(("themes", json_array_subquery(b, "t.theme", &of("project_theme", "t"), "t.position")));
-    format!("select {} from {} p", json_text(b, json_object(b, &pairs)), t.of("project"))
-}
-
-fn phase_rows(p: &ProjectRow) -> Vec<serde_json::Value> {
-    let row = |f: &PhaseRow| {
-        serde_json::json!({
-            "project_id": p.id, "seq": f.seq, "phase": code(&f.phase),
-            "started_on": f.started_on, "ended_on": f.ended_on,
         })
-    };
-    p.phases.iter().map(row).collect()
-}
-
-fn holder_rows(p: &ProjectRow) -> Vec<serde_json::Value> {
-    let row = |h: &HolderRow| {
-        serde_json::json!({
-            "project_id": p.id, "person_id": h.person_id, "role": h.role, "affiliation": h.affiliation,
-        })
-    };
-    p.holders.iter().map(row).collect()
-}
-
-fn academie_rows(p: &ProjectRow) -> Vec<serde_json::Value> {
-    p.academies.iter().map(|c| serde_json::json!({ "project_id": p.id, "academie_code": c })).collect()
-}
-
-fn establishment_rows(p: &ProjectRow) -> Vec<serde_json::Value> {
-    p.establishments.iter().map(|u| serde_json::json!({ "project_id": p.id, "uai": u })).collect()
-}
-
-fn theme_rows(p: &ProjectRow) -> Vec<serde_json::Value> {
-    let row = |(i, theme): (usize, &String)| serde_json::json!({ "project_id": p.id, "theme": theme, "position": i });
-    p.themes.iter().enumerate().map(row).collect()
-}
-
-/// The project read model, for the shared machinery of [`crate::model`].
-pub(crate) struct ProjectModel;
-
-impl Model for ProjectModel {
-    type Row = ProjectRow;
-    type Event = ProjectEvent;
-    const CATEGORY: &'static str = Project::CATEGORY;
-    const COLUMNS: &'static [(&'static str, &'static str)] = PROJECT_COLUMNS;
-    const CHILDREN: &'static [Child<ProjectRow>] = &[
-        Child {
-            table: "project_phase",
-            columns: &[
-                ("project_id", "uuid"),
-                ("seq", "integer"),
-                ("phase", "text"),
-                ("started_on", "date"),
-                ("ended_on", "date"),
-            ],
-            rows: phase_rows,
-        },
-        Child {
-            table: "project_holder",
-            columns: &[("project_id", "uuid"), ("person_id", "uuid"), ("role", "text"), ("affiliation", "text")],
-            rows: holder_rows,
-        },
-        Child {
-            table: "project_academie",
-            columns: &[("project_id", "uuid"), ("academie_code", "text")],
-            rows: academie_rows,
-        },
-        Child {
-            table: "project_establishment",
-            columns: &[("project_id", "uuid"), ("uai", "text")],
-            rows: establishment_rows,
-        },
-        Child {
-            table: "project_theme",
-            columns: &[("project_id", "uuid"), ("theme", "text"), ("position", "integer")],
-            rows: theme_rows,
-        },
-    ];
-    const TABLES: &'static [TableSpec] = schema::TABLES;
-    const ID: &'static str = "p.id";
-
-    fn id(row: &ProjectRow) -> Uuid {
-        row.id
     }
 
-    fn version(row: &ProjectRow) -> u64 {
-        row.version
-    }
-
-    fn select(b: Backend, t: &Tables) -> String {
-        select_projects(b, t)
-    }
-
-    fn decode(text: &str) -> Result<ProjectRow, ProjectionError> {
-        decode_json(text, "a project row")
-    }
-
-    fn apply(
-        row: &mut Option<ProjectRow>,
-        id: Uuid,
-        recorded: &RecordedEvent,
-        event: &ProjectEvent,
-    ) -> Result<(), ProjectionError> {
-        apply(row, id, recorded, event)
+    fn change(p: &mut ProjectRow, _recorded: &RecordedEvent, event: &ProjectEvent) {
+        use {ProjectEvent as E, ProjectStatus as S};
+        match event {
+            E::ProjectSubmitted { .. } => {}
+            E::ProjectDetailsUpdated { title, problem_statement, summary, themes, .. } => {
+                p.title = title.as_str().to_owned();
+                p.problem_statement = problem_statement.as_str().to_owned();
+                p.summary = summary.as_ref().map(|s| s.as_str().to_owned());
+                p.themes = themes.iter().map(|t| t.as_str().to_owned()).collect();
+            }
+            E::ProjectQualificationStarted { .. } => p.status = S::Qualifying,
+            E::ProjectAccepted { on, support_mode } => {
+                p.status = S::Active;
+                p.support_mode = *support_mode;
+                p.accepted_on = Some(*on);
+            }
+            E::ProjectDeclined { .. } => p.status = S::Declined,
+            E::ProjectWithdrawn { .. } => p.status = S::Withdrawn,
+            E::ProjectHolderAdded { person, role, affiliation } => {
+                let holder = HolderRow {
+                    person_id: person.0,
+                    role: role.as_str().to_owned(),
+                    affiliation: affiliation.as_ref().map(|a| a.as_str().to_owned()),
+                };
+                match p.holders.binary_search_by_key(&person.0, |h| h.person_id) {
+                    Ok(at) => p.holders[at] = holder,
+                    Err(at) => p.holders.insert(at, holder),
+                }
+            }
+            E::ProjectHolderRemoved { person } => p.holders.retain(|h| h.person_id != person.0),
+            E::ProjectAcademieLinked { code } => insert_sorted(&mut p.academies, code.as_str().to_owned()),
+            E::ProjectAcademieUnlinked { code } => p.academies.retain(|c| c != code.as_str()),
+            E::ProjectEstablishmentLinked { uai } => insert_sorted(&mut p.establishments, uai.as_str().to_owned()),
+            E::ProjectPhaseStarted { phase, on } => {
+                let seq = p.phases.len() as u32 + 1;
+                p.phases.push(PhaseRow { seq, phase: *phase, started_on: *on, ended_on: None });
+            }
+            E::ProjectPhaseEnded { on, .. } => {
+                if let Some(open) = p.phases.iter_mut().rev().find(|f| f.ended_on.is_none()) {
+                    open.ended_on = Some(*on);
+                }
+            }
+            E::ProjectReviewHeld { held_on, .. } => p.last_review_on = p.last_review_on.max(Some(*held_on)),
+            E::ProjectProgressUpdated { progress } => p.progress = Some(progress.value()),
+            E::ProjectPaused { .. } => p.status = S::Paused,
+            E::ProjectResumed { .. } => p.status = S::Active,
+            E::ProjectTransferred { .. } => p.status = S::Transferred,
+            E::ProjectAbandoned { .. } => p.status = S::Abandoned,
+            E::ProjectPublished {} => p.visibility = Visibility::Public,
+            E::ProjectUnpublished {} => p.visibility = Visibility::Internal,
+            E::ProjectReopened { reopened_to, .. } => p.status = *reopened_to,
+            // facts this read model does not show (yet): referents, milestones, impact indicators
+            E::ProjectReferentAssigned { .. }
+            | E::ProjectMilestoneRecorded { .. }
+            | E::ProjectImpactIndicatorRecorded { .. } => {}
+        }
+        p.phase = p.phases.iter().rev().find(|f| f.ended_on.is_none()).map(|f| f.phase);
     }
 
     fn main_row(p: &ProjectRow) -> serde_json::Value {
@@ -375,30 +306,6 @@ impl Model for ProjectModel {
             "last_position": p.last_position,
             "search_text": search_text(p),
         })
-    }
-
-    /// A second project with a reference already taken is refused in words.
-    fn refine(e: sqlx::Error, new: &[&ProjectRow]) -> ProjectionError {
-        let is_reference = match &e {
-            sqlx::Error::Database(db) => {
-                db.constraint().is_some_and(|c| c.starts_with("project_reference_key"))
-                    || db.message().contains("UNIQUE constraint failed")
-                        && db.message().contains("project")
-                        && db.message().contains(".reference")
-            }
-            _ => false,
-        };
-        if !is_reference {
-            return e.into();
-        }
-        let references: Vec<&str> = new.iter().map(|p| p.reference.as_str()).collect();
-        ProjectionError::Refused {
-            rule: "project.reference_taken",
-            message: format!(
-                "la référence de projet {} est déjà celle d'un autre projet",
-                if references.is_empty() { "envoyée".to_owned() } else { references.join(", ") }
-            ),
-        }
     }
 }
 

@@ -3,15 +3,14 @@
 use crate::model::Model;
 use crate::person::{PersonModel, PersonProjector};
 use crate::project::{ProjectModel, ProjectProjector};
-use crate::schema::{self, SHADOW, TableSpec};
+use crate::schema::{self, SHADOW};
 use crate::session::{SessionModel, SessionProjector};
-use crate::sql::{self, Arg, Backend, Conn, json_object, json_text};
-use crate::{Db, ProjectionError, ProjectionStore, Projector};
+use crate::sql::{self, Arg, Conn, Exclusive, Tx};
+use crate::{ProjectionError, ProjectionStore, Projector};
 use carnet_store::{Checkpoint, Metadata, RecordedEvent, StreamId, TxConn, Upcasters};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Deserialize;
-use sqlx::{Postgres, Sqlite, Transaction};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -44,11 +43,11 @@ impl ReadModel {
     }
 
     /// Its tables, main table first.
-    pub(crate) fn tables(self) -> &'static [TableSpec] {
+    pub(crate) fn tables(self) -> Vec<&'static str> {
         match self {
-            Self::Projects => ProjectModel::TABLES,
-            Self::Sessions => SessionModel::TABLES,
-            Self::People => PersonModel::TABLES,
+            Self::Projects => ProjectModel::tables(),
+            Self::Sessions => SessionModel::tables(),
+            Self::People => PersonModel::tables(),
         }
     }
 
@@ -63,7 +62,7 @@ impl ReadModel {
 
     /// The name of its rebuild's advisory lock (`project__rebuild`).
     fn rebuild_name(self) -> String {
-        format!("{}{SHADOW}", self.tables()[0].name)
+        format!("{}{SHADOW}", self.tables()[0])
     }
 }
 
@@ -117,46 +116,13 @@ pub struct CatchUpProgress {
     pub checkpoint: Checkpoint,
 }
 
-/// A transaction on either backend (the writer on SQLite).
-pub(crate) enum Tx {
-    Pg(Transaction<'static, Postgres>),
-    Lite(Transaction<'static, Sqlite>),
-}
-
-impl Tx {
-    pub(crate) async fn begin(db: Db<'_>) -> Result<Self, sqlx::Error> {
-        Ok(match db {
-            Db::Postgres(pool) => Tx::Pg(pool.begin().await?),
-            Db::Sqlite { writer, .. } => Tx::Lite(writer.begin().await?),
-        })
-    }
-    pub(crate) fn conn(&mut self) -> Conn<'_> {
-        match self {
-            Tx::Pg(tx) => Conn::Pg(tx),
-            Tx::Lite(tx) => Conn::Lite(tx),
-        }
-    }
-    pub(crate) fn tx_conn(&mut self) -> TxConn<'_> {
-        match self {
-            Tx::Pg(tx) => TxConn::Postgres(tx),
-            Tx::Lite(tx) => TxConn::Sqlite(tx),
-        }
-    }
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Pg(tx) => tx.commit().await,
-            Tx::Lite(tx) => tx.commit().await,
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Checkpoints
 
 /// Where the projection `name` stands (`Checkpoint::START` if it never ran).
 pub async fn checkpoint<S: ProjectionStore>(store: &S, name: &str) -> Result<Checkpoint, ProjectionError> {
     let sql = "select transaction_id, global_position from projection_checkpoint where name = $1";
-    let rows = with_reader!(store.db(), |conn| sql::fetch_ints(&mut conn, sql, vec![name_arg(name)]).await?);
+    let rows = sql::read_ints(store.db(), sql, vec![name_arg(name)]).await?;
     Ok(rows.first().map_or(Checkpoint::START, |&(t, g)| Checkpoint { transaction_id: t, global_position: g }))
 }
 
@@ -170,11 +136,10 @@ async fn lock_checkpoint(conn: &mut Conn<'_>, name: &str) -> Result<Checkpoint, 
     let insert = "insert into projection_checkpoint (name, transaction_id, global_position, updated_at) \
                   values ($1, 0, 0, $2) on conflict (name) do nothing";
     sql::execute(conn, insert, vec![name_arg(name), Arg::Time(Utc::now())]).await?;
-    let lock = match conn.backend() {
-        Backend::Postgres => " for update",
-        Backend::Sqlite => "",
-    };
-    let select = format!("select transaction_id, global_position from projection_checkpoint where name = $1{lock}");
+    let select = format!(
+        "select transaction_id, global_position from projection_checkpoint where name = $1{}",
+        conn.backend().for_update()
+    );
     let rows = sql::fetch_ints(conn, &select, vec![name_arg(name)]).await?;
     Ok(rows.first().map_or(Checkpoint::START, |&(t, g)| Checkpoint { transaction_id: t, global_position: g }))
 }
@@ -274,38 +239,19 @@ pub async fn rebuild_with<S: ProjectionStore>(
     on_batch: &mut (dyn FnMut(CatchUpProgress) + Send),
 ) -> Result<CatchUpProgress, ProjectionError> {
     let models: Vec<ReadModel> = which.map_or_else(|| ReadModel::ALL.to_vec(), |m| vec![m]);
-    let owner = exclusive(store.db(), &models).await?;
+    // one rebuild of a read model at a time, across instances (on SQLite, run one at a time)
+    let names: Vec<String> = models.iter().map(|m| m.rebuild_name()).collect();
+    let owner = Exclusive::take(store.db(), &names).await?.map_err(|name| ProjectionError::Refused {
+        rule: "rebuild.in_progress",
+        message: format!("une reconstruction ({name}) est déjà en cours"),
+    })?;
     let result = rebuild_tables(store, upcasters, &models, batch_size, on_batch).await;
-    if let Some(conn) = owner {
-        let _ = sqlx::Connection::close(conn).await; // ends the advisory locks
-    }
+    owner.release().await;
     let progress = result?;
     // the old tables' pages were zeroed as they were freed (SQLite's secure_delete), but the WAL
     // still holds their images: checkpoint and truncate it (carnet_store::sealing::scrub)
     carnet_store::sealing::scrub(store.key_db(), &[]).await?;
     Ok(progress)
-}
-
-/// On PostgreSQL, one rebuild of a read model at a time, across instances: session advisory
-/// locks, one per read model, on a connection detached from the pool so that they end with it
-/// even when the rebuild is dropped midway. (On SQLite, run one rebuild at a time.)
-async fn exclusive(db: Db<'_>, models: &[ReadModel]) -> Result<Option<sqlx::PgConnection>, ProjectionError> {
-    let Db::Postgres(pool) = db else { return Ok(None) };
-    let mut conn = pool.acquire().await?.detach();
-    for model in models {
-        let name = model.rebuild_name();
-        // class 2: the store's stream locks are class 1
-        let owned: bool =
-            sqlx::query_scalar("select pg_try_advisory_lock(2, hashtext($1))").bind(&name).fetch_one(&mut conn).await?;
-        if !owned {
-            let _ = sqlx::Connection::close(conn).await; // frees the locks taken so far
-            return Err(ProjectionError::Refused {
-                rule: "rebuild.in_progress",
-                message: format!("une reconstruction ({name}) est déjà en cours"),
-            });
-        }
-    }
-    Ok(Some(conn))
 }
 
 async fn rebuild_tables<S: ProjectionStore>(
@@ -315,13 +261,13 @@ async fn rebuild_tables<S: ProjectionStore>(
     batch_size: usize,
     on_batch: &mut (dyn FnMut(CatchUpProgress) + Send),
 ) -> Result<CatchUpProgress, ProjectionError> {
-    let tables: Vec<&TableSpec> = models.iter().flat_map(|m| m.tables()).collect();
-    let mains: Vec<&str> = models.iter().map(|m| m.tables()[0].name).collect();
+    let tables: Vec<&str> = models.iter().flat_map(|m| m.tables()).collect();
+    let mains: Vec<&str> = models.iter().map(|m| m.tables()[0]).collect();
     let checkpoint_name = format!("{}{SHADOW}", mains.join("+"));
     let shadow = Several(models.iter().map(|m| m.projector(upcasters.clone(), SHADOW)).collect());
 
     let mut tx = Tx::begin(store.db()).await?;
-    schema::create_shadow(&mut tx.conn(), &tables).await?;
+    schema::create(&mut tx.conn(), &tables, SHADOW).await?;
     delete_checkpoint(&mut tx.conn(), &checkpoint_name).await?;
     tx.commit().await?;
 
@@ -335,9 +281,7 @@ async fn rebuild_tables<S: ProjectionStore>(
     let mut attempt = 0;
     loop {
         match swap(store, &tables, &checkpoint_name, &shadow, batch_size, &mut progress).await {
-            Err(ProjectionError::Database(sqlx::Error::Database(e)))
-                if e.code().as_deref() == Some("55P03") && attempt < 5 =>
-            {
+            Err(ProjectionError::Database(e)) if sql::lock_timed_out(&e) && attempt < 5 => {
                 attempt += 1;
                 tracing::info!(attempt, "read-model tables busy, trying the swap again");
             }
@@ -348,7 +292,7 @@ async fn rebuild_tables<S: ProjectionStore>(
 
 async fn swap<S: ProjectionStore>(
     store: &S,
-    tables: &[&TableSpec],
+    tables: &[&str],
     checkpoint_name: &str,
     shadow: &dyn Projector,
     batch_size: usize,
@@ -400,29 +344,22 @@ async fn committed_after(
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, ProjectionError> {
     let b = conn.backend();
-    let json = |column: &str| match b {
-        Backend::Postgres => column.to_owned(),
-        Backend::Sqlite => format!("json({column})"),
-    };
-    let object = json_object(
-        b,
-        &[
-            ("global_position", "global_position".into()),
-            ("transaction_id", "transaction_id".into()),
-            ("stream_id", "stream_id".into()),
-            ("stream_version", "stream_version".into()),
-            ("event_id", "event_id".into()),
-            ("event_type", "event_type".into()),
-            ("schema_version", "schema_version".into()),
-            ("payload", json("payload")),
-            ("metadata", json("metadata")),
-            ("recorded_at", "recorded_at".into()),
-        ],
-    );
+    let object = b.json_object(&[
+        ("global_position", "global_position".into()),
+        ("transaction_id", "transaction_id".into()),
+        ("stream_id", "stream_id".into()),
+        ("stream_version", "stream_version".into()),
+        ("event_id", "event_id".into()),
+        ("event_type", "event_type".into()),
+        ("schema_version", "schema_version".into()),
+        ("payload", b.json_column("payload")),
+        ("metadata", b.json_column("metadata")),
+        ("recorded_at", "recorded_at".into()),
+    ]);
     let sql = format!(
         "select {} from events where (transaction_id, global_position) > ($1, $2) \
          order by transaction_id, global_position limit $3",
-        json_text(b, object)
+        b.json_text(object)
     );
     let args = vec![Arg::Int(after.transaction_id), Arg::Int(after.global_position), Arg::Int(limit as i64)];
     let texts = sql::fetch_texts(conn, &sql, args).await?;

@@ -9,15 +9,11 @@
 //! académie moves its sessions along without a session event.
 
 mod query;
-mod schema;
 
 pub use query::*;
 
-use crate::ProjectionError;
-use crate::model::{Child, Model, Tables, code, decode_json, fold_text, insert_sorted};
-use crate::schema::TableSpec;
-use crate::sql::{self, Backend, json_array_subquery, json_column, json_object, json_text};
-use carnet_domain::Decider;
+use crate::model::{Child, Model, Tables, Unique, code, column_pairs, fold_text, insert_sorted, sent_references};
+use crate::sql::{self, Backend};
 use carnet_domain::session::{RequesterKind, Session, SessionEvent, SessionFormat, SessionMode, SessionStatus};
 use carnet_store::RecordedEvent;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -128,145 +124,6 @@ pub struct RegistrationRow {
     pub profile: String,
 }
 
-// ---------------------------------------------------------------------------------------------
-// Applying one event
-
-/// Applies one event to the session it belongs to (`None`: not in the read model yet). The
-/// same facts as the decider's `evolve`, restricted to what the read model shows.
-fn apply(
-    row: &mut Option<SessionRow>,
-    id: Uuid,
-    recorded: &RecordedEvent,
-    event: &SessionEvent,
-) -> Result<(), ProjectionError> {
-    use SessionEvent as E;
-    use SessionStatus as S;
-    if let E::SessionRequested { details, .. } = event {
-        *row = Some(SessionRow {
-            id,
-            reference: details.reference.as_str().to_owned(),
-            title: details.title.as_str().to_owned(),
-            format: details.format,
-            status: S::Requested,
-            objective: details.objective.as_str().to_owned(),
-            methods: details.methods.iter().map(|m| m.as_str().to_owned()).collect(),
-            requester_organisation: details.requester.organisation.as_str().to_owned(),
-            requester_kind: details.requester.kind,
-            requested_on: details.requested_on,
-            starts_at: None,
-            ends_at: None,
-            location: None,
-            mode: None,
-            capacity: None,
-            held_at: None,
-            ended_on: None,
-            end_reason: None,
-            attendance: None,
-            report: None,
-            satisfaction: None,
-            agenda: vec![],
-            follow_up_actions: vec![],
-            facilitators: vec![],
-            registrations: vec![],
-            projects: vec![],
-            academies: vec![],
-            version: 0,
-            updated_at: recorded.recorded_at,
-            last_position: recorded.global_position,
-        });
-    }
-    let Some(s) = row.as_mut() else {
-        return Err(ProjectionError::inconsistent(
-            recorded,
-            "the read model has no such session (was it appended without the inline projections? rebuild)",
-        ));
-    };
-    match event {
-        E::SessionRequested { .. } => {}
-        E::SessionScopingStarted { .. } => s.status = S::Scoping,
-        E::SessionDeclined { reason, on } | E::SessionWithdrawn { reason, on } | E::SessionCancelled { reason, on } => {
-            s.status = match event {
-                E::SessionDeclined { .. } => S::Declined,
-                E::SessionWithdrawn { .. } => S::Withdrawn,
-                _ => S::Cancelled,
-            };
-            s.end_reason = Some(reason.as_str().to_owned());
-            s.ended_on = Some(*on);
-        }
-        E::FacilitatorAssigned { facilitator } => insert_sorted(&mut s.facilitators, facilitator.0),
-        E::FacilitatorUnassigned { facilitator } => s.facilitators.retain(|f| *f != facilitator.0),
-        E::SessionScheduled { schedule, location, mode, capacity }
-        | E::SessionRescheduled { schedule, location, mode, capacity } => {
-            s.status = S::Scheduled;
-            s.starts_at = Some(schedule.start());
-            s.ends_at = Some(schedule.end());
-            s.location = Some(location.as_str().to_owned());
-            s.mode = Some(*mode);
-            s.capacity = Some(*capacity);
-        }
-        E::AgendaItemAdded { item_id, label, at } => {
-            s.agenda.push(AgendaItemRow { id: *item_id, label: label.as_str().to_owned(), at: *at });
-        }
-        E::AgendaItemRemoved { item_id } => s.agenda.retain(|i| i.id != *item_id),
-        E::ParticipantRegistered { participant, profile } => {
-            let registration = RegistrationRow { person_id: participant.0, profile: profile.as_str().to_owned() };
-            match s.registrations.binary_search_by_key(&participant.0, |r| r.person_id) {
-                Ok(at) => s.registrations[at] = registration,
-                Err(at) => s.registrations.insert(at, registration),
-            }
-        }
-        E::RegistrationCancelled { participant } => s.registrations.retain(|r| r.person_id != participant.0),
-        E::SessionHeld { at } => {
-            s.status = S::Held;
-            s.held_at = Some(*at);
-        }
-        E::AttendanceRecorded { attendance } => {
-            s.attendance = Some(AttendanceRow {
-                count: attendance.count,
-                by_profile: attendance
-                    .by_profile
-                    .iter()
-                    .map(|(profile, count)| ProfileCount { profile: profile.as_str().to_owned(), count: *count })
-                    .collect(),
-                organisations: attendance.organisations.iter().map(|o| o.as_str().to_owned()).collect(),
-                academies: {
-                    let mut codes: Vec<String> = attendance.academies.iter().map(|c| c.as_str().to_owned()).collect();
-                    codes.sort();
-                    codes
-                },
-            });
-        }
-        E::SessionReportPublished { report, on } => {
-            s.report = Some(ReportRow { text: report.as_str().to_owned(), published_on: *on });
-        }
-        E::FollowUpActionRecorded { action_id, description, due } => {
-            s.follow_up_actions.push(FollowUpActionRow {
-                id: *action_id,
-                description: description.as_str().to_owned(),
-                due: *due,
-                completed_on: None,
-            });
-        }
-        E::FollowUpActionCompleted { action_id, on } => {
-            if let Some(action) = s.follow_up_actions.iter_mut().find(|a| a.id == *action_id) {
-                action.completed_on = Some(*on);
-            }
-        }
-        E::SatisfactionSurveyRecorded { respondents, mean } => {
-            s.satisfaction = Some(SatisfactionRow { respondents: *respondents, mean: *mean });
-        }
-        E::SessionLinkedToProject { project } => insert_sorted(&mut s.projects, project.0),
-        E::SessionClosed { on } => {
-            s.status = S::Closed;
-            s.ended_on = Some(*on);
-        }
-    }
-    s.version = recorded.stream_version;
-    s.updated_at = recorded.recorded_at;
-    s.last_position = recorded.global_position;
-    Ok(())
-}
-
 fn search_text(s: &SessionRow) -> String {
     let mut parts = vec![s.reference.as_str(), &s.title, &s.objective, &s.requester_organisation];
     parts.extend(s.location.as_deref());
@@ -276,35 +133,35 @@ fn search_text(s: &SessionRow) -> String {
 // ---------------------------------------------------------------------------------------------
 // Tables
 
-/// Columns of `session` as written, with their PostgreSQL types (for `jsonb_to_recordset`).
-const SESSION_COLUMNS: &[(&str, &str)] = &[
-    ("id", "uuid"),
-    ("reference", "text"),
-    ("title", "text"),
-    ("format", "text"),
-    ("status", "text"),
-    ("objective", "text"),
-    ("requester_organisation", "text"),
-    ("requester_kind", "text"),
-    ("requested_on", "date"),
-    ("starts_at", "timestamptz"),
-    ("ends_at", "timestamptz"),
-    ("location", "text"),
-    ("mode", "text"),
-    ("capacity", "integer"),
-    ("held_at", "timestamptz"),
-    ("ended_on", "date"),
-    ("end_reason", "text"),
-    ("attendance_count", "integer"),
-    ("satisfaction_respondents", "integer"),
-    ("satisfaction_mean", "double precision"),
-    ("report", "text"),
-    ("report_published_on", "date"),
-    ("details", "jsonb"),
-    ("version", "bigint"),
-    ("updated_at", "timestamptz"),
-    ("last_position", "bigint"),
-    ("search_text", "text"),
+/// Columns of `session` as written (their types are the migrated table's).
+const SESSION_COLUMNS: &[&str] = &[
+    "id",
+    "reference",
+    "title",
+    "format",
+    "status",
+    "objective",
+    "requester_organisation",
+    "requester_kind",
+    "requested_on",
+    "starts_at",
+    "ends_at",
+    "location",
+    "mode",
+    "capacity",
+    "held_at",
+    "ended_on",
+    "end_reason",
+    "attendance_count",
+    "satisfaction_respondents",
+    "satisfaction_mean",
+    "report",
+    "report_published_on",
+    "details",
+    "version",
+    "updated_at",
+    "last_position",
+    "search_text",
 ];
 
 /// What `session.details` holds: shown, never filtered or sorted on.
@@ -400,108 +257,87 @@ impl From<Stored> for SessionRow {
     }
 }
 
-pub(crate) fn decode(text: &str) -> Result<SessionRow, ProjectionError> {
-    decode_json::<Stored>(text, "a session row").map(SessionRow::from)
-}
-
 /// One JSON object per session `s` (a [`Stored`]), children included; with `derived`, also the
 /// académies it belongs to through its linked projects (read from the live `project_academie`).
 pub(crate) fn session_json(b: Backend, t: &Tables, derived: bool) -> String {
-    let mut pairs: Vec<(&str, String)> = SESSION_COLUMNS
-        .iter()
-        .filter(|(c, _)| !matches!(*c, "search_text" | "details"))
-        .map(|(c, _)| (*c, format!("s.{c}")))
-        .collect();
-    pairs.push(("details", json_column(b, "s.details")));
-    let of = |table: &str, alias: &str| format!("from {} {alias} where {alias}.session_id = s.id", t.of(table));
-    let registration = json_object(b, &[("person_id", "r.person_id".into()), ("profile", "r.profile".into())]);
-    pairs.push(("facilitators", json_array_subquery(b, "f.person_id", &of("session_facilitator", "f"), "f.person_id")));
-    pairs.push((
-        "registrations",
-        json_array_subquery(b, &registration, &of("session_registration", "r"), "r.person_id"),
-    ));
-    pairs.push(("projects", json_array_subquery(b, "p.project_id", &of("session_project", "p"), "p.project_id")));
-    pairs.push((
-        "attendance_academies",
-        json_array_subquery(b, "a.academie_code", &of("session_academie", "a"), "a.academie_code"),
-    ));
+    let mut pairs = column_pairs("s", SESSION_COLUMNS.iter().filter(|c| !matches!(**c, "search_text" | "details")));
+    pairs.push(("details", b.json_column("s.details")));
+    pairs.push(("facilitators", FACILITATORS.array(b, t, "s", "c.person_id", "c.person_id")));
+    pairs.push(("registrations", REGISTRATIONS.array(b, t, "s", &REGISTRATIONS.object(b), "c.person_id")));
+    pairs.push(("projects", PROJECTS.array(b, t, "s", "c.project_id", "c.project_id")));
+    pairs.push(("attendance_academies", ACADEMIES.array(b, t, "s", "c.academie_code", "c.academie_code")));
     if derived {
         let union = format!(
             "from (select a.academie_code as code from {} a where a.session_id = s.id \
              union select pa.academie_code from {} sp join project_academie pa on pa.project_id = sp.project_id \
              where sp.session_id = s.id) u",
-            t.of("session_academie"),
-            t.of("session_project"),
+            t.of(ACADEMIES.table),
+            t.of(PROJECTS.table),
         );
-        pairs.push(("academies", json_array_subquery(b, "u.code", &union, "u.code")));
+        pairs.push(("academies", b.json_array_subquery("u.code", &union, "u.code")));
     }
-    json_object(b, &pairs)
+    b.json_object(&pairs)
 }
 
 /// `select <one JSON object per session> from session s`.
 pub(crate) fn select_sessions(b: Backend, t: &Tables, derived: bool) -> String {
-    format!("select {} from {} s", json_text(b, session_json(b, t, derived)), t.of("session"))
+    format!("select {} from {} s", b.json_text(session_json(b, t, derived)), t.of("session"))
 }
 
-fn facilitator_rows(s: &SessionRow) -> Vec<serde_json::Value> {
-    s.facilitators.iter().map(|p| serde_json::json!({ "session_id": s.id, "person_id": p })).collect()
-}
+/// Person ids, sorted.
+const FACILITATORS: Child<SessionRow> = Child {
+    table: "session_facilitator",
+    columns: &["session_id", "person_id"],
+    rows: |s| s.facilitators.iter().map(|p| serde_json::json!({ "session_id": s.id, "person_id": p })).collect(),
+};
 
-fn registration_rows(s: &SessionRow) -> Vec<serde_json::Value> {
-    let row =
-        |r: &RegistrationRow| serde_json::json!({ "session_id": s.id, "person_id": r.person_id, "profile": r.profile });
-    s.registrations.iter().map(row).collect()
-}
+const REGISTRATIONS: Child<SessionRow> = Child {
+    table: "session_registration",
+    columns: &["session_id", "person_id", "profile"],
+    rows: |s| {
+        let row = |r: &RegistrationRow| serde_json::json!({ "session_id": s.id, "person_id": r.person_id, "profile": r.profile });
+        s.registrations.iter().map(row).collect()
+    },
+};
 
-fn project_rows(s: &SessionRow) -> Vec<serde_json::Value> {
-    s.projects.iter().map(|p| serde_json::json!({ "session_id": s.id, "project_id": p })).collect()
-}
+/// The linked projects.
+const PROJECTS: Child<SessionRow> = Child {
+    table: "session_project",
+    columns: &["session_id", "project_id"],
+    rows: |s| s.projects.iter().map(|p| serde_json::json!({ "session_id": s.id, "project_id": p })).collect(),
+};
 
-fn academie_rows(s: &SessionRow) -> Vec<serde_json::Value> {
-    let codes = s.attendance.iter().flat_map(|a| &a.academies);
-    codes.map(|c| serde_json::json!({ "session_id": s.id, "academie_code": c })).collect()
-}
+/// The académies the attendance names (not those of the linked projects: see the module doc).
+const ACADEMIES: Child<SessionRow> = Child {
+    table: "session_academie",
+    columns: &["session_id", "academie_code"],
+    rows: |s| {
+        let codes = s.attendance.iter().flat_map(|a| &a.academies);
+        codes.map(|c| serde_json::json!({ "session_id": s.id, "academie_code": c })).collect()
+    },
+};
 
 /// The session read model, for the shared machinery of [`crate::model`].
 pub(crate) struct SessionModel;
 
 impl Model for SessionModel {
     type Row = SessionRow;
-    type Event = SessionEvent;
-    const CATEGORY: &'static str = Session::CATEGORY;
-    const COLUMNS: &'static [(&'static str, &'static str)] = SESSION_COLUMNS;
-    const CHILDREN: &'static [Child<SessionRow>] = &[
-        Child {
-            table: "session_facilitator",
-            columns: &[("session_id", "uuid"), ("person_id", "uuid")],
-            rows: facilitator_rows,
-        },
-        Child {
-            table: "session_registration",
-            columns: &[("session_id", "uuid"), ("person_id", "uuid"), ("profile", "text")],
-            rows: registration_rows,
-        },
-        Child {
-            table: "session_project",
-            columns: &[("session_id", "uuid"), ("project_id", "uuid")],
-            rows: project_rows,
-        },
-        Child {
-            table: "session_academie",
-            columns: &[("session_id", "uuid"), ("academie_code", "text")],
-            rows: academie_rows,
-        },
-    ];
-    const TABLES: &'static [TableSpec] = schema::TABLES;
+    type Stored = Stored;
+    type Aggregate = Session;
+    const COLUMNS: &'static [&'static str] = SESSION_COLUMNS;
+    const CHILDREN: &'static [Child<SessionRow>] = &[FACILITATORS, REGISTRATIONS, PROJECTS, ACADEMIES];
     const ID: &'static str = "s.id";
-
-    fn id(row: &SessionRow) -> Uuid {
-        row.id
-    }
-
-    fn version(row: &SessionRow) -> u64 {
-        row.version
-    }
+    /// A second session with a reference already taken is refused in words.
+    const UNIQUE: &'static [Unique<SessionRow>] = &[Unique {
+        constraint: "session_reference_key",
+        table: "session",
+        column: "reference",
+        rule: "session.reference_taken",
+        message: |new| {
+            let references = sent_references(new.iter().map(|s| s.reference.as_str()));
+            format!("la référence de session {references} est déjà celle d'une autre session")
+        },
+    }];
 
     fn select(b: Backend, t: &Tables) -> String {
         // the projector needs no derived académies (nor the project tables, which a rebuild of
@@ -509,17 +345,128 @@ impl Model for SessionModel {
         select_sessions(b, t, false)
     }
 
-    fn decode(text: &str) -> Result<SessionRow, ProjectionError> {
-        decode(text)
+    fn create(id: Uuid, recorded: &RecordedEvent, event: &SessionEvent) -> Option<SessionRow> {
+        use {SessionEvent as E, SessionStatus as S};
+        let E::SessionRequested { details, .. } = event else { return None };
+        Some(SessionRow {
+            id,
+            reference: details.reference.as_str().to_owned(),
+            title: details.title.as_str().to_owned(),
+            format: details.format,
+            status: S::Requested,
+            objective: details.objective.as_str().to_owned(),
+            methods: details.methods.iter().map(|m| m.as_str().to_owned()).collect(),
+            requester_organisation: details.requester.organisation.as_str().to_owned(),
+            requester_kind: details.requester.kind,
+            requested_on: details.requested_on,
+            starts_at: None,
+            ends_at: None,
+            location: None,
+            mode: None,
+            capacity: None,
+            held_at: None,
+            ended_on: None,
+            end_reason: None,
+            attendance: None,
+            report: None,
+            satisfaction: None,
+            agenda: vec![],
+            follow_up_actions: vec![],
+            facilitators: vec![],
+            registrations: vec![],
+            projects: vec![],
+            academies: vec![],
+            version: 0,
+            updated_at: recorded.recorded_at,
+            last_position: recorded.global_position,
+        })
     }
 
-    fn apply(
-        row: &mut Option<SessionRow>,
-        id: Uuid,
-        recorded: &RecordedEvent,
-        event: &SessionEvent,
-    ) -> Result<(), ProjectionError> {
-        apply(row, id, recorded, event)
+    fn change(s: &mut SessionRow, _recorded: &RecordedEvent, event: &SessionEvent) {
+        use {SessionEvent as E, SessionStatus as S};
+        match event {
+            E::SessionRequested { .. } => {}
+            E::SessionScopingStarted { .. } => s.status = S::Scoping,
+            E::SessionDeclined { reason, on }
+            | E::SessionWithdrawn { reason, on }
+            | E::SessionCancelled { reason, on } => {
+                s.status = match event {
+                    E::SessionDeclined { .. } => S::Declined,
+                    E::SessionWithdrawn { .. } => S::Withdrawn,
+                    _ => S::Cancelled,
+                };
+                s.end_reason = Some(reason.as_str().to_owned());
+                s.ended_on = Some(*on);
+            }
+            E::FacilitatorAssigned { facilitator } => insert_sorted(&mut s.facilitators, facilitator.0),
+            E::FacilitatorUnassigned { facilitator } => s.facilitators.retain(|f| *f != facilitator.0),
+            E::SessionScheduled { schedule, location, mode, capacity }
+            | E::SessionRescheduled { schedule, location, mode, capacity } => {
+                s.status = S::Scheduled;
+                s.starts_at = Some(schedule.start());
+                s.ends_at = Some(schedule.end());
+                s.location = Some(location.as_str().to_owned());
+                s.mode = Some(*mode);
+                s.capacity = Some(*capacity);
+            }
+            E::AgendaItemAdded { item_id, label, at } => {
+                s.agenda.push(AgendaItemRow { id: *item_id, label: label.as_str().to_owned(), at: *at });
+            }
+            E::AgendaItemRemoved { item_id } => s.agenda.retain(|i| i.id != *item_id),
+            E::ParticipantRegistered { participant, profile } => {
+                let registration = RegistrationRow { person_id: participant.0, profile: profile.as_str().to_owned() };
+                match s.registrations.binary_search_by_key(&participant.0, |r| r.person_id) {
+                    Ok(at) => s.registrations[at] = registration,
+                    Err(at) => s.registrations.insert(at, registration),
+                }
+            }
+            E::RegistrationCancelled { participant } => s.registrations.retain(|r| r.person_id != participant.0),
+            E::SessionHeld { at } => {
+                s.status = S::Held;
+                s.held_at = Some(*at);
+            }
+            E::AttendanceRecorded { attendance } => {
+                s.attendance = Some(AttendanceRow {
+                    count: attendance.count,
+                    by_profile: attendance
+                        .by_profile
+                        .iter()
+                        .map(|(profile, count)| ProfileCount { profile: profile.as_str().to_owned(), count: *count })
+                        .collect(),
+                    organisations: attendance.organisations.iter().map(|o| o.as_str().to_owned()).collect(),
+                    academies: {
+                        let mut codes: Vec<String> =
+                            attendance.academies.iter().map(|c| c.as_str().to_owned()).collect();
+                        codes.sort();
+                        codes
+                    },
+                });
+            }
+            E::SessionReportPublished { report, on } => {
+                s.report = Some(ReportRow { text: report.as_str().to_owned(), published_on: *on });
+            }
+            E::FollowUpActionRecorded { action_id, description, due } => {
+                s.follow_up_actions.push(FollowUpActionRow {
+                    id: *action_id,
+                    description: description.as_str().to_owned(),
+                    due: *due,
+                    completed_on: None,
+                });
+            }
+            E::FollowUpActionCompleted { action_id, on } => {
+                if let Some(action) = s.follow_up_actions.iter_mut().find(|a| a.id == *action_id) {
+                    action.completed_on = Some(*on);
+                }
+            }
+            E::SatisfactionSurveyRecorded { respondents, mean } => {
+                s.satisfaction = Some(SatisfactionRow { respondents: *respondents, mean: *mean });
+            }
+            E::SessionLinkedToProject { project } => insert_sorted(&mut s.projects, project.0),
+            E::SessionClosed { on } => {
+                s.status = S::Closed;
+                s.ended_on = Some(*on);
+            }
+        }
     }
 
     fn main_row(s: &SessionRow) -> serde_json::Value {
@@ -560,28 +507,6 @@ impl Model for SessionModel {
             "last_position": s.last_position,
             "search_text": search_text(s),
         })
-    }
-
-    /// A second session with a reference already taken is refused in words.
-    fn refine(e: sqlx::Error, new: &[&SessionRow]) -> ProjectionError {
-        let is_reference = match &e {
-            sqlx::Error::Database(db) => {
-                db.constraint().is_some_and(|c| c.starts_with("session_reference_key"))
-                    || db.message().contains("UNIQUE constraint failed: session") && db.message().contains(".reference")
-            }
-            _ => false,
-        };
-        if !is_reference {
-            return e.into();
-        }
-        let references: Vec<&str> = new.iter().map(|s| s.reference.as_str()).collect();
-        ProjectionError::Refused {
-            rule: "session.reference_taken",
-            message: format!(
-                "la référence de session {} est déjà celle d'une autre session",
-                if references.is_empty() { "envoyée".to_owned() } else { references.join(", ") }
-            ),
-        }
     }
 }
 

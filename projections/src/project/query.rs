@@ -1,12 +1,11 @@
 //! Reading the project read model: by id, by ids (for the API's loaders), and paged lists with
 //! filters and keyset cursors (DESIGN §5: never OFFSET).
 
-use super::{ProjectModel, ProjectRow, select_projects};
+use super::{ProjectModel, ProjectRow};
 use crate::model::{
-    Binds, Direction, Model, Page, PageQuery, Tables, after_key, backend, check_page_size, code, fetch_page, load,
-    order_terms, text_condition,
+    Binds, Listing, Model, Order, Page, Tables, after_key, any_code, load, order_terms, text_condition,
 };
-use crate::sql::{Arg, Backend, in_list};
+use crate::sql::{Arg, Backend, Reader};
 use crate::{Db, ProjectionError};
 use carnet_domain::project::{Phase, ProjectStatus, SupportMode, Visibility};
 use carnet_domain::values::AcademieCode;
@@ -46,17 +45,8 @@ pub enum ProjectOrderField {
     UpdatedAt,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ProjectOrder {
-    pub field: ProjectOrderField,
-    pub direction: Direction,
-}
-
-impl ProjectOrder {
-    pub fn new(field: ProjectOrderField, direction: Direction) -> Self {
-        Self { field, direction }
-    }
-}
+/// The order of a project list.
+pub type ProjectOrder = Order<ProjectOrderField>;
 
 /// A position in a list: the sort key of a row. Opaque to clients: the API serializes it (serde)
 /// and encodes it. A cursor only fits the order field it was taken for.
@@ -84,66 +74,36 @@ pub type ProjectPage = Page<ProjectRow>;
 
 /// The project with this id, if the read model has it.
 pub async fn project_by_id(db: Db<'_>, id: Uuid) -> Result<Option<ProjectRow>, ProjectionError> {
-    let rows = with_reader!(db, |conn| load::<ProjectModel>(&mut conn, &Tables::live(), &[id]).await?);
-    Ok(rows.into_iter().next())
+    Ok(projects_by_ids(db, &[id]).await?.into_values().next())
 }
 
 /// The projects with these ids (one query, whatever their number): what a loader batches.
 pub async fn projects_by_ids(db: Db<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, ProjectRow>, ProjectionError> {
-    let rows = with_reader!(db, |conn| load::<ProjectModel>(&mut conn, &Tables::live(), ids).await?);
+    let rows = load::<ProjectModel>(&mut Reader::acquire(db).await?.conn(), &Tables::live(), ids).await?;
     Ok(rows.into_iter().map(|p| (p.id, p)).collect())
 }
 
-/// The first `first` projects matching `filter` in `order`, after `after`.
-pub async fn list_projects(
-    db: Db<'_>,
-    filter: &ProjectFilter,
-    order: ProjectOrder,
-    first: u32,
-    after: Option<&ProjectCursor>,
-) -> Result<ProjectPage, ProjectionError> {
-    list(db, filter, order, first, after, false).await
-}
-
-/// The last `last` projects matching `filter` in `order`, before `before` (Relay's backward
-/// paging); the rows come in `order` too.
-pub async fn list_projects_backward(
-    db: Db<'_>,
-    filter: &ProjectFilter,
-    order: ProjectOrder,
-    last: u32,
-    before: Option<&ProjectCursor>,
-) -> Result<ProjectPage, ProjectionError> {
-    list(db, filter, order, last, before, true).await
-}
+paged_lists!(
+    ProjectModel,
+    "projects",
+    list_projects,
+    list_projects_backward,
+    ProjectFilter,
+    ProjectOrder,
+    ProjectCursor,
+    ProjectPage
+);
 
 /// The conditions of `filter` on `project p`.
 fn filter_sql(b: Backend, filter: &ProjectFilter, binds: &mut Binds) -> Vec<String> {
     let mut conditions = vec![];
-    let codes = |values: Vec<String>, binds: &mut Binds| binds.push(Arg::Texts(values));
-    if !filter.status.is_empty() {
-        let n = codes(filter.status.iter().map(code).collect(), binds);
-        conditions.push(in_list(b, "p.status", n));
-    }
-    if !filter.phase.is_empty() {
-        let n = codes(filter.phase.iter().map(code).collect(), binds);
-        conditions.push(in_list(b, "p.phase", n));
-    }
-    if !filter.support_mode.is_empty() {
-        let n = codes(filter.support_mode.iter().map(code).collect(), binds);
-        conditions.push(in_list(b, "p.support_mode", n));
-    }
-    if !filter.visibility.is_empty() {
-        let n = codes(filter.visibility.iter().map(code).collect(), binds);
-        conditions.push(in_list(b, "p.visibility", n));
-    }
+    conditions.extend(any_code(b, "p.status", &filter.status, binds));
+    conditions.extend(any_code(b, "p.phase", &filter.phase, binds));
+    conditions.extend(any_code(b, "p.support_mode", &filter.support_mode, binds));
+    conditions.extend(any_code(b, "p.visibility", &filter.visibility, binds));
     conditions.extend(academie_condition(b, &Tables::live(), &filter.academie_code, binds));
-    if !filter.theme.is_empty() {
-        let n = codes(filter.theme.clone(), binds);
-        conditions.push(format!(
-            "exists (select 1 from project_theme t where t.project_id = p.id and {})",
-            in_list(b, "t.theme", n)
-        ));
+    if let Some(theme) = any_code(b, "t.theme", &filter.theme, binds) {
+        conditions.push(format!("exists (select 1 from project_theme t where t.project_id = p.id and {theme})"));
     }
     conditions.extend(text_condition("p.search_text", filter.text.as_deref(), binds));
     conditions
@@ -160,64 +120,56 @@ pub(crate) fn academie_condition(b: Backend, t: &Tables, codes: &[AcademieCode],
     Some(format!(
         "exists (select 1 from {} a where a.project_id = p.id and {})",
         t.of("project_academie"),
-        in_list(b, "a.academie_code", n)
+        b.in_list("a.academie_code", n)
     ))
 }
 
-async fn list(
-    db: Db<'_>,
-    filter: &ProjectFilter,
-    order: ProjectOrder,
-    size: u32,
-    cursor: Option<&ProjectCursor>,
-    backward: bool,
-) -> Result<ProjectPage, ProjectionError> {
-    check_page_size(size, "projets")?;
-    let b = backend(db);
-    let mut binds = Binds(vec![]);
-    let filter = filter_sql(b, filter, &mut binds);
-    let filter_binds = binds.0.len();
+impl Listing for ProjectModel {
+    type Row = ProjectRow;
+    type Filter = ProjectFilter;
+    type Field = ProjectOrderField;
+    type Cursor = ProjectCursor;
+    const WHAT: &'static str = "projets";
+    const FROM: &'static str = "project p";
 
-    let columns: &[&str] = match order.field {
+    fn page_select(b: Backend) -> String {
+        Self::select(b, &Tables::live())
+    }
+
+    fn page_decode(text: &str) -> Result<ProjectRow, ProjectionError> {
+        Self::decode(text)
+    }
+
+    fn conditions(b: Backend, filter: &ProjectFilter, binds: &mut Binds) -> Result<Vec<String>, ProjectionError> {
+        Ok(filter_sql(b, filter, binds))
+    }
+
+    fn order_by(field: ProjectOrderField, ascending: bool) -> Vec<String> {
+        order_terms(key_columns(field), ascending)
+    }
+
+    fn keyset(field: ProjectOrderField, cursor: &ProjectCursor, ascending: bool, binds: &mut Binds) -> Option<String> {
+        let values = match (field, cursor) {
+            (ProjectOrderField::SubmittedAt, ProjectCursor::SubmittedAt { on, id }) => {
+                vec![Arg::Date(*on), Arg::Uuid(*id)]
+            }
+            (ProjectOrderField::Reference, ProjectCursor::Reference { reference }) => {
+                vec![Arg::Text(reference.clone())]
+            }
+            (ProjectOrderField::UpdatedAt, ProjectCursor::UpdatedAt { at, id }) => {
+                vec![Arg::Time(*at), Arg::Uuid(*id)]
+            }
+            _ => return None,
+        };
+        Some(after_key(key_columns(field), values, ascending, binds))
+    }
+}
+
+/// The sort key of the order on `field`.
+fn key_columns(field: ProjectOrderField) -> &'static [&'static str] {
+    match field {
         ProjectOrderField::SubmittedAt => &["p.submitted_on", "p.id"],
         ProjectOrderField::Reference => &["p.reference"],
         ProjectOrderField::UpdatedAt => &["p.updated_at", "p.id"],
-    };
-    // paging backward walks the order in reverse, then turns the page around
-    let ascending = (order.direction == Direction::Asc) != backward;
-    let keyset = match cursor {
-        None => None,
-        Some(cursor) => {
-            let values = match (order.field, cursor) {
-                (ProjectOrderField::SubmittedAt, ProjectCursor::SubmittedAt { on, id }) => {
-                    vec![Arg::Date(*on), Arg::Uuid(*id)]
-                }
-                (ProjectOrderField::Reference, ProjectCursor::Reference { reference }) => {
-                    vec![Arg::Text(reference.clone())]
-                }
-                (ProjectOrderField::UpdatedAt, ProjectCursor::UpdatedAt { at, id }) => {
-                    vec![Arg::Time(*at), Arg::Uuid(*id)]
-                }
-                _ => {
-                    return Err(ProjectionError::InvalidCursor(format!(
-                        "ce curseur a été pris dans une liste triée autrement que par « {} »",
-                        crate::model::graphql_name(&order.field)
-                    )));
-                }
-            };
-            Some(after_key(columns, values, ascending, &mut binds))
-        }
-    };
-    let query = PageQuery {
-        select: select_projects(b, &Tables::live()),
-        from: "project p".to_owned(),
-        filter,
-        filter_binds,
-        keyset,
-        order_by: order_terms(columns, ascending),
-        binds,
-        size,
-        backward,
-    };
-    fetch_page(db, query, ProjectModel::decode).await
+    }
 }

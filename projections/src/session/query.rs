@@ -2,16 +2,17 @@
 //! statement whatever their number), and paged lists with filters and keyset cursors (DESIGN §5:
 //! never OFFSET).
 
-use super::{SessionRow, Stored, decode, select_sessions, session_json};
+use super::{SessionModel, SessionRow, Stored, select_sessions, session_json};
+use crate::indicators::Period;
 use crate::model::{
-    Binds, Direction, Page, PageQuery, Tables, after_key, backend, check_page_size, code, decode_json, fetch_page,
+    Binds, Listing, Model, Order, Page, Tables, after_key, any_code, code, decode_json, load_with, midnight,
     order_terms, text_condition,
 };
-use crate::sql::{self, Arg, Backend, in_list, json_object, json_text};
+use crate::sql::{self, Arg, Backend, Reader};
 use crate::{Db, ProjectionError};
 use carnet_domain::session::{SessionFormat, SessionStatus};
 use carnet_domain::values::AcademieCode;
-use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -49,17 +50,8 @@ pub enum SessionOrderField {
     UpdatedAt,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct SessionOrder {
-    pub field: SessionOrderField,
-    pub direction: Direction,
-}
-
-impl SessionOrder {
-    pub fn new(field: SessionOrderField, direction: Direction) -> Self {
-        Self { field, direction }
-    }
-}
+/// The order of a session list.
+pub type SessionOrder = Order<SessionOrderField>;
 
 /// A position in a list: the sort key of a row. Opaque to clients: the API serializes it (serde)
 /// and encodes it. A cursor only fits the order field it was taken for.
@@ -94,25 +86,17 @@ impl SessionRow {
 /// One page of sessions.
 pub type SessionPage = Page<SessionRow>;
 
-/// The sessions with these ids, with the académies they belong to.
-async fn by_ids(db: Db<'_>, ids: &[Uuid]) -> Result<Vec<SessionRow>, ProjectionError> {
-    if ids.is_empty() {
-        return Ok(vec![]);
-    }
-    let b = backend(db);
-    let sql = format!("{} where {}", select_sessions(b, &Tables::live(), true), in_list(b, "s.id", 1));
-    let texts = with_reader!(db, |conn| sql::fetch_texts(&mut conn, &sql, vec![Arg::Uuids(ids.to_vec())]).await?);
-    texts.iter().map(|t| decode(t)).collect()
-}
-
 /// The session with this id, if the read model has it.
 pub async fn session_by_id(db: Db<'_>, id: Uuid) -> Result<Option<SessionRow>, ProjectionError> {
-    Ok(by_ids(db, &[id]).await?.into_iter().next())
+    Ok(sessions_by_ids(db, &[id]).await?.into_values().next())
 }
 
-/// The sessions with these ids (one query, whatever their number): what a loader batches.
+/// The sessions with these ids (one query, whatever their number), with the académies they
+/// belong to: what a loader batches.
 pub async fn sessions_by_ids(db: Db<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, SessionRow>, ProjectionError> {
-    Ok(by_ids(db, ids).await?.into_iter().map(|s| (s.id, s)).collect())
+    let select = select_sessions(db.backend(), &Tables::live(), true);
+    let rows = load_with(&mut Reader::acquire(db).await?.conn(), &select, "s.id", ids, SessionModel::decode).await?;
+    Ok(rows.into_iter().map(|s| (s.id, s)).collect())
 }
 
 /// The sessions linked to each of these projects, by start (unscheduled last), then id; a
@@ -130,19 +114,19 @@ pub async fn sessions_by_project_ids(
         project_id: Uuid,
         session: Stored,
     }
-    let b = backend(db);
+    let b = db.backend();
     let t = Tables::live();
-    let object = json_object(b, &[("project_id", "sp.project_id".into()), ("session", session_json(b, &t, true))]);
+    let object = b.json_object(&[("project_id", "sp.project_id".into()), ("session", session_json(b, &t, true))]);
     let sql = format!(
         "select {} from {} sp join {} s on s.id = sp.session_id where {} \
          order by sp.project_id, s.starts_at asc nulls last, s.id",
-        json_text(b, object),
+        b.json_text(object),
         t.of("session_project"),
         t.of("session"),
-        in_list(b, "sp.project_id", 1),
+        b.in_list("sp.project_id", 1),
     );
     let args = vec![Arg::Uuids(project_ids.to_vec())];
-    let texts = with_reader!(db, |conn| sql::fetch_texts(&mut conn, &sql, args).await?);
+    let texts = sql::read_texts(db, &sql, args).await?;
     let mut out: HashMap<Uuid, Vec<SessionRow>> = HashMap::new();
     for text in &texts {
         let linked: Linked = decode_json(text, "a session of a project")?;
@@ -170,62 +154,28 @@ pub async fn seminars_of(db: Db<'_>, organisation: &str, year: i32) -> Result<u3
         Arg::Time(midnight(start)),
         Arg::Time(midnight(end)),
     ];
-    let counted = with_reader!(db, |conn| sql::fetch_ints(&mut conn, sql, args).await?);
+    let counted = sql::read_ints(db, sql, args).await?;
     Ok(counted.first().map_or(0, |(n, _)| u32::try_from(*n).unwrap_or(u32::MAX)))
 }
 
-/// The first `first` sessions matching `filter` in `order`, after `after`.
-pub async fn list_sessions(
-    db: Db<'_>,
-    filter: &SessionFilter,
-    order: SessionOrder,
-    first: u32,
-    after: Option<&SessionCursor>,
-) -> Result<SessionPage, ProjectionError> {
-    list(db, filter, order, first, after, false).await
-}
-
-/// The last `last` sessions matching `filter` in `order`, before `before` (Relay's backward
-/// paging); the rows come in `order` too.
-pub async fn list_sessions_backward(
-    db: Db<'_>,
-    filter: &SessionFilter,
-    order: SessionOrder,
-    last: u32,
-    before: Option<&SessionCursor>,
-) -> Result<SessionPage, ProjectionError> {
-    list(db, filter, order, last, before, true).await
-}
-
-/// Midnight UTC starting `day`.
-fn midnight(day: NaiveDate) -> DateTime<Utc> {
-    day.and_time(chrono::NaiveTime::MIN).and_utc()
-}
+paged_lists!(
+    SessionModel,
+    "sessions",
+    list_sessions,
+    list_sessions_backward,
+    SessionFilter,
+    SessionOrder,
+    SessionCursor,
+    SessionPage
+);
 
 /// The conditions of `filter` on `session s`.
 fn filter_sql(b: Backend, filter: &SessionFilter, binds: &mut Binds) -> Result<Vec<String>, ProjectionError> {
+    // the days of a period, as the indicators take them (four-digit years, from before to)
+    Period::new(filter.from, filter.to).validate()?;
     let mut conditions = vec![];
-    if !filter.status.is_empty() {
-        let n = binds.push(Arg::Texts(filter.status.iter().map(code).collect()));
-        conditions.push(in_list(b, "s.status", n));
-    }
-    if !filter.format.is_empty() {
-        let n = binds.push(Arg::Texts(filter.format.iter().map(code).collect()));
-        conditions.push(in_list(b, "s.format", n));
-    }
-    // timestamps are compared as fixed-width text on SQLite: four-digit years only
-    for day in filter.from.iter().chain(&filter.to) {
-        if !(1..=9998).contains(&day.year()) {
-            return Err(ProjectionError::InvalidArgument(format!("la date {day} est hors des limites du calendrier")));
-        }
-    }
-    if let (Some(from), Some(to)) = (filter.from, filter.to)
-        && from > to
-    {
-        return Err(ProjectionError::InvalidArgument(format!(
-            "la période demandée commence ({from}) après sa fin ({to})"
-        )));
-    }
+    conditions.extend(any_code(b, "s.status", &filter.status, binds));
+    conditions.extend(any_code(b, "s.format", &filter.format, binds));
     // overlap of [starts_at, ends_at] with the days from..=to; null schedules never match
     if let Some(from) = filter.from {
         let n = binds.push(Arg::Time(midnight(from)));
@@ -261,10 +211,10 @@ pub(crate) fn academie_condition(b: Backend, t: &Tables, codes: &[AcademieCode],
          or exists (select 1 from {} sp join {} pa on pa.project_id = sp.project_id \
          where sp.session_id = s.id and {}))",
         t.of("session_academie"),
-        in_list(b, "a.academie_code", attendance),
+        b.in_list("a.academie_code", attendance),
         t.of("session_project"),
         t.of("project_academie"),
-        in_list(b, "pa.academie_code", projects),
+        b.in_list("pa.academie_code", projects),
     ))
 }
 
@@ -285,60 +235,50 @@ fn after_start(at: Option<DateTime<Utc>>, id: Uuid, ascending: bool, binds: &mut
     }
 }
 
-async fn list(
-    db: Db<'_>,
-    filter: &SessionFilter,
-    order: SessionOrder,
-    size: u32,
-    cursor: Option<&SessionCursor>,
-    backward: bool,
-) -> Result<SessionPage, ProjectionError> {
-    check_page_size(size, "sessions")?;
-    let b = backend(db);
-    let mut binds = Binds(vec![]);
-    let filter = filter_sql(b, filter, &mut binds)?;
-    let filter_binds = binds.0.len();
+impl Listing for SessionModel {
+    type Row = SessionRow;
+    type Filter = SessionFilter;
+    type Field = SessionOrderField;
+    type Cursor = SessionCursor;
+    const WHAT: &'static str = "sessions";
+    const FROM: &'static str = "session s";
 
-    // paging backward walks the order in reverse, then turns the page around
-    let ascending = (order.direction == Direction::Asc) != backward;
-    let direction = if ascending { "asc" } else { "desc" };
-    let order_by = match order.field {
-        // explicit, as the backends differ by default: unscheduled last ascending, first descending
-        SessionOrderField::StartsAt => {
-            let nulls = if ascending { "last" } else { "first" };
-            vec![format!("s.starts_at {direction} nulls {nulls}"), format!("s.id {direction}")]
+    fn page_select(b: Backend) -> String {
+        select_sessions(b, &Tables::live(), true)
+    }
+
+    fn page_decode(text: &str) -> Result<SessionRow, ProjectionError> {
+        Self::decode(text)
+    }
+
+    fn conditions(b: Backend, filter: &SessionFilter, binds: &mut Binds) -> Result<Vec<String>, ProjectionError> {
+        filter_sql(b, filter, binds)
+    }
+
+    fn order_by(field: SessionOrderField, ascending: bool) -> Vec<String> {
+        match field {
+            // explicit, as the backends differ by default: unscheduled last ascending, first descending
+            SessionOrderField::StartsAt => {
+                let (direction, nulls) = if ascending { ("asc", "last") } else { ("desc", "first") };
+                vec![format!("s.starts_at {direction} nulls {nulls}"), format!("s.id {direction}")]
+            }
+            SessionOrderField::Reference => order_terms(&["s.reference"], ascending),
+            SessionOrderField::UpdatedAt => order_terms(&["s.updated_at", "s.id"], ascending),
         }
-        SessionOrderField::Reference => order_terms(&["s.reference"], ascending),
-        SessionOrderField::UpdatedAt => order_terms(&["s.updated_at", "s.id"], ascending),
-    };
-    let keyset = match (order.field, cursor) {
-        (_, None) => None,
-        (SessionOrderField::StartsAt, Some(SessionCursor::StartsAt { at, id })) => {
-            Some(after_start(*at, *id, ascending, &mut binds))
-        }
-        (SessionOrderField::Reference, Some(SessionCursor::Reference { reference })) => {
-            Some(after_key(&["s.reference"], vec![Arg::Text(reference.clone())], ascending, &mut binds))
-        }
-        (SessionOrderField::UpdatedAt, Some(SessionCursor::UpdatedAt { at, id })) => {
-            Some(after_key(&["s.updated_at", "s.id"], vec![Arg::Time(*at), Arg::Uuid(*id)], ascending, &mut binds))
-        }
-        (field, Some(_)) => {
-            return Err(ProjectionError::InvalidCursor(format!(
-                "ce curseur a été pris dans une liste triée autrement que par « {} »",
-                crate::model::graphql_name(&field)
-            )));
-        }
-    };
-    let query = PageQuery {
-        select: select_sessions(b, &Tables::live(), true),
-        from: "session s".to_owned(),
-        filter,
-        filter_binds,
-        keyset,
-        order_by,
-        binds,
-        size,
-        backward,
-    };
-    fetch_page(db, query, decode).await
+    }
+
+    fn keyset(field: SessionOrderField, cursor: &SessionCursor, ascending: bool, binds: &mut Binds) -> Option<String> {
+        Some(match (field, cursor) {
+            (SessionOrderField::StartsAt, SessionCursor::StartsAt { at, id }) => {
+                after_start(*at, *id, ascending, binds)
+            }
+            (SessionOrderField::Reference, SessionCursor::Reference { reference }) => {
+                after_key(&["s.reference"], vec![Arg::Text(reference.clone())], ascending, binds)
+            }
+            (SessionOrderField::UpdatedAt, SessionCursor::UpdatedAt { at, id }) => {
+                after_key(&["s.updated_at", "s.id"], vec![Arg::Time(*at), Arg::Uuid(*id)], ascending, binds)
+            }
+            _ => return None,
+        })
+    }
 }
