@@ -1,5 +1,6 @@
-//! The decider contract every aggregate implements, the rejection it answers with, and
-//! [`event_types!`], which names the stored event types of an event enum.
+//! The decider contract every aggregate implements and the rejection it answers with; and two
+//! macros every aggregate folder uses: `decider!`, which wires its `decide.rs` and `evolve.rs`
+//! into a [`Decider`], and `event_types!`, which names the stored types of its event enum.
 
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt;
@@ -96,6 +97,38 @@ impl From<ValueError> for Rejection {
         Rejection::input(e.rule, e.message)
     }
 }
+
+/// Implements [`Decider`] for an aggregate kept as a folder (`project/`, `session/`, `person/`):
+/// `decide` is its `decide.rs`'s `decide`, `evolve` its `evolve.rs`'s `evolve`, and `reason` its
+/// command's own `reason()`. One line in the aggregate's `mod.rs` names what differs: the
+/// types, the stream category and the version of `evolve` (bumped whenever `evolve` changes
+/// meaning, so that older snapshots are ignored).
+macro_rules! decider {
+    ($aggregate:ident: state $state:ty, command $command:ty, event $event:ty,
+     category $category:literal, version $version:literal) => {
+        impl $crate::decider::Decider for $aggregate {
+            type State = $state;
+            type Command = $command;
+            type Event = $event;
+
+            const CATEGORY: &'static str = $category;
+            const VERSION: u32 = $version;
+
+            fn reason(command: &$command) -> Option<&str> {
+                command.reason()
+            }
+
+            fn decide(state: &$state, command: &$command) -> Result<Vec<$event>, $crate::decider::Rejection> {
+                decide::decide(state, command)
+            }
+
+            fn evolve(state: $state, event: &$event) -> $state {
+                evolve::evolve(state, event)
+            }
+        }
+    };
+}
+pub(crate) use decider;
 
 /// Names the stored event types of an event enum, one line a variant: `Variant => CONSTANT`.
 ///

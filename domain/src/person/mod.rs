@@ -30,7 +30,7 @@ pub use command::PersonCommand;
 pub use event::PersonEvent;
 pub use vocabulary::{ConsentPurpose, Role};
 
-use crate::decider::{Decider, Rejection};
+use crate::decider::decider;
 use crate::values::{AcademieCode, Email, Label, PersonId, Uai};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -39,26 +39,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The person aggregate.
 pub struct Person;
 
-impl Decider for Person {
-    type State = PersonState;
-    type Command = PersonCommand;
-    type Event = PersonEvent;
-
-    const CATEGORY: &'static str = "person";
-    const VERSION: u32 = 1;
-
-    fn reason(command: &PersonCommand) -> Option<&str> {
-        command.reason()
-    }
-
-    fn decide(state: &PersonState, command: &PersonCommand) -> Result<Vec<PersonEvent>, Rejection> {
-        decide::decide(state, command)
-    }
-
-    fn evolve(state: PersonState, event: &PersonEvent) -> PersonState {
-        evolve::evolve(state, event)
-    }
-}
+decider! { Person: state PersonState, command PersonCommand, event PersonEvent, category "person", version 1 }
 
 /// Everything Carnet knows that identifies a person. Nothing outside this type is personal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,7 +34,7 @@ pub use command::SessionCommand;
 pub use event::SessionEvent;
 pub use vocabulary::{RequesterKind, SessionFormat, SessionMode, SessionStatus};
 
-use crate::decider::{Decider, Rejection};
+use crate::decider::decider;
 use crate::values::{AcademieCode, DateRange, Label, LongText, PersonId, ProjectId, SessionId, Title};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -43,26 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The session aggregate.
 pub struct Session;
 
-impl Decider for Session {
-    type State = SessionState;
-    type Command = SessionCommand;
-    type Event = SessionEvent;
-
-    const CATEGORY: &'static str = "session";
-    const VERSION: u32 = 1;
-
-    fn reason(command: &SessionCommand) -> Option<&str> {
-        command.reason()
-    }
-
-    fn decide(state: &SessionState, command: &SessionCommand) -> Result<Vec<SessionEvent>, Rejection> {
-        decide::decide(state, command)
-    }
-
-    fn evolve(state: SessionState, event: &SessionEvent) -> SessionState {
-        evolve::evolve(state, event)
-    }
-}
+decider! { Session: state SessionState, command SessionCommand, event SessionEvent, category "session", version 1 }
 
 // ---------------------------------------------------------------------------------------------
 // Values
