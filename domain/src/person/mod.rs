@@ -36,7 +36,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The person aggregate.
+/// The person aggregate. Its [`Decider`](crate::Decider) is made of this folder's `decide` and `evolve`
+/// by `decider!` (in `decider.rs`), on the next line.
 pub struct Person;
 
 decider! { Person: state PersonState, command PersonCommand, event PersonEvent, category "person", version 1 }

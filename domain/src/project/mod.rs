@@ -48,7 +48,8 @@ use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The project aggregate.
+/// The project aggregate. Its [`Decider`](crate::Decider) is made of this folder's `decide` and `evolve`
+/// by `decider!` (in `decider.rs`), on the next line.
 pub struct Project;
 
 decider! { Project: state ProjectState, command ProjectCommand, event ProjectEvent, category "project", version 1 }

@@ -40,7 +40,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The session aggregate.
+/// The session aggregate. Its [`Decider`](crate::Decider) is made of this folder's `decide` and `evolve`
+/// by `decider!` (in `decider.rs`), on the next line.
 pub struct Session;
 
 decider! { Session: state SessionState, command SessionCommand, event SessionEvent, category "session", version 1 }
