@@ -38,3 +38,21 @@ pub mod values;
 pub(crate) mod testing;
 
 pub use decider::{Decider, Rejection, RejectionKind, ValueError};
+
+#[cfg(test)]
+mod tests {
+    use crate::Decider;
+
+    /// Streams are named `<category>-<uuid>` in every log already written: the categories are
+    /// stored names, pinned like the event types.
+    #[test]
+    fn stream_categories_are_pinned() {
+        let categories = [
+            crate::project::Project::CATEGORY,
+            crate::session::Session::CATEGORY,
+            crate::person::Person::CATEGORY,
+            crate::reference::ReferenceSequence::CATEGORY,
+        ];
+        assert_eq!(categories, ["project", "session", "person", "reference"]);
+    }
+}
