@@ -136,13 +136,14 @@ pub(crate) use decider;
 /// stored in the log is the variant's name. This macro gives the enum, from that one list:
 /// - a constant per variant holding its type (`ProjectEvent::PROJECT_ACADEMIE_LINKED`), for the
 ///   code that works on stored events by type (the personal-data policy, the live feed's
-///   filters): renaming a variant fails to compile there instead of silently matching nothing;
+///   filters), so that no other crate spells an event type as a string of its own;
 /// - `TYPES`, every type in declaration order;
-/// - `event_type(&self)`, an exhaustive match: a new variant fails to compile until it is
-///   listed here.
+/// - `event_type(&self)`, an exhaustive match: a new or renamed variant fails to compile until
+///   it is listed here.
 ///
 /// Each aggregate's tests check, for one value of every variant, that the serialized `type` is
-/// `event_type()` (a `#[serde(rename)]` would break that, and must not be used).
+/// `event_type()` and the name written out in the test (a `#[serde(rename)]` would break the
+/// first, a renamed variant — a schema change — the second).
 macro_rules! event_types {
     ($event:ident { $($variant:ident => $constant:ident),+ $(,)? }) => {
         impl $event {

@@ -5,9 +5,11 @@
 //! [`PersonEvent::PersonRegistered`] and [`PersonEvent::PersonProfileUpdated`] carry, and in the
 //! [`ExternalIdentity`] of [`PersonEvent::PersonIdentityLinked`] (a provider's `sub` names a
 //! person as surely as an email): encrypting personal data at rest (or crypto-shredding it on
-//! erasure) therefore touches these two types. The store seals them (DESIGN §3.2,
-//! `carnet_store::sealing`); once the person's key is destroyed, those events read back with no
-//! profile and no identity (`None`), and folding them gives none either.
+//! erasure) therefore touches these two types. [`PersonEvent::PERSONAL_FIELDS`] names those
+//! events and fields, and [`PersonEvent::ERASED`] the event that destroys the key, for the store
+//! that seals them (DESIGN §3.2, `carnet_store::sealing`); once the person's key is destroyed,
+//! those events read back with no profile and no identity (`None`), and folding them gives none
+//! either.
 //!
 //! Erasure (`ErasePerson`) keeps the id so that other streams still resolve, marks the person
 //! erased and drops the profile, identities, consents and roles from the state; from then on the
