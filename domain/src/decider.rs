@@ -1,5 +1,6 @@
-//! The decider contract every aggregate implements, the rejection it answers with, and
-//! [`event_types!`], which names the stored event types of an event enum.
+//! The decider contract every aggregate implements and the rejection it answers with; and two
+//! macros every aggregate folder uses: `decider!`, which wires its `decide.rs` and `evolve.rs`
+//! into a [`Decider`], and `event_types!`, which names the stored types of its event enum.
 
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt;
@@ -97,19 +98,52 @@ impl From<ValueError> for Rejection {
     }
 }
 
+/// Implements [`Decider`] for an aggregate kept as a folder (`project/`, `session/`, `person/`):
+/// `decide` is its `decide.rs`'s `decide`, `evolve` its `evolve.rs`'s `evolve`, and `reason` its
+/// command's own `reason()`. One line in the aggregate's `mod.rs` names what differs: the
+/// types, the stream category and the version of `evolve` (bumped whenever `evolve` changes
+/// meaning, so that older snapshots are ignored).
+macro_rules! decider {
+    ($aggregate:ident: state $state:ty, command $command:ty, event $event:ty,
+     category $category:literal, version $version:literal) => {
+        impl $crate::decider::Decider for $aggregate {
+            type State = $state;
+            type Command = $command;
+            type Event = $event;
+
+            const CATEGORY: &'static str = $category;
+            const VERSION: u32 = $version;
+
+            fn reason(command: &$command) -> Option<&str> {
+                command.reason()
+            }
+
+            fn decide(state: &$state, command: &$command) -> Result<Vec<$event>, $crate::decider::Rejection> {
+                decide::decide(state, command)
+            }
+
+            fn evolve(state: $state, event: &$event) -> $state {
+                evolve::evolve(state, event)
+            }
+        }
+    };
+}
+pub(crate) use decider;
+
 /// Names the stored event types of an event enum, one line a variant: `Variant => CONSTANT`.
 ///
 /// An event enum is serialized adjacently tagged and its tag is the variant name, so the type
 /// stored in the log is the variant's name. This macro gives the enum, from that one list:
 /// - a constant per variant holding its type (`ProjectEvent::PROJECT_ACADEMIE_LINKED`), for the
 ///   code that works on stored events by type (the personal-data policy, the live feed's
-///   filters): renaming a variant fails to compile there instead of silently matching nothing;
+///   filters), so that no other crate spells an event type as a string of its own;
 /// - `TYPES`, every type in declaration order;
-/// - `event_type(&self)`, an exhaustive match: a new variant fails to compile until it is
-///   listed here.
+/// - `event_type(&self)`, an exhaustive match: a new or renamed variant fails to compile until
+///   it is listed here.
 ///
 /// Each aggregate's tests check, for one value of every variant, that the serialized `type` is
-/// `event_type()` (a `#[serde(rename)]` would break that, and must not be used).
+/// `event_type()` and the name written out in the test (a `#[serde(rename)]` would break the
+/// first, a renamed variant — a schema change — the second).
 macro_rules! event_types {
     ($event:ident { $($variant:ident => $constant:ident),+ $(,)? }) => {
         impl $event {

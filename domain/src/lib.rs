@@ -8,14 +8,16 @@
 //! many seminars a direction already held this year) travels inside the command.
 //!
 //! Layout:
-//! - [`decider`]: the contract, [`Rejection`] and [`ValueError`], and the `event_types!` macro
-//!   that names each event enum's stored types;
+//! - [`decider`]: the contract, [`Rejection`] and [`ValueError`]; the `decider!` macro that
+//!   makes an aggregate folder a [`Decider`], and `event_types!`, that names each event enum's
+//!   stored types;
 //! - [`values`]: types that parse rather than validate (`AcademieCode`, `Uai`, `Siret`,
 //!   `Email`, bounded `Text`, `DateRange`, ids);
 //! - [`project`], [`session`], [`person`]: one decider each, a folder of the same files —
 //!   `mod.rs` (the aggregate and its state), `command.rs`, `decide.rs`, `event.rs`, `evolve.rs`,
-//!   `vocabulary.rs` (codes and labels) and tests of every rule with a property test of the
-//!   invariants;
+//!   `vocabulary.rs` (codes and labels), and tests of every rule (for projects and sessions, with
+//!   a property test of the invariants); `testing.rs`'s given/when/then and table helpers serve
+//!   them all;
 //! - [`reference`]: the sequences that give reference numbers, one small decider.
 //!
 //! Decisions a newcomer must know:
@@ -38,3 +40,21 @@ pub mod values;
 pub(crate) mod testing;
 
 pub use decider::{Decider, Rejection, RejectionKind, ValueError};
+
+#[cfg(test)]
+mod tests {
+    use crate::Decider;
+
+    /// Streams are named `<category>-<uuid>` in every log already written: the categories are
+    /// stored names, pinned like the event types.
+    #[test]
+    fn stream_categories_are_pinned() {
+        let categories = [
+            crate::project::Project::CATEGORY,
+            crate::session::Session::CATEGORY,
+            crate::person::Person::CATEGORY,
+            crate::reference::ReferenceSequence::CATEGORY,
+        ];
+        assert_eq!(categories, ["project", "session", "person", "reference"]);
+    }
+}

@@ -49,7 +49,9 @@ pub(crate) struct Child<R> {
     pub table: &'static str,
     /// The columns as written; the first one holds the entity's id.
     pub columns: &'static [&'static str],
-    /// The rows of this table for an entity, as JSON objects keyed by column.
+    /// The rows of this table for an entity, as JSON objects keyed by column, without the first
+    /// (the projector adds the entity's id): most often its items as serde writes them
+    /// ([`records`], [`values`]).
     pub rows: fn(&R) -> Vec<serde_json::Value>,
 }
 
@@ -349,7 +351,12 @@ impl<M: Model> ModelProjector<M> {
                 let changed = before.get(&row.id()).map_or(!now.is_empty(), |old| (child.rows)(old) != now);
                 if changed {
                     ids.push(row.id());
-                    rows.extend(now);
+                    rows.extend(now.into_iter().map(|mut item| {
+                        if let Some(columns) = item.as_object_mut() {
+                            columns.insert(child.columns[0].to_owned(), serde_json::json!(row.id()));
+                        }
+                        item
+                    }));
                 }
             }
             if let Err(e) = replace(conn, &self.tables.of(child.table), child.columns, ids, rows).await {
@@ -393,6 +400,17 @@ pub(crate) async fn replace(
 /// `(column, <alias>.<column>)` for each of `columns`: the pairs of a JSON object of a row.
 pub(crate) fn column_pairs<'c>(alias: &str, columns: impl IntoIterator<Item = &'c &'c str>) -> Vec<(&'c str, String)> {
     columns.into_iter().map(|c| (*c, format!("{alias}.{c}"))).collect()
+}
+
+/// The rows of a child table whose columns are the serde fields of its items (codes as their
+/// serde names, as [`code`] stores them).
+pub(crate) fn records<T: Serialize>(items: &[T]) -> Vec<serde_json::Value> {
+    items.iter().map(|item| serde_json::to_value(item).expect("a read-model row serializes")).collect()
+}
+
+/// The rows of a child table of one column (besides the entity's id) holding `items`.
+pub(crate) fn values<T: Serialize>(column: &str, items: &[T]) -> Vec<serde_json::Value> {
+    items.iter().map(|item| serde_json::json!({ column: item })).collect()
 }
 
 /// Decodes one JSON row of `what` (for [`ProjectionError::Corrupt`]'s message).

@@ -18,7 +18,7 @@ mod query;
 
 pub use query::*;
 
-use crate::model::{Child, Model, Tables, Unique, code, column_pairs};
+use crate::model::{Child, Model, Tables, Unique, code, column_pairs, records};
 use crate::sql::{self, Backend};
 use carnet_domain::person::{ConsentPurpose, Person, PersonEvent, PersonalData, Role};
 use carnet_store::RecordedEvent;
@@ -142,33 +142,21 @@ const PERSON_COLUMNS: &[&str] = &[
     "last_position",
 ];
 /// Ordered by issuer, then subject.
-const IDENTITIES: Child<PersonRow> = Child {
-    table: "person_identity",
-    columns: &["person_id", "issuer", "sub"],
-    rows: |p| {
-        let row = |i: &IdentityRow| serde_json::json!({ "person_id": p.id, "issuer": i.issuer, "sub": i.sub });
-        p.identities.iter().map(row).collect()
-    },
-};
+const IDENTITIES: Child<PersonRow> =
+    Child { table: "person_identity", columns: &["person_id", "issuer", "sub"], rows: |p| records(&p.identities) };
 
 /// `academie_codes` is a JSON array.
 const ROLES: Child<PersonRow> = Child {
     table: "person_role",
     columns: &["person_id", "role", "academie_codes"],
     rows: |p| {
-        let row = |r: &RoleRow| serde_json::json!({ "person_id": p.id, "role": code(&r.role), "academie_codes": r.academies });
+        let row = |r: &RoleRow| serde_json::json!({ "role": code(&r.role), "academie_codes": r.academies });
         p.roles.iter().map(row).collect()
     },
 };
 
-const CONSENTS: Child<PersonRow> = Child {
-    table: "person_consent",
-    columns: &["person_id", "purpose", "given_on"],
-    rows: |p| {
-        let row = |c: &ConsentRow| serde_json::json!({ "person_id": p.id, "purpose": code(&c.purpose), "given_on": c.given_on });
-        p.consents.iter().map(row).collect()
-    },
-};
+const CONSENTS: Child<PersonRow> =
+    Child { table: "person_consent", columns: &["person_id", "purpose", "given_on"], rows: |p| records(&p.consents) };
 
 /// The person read model, for the shared machinery of [`crate::model`].
 pub(crate) struct PersonModel;

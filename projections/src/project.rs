@@ -10,7 +10,9 @@ mod query;
 pub use crate::model::{Direction, MAX_PAGE_SIZE};
 pub use query::*;
 
-use crate::model::{Child, Model, Tables, Unique, code, column_pairs, fold_text, insert_sorted, sent_references};
+use crate::model::{
+    Child, Model, Tables, Unique, code, column_pairs, fold_text, insert_sorted, records, sent_references, values,
+};
 use crate::sql::{self, Backend};
 use carnet_domain::project::{Phase, Project, ProjectEvent, ProjectStatus, SupportMode, Visibility};
 use carnet_store::RecordedEvent;
@@ -107,40 +109,25 @@ const PROJECT_COLUMNS: &[&str] = &[
 const PHASES: Child<ProjectRow> = Child {
     table: "project_phase",
     columns: &["project_id", "seq", "phase", "started_on", "ended_on"],
-    rows: |p| {
-        let row = |f: &PhaseRow| {
-            serde_json::json!({
-                "project_id": p.id, "seq": f.seq, "phase": code(&f.phase),
-                "started_on": f.started_on, "ended_on": f.ended_on,
-            })
-        };
-        p.phases.iter().map(row).collect()
-    },
+    rows: |p| records(&p.phases),
 };
 
 const HOLDERS: Child<ProjectRow> = Child {
     table: "project_holder",
     columns: &["project_id", "person_id", "role", "affiliation"],
-    rows: |p| {
-        let row = |h: &HolderRow| {
-            serde_json::json!({
-                "project_id": p.id, "person_id": h.person_id, "role": h.role, "affiliation": h.affiliation,
-            })
-        };
-        p.holders.iter().map(row).collect()
-    },
+    rows: |p| records(&p.holders),
 };
 
 const ACADEMIES: Child<ProjectRow> = Child {
     table: "project_academie",
     columns: &["project_id", "academie_code"],
-    rows: |p| p.academies.iter().map(|c| serde_json::json!({ "project_id": p.id, "academie_code": c })).collect(),
+    rows: |p| values("academie_code", &p.academies),
 };
 
 const ESTABLISHMENTS: Child<ProjectRow> = Child {
     table: "project_establishment",
     columns: &["project_id", "uai"],
-    rows: |p| p.establishments.iter().map(|u| serde_json::json!({ "project_id": p.id, "uai": u })).collect(),
+    rows: |p| values("uai", &p.establishments),
 };
 
 /// In the order the project gives them (`position`).
@@ -148,8 +135,7 @@ const THEMES: Child<ProjectRow> = Child {
     table: "project_theme",
     columns: &["project_id", "theme", "position"],
     rows: |p| {
-        let row =
-            |(i, theme): (usize, &String)| serde_json::json!({ "project_id": p.id, "theme": theme, "position": i });
+        let row = |(i, theme): (usize, &String)| serde_json::json!({ "theme": theme, "position": i });
         p.themes.iter().enumerate().map(row).collect()
     },
 };

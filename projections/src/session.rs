@@ -12,7 +12,9 @@ mod query;
 
 pub use query::*;
 
-use crate::model::{Child, Model, Tables, Unique, code, column_pairs, fold_text, insert_sorted, sent_references};
+use crate::model::{
+    Child, Model, Tables, Unique, code, column_pairs, fold_text, insert_sorted, records, sent_references, values,
+};
 use crate::sql::{self, Backend};
 use carnet_domain::session::{RequesterKind, Session, SessionEvent, SessionFormat, SessionMode, SessionStatus};
 use carnet_store::RecordedEvent;
@@ -288,33 +290,27 @@ pub(crate) fn select_sessions(b: Backend, t: &Tables, derived: bool) -> String {
 const FACILITATORS: Child<SessionRow> = Child {
     table: "session_facilitator",
     columns: &["session_id", "person_id"],
-    rows: |s| s.facilitators.iter().map(|p| serde_json::json!({ "session_id": s.id, "person_id": p })).collect(),
+    rows: |s| values("person_id", &s.facilitators),
 };
 
 const REGISTRATIONS: Child<SessionRow> = Child {
     table: "session_registration",
     columns: &["session_id", "person_id", "profile"],
-    rows: |s| {
-        let row = |r: &RegistrationRow| serde_json::json!({ "session_id": s.id, "person_id": r.person_id, "profile": r.profile });
-        s.registrations.iter().map(row).collect()
-    },
+    rows: |s| records(&s.registrations),
 };
 
 /// The linked projects.
 const PROJECTS: Child<SessionRow> = Child {
     table: "session_project",
     columns: &["session_id", "project_id"],
-    rows: |s| s.projects.iter().map(|p| serde_json::json!({ "session_id": s.id, "project_id": p })).collect(),
+    rows: |s| values("project_id", &s.projects),
 };
 
 /// The académies the attendance names (not those of the linked projects: see the module doc).
 const ACADEMIES: Child<SessionRow> = Child {
     table: "session_academie",
     columns: &["session_id", "academie_code"],
-    rows: |s| {
-        let codes = s.attendance.iter().flat_map(|a| &a.academies);
-        codes.map(|c| serde_json::json!({ "session_id": s.id, "academie_code": c })).collect()
-    },
+    rows: |s| s.attendance.as_ref().map_or(vec![], |a| values("academie_code", &a.academies)),
 };
 
 /// The session read model, for the shared machinery of [`crate::model`].

@@ -5,9 +5,11 @@
 //! [`PersonEvent::PersonRegistered`] and [`PersonEvent::PersonProfileUpdated`] carry, and in the
 //! [`ExternalIdentity`] of [`PersonEvent::PersonIdentityLinked`] (a provider's `sub` names a
 //! person as surely as an email): encrypting personal data at rest (or crypto-shredding it on
-//! erasure) therefore touches these two types. The store seals them (DESIGN §3.2,
-//! `carnet_store::sealing`); once the person's key is destroyed, those events read back with no
-//! profile and no identity (`None`), and folding them gives none either.
+//! erasure) therefore touches these two types. [`PersonEvent::PERSONAL_FIELDS`] names those
+//! events and fields, and [`PersonEvent::ERASED`] the event that destroys the key, for the store
+//! that seals them (DESIGN §3.2, `carnet_store::sealing`); once the person's key is destroyed,
+//! those events read back with no profile and no identity (`None`), and folding them gives none
+//! either.
 //!
 //! Erasure (`ErasePerson`) keeps the id so that other streams still resolve, marks the person
 //! erased and drops the profile, identities, consents and roles from the state; from then on the
@@ -30,35 +32,17 @@ pub use command::PersonCommand;
 pub use event::PersonEvent;
 pub use vocabulary::{ConsentPurpose, Role};
 
-use crate::decider::{Decider, Rejection};
+use crate::decider::decider;
 use crate::values::{AcademieCode, Email, Label, PersonId, Uai};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The person aggregate.
+/// The person aggregate. Its [`Decider`](crate::Decider) is made of this folder's `decide` and `evolve`
+/// by `decider!` (in `decider.rs`), on the next line.
 pub struct Person;
 
-impl Decider for Person {
-    type State = PersonState;
-    type Command = PersonCommand;
-    type Event = PersonEvent;
-
-    const CATEGORY: &'static str = "person";
-    const VERSION: u32 = 1;
-
-    fn reason(command: &PersonCommand) -> Option<&str> {
-        command.reason()
-    }
-
-    fn decide(state: &PersonState, command: &PersonCommand) -> Result<Vec<PersonEvent>, Rejection> {
-        decide::decide(state, command)
-    }
-
-    fn evolve(state: PersonState, event: &PersonEvent) -> PersonState {
-        evolve::evolve(state, event)
-    }
-}
+decider! { Person: state PersonState, command PersonCommand, event PersonEvent, category "person", version 1 }
 
 /// Everything Carnet knows that identifies a person. Nothing outside this type is personal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

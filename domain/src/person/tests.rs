@@ -1,6 +1,7 @@
 //! Given/when/then tests of every rule of the person aggregate, and of its stored form.
 
 use super::*;
+use crate::decider::Decider;
 use crate::testing::{check_event_types, check_snapshot, given};
 use crate::values::LongText;
 use PersonCommand as C;

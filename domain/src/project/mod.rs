@@ -42,35 +42,17 @@ pub use command::ProjectCommand;
 pub use event::ProjectEvent;
 pub use vocabulary::{AbandonReason, Phase, ProjectStatus, ReviewDecision, SupportMode, Visibility};
 
-use crate::decider::{Decider, Rejection};
+use crate::decider::decider;
 use crate::values::{AcademieCode, Label, LongText, PersonId, Progress, ProjectId, ProjectReference, Title, Uai};
 use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The project aggregate.
+/// The project aggregate. Its [`Decider`](crate::Decider) is made of this folder's `decide` and `evolve`
+/// by `decider!` (in `decider.rs`), on the next line.
 pub struct Project;
 
-impl Decider for Project {
-    type State = ProjectState;
-    type Command = ProjectCommand;
-    type Event = ProjectEvent;
-
-    const CATEGORY: &'static str = "project";
-    const VERSION: u32 = 1;
-
-    fn reason(command: &ProjectCommand) -> Option<&str> {
-        command.reason()
-    }
-
-    fn decide(state: &ProjectState, command: &ProjectCommand) -> Result<Vec<ProjectEvent>, Rejection> {
-        decide::decide(state, command)
-    }
-
-    fn evolve(state: ProjectState, event: &ProjectEvent) -> ProjectState {
-        evolve::evolve(state, event)
-    }
-}
+decider! { Project: state ProjectState, command ProjectCommand, event ProjectEvent, category "project", version 1 }
 
 // ---------------------------------------------------------------------------------------------
 // State

@@ -10,34 +10,6 @@ use SessionStatus as S;
 /// Statuses in which the session is still being prepared or run.
 const OPEN: &[SessionStatus] = &[S::Requested, S::Scoping, S::Scheduled, S::Held];
 
-/// Refuses `action` unless the session is in one of `allowed`.
-fn require(status: SessionStatus, allowed: &[SessionStatus], action: &str) -> Result<(), Rejection> {
-    if allowed.contains(&status) {
-        Ok(())
-    } else {
-        Err(Rejection::transition(
-            "session.invalid_transition",
-            format!("impossible de {action} : la session est « {} »", status.label()),
-        ))
-    }
-}
-
-fn check_capacity(capacity: u32, registered: usize) -> Result<(), Rejection> {
-    if capacity == 0 {
-        return Err(Rejection::input(
-            "session.capacity_required",
-            "une session programmée doit indiquer sa capacité d'accueil (au moins une place)",
-        ));
-    }
-    if registered as u64 > u64::from(capacity) {
-        return Err(Rejection::transition(
-            "session.capacity_exceeded",
-            format!("{registered} participants sont déjà inscrits : la capacité ne peut pas descendre à {capacity}"),
-        ));
-    }
-    Ok(())
-}
-
 /// [`crate::Decider::decide`] for [`super::Session`].
 pub(super) fn decide(state: &SessionState, command: &SessionCommand) -> Result<Vec<SessionEvent>, Rejection> {
     use SessionCommand as C;
@@ -307,4 +279,35 @@ pub(super) fn decide(state: &SessionState, command: &SessionCommand) -> Result<V
             Ok(vec![E::SessionClosed { on: *on }])
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Refuses `action` unless the session is in one of `allowed`.
+fn require(status: SessionStatus, allowed: &[SessionStatus], action: &str) -> Result<(), Rejection> {
+    if allowed.contains(&status) {
+        Ok(())
+    } else {
+        Err(Rejection::transition(
+            "session.invalid_transition",
+            format!("impossible de {action} : la session est « {} »", status.label()),
+        ))
+    }
+}
+
+fn check_capacity(capacity: u32, registered: usize) -> Result<(), Rejection> {
+    if capacity == 0 {
+        return Err(Rejection::input(
+            "session.capacity_required",
+            "une session programmée doit indiquer sa capacité d'accueil (au moins une place)",
+        ));
+    }
+    if registered as u64 > u64::from(capacity) {
+        return Err(Rejection::transition(
+            "session.capacity_exceeded",
+            format!("{registered} participants sont déjà inscrits : la capacité ne peut pas descendre à {capacity}"),
+        ));
+    }
+    Ok(())
 }

@@ -34,35 +34,17 @@ pub use command::SessionCommand;
 pub use event::SessionEvent;
 pub use vocabulary::{RequesterKind, SessionFormat, SessionMode, SessionStatus};
 
-use crate::decider::{Decider, Rejection};
+use crate::decider::decider;
 use crate::values::{AcademieCode, DateRange, Label, LongText, PersonId, ProjectId, SessionId, Title};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The session aggregate.
+/// The session aggregate. Its [`Decider`](crate::Decider) is made of this folder's `decide` and `evolve`
+/// by `decider!` (in `decider.rs`), on the next line.
 pub struct Session;
 
-impl Decider for Session {
-    type State = SessionState;
-    type Command = SessionCommand;
-    type Event = SessionEvent;
-
-    const CATEGORY: &'static str = "session";
-    const VERSION: u32 = 1;
-
-    fn reason(command: &SessionCommand) -> Option<&str> {
-        command.reason()
-    }
-
-    fn decide(state: &SessionState, command: &SessionCommand) -> Result<Vec<SessionEvent>, Rejection> {
-        decide::decide(state, command)
-    }
-
-    fn evolve(state: SessionState, event: &SessionEvent) -> SessionState {
-        evolve::evolve(state, event)
-    }
-}
+decider! { Session: state SessionState, command SessionCommand, event SessionEvent, category "session", version 1 }
 
 // ---------------------------------------------------------------------------------------------
 // Values

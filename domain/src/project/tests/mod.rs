@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::RejectionKind;
+use crate::decider::Decider;
 use crate::testing::{aca, check_event_types, check_snapshot, given, person, records, refused_by, text, uai};
 use crate::values::Text;
 use ProjectCommand as C;

@@ -2,6 +2,7 @@
 //! one session requested on 1 March 2026, scheduled on 2 March from 18:00 to 02:00.
 
 use super::*;
+use crate::decider::{Decider, Rejection};
 use crate::testing::{aca, check_event_types, check_snapshot, given, person, refused_by, text};
 use SessionCommand as C;
 use SessionEvent as E;
