@@ -128,8 +128,6 @@ use std::fmt;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-pub mod bench;
-
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
 
