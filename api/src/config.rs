@@ -21,32 +21,15 @@
 //! - A value of the wrong type or an unknown value (`port = "huit"`, `profile = "prod"`). Values
 //!   under `database_url` and `master_keys` are never quoted in these messages.
 
+use carnet_lab::Secret;
+use carnet_lab::master_keys::MasterKeysConfig;
+use carnet_store::MasterKeys;
 use figment::Figment;
 use figment::error::{Actual, Kind};
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// A value that must never reach a log: `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -80,8 +63,8 @@ pub struct Config {
     pub jwt_secret_file: String,
     /// The master keys that wrap the people's data keys (`{ current = "…", keys = { id =
     /// "<base64 of 32 bytes>", … } }`, DESIGN §3.2). Required in production; unset in
-    /// development: one is generated in `master_key_file`. See `master_keys.rs`.
-    pub master_keys: Option<crate::master_keys::MasterKeysConfig>,
+    /// development: one is generated in `master_key_file`. See `carnet_lab::master_keys`.
+    pub master_keys: Option<MasterKeysConfig>,
     /// Development only, without `master_keys`: the generated master key (mode 0600).
     pub master_key_file: String,
     /// The lab's prefix in references (`110B-P-2026-007`).
@@ -156,6 +139,13 @@ impl Config {
 
     pub fn introspection_enabled(&self) -> bool {
         self.introspection.unwrap_or(self.profile == Profile::Development)
+    }
+
+    /// The master keys: `master_keys`, or in development the key of `master_key_file`, generated
+    /// there first when `create` (`carnet_lab::master_keys::load`).
+    pub fn load_master_keys(&self, create: bool) -> anyhow::Result<Arc<MasterKeys>> {
+        let development_file = (self.profile == Profile::Development).then(|| Path::new(&self.master_key_file));
+        carnet_lab::master_keys::load(self.master_keys.as_ref(), development_file, create)
     }
 
     /// Defaults, then the file named by `CARNET_CONFIG` (which must be readable) or else
@@ -458,5 +448,35 @@ mod tests {
             ),
             "{nested}"
         );
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn master_keys_come_from_the_environment_never_print_and_production_requires_them() {
+        figment::Jail::expect_with(|jail| {
+            let k1 = MasterKeys::encode_key(&[1; 32]);
+            let k2 = MasterKeys::encode_key(&[2; 32]);
+            jail.set_env(
+                "CARNET_MASTER_KEYS",
+                format!(r#"{{current="prod-2026",keys={{k1="{k1}",prod-2026="{k2}"}}}}"#),
+            );
+            let config = Config::load().map_err(jail_error)?;
+            let keys = config.load_master_keys(true).unwrap();
+            assert_eq!(keys.current_id(), Some("prod-2026"));
+            assert_eq!(keys.ids().collect::<Vec<_>>(), ["k1", "prod-2026"]);
+            let printed = format!("{config:?}");
+            assert!(!printed.contains(&k1) && !printed.contains(&k2), "{printed}");
+
+            jail.set_env("CARNET_MASTER_KEYS", r#"{current="k1",keys={k1="c2hvcnQ="}}"#);
+            let config = Config::load().map_err(jail_error)?;
+            let error = format!("{:#}", config.load_master_keys(true).unwrap_err());
+            assert!(error.contains("master key `k1` is not 32 bytes"), "{error}");
+            assert!(!error.contains("c2hvcnQ"), "{error}");
+
+            let production = Config { profile: Profile::Production, ..Config::default() };
+            let refused = production.load_master_keys(true).unwrap_err().to_string();
+            assert!(refused.contains("master_keys is required in production"), "{refused}");
+            Ok(())
+        });
     }
 }

@@ -27,9 +27,9 @@
 //! whatever the reason; the log says which.
 
 use crate::auth::{AuthError, Identity, LOCAL_ISSUER, Verifier};
-use crate::lab::Lab;
 use carnet_domain::person::{ExternalIdentity, Person, PersonCommand, PersonalData, Role};
 use carnet_domain::values::{AcademieCode, Email, Label, PersonId};
+use carnet_lab::Lab;
 use carnet_projections::{ProjectionStore, person_by_identity};
 use carnet_store::{Actor, CommandError, Metadata, StoreError};
 use serde::{Deserialize, Serialize};

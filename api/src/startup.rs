@@ -14,14 +14,14 @@ use crate::access_log::AccessLog;
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::identity::Authenticator;
-use crate::lab::Lab;
-use crate::live::LiveFeed;
-use crate::log_check::LogGuard;
 use crate::rate_limit::RateLimit;
 use crate::{graphql, routes, ws};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use carnet_lab::Lab;
+use carnet_lab::live::LiveFeed;
+use carnet_lab::log_check::LogGuard;
 use carnet_store::AnyStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::TcpListener;
@@ -49,7 +49,7 @@ pub struct AppState {
     /// Where each request is recorded (`access_log.rs`).
     pub access_log: AccessLog,
     /// Whether the log is whole: as far as it was ever seen, backing every read model
-    /// (`log_check.rs`); `/readyz` fails when it is not.
+    /// (`carnet_lab::log_check`); `/readyz` fails when it is not.
     pub log_guard: LogGuard,
     /// Development only: the printed local tokens, GraphiQL's default (`dev_tokens.rs`).
     pub dev_tokens: Option<std::sync::Arc<crate::dev_tokens::DevTokens>>,
@@ -90,7 +90,7 @@ impl Application {
             .with_context(|| format!("cannot read or create the token secret {}", config.jwt_secret_file))?
             .with_oidc(&config.oidc)
             .await?;
-        let master_keys = crate::master_keys::load(&config, true).context("master keys")?;
+        let master_keys = config.load_master_keys(true).context("master keys")?;
         let lab = Lab::new(store.clone(), config.reference_prefix.clone(), master_keys);
         let live = LiveFeed::start(store.clone()).await.context("cannot start following the event log")?;
         let log_guard = LogGuard::start(store.clone()).await.context("cannot check that the log is whole")?;

@@ -54,7 +54,6 @@
 use crate::auth::Identity;
 use crate::graphql::{CarnetSchema, RequestId};
 use crate::identity::Authenticator;
-use crate::live::LiveEvent;
 use crate::rate_limit::{Caller, RateLimit};
 use crate::startup::{AppState, BODY_LIMIT};
 use actix_web::http::header;
@@ -63,6 +62,7 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use async_graphql::Data;
 use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
 use base64::Engine;
+use carnet_lab::live::LiveEvent;
 use carnet_store::StreamId;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -219,7 +219,7 @@ struct Connection {
     rate_limit: RateLimit,
     /// Whose budget a refused `connection_init` spends.
     address: Caller,
-    live: crate::live::LiveFeed,
+    live: carnet_lab::live::LiveFeed,
     limits: WebSocketConfig,
     operations: Operations,
 }
@@ -502,7 +502,7 @@ struct InitContext {
     auth: Authenticator,
     shared: Arc<Shared>,
     request_id: String,
-    live: crate::live::LiveFeed,
+    live: carnet_lab::live::LiveFeed,
     identity: LiveIdentity,
 }
 

@@ -54,7 +54,6 @@
 
 pub mod access_log;
 pub mod any;
-pub mod bench;
 pub mod codec;
 pub mod contract;
 pub mod database_url;

@@ -87,12 +87,12 @@ async fn a_fresh_clone_serves_the_lab_with_demo_data_on_sqlite() {
 async fn the_demo_loads_through_the_commands_on_postgres() {
     let db = fresh_postgres().await;
     let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-    let lab = carnet_api::lab::Lab::new(store, "110B", test_master_keys());
+    let lab = carnet_lab::Lab::new(store, "110B", test_master_keys());
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
-    let summary = carnet_api::demo::load_if_empty(&lab, today).await.expect("demo").expect("a new database");
+    let summary = carnet_lab::demo::load_if_empty(&lab, today).await.expect("demo").expect("a new database");
     assert_eq!((summary.projects, summary.sessions_held), (10, 27));
     assert!(summary.visitors > 1300, "{summary:?}");
-    assert!(carnet_api::demo::load_if_empty(&lab, today).await.expect("second").is_none(), "only on a new database");
+    assert!(carnet_lab::demo::load_if_empty(&lab, today).await.expect("second").is_none(), "only on a new database");
 
     // real history: every event has an actor and comes from a command
     let (events, actors): (i64, i64) =

@@ -10,8 +10,8 @@
 //! logs in. Master keys rotate with the binary.
 
 use crate::support::*;
-use carnet_api::master_keys::MasterKeysConfig;
 use carnet_domain::person::Role;
+use carnet_lab::master_keys::MasterKeysConfig;
 use carnet_store::MasterKeys;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -52,8 +52,8 @@ impl Target {
         let (db, app, ids) = runtime.block_on(async {
             let db = fresh_postgres().await;
             let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-            let lab = carnet_api::lab::Lab::new(store, "110B", test_master_keys());
-            carnet_api::demo::load(&lab, chrono::Utc::now().date_naive()).await.expect("demo data");
+            let lab = carnet_lab::Lab::new(store, "110B", test_master_keys());
+            carnet_lab::demo::load(&lab, chrono::Utc::now().date_naive()).await.expect("demo data");
             // the fuzzer sends far more than a caller's budget, and must reach the resolvers
             let app = spawn_app_with(&db.url, |c| c.rate_limit.per_minute = 0).await;
             let token = app.token(Role::LabTeam, &[]);

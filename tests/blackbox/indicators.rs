@@ -28,9 +28,9 @@ const INDICATORS: &str = "query($from: NaiveDate, $to: NaiveDate, $codes: [Strin
 async fn demo_app() -> (FreshPostgres, TestApp) {
     let db = fresh_postgres().await;
     let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-    let lab = carnet_api::lab::Lab::new(store, "110B", test_master_keys());
+    let lab = carnet_lab::Lab::new(store, "110B", test_master_keys());
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day");
-    carnet_api::demo::load(&lab, today).await.expect("demo data");
+    carnet_lab::demo::load(&lab, today).await.expect("demo data");
     let app = spawn_app(&db.url).await;
     (db, app)
 }
@@ -127,8 +127,8 @@ async fn a_period_narrows_what_happened_and_a_bad_one_is_refused() {
 async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
     let db = fresh_postgres().await;
     let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-    let lab = carnet_api::lab::Lab::new(store, "110B", test_master_keys());
-    carnet_api::demo::load(&lab, chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day")).await.expect("demo");
+    let lab = carnet_lab::Lab::new(store, "110B", test_master_keys());
+    carnet_lab::demo::load(&lab, chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day")).await.expect("demo");
     let heavy = |n: usize| {
         let aliases: String = (0..n)
             .map(|i| format!("a{i}: indicators(asOf: \"2100-01-01T00:00:00Z\") {{ projects {{ total }} }} "))

@@ -33,8 +33,8 @@ async fn readme_examples_run() {
 
     let db = fresh_postgres().await;
     let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-    let lab = carnet_api::lab::Lab::new(store, "110B", test_master_keys());
-    carnet_api::demo::load(&lab, chrono::Utc::now().date_naive()).await.expect("demo data");
+    let lab = carnet_lab::Lab::new(store, "110B", test_master_keys());
+    carnet_lab::demo::load(&lab, chrono::Utc::now().date_naive()).await.expect("demo data");
     let app = spawn_app(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     for block in blocks {

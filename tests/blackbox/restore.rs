@@ -160,14 +160,14 @@ async fn spend_transaction_ids(pool: &sqlx::PgPool, floor: i64) {
 /// What every restore must give: the restored log read, exported, sealed and subscribed to;
 /// new events after it; verification intact; no demo data on top.
 async fn a_restored_log_is_whole(url: &str, restored_events: usize) {
-    let lab = carnet_api::lab::Lab::new(
+    let lab = carnet_lab::Lab::new(
         carnet_api::startup::open_store(url).await.expect("open the restored database"),
         "110B",
         test_master_keys(),
     );
     let today = chrono::Utc::now().date_naive();
     assert!(
-        carnet_api::demo::load_if_empty(&lab, today).await.expect("demo check").is_none(),
+        carnet_lab::demo::load_if_empty(&lab, today).await.expect("demo check").is_none(),
         "no demo data on top of a restored log"
     );
     let app = spawn_app(url).await;
@@ -292,7 +292,7 @@ async fn a_cut_log_is_not_whole(url: &str, run_sql: impl AsyncFn(&str)) {
     assert_eq!(out.status.code(), Some(2), "carnet verify fails: {}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("LOG ALTERED") && out.stdout.contains("emptied"), "{}", out.stdout);
     // readyz fails within the guard's period, naming why
-    let deadline = std::time::Instant::now() + carnet_api::log_check::GUARD_PERIOD * 4;
+    let deadline = std::time::Instant::now() + carnet_lab::log_check::GUARD_PERIOD * 4;
     loop {
         let res = app.get("/readyz").await;
         if res.status() == 503 {
@@ -309,12 +309,9 @@ async fn a_cut_log_is_not_whole(url: &str, run_sql: impl AsyncFn(&str)) {
     let out = carnet(&["verify"], url, Some(dir.path()));
     assert_eq!(out.status.code(), Some(2), "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("read model"), "{}", out.stdout);
-    let lab = carnet_api::lab::Lab::new(
-        carnet_api::startup::open_store(url).await.expect("store"),
-        "110B",
-        test_master_keys(),
-    );
-    assert!(carnet_api::demo::load_if_empty(&lab, chrono::Utc::now().date_naive()).await.expect("demo").is_none());
+    let lab =
+        carnet_lab::Lab::new(carnet_api::startup::open_store(url).await.expect("store"), "110B", test_master_keys());
+    assert!(carnet_lab::demo::load_if_empty(&lab, chrono::Utc::now().date_naive()).await.expect("demo").is_none());
 }
 
 #[tokio::test]
@@ -342,7 +339,7 @@ async fn an_emptied_or_cut_log_is_an_integrity_failure_on_sqlite() {
 async fn demo_data_loads_only_into_a_database_that_never_held_events() {
     for emptied in [false, true] {
         let db = fresh_postgres().await;
-        let lab = carnet_api::lab::Lab::new(
+        let lab = carnet_lab::Lab::new(
             carnet_api::startup::open_store(&db.url).await.expect("store"),
             "110B",
             test_master_keys(),
@@ -355,7 +352,7 @@ async fn demo_data_loads_only_into_a_database_that_never_held_events() {
                 .await
                 .expect("truncate");
         }
-        let loaded = carnet_api::demo::load_if_empty(&lab, chrono::Utc::now().date_naive()).await.expect("demo");
+        let loaded = carnet_lab::demo::load_if_empty(&lab, chrono::Utc::now().date_naive()).await.expect("demo");
         assert_eq!(loaded.is_some(), !emptied, "emptied: {emptied}");
     }
 }

@@ -120,14 +120,14 @@ pub async fn spawn_app(database_url: &str) -> TestApp {
 /// The application with a configuration adjusted by `tweak`.
 pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_api::config::Config)) -> TestApp {
     let mut config = carnet_api::config::Config {
-        database_url: carnet_api::config::Secret::new(database_url),
+        database_url: carnet_lab::Secret::new(database_url),
         port: 0,
         // never the working tree's data/: one secret per test run
         jwt_secret_file: std::env::temp_dir()
             .join(format!("carnet-test-secret-{}", uuid::Uuid::new_v4().simple()))
             .display()
             .to_string(),
-        master_keys: Some(carnet_api::master_keys::MasterKeysConfig::of(&test_master_keys())),
+        master_keys: Some(carnet_lab::master_keys::MasterKeysConfig::of(&test_master_keys())),
         ..Default::default()
     };
     tweak(&mut config);

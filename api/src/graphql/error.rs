@@ -205,11 +205,11 @@ impl From<ProjectionError> for ApiError {
     }
 }
 
-impl From<crate::log_check::CheckError> for ApiError {
-    fn from(e: crate::log_check::CheckError) -> Self {
+impl From<carnet_lab::log_check::CheckError> for ApiError {
+    fn from(e: carnet_lab::log_check::CheckError) -> Self {
         match e {
-            crate::log_check::CheckError::Store(e) => e.into(),
-            crate::log_check::CheckError::Projection(e) => e.into(),
+            carnet_lab::log_check::CheckError::Store(e) => e.into(),
+            carnet_lab::log_check::CheckError::Projection(e) => e.into(),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! `LAB_TEAM` and `ADMIN`, and [`ERASED`] for everyone once the person's key is destroyed.
 //!
 //! `reason` is the metadata's: the reason the command gave (a decline, an abandonment, a
-//! cancellation, an erasure…), recorded by `crate::lab::Lab::execute` from `Decider::reason`.
+//! cancellation, an erasure…), recorded by `carnet_lab::Lab::execute` from `Decider::reason`.
 //! Events recorded before it did so have none there, although their payload may say why.
 //!
 //! Access follows the entity's: `history` of a project or session outside an `ACADEMIE` caller's

@@ -1,6 +1,6 @@
 //! `integrity`: the auditors' check that the log was not altered (DESIGN §3.3) — every stream's
 //! hash chain and every global seal recomputed, the log's extent and the read models' backing
-//! (`crate::log_check::verify`, the very check `carnet verify` runs), answered as GraphQL.
+//! (`carnet_lab::log_check::verify`, the very check `carnet verify` runs), answered as GraphQL.
 //! `AUDITOR` and `ADMIN` only.
 //!
 //! It reads the whole log: seconds for hundreds of thousands of events (see BENCHMARKS.md).
@@ -78,7 +78,7 @@ impl IntegrityQuery {
                 ))
             })?;
         let report =
-            crate::log_check::verify(&caller.state.store, &recorded, |_| {}).await.map_err(|e| caller.fail(e))?;
+            carnet_lab::log_check::verify(&caller.state.store, &recorded, |_| {}).await.map_err(|e| caller.fail(e))?;
         Ok(match report {
             Report::Intact(s) => Integrity {
                 intact: true,

@@ -1,6 +1,6 @@
 //! Subscriptions (DESIGN §5): live updates over `graphql-transport-ws` at `/graphql/ws`
 //! (transport in [`crate::ws`]). Every subscription filters the process's one follower of the
-//! log ([`crate::live::LiveFeed`]), so a change made through any instance reaches it, in commit
+//! log ([`carnet_lab::live::LiveFeed`]), so a change made through any instance reaches it, in commit
 //! order, without a database poller per subscriber.
 //!
 //! Access is the queries' access: a project or session outside an `ACADEMIE` caller's territory
@@ -24,10 +24,10 @@ use super::ids::{self, Kind};
 use super::project::{Project, visible_project};
 use super::session::{Session, visible_session};
 use crate::auth::Identity;
-use crate::live::LiveEvent;
 use crate::startup::AppState;
 use async_graphql::{Context, ID, InputObject, SimpleObject, Subscription as GraphQLSubscription};
 use carnet_domain::person::Role;
+use carnet_lab::live::LiveEvent;
 use carnet_store::StreamId;
 use chrono::{DateTime, Utc};
 use futures::Stream;

@@ -124,8 +124,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 
-pub mod bench;
-
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
 

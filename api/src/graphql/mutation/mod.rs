@@ -2,7 +2,7 @@
 //! VerbNounPayload!`, GitHub style. Each one is the way of a command of DESIGN §2 and nothing
 //! more: [`Change::begin`] authenticates and authorizes the caller and builds the metadata,
 //! the resolver parses its input into a domain command (bad input is `BAD_USER_INPUT` naming
-//! the rule, before anything is written), [`crate::lab::Lab::execute`] decides and appends with
+//! the rule, before anything is written), [`carnet_lab::Lab::execute`] decides and appends with
 //! the inline projections, and the payload reads the read model the same transaction updated.
 //!
 //! Idempotence: a `clientMutationId` becomes the command id (a UUID v5 of the caller and the

@@ -4,7 +4,7 @@
 //! so the log, the read models, the history and the indicators are real. Names and addresses are
 //! fictitious (`example.org`).
 
-use crate::lab::Lab;
+use crate::Lab;
 use anyhow::Context;
 use carnet_domain::Decider;
 use carnet_domain::person::{PersonCommand, PersonalData, Role};

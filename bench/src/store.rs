@@ -1,15 +1,13 @@
-//! `carnet bench store`: the store's append against raw `INSERT`s of the same rows, measured in
+//! `carnet-bench store`: the store's append against raw `INSERT`s of the same rows, measured in
 //! one run on one PostgreSQL server, reported as ratios (DESIGN §9).
 //!
-//! A fresh database is created and dropped. The baseline table `bench_raw` is created
+//! A fresh database is created and dropped ([`ScratchPostgres`]). The baseline table `bench_raw` is created
 //! `like events including all`: same columns, defaults, constraints and indexes, so the raw
 //! side writes exactly the rows the store writes, without the store's checks. Raw and store
 //! phases alternate for several rounds so that drift of the machine affects both alike.
 
-use crate::contract::EventStore;
-use crate::error::StoreError;
-use crate::model::{Actor, Checkpoint, ExpectedVersion, Metadata, NewEvent, StreamId};
-use crate::postgres::PgStore;
+use crate::scratch::ScratchPostgres;
+use carnet_store::{Actor, Checkpoint, EventStore, ExpectedVersion, Metadata, NewEvent, PgStore, StreamId};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -81,21 +79,15 @@ impl std::fmt::Display for BenchReport {
 }
 
 /// Runs the whole benchmark; `progress` is told what phase starts.
-pub async fn run(options: &BenchOptions, progress: impl Fn(&str)) -> Result<BenchReport, StoreError> {
-    let admin = sqlx::PgPool::connect(&options.database_url).await?;
-    // a name of our own, hex digits only: safe inside the statement
-    let name = format!("carnet_bench_{}", Uuid::new_v4().simple());
-    sqlx::query(&format!("create database \"{name}\"")).execute(&admin).await?;
-    let result = run_in(options, &name, &progress).await;
-    sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&admin).await?;
+pub async fn run(options: &BenchOptions, progress: impl Fn(&str)) -> anyhow::Result<BenchReport> {
+    let db = ScratchPostgres::create(&options.database_url).await?;
+    let result = run_in(options, &db.url, &progress).await;
+    db.remove().await?;
     result
 }
 
-async fn run_in(options: &BenchOptions, name: &str, progress: &impl Fn(&str)) -> Result<BenchReport, StoreError> {
-    let connect = PgStore::connect_options(&options.database_url)?.database(name);
-    let pool =
-        sqlx::postgres::PgPoolOptions::new().max_connections(options.writers as u32 + 2).connect_with(connect).await?;
-    let store = PgStore::from_pool(pool);
+async fn run_in(options: &BenchOptions, url: &str, progress: &impl Fn(&str)) -> anyhow::Result<BenchReport> {
+    let store = PgStore::connect(url, options.writers as u32 + 2).await?;
     store.migrate().await?;
     sqlx::query("create table bench_raw (like events including all)").execute(store.pool()).await?;
 
@@ -124,7 +116,7 @@ enum Side {
 
 /// `options.writers` tasks append `per_tx` events per transaction for `options.phase`, each to
 /// its own 100 streams in turn (fresh streams per phase).
-async fn phase(store: &PgStore, options: &BenchOptions, per_tx: usize, side: Side) -> Result<Throughput, StoreError> {
+async fn phase(store: &PgStore, options: &BenchOptions, per_tx: usize, side: Side) -> anyhow::Result<Throughput> {
     let deadline = Instant::now() + options.phase;
     let start = Instant::now();
     let tasks: Vec<_> = (0..options.writers)
@@ -158,13 +150,13 @@ async fn phase(store: &PgStore, options: &BenchOptions, per_tx: usize, side: Sid
                     versions[s] += per_tx as u64;
                     written += per_tx as u64;
                 }
-                Ok::<u64, StoreError>(written)
+                anyhow::Ok(written)
             })
         })
         .collect();
     let mut events = 0;
     for t in tasks {
-        events += t.await.map_err(StoreError::unexpected)??;
+        events += t.await??;
     }
     Ok(Throughput { events, elapsed: start.elapsed() })
 }
@@ -176,8 +168,8 @@ async fn raw_insert(
     after: u64,
     events: &[NewEvent],
     metadata: &Metadata,
-) -> Result<(), StoreError> {
-    let meta = serde_json::to_value(metadata).map_err(StoreError::unexpected)?;
+) -> anyhow::Result<()> {
+    let meta = serde_json::to_value(metadata)?;
     sqlx::query(
         "insert into bench_raw (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata) \
          select $1, $2 + t.n, t.event_id, t.event_type, t.schema_version, t.payload, $7 \
@@ -195,7 +187,7 @@ async fn raw_insert(
     Ok(())
 }
 
-async fn catch_up(store: &PgStore) -> Result<Throughput, StoreError> {
+async fn catch_up(store: &PgStore) -> anyhow::Result<Throughput> {
     let start = Instant::now();
     let mut after = Checkpoint::START;
     let mut events = 0u64;

@@ -1,4 +1,4 @@
-//! `carnet export`: the log with its hashes, for auditors who re-verify it without Carnet
+//! The log with its hashes (`carnet export`), for auditors who re-verify it without Carnet
 //! (DESIGN §3.3; the recipe is in `carnet_store::integrity`, the third party's script in
 //! `tools/verify_export.py`).
 //!
@@ -21,34 +21,22 @@ use carnet_store::integrity::{HashedEvent, to_hex};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::Serialize;
 use std::io::Write;
-use std::path::PathBuf;
 
 /// Events read per query.
 const BATCH: usize = 2_000;
 
-/// What `carnet export` is given.
-#[derive(clap::Args, Debug)]
-pub struct ExportArgs {
-    /// First day or moment exported (`2026-01-01`, or `2026-01-01T08:00:00Z`), recording time,
-    /// UTC: the start of the log when omitted.
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Last day or moment exported, included (`2026-06-30` is the whole day): the moment the
-    /// export starts when omitted.
-    #[arg(long)]
-    pub to: Option<String>,
-    /// `jsonl`: one JSON object a line; `csv`: RFC 4180, with a header.
-    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
-    pub format: Format,
-    /// The file to write (replaced if it exists); standard output when omitted.
-    #[arg(long)]
-    pub output: Option<PathBuf>,
+/// The format of an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object a line.
+    Jsonl,
+    /// RFC 4180, with a header.
+    Csv,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Jsonl,
-    Csv,
+impl Format {
+    /// Every format, by its name on the command line.
+    pub const ALL: [(&'static str, Format); 2] = [("jsonl", Format::Jsonl), ("csv", Format::Csv)];
 }
 
 /// One exported event: the columns of the `events` table the hash covers, in their canonical
@@ -182,46 +170,8 @@ pub async fn write_log(
     Ok(written)
 }
 
-/// `carnet export`: the events of the period to the output, with a progress bar on a terminal.
-pub async fn run(store: &AnyStore, args: ExportArgs) -> anyhow::Result<()> {
-    let Period { from, to } = period(args.from.as_deref(), args.to.as_deref())?;
-    // a period left open ends now: what commits during the export belongs to the next one
-    let filter = FeedFilter { from, to: Some(to.unwrap_or_else(Utc::now)), ..Default::default() };
-    let total = store.count_feed(&filter).await.context("cannot count the events to export")?;
-    // drawn on standard error, and only when it is a terminal
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(indicatif::ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} événements exportés ({per_sec}, reste {eta})",
-    )?);
-    let on_progress = |n: u64| {
-        if n > bar.length().unwrap_or(0) {
-            bar.set_length(n);
-        }
-        bar.set_position(n);
-    };
-    let written = match &args.output {
-        Some(path) => {
-            let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-            write_log(store, &filter, args.format, std::io::BufWriter::new(file), on_progress).await?
-        }
-        None => {
-            let out = std::io::BufWriter::new(std::io::stdout().lock());
-            match write_log(store, &filter, args.format, out, on_progress).await {
-                Ok(written) => written,
-                // the reader stopped reading (`carnet export | head`): not a failure
-                Err(e) if is_broken_pipe(&e) => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        }
-    };
-    bar.finish_and_clear();
-    let to = args.output.as_ref().map_or_else(|| "la sortie standard".to_owned(), |p| p.display().to_string());
-    eprintln!("{written} événements exportés vers {to}");
-    Ok(())
-}
-
-/// Whether `e` is a write to a pipe whose reader is gone.
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
+/// Whether `e` is a write to a pipe whose reader is gone (`carnet export | head`: not a failure).
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         let io = if let Some(e) = cause.downcast_ref::<csv::Error>() {
             match e.kind() {

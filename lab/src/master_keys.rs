@@ -13,12 +13,17 @@
 //!   the old one may leave the configuration.
 //!
 //! Keys are [`Secret`]s: printing the configuration never shows one, and errors name keys by id.
+//!
+//! This module knows nothing of the server's configuration: [`load`] is given the configured
+//! keys and, in development only, the key file (`carnet_api::config::Config::load_master_keys`
+//! passes them).
 
-use crate::config::{Config, Profile, Secret};
+use crate::Secret;
 use anyhow::Context;
 use carnet_store::MasterKeys;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -53,20 +58,24 @@ impl MasterKeysConfig {
     }
 }
 
-/// The master keys `config` gives. In development without `master_keys`, the key of
-/// `master_key_file`, generated there first when `create` (a reader passes `false`: it then
-/// gets no key, and fails only on sealed data, naming the key it lacks).
-pub fn load(config: &Config, create: bool) -> anyhow::Result<Arc<MasterKeys>> {
-    if let Some(keys) = &config.master_keys {
+/// The master keys: the `configured` ones if any. Otherwise, in development (where
+/// `development_file` is the `master_key_file`; production passes `None`), the key of that
+/// file, generated there first when `create` (a reader passes `false`: it then gets no key, and
+/// fails only on sealed data, naming the key it lacks).
+pub fn load(
+    configured: Option<&MasterKeysConfig>,
+    development_file: Option<&Path>,
+    create: bool,
+) -> anyhow::Result<Arc<MasterKeys>> {
+    if let Some(keys) = configured {
         return Ok(Arc::new(keys.parse().context("invalid master_keys")?));
     }
-    if config.profile == Profile::Production {
+    let Some(path) = development_file else {
         anyhow::bail!(
             "master_keys is required in production: the keys that protect personal data at rest \
              (e.g. CARNET_MASTER_KEYS='{{current=\"k1\",keys={{k1=\"<base64 of 32 random bytes>\"}}}}')"
         );
-    }
-    let path = Path::new(&config.master_key_file);
+    };
     if !path.exists() {
         if !create {
             return Ok(Arc::new(MasterKeys::default()));
@@ -78,7 +87,7 @@ pub fn load(config: &Config, create: bool) -> anyhow::Result<Arc<MasterKeys>> {
         let id = format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let keys = MasterKeys::generate(&id);
         let line = format!("{id} {}\n", keys.export(&id).unwrap_or_default());
-        crate::auth::write_private(path, line.as_bytes())
+        write_private(path, line.as_bytes())
             .with_context(|| format!("cannot create the master key file {}", path.display()))?;
         tracing::info!(path = %path.display(), key = %id, "generated a local master key");
     }
@@ -92,6 +101,16 @@ pub fn load(config: &Config, create: bool) -> anyhow::Result<Arc<MasterKeys>> {
     Ok(Arc::new(MasterKeys::new(id, [(id.to_owned(), key)])?))
 }
 
+/// Writes a new file `path`, mode 0600; fails if it exists (two first runs at once: one key wins,
+/// the other run fails instead of replacing it).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,14 +119,17 @@ mod tests {
     fn development_generates_a_private_key_once_production_requires_one() {
         let dir = std::env::temp_dir().join(format!("carnet-master-key-{}", uuid::Uuid::new_v4().simple()));
         let file = dir.join("master-key");
-        let config = Config { master_key_file: file.display().to_string(), ..Config::default() };
-        let none = load(&config, false).unwrap();
+        let none = load(None, Some(&file), false).unwrap();
         assert_eq!(none.current_id(), None, "a reader creates nothing");
         assert!(!file.exists());
-        let first = load(&config, true).unwrap();
+        let first = load(None, Some(&file), true).unwrap();
         let id = first.current_id().unwrap().to_owned();
         assert!(id.starts_with("local-"), "{id}");
-        assert_eq!(load(&config, true).unwrap().export(&id), first.export(&id), "the same key on the next run");
+        assert_eq!(
+            load(None, Some(&file), true).unwrap().export(&id),
+            first.export(&id),
+            "the same key on the next run"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -115,34 +137,7 @@ mod tests {
         }
         let _ = std::fs::remove_dir_all(dir);
 
-        let production = Config { profile: Profile::Production, ..Config::default() };
-        let refused = load(&production, true).unwrap_err().to_string();
+        let refused = load(None, None, true).unwrap_err().to_string();
         assert!(refused.contains("master_keys is required in production"), "{refused}");
-    }
-
-    #[test]
-    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
-    fn keys_come_from_the_environment_and_never_print() {
-        figment::Jail::expect_with(|jail| {
-            let k1 = MasterKeys::encode_key(&[1; 32]);
-            let k2 = MasterKeys::encode_key(&[2; 32]);
-            jail.set_env(
-                "CARNET_MASTER_KEYS",
-                format!(r#"{{current="prod-2026",keys={{k1="{k1}",prod-2026="{k2}"}}}}"#),
-            );
-            let config = Config::load().map_err(|e| figment::Error::from(e.to_string()))?;
-            let keys = load(&config, true).unwrap();
-            assert_eq!(keys.current_id(), Some("prod-2026"));
-            assert_eq!(keys.ids().collect::<Vec<_>>(), ["k1", "prod-2026"]);
-            let printed = format!("{config:?}");
-            assert!(!printed.contains(&k1) && !printed.contains(&k2), "{printed}");
-
-            jail.set_env("CARNET_MASTER_KEYS", r#"{current="k1",keys={k1="c2hvcnQ="}}"#);
-            let config = Config::load().map_err(|e| figment::Error::from(e.to_string()))?;
-            let error = format!("{:#}", load(&config, true).unwrap_err());
-            assert!(error.contains("master key `k1` is not 32 bytes"), "{error}");
-            assert!(!error.contains("c2hvcnQ"), "{error}");
-            Ok(())
-        });
     }
 }

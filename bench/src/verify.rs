@@ -1,19 +1,18 @@
-//! `carnet bench verify`: how fast [`verify`](super::verify) checks a log, against a plain read of
-//! the same events in the same run (DESIGN §9: at least 100 000 events/s).
+//! `carnet-bench verify`: how fast `carnet_store::integrity::verify` checks a log, against a plain
+//! read of the same events in the same run (DESIGN §9: at least 100 000 events/s).
 //!
 //! For each backend (PostgreSQL on a database of its own, created and dropped; SQLite in a
-//! temporary file) it appends `events` events (100 per append, streams of 100), seals them, then
+//! temporary file: [`crate::scratch`]) it appends `events` events (100 per append, streams of 100), seals them, then
 //! alternates for `rounds` rounds: *select*, the very query verification streams (every hashed
 //! field as text, in reading order), each row decoded and dropped; and *verify*, the whole
 //! verification. The ratio says what hashing and checking cost on top of reading.
 
-use super::{AnyStore, Progress, Report, hashed_events, seal_pending, unsealed_events, verify};
-use crate::bench::Throughput;
-use crate::contract::EventStore;
-use crate::error::StoreError;
-use crate::model::{Actor, Checkpoint, ExpectedVersion, Metadata, NewEvent, StreamId};
-use crate::postgres::PgStore;
-use crate::sqlite::SqliteStore;
+use crate::scratch::{ScratchDir, ScratchPostgres};
+use crate::store::Throughput;
+use carnet_store::integrity::{Progress, Report, hashed_events, seal_pending, unsealed_events, verify};
+use carnet_store::{
+    Actor, AnyStore, Checkpoint, EventStore, ExpectedVersion, Metadata, NewEvent, PgStore, SqliteStore, StreamId,
+};
 use futures::TryStreamExt;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -41,7 +40,6 @@ impl BackendFigures {
 
 #[derive(Clone, Debug, Default)]
 pub struct VerifyBenchReport {
-    pub events: usize,
     pub postgres: BackendFigures,
     pub sqlite: BackendFigures,
 }
@@ -65,38 +63,29 @@ impl std::fmt::Display for VerifyBenchReport {
 }
 
 /// Runs the benchmark on both backends; `progress` is told what phase starts.
-pub async fn run(options: &VerifyBenchOptions, progress: impl Fn(&str)) -> Result<VerifyBenchReport, StoreError> {
-    let mut report = VerifyBenchReport { events: options.events, ..Default::default() };
+pub async fn run(options: &VerifyBenchOptions, progress: impl Fn(&str)) -> anyhow::Result<VerifyBenchReport> {
+    let mut report = VerifyBenchReport::default();
 
-    let admin = sqlx::PgPool::connect(&options.database_url).await?;
-    // a name of our own, hex digits only: safe inside the statement
-    let name = format!("carnet_bench_{}", Uuid::new_v4().simple());
-    sqlx::query(&format!("create database \"{name}\"")).execute(&admin).await?;
+    let db = ScratchPostgres::create(&options.database_url).await?;
     let postgres = async {
-        let connect = PgStore::connect_options(&options.database_url)?.database(&name);
-        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(6).connect_with(connect).await?;
-        let store = PgStore::from_pool(pool);
+        let store = PgStore::connect(&db.url, 6).await?;
         store.migrate().await?;
-        let store = AnyStore::Postgres(store);
-        let figures = measure(&store, options, "PostgreSQL", &progress).await;
-        if let AnyStore::Postgres(s) = &store {
-            s.pool().close().await;
-        }
+        let figures = measure(&AnyStore::Postgres(store.clone()), options, "PostgreSQL", &progress).await;
+        store.pool().close().await;
         figures
     }
     .await;
-    sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&admin).await?;
+    db.remove().await?;
     report.postgres = postgres?;
 
-    let dir = std::env::temp_dir().join(format!("carnet-bench-{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).map_err(StoreError::unexpected)?;
+    let dir = ScratchDir::create()?;
     let sqlite = async {
-        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.0.join("bench.db").display())).await?;
         store.migrate().await?;
         measure(&AnyStore::Sqlite(store), options, "SQLite", &progress).await
     }
     .await;
-    let _ = std::fs::remove_dir_all(&dir);
+    dir.remove();
     report.sqlite = sqlite?;
     Ok(report)
 }
@@ -106,7 +95,7 @@ async fn measure(
     options: &VerifyBenchOptions,
     name: &str,
     progress: &impl Fn(&str),
-) -> Result<BackendFigures, StoreError> {
+) -> anyhow::Result<BackendFigures> {
     progress(&format!("{name}: appending {} events, 100 per append", options.events));
     load(store, options.events).await?;
     progress(&format!("{name}: sealing"));
@@ -115,7 +104,7 @@ async fn measure(
     while unsealed_events(store, 1).await? > 0 {
         seal_pending(store).await?;
         if Instant::now() > deadline {
-            return Err(StoreError::unexpected("events stay unsealable: a transaction is held open on the server"));
+            anyhow::bail!("events stay unsealable: a transaction is held open on the server");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -140,7 +129,7 @@ async fn measure(
         match report {
             Report::Intact(summary) => figures.verify.events += summary.events,
             Report::Broken(breach) => {
-                return Err(StoreError::unexpected(format!("the bench log does not verify: {breach}")));
+                anyhow::bail!("the bench log does not verify: {breach}");
             }
         }
     }
@@ -148,7 +137,7 @@ async fn measure(
 }
 
 /// `events` events on streams of 100, one append of 100 per stream, 4 writers.
-async fn load(store: &AnyStore, events: usize) -> Result<(), StoreError> {
+async fn load(store: &AnyStore, events: usize) -> anyhow::Result<()> {
     let streams = events.div_ceil(100);
     let writers = 4;
     let tasks: Vec<_> = (0..writers)
@@ -174,12 +163,12 @@ async fn load(store: &AnyStore, events: usize) -> Result<(), StoreError> {
                     let stream = StreamId::new("bench", Uuid::now_v7());
                     store.append(&stream, ExpectedVersion::NoStream, &batch, &Metadata::new(actor.clone())).await?;
                 }
-                Ok::<(), StoreError>(())
+                anyhow::Ok(())
             })
         })
         .collect();
     for t in tasks {
-        t.await.map_err(StoreError::unexpected)??;
+        t.await??;
     }
     Ok(())
 }

@@ -1,0 +1,97 @@
+//! `carnet-bench`: Carnet's benchmarks, each reported as ratios against a baseline measured in
+//! the same run, on a database of its own created and removed by the run ([`scratch`]).
+//!
+//! - `carnet-bench store` ([`store`]): the store's append against raw `INSERT`s of the same rows
+//!   (PostgreSQL, 1 and 100 events per transaction), and the catch-up read;
+//! - `carnet-bench verify` ([`verify`]): `carnet verify` against a plain read of the same events
+//!   (PostgreSQL and SQLite);
+//! - `carnet-bench http` ([`http`]): the whole application over HTTP, built in process, with a
+//!   load driver of its own (closed and open loop, HDR histograms), optionally against another
+//!   GraphQL server (PostGraphile).
+//!
+//! Decisions: a binary of its own, so that `carnet`, the production binary, links neither the
+//! load driver nor its histograms (`cargo tree -p carnet-api -e normal` shows no hdrhistogram);
+//! it reaches the store, the command side and the server only through their public API, as an
+//! operator's tools would. Run it in release mode: `cargo run --release -p carnet-bench -- store`.
+
+mod http;
+mod scratch;
+mod store;
+mod verify;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "carnet-bench",
+    version,
+    about = "Carnet's benchmarks, reported as ratios against a baseline measured in the same run."
+)]
+struct Cli {
+    #[command(subcommand)]
+    what: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// `carnet verify` on a log of its own (PostgreSQL and SQLite), against a plain read of the
+    /// same events. Creates and drops its own database on the server.
+    Verify {
+        /// PostgreSQL server to create the bench database on.
+        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres_url: String,
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        /// Alternations of plain read and verification.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// Store append vs raw INSERT on PostgreSQL (1 and 100 events per transaction), and
+    /// catch-up read speed. Creates and drops its own database on the server.
+    Store {
+        /// PostgreSQL server to create the bench database on.
+        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres_url: String,
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+        /// Seconds per measured phase.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Alternations of raw and store phases.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// The application over HTTP: GET /healthz (baseline), `projects(first: 20)` at full and
+    /// half load, and a mutation mix at a fixed rate; requests/s, p50, p99. Builds the real
+    /// application in process on a database of its own, created and dropped.
+    Http(http::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let progress = |phase: &str| eprintln!("… {phase}");
+    match Cli::parse().what {
+        Bench::Verify { postgres_url, events, rounds } => {
+            let options = verify::VerifyBenchOptions { database_url: postgres_url, events, rounds };
+            println!("carnet-bench verify: {events} events, {rounds} rounds");
+            let report = verify::run(&options, progress).await.context("benchmark failed")?;
+            print!("{report}");
+        }
+        Bench::Store { postgres_url, writers, seconds, rounds } => {
+            let phase = Duration::from_secs(seconds);
+            let options = store::BenchOptions { database_url: postgres_url, writers, phase, rounds };
+            println!("carnet-bench store: {writers} writers, {rounds} rounds of {seconds} s per phase");
+            let report = store::run(&options, progress).await.context("benchmark failed")?;
+            print!("{report}");
+        }
+        Bench::Http(args) => {
+            let report = http::run(&args.options()?, progress).await.context("benchmark failed")?;
+            print!("{report}");
+            let errors = report.errors();
+            anyhow::ensure!(errors == 0, "{errors} requests failed: the figures are not valid");
+        }
+    }
+    Ok(())
+}
