@@ -8,9 +8,7 @@
 use carnet_domain::reference::{ReferenceKind, ReferenceSequence, SequenceCommand, SequenceState, Series};
 use carnet_domain::{Decider, Rejection};
 use carnet_projections::InlineProjections;
-use carnet_store::{
-    AnyStore, CommandError, Executed, KeyStore, MasterKeys, Metadata, Repository, StoreError, Upcasters,
-};
+use carnet_store::{AnyStore, Codec, CommandError, Executed, KeyStore, MasterKeys, Metadata, Repository, StoreError};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -18,7 +16,7 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct Lab {
     store: AnyStore,
-    upcasters: Arc<Upcasters>,
+    codec: Arc<Codec>,
     inline: Arc<InlineProjections>,
     /// The lab's reference prefix, e.g. `110B`.
     prefix: String,
@@ -33,9 +31,9 @@ impl Lab {
     /// The lab on `store`; personal data is sealed with data keys wrapped by `master_keys`
     /// (DESIGN §3.2, `crate::master_keys`).
     pub fn new(store: AnyStore, prefix: impl Into<String>, master_keys: Arc<MasterKeys>) -> Self {
-        let upcasters = Arc::new(Upcasters::carnet().with_master_keys(master_keys));
-        let inline = Arc::new(InlineProjections::new(upcasters.clone()));
-        Self { store, upcasters, inline, prefix: prefix.into(), allocating: Arc::default() }
+        let codec = Arc::new(crate::codec::carnet_codec().with_master_keys(master_keys));
+        let inline = Arc::new(InlineProjections::new(codec.clone()));
+        Self { store, codec, inline, prefix: prefix.into(), allocating: Arc::default() }
     }
 
     pub fn store(&self) -> &AnyStore {
@@ -43,9 +41,9 @@ impl Lab {
     }
 
     /// How events of older schema versions are read, and personal fields opened (with keys
-    /// loaded by `Upcasters::load_keys`).
-    pub fn upcasters(&self) -> &Arc<Upcasters> {
-        &self.upcasters
+    /// loaded by `Codec::load_keys`).
+    pub fn codec(&self) -> &Arc<Codec> {
+        &self.codec
     }
 
     /// Handles `command` on aggregate `id` of decider `D`, the inline projections committing
@@ -66,14 +64,14 @@ impl Lab {
             }
             _ => metadata,
         };
-        Repository::<AnyStore, D>::new(self.store.clone(), self.upcasters.clone())
+        Repository::<AnyStore, D>::new(self.store.clone(), self.codec.clone())
             .execute(id, command, metadata, expected_version, Some(self.inline.as_ref()))
             .await
     }
 
     /// After `person` was erased: the access log's rows of their `identities` (issuer, sub)
     /// name the person by their opaque id instead, and the database's files are scrubbed of
-    /// what the erasure deleted (`carnet_store::sealing::scrub`: the SQLite WAL checkpointed
+    /// what the erasure deleted (`carnet_store::personal_data::scrub`: the SQLite WAL checkpointed
     /// and truncated, the PostgreSQL tables that held personal data rewritten). The access log
     /// is rewritten only when it held one of the subjects (`pseudonymised` rows changed before
     /// the erasure, or some now): it is the one large table among them.
@@ -88,7 +86,7 @@ impl Lab {
         if pseudonymised + now > 0 {
             tables.push("access_log");
         }
-        carnet_store::sealing::scrub(self.store.key_db(), &tables).await
+        self.store.scrub(&tables).await
     }
 
     /// Creates entity `id` of `D` with the next reference of its series (`year`): `build` makes
@@ -115,7 +113,7 @@ impl Lab {
         };
         let command = SequenceCommand::AllocateReference { series: series.clone(), to: id };
         let _turn = self.allocating.lock().await;
-        Repository::<AnyStore, D>::new(self.store.clone(), self.upcasters.clone())
+        Repository::<AnyStore, D>::new(self.store.clone(), self.codec.clone())
             .execute_after::<ReferenceSequence>(
                 series.stream_key(),
                 &command,

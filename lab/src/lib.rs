@@ -4,7 +4,7 @@
 //! (`carnet-api`), the command line and the benchmarks all go through it, so that nothing
 //! reaches the log by another way.
 //!
-//! Layout: [`Lab`] (every change is [`Lab::execute`]: load → decide → append with the inline
+//! Layout: [`codec`] (Carnet's codec and the personal fields of its events), [`Lab`] (every change is [`Lab::execute`]: load → decide → append with the inline
 //! projections in the same transaction, DESIGN §2; references from their allocation streams),
 //! [`demo`] (the demo data a new database gets, through `Lab`), [`export`] (`carnet export`:
 //! the log with its hashes, for auditors), [`live`] (the one follower of the log that the
@@ -22,6 +22,7 @@
 //! is real history. Printing, progress bars and exit codes are the command line's
 //! (`api/src/cli/`); this crate returns what they print.
 
+pub mod codec;
 pub mod demo;
 pub mod export;
 mod lab;

@@ -45,7 +45,7 @@ impl MasterKeysConfig {
             .keys
             .iter()
             .map(|(id, text)| Ok((id.clone(), MasterKeys::decode_key(id, text.expose())?)))
-            .collect::<Result<Vec<_>, carnet_store::sealing::KeyError>>()?;
+            .collect::<Result<Vec<_>, carnet_store::personal_data::KeyError>>()?;
         Ok(MasterKeys::new(&self.current, keys)?)
     }
 

@@ -12,13 +12,13 @@ use crate::model::Model;
 use crate::project::ProjectModel;
 use crate::session::SessionModel;
 use crate::{ProjectRow, SessionRow};
-use carnet_store::{EventStore, StreamId, Upcasters};
+use carnet_store::{Codec, EventStore, StreamId};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 async fn as_of<M: Model, S: EventStore>(
     store: &S,
-    upcasters: &Upcasters,
+    codec: &Codec,
     id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<Option<M::Row>, ProjectionError> {
@@ -26,26 +26,26 @@ async fn as_of<M: Model, S: EventStore>(
     // what a fold costs, at `/metrics`: the API checks access before it folds (a test counts it)
     metrics::counter!("carnet_log_events_read_total", "reader" => "as_of").increment(events.len() as u64);
     let mut row = None;
-    let keys = upcasters.load_keys(store, &events).await?;
+    let keys = codec.load_keys(store, &events).await?;
     // a stream's events are recorded in version order, so the first one after `at` ends it
     for recorded in events.iter().take_while(|e| e.recorded_at <= at) {
-        let event: crate::model::Event<M> = upcasters.decode_with(recorded, &keys)?;
+        let event: crate::model::Event<M> = codec.decode_with(recorded, &keys)?;
         M::apply(&mut row, id, recorded, &event)?;
     }
     Ok(row)
 }
 
-/// Declares the public as-of fold of a read model: `$name(store, upcasters, id, at)`.
+/// Declares the public as-of fold of a read model: `$name(store, codec, id, at)`.
 macro_rules! as_of_fold {
     ($(#[$doc:meta])* $name:ident, $model:ty, $row:ty) => {
         $(#[$doc])*
         pub async fn $name<S: EventStore>(
             store: &S,
-            upcasters: &Upcasters,
+            codec: &Codec,
             id: Uuid,
             at: DateTime<Utc>,
         ) -> Result<Option<$row>, ProjectionError> {
-            as_of::<$model, S>(store, upcasters, id, at).await
+            as_of::<$model, S>(store, codec, id, at).await
         }
     };
 }

@@ -28,7 +28,7 @@ use crate::{Db, ProjectionError, ProjectionStore, Projector, project, session};
 use carnet_domain::project::{Phase, ProjectStatus, SupportMode};
 use carnet_domain::session::SessionFormat;
 use carnet_domain::values::AcademieCode;
-use carnet_store::{RecordedEvent, TxConn, Upcasters};
+use carnet_store::{Codec, RecordedEvent, TxConn};
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -237,7 +237,7 @@ pub async fn indicators(
 /// dashboard's.
 pub async fn indicators_as_of<S: ProjectionStore>(
     store: &S,
-    upcasters: Arc<Upcasters>,
+    codec: Arc<Codec>,
     at: DateTime<Utc>,
     period: &Period,
     academies: &[AcademieCode],
@@ -254,7 +254,7 @@ pub async fn indicators_as_of<S: ProjectionStore>(
         let projector = RecordedBy {
             at,
             kept: AtomicU64::new(0),
-            inner: Several(models.iter().map(|m| m.projector(upcasters.clone(), &suffix)).collect()),
+            inner: Several(models.iter().map(|m| m.projector(codec.clone(), &suffix)).collect()),
         };
         // the catch-up reader holds back, for a moment, events committed behind a transaction
         // still open (the store's reading order); every event recorded by `at` and committed

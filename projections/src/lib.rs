@@ -72,13 +72,13 @@ macro_rules! public_projector {
 
         impl $name {
             /// The projector of the live tables.
-            pub fn new(upcasters: std::sync::Arc<carnet_store::Upcasters>) -> Self {
-                Self($crate::model::ModelProjector::new(upcasters, ""))
+            pub fn new(codec: std::sync::Arc<carnet_store::Codec>) -> Self {
+                Self($crate::model::ModelProjector::new(codec, ""))
             }
 
             /// The projector of a rebuild's shadow tables.
-            pub(crate) fn with_suffix(upcasters: std::sync::Arc<carnet_store::Upcasters>, suffix: &str) -> Self {
-                Self($crate::model::ModelProjector::new(upcasters, suffix))
+            pub(crate) fn with_suffix(codec: std::sync::Arc<carnet_store::Codec>, suffix: &str) -> Self {
+                Self($crate::model::ModelProjector::new(codec, suffix))
             }
 
             #[doc = concat!("Applies the `", $category, "` events among `events` (others are ignored), in their")]
@@ -152,7 +152,7 @@ pub use project::{
     HolderRow, PhaseRow, ProjectCursor, ProjectFilter, ProjectOrder, ProjectOrderField, ProjectPage, ProjectProjector,
     ProjectRow, list_projects, list_projects_backward, project_by_id, projects_by_ids,
 };
-pub use runner::{CatchUpProgress, DEFAULT_BATCH_SIZE, ReadModel, catch_up, checkpoint, rebuild, rebuild_with};
+pub use runner::{CatchUpProgress, DEFAULT_BATCH_SIZE, ReadModel, catch_up, checkpoint, rebuild_with};
 pub use session::{
     AgendaItemRow, AttendanceRow, FollowUpActionRow, ProfileCount, RegistrationRow, ReportRow, SatisfactionRow,
     SessionCursor, SessionFilter, SessionOrder, SessionOrderField, SessionPage, SessionProjector, SessionRow,
@@ -161,7 +161,7 @@ pub use session::{
 
 pub use sql::{Db, ProjectionStore};
 
-use carnet_store::{InlineHook, RecordedEvent, StoreError, TxConn, Upcasters};
+use carnet_store::{Codec, InlineHook, RecordedEvent, StoreError, TxConn};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
@@ -232,20 +232,14 @@ pub struct InlineProjections {
 }
 
 impl InlineProjections {
-    pub fn new(upcasters: Arc<Upcasters>) -> Self {
+    pub fn new(codec: Arc<Codec>) -> Self {
         Self {
             projectors: runner::Several(vec![
-                Box::new(ProjectProjector::new(upcasters.clone())),
-                Box::new(SessionProjector::new(upcasters.clone())),
-                Box::new(PersonProjector::new(upcasters)),
+                Box::new(ProjectProjector::new(codec.clone())),
+                Box::new(SessionProjector::new(codec.clone())),
+                Box::new(PersonProjector::new(codec)),
             ]),
         }
-    }
-}
-
-impl Default for InlineProjections {
-    fn default() -> Self {
-        Self::new(Arc::new(Upcasters::carnet()))
     }
 }
 

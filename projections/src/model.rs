@@ -10,7 +10,7 @@
 use crate::sql::{self, Arg, Backend, Conn, Reader};
 use crate::{Db, ProjectionError};
 use carnet_domain::Decider;
-use carnet_store::{RecordedEvent, TxConn, Upcasters};
+use carnet_store::{Codec, RecordedEvent, TxConn};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -249,13 +249,13 @@ pub(crate) async fn load_with<R>(
 /// transaction, a batch at a time (see the crate doc).
 pub(crate) struct ModelProjector<M> {
     tables: Tables,
-    upcasters: Arc<Upcasters>,
+    codec: Arc<Codec>,
     model: PhantomData<fn() -> M>,
 }
 
 impl<M: Model> ModelProjector<M> {
-    pub(crate) fn new(upcasters: Arc<Upcasters>, suffix: &str) -> Self {
-        Self { tables: Tables::with_suffix(suffix), upcasters, model: PhantomData }
+    pub(crate) fn new(codec: Arc<Codec>, suffix: &str) -> Self {
+        Self { tables: Tables::with_suffix(suffix), codec, model: PhantomData }
     }
 
     /// Applies the events of `M::CATEGORY` among `events` (others are ignored), in their order.
@@ -264,14 +264,14 @@ impl<M: Model> ModelProjector<M> {
         let mine = || events.iter().filter(|e| e.stream_id.category() == M::CATEGORY);
         // the keys of the sealed personal fields among them, read in this transaction (it may
         // have just inserted one); none are read when there are none
-        let keys = self.upcasters.load_keys_in(&mut tx, mine()).await?;
+        let keys = self.codec.load_keys_in(&mut tx, mine()).await?;
         let mut conn = Conn::from(tx);
         // group by entity, keeping the log order within each
         let mut order: Vec<Uuid> = vec![];
         let mut batches: HashMap<Uuid, Vec<(&RecordedEvent, Event<M>)>> = HashMap::new();
         for recorded in mine() {
             let id = entity_id(recorded, M::CATEGORY)?;
-            let event: Event<M> = self.upcasters.decode_with(recorded, &keys)?;
+            let event: Event<M> = self.codec.decode_with(recorded, &keys)?;
             batches
                 .entry(id)
                 .or_insert_with(|| {

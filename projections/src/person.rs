@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The read-model tables that hold personal data until an erasure (each live table, not its
-/// rebuild shadow): vacuumed after an erasure (`carnet_store::sealing::scrub`).
+/// rebuild shadow): vacuumed after an erasure (`carnet_store::personal_data::scrub`).
 pub const PERSONAL_TABLES: &[&str] = &["person", "person_identity", "person_role", "person_consent"];
 
 /// What the API shows instead of the name of an erased person.

@@ -7,7 +7,7 @@ use crate::schema::{self, SHADOW};
 use crate::session::{SessionModel, SessionProjector};
 use crate::sql::{self, Arg, Conn, Exclusive, Tx};
 use crate::{ProjectionError, ProjectionStore, Projector};
-use carnet_store::{Checkpoint, Metadata, RecordedEvent, StreamId, TxConn, Upcasters};
+use carnet_store::{Checkpoint, Codec, Metadata, RecordedEvent, StreamId, TxConn};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -52,11 +52,11 @@ impl ReadModel {
     }
 
     /// Its projector, writing to the tables named with `suffix`.
-    pub(crate) fn projector(self, upcasters: Arc<Upcasters>, suffix: &str) -> Box<dyn Projector> {
+    pub(crate) fn projector(self, codec: Arc<Codec>, suffix: &str) -> Box<dyn Projector> {
         match self {
-            Self::Projects => Box::new(ProjectProjector::with_suffix(upcasters, suffix)),
-            Self::Sessions => Box::new(SessionProjector::with_suffix(upcasters, suffix)),
-            Self::People => Box::new(PersonProjector::with_suffix(upcasters, suffix)),
+            Self::Projects => Box::new(ProjectProjector::with_suffix(codec, suffix)),
+            Self::Sessions => Box::new(SessionProjector::with_suffix(codec, suffix)),
+            Self::People => Box::new(PersonProjector::with_suffix(codec, suffix)),
         }
     }
 
@@ -206,11 +206,6 @@ pub async fn catch_up<S: ProjectionStore>(
 // ---------------------------------------------------------------------------------------------
 // Rebuild
 
-/// Rebuilds every read model from the whole log (see [`rebuild_with`]).
-pub async fn rebuild<S: ProjectionStore>(store: &S) -> Result<CatchUpProgress, ProjectionError> {
-    rebuild_with(store, Arc::new(Upcasters::carnet()), None, DEFAULT_BATCH_SIZE, &mut |_| {}).await
-}
-
 /// Rebuilds one read model (`which`), or all of them (`None`), from the whole log without
 /// taking them away from readers:
 ///
@@ -224,7 +219,7 @@ pub async fn rebuild<S: ProjectionStore>(store: &S) -> Result<CatchUpProgress, P
 /// 4. in one transaction: locks the live tables (PostgreSQL; on SQLite the transaction holds
 ///    the only writer), applies the events committed since step 2 — read directly on that
 ///    transaction, so none can be missing — renames the shadow tables in, drops the old ones;
-/// 5. scrubs the database files of the old tables' bytes (`carnet_store::sealing::scrub`).
+/// 5. scrubs the database files of the old tables' bytes (`carnet_store::personal_data::scrub`).
 ///
 /// A command that commits during step 4 waits for it and then writes to the new tables, whose
 /// rows it finds at the version it expects. Read models that refer to one another's tables in
@@ -233,7 +228,7 @@ pub async fn rebuild<S: ProjectionStore>(store: &S) -> Result<CatchUpProgress, P
 /// rebuild of a same read model started meanwhile (from any instance) is refused.
 pub async fn rebuild_with<S: ProjectionStore>(
     store: &S,
-    upcasters: Arc<Upcasters>,
+    codec: Arc<Codec>,
     which: Option<ReadModel>,
     batch_size: usize,
     on_batch: &mut (dyn FnMut(CatchUpProgress) + Send),
@@ -245,18 +240,18 @@ pub async fn rebuild_with<S: ProjectionStore>(
         rule: "rebuild.in_progress",
         message: format!("une reconstruction ({name}) est déjà en cours"),
     })?;
-    let result = rebuild_tables(store, upcasters, &models, batch_size, on_batch).await;
+    let result = rebuild_tables(store, codec, &models, batch_size, on_batch).await;
     owner.release().await;
     let progress = result?;
     // the old tables' pages were zeroed as they were freed (SQLite's secure_delete), but the WAL
-    // still holds their images: checkpoint and truncate it (carnet_store::sealing::scrub)
-    carnet_store::sealing::scrub(store.key_db(), &[]).await?;
+    // still holds their images: checkpoint and truncate it (carnet_store::personal_data::scrub)
+    store.scrub(&[]).await?;
     Ok(progress)
 }
 
 async fn rebuild_tables<S: ProjectionStore>(
     store: &S,
-    upcasters: Arc<Upcasters>,
+    codec: Arc<Codec>,
     models: &[ReadModel],
     batch_size: usize,
     on_batch: &mut (dyn FnMut(CatchUpProgress) + Send),
@@ -264,7 +259,7 @@ async fn rebuild_tables<S: ProjectionStore>(
     let tables: Vec<&str> = models.iter().flat_map(|m| m.tables()).collect();
     let mains: Vec<&str> = models.iter().map(|m| m.tables()[0]).collect();
     let checkpoint_name = format!("{}{SHADOW}", mains.join("+"));
-    let shadow = Several(models.iter().map(|m| m.projector(upcasters.clone(), SHADOW)).collect());
+    let shadow = Several(models.iter().map(|m| m.projector(codec.clone(), SHADOW)).collect());
 
     let mut tx = Tx::begin(store.db()).await?;
     schema::create(&mut tx.conn(), &tables, SHADOW).await?;

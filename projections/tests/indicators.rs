@@ -507,11 +507,11 @@ async fn as_of_a_moment_they_are_what_they_were_then<S: ProjectionStore>(store: 
         .await;
     record(&store).await;
 
-    let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet());
+    let codec = std::sync::Arc::new(carnet_store::Codec::carnet());
     for (step, (at, figures_then)) in answered.iter().enumerate() {
         for ((period, academies), expected) in questions.iter().zip(figures_then) {
             let codes: Vec<AcademieCode> = academies.iter().map(|c| aca(c)).collect();
-            let got = indicators_as_of(&store, upcasters.clone(), *at, period, &codes).await.unwrap();
+            let got = indicators_as_of(&store, codec.clone(), *at, period, &codes).await.unwrap();
             assert_eq!(&got, expected, "step {step}, {period:?}, {academies:?}");
         }
     }
@@ -523,7 +523,7 @@ async fn as_of_a_moment_they_are_what_they_were_then<S: ProjectionStore>(store: 
     assert!(catalog.iter().all(|t| !t.contains("__asof_")), "{catalog:?}");
     let checkpoints = common::texts(store.db(), "select name from projection_checkpoint").await;
     assert!(checkpoints.iter().all(|c| !c.contains("__asof_")), "{checkpoints:?}");
-    let err = indicators_as_of(&store, upcasters, Utc::now(), &period(Some("2026-03-01"), Some("2026-02-01")), &[])
+    let err = indicators_as_of(&store, codec, Utc::now(), &period(Some("2026-03-01"), Some("2026-02-01")), &[])
         .await
         .unwrap_err();
     assert!(matches!(err, ProjectionError::InvalidArgument(_)), "{err:?}");

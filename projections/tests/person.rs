@@ -172,7 +172,7 @@ async fn erasure_leaves_no_personal_data_in_the_read_models<S: ProjectionStore>(
         execute(&store, id, &C::ErasePerson { reason: LongText::parse("bis").unwrap(), on: day(10) }).await.unwrap();
     assert!(again.events.is_empty());
     let live = dump(&store).await;
-    rebuild_with(&store, Arc::new(Upcasters::carnet()), Some(ReadModel::People), 2, &mut |_| {}).await.unwrap();
+    rebuild_with(&store, Arc::new(Codec::carnet()), Some(ReadModel::People), 2, &mut |_| {}).await.unwrap();
     assert_same(&dump(&store).await, &live, "people rebuilt vs live");
     check_person(&store, id.0).await;
 }
@@ -222,7 +222,7 @@ async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S) {
         }
     }
     let live = dump(&store).await;
-    let again = PersonProjector::new(Arc::new(Upcasters::carnet()));
+    let again = PersonProjector::new(Arc::new(Codec::carnet()));
     for (name, batch) in [("people-again-2", 2), ("people-again-5", 5), ("people-again-2", 2)] {
         common::readable(&store).await;
         catch_up(&store, name, &again, batch, &mut |_| {}).await.unwrap();

@@ -54,7 +54,7 @@ fn aca(code: &str) -> AcademieCode {
 }
 
 fn repo<S: EventStore>(store: &S) -> Repository<S, Project> {
-    Repository::new(store.clone(), Arc::new(Upcasters::carnet())).with_snapshot_every(5)
+    Repository::new(store.clone(), Arc::new(Codec::carnet())).with_snapshot_every(5)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -416,13 +416,13 @@ async fn a_rebuild_of_a_random_workload_equals_the_live_tables<S: ProjectionStor
 
     // the live projector applied to the whole log again, in batches that start anywhere in a
     // project's history: nothing changes
-    let again = ProjectProjector::new(Arc::new(Upcasters::carnet()));
+    let again = ProjectProjector::new(Arc::new(Codec::carnet()));
     catch_up(&store, "project-again", &again, 50, &mut |_| {}).await.unwrap();
     assert_same(&dump(&store).await, &live, "live after applying the log again");
 
     let mut batches = 0;
     let progress =
-        rebuild_with(&store, Arc::new(Upcasters::carnet()), Some(ReadModel::Projects), 64, &mut |_| batches += 1)
+        rebuild_with(&store, Arc::new(Codec::carnet()), Some(ReadModel::Projects), 64, &mut |_| batches += 1)
             .await
             .unwrap();
     assert_eq!(progress.events_read, events.len() as u64);
@@ -465,7 +465,7 @@ async fn commands_landing_during_a_rebuild_are_not_lost<S: ProjectionStore>(stor
     };
     // small batches, so that the rebuild takes turns with the writer
     let before = landed.load(Ordering::Relaxed);
-    rebuild_with(&store, Arc::new(Upcasters::carnet()), None, 5, &mut |_| {}).await.unwrap();
+    rebuild_with(&store, Arc::new(Codec::carnet()), None, 5, &mut |_| {}).await.unwrap();
     let during = landed.load(Ordering::Relaxed) - before;
     stop.store(true, Ordering::Relaxed);
     let w = writer.await.unwrap();

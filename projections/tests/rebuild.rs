@@ -372,15 +372,15 @@ async fn a_rebuild_of_every_read_model_after_a_random_workload_equals_the_live_t
 
     // the live projectors applied to the whole log again, in batches that start anywhere in an
     // entity's history: nothing changes
-    let upcasters = Arc::new(Upcasters::carnet());
-    catch_up(&store, "projects-again", &ProjectProjector::new(upcasters.clone()), 37, &mut |_| {}).await.unwrap();
-    catch_up(&store, "sessions-again", &SessionProjector::new(upcasters.clone()), 41, &mut |_| {}).await.unwrap();
-    catch_up(&store, "people-again", &PersonProjector::new(upcasters.clone()), 43, &mut |_| {}).await.unwrap();
+    let codec = Arc::new(Codec::carnet());
+    catch_up(&store, "projects-again", &ProjectProjector::new(codec.clone()), 37, &mut |_| {}).await.unwrap();
+    catch_up(&store, "sessions-again", &SessionProjector::new(codec.clone()), 41, &mut |_| {}).await.unwrap();
+    catch_up(&store, "people-again", &PersonProjector::new(codec.clone()), 43, &mut |_| {}).await.unwrap();
     assert_same(&dump(&store).await, &live, "live after applying the log again");
 
     // every read model at once
     let mut batches = 0;
-    let progress = rebuild_with(&store, upcasters.clone(), None, 64, &mut |_| batches += 1).await.unwrap();
+    let progress = rebuild_with(&store, codec.clone(), None, 64, &mut |_| batches += 1).await.unwrap();
     assert_eq!(progress.events_read, events.len() as u64);
     assert_eq!(progress.events_applied, events.len() as u64, "every event belongs to one read model");
     assert_eq!(progress.checkpoint, events.last().unwrap().checkpoint());
@@ -390,7 +390,7 @@ async fn a_rebuild_of_every_read_model_after_a_random_workload_equals_the_live_t
 
     // each alone, the others staying live
     for model in ReadModel::ALL {
-        let progress = rebuild_with(&store, upcasters.clone(), Some(model), 100, &mut |_| {}).await.unwrap();
+        let progress = rebuild_with(&store, codec.clone(), Some(model), 100, &mut |_| {}).await.unwrap();
         assert_eq!(progress.events_read, events.len() as u64);
         assert!(progress.events_applied < events.len() as u64, "{model} applies its own events only");
         assert_same(&dump(&store).await, &live, &format!("{model} rebuilt vs live"));
@@ -428,7 +428,7 @@ async fn commands_landing_during_a_rebuild_of_every_read_model_are_not_lost<S: P
     };
     // small batches, so that the rebuild takes turns with the writer
     let before = landed.load(Ordering::Relaxed);
-    rebuild_with(&store, Arc::new(Upcasters::carnet()), None, 5, &mut |_| {}).await.unwrap();
+    rebuild_with(&store, Arc::new(Codec::carnet()), None, 5, &mut |_| {}).await.unwrap();
     let during = landed.load(Ordering::Relaxed) - before;
     stop.store(true, Ordering::Relaxed);
     let w = writer.await.unwrap();

@@ -212,14 +212,14 @@ async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S) {
         check_session(&store, id.0).await;
     }
     // the whole log again, in batches that start anywhere in a session's history, twice
-    let again = SessionProjector::new(Arc::new(Upcasters::carnet()));
+    let again = SessionProjector::new(Arc::new(Codec::carnet()));
     for (name, batch) in [("sessions-again-3", 3), ("sessions-again-7", 7), ("sessions-again-3", 3)] {
         common::readable(&store).await;
         catch_up(&store, name, &again, batch, &mut |_| {}).await.unwrap();
         assert_same(&dump(&store).await, &live, "live after applying the log again");
     }
     // a rebuild of the sessions alone gives the same tables
-    rebuild_with(&store, Arc::new(Upcasters::carnet()), Some(ReadModel::Sessions), 5, &mut |_| {}).await.unwrap();
+    rebuild_with(&store, Arc::new(Codec::carnet()), Some(ReadModel::Sessions), 5, &mut |_| {}).await.unwrap();
     assert_same(&dump(&store).await, &live, "sessions rebuilt vs live");
 }
 

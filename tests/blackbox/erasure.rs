@@ -546,9 +546,9 @@ async fn after_erasure_no_file_of_the_sqlite_data_folder_holds_anything_of_the_p
     // writer, and a second one is told "database is locked" now and then (a deferred transaction
     // that cannot become a writer): tried again, as an operator would
     let store = carnet_api::startup::open_store(&url).await.expect("store");
-    let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet().with_master_keys(test_master_keys()));
+    let codec = std::sync::Arc::new(carnet_lab::codec::carnet_codec().with_master_keys(test_master_keys()));
     for attempt in 1.. {
-        match carnet_projections::rebuild_with(&store, upcasters.clone(), None, 1_000, &mut |_| {}).await {
+        match carnet_projections::rebuild_with(&store, codec.clone(), None, 1_000, &mut |_| {}).await {
             Ok(_) => break,
             Err(e) if attempt < 10 && format!("{e:?}").contains("database is locked") => {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -573,8 +573,8 @@ async fn an_identity_linked_in_clear_before_sealing_reads_as_erased_after_erasur
     // the old way: the event appended with its identity in clear, as Carnet wrote identities
     // before, the inline projections included
     let store = carnet_store::AnyStore::connect(&db.url).await.expect("store");
-    let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet().with_master_keys(test_master_keys()));
-    let inline = carnet_projections::InlineProjections::new(upcasters);
+    let codec = std::sync::Arc::new(carnet_lab::codec::carnet_codec().with_master_keys(test_master_keys()));
+    let inline = carnet_projections::InlineProjections::new(codec);
     let person = uuid::Uuid::parse_str(&person_uuid(&used)).unwrap();
     let linked = carnet_store::NewEvent::new(
         "PersonIdentityLinked",

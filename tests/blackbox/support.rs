@@ -146,9 +146,9 @@ pub async fn seed_project(database_url: &str, reference: &str, academie: &str, s
     use carnet_domain::project::{Project, ProjectCommand, SupportMode};
     use carnet_domain::values::*;
     let store = carnet_store::AnyStore::connect(database_url).await.expect("store");
-    let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet());
-    let repo = carnet_store::Repository::<_, Project>::new(store, upcasters.clone());
-    let inline = carnet_projections::InlineProjections::new(upcasters);
+    let codec = std::sync::Arc::new(carnet_lab::codec::carnet_codec());
+    let repo = carnet_store::Repository::<_, Project>::new(store, codec.clone());
+    let inline = carnet_projections::InlineProjections::new(codec);
     let id = ProjectId::new();
     let command = ProjectCommand::SubmitProject {
         id,

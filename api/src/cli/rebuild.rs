@@ -33,11 +33,10 @@ pub async fn run(config: &Config, Args { projection }: Args) -> anyhow::Result<(
     let bar = indicatif::ProgressBar::new_spinner().with_message(message);
     bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} événements lus ({per_sec})")?);
     let master_keys = config.load_master_keys(false)?;
-    let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet().with_master_keys(master_keys));
-    let done =
-        carnet_projections::rebuild_with(&store, upcasters, which, 5_000, &mut |p| bar.set_position(p.events_read))
-            .await
-            .context("rebuild failed")?;
+    let codec = std::sync::Arc::new(carnet_lab::codec::carnet_codec().with_master_keys(master_keys));
+    let done = carnet_projections::rebuild_with(&store, codec, which, 5_000, &mut |p| bar.set_position(p.events_read))
+        .await
+        .context("rebuild failed")?;
     bar.finish_and_clear();
     println!("{what} rebuilt: {} events read, {} applied", done.events_read, done.events_applied);
     Ok(())

@@ -39,7 +39,7 @@ use carnet_domain::reference::{ReferenceSequence, SequenceEvent};
 use carnet_domain::session::{Session, SessionEvent};
 use carnet_projections::{Page, ProjectionStore, people_by_ids};
 use carnet_store::feed::{Feed, FeedFilter};
-use carnet_store::{Checkpoint, EventStore, PersonKeys, RecordedEvent, StoreError, StreamId, Upcasters};
+use carnet_store::{Checkpoint, Codec, EventStore, PersonKeys, RecordedEvent, StoreError, StreamId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -281,19 +281,19 @@ async fn log_events(
     events: Vec<RecordedEvent>,
 ) -> async_graphql::Result<Vec<(RecordedEvent, LogEvent)>> {
     let lab = &caller.state.lab;
-    let upcasters = lab.upcasters();
-    let keys = upcasters.load_keys(lab.store(), &events).await.map_err(|e| caller.fail(e))?;
-    let erased = erased_with_clear_fields(caller, upcasters, &events).await?;
+    let codec = lab.codec();
+    let keys = codec.load_keys(lab.store(), &events).await.map_err(|e| caller.fail(e))?;
+    let erased = erased_with_clear_fields(caller, codec, &events).await?;
     let sees_personal_data = caller.sees_personal_data();
     let mut read = events
         .into_iter()
         .map(|event| {
-            let mut payload = read_payload(upcasters, &keys, &event).map_err(|e| caller.fail(e))?;
-            let of_erased = upcasters
+            let mut payload = read_payload(codec, &keys, &event).map_err(|e| caller.fail(e))?;
+            let of_erased = codec
                 .personal_fields()
                 .and_then(|p| p.person_of(&event.stream_id))
                 .is_some_and(|person| erased.contains(&person));
-            redact_personal_data(upcasters, &event, &mut payload, sees_personal_data, of_erased);
+            redact_personal_data(codec, &event, &mut payload, sees_personal_data, of_erased);
             Ok((event, payload))
         })
         .collect::<async_graphql::Result<Vec<_>>>()?;
@@ -346,17 +346,17 @@ async fn hide_other_territories(caller: &Caller<'_>, read: &mut [(RecordedEvent,
 /// the API shows them erased. One read-model lookup, none when no such field is on the page.
 async fn erased_with_clear_fields(
     caller: &Caller<'_>,
-    upcasters: &Upcasters,
+    codec: &Codec,
     events: &[RecordedEvent],
 ) -> async_graphql::Result<std::collections::HashSet<uuid::Uuid>> {
-    let Some(personal) = upcasters.personal_fields() else { return Ok(Default::default()) };
+    let Some(personal) = codec.personal_fields() else { return Ok(Default::default()) };
     let mut people: Vec<uuid::Uuid> = events
         .iter()
         .filter(|e| {
             personal
                 .field_of(&e.event_type)
                 .and_then(|field| e.payload.get(field))
-                .is_some_and(|v| !v.is_null() && carnet_store::sealing::sealed_parts(v).is_none())
+                .is_some_and(|v| !v.is_null() && carnet_store::personal_data::sealed_parts(v).is_none())
         })
         .filter_map(|e| personal.person_of(&e.stream_id))
         .collect();
@@ -393,23 +393,23 @@ fn log_event(e: &RecordedEvent, payload: Value) -> LogEvent {
 /// lab's codec (upcast, personal fields opened with `keys`; an erased person's come back
 /// `null`), then serialized back. Streams of no known aggregate show their stored payload, with
 /// any sealed field opened all the same.
-fn read_payload(upcasters: &Upcasters, keys: &PersonKeys, event: &RecordedEvent) -> Result<Value, StoreError> {
+fn read_payload(codec: &Codec, keys: &PersonKeys, event: &RecordedEvent) -> Result<Value, StoreError> {
     fn through<E: DeserializeOwned + Serialize>(
-        upcasters: &Upcasters,
+        codec: &Codec,
         keys: &PersonKeys,
         event: &RecordedEvent,
     ) -> Result<Value, StoreError> {
-        let decoded: E = upcasters.decode_with(event, keys)?;
+        let decoded: E = codec.decode_with(event, keys)?;
         let tagged = serde_json::to_value(decoded).map_err(|e| StoreError::Unexpected(Box::new(e)))?;
         // `{type, payload}`, as the codec encodes it; a variant without fields has no payload
         Ok(tagged.get("payload").cloned().unwrap_or_else(|| Value::Object(Default::default())))
     }
     match event.stream_id.category() {
-        Project::CATEGORY => through::<ProjectEvent>(upcasters, keys, event),
-        Session::CATEGORY => through::<SessionEvent>(upcasters, keys, event),
-        Person::CATEGORY => through::<PersonEvent>(upcasters, keys, event),
-        ReferenceSequence::CATEGORY => through::<SequenceEvent>(upcasters, keys, event),
-        _ => upcasters.open_payload(event, keys),
+        Project::CATEGORY => through::<ProjectEvent>(codec, keys, event),
+        Session::CATEGORY => through::<SessionEvent>(codec, keys, event),
+        Person::CATEGORY => through::<PersonEvent>(codec, keys, event),
+        ReferenceSequence::CATEGORY => through::<SequenceEvent>(codec, keys, event),
+        _ => codec.open_payload(event, keys),
     }
 }
 
@@ -419,13 +419,13 @@ fn read_payload(upcasters: &Upcasters, keys: &PersonKeys, event: &RecordedEvent)
 /// to show anyone) or when the person is `erased` (a field stored in clear before sealing),
 /// else [`REDACTED`] unless the caller may see personal data.
 fn redact_personal_data(
-    upcasters: &Upcasters,
+    codec: &Codec,
     event: &RecordedEvent,
     payload: &mut Value,
     sees_personal_data: bool,
     erased: bool,
 ) {
-    let Some(personal) = upcasters.personal_fields() else { return };
+    let Some(personal) = codec.personal_fields() else { return };
     if event.stream_id.category() != personal.category {
         return;
     }
@@ -462,24 +462,24 @@ mod tests {
 
     #[test]
     fn profiles_are_redacted_unless_the_caller_sees_personal_data_and_erased_for_everyone() {
-        let upcasters = Upcasters::carnet();
+        let codec = carnet_lab::codec::carnet_codec();
         let profile = json!({ "given_name": "Lou", "usual_name": "Martin" });
         let registered = person_event("PersonRegistered", json!({ "profile": profile, "registered_on": "2026-04-01" }));
         for (sees, expected) in [(true, profile.clone()), (false, Value::from(REDACTED))] {
             let mut payload = registered.payload.clone();
-            redact_personal_data(&upcasters, &registered, &mut payload, sees, false);
+            redact_personal_data(&codec, &registered, &mut payload, sees, false);
             assert_eq!(payload["profile"], expected);
             assert_eq!(payload["registered_on"], "2026-04-01", "the rest stays");
         }
         let erased = person_event("PersonProfileUpdated", json!({ "profile": null }));
         for sees in [true, false] {
             let mut payload = erased.payload.clone();
-            redact_personal_data(&upcasters, &erased, &mut payload, sees, false);
+            redact_personal_data(&codec, &erased, &mut payload, sees, false);
             assert_eq!(payload["profile"], ERASED);
         }
         let granted = person_event("PersonRoleGranted", json!({ "role": "AUDITOR", "academies": [] }));
         let mut payload = granted.payload.clone();
-        redact_personal_data(&upcasters, &granted, &mut payload, false, false);
+        redact_personal_data(&codec, &granted, &mut payload, false, false);
         assert_eq!(payload, granted.payload, "no personal field, nothing redacted");
         // an identity stored in clear (before identities were sealed) of a person erased since
         let identity = json!({ "issuer": "https://auth.example.gouv.fr", "sub": "agent-1" });
@@ -488,7 +488,7 @@ mod tests {
             [(true, false, identity.clone()), (false, false, Value::from(REDACTED)), (true, true, Value::from(ERASED))]
         {
             let mut payload = linked.payload.clone();
-            redact_personal_data(&upcasters, &linked, &mut payload, sees, erased);
+            redact_personal_data(&codec, &linked, &mut payload, sees, erased);
             assert_eq!(payload["identity"], expected, "sees {sees}, erased {erased}");
         }
     }

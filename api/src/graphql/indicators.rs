@@ -64,7 +64,7 @@ impl IndicatorsQuery {
             None => indicators(caller.state.store.db(), &period, &codes).await,
             Some(at) => {
                 let lab = &caller.state.lab;
-                let fold = indicators_as_of(lab.store(), lab.upcasters().clone(), at, &period, &codes);
+                let fold = indicators_as_of(lab.store(), lab.codec().clone(), at, &period, &codes);
                 caller.state.expensive.run(&caller.identity, fold).await.map_err(|e| caller.fail(e))?
             }
         }

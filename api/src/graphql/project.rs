@@ -275,7 +275,7 @@ impl ProjectQuery {
             return Err(caller.not_found(NOT_FOUND));
         }
         let lab = &caller.state.lab;
-        let fold = project_as_of(lab.store(), lab.upcasters(), uuid, at);
+        let fold = project_as_of(lab.store(), lab.codec(), uuid, at);
         let row = caller
             .state
             .expensive

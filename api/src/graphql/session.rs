@@ -375,7 +375,7 @@ impl SessionQuery {
         let now = visible_session(&caller, uuid).await?.ok_or_else(|| caller.not_found(NOT_FOUND))?;
         let Some(at) = as_of else { return Ok(Some(now)) };
         let lab = &caller.state.lab;
-        let fold = session_as_of(lab.store(), lab.upcasters(), uuid, at);
+        let fold = session_as_of(lab.store(), lab.codec(), uuid, at);
         let row = caller
             .state
             .expensive

@@ -184,7 +184,7 @@ pub(crate) enum Arg {
 
 /// Timestamps on SQLite: fixed width, UTC, microseconds, so that text order is time order — the
 /// store's own format for `recorded_at`, so that the two always compare.
-pub(crate) use carnet_store::integrity::timestamp_text;
+pub(crate) use carnet_store::timestamp_text;
 
 // ---------------------------------------------------------------------------------------------
 // Connections

@@ -145,7 +145,7 @@ pub async fn catalog<S: ProjectionStore>(store: &S) -> Vec<String> {
 use carnet_domain::person::{Person, PersonState};
 use carnet_domain::session::{Session, SessionState};
 use carnet_projections::*;
-use carnet_store::{Actor, EventStore, Metadata, RecordedEvent, Repository, StreamId, Upcasters};
+use carnet_store::{Actor, Codec, EventStore, Metadata, RecordedEvent, Repository, StreamId};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -154,7 +154,7 @@ pub fn meta() -> Metadata {
 }
 
 pub fn repo<S: EventStore, D: carnet_domain::Decider>(store: &S) -> Repository<S, D> {
-    Repository::new(store.clone(), Arc::new(Upcasters::carnet())).with_snapshot_every(5)
+    Repository::new(store.clone(), Arc::new(Codec::carnet())).with_snapshot_every(5)
 }
 
 /// The code a domain enum is stored as.
