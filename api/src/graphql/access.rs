@@ -3,8 +3,8 @@
 //! another académie's entity as `NOT_FOUND`, never `FORBIDDEN`, so that its existence does not
 //! leak.
 
-use super::RequestId;
 use super::error::ApiError;
+use super::request::RequestId;
 use crate::auth::Identity;
 use crate::startup::AppState;
 use async_graphql::Context;

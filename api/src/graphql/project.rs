@@ -234,7 +234,7 @@ pub struct ProjectHolder {
 
 /// The GraphQL error for `e`, with the request's id.
 pub(crate) fn fail(ctx: &Context<'_>, e: ApiError) -> async_graphql::Error {
-    let request_id = ctx.data::<super::RequestId>().map(|r| r.0.as_str()).unwrap_or("unknown");
+    let request_id = ctx.data::<super::request::RequestId>().map(|r| r.0.as_str()).unwrap_or("unknown");
     e.into_graphql(request_id)
 }
 
