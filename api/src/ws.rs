@@ -7,7 +7,8 @@
 //! bring the actix actor framework and could not choose these close codes):
 //! - **Authentication in `connection_init`**: the payload carries the token as
 //!   `{"Authorization": "Bearer <jwt>"}` (or `authorization`, or `{"token": "<jwt>"}`), checked by
-//!   the same [`Authenticator`] as HTTP. Without a valid token the socket closes with **4403
+//!   the request pipeline HTTP goes through too (`graphql/request.rs`: the same
+//!   [`Authenticator`], budgets, log lines and error bodies). Without a valid token the socket closes with **4403
 //!   Forbidden**, the code the protocol gives a refused `connection_init` (graphql-ws clients
 //!   then retry, asking their `connectionParams` again). There are no anonymous connections.
 //!   When the token expires, the connection closes with 4403 as well: a subscription does not
@@ -49,7 +50,10 @@
 //! - WebSocket pings every [`PING_EVERY`]; a client silent for [`CLIENT_TIMEOUT`] is dropped,
 //!   so a vanished client does not keep its subscriptions.
 //!
-//! Every operation of a connection carries the request id of its upgrade request.
+//! Every operation of a connection carries the request id of its upgrade request, in its
+//! answers' errors and in the spans of its logs: `graphql_ws` (the connection),
+//! `ws_connection_init`, `ws_operation` (each `subscribe`, with its id) and `graphql` (each query
+//! or mutation, with its operation name, `graphql/request.rs`).
 
 use crate::auth::Identity;
 use crate::graphql::CarnetSchema;
@@ -383,7 +387,7 @@ impl Reader {
     /// Whether the operation a `subscribe` (`start`) starts may run: within its caller's
     /// budget and the caps. A refusal is answered here, as a `next` carrying the error then
     /// `complete`, and the message goes no further.
-    #[tracing::instrument(name = "ws_operation", skip_all, fields(request_id = %self.request_id, id))]
+    #[tracing::instrument(name = "ws_operation", skip_all, fields(request_id = %self.request_id, id = %id))]
     async fn admit(&mut self, id: &str) -> bool {
         let Some(caller) = self.shared.caller() else { return true };
         let (per_connection, per_caller) =

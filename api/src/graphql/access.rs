@@ -28,6 +28,19 @@ impl Caller<'_> {
         e.into().into_graphql(self.request_id)
     }
 
+    /// Runs `fold`, a read of the log, in one of the process's places for such folds
+    /// (`expensive.rs`): `RATE_LIMITED` (`reason: "BUSY"`) when none is free; its own failure
+    /// as the GraphQL error it maps to.
+    pub async fn fold<T, E: Into<ApiError>>(
+        &self,
+        fold: impl Future<Output = Result<T, E>>,
+    ) -> async_graphql::Result<T> {
+        match self.state.expensive.run(&self.identity, fold).await {
+            Ok(folded) => folded.map_err(|e| self.fail(e)),
+            Err(busy) => Err(self.fail(busy)),
+        }
+    }
+
     /// `NOT_FOUND` with `message`.
     pub fn not_found(&self, message: &str) -> async_graphql::Error {
         self.fail(ApiError::NotFound(message.to_owned()))

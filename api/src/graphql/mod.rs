@@ -12,6 +12,7 @@
 //! fails when it drifts from the code (`UPDATE_SCHEMA=1 cargo test -p carnet-api` rewrites it).
 
 mod access;
+mod checks;
 mod connection;
 pub mod error;
 pub mod expensive;
@@ -39,6 +40,7 @@ use crate::startup::AppState;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use async_graphql::{Schema, SchemaBuilder};
+use checks::Checked;
 use error::ApiError;
 pub use mutation::Mutation;
 pub use query::Query;
@@ -61,15 +63,14 @@ pub fn build_schema(state: AppState) -> CarnetSchema {
         .limit_complexity(limits::COMPLEXITY)
         .limit_recursive_depth(limits::RECURSIVE_DEPTH)
         // aliases, directives and fragment bombs, before async-graphql walks the document
-        .extension(limits::DocumentLimits::default())
+        .extension(Checked(limits::DocumentLimits::default()))
         // NULs and dates the database cannot hold: the client's mistake, not an internal error
-        .extension(storable::StorableInputs)
+        .extension(Checked(storable::StorableInputs))
         // a required variable without a value: refused before anything runs
-        .extension(variables::RequiredVariables)
-        // whether a request ran, for its status and its `data` key (negotiation.rs)
-        .extension(negotiation::ExecutionMarker)
-        // each operation's span; over WebSocket, the same codes, request id, French and log
-        // lines as over HTTP (request.rs)
+        .extension(Checked(variables::RequiredVariables))
+        // whether a request ran, for its status and its `data` key (negotiation.rs); each
+        // operation's span; over WebSocket, the same codes, request id, French and log lines as
+        // over HTTP (request.rs)
         .extension(request::Traced);
     if introspection { builder.finish() } else { builder.disable_introspection().finish() }
 }

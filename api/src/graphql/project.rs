@@ -276,13 +276,7 @@ impl ProjectQuery {
         }
         let lab = &caller.state.lab;
         let fold = project_as_of(lab.store(), lab.upcasters(), uuid, at);
-        let row = caller
-            .state
-            .expensive
-            .run(&caller.identity, fold)
-            .await
-            .map_err(|e| caller.fail(e))?
-            .map_err(|e| caller.fail(e))?;
+        let row = caller.fold(fold).await?;
         row.filter(|row| caller.sees(&row.academies)).map(Project).ok_or_else(|| caller.not_found(NOT_FOUND)).map(Some)
     }
 

@@ -242,7 +242,8 @@ fn request_id_of(ctx: &ExtensionContext<'_>) -> String {
 }
 
 /// The schema extension of the pipeline inside async-graphql, on every transport: each
-/// operation runs in a `graphql` span (request id, operation name) that its resolvers' logs
+/// operation is marked as started (`negotiation::Execution`, for the HTTP status and the `data`
+/// key) and runs in a `graphql` span (request id, operation name) that its resolvers' logs
 /// carry; and every answer of a stream (WebSocket operations, subscriptions and queries alike,
 /// their refusals before running included) goes through [`with_codes`]; the HTTP handler calls
 /// it itself, with the request's id.
@@ -263,6 +264,9 @@ impl Extension for Traced {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> async_graphql::Response {
+        if let Some(execution) = ctx.data_opt::<super::negotiation::Execution>() {
+            execution.mark_started();
+        }
         run_operation(request_id_of(ctx), ctx, operation_name, next).await
     }
 
