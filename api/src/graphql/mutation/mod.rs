@@ -30,6 +30,7 @@ use super::access::{self, Caller};
 use super::error::ApiError;
 use super::ids::{self, Kind};
 use async_graphql::{Context, ID, MergedObject};
+use carnet_domain::values::LongText;
 use carnet_domain::{Decider, ValueError};
 use carnet_store::{Actor, Metadata};
 use chrono::{NaiveDate, Utc};
@@ -47,13 +48,8 @@ pub(crate) struct Change<'c> {
 }
 
 impl<'c> Change<'c> {
-    /// A change by a caller who may write (`LAB_TEAM`, `ADMIN`).
-    pub fn begin(ctx: &'c Context<'_>, client_mutation_id: Option<String>) -> async_graphql::Result<Self> {
-        Self::begin_as(ctx, client_mutation_id, &access::WRITERS)
-    }
-
     /// A change by a caller holding one of `roles`.
-    pub fn begin_as(
+    pub fn begin(
         ctx: &'c Context<'_>,
         client_mutation_id: Option<String>,
         roles: &[carnet_domain::person::Role],
@@ -92,16 +88,16 @@ impl<'c> Change<'c> {
     }
 
     /// Runs `build`'s command on the entity `id` of `E` (its opaque id; `NOT_FOUND` for
-    /// anything else) and reads it back, with the client's mutation id.
+    /// anything else), and gives its uuid.
     pub async fn on<E: Changed>(
-        self,
+        &self,
         id: &ID,
         expected_version: Option<i64>,
         build: impl FnOnce() -> Result<<E::Decider as Decider>::Command, ApiError>,
-    ) -> async_graphql::Result<(Option<String>, E)> {
+    ) -> async_graphql::Result<Uuid> {
         let id = self.target(E::KIND, id, E::NOT_FOUND)?;
         self.execute::<E::Decider>(id, expected_version, build).await?;
-        self.finish(id).await
+        Ok(id)
     }
 
     /// The entity `id` of `E` as the read model shows it after the change, with the client's
@@ -244,6 +240,11 @@ pub(crate) fn list<T>(
     raw.iter().map(|r| field(name, parse(r))).collect()
 }
 
+/// The `reason` of a refusal, a withdrawal, a cancellation…: a long text.
+pub(crate) fn reason(text: &str) -> Result<LongText, ApiError> {
+    field("reason", LongText::parse(text))
+}
+
 /// The day a fact happened: the given one, or today.
 pub(crate) fn day(on: Option<NaiveDate>) -> NaiveDate {
     on.unwrap_or_else(|| Utc::now().date_naive())
@@ -314,44 +315,65 @@ macro_rules! entity_inputs {
 }
 pub(crate) use entity_inputs;
 
-/// The `#[Object]` of one aggregate's mutations (module docs): the resolvers of `before` and
-/// `after` as written, and between them one per line of `commands`, `name(input: Input) ->
-/// Payload { build }` (`, roles: [Role::…]` after the payload when `WRITERS` may not),
-/// which begins the change for the caller's roles, runs the command `build` makes of the input
-/// on the entity `input.$id` of `$entity` ([`Change::on`]) and answers its payload.
+/// The `#[Object]` of one aggregate's mutations (module docs), one resolver per entry, in the
+/// order written:
+/// - `name(input: Input) -> Payload { build }`: runs the command `build` makes of the input on
+///   the entity `input.$id` of `$entity` ([`Change::on`]);
+/// - `name(input: Input) -> Payload with change { … }`: runs the block with the `change` begun,
+///   which does what the mutation needs (create an entity, erase one) and gives the id of the
+///   entity it created or changed.
+///
+/// Either way the resolver begins the change for writers (`access::WRITERS`), or for the roles
+/// `, roles: [Role::…]` after the payload names, and answers the entity as the read model shows
+/// it after the change. (The entries are expanded one by one into the body of the `#[Object]`
+/// impl, which must see every resolver written out.)
 macro_rules! mutations {
-    (@roles) => { &$crate::graphql::access::WRITERS };
-    (@roles $($role:path),+) => { &[$($role),+] };
-    (
-        impl $object:ident for $entity:ty, id $id:ident;
-        before { $($before:tt)* }
-        commands {
-            $(
-                $(#[$m:meta])*
-                $name:ident($input:ident: $input_ty:ty) -> $payload:ident $(, roles: [$($role:path),+])? $build:block
-            )*
-        }
-        after { $($after:tt)* }
-    ) => {
+    (impl $object:ident for $entity:ty, id $id:ident; $($entries:tt)*) => {
+        $crate::graphql::mutation::mutations!(@munch $object, $entity, $id, [] $($entries)*);
+    };
+    (@munch $object:ident, $entity:ty, $id:ident, [$($done:tt)*]) => {
         #[async_graphql::Object]
         impl $object {
-            $($before)*
-            $(
-                $(#[$m])*
-                async fn $name(
-                    &self,
-                    ctx: &async_graphql::Context<'_>,
-                    $input: $input_ty,
-                ) -> async_graphql::Result<$payload> {
-                    let roles = $crate::graphql::mutation::mutations!(@roles $($($role),+)?);
-                    let change = $crate::graphql::mutation::Change::begin_as(ctx, $input.client_mutation_id, roles)?;
-                    let (client_mutation_id, entity) =
-                        change.on::<$entity>(&$input.$id, $input.expected_version, || $build).await?;
-                    Ok($payload::new(client_mutation_id, entity))
-                }
-            )*
-            $($after)*
+            $($done)*
         }
     };
+    (@munch $object:ident, $entity:ty, $id:ident, [$($done:tt)*]
+        $(#[$m:meta])*
+        $name:ident($input:ident: $input_ty:ty) -> $payload:ident $(, roles: [$($role:path),+])?
+            with $change:ident $body:block
+        $($rest:tt)*
+    ) => {
+        $crate::graphql::mutation::mutations!(@munch $object, $entity, $id, [
+            $($done)*
+            $(#[$m])*
+            async fn $name(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                $input: $input_ty,
+            ) -> async_graphql::Result<$payload> {
+                let roles = $crate::graphql::mutation::mutations!(@roles $($($role),+)?);
+                let $change = $crate::graphql::mutation::Change::begin(ctx, $input.client_mutation_id, roles)?;
+                let id: uuid::Uuid = $body;
+                let (client_mutation_id, entity) = $change.finish(id).await?;
+                Ok($payload::new(client_mutation_id, entity))
+            }
+        ] $($rest)*);
+    };
+    // a command on an existing entity: the same, with the command run as its block
+    (@munch $object:ident, $entity:ty, $id:ident, [$($done:tt)*]
+        $(#[$m:meta])*
+        $name:ident($input:ident: $input_ty:ty) -> $payload:ident $(, roles: [$($role:path),+])? $build:block
+        $($rest:tt)*
+    ) => {
+        $crate::graphql::mutation::mutations!(@munch $object, $entity, $id, [$($done)*]
+            $(#[$m])*
+            $name($input: $input_ty) -> $payload $(, roles: [$($role),+])? with change {
+                change.on::<$entity>(&$input.$id, $input.expected_version, || $build).await?
+            }
+            $($rest)*
+        );
+    };
+    (@roles) => { &$crate::graphql::access::WRITERS };
+    (@roles $($role:path),+) => { &[$($role),+] };
 }
 pub(crate) use mutations;

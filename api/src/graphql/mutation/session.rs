@@ -1,10 +1,10 @@
 //! Session mutations: one per `SessionCommand` (DESIGN §4.2).
 
-use super::{Change, count, day, entity_inputs, field, list, mutations, payloads, person_id};
+use super::{count, day, entity_inputs, field, list, mutations, payloads, person_id, reason};
 use crate::graphql::error::ApiError;
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::session::{RequesterKind, Session, SessionFormat, SessionMode};
-use async_graphql::{Context, ID, InputObject};
+use async_graphql::{ID, InputObject};
 use carnet_domain::reference::ReferenceKind;
 use carnet_domain::session::{Attendance, Requester, Session as SessionDecider, SessionCommand, SessionDetails};
 use carnet_domain::values::{AcademieCode, DateRange, Label, LongText, ProjectId, SessionId, Title};
@@ -124,183 +124,173 @@ pub struct SessionMutation;
 
 mutations! {
     impl SessionMutation for Session, id session_id;
-    before {
-        /// Records a request for a collaborative session; it starts `REQUESTED` with the next
-        /// reference of its year.
-        async fn request_session(
-            &self,
-            ctx: &Context<'_>,
-            input: RequestSessionInput,
-        ) -> async_graphql::Result<RequestSessionPayload> {
-            let change = Change::begin(ctx, input.client_mutation_id)?;
-            let requested_on = day(input.requested_on);
-            let id = change.new_id(b"session");
-            let details = (|| -> Result<_, ApiError> {
-                Ok(SessionDetails {
-                    reference: field("reference", Label::parse("110B-S-0000-000"))?,
-                    title: field("title", Title::parse(&input.title))?,
-                    format: input.format.into(),
-                    objective: field("objective", LongText::parse(&input.objective))?,
-                    methods: list("methods", &input.methods, Label::parse)?,
-                    requester: Requester {
-                        organisation: field("requester.organisation", Label::parse(&input.requester.organisation))?,
-                        kind: input.requester.kind.into(),
-                    },
-                    requested_on,
-                })
-            })()
-            .map_err(|e| change.fail(e))?;
-            // one seminar a year per direction: the count crosses sessions, so it comes from the
-            // read model and travels with the command
-            let db = change.caller.state.store.db();
-            let held = carnet_projections::seminars_of(db, details.requester.organisation.as_str(), requested_on.year())
-                .await
-                .map_err(|e| change.fail(e))?;
-            let build = |reference: &str| {
-                let mut details = details.clone();
-                details.reference = Label::parse(reference)?;
-                Ok(SessionCommand::RequestSession { id: SessionId(id), details, seminars_already_held_this_year: held })
-            };
-            let lab = &change.caller.state.lab;
-            lab.create_numbered::<SessionDecider>(ReferenceKind::Session, requested_on.year(), id, build, &change.metadata)
-                .await
-                .map_err(|e| change.fail(e))?;
-            let (m, s) = change.finish(id).await?;
-            Ok(RequestSessionPayload::new(m, s))
-        }
-    }
-    commands {
-        /// `REQUESTED` → `SCOPING`.
-        start_session_scoping(input: StartSessionScopingInput) -> StartSessionScopingPayload {
-            Ok(SessionCommand::StartScoping { on: day(input.on) })
-        }
 
-        decline_session(input: DeclineSessionInput) -> DeclineSessionPayload {
-            Ok(SessionCommand::DeclineSession {
-                reason: field("reason", LongText::parse(&input.reason))?,
-                on: day(input.on),
-            })
-        }
-
-        withdraw_session(input: WithdrawSessionInput) -> WithdrawSessionPayload {
-            Ok(SessionCommand::WithdrawSession {
-                reason: field("reason", LongText::parse(&input.reason))?,
-                on: day(input.on),
-            })
-        }
-
-        assign_facilitator(input: AssignFacilitatorInput) -> AssignFacilitatorPayload {
-            Ok(SessionCommand::AssignFacilitator { facilitator: person_id(&input.person_id)? })
-        }
-
-        unassign_facilitator(input: UnassignFacilitatorInput) -> UnassignFacilitatorPayload {
-            Ok(SessionCommand::UnassignFacilitator { facilitator: person_id(&input.person_id)? })
-        }
-
-        /// `SCOPING` → `SCHEDULED`.
-        schedule_session(input: ScheduleSessionInput) -> ScheduleSessionPayload {
-            let (schedule, location, capacity) = slot(input.starts_at, input.ends_at, &input.location, input.capacity)?;
-            Ok(SessionCommand::ScheduleSession { schedule, location, mode: input.mode.into(), capacity })
-        }
-
-        reschedule_session(input: RescheduleSessionInput) -> RescheduleSessionPayload {
-            let (schedule, location, capacity) = slot(input.starts_at, input.ends_at, &input.location, input.capacity)?;
-            Ok(SessionCommand::RescheduleSession { schedule, location, mode: input.mode.into(), capacity })
-        }
-
-        cancel_session(input: CancelSessionInput) -> CancelSessionPayload {
-            Ok(SessionCommand::CancelSession {
-                reason: field("reason", LongText::parse(&input.reason))?,
-                on: day(input.on),
-            })
-        }
-
-        add_session_agenda_item(input: AddSessionAgendaItemInput) -> AddSessionAgendaItemPayload {
-            Ok(SessionCommand::AddAgendaItem { label: field("label", Label::parse(&input.label))?, at: input.at })
-        }
-
-        remove_session_agenda_item(input: RemoveSessionAgendaItemInput) -> RemoveSessionAgendaItemPayload {
-            Ok(SessionCommand::RemoveAgendaItem {
-                item_id: count("itemId", input.item_id, "session.agenda_item_unknown")?,
-            })
-        }
-
-        /// Registers a participant, within the capacity.
-        register_participant(input: RegisterParticipantInput) -> RegisterParticipantPayload {
-            Ok(SessionCommand::RegisterParticipant {
-                participant: person_id(&input.person_id)?,
-                profile: field("profile", Label::parse(&input.profile))?,
-            })
-        }
-
-        cancel_registration(input: CancelRegistrationInput) -> CancelRegistrationPayload {
-            Ok(SessionCommand::CancelRegistration { participant: person_id(&input.person_id)? })
-        }
-
-        /// `SCHEDULED` → `HELD`, now (refused before the session starts).
-        hold_session(input: HoldSessionInput) -> HoldSessionPayload {
-            Ok(SessionCommand::HoldSession { now: Utc::now() })
-        }
-
-        record_attendance(input: RecordAttendanceInput) -> RecordAttendancePayload {
-            let by_profile = input
-                .by_profile
-                .iter()
-                .map(|p| {
-                    let n = count("byProfile.count", p.count, "session.attendance_required")?;
-                    Ok((field("byProfile.profile", Label::parse(&p.profile))?, n))
-                })
-                .collect::<Result<_, ApiError>>()?;
-            Ok(SessionCommand::RecordAttendance {
-                attendance: Attendance {
-                    count: count("count", input.count, "session.attendance_required")?,
-                    by_profile,
-                    organisations: list("organisations", &input.organisations, Label::parse)?,
-                    academies: list("academieCodes", &input.academie_codes, AcademieCode::parse)?.into_iter().collect(),
+    /// Records a request for a collaborative session; it starts `REQUESTED` with the next
+    /// reference of its year.
+    request_session(input: RequestSessionInput) -> RequestSessionPayload with change {
+        let requested_on = day(input.requested_on);
+        let id = change.new_id(b"session");
+        let details = (|| -> Result<_, ApiError> {
+            Ok(SessionDetails {
+                reference: field("reference", Label::parse("110B-S-0000-000"))?,
+                title: field("title", Title::parse(&input.title))?,
+                format: input.format.into(),
+                objective: field("objective", LongText::parse(&input.objective))?,
+                methods: list("methods", &input.methods, Label::parse)?,
+                requester: Requester {
+                    organisation: field("requester.organisation", Label::parse(&input.requester.organisation))?,
+                    kind: input.requester.kind.into(),
                 },
+                requested_on,
             })
-        }
-
-        publish_session_report(input: PublishSessionReportInput) -> PublishSessionReportPayload {
-            Ok(SessionCommand::PublishReport {
-                report: field("report", LongText::parse(&input.report))?,
-                on: day(input.on),
-            })
-        }
-
-        record_follow_up_action(input: RecordFollowUpActionInput) -> RecordFollowUpActionPayload {
-            Ok(SessionCommand::RecordFollowUpAction {
-                description: field("description", LongText::parse(&input.description))?,
-                due: input.due,
-            })
-        }
-
-        complete_follow_up_action(input: CompleteFollowUpActionInput) -> CompleteFollowUpActionPayload {
-            Ok(SessionCommand::CompleteFollowUpAction {
-                action_id: count("actionId", input.action_id, "session.follow_up_unknown")?,
-                on: day(input.on),
-            })
-        }
-
-        /// The satisfaction survey: respondents (at most the attendance) and their mean score.
-        record_satisfaction(input: RecordSatisfactionInput) -> RecordSatisfactionPayload {
-            Ok(SessionCommand::RecordSatisfactionSurvey {
-                respondents: count("respondents", input.respondents, "session.satisfaction_range")?,
-                mean: input.mean,
-            })
-        }
-
-        link_session_to_project(input: LinkSessionToProjectInput) -> LinkSessionToProjectPayload {
-            let project = ids::decode(Kind::Project, &input.project_id)
-                .ok_or_else(|| ApiError::NotFound("ce projet n'existe pas".into()))?;
-            Ok(SessionCommand::LinkToProject { project: ProjectId(project) })
-        }
-
-        /// `HELD` → `CLOSED`.
-        close_session(input: CloseSessionInput) -> CloseSessionPayload {
-            Ok(SessionCommand::CloseSession { on: day(input.on) })
-        }
+        })()
+        .map_err(|e| change.fail(e))?;
+        // one seminar a year per direction: the count crosses sessions, so it comes from the
+        // read model and travels with the command
+        let db = change.caller.state.store.db();
+        let held = carnet_projections::seminars_of(db, details.requester.organisation.as_str(), requested_on.year())
+            .await
+            .map_err(|e| change.fail(e))?;
+        let build = |reference: &str| {
+            let mut details = details.clone();
+            details.reference = Label::parse(reference)?;
+            Ok(SessionCommand::RequestSession { id: SessionId(id), details, seminars_already_held_this_year: held })
+        };
+        let lab = &change.caller.state.lab;
+        lab.create_numbered::<SessionDecider>(ReferenceKind::Session, requested_on.year(), id, build, &change.metadata)
+            .await
+            .map_err(|e| change.fail(e))?;
+        id
     }
-    after {
+
+    /// `REQUESTED` → `SCOPING`.
+    start_session_scoping(input: StartSessionScopingInput) -> StartSessionScopingPayload {
+        Ok(SessionCommand::StartScoping { on: day(input.on) })
+    }
+
+    decline_session(input: DeclineSessionInput) -> DeclineSessionPayload {
+        Ok(SessionCommand::DeclineSession {
+            reason: reason(&input.reason)?,
+            on: day(input.on),
+        })
+    }
+
+    withdraw_session(input: WithdrawSessionInput) -> WithdrawSessionPayload {
+        Ok(SessionCommand::WithdrawSession {
+            reason: reason(&input.reason)?,
+            on: day(input.on),
+        })
+    }
+
+    assign_facilitator(input: AssignFacilitatorInput) -> AssignFacilitatorPayload {
+        Ok(SessionCommand::AssignFacilitator { facilitator: person_id(&input.person_id)? })
+    }
+
+    unassign_facilitator(input: UnassignFacilitatorInput) -> UnassignFacilitatorPayload {
+        Ok(SessionCommand::UnassignFacilitator { facilitator: person_id(&input.person_id)? })
+    }
+
+    /// `SCOPING` → `SCHEDULED`.
+    schedule_session(input: ScheduleSessionInput) -> ScheduleSessionPayload {
+        let (schedule, location, capacity) = slot(input.starts_at, input.ends_at, &input.location, input.capacity)?;
+        Ok(SessionCommand::ScheduleSession { schedule, location, mode: input.mode.into(), capacity })
+    }
+
+    reschedule_session(input: RescheduleSessionInput) -> RescheduleSessionPayload {
+        let (schedule, location, capacity) = slot(input.starts_at, input.ends_at, &input.location, input.capacity)?;
+        Ok(SessionCommand::RescheduleSession { schedule, location, mode: input.mode.into(), capacity })
+    }
+
+    cancel_session(input: CancelSessionInput) -> CancelSessionPayload {
+        Ok(SessionCommand::CancelSession {
+            reason: reason(&input.reason)?,
+            on: day(input.on),
+        })
+    }
+
+    add_session_agenda_item(input: AddSessionAgendaItemInput) -> AddSessionAgendaItemPayload {
+        Ok(SessionCommand::AddAgendaItem { label: field("label", Label::parse(&input.label))?, at: input.at })
+    }
+
+    remove_session_agenda_item(input: RemoveSessionAgendaItemInput) -> RemoveSessionAgendaItemPayload {
+        Ok(SessionCommand::RemoveAgendaItem {
+            item_id: count("itemId", input.item_id, "session.agenda_item_unknown")?,
+        })
+    }
+
+    /// Registers a participant, within the capacity.
+    register_participant(input: RegisterParticipantInput) -> RegisterParticipantPayload {
+        Ok(SessionCommand::RegisterParticipant {
+            participant: person_id(&input.person_id)?,
+            profile: field("profile", Label::parse(&input.profile))?,
+        })
+    }
+
+    cancel_registration(input: CancelRegistrationInput) -> CancelRegistrationPayload {
+        Ok(SessionCommand::CancelRegistration { participant: person_id(&input.person_id)? })
+    }
+
+    /// `SCHEDULED` → `HELD`, now (refused before the session starts).
+    hold_session(input: HoldSessionInput) -> HoldSessionPayload {
+        Ok(SessionCommand::HoldSession { now: Utc::now() })
+    }
+
+    record_attendance(input: RecordAttendanceInput) -> RecordAttendancePayload {
+        let by_profile = input
+            .by_profile
+            .iter()
+            .map(|p| {
+                let n = count("byProfile.count", p.count, "session.attendance_required")?;
+                Ok((field("byProfile.profile", Label::parse(&p.profile))?, n))
+            })
+            .collect::<Result<_, ApiError>>()?;
+        Ok(SessionCommand::RecordAttendance {
+            attendance: Attendance {
+                count: count("count", input.count, "session.attendance_required")?,
+                by_profile,
+                organisations: list("organisations", &input.organisations, Label::parse)?,
+                academies: list("academieCodes", &input.academie_codes, AcademieCode::parse)?.into_iter().collect(),
+            },
+        })
+    }
+
+    publish_session_report(input: PublishSessionReportInput) -> PublishSessionReportPayload {
+        Ok(SessionCommand::PublishReport {
+            report: field("report", LongText::parse(&input.report))?,
+            on: day(input.on),
+        })
+    }
+
+    record_follow_up_action(input: RecordFollowUpActionInput) -> RecordFollowUpActionPayload {
+        Ok(SessionCommand::RecordFollowUpAction {
+            description: field("description", LongText::parse(&input.description))?,
+            due: input.due,
+        })
+    }
+
+    complete_follow_up_action(input: CompleteFollowUpActionInput) -> CompleteFollowUpActionPayload {
+        Ok(SessionCommand::CompleteFollowUpAction {
+            action_id: count("actionId", input.action_id, "session.follow_up_unknown")?,
+            on: day(input.on),
+        })
+    }
+
+    /// The satisfaction survey: respondents (at most the attendance) and their mean score.
+    record_satisfaction(input: RecordSatisfactionInput) -> RecordSatisfactionPayload {
+        Ok(SessionCommand::RecordSatisfactionSurvey {
+            respondents: count("respondents", input.respondents, "session.satisfaction_range")?,
+            mean: input.mean,
+        })
+    }
+
+    link_session_to_project(input: LinkSessionToProjectInput) -> LinkSessionToProjectPayload {
+        let project = ids::decode(Kind::Project, &input.project_id)
+            .ok_or_else(|| ApiError::NotFound("ce projet n'existe pas".into()))?;
+        Ok(SessionCommand::LinkToProject { project: ProjectId(project) })
+    }
+
+    /// `HELD` → `CLOSED`.
+    close_session(input: CloseSessionInput) -> CloseSessionPayload {
+        Ok(SessionCommand::CloseSession { on: day(input.on) })
     }
 }
