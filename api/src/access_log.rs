@@ -26,9 +26,10 @@ pub struct AccessLog {
     queue: mpsc::Sender<AccessRecord>,
 }
 
-/// Who called, for the access log: set on the request by the GraphQL handler.
+/// Who called, as the access log records it (`issuer`, `subject`): set on the request by the
+/// GraphQL handler once the token is verified.
 #[derive(Clone, Debug)]
-pub struct Caller {
+pub struct LoggedCaller {
     pub issuer: String,
     pub subject: String,
 }

@@ -1,4 +1,4 @@
-//! From a bearer token to the caller (DESIGN §6): the [`Verifier`] proves the token, then the
+//! From a bearer token to the caller (DESIGN §6): the [`TokenVerifier`] proves the token, then the
 //! people read model says who that is.
 //!
 //! - **Local tokens** (`iss` = [`LOCAL_ISSUER`], minted by `carnet token` with the server's own
@@ -26,7 +26,7 @@
 //! Every refusal is an [`AuthError`]: the client gets the same `UNAUTHENTICATED` answer
 //! whatever the reason; the log says which.
 
-use crate::auth::{AuthError, Identity, LOCAL_ISSUER, Verifier};
+use crate::auth::{AuthError, Identity, LOCAL_ISSUER, TokenVerifier};
 use carnet_domain::person::{ExternalIdentity, Person, PersonCommand, PersonalData, Role};
 use carnet_domain::values::{AcademieCode, Email, Label, PersonId};
 use carnet_lab::Lab;
@@ -52,18 +52,18 @@ const UNNAMED: &str = "Non renseigné";
 /// Turns a bearer token into an [`Identity`]; shared by HTTP and WebSocket.
 #[derive(Clone)]
 pub struct Authenticator {
-    verifier: Verifier,
+    verifier: TokenVerifier,
     lab: Lab,
     first_login: FirstLogin,
 }
 
 impl Authenticator {
-    pub fn new(verifier: Verifier, lab: Lab, first_login: FirstLogin) -> Self {
+    pub fn new(verifier: TokenVerifier, lab: Lab, first_login: FirstLogin) -> Self {
         Self { verifier, lab, first_login }
     }
 
     /// The verifier, to mint local tokens with the server's secret.
-    pub fn verifier(&self) -> &Verifier {
+    pub fn verifier(&self) -> &TokenVerifier {
         &self.verifier
     }
 

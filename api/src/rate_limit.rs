@@ -3,7 +3,7 @@
 //! the budget does not run: `/graphql` answers 429 `RATE_LIMITED` with `Retry-After`, and a
 //! WebSocket `connection_init` closes the connection (see `ws.rs`).
 //!
-//! - **Who is the caller**: the authenticated identity, `(issuer, sub)`, wherever it calls from;
+//! - **Who is the caller** ([`BudgetKey`]): the authenticated identity, `(issuer, sub)`, wherever it calls from;
 //!   without a token, its network address (an IPv6 address by its /64, what one subscriber
 //!   usually holds). Behind a reverse proxy every anonymous caller would share the proxy's
 //!   address: `trust_forwarded_for` keys them by the address the proxy appended to
@@ -26,6 +26,8 @@
 //! drives the server with one token far above any caller's budget.
 
 use crate::auth::Identity;
+use crate::graphql::error::ApiError;
+use crate::graphql::request::Transport;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use governor::clock::{Clock, DefaultClock, Reference};
@@ -33,7 +35,6 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{NotUntil, Quota};
 use serde::{Deserialize, Serialize};
-use std::any::TypeId;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
@@ -66,19 +67,14 @@ impl Default for RateLimitConfig {
 
 /// Who a budget belongs to.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
-pub enum Caller {
+pub enum BudgetKey {
     Identity { issuer: String, sub: String },
     Address(IpAddr),
 }
 
-impl Caller {
+impl BudgetKey {
     pub fn of(identity: &Identity) -> Self {
         Self::Identity { issuer: identity.issuer.clone(), sub: identity.sub.clone() }
-    }
-
-    /// The identity that authentication put in a request's (or connection's) data, if any.
-    pub fn in_data(data: &async_graphql::Data) -> Option<Self> {
-        data.get(&TypeId::of::<Identity>()).and_then(|d| d.downcast_ref::<Identity>()).map(Self::of)
     }
 
     /// An address as a key: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its /64.
@@ -94,7 +90,7 @@ impl Caller {
     }
 }
 
-type Keyed<C> = governor::RateLimiter<Caller, DashMapStateStore<Caller>, C, StateInformationMiddleware>;
+type Keyed<C> = governor::RateLimiter<BudgetKey, DashMapStateStore<BudgetKey>, C, StateInformationMiddleware>;
 
 /// The budgets of every caller; cheap to clone (one table per process).
 #[derive(Clone)]
@@ -146,35 +142,24 @@ impl RateLimit {
         Self { buckets, trust_forwarded_for: config.trust_forwarded_for }
     }
 
-    /// Counts one request of `caller`.
-    pub fn check(&self, caller: &Caller) -> Result<Admitted, Limited> {
-        match &self.buckets {
-            None => Ok(Admitted(None)),
-            Some(buckets) => buckets.check(caller).map(|budget| Admitted(Some(budget))),
-        }
-    }
-
-    /// Counts one HTTP request: of the identity in `data` (what authentication found), or else
-    /// of the request's address. A refusal is counted in `carnet_rate_limited_total`.
-    pub fn admit(&self, req: &HttpRequest, data: &async_graphql::Data) -> Result<Admitted, Limited> {
-        if self.buckets.is_none() {
-            return Ok(Admitted(None));
-        }
-        let caller = Caller::in_data(data).unwrap_or_else(|| self.address_of(req));
-        self.check(&caller).inspect_err(|_| {
-            metrics::counter!("carnet_rate_limited_total", "transport" => "http").increment(1);
+    /// Spends one request of `key`'s budget; a refusal is counted in
+    /// `carnet_rate_limited_total`, by `transport`.
+    pub fn spend(&self, key: &BudgetKey, transport: Transport) -> Result<Admitted, Limited> {
+        let Some(buckets) = &self.buckets else { return Ok(Admitted(None)) };
+        buckets.check(key).map(|budget| Admitted(Some(budget))).inspect_err(|_| {
+            metrics::counter!("carnet_rate_limited_total", "transport" => transport.label()).increment(1);
         })
     }
 
     /// The address key of the request's sender (see `trust_forwarded_for`).
-    pub fn address_of(&self, req: &HttpRequest) -> Caller {
+    pub fn address_of(&self, req: &HttpRequest) -> BudgetKey {
         let forwarded = || {
             let last = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).last()?;
             last.rsplit(',').next()?.trim().parse::<IpAddr>().ok()
         };
         let forwarded = if self.trust_forwarded_for { forwarded() } else { None };
         let peer = req.peer_addr().map(|a| a.ip());
-        Caller::address(forwarded.or(peer).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)))
+        BudgetKey::address(forwarded.or(peer).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)))
     }
 }
 
@@ -183,7 +168,7 @@ impl<C: Clock> Buckets<C> {
         Self { limiter: governor::RateLimiter::dashmap_with_clock(quota, clock).with_middleware(), quota }
     }
 
-    fn check(&self, caller: &Caller) -> Result<Budget, Limited> {
+    fn check(&self, caller: &BudgetKey) -> Result<Budget, Limited> {
         let limit = self.quota.burst_size().get();
         let interval = self.quota.replenish_interval();
         match self.limiter.check_key(caller) {
@@ -254,15 +239,16 @@ impl Limited {
         seconds(self.retry_after).max(1)
     }
 
+    /// The `RATE_LIMITED` error of this refusal, with the seconds to wait.
+    pub fn error(&self) -> ApiError {
+        ApiError::RateLimited { retry_after_seconds: self.retry_after_seconds() }
+    }
+
     /// 429 with `Retry-After`, the budget's headers and a `RATE_LIMITED` error.
     pub fn response(&self, request_id: &str) -> HttpResponse {
-        let retry = self.retry_after_seconds();
-        let mut response = HttpResponse::TooManyRequests().insert_header((header::RETRY_AFTER, retry)).json(
-            serde_json::json!({ "errors": [{
-                "message": format!("trop de requêtes : réessayez dans {retry} s"),
-                "extensions": { "code": "RATE_LIMITED", "requestId": request_id, "retryAfterSeconds": retry },
-            }] }),
-        );
+        let mut response = HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, self.retry_after_seconds()))
+            .json(self.error().into_body(request_id));
         self.budget.insert_headers(response.headers_mut());
         response
     }
@@ -280,8 +266,8 @@ mod tests {
         (Buckets::new(quota, clock.clone()), clock)
     }
 
-    fn alice() -> Caller {
-        Caller::Identity { issuer: "carnet".into(), sub: "alice".into() }
+    fn alice() -> BudgetKey {
+        BudgetKey::Identity { issuer: "carnet".into(), sub: "alice".into() }
     }
 
     #[test]
@@ -305,9 +291,9 @@ mod tests {
         let (buckets, _) = buckets(60, 1);
         buckets.check(&alice()).unwrap();
         assert!(buckets.check(&alice()).is_err());
-        let bob = Caller::Identity { issuer: "carnet".into(), sub: "bob".into() };
+        let bob = BudgetKey::Identity { issuer: "carnet".into(), sub: "bob".into() };
         assert!(buckets.check(&bob).is_ok(), "bob is not alice");
-        let other_issuer = Caller::Identity { issuer: "proconnect".into(), sub: "alice".into() };
+        let other_issuer = BudgetKey::Identity { issuer: "proconnect".into(), sub: "alice".into() };
         assert!(buckets.check(&other_issuer).is_ok(), "the same sub at another issuer is someone else");
     }
 
@@ -315,7 +301,7 @@ mod tests {
     fn idle_callers_are_forgotten() {
         let (buckets, clock) = buckets(60, 2);
         buckets.check(&alice()).unwrap();
-        buckets.check(&Caller::address("10.0.0.1".parse().unwrap())).unwrap();
+        buckets.check(&BudgetKey::address("10.0.0.1".parse().unwrap())).unwrap();
         assert_eq!(buckets.limiter.len(), 2);
         clock.advance(Duration::from_secs(5));
         buckets.limiter.retain_recent();
@@ -324,19 +310,22 @@ mod tests {
 
     #[test]
     fn ipv6_callers_are_keyed_by_their_64() {
-        let a = Caller::address("2001:db8:1:2:aaaa::1".parse().unwrap());
-        let b = Caller::address("2001:db8:1:2:bbbb::2".parse().unwrap());
-        let c = Caller::address("2001:db8:1:3::1".parse().unwrap());
+        let a = BudgetKey::address("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = BudgetKey::address("2001:db8:1:2:bbbb::2".parse().unwrap());
+        let c = BudgetKey::address("2001:db8:1:3::1".parse().unwrap());
         assert_eq!(a, b);
         assert_ne!(a, c);
-        assert_eq!(Caller::address("::ffff:192.0.2.7".parse().unwrap()), Caller::address("192.0.2.7".parse().unwrap()));
+        assert_eq!(
+            BudgetKey::address("::ffff:192.0.2.7".parse().unwrap()),
+            BudgetKey::address("192.0.2.7".parse().unwrap())
+        );
     }
 
     #[test]
     fn off_means_no_budget_at_all() {
         let limit = RateLimit::new(&RateLimitConfig { per_minute: 0, ..Default::default() });
         for _ in 0..1000 {
-            assert!(limit.check(&alice()).expect("never limited").budget().is_none());
+            assert!(limit.spend(&alice(), Transport::Http).expect("never limited").budget().is_none());
         }
     }
 

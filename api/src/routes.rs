@@ -146,7 +146,7 @@ pub async fn observe(
     let path = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let span = tracing::info_span!("request", %request_id, %method, %path);
-    actix_web::HttpMessage::extensions_mut(&req).insert(crate::graphql::RequestId(request_id.clone()));
+    actix_web::HttpMessage::extensions_mut(&req).insert(crate::graphql::request::RequestId(request_id.clone()));
     let started = Instant::now();
     let access_log = req.app_data::<web::Data<AppState>>().map(|state| state.access_log.clone());
     let client_ip = req.connection_info().realip_remote_addr().map(str::to_owned);
@@ -154,7 +154,7 @@ pub async fn observe(
     // probes and scrapes are not accesses to the lab's data
     if let Some(log) = access_log.filter(|_| !matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics")) {
         let extensions = actix_web::HttpMessage::extensions(res.request());
-        let caller = extensions.get::<crate::access_log::Caller>();
+        let caller = extensions.get::<crate::access_log::LoggedCaller>();
         log.record(carnet_store::access_log::AccessRecord {
             at: chrono::Utc::now(),
             request_id: request_id.clone(),

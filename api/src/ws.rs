@@ -7,7 +7,8 @@
 //! bring the actix actor framework and could not choose these close codes):
 //! - **Authentication in `connection_init`**: the payload carries the token as
 //!   `{"Authorization": "Bearer <jwt>"}` (or `authorization`, or `{"token": "<jwt>"}`), checked by
-//!   the same [`Authenticator`] as HTTP. Without a valid token the socket closes with **4403
+//!   the request pipeline HTTP goes through too (`graphql/request.rs`: the same
+//!   [`Authenticator`], budgets, log lines and error bodies). Without a valid token the socket closes with **4403
 //!   Forbidden**, the code the protocol gives a refused `connection_init` (graphql-ws clients
 //!   then retry, asking their `connectionParams` again). There are no anonymous connections.
 //!   When the token expires, the connection closes with 4403 as well: a subscription does not
@@ -49,12 +50,17 @@
 //! - WebSocket pings every [`PING_EVERY`]; a client silent for [`CLIENT_TIMEOUT`] is dropped,
 //!   so a vanished client does not keep its subscriptions.
 //!
-//! Every operation of a connection carries the request id of its upgrade request.
+//! Every operation of a connection carries the request id of its upgrade request, in its
+//! answers' errors and in the spans of its logs: `graphql_ws` (the connection),
+//! `ws_connection_init`, `ws_operation` (each `subscribe`, with its id) and `graphql` (each query
+//! or mutation, with its operation name, `graphql/request.rs`).
 
 use crate::auth::Identity;
-use crate::graphql::{CarnetSchema, RequestId};
+use crate::graphql::CarnetSchema;
+use crate::graphql::error::{ApiError, OperationScope};
+use crate::graphql::request::{Outcome, Pipeline, RequestId, Transport};
 use crate::identity::Authenticator;
-use crate::rate_limit::{Caller, RateLimit};
+use crate::rate_limit::{BudgetKey, RateLimit};
 use crate::startup::{AppState, BODY_LIMIT};
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
@@ -106,11 +112,11 @@ impl Default for WebSocketConfig {
 
 /// The operations each caller runs now, across its connections (one table per process).
 #[derive(Clone, Default)]
-pub struct Operations(Arc<Mutex<HashMap<Caller, usize>>>);
+pub struct Operations(Arc<Mutex<HashMap<BudgetKey, usize>>>);
 
 impl Operations {
     /// One more operation of `caller`, unless it already runs `max`.
-    fn acquire(&self, caller: &Caller, max: usize) -> bool {
+    fn acquire(&self, caller: &BudgetKey, max: usize) -> bool {
         let mut counts = lock(&self.0);
         let count = counts.entry(caller.clone()).or_default();
         if *count >= max {
@@ -120,7 +126,7 @@ impl Operations {
         true
     }
 
-    fn release(&self, caller: &Caller, n: usize) {
+    fn release(&self, caller: &BudgetKey, n: usize) {
         let mut counts = lock(&self.0);
         if let Some(count) = counts.get_mut(caller) {
             *count = count.saturating_sub(n);
@@ -164,17 +170,15 @@ pub async fn handle(
     schema: web::Data<CarnetSchema>,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
+    let request_id =
+        req.extensions().get::<RequestId>().cloned().unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string()));
     let Some(protocol) = requested_protocol(&req) else {
-        return Ok(HttpResponse::BadRequest().json(serde_json::json!({ "errors": [{
-            "message": "supported WebSocket subprotocols: graphql-transport-ws, graphql-ws",
-            "extensions": { "code": "BAD_REQUEST" },
-        }] })));
+        let message = "supported WebSocket subprotocols: graphql-transport-ws, graphql-ws";
+        return Ok(HttpResponse::BadRequest().json(ApiError::BadRequest(message.into()).into_body(&request_id.0)));
     };
     let (response, session, messages) =
         actix_ws::handle_with_protocols(&req, body, &[protocol.sec_websocket_protocol()])?;
     let messages = messages.max_frame_size(BODY_LIMIT).aggregate_continuations().max_continuation_size(BODY_LIMIT);
-    let request_id =
-        req.extensions().get::<RequestId>().cloned().unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string()));
     let span =
         tracing::info_span!("graphql_ws", request_id = %request_id.0, protocol = protocol.sec_websocket_protocol());
     let connection = Connection {
@@ -218,7 +222,7 @@ struct Connection {
     protocol: WebSocketProtocols,
     rate_limit: RateLimit,
     /// Whose budget a refused `connection_init` spends.
-    address: Caller,
+    address: BudgetKey,
     live: carnet_lab::live::LiveFeed,
     limits: WebSocketConfig,
     operations: Operations,
@@ -246,10 +250,9 @@ impl Connection {
         let mut data = Data::default();
         data.insert(self.request_id.clone());
         let init = Init::context(&self, &shared, live_identity);
-        let (limit, address, limited) = (self.rate_limit.clone(), self.address.clone(), shared.clone());
         let graphql = WebSocket::new(self.schema.clone(), input, self.protocol)
             .connection_data(data)
-            .on_connection_init(move |payload| within_budget(authenticate(init, payload), limit, address, limited));
+            .on_connection_init(move |payload| connection_init(init, payload));
         let mut graphql = std::pin::pin!(graphql);
         let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
         let mut init_deadline = std::pin::pin!(init_deadline);
@@ -384,42 +387,29 @@ impl Reader {
     /// Whether the operation a `subscribe` (`start`) starts may run: within its caller's
     /// budget and the caps. A refusal is answered here, as a `next` carrying the error then
     /// `complete`, and the message goes no further.
+    #[tracing::instrument(name = "ws_operation", skip_all, fields(request_id = %self.request_id, id = %id))]
     async fn admit(&mut self, id: &str) -> bool {
         let Some(caller) = self.shared.caller() else { return true };
-        let refusal = match self.rate_limit.check(&caller) {
-            Err(limited) => {
-                metrics::counter!("carnet_rate_limited_total", "transport" => "ws").increment(1);
-                let retry = limited.retry_after_seconds();
-                Some((
-                    format!("trop de requêtes : réessayez dans {retry} s"),
-                    serde_json::json!({ "code": "RATE_LIMITED", "retryAfterSeconds": retry }),
-                ))
+        let (per_connection, per_caller) =
+            (self.limits.max_operations_per_connection, self.limits.max_operations_per_caller);
+        let refusal = match self.rate_limit.spend(&caller, Transport::WebSocket) {
+            Err(limited) => Some(limited.error()),
+            Ok(_) if self.shared.running() >= per_connection => {
+                Some(ApiError::TooManyOperations { limit: per_connection, scope: OperationScope::Connection })
             }
-            Ok(_) if self.shared.running() >= self.limits.max_operations_per_connection => {
-                let max = self.limits.max_operations_per_connection;
-                Some((
-                    format!("trop d'opérations en cours sur cette connexion (au plus {max}) : terminez-en une"),
-                    serde_json::json!({ "code": "TOO_MANY_OPERATIONS", "limit": max, "scope": "connection" }),
-                ))
-            }
-            Ok(_) if !self.operations.acquire(&caller, self.limits.max_operations_per_caller) => {
-                let max = self.limits.max_operations_per_caller;
-                Some((
-                    format!("trop d'opérations en cours pour cet appelant (au plus {max}) : terminez-en une"),
-                    serde_json::json!({ "code": "TOO_MANY_OPERATIONS", "limit": max, "scope": "caller" }),
-                ))
+            Ok(_) if !self.operations.acquire(&caller, per_caller) => {
+                Some(ApiError::TooManyOperations { limit: per_caller, scope: OperationScope::Caller })
             }
             Ok(_) => None,
         };
-        let Some((message, mut extensions)) = refusal else {
+        let Some(refusal) = refusal else {
             self.shared.start(id);
             return true;
         };
-        tracing::info!(request_id = %self.request_id, code = %extensions["code"], "WebSocket operation refused");
-        extensions["requestId"] = self.request_id.clone().into();
+        let body = refusal.into_body(&self.request_id);
+        tracing::info!(request_id = %self.request_id, code = %body.code(), "WebSocket operation refused");
         let next = if self.legacy { "data" } else { "next" };
-        let payload = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
-        let refused = serde_json::json!({ "type": next, "id": id, "payload": payload });
+        let refused = serde_json::json!({ "type": next, "id": id, "payload": body.to_json() });
         // a closed session shows at the next write of the connection
         let _ = self.session.text(refused.to_string()).await;
         let _ = self.session.text(serde_json::json!({ "type": "complete", "id": id }).to_string()).await;
@@ -474,29 +464,6 @@ fn client_messages(messages: AggregatedMessageStream, reader: Reader) -> impl fu
     })
 }
 
-/// Counts a `connection_init` against its caller's budget (the identity it authenticated, or
-/// the connection's address when its token was refused): over the budget, the connection closes
-/// with 1013 instead of being acknowledged (or refused with 4403: guessing tokens costs budget).
-async fn within_budget(
-    authenticated: impl Future<Output = async_graphql::Result<Data>>,
-    limit: RateLimit,
-    address: Caller,
-    shared: Arc<Shared>,
-) -> async_graphql::Result<Data> {
-    let authenticated = authenticated.await;
-    let caller = authenticated.as_ref().ok().and_then(Caller::in_data).unwrap_or(address);
-    match limit.check(&caller) {
-        Ok(_) => authenticated,
-        Err(limited) => {
-            metrics::counter!("carnet_rate_limited_total", "transport" => "ws").increment(1);
-            let retry_after = limited.retry_after_seconds();
-            tracing::info!(retry_after, "WebSocket connection_init over the rate limit");
-            shared.set_init(Init::Limited { retry_after });
-            Err("Too many requests".into())
-        }
-    }
-}
-
 /// What `connection_init` needs of the connection.
 struct InitContext {
     auth: Authenticator,
@@ -504,6 +471,9 @@ struct InitContext {
     request_id: String,
     live: carnet_lab::live::LiveFeed,
     identity: LiveIdentity,
+    rate_limit: RateLimit,
+    /// Whose budget a missing or refused token spends.
+    address: BudgetKey,
 }
 
 impl Init {
@@ -514,23 +484,47 @@ impl Init {
             request_id: connection.request_id.0.clone(),
             live: connection.live.clone(),
             identity,
+            rate_limit: connection.rate_limit.clone(),
+            address: connection.address.clone(),
         }
     }
 }
 
-/// `connection_init`: the identity of the token in the payload, or a refusal (4403). The
-/// connection's data holds the identity and the [`LiveIdentity`] that follows it.
-async fn authenticate(init: InitContext, payload: serde_json::Value) -> async_graphql::Result<Data> {
-    let InitContext { auth, shared, request_id, live, identity: live_identity } = init;
-    let Some(token) = token(&payload) else {
-        tracing::info!(%request_id, "WebSocket connection without a token refused");
-        shared.set_init(Init::Refused);
-        return Err("Forbidden".into());
-    };
+/// `connection_init`, through the request pipeline (`graphql/request.rs`) like an HTTP
+/// request: the identity of the token in the payload, or a refusal (4403); either way one
+/// request of the caller's budget (the identity's, or the connection's address when the token is
+/// missing or refused): over it, the connection closes with 1013 instead of being acknowledged
+/// or refused (guessing tokens costs budget). The connection's data holds the identity and the
+/// [`LiveIdentity`] that follows it.
+#[tracing::instrument(name = "ws_connection_init", skip_all, fields(request_id = %init.request_id))]
+async fn connection_init(init: InitContext, payload: serde_json::Value) -> async_graphql::Result<Data> {
+    let InitContext { auth, shared, request_id, live, identity: live_identity, rate_limit, address } = init;
+    let pipeline =
+        Pipeline { auth: &auth, rate_limit: &rate_limit, transport: Transport::WebSocket, request_id: &request_id };
+    let token = token(&payload);
     // listen before looking the person up: a change committed in between is then seen
     let events = live.subscribe();
-    match auth.authenticate(token).await {
-        Ok(identity) => {
+    let admission = pipeline.admit(token, address.clone()).await;
+    let outcome = match admission.outcome {
+        // no anonymous connections, and a directory that cannot be read refuses the token (and
+        // spends the address's budget, as a refused token does)
+        Outcome::Failed(e) => {
+            tracing::info!(%request_id, reason = %e, "token refused");
+            match rate_limit.spend(&address, Transport::WebSocket) {
+                Ok(admitted) => Outcome::Refused(admitted),
+                Err(limited) => Outcome::Limited(limited),
+            }
+        }
+        outcome => outcome,
+    };
+    match (outcome, admission.identity, token) {
+        (Outcome::Limited(limited), ..) => {
+            let retry_after = limited.retry_after_seconds();
+            tracing::info!(retry_after, "WebSocket connection_init over the rate limit");
+            shared.set_init(Init::Limited { retry_after });
+            Err("Too many requests".into())
+        }
+        (Outcome::Admitted(_), Some(identity), Some(token)) => {
             shared.set_init(Init::Accepted { expires_at: expiry(token) });
             shared.accepted(token, &identity, events);
             let mut data = Data::default();
@@ -538,9 +532,12 @@ async fn authenticate(init: InitContext, payload: serde_json::Value) -> async_gr
             data.insert(live_identity);
             Ok(data)
         }
-        Err(e) => {
-            // one answer for every bad token; the reason goes to the log only
-            tracing::info!(%request_id, reason = %e, "WebSocket token refused");
+        (_, _, None) => {
+            tracing::info!(%request_id, "WebSocket connection without a token refused");
+            shared.set_init(Init::Refused);
+            Err("Forbidden".into())
+        }
+        _ => {
             shared.set_init(Init::Refused);
             Err("Forbidden".into())
         }
@@ -629,7 +626,7 @@ struct Shared {
 
 struct Accepted {
     token: String,
-    caller: Caller,
+    caller: BudgetKey,
     /// `None` for a token linked to no person (local tokens).
     person_events: Option<PersonEvents>,
 }
@@ -702,11 +699,12 @@ impl Shared {
             stream: StreamId::new(<carnet_domain::person::Person as carnet_domain::Decider>::CATEGORY, person),
             events,
         });
-        *lock(&self.accepted) = Some(Accepted { token: token.to_owned(), caller: Caller::of(identity), person_events });
+        *lock(&self.accepted) =
+            Some(Accepted { token: token.to_owned(), caller: BudgetKey::of(identity), person_events });
         self.identity.send_replace(Some(identity.clone()));
     }
     /// The caller of an accepted connection.
-    fn caller(&self) -> Option<Caller> {
+    fn caller(&self) -> Option<BudgetKey> {
         if !matches!(self.init(), Init::Accepted { .. }) {
             return None;
         }
@@ -788,7 +786,7 @@ mod tests {
 
     #[test]
     fn the_expiry_is_the_tokens_exp_plus_the_leeway() {
-        let verifier = crate::auth::Verifier::from_secret(b"0123456789abcdef0123456789abcdef");
+        let verifier = crate::auth::TokenVerifier::from_secret(b"0123456789abcdef0123456789abcdef");
         let token = verifier.mint("alice", &[], &[], 1);
         let left = expiry(&token).expect("an exp").duration_since(Instant::now());
         assert!(left > Duration::from_secs(3600) && left <= Duration::from_secs(3600) + EXPIRY_LEEWAY, "{left:?}");

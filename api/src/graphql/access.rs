@@ -3,8 +3,8 @@
 //! another académie's entity as `NOT_FOUND`, never `FORBIDDEN`, so that its existence does not
 //! leak.
 
-use super::RequestId;
 use super::error::ApiError;
+use super::request::RequestId;
 use crate::auth::Identity;
 use crate::startup::AppState;
 use async_graphql::Context;
@@ -26,6 +26,19 @@ impl Caller<'_> {
     /// The GraphQL error for `e`, carrying this request's id.
     pub fn fail(&self, e: impl Into<ApiError>) -> async_graphql::Error {
         e.into().into_graphql(self.request_id)
+    }
+
+    /// Runs `fold`, a read of the log, in one of the process's places for such folds
+    /// (`expensive.rs`): `RATE_LIMITED` (`reason: "BUSY"`) when none is free; its own failure
+    /// as the GraphQL error it maps to.
+    pub async fn fold<T, E: Into<ApiError>>(
+        &self,
+        fold: impl Future<Output = Result<T, E>>,
+    ) -> async_graphql::Result<T> {
+        match self.state.expensive.run(&self.identity, fold).await {
+            Ok(folded) => folded.map_err(|e| self.fail(e)),
+            Err(busy) => Err(self.fail(busy)),
+        }
     }
 
     /// `NOT_FOUND` with `message`.

@@ -1,6 +1,15 @@
-//! One error type for the GraphQL layer, mapped to a stable `extensions.code` (DESIGN §5).
-//! The domain rejects, the store fails, the API maps each to one code. Internal failures are
-//! logged with their whole cause chain; the client gets an opaque message and a request id.
+//! One error type for every answer of the server, mapped to a stable `extensions.code`
+//! (DESIGN §5). The domain rejects, the store fails, the server refuses, the API maps each to
+//! one [`ApiError`] and its code. Internal failures are logged with their whole cause chain;
+//! the client gets an opaque message and a request id.
+//!
+//! An `ApiError` reaches the client in one of two ways, with the same code, message and
+//! extensions:
+//! - from a resolver, as a GraphQL error ([`ApiError::into_graphql`]), that async-graphql puts
+//!   in its response;
+//! - from the server around GraphQL (a body that is not a GraphQL request, a refused token, a
+//!   spent budget, an operation over the WebSocket caps), as an [`ErrorBody`]: the same
+//!   `{"errors":[…]}` a GraphQL response has, built in this one place.
 //!
 //! A database that cannot be reached (connections refused or cut, the pool timed out:
 //! [`StoreError::is_unavailable`] anywhere in the cause chain) is `UNAVAILABLE`, not internal:
@@ -12,6 +21,8 @@ use async_graphql::ErrorExtensions;
 use carnet_domain::{Rejection, RejectionKind, ValueError};
 use carnet_projections::ProjectionError;
 use carnet_store::{CommandError, StoreError};
+use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -45,6 +56,41 @@ pub enum ApiError {
     AccessRevoked(Revocation),
     #[error("erreur interne")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A body that is not a GraphQL request (not JSON, too large, a mutation over GET…),
+    /// refused before any GraphQL is read.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The caller's budget is spent (`rate_limit.rs`): nothing ran.
+    #[error("trop de requêtes : réessayez dans {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    /// One WebSocket operation more than the caps allow (`ws.rs`).
+    #[error("trop d'opérations en cours {} (au plus {limit}) : terminez-en une", .scope.within())]
+    TooManyOperations { limit: usize, scope: OperationScope },
+}
+
+/// Where the WebSocket's operations are capped (`extensions.scope` of `TOO_MANY_OPERATIONS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperationScope {
+    /// The operations of one connection.
+    Connection,
+    /// The operations of one caller, across its connections.
+    Caller,
+}
+
+impl OperationScope {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Connection => "connection",
+            Self::Caller => "caller",
+        }
+    }
+
+    fn within(self) -> &'static str {
+        match self {
+            Self::Connection => "sur cette connexion",
+            Self::Caller => "pour cet appelant",
+        }
+    }
 }
 
 /// How long a client is told to wait after `UNAVAILABLE` (seconds).
@@ -79,9 +125,52 @@ impl ApiError {
             Self::SubscriptionLagged => "SUBSCRIPTION_LAGGED",
             Self::Unavailable(_) => UNAVAILABLE,
             Self::AccessRevoked(_) => "ACCESS_REVOKED",
-            Self::Busy => "RATE_LIMITED",
+            Self::Busy | Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
+            Self::BadRequest(_) => "BAD_REQUEST",
+            Self::TooManyOperations { .. } => "TOO_MANY_OPERATIONS",
         }
+    }
+
+    /// What the error's extensions hold besides its code and the request id.
+    fn details(&self) -> Vec<(&'static str, serde_json::Value)> {
+        match self {
+            Self::BadUserInput(_, rule) | Self::InvalidTransition(_, rule) => vec![("rule", (*rule).into())],
+            Self::Conflict { current_version } => vec![("currentVersion", (*current_version).into())],
+            Self::Unavailable(_) => vec![("retryAfterSeconds", RETRY_AFTER_SECONDS.into())],
+            Self::AccessRevoked(why) => vec![("reason", why.code().into())],
+            Self::Busy => vec![("reason", "BUSY".into()), ("retryAfterSeconds", 1.into())],
+            Self::RateLimited { retry_after_seconds } => vec![("retryAfterSeconds", (*retry_after_seconds).into())],
+            Self::TooManyOperations { limit, scope } => {
+                vec![("limit", (*limit).into()), ("scope", scope.code().into())]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// An internal error from an unreachable database is [`Self::Unavailable`]; the failure is
+    /// logged with the request id (a warning when the database is down, the cause chain of an
+    /// internal error).
+    fn classified(self, request_id: &str) -> Self {
+        let this = match self {
+            Self::Internal(source) => Self::internal(source),
+            other => other,
+        };
+        match &this {
+            Self::Unavailable(source) => tracing::warn!(%request_id, error = %source, "database unavailable"),
+            Self::Internal(source) => {
+                let mut chain = source.to_string();
+                let mut cause = source.source();
+                while let Some(c) = cause {
+                    chain.push_str(": ");
+                    chain.push_str(&c.to_string());
+                    cause = c.source();
+                }
+                tracing::error!(%request_id, error = %chain, "internal error");
+            }
+            _ => {}
+        }
+        this
     }
 
     /// An unexpected failure: [`Self::Unavailable`] when it comes from an unreachable
@@ -92,43 +181,52 @@ impl ApiError {
 
     /// The GraphQL error for this failure; `request_id` names the request in the logs.
     pub fn into_graphql(self, request_id: &str) -> async_graphql::Error {
-        let this = match self {
-            Self::Internal(source) => Self::internal(source),
-            other => other,
-        };
-        this.into_graphql_as_is(request_id)
-    }
-
-    fn into_graphql_as_is(self, request_id: &str) -> async_graphql::Error {
-        if let Self::Unavailable(source) = &self {
-            tracing::warn!(%request_id, error = %source, "database unavailable");
-        }
-        if let Self::Internal(source) = &self {
-            let mut chain = source.to_string();
-            let mut cause = source.source();
-            while let Some(c) = cause {
-                chain.push_str(": ");
-                chain.push_str(&c.to_string());
-                cause = c.source();
-            }
-            tracing::error!(%request_id, error = %chain, "internal error");
-        }
-        let code = self.code();
-        self.extend_with(|_, ext| {
+        let this = self.classified(request_id);
+        let (code, details) = (this.code(), this.details());
+        this.extend_with(|_, ext| {
             ext.set("code", code);
             ext.set("requestId", request_id);
-            match &self {
-                Self::BadUserInput(_, rule) | Self::InvalidTransition(_, rule) => ext.set("rule", *rule),
-                Self::Conflict { current_version } => ext.set("currentVersion", *current_version),
-                Self::Unavailable(_) => ext.set("retryAfterSeconds", RETRY_AFTER_SECONDS),
-                Self::AccessRevoked(why) => ext.set("reason", why.code()),
-                Self::Busy => {
-                    ext.set("reason", "BUSY");
-                    ext.set("retryAfterSeconds", 1);
-                }
-                _ => {}
+            for (name, value) in details {
+                ext.set(name, async_graphql::Value::from_json(value).unwrap_or_default());
             }
         })
+    }
+
+    /// The body that answers this failure outside GraphQL's execution (module docs).
+    pub fn into_body(self, request_id: &str) -> ErrorBody {
+        let this = self.classified(request_id);
+        let mut extensions: BTreeMap<&'static str, serde_json::Value> = this.details().into_iter().collect();
+        extensions.insert("code", this.code().into());
+        extensions.insert("requestId", request_id.into());
+        ErrorBody { errors: [BodyError { extensions, message: this.to_string() }] }
+    }
+}
+
+/// The body of an error answer the server gives around GraphQL: `{"errors":[{"extensions":
+/// {"code":…,"requestId":…,…},"message":…}]}`, the shape of a GraphQL response's errors, made by
+/// [`ApiError::into_body`]. Its keys are in alphabetical order, as in every other HTTP answer
+/// (those go through `serde_json::Value`, whose maps are sorted): the bytes do not depend on
+/// which of the two made an answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorBody {
+    errors: [BodyError; 1],
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct BodyError {
+    extensions: BTreeMap<&'static str, serde_json::Value>,
+    message: String,
+}
+
+impl ErrorBody {
+    /// The stable code of the error (for the logs).
+    pub fn code(&self) -> &str {
+        self.errors[0].extensions["code"].as_str().unwrap_or_default()
+    }
+
+    /// The body as JSON, for a WebSocket message's payload.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -270,5 +368,68 @@ mod tests {
         let internal = StoreError::InvalidInput { reason: "relation \"events\" does not exist".into() };
         let err = ApiError::from(internal).into_graphql("req-1");
         assert_eq!(err.message, "erreur interne", "never SQL text to the client");
+    }
+
+    /// The bodies the server built by hand before `ErrorBody` (as `serde_json::json!`, whose
+    /// keys come out sorted): the same bytes.
+    #[test]
+    fn error_bodies_are_the_bytes_of_a_graphql_error() {
+        use serde_json::json;
+        let error = |message: &str, extensions: serde_json::Value| {
+            json!({ "errors": [{ "message": message, "extensions": extensions }] }).to_string()
+        };
+        let cases = [
+            (
+                ApiError::BadRequest("illisible".into()),
+                error("illisible", json!({ "code": "BAD_REQUEST", "requestId": "r" })),
+            ),
+            (
+                ApiError::Unauthenticated,
+                error("authentification requise", json!({ "code": "UNAUTHENTICATED", "requestId": "r" })),
+            ),
+            (
+                ApiError::RateLimited { retry_after_seconds: 3 },
+                error(
+                    "trop de requêtes : réessayez dans 3 s",
+                    json!({ "code": "RATE_LIMITED", "requestId": "r", "retryAfterSeconds": 3 }),
+                ),
+            ),
+            (
+                ApiError::TooManyOperations { limit: 100, scope: OperationScope::Connection },
+                error(
+                    "trop d'opérations en cours sur cette connexion (au plus 100) : terminez-en une",
+                    json!({ "code": "TOO_MANY_OPERATIONS", "limit": 100, "scope": "connection", "requestId": "r" }),
+                ),
+            ),
+            (
+                ApiError::TooManyOperations { limit: 300, scope: OperationScope::Caller },
+                error(
+                    "trop d'opérations en cours pour cet appelant (au plus 300) : terminez-en une",
+                    json!({ "code": "TOO_MANY_OPERATIONS", "limit": 300, "scope": "caller", "requestId": "r" }),
+                ),
+            ),
+            (
+                ApiError::internal(Box::new(StoreError::Unavailable(sqlx::Error::PoolTimedOut))),
+                error(
+                    "service momentanément indisponible : la base de données ne répond pas, réessayez dans quelques secondes",
+                    json!({ "code": "UNAVAILABLE", "requestId": "r", "retryAfterSeconds": RETRY_AFTER_SECONDS }),
+                ),
+            ),
+        ];
+        for (api_error, expected) in cases {
+            let body = api_error.into_body("r");
+            assert_eq!(serde_json::to_string(&body).unwrap(), expected);
+            assert_eq!(body.to_json().to_string(), expected);
+        }
+    }
+
+    /// A GraphQL error and an error body of one `ApiError` carry the same extensions.
+    #[test]
+    fn a_graphql_error_and_a_body_say_the_same() {
+        let graphql = ApiError::Busy.into_graphql("r").into_server_error(async_graphql::Pos::default());
+        let body = ApiError::Busy.into_body("r").to_json();
+        let extensions = serde_json::to_value(graphql.extensions).unwrap();
+        assert_eq!(body["errors"][0]["extensions"], extensions);
+        assert_eq!(body["errors"][0]["message"], graphql.message.as_str());
     }
 }

@@ -7,7 +7,7 @@
 //! naming only others gets zeros, not an error (as the lists answer an empty page); `READER`
 //! is `FORBIDDEN` until public figures are defined.
 
-use super::access::{self, Caller};
+use super::access;
 use super::error::ApiError;
 use super::project::{Phase, ProjectStatus, SupportMode};
 use super::session::SessionFormat;
@@ -17,6 +17,7 @@ use carnet_projections::{
     Count, Indicators as Figures, Period, ProjectionError, ProjectionStore, indicators, indicators_as_of,
 };
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::FutureExt;
 
 #[derive(Default)]
 pub struct IndicatorsQuery;
@@ -47,7 +48,7 @@ impl IndicatorsQuery {
     ) -> async_graphql::Result<Option<Indicators>> {
         let caller = access::reader(ctx)?;
         let period = Period::new(from, to);
-        period.validate().map_err(|e| fail(&caller, e))?;
+        period.validate().map_err(|e| caller.fail(read_error(e)))?;
         let mut codes: Vec<AcademieCode> = academie_code
             .unwrap_or_default()
             .iter()
@@ -61,23 +62,24 @@ impl IndicatorsQuery {
             return Ok(Some(Indicators { figures: Figures::none(period), academies: vec![] }));
         };
         let figures = match as_of {
-            None => indicators(caller.state.store.db(), &period, &codes).await,
+            None => {
+                indicators(caller.state.store.db(), &period, &codes).await.map_err(|e| caller.fail(read_error(e)))?
+            }
             Some(at) => {
                 let lab = &caller.state.lab;
                 let fold = indicators_as_of(lab.store(), lab.codec().clone(), at, &period, &codes);
-                caller.state.expensive.run(&caller.identity, fold).await.map_err(|e| caller.fail(e))?
+                caller.fold(fold.map(|folded| folded.map_err(read_error))).await?
             }
-        }
-        .map_err(|e| fail(&caller, e))?;
+        };
         Ok(Some(Indicators { figures, academies: codes }))
     }
 }
 
 /// A failed read: a bad period is `BAD_USER_INPUT`, the rest is internal.
-fn fail(caller: &Caller<'_>, e: ProjectionError) -> async_graphql::Error {
+fn read_error(e: ProjectionError) -> ApiError {
     match e {
-        ProjectionError::InvalidArgument(m) => caller.fail(ApiError::BadUserInput(m, "period")),
-        other => caller.fail(other),
+        ProjectionError::InvalidArgument(m) => ApiError::BadUserInput(m, "period"),
+        other => other.into(),
     }
 }
 

@@ -40,11 +40,10 @@
 //! ([`list_cost`]). `projects(first: 100)` with each project's sessions and their facilitators
 //! is over the budget; the README's queries are well within it.
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
+use super::checks::{Prepared, RequestCheck, with_code};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, Name, Pos, Positioned, Request, ServerError, ServerResult};
+use async_graphql::{Name, Pos, Positioned, ServerError, ServerResult};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Deepest nesting of fields of the API's own types.
 pub const DEPTH: usize = 12;
@@ -116,25 +115,10 @@ impl Default for DocumentLimits {
     }
 }
 
-impl ExtensionFactory for DocumentLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for DocumentLimits {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
+impl RequestCheck for DocumentLimits {
+    fn check_prepared(&self, request: &Prepared<'_>) -> ServerResult<()> {
         // a document that does not parse goes on, for async-graphql's own message
-        if let Ok(document) = request.parsed_query() {
-            self.check(document)?;
-        }
-        next.run(ctx, request).await
+        request.document.map_or(Ok(()), |document| self.check(document))
     }
 }
 
@@ -260,14 +244,6 @@ impl<'a> DepthWalk<'a> {
 
 fn refused(message: String, pos: Option<Pos>) -> ServerError {
     with_code(ServerError::new(message, pos), "GRAPHQL_VALIDATION_FAILED")
-}
-
-/// `error`, with `extensions.code`.
-pub(super) fn with_code(mut error: ServerError, code: &str) -> ServerError {
-    let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", code);
-    error.extensions = Some(extensions);
-    error
 }
 
 /// What a selection holds, saturating (a bomb's counts are huge, never wrong by overflow).

@@ -50,44 +50,29 @@ fn keyed<K: Hash + Eq, V>(rows: HashMap<Uuid, V>, key: impl Fn(Uuid) -> K) -> Ha
     rows.into_iter().map(|(id, v)| (key(id), v)).collect()
 }
 
-impl Loader<PersonKey> for ReadModels {
-    type Value = PersonRow;
-    type Error = Arc<ProjectionError>;
+/// One loader per kind of key: `key => value, read` loads the values of many keys with one
+/// `read` of their ids.
+macro_rules! loaders {
+    ($($key:ident => $value:ty, $read:path;)*) => {
+        $(
+            impl Loader<$key> for ReadModels {
+                type Value = $value;
+                type Error = Arc<ProjectionError>;
 
-    async fn load(&self, keys: &[PersonKey]) -> Loaded<PersonKey, PersonRow> {
-        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(keyed(people_by_ids(self.store.db(), &ids).await?, PersonKey))
-    }
+                async fn load(&self, keys: &[$key]) -> Loaded<$key, $value> {
+                    let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+                    Ok(keyed($read(self.store.db(), &ids).await?, $key))
+                }
+            }
+        )*
+    };
 }
 
-impl Loader<ProjectKey> for ReadModels {
-    type Value = ProjectRow;
-    type Error = Arc<ProjectionError>;
-
-    async fn load(&self, keys: &[ProjectKey]) -> Loaded<ProjectKey, ProjectRow> {
-        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(keyed(projects_by_ids(self.store.db(), &ids).await?, ProjectKey))
-    }
-}
-
-impl Loader<SessionKey> for ReadModels {
-    type Value = SessionRow;
-    type Error = Arc<ProjectionError>;
-
-    async fn load(&self, keys: &[SessionKey]) -> Loaded<SessionKey, SessionRow> {
-        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(keyed(sessions_by_ids(self.store.db(), &ids).await?, SessionKey))
-    }
-}
-
-impl Loader<SessionsOfProject> for ReadModels {
-    type Value = Vec<SessionRow>;
-    type Error = Arc<ProjectionError>;
-
-    async fn load(&self, keys: &[SessionsOfProject]) -> Loaded<SessionsOfProject, Vec<SessionRow>> {
-        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(keyed(sessions_by_project_ids(self.store.db(), &ids).await?, SessionsOfProject))
-    }
+loaders! {
+    PersonKey => PersonRow, people_by_ids;
+    ProjectKey => ProjectRow, projects_by_ids;
+    SessionKey => SessionRow, sessions_by_ids;
+    SessionsOfProject => Vec<SessionRow>, sessions_by_project_ids;
 }
 
 /// The values of `keys` that exist, in the order of `keys`: through the request's loader when

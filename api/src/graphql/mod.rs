@@ -1,15 +1,18 @@
 //! The GraphQL API (DESIGN §5), wired in one place: the schema type, its limits, the services
 //! it reaches through `ctx.data`, and the HTTP handlers (POST JSON; GET for queries only).
 //!
-//! Around async-graphql, for clients: `negotiation.rs` (media types, statuses, the `data` key
-//! of GraphQL over HTTP), `nulls.rs` (null propagation at the root), `variables.rs` (required
-//! variables before anything runs), `french.rs` (async-graphql's messages in French), and
-//! [`with_codes`], which gives every error its code and request id and logs it.
+//! Around async-graphql, for clients: `request.rs` (the pipeline HTTP and WebSocket share:
+//! authentication, rate limit, access-log tagging, error codes and the operation's span),
+//! `error.rs` (every error answer, GraphQL's and the server's), `negotiation.rs` (media types,
+//! statuses, the `data` key of GraphQL over HTTP), `nulls.rs` (null propagation at the root),
+//! `variables.rs` (required variables before anything runs), `french.rs` (async-graphql's
+//! messages in French).
 //!
 //! `schema.graphql` at the workspace root is the sorted SDL export; `schema_file_is_current`
 //! fails when it drifts from the code (`UPDATE_SCHEMA=1 cargo test -p carnet-api` rewrites it).
 
 mod access;
+mod checks;
 mod connection;
 pub mod error;
 pub mod expensive;
@@ -27,6 +30,7 @@ mod nulls;
 pub(crate) mod person;
 pub(crate) mod project;
 mod query;
+pub(crate) mod request;
 pub(crate) mod session;
 mod storable;
 mod subscription;
@@ -36,17 +40,15 @@ use crate::startup::AppState;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use async_graphql::{Schema, SchemaBuilder};
+use checks::Checked;
 use error::ApiError;
 pub use mutation::Mutation;
 pub use query::Query;
+use request::{Outcome, Pipeline, RequestId, Transport};
 use serde::Deserialize;
 pub use subscription::Subscription;
 
 pub type CarnetSchema = Schema<Query, Mutation, Subscription>;
-
-/// The request id the observer gave this request; errors carry it to the client.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
 
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription)
@@ -61,15 +63,15 @@ pub fn build_schema(state: AppState) -> CarnetSchema {
         .limit_complexity(limits::COMPLEXITY)
         .limit_recursive_depth(limits::RECURSIVE_DEPTH)
         // aliases, directives and fragment bombs, before async-graphql walks the document
-        .extension(limits::DocumentLimits::default())
+        .extension(Checked(limits::DocumentLimits::default()))
         // NULs and dates the database cannot hold: the client's mistake, not an internal error
-        .extension(storable::StorableInputs)
+        .extension(Checked(storable::StorableInputs))
         // a required variable without a value: refused before anything runs
-        .extension(variables::RequiredVariables)
-        // whether a request ran, for its status and its `data` key (negotiation.rs)
-        .extension(negotiation::ExecutionMarker)
-        // over WebSocket, the same codes, request id, French and log lines as over HTTP
-        .extension(StreamedErrors);
+        .extension(Checked(variables::RequiredVariables))
+        // whether a request ran, for its status and its `data` key (negotiation.rs); each
+        // operation's span; over WebSocket, the same codes, request id, French and log lines as
+        // over HTTP (request.rs)
+        .extension(request::Traced);
     if introspection { builder.finish() } else { builder.disable_introspection().finish() }
 }
 
@@ -199,6 +201,7 @@ pub async fn get(schema: web::Data<CarnetSchema>, req: HttpRequest, params: web:
     execute(&schema, &req, request, media).await
 }
 
+/// Runs an HTTP request through the pipeline (`request.rs`), then async-graphql.
 async fn execute(
     schema: &CarnetSchema,
     req: &HttpRequest,
@@ -209,53 +212,48 @@ async fn execute(
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return HttpResponse::InternalServerError().finish();
     };
-    req.extensions_mut().insert(crate::access_log::Operation(operation_of(&request)));
+    request::tag_operation(req, &request);
     // one loader per request: its cache never outlives the request nor crosses callers
     let mut request = request.data(request_id.clone()).data(loaders::ReadModels::loader(state.store.clone()));
-    match authenticate(state, req, &request_id).await {
-        Ok(Some(identity)) => request = request.data(identity),
-        Ok(None) => {}
-        Err(refused) => return refused,
+    let token = match bearer_token(req) {
+        Ok(token) => token,
+        Err(()) => {
+            tracing::info!(request_id = %request_id.0, "two Authorization headers refused");
+            let body =
+                ApiError::BadRequest("un seul en-tête Authorization par requête".into()).into_body(&request_id.0);
+            return HttpResponse::BadRequest().json(body);
+        }
+    };
+    let pipeline = Pipeline {
+        auth: &state.auth,
+        rate_limit: &state.rate_limit,
+        transport: Transport::Http,
+        request_id: &request_id.0,
+    };
+    let admission = pipeline.admit(token, state.rate_limit.address_of(req)).await;
+    if let Some(identity) = admission.identity {
+        request::tag_caller(req, &identity);
+        request = request.data(identity);
     }
-    // the caller's budget (rate_limit.rs): over it, 429 and nothing runs; every answer from
-    // here on says where the caller stands
-    let admitted = match state.rate_limit.admit(req, &request.data) {
-        Ok(admitted) => admitted,
-        Err(limited) => return limited.response(&request_id.0),
+    // every answer from here on says where the caller stands in its budget (rate_limit.rs)
+    let admitted = match admission.outcome {
+        Outcome::Admitted(admitted) => admitted,
+        Outcome::Refused(admitted) => return admitted.stamp(unauthorized(&request_id)),
+        Outcome::Limited(limited) => return limited.response(&request_id.0),
+        Outcome::Failed(e) => return directory_failed(e, &request_id),
     };
     let execution = negotiation::Execution::default();
     let mut request = request.data(execution.clone());
     let roots = nulls::RootFields::of(&mut request);
     let mut response = schema.execute(request).await;
-    with_codes(&mut response.errors, &request_id.0);
-    let unauthenticated = response.errors.iter().any(|e| {
-        e.extensions
-            .as_ref()
-            .and_then(|x| x.get("code"))
-            .is_some_and(|c| *c == async_graphql::Value::from("UNAUTHENTICATED"))
-    });
-    if unauthenticated {
+    request::with_codes(&mut response.errors, &request_id.0);
+    if request::has_code(&response.errors, "UNAUTHENTICATED") {
         // no token on a protected operation: the same 401 as a bad token, no partial data
         tracing::info!(request_id = %request_id.0, reason = "no token", "token refused");
         return admitted.stamp(unauthorized(&request_id));
     }
-    record_error_codes(req, &response.errors);
+    request::tag_error_codes(req, &response.errors);
     admitted.stamp(graphql_answer(media, &roots, execution.started(), response))
-}
-
-/// The distinct codes of `errors`, in order, for the access log (`access_log::ErrorCodes`).
-fn record_error_codes(req: &HttpRequest, errors: &[async_graphql::ServerError]) {
-    let mut codes: Vec<String> = vec![];
-    for error in errors {
-        if let Some(async_graphql::Value::String(code)) = error.extensions.as_ref().and_then(|x| x.get("code"))
-            && !codes.contains(code)
-        {
-            codes.push(code.clone());
-        }
-    }
-    if !codes.is_empty() {
-        req.extensions_mut().insert(crate::access_log::ErrorCodes(codes.join(",")));
-    }
 }
 
 /// The HTTP answer to a request async-graphql handled: root nulls propagated if it ran, status
@@ -281,194 +279,38 @@ fn graphql_answer(
     answer.json(negotiation::response_body(&response, executed))
 }
 
-/// The caller of an HTTP request: `None` without an `Authorization` header, else its
-/// identity, or the answer that refuses the request:
-/// - two `Authorization` headers: 400 (which one would count?);
-/// - a refused token: 401 (one body whatever the reason), after spending one request of the
-///   budget of the client's address (`rate_limit.rs`: the proxy's `X-Forwarded-For` only where
-///   `trust_forwarded_for`), so that guessing tokens is rate-limited like anything else: over
-///   that budget, 429 `RATE_LIMITED` instead;
-/// - the people directory cannot be read: 500.
-async fn authenticate(
-    state: &AppState,
-    req: &HttpRequest,
-    request_id: &RequestId,
-) -> Result<Option<crate::auth::Identity>, HttpResponse> {
+/// The bearer token of an HTTP request: `None` without an `Authorization` header (an
+/// anonymous caller), empty when the header is not `Bearer …` (refused as a bad token); two
+/// headers are refused (which one would count?).
+fn bearer_token(req: &HttpRequest) -> Result<Option<&str>, ()> {
     let mut headers = req.headers().get_all(header::AUTHORIZATION);
     let Some(header) = headers.next() else { return Ok(None) };
     if headers.next().is_some() {
-        tracing::info!(request_id = %request_id.0, "two Authorization headers refused");
-        return Err(HttpResponse::BadRequest().json(serde_json::json!({ "errors": [{
-            "message": "un seul en-tête Authorization par requête",
-            "extensions": { "code": "BAD_REQUEST", "requestId": request_id.0 },
-        }] })));
+        return Err(());
     }
-    let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default();
-    match state.auth.authenticate(token).await {
-        Ok(identity) => {
-            let caller = crate::access_log::Caller { issuer: identity.issuer.clone(), subject: identity.sub.clone() };
-            req.extensions_mut().insert(caller);
-            Ok(Some(identity))
-        }
-        Err(e) if e.is_internal() => {
-            // the people directory cannot be read: 503 UNAVAILABLE when the database does not
-            // answer (retry), else 500; logged with its cause either way (error.rs)
-            let error = ApiError::internal(Box::new(e)).into_graphql(&request_id.0);
-            let response = async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())]);
-            let (status, retry_after) = match error::http_status(&response) {
-                (status, Some(seconds)) => (status, Some(seconds)),
-                _ => (actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, None),
-            };
-            let mut answer = HttpResponse::build(status);
-            if let Some(seconds) = retry_after {
-                answer.insert_header((header::RETRY_AFTER, seconds.to_string()));
-            }
-            Err(answer.json(negotiation::response_body(&response, false)))
-        }
-        Err(e) => {
-            // one answer for every bad token; the reason goes to the log only
-            tracing::info!(request_id = %request_id.0, reason = %e, "token refused");
-            let address = state.rate_limit.address_of(req);
-            match state.rate_limit.check(&address) {
-                Ok(admitted) => Err(admitted.stamp(unauthorized(request_id))),
-                Err(limited) => {
-                    metrics::counter!("carnet_rate_limited_total", "transport" => "http").increment(1);
-                    Err(limited.response(&request_id.0))
-                }
-            }
-        }
-    }
+    Ok(Some(header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default()))
 }
 
-/// What the access log calls the operation: its name, or else its root fields (`projects,me`).
-fn operation_of(request: &async_graphql::Request) -> String {
-    if let Some(name) = &request.operation_name {
-        return name.chars().take(100).collect();
+/// The people directory cannot be read while authenticating: 503 `UNAVAILABLE` with
+/// `Retry-After` when the database does not answer (retry), else 500; logged with its cause
+/// either way (error.rs).
+fn directory_failed(e: crate::auth::AuthError, request_id: &RequestId) -> HttpResponse {
+    let body = ApiError::internal(Box::new(e)).into_body(&request_id.0);
+    if body.code() == error::UNAVAILABLE {
+        HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, error::RETRY_AFTER_SECONDS.to_string()))
+            .json(body)
+    } else {
+        HttpResponse::InternalServerError().json(body)
     }
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else { return "(unreadable)".into() };
-    let mut fields = vec![];
-    for (name, operation) in doc.operations.iter() {
-        if let Some(name) = name {
-            fields.push(name.to_string());
-            continue;
-        }
-        for selection in &operation.node.selection_set.node.items {
-            if let async_graphql::parser::types::Selection::Field(field) = &selection.node {
-                fields.push(field.node.name.node.to_string());
-            }
-        }
-    }
-    fields.join(",").chars().take(100).collect()
 }
 
 /// The one answer to a missing or refused token, whatever the reason (the log has it): 401,
 /// `WWW-Authenticate: Bearer` and an `UNAUTHENTICATED` error that differs only by request id.
 fn unauthorized(request_id: &RequestId) -> HttpResponse {
-    HttpResponse::Unauthorized().insert_header((header::WWW_AUTHENTICATE, "Bearer")).json(serde_json::json!({
-        "errors": [{ "message": "authentification requise", "extensions": { "code": "UNAUTHENTICATED", "requestId": request_id.0 } }]
-    }))
-}
-
-/// Gives every error a stable `extensions.code` (DESIGN §5) and the request id: resolvers set
-/// theirs through `ApiError`; what async-graphql itself refuses before running anything (a
-/// document that does not parse or validate, an unknown enum value, a limit of depth or
-/// complexity) has no path and is `GRAPHQL_VALIDATION_FAILED`; an argument async-graphql cannot
-/// read from the client's values (a required variable missing, a value of the wrong type) fails
-/// at its field, with a path, and is `BAD_USER_INPUT`; anything else is internal, and its
-/// message, which nothing vouches for, goes to the log and not to the client. async-graphql's
-/// messages are put in French (french.rs).
-///
-/// Each error is logged with the request id, its code, its rule if any and its cause (the
-/// original message), so that the `requestId` a user quotes finds its line (an internal error
-/// also has the line of its whole cause chain, `error.rs`).
-pub(crate) fn with_codes(errors: &mut [async_graphql::ServerError], request_id: &str) {
-    for error in errors {
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        let cause = error.message.clone();
-        if extensions.get("code").is_none() {
-            let code = match () {
-                _ if error.path.is_empty() => "GRAPHQL_VALIDATION_FAILED",
-                _ if is_input_error(&error.message) => "BAD_USER_INPUT",
-                _ => {
-                    tracing::error!(%request_id, error = %error.message, path = ?error.path, "internal error without a code");
-                    error.message = "erreur interne".into();
-                    "INTERNAL_SERVER_ERROR"
-                }
-            };
-            if code != "INTERNAL_SERVER_ERROR" {
-                error.message = french::translate(&error.message);
-            }
-            extensions.set("code", code);
-        }
-        if extensions.get("requestId").is_none() {
-            extensions.set("requestId", request_id);
-        }
-        log_error_answered(request_id, error, &cause);
-    }
-}
-
-/// The schema extension that gives [`with_codes`] to every answer of a stream (WebSocket
-/// operations, subscriptions and queries alike, their refusals before running included); the
-/// HTTP handler calls it itself, with the request's id.
-#[derive(Clone, Copy, Debug, Default)]
-struct StreamedErrors;
-
-impl async_graphql::extensions::ExtensionFactory for StreamedErrors {
-    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
-        std::sync::Arc::new(*self)
-    }
-}
-
-impl async_graphql::extensions::Extension for StreamedErrors {
-    fn subscribe<'s>(
-        &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
-        next: async_graphql::extensions::NextSubscribe<'_>,
-    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
-        use futures::StreamExt;
-        let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(|| "unknown".into());
-        next.run(ctx, stream)
-            .map(move |mut response| {
-                with_codes(&mut response.errors, &request_id);
-                response
-            })
-            .boxed()
-    }
-}
-
-/// The log line of an error a client is answered (module `with_codes`).
-fn log_error_answered(request_id: &str, error: &async_graphql::ServerError, cause: &str) {
-    let extension = |name: &str| match error.extensions.as_ref().and_then(|x| x.get(name)) {
-        Some(async_graphql::Value::String(s)) => s.clone(),
-        _ => String::new(),
-    };
-    let path = error
-        .path
-        .iter()
-        .map(|segment| match segment {
-            async_graphql::PathSegment::Field(name) => name.clone(),
-            async_graphql::PathSegment::Index(i) => i.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(".");
-    tracing::info!(
-        %request_id,
-        code = %extension("code"),
-        rule = %extension("rule"),
-        %path,
-        cause,
-        "error answered"
-    );
-}
-
-/// The messages of async-graphql 7's input coercion (`InputValueError`, `Context::var_value`):
-/// the client's values do not fit the argument. Pinned by the black-box fuzz test, which fails
-/// on any `INTERNAL_SERVER_ERROR`.
-fn is_input_error(message: &str) -> bool {
-    message.starts_with("Failed to parse \"")
-        || message.starts_with("Expected input type \"")
-        || message.starts_with("Variable ") && message.ends_with(" is not defined.")
+    HttpResponse::Unauthorized()
+        .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+        .json(ApiError::Unauthenticated.into_body(&request_id.0))
 }
 
 /// `GET /graphql` with a query string that does not parse (no `query`, bad encoding): 400, in
@@ -486,19 +328,13 @@ pub(crate) fn bad_query_string(error: actix_web::error::QueryPayloadError, req: 
     actix_web::error::InternalError::from_response(error, response).into()
 }
 
-fn problem(message: &str) -> serde_json::Value {
-    serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] })
-}
-
 /// A request refused before any GraphQL is read (not JSON, not a GraphQL request, a mutation
 /// over GET…): `status`, `BAD_REQUEST` and the request id, in `media`; logged like every error
 /// answered.
 fn refuse(req: &HttpRequest, media: negotiation::MediaType, status: StatusCode, message: &str) -> HttpResponse {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     tracing::info!(%request_id, code = "BAD_REQUEST", status = status.as_u16(), cause = message, "error answered");
-    let mut body = problem(message);
-    body["errors"][0]["extensions"]["requestId"] = request_id.into();
-    negotiation::answer(media, status).json(body)
+    negotiation::answer(media, status).json(ApiError::BadRequest(message.to_owned()).into_body(&request_id))
 }
 
 #[cfg(test)]

@@ -14,13 +14,12 @@
 //!   `variables`, `operationName` or `extensions` of the wrong type) is 400, a missing or
 //!   refused token 401, a spent budget 429.
 //! - **`data`.** Absent when the request never ran (the spec's "request error"), present
-//!   otherwise, `null` included: "ran" is known from [`ExecutionMarker`], an extension whose
-//!   `execute` hook async-graphql calls only once the request is parsed, validated and its
-//!   variables checked.
+//!   otherwise, `null` included: "ran" is known from [`Execution`], marked by the pipeline's
+//!   extension (`request::Traced`) in its `execute` hook, which async-graphql calls only once the
+//!   request is parsed, validated and its variables checked.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -91,8 +90,8 @@ pub fn response_body(response: &async_graphql::Response, executed: bool) -> serd
     body
 }
 
-/// Whether the request got as far as running its operation; set by [`ExecutionMarker`], read
-/// by the handler (put one in each request's data).
+/// Whether the request got as far as running its operation; marked by `request::Traced`,
+/// read by the handler (put one in each request's data).
 #[derive(Clone, Debug, Default)]
 pub struct Execution(Arc<AtomicBool>);
 
@@ -100,30 +99,9 @@ impl Execution {
     pub fn started(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
-}
 
-/// The schema extension that marks a request's [`Execution`] as started.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ExecutionMarker;
-
-impl ExtensionFactory for ExecutionMarker {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ExecutionMarker {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> async_graphql::Response {
-        if let Some(execution) = ctx.data_opt::<Execution>() {
-            execution.0.store(true, Ordering::Relaxed);
-        }
-        next.run(ctx, operation_name).await
+    pub(super) fn mark_started(&self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 

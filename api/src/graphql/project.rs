@@ -234,7 +234,7 @@ pub struct ProjectHolder {
 
 /// The GraphQL error for `e`, with the request's id.
 pub(crate) fn fail(ctx: &Context<'_>, e: ApiError) -> async_graphql::Error {
-    let request_id = ctx.data::<super::RequestId>().map(|r| r.0.as_str()).unwrap_or("unknown");
+    let request_id = ctx.data::<super::request::RequestId>().map(|r| r.0.as_str()).unwrap_or("unknown");
     e.into_graphql(request_id)
 }
 
@@ -276,13 +276,7 @@ impl ProjectQuery {
         }
         let lab = &caller.state.lab;
         let fold = project_as_of(lab.store(), lab.codec(), uuid, at);
-        let row = caller
-            .state
-            .expensive
-            .run(&caller.identity, fold)
-            .await
-            .map_err(|e| caller.fail(e))?
-            .map_err(|e| caller.fail(e))?;
+        let row = caller.fold(fold).await?;
         row.filter(|row| caller.sees(&row.academies)).map(Project).ok_or_else(|| caller.not_found(NOT_FOUND)).map(Some)
     }
 

@@ -376,13 +376,7 @@ impl SessionQuery {
         let Some(at) = as_of else { return Ok(Some(now)) };
         let lab = &caller.state.lab;
         let fold = session_as_of(lab.store(), lab.codec(), uuid, at);
-        let row = caller
-            .state
-            .expensive
-            .run(&caller.identity, fold)
-            .await
-            .map_err(|e| caller.fail(e))?
-            .map_err(|e| caller.fail(e))?;
+        let row = caller.fold(fold).await?;
         row.map(Session).ok_or_else(|| caller.not_found(NOT_FOUND)).map(Some)
     }
 

@@ -16,14 +16,12 @@
 //! Dates and integers are found by their type: the document is walked with the schema's registry (each
 //! field's arguments, input objects' fields, lists), and variables by their declared type.
 
-use super::limits::with_code;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
+use super::checks::{Prepared, RequestCheck, with_code};
 use async_graphql::parser::types::{Directive, ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::registry::{MetaType, Registry};
-use async_graphql::{Pos, Positioned, Request, ServerError, ServerResult, Value, Variables};
+use async_graphql::{Pos, Positioned, ServerError, ServerResult, Value, Variables};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::ops::RangeInclusive;
-use std::sync::Arc;
 
 /// The years of the dates and timestamps Carnet stores.
 pub const YEARS: RangeInclusive<i32> = 1..=9999;
@@ -32,29 +30,15 @@ pub const YEARS: RangeInclusive<i32> = 1..=9999;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StorableInputs;
 
-impl ExtensionFactory for StorableInputs {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for StorableInputs {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let variables = std::mem::take(&mut request.variables);
-        let checked = match request.parsed_query() {
-            Ok(document) => check(&ctx.schema_env.registry, document, &variables),
+impl RequestCheck for StorableInputs {
+    fn check_prepared(&self, request: &Prepared<'_>) -> ServerResult<()> {
+        let variables = request.variables;
+        match request.document {
+            Some(document) => check(request.registry, document, variables),
             // async-graphql reports the document; the variables' NULs still count
-            Err(_) => variables.iter().find(|(_, v)| nul_in(v)).map_or(Ok(()), |_| Err(Unstorable::Nul(None))),
-        };
-        request.variables = variables;
-        checked.map_err(Unstorable::into_error)?;
-        next.run(ctx, request).await
+            None => variables.iter().find(|(_, v)| nul_in(v)).map_or(Ok(()), |_| Err(Unstorable::Nul(None))),
+        }
+        .map_err(Unstorable::into_error)
     }
 }
 
@@ -259,8 +243,8 @@ mod tests {
 
     /// What the extension says of `query`: `Some("nul")`, `Some("date")` or `None` (let through).
     async fn refusal(query: &str, variables: serde_json::Value) -> Option<&'static str> {
-        let schema = super::super::builder().extension(StorableInputs).finish();
-        let request = Request::new(query).variables(Variables::from_json(variables));
+        let schema = super::super::builder().extension(super::super::checks::Checked(StorableInputs)).finish();
+        let request = async_graphql::Request::new(query).variables(Variables::from_json(variables));
         let response = schema.execute(request).await;
         let error = response.errors.first()?;
         let code = error.extensions.as_ref().and_then(|e| e.get("code")).cloned();

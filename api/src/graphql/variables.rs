@@ -5,40 +5,18 @@
 //! error, `BAD_USER_INPUT` with the rule `variables.required`, and no `data` (a 400 under
 //! `application/graphql-response+json`, negotiation.rs), on every transport.
 
-use super::limits::with_code;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
+use super::checks::{Prepared, RequestCheck, with_code};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
-use async_graphql::{Request, ServerError, ServerResult, Value, Variables};
-use std::sync::Arc;
+use async_graphql::{ServerError, ServerResult, Value, Variables};
 
 /// The schema extension that refuses a request missing a required variable.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RequiredVariables;
 
-impl ExtensionFactory for RequiredVariables {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for RequiredVariables {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let variables = std::mem::take(&mut request.variables);
-        let operation_name = request.operation_name.clone();
-        let checked = match request.parsed_query() {
-            Ok(document) => check(document, operation_name.as_deref(), &variables),
-            // async-graphql reports the document
-            Err(_) => Ok(()),
-        };
-        request.variables = variables;
-        checked?;
-        next.run(ctx, request).await
+impl RequestCheck for RequiredVariables {
+    fn check_prepared(&self, request: &Prepared<'_>) -> ServerResult<()> {
+        // a document that does not parse: async-graphql reports it
+        request.document.map_or(Ok(()), |document| check(document, request.operation_name, request.variables))
     }
 }
 

@@ -16,6 +16,11 @@
 //! them out). An id is taken by the first command that *writes*: a refused command records
 //! nothing, so its id may be sent again, corrected or not; so does a command that changed
 //! nothing (erasing a person already erased), whose retry decides again.
+//!
+//! One file per aggregate declares its inputs ([`entity_inputs!`]), payloads ([`payloads!`]) and
+//! resolvers ([`mutations!`]): a command on an existing entity is one line of table and the
+//! block that builds the command from the input; what does more (creating an entity with its
+//! reference, an erasure) is written out.
 
 mod person;
 mod project;
@@ -25,6 +30,7 @@ use super::access::{self, Caller};
 use super::error::ApiError;
 use super::ids::{self, Kind};
 use async_graphql::{Context, ID, MergedObject};
+use carnet_domain::values::LongText;
 use carnet_domain::{Decider, ValueError};
 use carnet_store::{Actor, Metadata};
 use chrono::{NaiveDate, Utc};
@@ -42,13 +48,8 @@ pub(crate) struct Change<'c> {
 }
 
 impl<'c> Change<'c> {
-    /// A change by a caller who may write (`LAB_TEAM`, `ADMIN`).
-    pub fn begin(ctx: &'c Context<'_>, client_mutation_id: Option<String>) -> async_graphql::Result<Self> {
-        Self::begin_as(ctx, client_mutation_id, &access::WRITERS)
-    }
-
     /// A change by a caller holding one of `roles`.
-    pub fn begin_as(
+    pub fn begin(
         ctx: &'c Context<'_>,
         client_mutation_id: Option<String>,
         roles: &[carnet_domain::person::Role],
@@ -76,6 +77,36 @@ impl<'c> Change<'c> {
         self.caller.fail(e)
     }
 
+    /// The id of the entity this change creates: derived from the command id when the client
+    /// gave a `clientMutationId` (a retried mutation then finds the entity it created), else new.
+    /// `kind` tells the entities of one command apart.
+    pub fn new_id(&self, kind: &[u8]) -> Uuid {
+        match self.client_mutation_id {
+            Some(_) => Uuid::new_v5(&self.metadata.command_id, kind),
+            None => Uuid::now_v7(),
+        }
+    }
+
+    /// Runs `build`'s command on the entity `id` of `E` (its opaque id; `NOT_FOUND` for
+    /// anything else), and gives its uuid.
+    pub async fn on<E: Changed>(
+        &self,
+        id: &ID,
+        expected_version: Option<i64>,
+        build: impl FnOnce() -> Result<<E::Decider as Decider>::Command, ApiError>,
+    ) -> async_graphql::Result<Uuid> {
+        let id = self.target(E::KIND, id, E::NOT_FOUND)?;
+        self.execute::<E::Decider>(id, expected_version, build).await?;
+        Ok(id)
+    }
+
+    /// The entity `id` of `E` as the read model shows it after the change, with the client's
+    /// mutation id.
+    pub async fn finish<E: Changed>(self, id: Uuid) -> async_graphql::Result<(Option<String>, E)> {
+        let entity = E::visible(&self.caller, id).await?.ok_or_else(|| self.caller.not_found(E::NOT_FOUND))?;
+        Ok((self.client_mutation_id, entity))
+    }
+
     /// Decides and appends `build`'s command on entity `id` of `D` (bad input refused before
     /// anything is loaded), at the version the client saw if it gave one.
     pub async fn execute<D: Decider>(
@@ -89,6 +120,44 @@ impl<'c> Change<'c> {
         self.caller.state.lab.execute::<D>(id, &command, &self.metadata, expected).await.map_err(|e| self.fail(e))?;
         Ok(())
     }
+}
+
+/// An entity that mutations change: the aggregate that decides, and how the payload reads the
+/// entity back.
+pub(crate) trait Changed: Sized {
+    type Decider: Decider;
+    /// The kind of its opaque ids.
+    const KIND: Kind;
+    /// The message of `NOT_FOUND` for it.
+    const NOT_FOUND: &'static str;
+    /// The entity `id`, if the caller may see it.
+    fn visible(caller: &Caller<'_>, id: Uuid) -> impl Future<Output = async_graphql::Result<Option<Self>>> + Send;
+}
+
+/// The entities mutations change, each with its decider, the kind of its ids, the function that
+/// reads it as the caller may see it, and its `NOT_FOUND` message.
+macro_rules! changed {
+    ($($entity:ty => $decider:ty, $kind:ident, $visible:path, $not_found:path;)*) => {
+        $(
+            impl Changed for $entity {
+                type Decider = $decider;
+                const KIND: Kind = Kind::$kind;
+                const NOT_FOUND: &'static str = $not_found;
+                fn visible(
+                    caller: &Caller<'_>,
+                    id: Uuid,
+                ) -> impl Future<Output = async_graphql::Result<Option<Self>>> + Send {
+                    $visible(caller, id)
+                }
+            }
+        )*
+    };
+}
+
+changed! {
+    super::project::Project => carnet_domain::project::Project, Project, super::project::visible_project, project::NOT_FOUND;
+    super::session::Session => carnet_domain::session::Session, Session, super::session::visible_session, session::NOT_FOUND;
+    super::person::Person => carnet_domain::person::Person, Person, super::person::find_person, person::NOT_FOUND;
 }
 
 /// The fingerprint of the mutation being resolved: its field name and its arguments, canonical.
@@ -171,6 +240,11 @@ pub(crate) fn list<T>(
     raw.iter().map(|r| field(name, parse(r))).collect()
 }
 
+/// The `reason` of a refusal, a withdrawal, a cancellation…: a long text.
+pub(crate) fn reason(text: &str) -> Result<LongText, ApiError> {
+    field("reason", LongText::parse(text))
+}
+
 /// The day a fact happened: the given one, or today.
 pub(crate) fn day(on: Option<NaiveDate>) -> NaiveDate {
     on.unwrap_or_else(|| Utc::now().date_naive())
@@ -220,3 +294,86 @@ macro_rules! payloads {
     };
 }
 pub(crate) use payloads;
+
+/// The input types of the mutations on an existing entity: the client's mutation id, the
+/// entity's opaque id (`$id`), the version the client saw (`$version` documents it), then the
+/// mutation's own fields.
+macro_rules! entity_inputs {
+    ($id:ident, $version:tt; $($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $f:ident : $t:ty),* $(,)? })*) => {
+        $(
+            $(#[$m])*
+            #[derive(async_graphql::InputObject)]
+            pub struct $name {
+                client_mutation_id: Option<String>,
+                $id: ID,
+                #[doc = $version]
+                expected_version: Option<i64>,
+                $($(#[$fm])* $f: $t,)*
+            }
+        )*
+    };
+}
+pub(crate) use entity_inputs;
+
+/// The `#[Object]` of one aggregate's mutations (module docs), one resolver per entry, in the
+/// order written:
+/// - `name(input: Input) -> Payload { build }`: runs the command `build` makes of the input on
+///   the entity `input.$id` of `$entity` ([`Change::on`]);
+/// - `name(input: Input) -> Payload with change { … }`: runs the block with the `change` begun,
+///   which does what the mutation needs (create an entity, erase one) and gives the id of the
+///   entity it created or changed.
+///
+/// Either way the resolver begins the change for writers (`access::WRITERS`), or for the roles
+/// `, roles: [Role::…]` after the payload names, and answers the entity as the read model shows
+/// it after the change. (The entries are expanded one by one into the body of the `#[Object]`
+/// impl, which must see every resolver written out.)
+macro_rules! mutations {
+    (impl $object:ident for $entity:ty, id $id:ident; $($entries:tt)*) => {
+        $crate::graphql::mutation::mutations!(@munch $object, $entity, $id, [] $($entries)*);
+    };
+    (@munch $object:ident, $entity:ty, $id:ident, [$($done:tt)*]) => {
+        #[async_graphql::Object]
+        impl $object {
+            $($done)*
+        }
+    };
+    (@munch $object:ident, $entity:ty, $id:ident, [$($done:tt)*]
+        $(#[$m:meta])*
+        $name:ident($input:ident: $input_ty:ty) -> $payload:ident $(, roles: [$($role:path),+])?
+            with $change:ident $body:block
+        $($rest:tt)*
+    ) => {
+        $crate::graphql::mutation::mutations!(@munch $object, $entity, $id, [
+            $($done)*
+            $(#[$m])*
+            async fn $name(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                $input: $input_ty,
+            ) -> async_graphql::Result<$payload> {
+                let roles = $crate::graphql::mutation::mutations!(@roles $($($role),+)?);
+                let $change = $crate::graphql::mutation::Change::begin(ctx, $input.client_mutation_id, roles)?;
+                let id: uuid::Uuid = $body;
+                let (client_mutation_id, entity) = $change.finish(id).await?;
+                Ok($payload::new(client_mutation_id, entity))
+            }
+        ] $($rest)*);
+    };
+    // a command on an existing entity: the same, with the command run as its block
+    (@munch $object:ident, $entity:ty, $id:ident, [$($done:tt)*]
+        $(#[$m:meta])*
+        $name:ident($input:ident: $input_ty:ty) -> $payload:ident $(, roles: [$($role:path),+])? $build:block
+        $($rest:tt)*
+    ) => {
+        $crate::graphql::mutation::mutations!(@munch $object, $entity, $id, [$($done)*]
+            $(#[$m])*
+            $name($input: $input_ty) -> $payload $(, roles: [$($role),+])? with change {
+                change.on::<$entity>(&$input.$id, $input.expected_version, || $build).await?
+            }
+            $($rest)*
+        );
+    };
+    (@roles) => { &$crate::graphql::access::WRITERS };
+    (@roles $($role:path),+) => { &[$($role),+] };
+}
+pub(crate) use mutations;

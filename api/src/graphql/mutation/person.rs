@@ -1,18 +1,18 @@
 //! Person mutations: one per `PersonCommand` (DESIGN §4.3). Personal data enters Carnet only
 //! here, in `Person` events.
 
-use super::{Change, day, field, list, optional, payloads};
+use super::{day, entity_inputs, field, list, mutations, optional, payloads, reason};
 use crate::graphql::error::ApiError;
 use crate::graphql::ids::Kind;
 use crate::graphql::person::{ConsentPurpose, Person, Role, find_person};
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{ID, InputObject};
 use carnet_domain::person::{
     ExternalIdentity, Person as PersonDecider, PersonCommand, PersonalData, Role as DomainRole,
 };
-use carnet_domain::values::{AcademieCode, Email, Label, LongText, PersonId, Uai};
+use carnet_domain::values::{AcademieCode, Email, Label, PersonId, Uai};
 use chrono::NaiveDate;
 
-const NOT_FOUND: &str = "cette personne n'existe pas";
+pub(super) const NOT_FOUND: &str = "cette personne n'existe pas";
 
 /// What Carnet holds of a person; every field is personal data.
 #[derive(InputObject)]
@@ -49,24 +49,7 @@ pub struct RegisterPersonInput {
     registered_on: Option<NaiveDate>,
 }
 
-macro_rules! person_input {
-    ($($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $f:ident : $t:ty),* $(,)? })*) => {
-        $(
-            $(#[$m])*
-            #[derive(InputObject)]
-            pub struct $name {
-                client_mutation_id: Option<String>,
-                person_id: ID,
-                /// The version you saw: `CONFLICT` if the person changed since. Omit it to
-                /// apply the change to the latest version.
-                expected_version: Option<i64>,
-                $($(#[$fm])* $f: $t,)*
-            }
-        )*
-    };
-}
-
-person_input! {
+entity_inputs! { person_id, "The version you saw: `CONFLICT` if the person changed since. Omit it to\napply the change to the latest version.";
     /// An identity at an OpenID Connect provider (ProConnect): tokens with this `iss` and `sub`
     /// are this person.
     LinkPersonIdentityInput { issuer: String, sub: String }
@@ -94,40 +77,15 @@ payloads! { person: Person =>
     WithdrawPersonConsentPayload, GrantPersonRolePayload, RevokePersonRolePayload, ErasePersonPayload,
 }
 
-/// Runs `build`'s command on person `person` for a caller of `change` and returns the person
-/// after it, with the client's mutation id.
-async fn run(
-    change: Change<'_>,
-    person: &ID,
-    expected_version: Option<i64>,
-    build: impl FnOnce() -> Result<PersonCommand, ApiError>,
-) -> async_graphql::Result<(Option<String>, Person)> {
-    let id = change.target(Kind::Person, person, NOT_FOUND)?;
-    change.execute::<PersonDecider>(id, expected_version, build).await?;
-    finish(change, id).await
-}
-
-async fn finish(change: Change<'_>, id: uuid::Uuid) -> async_graphql::Result<(Option<String>, Person)> {
-    let person = find_person(&change.caller, id).await?.ok_or_else(|| change.caller.not_found(NOT_FOUND))?;
-    Ok((change.client_mutation_id, person))
-}
-
 #[derive(Default)]
 pub struct PersonMutation;
 
-#[Object]
-impl PersonMutation {
+mutations! {
+    impl PersonMutation for Person, id person_id;
+
     /// Registers a person (a holder, a participant, a member of the team).
-    async fn register_person(
-        &self,
-        ctx: &Context<'_>,
-        input: RegisterPersonInput,
-    ) -> async_graphql::Result<RegisterPersonPayload> {
-        let change = Change::begin(ctx, input.client_mutation_id.clone())?;
-        let id = match input.client_mutation_id {
-            Some(_) => uuid::Uuid::new_v5(&change.metadata.command_id, b"person"),
-            None => uuid::Uuid::now_v7(),
-        };
+    register_person(input: RegisterPersonInput) -> RegisterPersonPayload with change {
+        let id = change.new_id(b"person");
         change
             .execute::<PersonDecider>(id, None, || {
                 Ok(PersonCommand::RegisterPerson {
@@ -137,112 +95,52 @@ impl PersonMutation {
                 })
             })
             .await?;
-        let (m, p) = finish(change, id).await?;
-        Ok(RegisterPersonPayload::new(m, p))
+        id
     }
 
     /// Links a provider identity to a person (administrators only: whoever holds the identity
     /// gets the person's roles).
-    async fn link_person_identity(
-        &self,
-        ctx: &Context<'_>,
-        input: LinkPersonIdentityInput,
-    ) -> async_graphql::Result<LinkPersonIdentityPayload> {
-        let change = Change::begin_as(ctx, input.client_mutation_id, &[DomainRole::Admin])?;
-        let (m, p) = run(change, &input.person_id, input.expected_version, || {
-            Ok(PersonCommand::LinkIdentity {
-                identity: ExternalIdentity {
-                    issuer: field("issuer", Label::parse(&input.issuer))?,
-                    sub: field("sub", Label::parse(&input.sub))?,
-                },
-            })
+    link_person_identity(input: LinkPersonIdentityInput) -> LinkPersonIdentityPayload, roles: [DomainRole::Admin] {
+        Ok(PersonCommand::LinkIdentity {
+            identity: ExternalIdentity {
+                issuer: field("issuer", Label::parse(&input.issuer))?,
+                sub: field("sub", Label::parse(&input.sub))?,
+            },
         })
-        .await?;
-        Ok(LinkPersonIdentityPayload::new(m, p))
     }
 
-    async fn update_person_profile(
-        &self,
-        ctx: &Context<'_>,
-        input: UpdatePersonProfileInput,
-    ) -> async_graphql::Result<UpdatePersonProfilePayload> {
-        let change = Change::begin(ctx, input.client_mutation_id)?;
-        let (m, p) = run(change, &input.person_id, input.expected_version, || {
-            Ok(PersonCommand::UpdateProfile { profile: input.profile.parse()? })
-        })
-        .await?;
-        Ok(UpdatePersonProfilePayload::new(m, p))
+    update_person_profile(input: UpdatePersonProfileInput) -> UpdatePersonProfilePayload {
+        Ok(PersonCommand::UpdateProfile { profile: input.profile.parse()? })
     }
 
-    async fn give_person_consent(
-        &self,
-        ctx: &Context<'_>,
-        input: GivePersonConsentInput,
-    ) -> async_graphql::Result<GivePersonConsentPayload> {
-        let change = Change::begin(ctx, input.client_mutation_id)?;
-        let (m, p) = run(change, &input.person_id, input.expected_version, || {
-            Ok(PersonCommand::GiveConsent { purpose: input.purpose.into(), on: day(input.on) })
-        })
-        .await?;
-        Ok(GivePersonConsentPayload::new(m, p))
+    give_person_consent(input: GivePersonConsentInput) -> GivePersonConsentPayload {
+        Ok(PersonCommand::GiveConsent { purpose: input.purpose.into(), on: day(input.on) })
     }
 
-    async fn withdraw_person_consent(
-        &self,
-        ctx: &Context<'_>,
-        input: WithdrawPersonConsentInput,
-    ) -> async_graphql::Result<WithdrawPersonConsentPayload> {
-        let change = Change::begin(ctx, input.client_mutation_id)?;
-        let (m, p) = run(change, &input.person_id, input.expected_version, || {
-            Ok(PersonCommand::WithdrawConsent { purpose: input.purpose.into(), on: day(input.on) })
-        })
-        .await?;
-        Ok(WithdrawPersonConsentPayload::new(m, p))
+    withdraw_person_consent(input: WithdrawPersonConsentInput) -> WithdrawPersonConsentPayload {
+        Ok(PersonCommand::WithdrawConsent { purpose: input.purpose.into(), on: day(input.on) })
     }
 
     /// Grants a role (administrators only: roles decide who reads and writes what).
-    async fn grant_person_role(
-        &self,
-        ctx: &Context<'_>,
-        input: GrantPersonRoleInput,
-    ) -> async_graphql::Result<GrantPersonRolePayload> {
-        let change = Change::begin_as(ctx, input.client_mutation_id, &[DomainRole::Admin])?;
-        let (m, p) = run(change, &input.person_id, input.expected_version, || {
-            Ok(PersonCommand::GrantRole {
-                role: input.role.into(),
-                academies: list("academieCodes", &input.academie_codes, AcademieCode::parse)?.into_iter().collect(),
-            })
+    grant_person_role(input: GrantPersonRoleInput) -> GrantPersonRolePayload, roles: [DomainRole::Admin] {
+        Ok(PersonCommand::GrantRole {
+            role: input.role.into(),
+            academies: list("academieCodes", &input.academie_codes, AcademieCode::parse)?.into_iter().collect(),
         })
-        .await?;
-        Ok(GrantPersonRolePayload::new(m, p))
     }
 
     /// Revokes a role (administrators only).
-    async fn revoke_person_role(
-        &self,
-        ctx: &Context<'_>,
-        input: RevokePersonRoleInput,
-    ) -> async_graphql::Result<RevokePersonRolePayload> {
-        let change = Change::begin_as(ctx, input.client_mutation_id, &[DomainRole::Admin])?;
-        let (m, p) = run(change, &input.person_id, input.expected_version, || {
-            Ok(PersonCommand::RevokeRole { role: input.role.into() })
-        })
-        .await?;
-        Ok(RevokePersonRolePayload::new(m, p))
+    revoke_person_role(input: RevokePersonRoleInput) -> RevokePersonRolePayload, roles: [DomainRole::Admin] {
+        Ok(PersonCommand::RevokeRole { role: input.role.into() })
     }
 
     /// Erases a person's personal data (administrators only); erasing twice is harmless. Their
     /// provider identities go with it, from the access log too, and the database's files are
     /// scrubbed of what was erased.
-    async fn erase_person(
-        &self,
-        ctx: &Context<'_>,
-        input: ErasePersonInput,
-    ) -> async_graphql::Result<ErasePersonPayload> {
-        let change = Change::begin_as(ctx, input.client_mutation_id, &[DomainRole::Admin])?;
+    erase_person(input: ErasePersonInput) -> ErasePersonPayload, roles: [DomainRole::Admin] with change {
         let id = change.target(Kind::Person, &input.person_id, NOT_FOUND)?;
         // bad input is refused before anything is written
-        let reason = field("reason", LongText::parse(&input.reason)).map_err(|e| change.fail(e))?;
+        let reason = reason(&input.reason).map_err(|e| change.fail(e))?;
         // the identities the erasure deletes, to take them out of the access log as well
         let identities: Vec<(String, String)> = find_person(&change.caller, id)
             .await?
@@ -260,7 +158,6 @@ impl PersonMutation {
             })
             .await?;
         lab.scrub_erased(id, &identities, pseudonymised).await.map_err(|e| change.fail(e))?;
-        let (m, p) = finish(change, id).await?;
-        Ok(ErasePersonPayload::new(m, p))
+        id
     }
 }

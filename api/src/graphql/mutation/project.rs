@@ -1,17 +1,16 @@
 //! Project mutations: one per `ProjectCommand` (DESIGN §4.1).
 
-use super::{Change, day, field, list, optional, payloads, person_id as person};
+use super::{day, entity_inputs, field, list, mutations, optional, payloads, person_id as person, reason};
 use crate::graphql::error::ApiError;
-use crate::graphql::ids::Kind;
-use crate::graphql::project::{Phase, Project, SupportMode, visible_project};
-use async_graphql::{Context, Enum, ID, InputObject, Object};
+use crate::graphql::project::{Phase, Project, SupportMode};
+use async_graphql::{Enum, ID, InputObject};
 use carnet_domain::project::{Project as ProjectDecider, ProjectCommand};
 use carnet_domain::reference::ReferenceKind;
 use carnet_domain::values::{AcademieCode, Label, LongText, Progress, ProjectId, ProjectReference, Title, Uai};
 use chrono::{Datelike, NaiveDate};
 use std::collections::BTreeSet;
 
-const NOT_FOUND: &str = "ce projet n'existe pas";
+pub(super) const NOT_FOUND: &str = "ce projet n'existe pas";
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "carnet_domain::project::ReviewDecision")]
@@ -51,26 +50,7 @@ pub struct SubmitProjectInput {
     submitted_on: Option<NaiveDate>,
 }
 
-/// Declares the input of a mutation on an existing project: the client's mutation id, the
-/// project, the version the client saw, then the mutation's own fields.
-macro_rules! project_input {
-    ($($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $f:ident : $t:ty),* $(,)? })*) => {
-        $(
-            $(#[$m])*
-            #[derive(InputObject)]
-            pub struct $name {
-                client_mutation_id: Option<String>,
-                project_id: ID,
-                /// The version you saw: `CONFLICT` if the project changed since. Omit it to
-                /// apply the change to the latest version.
-                expected_version: Option<i64>,
-                $($(#[$fm])* $f: $t,)*
-            }
-        )*
-    };
-}
-
-project_input! {
+entity_inputs! { project_id, "The version you saw: `CONFLICT` if the project changed since. Omit it to\napply the change to the latest version.";
     UpdateProjectDetailsInput {
         title: String,
         problem_statement: String,
@@ -136,26 +116,6 @@ payloads! { project: Project =>
     PublishProjectPayload, UnpublishProjectPayload, ReopenProjectPayload,
 }
 
-/// Runs `build`'s command on project `project_id` for a writer and returns the project after
-/// it, with the client's mutation id.
-async fn change(
-    ctx: &Context<'_>,
-    client_mutation_id: Option<String>,
-    project_id: &ID,
-    expected_version: Option<i64>,
-    build: impl FnOnce() -> Result<ProjectCommand, ApiError>,
-) -> async_graphql::Result<(Option<String>, Project)> {
-    let change = Change::begin(ctx, client_mutation_id)?;
-    let id = change.target(Kind::Project, project_id, NOT_FOUND)?;
-    change.execute::<ProjectDecider>(id, expected_version, build).await?;
-    finish(change, id).await
-}
-
-async fn finish(change: Change<'_>, id: uuid::Uuid) -> async_graphql::Result<(Option<String>, Project)> {
-    let project = visible_project(&change.caller, id).await?.ok_or_else(|| change.caller.not_found(NOT_FOUND))?;
-    Ok((change.client_mutation_id, project))
-}
-
 fn academie(code: &str) -> Result<AcademieCode, ApiError> {
     field("academieCode", AcademieCode::parse(code))
 }
@@ -163,21 +123,14 @@ fn academie(code: &str) -> Result<AcademieCode, ApiError> {
 #[derive(Default)]
 pub struct ProjectMutation;
 
-#[Object]
-impl ProjectMutation {
+mutations! {
+    impl ProjectMutation for Project, id project_id;
+
     /// Records a new project request; it starts `SUBMITTED` with the next reference of its year.
-    async fn submit_project(
-        &self,
-        ctx: &Context<'_>,
-        input: SubmitProjectInput,
-    ) -> async_graphql::Result<SubmitProjectPayload> {
-        let change = Change::begin(ctx, input.client_mutation_id.clone())?;
+    submit_project(input: SubmitProjectInput) -> SubmitProjectPayload with change {
         let submitted_on = day(input.submitted_on);
         // a retried mutation must find the project it created: its id follows from the command id
-        let id = match input.client_mutation_id {
-            Some(_) => uuid::Uuid::new_v5(&change.metadata.command_id, b"project"),
-            None => uuid::Uuid::now_v7(),
-        };
+        let id = change.new_id(b"project");
         let parts = (|| -> Result<_, ApiError> {
             Ok((
                 field("title", Title::parse(&input.title))?,
@@ -208,339 +161,154 @@ impl ProjectMutation {
         lab.create_numbered::<ProjectDecider>(ReferenceKind::Project, submitted_on.year(), id, build, &change.metadata)
             .await
             .map_err(|e| change.fail(e))?;
-        let (client_mutation_id, project) = finish(change, id).await?;
-        Ok(SubmitProjectPayload::new(client_mutation_id, project))
+        id
     }
 
-    async fn update_project_details(
-        &self,
-        ctx: &Context<'_>,
-        input: UpdateProjectDetailsInput,
-    ) -> async_graphql::Result<UpdateProjectDetailsPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::UpdateProjectDetails {
-                title: field("title", Title::parse(&input.title))?,
-                problem_statement: field("problemStatement", LongText::parse(&input.problem_statement))?,
-                summary: optional("summary", input.summary.as_deref(), LongText::parse)?,
-                themes: list("themes", &input.themes, Label::parse)?,
-                target_users: list("targetUsers", &input.target_users, Label::parse)?,
-            })
+    update_project_details(input: UpdateProjectDetailsInput) -> UpdateProjectDetailsPayload {
+        Ok(ProjectCommand::UpdateProjectDetails {
+            title: field("title", Title::parse(&input.title))?,
+            problem_statement: field("problemStatement", LongText::parse(&input.problem_statement))?,
+            summary: optional("summary", input.summary.as_deref(), LongText::parse)?,
+            themes: list("themes", &input.themes, Label::parse)?,
+            target_users: list("targetUsers", &input.target_users, Label::parse)?,
         })
-        .await?;
-        Ok(UpdateProjectDetailsPayload::new(m, p))
     }
 
     /// `SUBMITTED` → `QUALIFYING`.
-    async fn start_project_qualification(
-        &self,
-        ctx: &Context<'_>,
-        input: StartProjectQualificationInput,
-    ) -> async_graphql::Result<StartProjectQualificationPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::StartQualification { on: day(input.on) })
-        })
-        .await?;
-        Ok(StartProjectQualificationPayload::new(m, p))
+    start_project_qualification(input: StartProjectQualificationInput) -> StartProjectQualificationPayload {
+        Ok(ProjectCommand::StartQualification { on: day(input.on) })
     }
 
     /// `QUALIFYING` → `ACTIVE`, in its first phase.
-    async fn accept_project(
-        &self,
-        ctx: &Context<'_>,
-        input: AcceptProjectInput,
-    ) -> async_graphql::Result<AcceptProjectPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::AcceptProject { on: day(input.on), support_mode: input.support_mode.into() })
-        })
-        .await?;
-        Ok(AcceptProjectPayload::new(m, p))
+    accept_project(input: AcceptProjectInput) -> AcceptProjectPayload {
+        Ok(ProjectCommand::AcceptProject { on: day(input.on), support_mode: input.support_mode.into() })
     }
 
     /// `QUALIFYING` → `DECLINED`.
-    async fn decline_project(
-        &self,
-        ctx: &Context<'_>,
-        input: DeclineProjectInput,
-    ) -> async_graphql::Result<DeclineProjectPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::DeclineProject {
-                on: day(input.on),
-                reason: field("reason", LongText::parse(&input.reason))?,
-            })
+    decline_project(input: DeclineProjectInput) -> DeclineProjectPayload {
+        Ok(ProjectCommand::DeclineProject {
+            on: day(input.on),
+            reason: reason(&input.reason)?,
         })
-        .await?;
-        Ok(DeclineProjectPayload::new(m, p))
     }
 
     /// The holders withdraw their request (`SUBMITTED` or `QUALIFYING` → `WITHDRAWN`).
-    async fn withdraw_project(
-        &self,
-        ctx: &Context<'_>,
-        input: WithdrawProjectInput,
-    ) -> async_graphql::Result<WithdrawProjectPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::WithdrawProject {
-                on: day(input.on),
-                reason: field("reason", LongText::parse(&input.reason))?,
-            })
+    withdraw_project(input: WithdrawProjectInput) -> WithdrawProjectPayload {
+        Ok(ProjectCommand::WithdrawProject {
+            on: day(input.on),
+            reason: reason(&input.reason)?,
         })
-        .await?;
-        Ok(WithdrawProjectPayload::new(m, p))
     }
 
-    async fn add_project_holder(
-        &self,
-        ctx: &Context<'_>,
-        input: AddProjectHolderInput,
-    ) -> async_graphql::Result<AddProjectHolderPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::AddHolder {
-                person: person(&input.person_id)?,
-                role: field("role", Label::parse(&input.role))?,
-                affiliation: optional("affiliation", input.affiliation.as_deref(), Label::parse)?,
-            })
+    add_project_holder(input: AddProjectHolderInput) -> AddProjectHolderPayload {
+        Ok(ProjectCommand::AddHolder {
+            person: person(&input.person_id)?,
+            role: field("role", Label::parse(&input.role))?,
+            affiliation: optional("affiliation", input.affiliation.as_deref(), Label::parse)?,
         })
-        .await?;
-        Ok(AddProjectHolderPayload::new(m, p))
     }
 
-    async fn remove_project_holder(
-        &self,
-        ctx: &Context<'_>,
-        input: RemoveProjectHolderInput,
-    ) -> async_graphql::Result<RemoveProjectHolderPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::RemoveHolder { person: person(&input.person_id)? })
-        })
-        .await?;
-        Ok(RemoveProjectHolderPayload::new(m, p))
+    remove_project_holder(input: RemoveProjectHolderInput) -> RemoveProjectHolderPayload {
+        Ok(ProjectCommand::RemoveHolder { person: person(&input.person_id)? })
     }
 
     /// A member of the lab team follows the project.
-    async fn assign_project_referent(
-        &self,
-        ctx: &Context<'_>,
-        input: AssignProjectReferentInput,
-    ) -> async_graphql::Result<AssignProjectReferentPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::AssignReferent { person: person(&input.person_id)? })
-        })
-        .await?;
-        Ok(AssignProjectReferentPayload::new(m, p))
+    assign_project_referent(input: AssignProjectReferentInput) -> AssignProjectReferentPayload {
+        Ok(ProjectCommand::AssignReferent { person: person(&input.person_id)? })
     }
 
-    async fn link_project_academie(
-        &self,
-        ctx: &Context<'_>,
-        input: LinkProjectAcademieInput,
-    ) -> async_graphql::Result<LinkProjectAcademiePayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::LinkAcademie { code: academie(&input.academie_code)? })
-        })
-        .await?;
-        Ok(LinkProjectAcademiePayload::new(m, p))
+    link_project_academie(input: LinkProjectAcademieInput) -> LinkProjectAcademiePayload {
+        Ok(ProjectCommand::LinkAcademie { code: academie(&input.academie_code)? })
     }
 
-    async fn unlink_project_academie(
-        &self,
-        ctx: &Context<'_>,
-        input: UnlinkProjectAcademieInput,
-    ) -> async_graphql::Result<UnlinkProjectAcademiePayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            // a historical code may be unlinked: it is read as stored, not parsed as new
-            Ok(ProjectCommand::UnlinkAcademie {
-                code: field("academieCode", AcademieCode::from_stored(&input.academie_code))?,
-            })
+    unlink_project_academie(input: UnlinkProjectAcademieInput) -> UnlinkProjectAcademiePayload {
+        // a historical code may be unlinked: it is read as stored, not parsed as new
+        Ok(ProjectCommand::UnlinkAcademie {
+            code: field("academieCode", AcademieCode::from_stored(&input.academie_code))?,
         })
-        .await?;
-        Ok(UnlinkProjectAcademiePayload::new(m, p))
     }
 
-    async fn link_project_establishment(
-        &self,
-        ctx: &Context<'_>,
-        input: LinkProjectEstablishmentInput,
-    ) -> async_graphql::Result<LinkProjectEstablishmentPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::LinkEstablishment { uai: field("uai", Uai::parse(&input.uai))? })
-        })
-        .await?;
-        Ok(LinkProjectEstablishmentPayload::new(m, p))
+    link_project_establishment(input: LinkProjectEstablishmentInput) -> LinkProjectEstablishmentPayload {
+        Ok(ProjectCommand::LinkEstablishment { uai: field("uai", Uai::parse(&input.uai))? })
     }
 
     /// Closes the open phase and opens the next (phases only move forward).
-    async fn start_project_phase(
-        &self,
-        ctx: &Context<'_>,
-        input: StartProjectPhaseInput,
-    ) -> async_graphql::Result<StartProjectPhasePayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::StartPhase { phase: input.phase.into(), on: day(input.on) })
-        })
-        .await?;
-        Ok(StartProjectPhasePayload::new(m, p))
+    start_project_phase(input: StartProjectPhaseInput) -> StartProjectPhasePayload {
+        Ok(ProjectCommand::StartPhase { phase: input.phase.into(), on: day(input.on) })
     }
 
-    async fn record_project_review(
-        &self,
-        ctx: &Context<'_>,
-        input: RecordProjectReviewInput,
-    ) -> async_graphql::Result<RecordProjectReviewPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::RecordReview {
-                decision: input.decision.into(),
-                held_on: day(input.held_on),
-                notes: optional("notes", input.notes.as_deref(), LongText::parse)?,
-            })
+    record_project_review(input: RecordProjectReviewInput) -> RecordProjectReviewPayload {
+        Ok(ProjectCommand::RecordReview {
+            decision: input.decision.into(),
+            held_on: day(input.held_on),
+            notes: optional("notes", input.notes.as_deref(), LongText::parse)?,
         })
-        .await?;
-        Ok(RecordProjectReviewPayload::new(m, p))
     }
 
-    async fn record_project_milestone(
-        &self,
-        ctx: &Context<'_>,
-        input: RecordProjectMilestoneInput,
-    ) -> async_graphql::Result<RecordProjectMilestonePayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::RecordMilestone {
-                title: field("title", Title::parse(&input.title))?,
-                on: day(input.on),
-            })
+    record_project_milestone(input: RecordProjectMilestoneInput) -> RecordProjectMilestonePayload {
+        Ok(ProjectCommand::RecordMilestone {
+            title: field("title", Title::parse(&input.title))?,
+            on: day(input.on),
         })
-        .await?;
-        Ok(RecordProjectMilestonePayload::new(m, p))
     }
 
-    async fn update_project_progress(
-        &self,
-        ctx: &Context<'_>,
-        input: UpdateProjectProgressInput,
-    ) -> async_graphql::Result<UpdateProjectProgressPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::UpdateProgress { progress: field("progress", Progress::new(input.progress))? })
-        })
-        .await?;
-        Ok(UpdateProjectProgressPayload::new(m, p))
+    update_project_progress(input: UpdateProjectProgressInput) -> UpdateProjectProgressPayload {
+        Ok(ProjectCommand::UpdateProgress { progress: field("progress", Progress::new(input.progress))? })
     }
 
-    async fn record_project_impact_indicator(
-        &self,
-        ctx: &Context<'_>,
-        input: RecordProjectImpactIndicatorInput,
-    ) -> async_graphql::Result<RecordProjectImpactIndicatorPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::RecordImpactIndicator {
-                name: field("name", Label::parse(&input.name))?,
-                value: input.value,
-                unit: field("unit", Label::parse(&input.unit))?,
-                measured_on: day(input.measured_on),
-            })
+    record_project_impact_indicator(input: RecordProjectImpactIndicatorInput) -> RecordProjectImpactIndicatorPayload {
+        Ok(ProjectCommand::RecordImpactIndicator {
+            name: field("name", Label::parse(&input.name))?,
+            value: input.value,
+            unit: field("unit", Label::parse(&input.unit))?,
+            measured_on: day(input.measured_on),
         })
-        .await?;
-        Ok(RecordProjectImpactIndicatorPayload::new(m, p))
     }
 
     /// `ACTIVE` → `PAUSED`; the open phase stays open.
-    async fn pause_project(
-        &self,
-        ctx: &Context<'_>,
-        input: PauseProjectInput,
-    ) -> async_graphql::Result<PauseProjectPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::PauseProject {
-                on: day(input.on),
-                reason: field("reason", LongText::parse(&input.reason))?,
-            })
+    pause_project(input: PauseProjectInput) -> PauseProjectPayload {
+        Ok(ProjectCommand::PauseProject {
+            on: day(input.on),
+            reason: reason(&input.reason)?,
         })
-        .await?;
-        Ok(PauseProjectPayload::new(m, p))
     }
 
     /// `PAUSED` → `ACTIVE`.
-    async fn resume_project(
-        &self,
-        ctx: &Context<'_>,
-        input: ResumeProjectInput,
-    ) -> async_graphql::Result<ResumeProjectPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::ResumeProject { on: day(input.on) })
-        })
-        .await?;
-        Ok(ResumeProjectPayload::new(m, p))
+    resume_project(input: ResumeProjectInput) -> ResumeProjectPayload {
+        Ok(ProjectCommand::ResumeProject { on: day(input.on) })
     }
 
     /// The project is taken over (pérennisé): `ACTIVE` → `TRANSFERRED`.
-    async fn transfer_project(
-        &self,
-        ctx: &Context<'_>,
-        input: TransferProjectInput,
-    ) -> async_graphql::Result<TransferProjectPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::TransferProject {
-                on: day(input.on),
-                to: field("to", Label::parse(&input.to))?,
-                notes: optional("notes", input.notes.as_deref(), LongText::parse)?,
-            })
+    transfer_project(input: TransferProjectInput) -> TransferProjectPayload {
+        Ok(ProjectCommand::TransferProject {
+            on: day(input.on),
+            to: field("to", Label::parse(&input.to))?,
+            notes: optional("notes", input.notes.as_deref(), LongText::parse)?,
         })
-        .await?;
-        Ok(TransferProjectPayload::new(m, p))
     }
 
-    async fn abandon_project(
-        &self,
-        ctx: &Context<'_>,
-        input: AbandonProjectInput,
-    ) -> async_graphql::Result<AbandonProjectPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::AbandonProject {
-                on: day(input.on),
-                reason_code: input.reason_code.into(),
-                explanation: field("explanation", LongText::parse(&input.explanation))?,
-            })
+    abandon_project(input: AbandonProjectInput) -> AbandonProjectPayload {
+        Ok(ProjectCommand::AbandonProject {
+            on: day(input.on),
+            reason_code: input.reason_code.into(),
+            explanation: field("explanation", LongText::parse(&input.explanation))?,
         })
-        .await?;
-        Ok(AbandonProjectPayload::new(m, p))
     }
 
     /// Makes the project visible to `READER`s.
-    async fn publish_project(
-        &self,
-        ctx: &Context<'_>,
-        input: PublishProjectInput,
-    ) -> async_graphql::Result<PublishProjectPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::PublishProject)
-        })
-        .await?;
-        Ok(PublishProjectPayload::new(m, p))
+    publish_project(input: PublishProjectInput) -> PublishProjectPayload {
+        Ok(ProjectCommand::PublishProject)
     }
 
-    async fn unpublish_project(
-        &self,
-        ctx: &Context<'_>,
-        input: UnpublishProjectInput,
-    ) -> async_graphql::Result<UnpublishProjectPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::UnpublishProject)
-        })
-        .await?;
-        Ok(UnpublishProjectPayload::new(m, p))
+    unpublish_project(input: UnpublishProjectInput) -> UnpublishProjectPayload {
+        Ok(ProjectCommand::UnpublishProject)
     }
 
     /// The only way out of a terminal state, with its reason on record.
-    async fn reopen_project(
-        &self,
-        ctx: &Context<'_>,
-        input: ReopenProjectInput,
-    ) -> async_graphql::Result<ReopenProjectPayload> {
-        let (m, p) = change(ctx, input.client_mutation_id, &input.project_id, input.expected_version, || {
-            Ok(ProjectCommand::ReopenProject {
-                on: day(input.on),
-                reason: field("reason", LongText::parse(&input.reason))?,
-            })
+    reopen_project(input: ReopenProjectInput) -> ReopenProjectPayload {
+        Ok(ProjectCommand::ReopenProject {
+            on: day(input.on),
+            reason: reason(&input.reason)?,
         })
-        .await?;
-        Ok(ReopenProjectPayload::new(m, p))
     }
 }

@@ -1,17 +1,17 @@
 //! Session mutations: one per `SessionCommand` (DESIGN §4.2).
 
-use super::{Change, count, day, field, list, payloads, person_id};
+use super::{count, day, entity_inputs, field, list, mutations, payloads, person_id, reason};
 use crate::graphql::error::ApiError;
 use crate::graphql::ids::{self, Kind};
-use crate::graphql::session::{RequesterKind, Session, SessionFormat, SessionMode, visible_session};
-use async_graphql::{Context, ID, InputObject, Object};
+use crate::graphql::session::{RequesterKind, Session, SessionFormat, SessionMode};
+use async_graphql::{ID, InputObject};
 use carnet_domain::reference::ReferenceKind;
 use carnet_domain::session::{Attendance, Requester, Session as SessionDecider, SessionCommand, SessionDetails};
 use carnet_domain::values::{AcademieCode, DateRange, Label, LongText, ProjectId, SessionId, Title};
 use carnet_projections::ProjectionStore;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
-const NOT_FOUND: &str = "cette session n'existe pas";
+pub(super) const NOT_FOUND: &str = "cette session n'existe pas";
 
 /// Who asks for the session: an organisation, never a person.
 #[derive(InputObject)]
@@ -44,24 +44,7 @@ pub struct ProfileCountInput {
     count: i64,
 }
 
-macro_rules! session_input {
-    ($($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $f:ident : $t:ty),* $(,)? })*) => {
-        $(
-            $(#[$m])*
-            #[derive(InputObject)]
-            pub struct $name {
-                client_mutation_id: Option<String>,
-                session_id: ID,
-                /// The version you saw: `CONFLICT` if the session changed since. Omit it to
-                /// apply the change to the latest version.
-                expected_version: Option<i64>,
-                $($(#[$fm])* $f: $t,)*
-            }
-        )*
-    };
-}
-
-session_input! {
+entity_inputs! { session_id, "The version you saw: `CONFLICT` if the session changed since. Omit it to\napply the change to the latest version.";
     /// Defaults to today for every `on`.
     StartSessionScopingInput { on: Option<NaiveDate> }
     DeclineSessionInput { reason: String, on: Option<NaiveDate> }
@@ -121,48 +104,32 @@ payloads! { session: Session =>
     LinkSessionToProjectPayload, CloseSessionPayload,
 }
 
-/// Runs `build`'s command on session `session_id` for a writer and returns the session after
-/// it, with the client's mutation id.
-async fn change(
-    ctx: &Context<'_>,
-    client_mutation_id: Option<String>,
-    session_id: &ID,
-    expected_version: Option<i64>,
-    build: impl FnOnce() -> Result<SessionCommand, ApiError>,
-) -> async_graphql::Result<(Option<String>, Session)> {
-    let change = Change::begin(ctx, client_mutation_id)?;
-    let id = change.target(Kind::Session, session_id, NOT_FOUND)?;
-    change.execute::<SessionDecider>(id, expected_version, build).await?;
-    finish(change, id).await
-}
-
-async fn finish(change: Change<'_>, id: uuid::Uuid) -> async_graphql::Result<(Option<String>, Session)> {
-    let session = visible_session(&change.caller, id).await?.ok_or_else(|| change.caller.not_found(NOT_FOUND))?;
-    Ok((change.client_mutation_id, session))
-}
-
-fn schedule(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> Result<DateRange, ApiError> {
-    field("endsAt", DateRange::new(starts_at, ends_at))
+/// Where and when a session takes place, as scheduling and rescheduling give it: its times,
+/// its location and its capacity.
+fn slot(
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    location: &str,
+    capacity: i64,
+) -> Result<(DateRange, Label, u32), ApiError> {
+    Ok((
+        field("endsAt", DateRange::new(starts_at, ends_at))?,
+        field("location", Label::parse(location))?,
+        count("capacity", capacity, "session.capacity_required")?,
+    ))
 }
 
 #[derive(Default)]
 pub struct SessionMutation;
 
-#[Object]
-impl SessionMutation {
+mutations! {
+    impl SessionMutation for Session, id session_id;
+
     /// Records a request for a collaborative session; it starts `REQUESTED` with the next
     /// reference of its year.
-    async fn request_session(
-        &self,
-        ctx: &Context<'_>,
-        input: RequestSessionInput,
-    ) -> async_graphql::Result<RequestSessionPayload> {
-        let change = Change::begin(ctx, input.client_mutation_id.clone())?;
+    request_session(input: RequestSessionInput) -> RequestSessionPayload with change {
         let requested_on = day(input.requested_on);
-        let id = match input.client_mutation_id {
-            Some(_) => uuid::Uuid::new_v5(&change.metadata.command_id, b"session"),
-            None => uuid::Uuid::now_v7(),
-        };
+        let id = change.new_id(b"session");
         let details = (|| -> Result<_, ApiError> {
             Ok(SessionDetails {
                 reference: field("reference", Label::parse("110B-S-0000-000"))?,
@@ -193,306 +160,137 @@ impl SessionMutation {
         lab.create_numbered::<SessionDecider>(ReferenceKind::Session, requested_on.year(), id, build, &change.metadata)
             .await
             .map_err(|e| change.fail(e))?;
-        let (m, s) = finish(change, id).await?;
-        Ok(RequestSessionPayload::new(m, s))
+        id
     }
 
     /// `REQUESTED` → `SCOPING`.
-    async fn start_session_scoping(
-        &self,
-        ctx: &Context<'_>,
-        input: StartSessionScopingInput,
-    ) -> async_graphql::Result<StartSessionScopingPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::StartScoping { on: day(input.on) })
-        })
-        .await?;
-        Ok(StartSessionScopingPayload::new(m, s))
+    start_session_scoping(input: StartSessionScopingInput) -> StartSessionScopingPayload {
+        Ok(SessionCommand::StartScoping { on: day(input.on) })
     }
 
-    async fn decline_session(
-        &self,
-        ctx: &Context<'_>,
-        input: DeclineSessionInput,
-    ) -> async_graphql::Result<DeclineSessionPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::DeclineSession {
-                reason: field("reason", LongText::parse(&input.reason))?,
-                on: day(input.on),
-            })
+    decline_session(input: DeclineSessionInput) -> DeclineSessionPayload {
+        Ok(SessionCommand::DeclineSession {
+            reason: reason(&input.reason)?,
+            on: day(input.on),
         })
-        .await?;
-        Ok(DeclineSessionPayload::new(m, s))
     }
 
-    async fn withdraw_session(
-        &self,
-        ctx: &Context<'_>,
-        input: WithdrawSessionInput,
-    ) -> async_graphql::Result<WithdrawSessionPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::WithdrawSession {
-                reason: field("reason", LongText::parse(&input.reason))?,
-                on: day(input.on),
-            })
+    withdraw_session(input: WithdrawSessionInput) -> WithdrawSessionPayload {
+        Ok(SessionCommand::WithdrawSession {
+            reason: reason(&input.reason)?,
+            on: day(input.on),
         })
-        .await?;
-        Ok(WithdrawSessionPayload::new(m, s))
     }
 
-    async fn assign_facilitator(
-        &self,
-        ctx: &Context<'_>,
-        input: AssignFacilitatorInput,
-    ) -> async_graphql::Result<AssignFacilitatorPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::AssignFacilitator { facilitator: person_id(&input.person_id)? })
-        })
-        .await?;
-        Ok(AssignFacilitatorPayload::new(m, s))
+    assign_facilitator(input: AssignFacilitatorInput) -> AssignFacilitatorPayload {
+        Ok(SessionCommand::AssignFacilitator { facilitator: person_id(&input.person_id)? })
     }
 
-    async fn unassign_facilitator(
-        &self,
-        ctx: &Context<'_>,
-        input: UnassignFacilitatorInput,
-    ) -> async_graphql::Result<UnassignFacilitatorPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::UnassignFacilitator { facilitator: person_id(&input.person_id)? })
-        })
-        .await?;
-        Ok(UnassignFacilitatorPayload::new(m, s))
+    unassign_facilitator(input: UnassignFacilitatorInput) -> UnassignFacilitatorPayload {
+        Ok(SessionCommand::UnassignFacilitator { facilitator: person_id(&input.person_id)? })
     }
 
     /// `SCOPING` → `SCHEDULED`.
-    async fn schedule_session(
-        &self,
-        ctx: &Context<'_>,
-        input: ScheduleSessionInput,
-    ) -> async_graphql::Result<ScheduleSessionPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::ScheduleSession {
-                schedule: schedule(input.starts_at, input.ends_at)?,
-                location: field("location", Label::parse(&input.location))?,
-                mode: input.mode.into(),
-                capacity: count("capacity", input.capacity, "session.capacity_required")?,
-            })
-        })
-        .await?;
-        Ok(ScheduleSessionPayload::new(m, s))
+    schedule_session(input: ScheduleSessionInput) -> ScheduleSessionPayload {
+        let (schedule, location, capacity) = slot(input.starts_at, input.ends_at, &input.location, input.capacity)?;
+        Ok(SessionCommand::ScheduleSession { schedule, location, mode: input.mode.into(), capacity })
     }
 
-    async fn reschedule_session(
-        &self,
-        ctx: &Context<'_>,
-        input: RescheduleSessionInput,
-    ) -> async_graphql::Result<RescheduleSessionPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::RescheduleSession {
-                schedule: schedule(input.starts_at, input.ends_at)?,
-                location: field("location", Label::parse(&input.location))?,
-                mode: input.mode.into(),
-                capacity: count("capacity", input.capacity, "session.capacity_required")?,
-            })
-        })
-        .await?;
-        Ok(RescheduleSessionPayload::new(m, s))
+    reschedule_session(input: RescheduleSessionInput) -> RescheduleSessionPayload {
+        let (schedule, location, capacity) = slot(input.starts_at, input.ends_at, &input.location, input.capacity)?;
+        Ok(SessionCommand::RescheduleSession { schedule, location, mode: input.mode.into(), capacity })
     }
 
-    async fn cancel_session(
-        &self,
-        ctx: &Context<'_>,
-        input: CancelSessionInput,
-    ) -> async_graphql::Result<CancelSessionPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::CancelSession {
-                reason: field("reason", LongText::parse(&input.reason))?,
-                on: day(input.on),
-            })
+    cancel_session(input: CancelSessionInput) -> CancelSessionPayload {
+        Ok(SessionCommand::CancelSession {
+            reason: reason(&input.reason)?,
+            on: day(input.on),
         })
-        .await?;
-        Ok(CancelSessionPayload::new(m, s))
     }
 
-    async fn add_session_agenda_item(
-        &self,
-        ctx: &Context<'_>,
-        input: AddSessionAgendaItemInput,
-    ) -> async_graphql::Result<AddSessionAgendaItemPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::AddAgendaItem { label: field("label", Label::parse(&input.label))?, at: input.at })
-        })
-        .await?;
-        Ok(AddSessionAgendaItemPayload::new(m, s))
+    add_session_agenda_item(input: AddSessionAgendaItemInput) -> AddSessionAgendaItemPayload {
+        Ok(SessionCommand::AddAgendaItem { label: field("label", Label::parse(&input.label))?, at: input.at })
     }
 
-    async fn remove_session_agenda_item(
-        &self,
-        ctx: &Context<'_>,
-        input: RemoveSessionAgendaItemInput,
-    ) -> async_graphql::Result<RemoveSessionAgendaItemPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::RemoveAgendaItem {
-                item_id: count("itemId", input.item_id, "session.agenda_item_unknown")?,
-            })
+    remove_session_agenda_item(input: RemoveSessionAgendaItemInput) -> RemoveSessionAgendaItemPayload {
+        Ok(SessionCommand::RemoveAgendaItem {
+            item_id: count("itemId", input.item_id, "session.agenda_item_unknown")?,
         })
-        .await?;
-        Ok(RemoveSessionAgendaItemPayload::new(m, s))
     }
 
     /// Registers a participant, within the capacity.
-    async fn register_participant(
-        &self,
-        ctx: &Context<'_>,
-        input: RegisterParticipantInput,
-    ) -> async_graphql::Result<RegisterParticipantPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::RegisterParticipant {
-                participant: person_id(&input.person_id)?,
-                profile: field("profile", Label::parse(&input.profile))?,
-            })
+    register_participant(input: RegisterParticipantInput) -> RegisterParticipantPayload {
+        Ok(SessionCommand::RegisterParticipant {
+            participant: person_id(&input.person_id)?,
+            profile: field("profile", Label::parse(&input.profile))?,
         })
-        .await?;
-        Ok(RegisterParticipantPayload::new(m, s))
     }
 
-    async fn cancel_registration(
-        &self,
-        ctx: &Context<'_>,
-        input: CancelRegistrationInput,
-    ) -> async_graphql::Result<CancelRegistrationPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::CancelRegistration { participant: person_id(&input.person_id)? })
-        })
-        .await?;
-        Ok(CancelRegistrationPayload::new(m, s))
+    cancel_registration(input: CancelRegistrationInput) -> CancelRegistrationPayload {
+        Ok(SessionCommand::CancelRegistration { participant: person_id(&input.person_id)? })
     }
 
     /// `SCHEDULED` → `HELD`, now (refused before the session starts).
-    async fn hold_session(
-        &self,
-        ctx: &Context<'_>,
-        input: HoldSessionInput,
-    ) -> async_graphql::Result<HoldSessionPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::HoldSession { now: Utc::now() })
-        })
-        .await?;
-        Ok(HoldSessionPayload::new(m, s))
+    hold_session(input: HoldSessionInput) -> HoldSessionPayload {
+        Ok(SessionCommand::HoldSession { now: Utc::now() })
     }
 
-    async fn record_attendance(
-        &self,
-        ctx: &Context<'_>,
-        input: RecordAttendanceInput,
-    ) -> async_graphql::Result<RecordAttendancePayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            let by_profile = input
-                .by_profile
-                .iter()
-                .map(|p| {
-                    let n = count("byProfile.count", p.count, "session.attendance_required")?;
-                    Ok((field("byProfile.profile", Label::parse(&p.profile))?, n))
-                })
-                .collect::<Result<_, ApiError>>()?;
-            Ok(SessionCommand::RecordAttendance {
-                attendance: Attendance {
-                    count: count("count", input.count, "session.attendance_required")?,
-                    by_profile,
-                    organisations: list("organisations", &input.organisations, Label::parse)?,
-                    academies: list("academieCodes", &input.academie_codes, AcademieCode::parse)?.into_iter().collect(),
-                },
+    record_attendance(input: RecordAttendanceInput) -> RecordAttendancePayload {
+        let by_profile = input
+            .by_profile
+            .iter()
+            .map(|p| {
+                let n = count("byProfile.count", p.count, "session.attendance_required")?;
+                Ok((field("byProfile.profile", Label::parse(&p.profile))?, n))
             })
+            .collect::<Result<_, ApiError>>()?;
+        Ok(SessionCommand::RecordAttendance {
+            attendance: Attendance {
+                count: count("count", input.count, "session.attendance_required")?,
+                by_profile,
+                organisations: list("organisations", &input.organisations, Label::parse)?,
+                academies: list("academieCodes", &input.academie_codes, AcademieCode::parse)?.into_iter().collect(),
+            },
         })
-        .await?;
-        Ok(RecordAttendancePayload::new(m, s))
     }
 
-    async fn publish_session_report(
-        &self,
-        ctx: &Context<'_>,
-        input: PublishSessionReportInput,
-    ) -> async_graphql::Result<PublishSessionReportPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::PublishReport {
-                report: field("report", LongText::parse(&input.report))?,
-                on: day(input.on),
-            })
+    publish_session_report(input: PublishSessionReportInput) -> PublishSessionReportPayload {
+        Ok(SessionCommand::PublishReport {
+            report: field("report", LongText::parse(&input.report))?,
+            on: day(input.on),
         })
-        .await?;
-        Ok(PublishSessionReportPayload::new(m, s))
     }
 
-    async fn record_follow_up_action(
-        &self,
-        ctx: &Context<'_>,
-        input: RecordFollowUpActionInput,
-    ) -> async_graphql::Result<RecordFollowUpActionPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::RecordFollowUpAction {
-                description: field("description", LongText::parse(&input.description))?,
-                due: input.due,
-            })
+    record_follow_up_action(input: RecordFollowUpActionInput) -> RecordFollowUpActionPayload {
+        Ok(SessionCommand::RecordFollowUpAction {
+            description: field("description", LongText::parse(&input.description))?,
+            due: input.due,
         })
-        .await?;
-        Ok(RecordFollowUpActionPayload::new(m, s))
     }
 
-    async fn complete_follow_up_action(
-        &self,
-        ctx: &Context<'_>,
-        input: CompleteFollowUpActionInput,
-    ) -> async_graphql::Result<CompleteFollowUpActionPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::CompleteFollowUpAction {
-                action_id: count("actionId", input.action_id, "session.follow_up_unknown")?,
-                on: day(input.on),
-            })
+    complete_follow_up_action(input: CompleteFollowUpActionInput) -> CompleteFollowUpActionPayload {
+        Ok(SessionCommand::CompleteFollowUpAction {
+            action_id: count("actionId", input.action_id, "session.follow_up_unknown")?,
+            on: day(input.on),
         })
-        .await?;
-        Ok(CompleteFollowUpActionPayload::new(m, s))
     }
 
     /// The satisfaction survey: respondents (at most the attendance) and their mean score.
-    async fn record_satisfaction(
-        &self,
-        ctx: &Context<'_>,
-        input: RecordSatisfactionInput,
-    ) -> async_graphql::Result<RecordSatisfactionPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::RecordSatisfactionSurvey {
-                respondents: count("respondents", input.respondents, "session.satisfaction_range")?,
-                mean: input.mean,
-            })
+    record_satisfaction(input: RecordSatisfactionInput) -> RecordSatisfactionPayload {
+        Ok(SessionCommand::RecordSatisfactionSurvey {
+            respondents: count("respondents", input.respondents, "session.satisfaction_range")?,
+            mean: input.mean,
         })
-        .await?;
-        Ok(RecordSatisfactionPayload::new(m, s))
     }
 
-    async fn link_session_to_project(
-        &self,
-        ctx: &Context<'_>,
-        input: LinkSessionToProjectInput,
-    ) -> async_graphql::Result<LinkSessionToProjectPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            let project = ids::decode(Kind::Project, &input.project_id)
-                .ok_or_else(|| ApiError::NotFound("ce projet n'existe pas".into()))?;
-            Ok(SessionCommand::LinkToProject { project: ProjectId(project) })
-        })
-        .await?;
-        Ok(LinkSessionToProjectPayload::new(m, s))
+    link_session_to_project(input: LinkSessionToProjectInput) -> LinkSessionToProjectPayload {
+        let project = ids::decode(Kind::Project, &input.project_id)
+            .ok_or_else(|| ApiError::NotFound("ce projet n'existe pas".into()))?;
+        Ok(SessionCommand::LinkToProject { project: ProjectId(project) })
     }
 
     /// `HELD` → `CLOSED`.
-    async fn close_session(
-        &self,
-        ctx: &Context<'_>,
-        input: CloseSessionInput,
-    ) -> async_graphql::Result<CloseSessionPayload> {
-        let (m, s) = change(ctx, input.client_mutation_id, &input.session_id, input.expected_version, || {
-            Ok(SessionCommand::CloseSession { on: day(input.on) })
-        })
-        .await?;
-        Ok(CloseSessionPayload::new(m, s))
+    close_session(input: CloseSessionInput) -> CloseSessionPayload {
+        Ok(SessionCommand::CloseSession { on: day(input.on) })
     }
 }
