@@ -501,7 +501,7 @@ impl ActivityFeed {
             Some((Kind::Session, id)) => return Ok(visible_session(&self.owner.caller(), id).await?.is_some()),
             Some((Kind::Person, _)) | None => return Ok(false),
         };
-        if event.event_type.starts_with("ProjectAcademie") {
+        if carnet_domain::project::ProjectEvent::TERRITORY_CHANGES.contains(&event.event_type.as_str()) {
             self.visible.remove(&id);
         }
         if let Some(&visible) = self.visible.get(&id) {
@@ -524,9 +524,9 @@ impl ActivityFeed {
 /// The stream category of entities of `kind` (the deciders' `CATEGORY`).
 fn category(kind: Kind) -> &'static str {
     match kind {
-        Kind::Project => "project",
-        Kind::Session => "session",
-        Kind::Person => "person",
+        Kind::Project => <carnet_domain::project::Project as carnet_domain::Decider>::CATEGORY,
+        Kind::Session => <carnet_domain::session::Session as carnet_domain::Decider>::CATEGORY,
+        Kind::Person => <carnet_domain::person::Person as carnet_domain::Decider>::CATEGORY,
     }
 }
 
