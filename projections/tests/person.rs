@@ -2,8 +2,9 @@
 //! identities follow every command inline; an identity belongs to one person; erasure leaves no
 //! personal data in any read-model table.
 
-#[macro_use]
 mod common;
+
+use carnet_testkit::{Backend, for_each_backend};
 
 use carnet_domain::person::*;
 use carnet_domain::values::*;
@@ -78,7 +79,7 @@ fn register(id: PersonId, given: &str, usual: &str) -> PersonCommand {
 
 // ---------------------------------------------------------------------------------------------
 
-async fn a_person_s_life_is_reflected_row_by_row<S: ProjectionStore>(store: S) {
+async fn a_person_s_life_is_reflected_row_by_row<S: ProjectionStore>(store: S, _: Backend) {
     let id = PersonId::new();
     let mut updated = profile("Camille", "Martin-Durand");
     updated.email = None;
@@ -129,7 +130,7 @@ async fn a_person_s_life_is_reflected_row_by_row<S: ProjectionStore>(store: S) {
     assert_eq!(person_by_id(store.db(), Uuid::new_v4()).await.unwrap(), None);
 }
 
-async fn erasure_leaves_no_personal_data_in_the_read_models<S: ProjectionStore>(store: S) {
+async fn erasure_leaves_no_personal_data_in_the_read_models<S: ProjectionStore>(store: S, _: Backend) {
     let (id, other) = (PersonId::new(), PersonId::new());
     run(&store, id, &register(id, "Zéphyrine", "Quibbleworth")).await;
     run(&store, id, &C::LinkIdentity { identity: identity(PROCONNECT, "sub-zephyrine-42") }).await;
@@ -177,7 +178,7 @@ async fn erasure_leaves_no_personal_data_in_the_read_models<S: ProjectionStore>(
     check_person(&store, id.0).await;
 }
 
-async fn an_identity_belongs_to_one_person_at_most<S: ProjectionStore>(store: S) {
+async fn an_identity_belongs_to_one_person_at_most<S: ProjectionStore>(store: S, _: Backend) {
     let (first, second) = (PersonId::new(), PersonId::new());
     run(&store, first, &register(first, "Camille", "Martin")).await;
     run(&store, second, &register(second, "Dominique", "Petit")).await;
@@ -207,7 +208,7 @@ async fn an_identity_belongs_to_one_person_at_most<S: ProjectionStore>(store: S)
     check_person(&store, second.0).await;
 }
 
-async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S) {
+async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S, _: Backend) {
     let mut ids = vec![];
     for i in 0..6u32 {
         let id = PersonId::new();

@@ -2,8 +2,9 @@
 //! with it), a rebuild from the log gives the same tables row for row — also while commands keep
 //! landing — and lists filter, order and page with keyset cursors.
 
-#[macro_use]
 mod common;
+
+use carnet_testkit::{Backend, for_each_backend};
 
 use carnet_domain::project::*;
 use carnet_domain::values::*;
@@ -152,7 +153,7 @@ fn assert_same(actual: &[String], expected: &[String], what: &str) {
 // ---------------------------------------------------------------------------------------------
 // (a) inline: the read model is the state the command handler returns
 
-async fn the_read_model_follows_every_command_inline<S: ProjectionStore>(store: S) {
+async fn the_read_model_follows_every_command_inline<S: ProjectionStore>(store: S, _: Backend) {
     let inline = InlineProjections::default();
     let repo = repo(&store);
     let id = ProjectId::new();
@@ -250,7 +251,7 @@ impl InlineHook for FailAfter {
     }
 }
 
-async fn a_failed_projection_rolls_the_events_back<S: ProjectionStore>(store: S) {
+async fn a_failed_projection_rolls_the_events_back<S: ProjectionStore>(store: S, _: Backend) {
     let inline = InlineProjections::default();
     let repo = repo(&store);
     let a = ProjectId::new();
@@ -399,7 +400,7 @@ async fn workload<S: ProjectionStore>(store: &S, w: &mut Workload, projects: usi
     landed
 }
 
-async fn a_rebuild_of_a_random_workload_equals_the_live_tables<S: ProjectionStore>(store: S) {
+async fn a_rebuild_of_a_random_workload_equals_the_live_tables<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Workload::new(20_260_112);
     let landed = workload(&store, &mut w, 24, 400).await;
     assert!(landed > 120, "a good part of the workload should land, {landed} of 400 did");
@@ -442,7 +443,7 @@ async fn a_rebuild_of_a_random_workload_equals_the_live_tables<S: ProjectionStor
     }
 }
 
-async fn commands_landing_during_a_rebuild_are_not_lost<S: ProjectionStore>(store: S) {
+async fn commands_landing_during_a_rebuild_are_not_lost<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Workload::new(7);
     workload(&store, &mut w, 12, 120).await;
 
@@ -547,7 +548,7 @@ async fn page_backward<S: ProjectionStore>(
     pages.into_iter().rev().flatten().collect()
 }
 
-async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(store: S) {
+async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(store: S, _: Backend) {
     let inline = InlineProjections::default();
     let repo = repo(&store);
     let mut ids = vec![];
@@ -726,7 +727,7 @@ impl Projector for Recorder {
     }
 }
 
-async fn catch_up_follows_the_log_from_its_checkpoint<S: ProjectionStore>(store: S) {
+async fn catch_up_follows_the_log_from_its_checkpoint<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Workload::new(3);
     workload(&store, &mut w, 3, 12).await;
     common::readable(&store).await;
@@ -753,7 +754,7 @@ async fn catch_up_follows_the_log_from_its_checkpoint<S: ProjectionStore>(store:
     assert_eq!(checkpoint(&store, "never-ran").await.unwrap(), Checkpoint::START);
 }
 
-async fn an_empty_log_rebuilds_to_empty_tables_one_rebuild_at_a_time<S: ProjectionStore>(store: S) {
+async fn an_empty_log_rebuilds_to_empty_tables_one_rebuild_at_a_time<S: ProjectionStore>(store: S, _: Backend) {
     let schema = catalog(&store).await;
     let progress = rebuild(&store).await.unwrap();
     assert_eq!(progress, CatchUpProgress::default());

@@ -3,8 +3,9 @@
 //! from the log gives the live tables row for row and the migrated catalog — also while
 //! commands keep landing.
 
-#[macro_use]
 mod common;
+
+use carnet_testkit::{Backend, for_each_backend};
 
 use carnet_domain::person::*;
 use carnet_domain::project::*;
@@ -353,7 +354,10 @@ async fn check_against_the_log<S: ProjectionStore>(store: &S, w: &Workload) {
 
 // ---------------------------------------------------------------------------------------------
 
-async fn a_rebuild_of_every_read_model_after_a_random_workload_equals_the_live_tables<S: ProjectionStore>(store: S) {
+async fn a_rebuild_of_every_read_model_after_a_random_workload_equals_the_live_tables<S: ProjectionStore>(
+    store: S,
+    _: Backend,
+) {
     let mut w = Workload::new(20_260_302);
     let outcomes = workload(&store, &mut w, 700).await;
     eprintln!("{outcomes:?}");
@@ -406,7 +410,7 @@ async fn a_rebuild_of_every_read_model_after_a_random_workload_equals_the_live_t
     assert_same(&dump(&store).await, &live, "rebuilt after more commands vs live");
 }
 
-async fn commands_landing_during_a_rebuild_of_every_read_model_are_not_lost<S: ProjectionStore>(store: S) {
+async fn commands_landing_during_a_rebuild_of_every_read_model_are_not_lost<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Workload::new(11);
     workload(&store, &mut w, 200).await;
 

@@ -2,8 +2,9 @@
 //! projector opens a profile with the key its own append just stored, a rebuild opens them all,
 //! and once a key is gone the person reads as erased ("Personne effacée"), nothing failing.
 
-#[macro_use]
 mod common;
+
+use carnet_testkit::{Backend, for_each_backend};
 
 use carnet_domain::person::*;
 use carnet_domain::values::*;
@@ -61,7 +62,7 @@ async fn rebuild_people<S: ProjectionStore>(store: &S, upcasters: &Arc<Upcasters
     rebuild_with(store, upcasters.clone(), Some(ReadModel::People), 2, &mut |_| {}).await.map(|_| ())
 }
 
-async fn sealed_profiles_reach_the_read_model_inline_and_through_rebuilds<S: ProjectionStore>(store: S) {
+async fn sealed_profiles_reach_the_read_model_inline_and_through_rebuilds<S: ProjectionStore>(store: S, _: Backend) {
     let upcasters = sealing();
     let id = PersonId::new();
     // the key is inserted and read within the one append transaction
@@ -96,7 +97,7 @@ async fn sealed_profiles_reach_the_read_model_inline_and_through_rebuilds<S: Pro
     assert_eq!(row(&store, id).await.display_name(), ERASED_DISPLAY_NAME);
 }
 
-async fn a_key_destroyed_without_an_erasure_reads_as_erased<S: ProjectionStore>(store: S) {
+async fn a_key_destroyed_without_an_erasure_reads_as_erased<S: ProjectionStore>(store: S, _: Backend) {
     let upcasters = sealing();
     let (id, other) = (PersonId::new(), PersonId::new());
     run(&store, &upcasters, id, C::RegisterPerson { id, profile: profile(USUAL), registered_on: day(1) }).await;

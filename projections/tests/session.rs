@@ -3,8 +3,9 @@
 //! linked project included), order and page with keyset cursors, and a loader gets the
 //! sessions of several projects at once.
 
-#[macro_use]
 mod common;
+
+use carnet_testkit::{Backend, for_each_backend};
 
 use carnet_domain::project::{Project, ProjectCommand, SupportMode};
 use carnet_domain::session::*;
@@ -116,7 +117,7 @@ async fn project<S: ProjectionStore>(store: &S, seq: u32, academies: &[&str]) ->
 // ---------------------------------------------------------------------------------------------
 // (a) a whole life, inline
 
-async fn a_session_s_whole_life_is_reflected_row_by_row<S: ProjectionStore>(store: S) {
+async fn a_session_s_whole_life_is_reflected_row_by_row<S: ProjectionStore>(store: S, _: Backend) {
     let linked = project(&store, 1, &["24", "10"]).await;
     let id = SessionId::new();
     let (alice, bob, carol, facilitator) = (PersonId::new(), PersonId::new(), PersonId::new(), PersonId::new());
@@ -204,7 +205,7 @@ async fn a_session_s_whole_life_is_reflected_row_by_row<S: ProjectionStore>(stor
 // ---------------------------------------------------------------------------------------------
 // (b) idempotence
 
-async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S) {
+async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Sessions::new(&store, 8).await;
     w.fill(&store, 12).await;
     let live = dump(&store).await;
@@ -223,7 +224,7 @@ async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S) {
     assert_same(&dump(&store).await, &live, "sessions rebuilt vs live");
 }
 
-async fn a_taken_reference_is_refused_and_rolls_back<S: ProjectionStore>(store: S) {
+async fn a_taken_reference_is_refused_and_rolls_back<S: ProjectionStore>(store: S, _: Backend) {
     let first = SessionId::new();
     run(&store, first, &request(first, 7, SessionFormat::WorldCafe, "Un world café")).await;
     let second = SessionId::new();
@@ -389,7 +390,7 @@ async fn page_backward<S: ProjectionStore>(
     pages.into_iter().rev().flatten().collect()
 }
 
-async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(store: S) {
+async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Sessions::new(&store, 4).await;
     w.fill(&store, 27).await;
     // later changes move some sessions in the updated order
@@ -557,7 +558,7 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
 // ---------------------------------------------------------------------------------------------
 // (d) the loader of a project's sessions
 
-async fn sessions_of_several_projects_come_in_one_call<S: ProjectionStore>(store: S) {
+async fn sessions_of_several_projects_come_in_one_call<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Sessions::new(&store, 4).await;
     w.fill(&store, 24).await;
     // one session linked to two projects
@@ -595,7 +596,7 @@ async fn sessions_of_several_projects_come_in_one_call<S: ProjectionStore>(store
 // ---------------------------------------------------------------------------------------------
 // (e) what "a direction holds one seminar a year" counts
 
-async fn seminars_held_by_a_requester_are_counted_by_year<S: ProjectionStore>(store: S) {
+async fn seminars_held_by_a_requester_are_counted_by_year<S: ProjectionStore>(store: S, _: Backend) {
     // (format, requester, start, held)
     let sessions = [
         (SessionFormat::Seminar, "DGESCO", "2026-03-02T08:00:00Z", true),

@@ -1,11 +1,8 @@
 //! The event store contract (DESIGN §3, §8), run against SQLite and PostgreSQL, each test on a
 //! fresh database. `for_each_backend!` instantiates every generic test once per backend.
 
-#[macro_use]
-mod common;
-
 use carnet_store::*;
-use common::Backend;
+use carnet_testkit::{Backend, for_each_backend};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use rand::{Rng, SeedableRng};
@@ -458,7 +455,7 @@ async fn out_of_order_commits_are_never_skipped<S: EventStore>(store: S, backend
     let b = store.append(&stream(), ExpectedVersion::NoStream, &[ev(2)], &meta()).await.unwrap();
     let b_done = std::time::Instant::now();
     let (a, a_done) = writer_a.await.unwrap();
-    if backend.concurrent_writers {
+    if backend.concurrent_writers() {
         assert!(b_done < a_done, "B committed while A was still open");
         assert!(b.events[0].global_position > a.events[0].global_position, "A took the earlier position");
     }
@@ -785,7 +782,7 @@ async fn postgres_terminated_mid_append_stores_nothing_and_recovers() {
             })
         }
     }
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     let store = db.store.clone();
     let s = stream();
     let (pid_tx, pid_rx) = oneshot::channel();
@@ -812,7 +809,7 @@ async fn postgres_terminated_mid_append_stores_nothing_and_recovers() {
 /// Durability settings are the store's, not left to the server's defaults (DESIGN §3).
 #[tokio::test]
 async fn acknowledged_appends_are_durable_by_configuration() {
-    let pg = common::postgres().await;
+    let pg = carnet_testkit::postgres().await;
     // even where the server's default is off, Carnet's own connections commit synchronously
     sqlx::query(&format!("alter database \"{}\" set synchronous_commit = off", pg.name()))
         .execute(pg.store.pool())
@@ -821,7 +818,7 @@ async fn acknowledged_appends_are_durable_by_configuration() {
     let store = PgStore::connect(pg.url(), 2).await.unwrap();
     let setting: String = sqlx::query_scalar("show synchronous_commit").fetch_one(store.pool()).await.unwrap();
     assert_eq!(setting, "on");
-    let lite = common::sqlite().await;
+    let lite = carnet_testkit::sqlite().await;
     let journal: String = sqlx::query_scalar("pragma journal_mode").fetch_one(lite.store.writer()).await.unwrap();
     assert_eq!(journal, "wal");
     let synchronous: i64 = sqlx::query_scalar("pragma synchronous").fetch_one(lite.store.writer()).await.unwrap();
@@ -832,7 +829,7 @@ async fn acknowledged_appends_are_durable_by_configuration() {
 /// within moments, long before its own poll interval.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_subscribers_hear_appends_of_other_instances() {
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     let (one, two) = (PgStore::connect(db.url(), 4).await.unwrap(), PgStore::connect(db.url(), 4).await.unwrap());
     one.start_notifications().await.unwrap();
     two.start_notifications().await.unwrap();

@@ -2,9 +2,6 @@
 //! adopted so that it is read and new events sort after it; a log cut short is noticed on both
 //! backends; "has this database ever held events" survives an emptied log.
 
-#[allow(unused_macros)] // the per-backend macro: these tests name their backends themselves
-mod common;
-
 use carnet_store::extent::{self, ExtentCheck};
 use carnet_store::*;
 use serde_json::json;
@@ -13,13 +10,13 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn sqlite_a_cut_log_is_noticed_and_the_mark_stays() {
-    let db = common::sqlite().await;
+    let db = carnet_testkit::sqlite().await;
     a_cut_log_is_noticed_and_the_mark_stays(AnyStore::Sqlite(db.store.clone())).await;
 }
 
 #[tokio::test]
 async fn postgres_a_cut_log_is_noticed_and_the_mark_stays() {
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     a_cut_log_is_noticed_and_the_mark_stays(AnyStore::Postgres(db.store.clone())).await;
 }
 
@@ -70,7 +67,7 @@ async fn a_cut_log_is_noticed_and_the_mark_stays(store: AnyStore) {
 /// defect); after it every one is read, in its order, and a new event sorts after them.
 #[tokio::test]
 async fn a_log_from_another_postgres_cluster_is_adopted() {
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     let store = AnyStore::Postgres(db.store.clone());
     let (a, b) = (StreamId::new("test", Uuid::now_v7()), StreamId::new("test", Uuid::now_v7()));
     for n in 1..=3 {

@@ -3,13 +3,10 @@
 //! cover the feed once each; hashed events come in the recipe's canonical text. On PostgreSQL: a paging auditor never skips
 //! an event that committed late, and the selective filters use their indexes.
 
-#[macro_use]
-mod common;
-
 use carnet_store::feed::{Feed, FeedFilter, explain_postgres};
 use carnet_store::integrity;
 use carnet_store::*;
-use common::Backend;
+use carnet_testkit::{Backend, for_each_backend};
 use futures::TryStreamExt;
 use futures::future::BoxFuture;
 use serde_json::json;
@@ -238,13 +235,13 @@ async fn hashes_come_as_the_recipe_reads_them(store: AnyStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_hashes_come_as_the_recipe_reads_them() {
-    let db = common::sqlite().await;
+    let db = carnet_testkit::sqlite().await;
     hashes_come_as_the_recipe_reads_them(AnyStore::Sqlite(db.store.clone())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_hashes_come_as_the_recipe_reads_them() {
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     hashes_come_as_the_recipe_reads_them(AnyStore::Postgres(db.store.clone())).await;
 }
 
@@ -282,7 +279,7 @@ impl InlineHook for HoldOpen {
 /// from the last checkpoint, has the late commit and then the other, each once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_a_paging_auditor_never_skips_a_late_commit() {
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     let store = db.store.clone();
     let accepted = FeedFilter { event_types: vec!["ProjectAccepted".into()], ..Default::default() };
     let first = put(&store, vec![ev("ProjectAccepted", 0)]).await.events[0].clone();
@@ -334,7 +331,7 @@ fn scans(plan: &serde_json::Value, found: &mut Vec<String>) {
 /// through its index, not the whole log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_selective_filters_use_their_indexes() {
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     let store = db.store.clone();
     let bulk = |n: u64| (0..100).map(|k| ev("ProjectMilestoneRecorded", n * 100 + k)).collect::<Vec<_>>();
     for n in 0..30 {

@@ -5,16 +5,13 @@
 //! rotate. Provider identities are sealed and shredded the same way; after an erasure, the
 //! store's scrub leaves no byte of the destroyed key in the database's files.
 
-#[macro_use]
-mod common;
-
 use carnet_domain::Decider;
 use carnet_domain::person::*;
 use carnet_domain::values::*;
 use carnet_store::sealing::{KeyDb, KeyError, rotate};
 use carnet_store::*;
+use carnet_testkit::{Backend, for_each_backend};
 use chrono::NaiveDate;
-use common::Backend;
 use futures::future::BoxFuture;
 use sqlx::Row;
 use std::collections::BTreeSet;

@@ -1,37 +1,11 @@
-//! Fresh databases for the read-model tests (one SQLite file or one PostgreSQL database per
-//! test, as in store/tests/common), and dumps of the read-model tables and of their catalog.
+//! What the read-model tests share: dumps of the read-model tables and of their catalog, and the
+//! rows the read models must hold, folded from the deciders' own states. Fresh databases and
+//! `for_each_backend!` come from carnet-testkit.
 
 #![allow(dead_code)] // each test binary uses a different part
 
 use carnet_projections::{Db, ProjectionStore};
 use sqlx::Row;
-
-/// Instantiates each generic test `async fn name<S: ProjectionStore>(store: S)` once per
-/// backend, each on a fresh database: `sqlite::name` and `postgres::name`.
-macro_rules! for_each_backend {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let db = crate::common::sqlite().await;
-                    super::$test(db.store.clone()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let db = crate::common::postgres().await;
-                    super::$test(db.store.clone()).await;
-                }
-            )*
-        }
-    };
-}
-
-pub use carnet_testkit::{postgres, sqlite};
 
 pub const TABLES: &[(&str, &str)] = &[
     ("project", "id"),

@@ -25,12 +25,8 @@ const INDICATORS: &str = "query($from: NaiveDate, $to: NaiveDate, $codes: [Strin
 }";
 
 /// The demo, loaded through the lab's commands on a fresh PostgreSQL database, and the app.
-async fn demo_app() -> (FreshPostgres, TestApp) {
-    let db = fresh_postgres().await;
-    let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-    let lab = carnet_api::lab::Lab::new(store, "110B", test_master_keys());
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day");
-    carnet_api::demo::load(&lab, today).await.expect("demo data");
+async fn demo_app() -> (FreshDatabase, TestApp) {
+    let db = demo_database(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day")).await;
     let app = spawn_app(&db.url).await;
     (db, app)
 }
@@ -125,10 +121,7 @@ async fn a_period_narrows_what_happened_and_a_bad_one_is_refused() {
 /// running (judged by which finishes first, not by a time threshold).
 #[tokio::test]
 async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
-    let db = fresh_postgres().await;
-    let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-    let lab = carnet_api::lab::Lab::new(store, "110B", test_master_keys());
-    carnet_api::demo::load(&lab, chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day")).await.expect("demo");
+    let db = demo_database(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day")).await;
     let heavy = |n: usize| {
         let aliases: String = (0..n)
             .map(|i| format!("a{i}: indicators(asOf: \"2100-01-01T00:00:00Z\") {{ projects {{ total }} }} "))

@@ -11,7 +11,7 @@ const INTEGRITY: &str = "query($seals: [String!]) { integrity(recordedSeals: $se
 
 #[tokio::test]
 async fn auditors_check_the_log_and_find_the_first_altered_event() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let team = app.token(Role::LabTeam, &[]);
     let submit = "mutation($t: String!) { submitProject(input: { title: $t, problemStatement: \"Un besoin.\", \

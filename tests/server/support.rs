@@ -1,7 +1,11 @@
-//! Helpers: run the binary, fresh databases.
+//! What the server suite's tests share: the real binary ([`carnet`]), the application in process
+//! ([`spawn_app`], [`TestApp`] and its mutation helpers), the demo data and seeds loaded through
+//! the command side ([`Lab`]), and a GraphQL-over-WebSocket client ([`GraphqlWs`]). Fresh
+//! databases come from carnet-testkit ([`FreshDatabase`], [`TempDir`]).
 
-use carnet_testkit::FreshDatabase;
-pub use carnet_testkit::TempDir;
+use carnet_api::lab::Lab;
+pub use carnet_testkit::{FreshDatabase, TempDir};
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -12,7 +16,7 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Runs `carnet args…` with `CARNET_DATABASE_URL=url`, in `dir` if given.
+/// Runs the real `carnet args…` binary with `CARNET_DATABASE_URL=url`, in `dir` if given.
 pub fn carnet(args: &[&str], url: &str, dir: Option<&Path>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_carnet"));
     cmd.args(args).env("CARNET_DATABASE_URL", url).env("RUST_LOG", "warn");
@@ -27,24 +31,9 @@ pub fn carnet(args: &[&str], url: &str, dir: Option<&Path>) -> Output {
     }
 }
 
-/// An empty database of its own, and a pool on it for the test's own checks.
-pub struct FreshPostgres {
-    pub url: String,
-    pub pool: sqlx::PgPool,
-    db: FreshDatabase,
-}
-
-impl FreshPostgres {
-    /// Drops the database now, ending every connection to it.
-    pub async fn drop_now(&self) {
-        self.db.drop_now().await;
-    }
-}
-
-pub async fn fresh_postgres() -> FreshPostgres {
-    let db = FreshDatabase::create().await;
-    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
-    FreshPostgres { url: db.url.clone(), pool, db }
+/// How many events the log of `db` holds.
+pub async fn event_count(db: &FreshDatabase) -> i64 {
+    sqlx::query_scalar("select count(*) from events").fetch_one(&db.pool).await.expect("count")
 }
 
 /// The application, as `carnet serve` builds it, on a free port.
@@ -104,6 +93,71 @@ impl TestApp {
             academies.iter().map(|c| carnet_domain::values::AcademieCode::parse(c).expect("académie")).collect();
         carnet_api::auth::Verifier::load_or_create(&self.secret).expect("secret").mint("test-user", &[role], &codes, 1)
     }
+
+    /// Runs mutation `name` (its input type is `NameInput`) with `input`, asking its payload for
+    /// `selection`: the whole response.
+    pub async fn mutation(&self, token: &str, name: &str, input: Value, selection: &str) -> Value {
+        let input_type = format!("{}{}Input", name[..1].to_uppercase(), &name[1..]);
+        let doc = format!("mutation($input: {input_type}!) {{ {name}(input: $input) {{ {selection} }} }}");
+        self.graphql_as(Some(token), &doc, json!({ "input": input })).await
+    }
+
+    /// Runs mutation `name` with `input` and returns its payload's `entity` (`project`,
+    /// `session`, `person` …) with `fields`, or the whole response when the payload has none (the
+    /// mutation was refused).
+    pub async fn try_mutate(
+        &self,
+        token: &str,
+        name: &str,
+        input: Value,
+        entity: &str,
+        fields: &str,
+    ) -> Result<Value, Value> {
+        let res = self.mutation(token, name, input, &format!("clientMutationId {entity} {{ {fields} }}")).await;
+        match res["data"][name][entity].clone() {
+            Value::Null => Err(res),
+            value => Ok(value),
+        }
+    }
+
+    /// The same, failing the test unless the mutation succeeds without an error.
+    pub async fn mutate(&self, token: &str, name: &str, input: Value, entity: &str, fields: &str) -> Value {
+        let res = self.mutation(token, name, input, &format!("clientMutationId {entity} {{ {fields} }}")).await;
+        let value = res["data"][name][entity].clone();
+        assert!(res["errors"].is_null() && !value.is_null(), "{name} failed: {res}");
+        value
+    }
+
+    /// Submits [`project_submission`]`(title, academie)`: the new project's [`PROJECT_FIELDS`].
+    pub async fn submit_project(&self, token: &str, title: &str, academie: &str) -> Value {
+        self.mutate(token, "submitProject", project_submission(title, academie), "project", PROJECT_FIELDS).await
+    }
+
+    /// Registers a person (given and usual names, an email at example.org): the new person's
+    /// [`PERSON_FIELDS`].
+    pub async fn register_person(&self, token: &str, given: &str, usual: &str) -> Value {
+        let profile = json!({ "givenName": given, "usualName": usual, "email": format!("{given}@example.org") });
+        self.mutate(token, "registerPerson", json!({ "profile": profile }), "person", PERSON_FIELDS).await
+    }
+}
+
+/// The fields of a person that [`TestApp::register_person`] asks for.
+pub const PERSON_FIELDS: &str = "id displayName givenName usualName email roles { code academieCodes } erased version";
+
+/// The fields of a project that [`TestApp::submit_project`] asks for.
+pub const PROJECT_FIELDS: &str = "id reference status statusLabel phase phaseLabel supportMode progress academieCodes \
+                                  establishments phases { phase startedOn endedOn } version";
+
+/// The input of a project submitted in `academie` on 2026-09-14, titled `title`.
+pub fn project_submission(title: &str, academie: &str) -> Value {
+    json!({
+        "title": title,
+        "problemStatement": "Les élèves de seconde décrochent en mathématiques.",
+        "supportMode": "INCUBATION",
+        "academieCodes": [academie],
+        "themes": ["numérique"],
+        "submittedOn": "2026-09-14",
+    })
 }
 
 /// The master keys of the applications the tests build, and of the labs they load data with:
@@ -119,6 +173,7 @@ pub async fn spawn_app(database_url: &str) -> TestApp {
 
 /// The application with a configuration adjusted by `tweak`.
 pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_api::config::Config)) -> TestApp {
+    carnet_testkit::init_logs();
     let mut config = carnet_api::config::Config {
         database_url: carnet_api::config::Secret::new(database_url),
         port: 0,
@@ -141,14 +196,25 @@ pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_a
     TestApp { address, client, secret }
 }
 
-/// Submits a project through the same command path as the API, inline read model included.
+/// The command side on the database at `url`, as the server opens it (lab `110B`, the tests'
+/// master keys).
+pub async fn lab(url: &str) -> Lab {
+    let store = carnet_api::startup::open_store(url).await.expect("store");
+    Lab::new(store, "110B", test_master_keys())
+}
+
+/// A fresh database with the demo data of `today` loaded through the commands.
+pub async fn demo_database(today: chrono::NaiveDate) -> FreshDatabase {
+    let db = FreshDatabase::create().await;
+    carnet_api::demo::load(&lab(&db.url).await, today).await.expect("demo data");
+    db
+}
+
+/// Submits a project bearing `reference` (imported, say: no number allocated) through the
+/// command side, as the API does ([`Lab::execute`], inline read model included).
 pub async fn seed_project(database_url: &str, reference: &str, academie: &str, submitted_on: &str) -> uuid::Uuid {
     use carnet_domain::project::{Project, ProjectCommand, SupportMode};
     use carnet_domain::values::*;
-    let store = carnet_store::AnyStore::connect(database_url).await.expect("store");
-    let upcasters = std::sync::Arc::new(carnet_store::Upcasters::carnet());
-    let repo = carnet_store::Repository::<_, Project>::new(store, upcasters.clone());
-    let inline = carnet_projections::InlineProjections::new(upcasters);
     let id = ProjectId::new();
     let command = ProjectCommand::SubmitProject {
         id,
@@ -163,7 +229,8 @@ pub async fn seed_project(database_url: &str, reference: &str, academie: &str, s
         submitted_on: chrono::NaiveDate::parse_from_str(submitted_on, "%Y-%m-%d").unwrap(),
     };
     let actor = carnet_store::Actor { id: "seed".into(), issuer: "carnet-test".into() };
-    repo.execute(id.0, &command, &carnet_store::Metadata::new(actor), None, Some(&inline)).await.expect("submit");
+    let metadata = carnet_store::Metadata::new(actor);
+    lab(database_url).await.execute::<Project>(id.0, &command, &metadata, None).await.expect("submit");
     id.0
 }
 

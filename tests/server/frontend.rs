@@ -95,7 +95,7 @@ const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 #[tokio::test]
 async fn the_standard_introspection_query_loads_the_schema_and_deep_queries_are_still_refused() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let body = json!({ "query": STANDARD_INTROSPECTION, "operationName": "IntrospectionQuery" }).to_string();
     let (status, _, res) = post_json(&app, Some(GRAPHQL_RESPONSE), None, &body).await;
@@ -279,7 +279,7 @@ async fn demo_tokens_have_one_subject_per_role_and_graphiql_has_none_in_producti
     assert!(page.contains("\"persistHeaders\":true"), "{page}");
 
     // production with GraphiQL turned on: no token in the page, no header kept in the browser
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let production = spawn_app_with(&db.url, |c| {
         c.profile = carnet_api::config::Profile::Production;
         c.graphiql = Some(true);
@@ -294,7 +294,7 @@ async fn demo_tokens_have_one_subject_per_role_and_graphiql_has_none_in_producti
 
 #[tokio::test]
 async fn the_graphql_over_http_audit_passes_without_a_warning() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| c.rate_limit.per_minute = 0).await;
     let url = format!("{}/graphql", app.address);
     let counts = tokio::task::spawn_blocking(move || node("audit.cjs", &[&url])).await.expect("the audit");
@@ -306,7 +306,7 @@ async fn the_graphql_over_http_audit_passes_without_a_warning() {
 
 #[tokio::test]
 async fn media_types_statuses_and_the_data_key() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let parse_error = json!({ "query": "{" }).to_string();
     // under application/graphql-response+json: 400, no data
@@ -353,7 +353,7 @@ async fn media_types_statuses_and_the_data_key() {
 
 #[tokio::test]
 async fn a_failing_nullable_root_field_is_null_and_a_failing_non_null_one_nulls_data() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let missing = "UHJvamVjdDowMTkwMDAwMC0wMDAwLTcwMDAtODAwMC0wMDAwMDAwMDAwMDA"; // no such project
@@ -447,7 +447,7 @@ async fn every_error_answer_has_a_log_line_with_its_request_id_code_and_cause() 
 
 #[tokio::test]
 async fn the_access_log_records_the_status_seen_and_the_error_codes() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let store = carnet_api::startup::open_store(&db.url).await.expect("store");
     let reader = app.token(Role::Reader, &[]);
@@ -484,7 +484,7 @@ async fn the_access_log_records_the_status_seen_and_the_error_codes() {
 
 #[tokio::test]
 async fn a_request_id_from_a_trusted_proxy_is_kept_and_any_other_replaced() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let send = |app: &TestApp, id: &'static str| {
         app.client
             .post(format!("{}/graphql", app.address))
@@ -523,7 +523,7 @@ async fn a_request_id_from_a_trusted_proxy_is_kept_and_any_other_replaced() {
 
 #[tokio::test]
 async fn over_a_websocket_refusals_have_the_same_codes_request_ids_and_french() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let mut ws = app.ws_as(&token).await;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 /// One database of each backend, in turn: a fresh PostgreSQL database, a fresh SQLite file.
 enum Db {
-    Postgres(FreshPostgres),
+    Postgres(FreshDatabase),
     Sqlite(TempDir),
 }
 
@@ -24,7 +24,7 @@ impl Db {
 }
 
 async fn both_backends() -> [Db; 2] {
-    [Db::Postgres(fresh_postgres().await), Db::Sqlite(TempDir::new())]
+    [Db::Postgres(FreshDatabase::create().await), Db::Sqlite(TempDir::new())]
 }
 
 /// The whole log as stored, `(event_type, payload)` in position order: read from the table
@@ -349,7 +349,7 @@ async fn a_kill_9_mid_burst_of_submissions_leaves_no_hole_in_the_numbering() {
 /// field, nested): found by introspection, each sent 2^31, each refused with `int.out_of_range`.
 #[tokio::test]
 async fn every_integer_input_beyond_32_bits_is_refused_by_one_rule() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = app_on(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let schema = app
@@ -512,7 +512,7 @@ async fn assert_unavailable(response: reqwest::Response, what: &str) {
 
 #[tokio::test]
 async fn a_postgres_outage_answers_503_unavailable_then_recovers() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = app_on(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let name: String = sqlx::query_scalar("select current_database()").fetch_one(&db.pool).await.unwrap();

@@ -85,9 +85,8 @@ async fn a_fresh_clone_serves_the_lab_with_demo_data_on_sqlite() {
 
 #[tokio::test]
 async fn the_demo_loads_through_the_commands_on_postgres() {
-    let db = fresh_postgres().await;
-    let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-    let lab = carnet_api::lab::Lab::new(store, "110B", test_master_keys());
+    let db = FreshDatabase::create().await;
+    let lab = lab(&db.url).await;
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
     let summary = carnet_api::demo::load_if_empty(&lab, today).await.expect("demo").expect("a new database");
     assert_eq!((summary.projects, summary.sessions_held), (10, 27));
@@ -120,7 +119,7 @@ async fn statements(client: &reqwest::Client, address: &str) -> u64 {
 
 #[tokio::test]
 async fn nested_lists_cost_a_fixed_number_of_statements_whatever_the_page_size() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let dir = TempDir::new();
     let (_served, address, lines) = serve(dir.path(), &db.url);
     let token = token_for(&lines, "Équipe du lab");

@@ -177,7 +177,7 @@ async fn assert_refused(what: &str, res: reqwest::Response) {
 
 #[tokio::test]
 async fn every_refused_token_gets_the_same_401_and_a_closed_websocket() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| {
         c.oidc = vec![provider(ISSUER), OidcProvider { algorithms: vec![OidcAlgorithm::RS256], ..provider(RS_ONLY) }];
     })
@@ -264,7 +264,7 @@ async fn every_refused_token_gets_the_same_401_and_a_closed_websocket() {
 
 #[tokio::test]
 async fn a_linked_provider_identity_has_the_persons_roles() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| c.oidc = vec![provider(ISSUER)]).await;
     admit(&app, &[(ISSUER, SUB)], Some(("ACADEMIE", &["01"]))).await;
 
@@ -286,7 +286,7 @@ async fn a_linked_provider_identity_has_the_persons_roles() {
 
 #[tokio::test]
 async fn first_login_registers_one_person_with_no_role() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| {
         c.oidc = vec![provider(ISSUER)];
         c.first_login = FirstLogin::Register;
@@ -345,7 +345,7 @@ async fn first_login_registers_one_person_with_no_role() {
 /// to take away; the log cannot forget).
 #[tokio::test]
 async fn a_provider_callers_changes_are_recorded_under_their_person_id() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| c.oidc = vec![provider(ISSUER)]).await;
     let person = admit(&app, &[(ISSUER, SUB)], Some(("LAB_TEAM", &[]))).await;
     let submit = "mutation { submitProject(input: { title: \"Un projet\", problemStatement: \"Un besoin.\", \
@@ -372,7 +372,7 @@ async fn a_provider_callers_changes_are_recorded_under_their_person_id() {
 
 #[tokio::test]
 async fn a_providers_claim_mapping_gives_roles_to_a_linked_person() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let mapped = OidcProvider {
         roles_claim: Some("groups".into()),
         role_mapping: [("lab".to_owned(), Role::LabTeam)].into(),
@@ -397,7 +397,7 @@ async fn a_providers_claim_mapping_gives_roles_to_a_linked_person() {
 
 #[tokio::test]
 async fn two_authorization_headers_are_a_400_and_an_empty_sub_is_not_minted() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let res = app
@@ -427,7 +427,7 @@ async fn two_authorization_headers_are_a_400_and_an_empty_sub_is_not_minted() {
 /// `X-Forwarded-For` chooses the address only where `trust_forwarded_for` says so.
 #[tokio::test]
 async fn refused_tokens_spend_the_budget_of_their_address() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     for trusted in [false, true] {
         let app = spawn_app_with(&db.url, |c| {
             c.rate_limit =
@@ -469,7 +469,7 @@ async fn refused_tokens_spend_the_budget_of_their_address() {
 /// does then, not a 500.
 #[tokio::test]
 async fn a_provider_token_during_a_database_outage_is_503_unavailable() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| c.oidc = vec![provider(ISSUER)]).await;
     admit(&app, &[(ISSUER, SUB)], Some(("LAB_TEAM", &[]))).await;
     let token = token(Algorithm::RS256, "rsa-1", &claims(SUB));

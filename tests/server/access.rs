@@ -16,7 +16,7 @@ fn outcome(res: &Value) -> String {
 
 #[tokio::test]
 async fn each_role_gets_what_it_may_and_nothing_else() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let team = app.token(Role::LabTeam, &[]);
     let submit = "mutation($t: String!) { submitProject(input: { title: $t, problemStatement: \"Un besoin.\", \
@@ -113,7 +113,7 @@ async fn each_role_gets_what_it_may_and_nothing_else() {
 /// territory for an académie.
 #[tokio::test]
 async fn each_role_subscribes_to_what_it_may_read_only() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let team = app.token(Role::LabTeam, &[]);
     let submit = |title: &'static str, academie: &'static str| {
@@ -313,7 +313,7 @@ async fn an_academie_reaches_no_id_outside_its_territory() {
     let mut listed: Vec<String> = FIELDS_WITH_IDS.iter().map(|f| f.to_string()).collect();
     listed.sort();
     assert_eq!(fields_with_ids_in_schema(), listed, "a field carrying ids is missing from FIELDS_WITH_IDS");
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     no_id_outside_the_territory(&db.url).await;
 }
 
@@ -458,7 +458,7 @@ async fn events_read(client: &reqwest::Client, address: &str) -> u64 {
 /// Counted, not timed: the served process counts the events it reads.
 #[tokio::test]
 async fn another_academies_entity_is_refused_before_any_event_is_read() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     refused_before_any_event_is_read(&db.url).await;
 }
 

@@ -69,7 +69,7 @@ async fn roles_over(ws: &mut GraphqlWs, id: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_revoked_role_ends_what_it_allowed_then_the_connection_on_postgres() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     a_revoked_role_ends_what_it_allowed_then_the_connection(&db.url).await;
 }
 
@@ -130,7 +130,7 @@ async fn a_revoked_role_ends_what_it_allowed_then_the_connection(url: &str) {
 
 #[tokio::test]
 async fn a_grant_takes_effect_on_the_open_connection_and_an_erasure_closes_it() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| c.oidc = vec![provider(ISSUER)]).await;
     let person = admit(&app, &[(ISSUER, SUB)], Some(("ACADEMIE", &["24"]))).await;
     let in_01 = submit(&app, "01").await;
@@ -162,7 +162,7 @@ async fn a_grant_takes_effect_on_the_open_connection_and_an_erasure_closes_it() 
 
 #[tokio::test]
 async fn every_operation_over_a_websocket_spends_the_callers_budget() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| {
         c.rate_limit = carnet_api::rate_limit::RateLimitConfig { per_minute: 60, burst: 10, ..Default::default() }
     })
@@ -202,7 +202,7 @@ async fn every_operation_over_a_websocket_spends_the_callers_budget() {
 
 #[tokio::test]
 async fn operations_are_capped_per_connection_and_per_caller() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| {
         c.websocket = carnet_api::ws::WebSocketConfig { max_operations_per_connection: 3, max_operations_per_caller: 5 }
     })

@@ -7,7 +7,7 @@ const FRONT: &str = "https://front.example.gouv.fr";
 
 #[tokio::test]
 async fn only_configured_origins_may_call_the_api_from_a_browser() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| c.cors_allowed_origins = vec![FRONT.into()]).await;
     let preflight = |origin: &'static str| {
         app.client
@@ -93,7 +93,7 @@ const ME: &str = "{ me { sub } }";
 
 #[tokio::test]
 async fn each_identity_has_its_own_budget_and_is_told_where_it_stands() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, three_a_minute).await;
     let (alice, bob) = (token_of(&app, "alice"), token_of(&app, "bob"));
 
@@ -134,7 +134,7 @@ async fn each_identity_has_its_own_budget_and_is_told_where_it_stands() {
 
 #[tokio::test]
 async fn anonymous_callers_are_counted_by_address() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let query = "{ academies { code } }";
     let from = |ip: &'static str| [("x-forwarded-for", ip)];
 
@@ -164,7 +164,7 @@ async fn anonymous_callers_are_counted_by_address() {
 
 #[tokio::test]
 async fn websocket_connection_inits_spend_the_same_budget() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, three_a_minute).await;
     let alice = token_of(&app, "alice");
     assert_eq!(budget(&post(&app, Some(&alice), ME, &[]).await).1, 2);
@@ -185,7 +185,7 @@ async fn websocket_connection_inits_spend_the_same_budget() {
 
 #[tokio::test]
 async fn the_limit_can_be_turned_off() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| {
         c.rate_limit.per_minute = 0;
         c.rate_limit.burst = 1;
@@ -217,7 +217,7 @@ fn aliases(n: usize, field: &str) -> String {
 
 #[tokio::test]
 async fn aliases_directives_and_fragment_bombs_are_refused() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let run = |query: String| {
@@ -246,7 +246,7 @@ async fn aliases_directives_and_fragment_bombs_are_refused() {
 
 #[tokio::test]
 async fn depth_and_complexity_are_limited_and_pages_multiply_the_cost() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
 
@@ -305,7 +305,7 @@ async fn depth_and_complexity_are_limited_and_pages_multiply_the_cost() {
 /// these few lines keep a worker busy for hours.
 #[tokio::test]
 async fn fragment_bombs_and_cycles_are_refused_before_they_are_walked() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let run = |query: String| {
@@ -346,7 +346,7 @@ fn assert_opaque(body: &str) {
 
 #[tokio::test]
 async fn internal_errors_say_nothing_of_the_database_or_the_code() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     seed_project(&db.url, "110B-P-2026-001", "24", "2026-01-10").await;
     let token = app.token(Role::LabTeam, &[]);
@@ -376,7 +376,7 @@ async fn internal_errors_say_nothing_of_the_database_or_the_code() {
 
 #[tokio::test]
 async fn malformed_requests_get_a_code_and_no_internals() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let bodies: [&[u8]; 7] = [
@@ -460,7 +460,7 @@ async fn malformed_requests_get_a_code_and_no_internals() {
 
 #[tokio::test]
 async fn a_subscription_id_already_running_closes_the_connection_4409() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let mut ws = app.ws_as(&token).await;
@@ -557,7 +557,7 @@ fn the_french_check_catches_english_and_rust_names() {
 
 #[tokio::test]
 async fn every_refusal_a_person_reads_is_in_french_without_rust_names() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let graphql = |query: &str, variables: Value| json!({ "query": query, "variables": variables }).to_string();
