@@ -13,7 +13,7 @@ use carnet_domain::session::*;
 use carnet_domain::values::*;
 use carnet_projections::*;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{meta, repo};
+use common::{aca, at, day, label, long};
 use std::collections::{BTreeMap, BTreeSet};
 
 for_each_backend!(
@@ -28,26 +28,6 @@ for_each_backend!(
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn day(d: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
-}
-
-fn at(t: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(t).unwrap().to_utc()
-}
-
-fn label(s: &str) -> Label {
-    Label::parse(s).unwrap()
-}
-
-fn long(s: &str) -> LongText {
-    LongText::parse(s).unwrap()
-}
-
-fn aca(code: &str) -> AcademieCode {
-    AcademieCode::parse(code).unwrap()
-}
 
 fn period(from: Option<&str>, to: Option<&str>) -> Period {
     Period::new(from.map(day), to.map(day))
@@ -72,19 +52,11 @@ fn close(a: Option<f64>, b: f64) -> bool {
 }
 
 async fn run_project<S: ProjectionStore>(store: &S, id: ProjectId, command: ProjectCommand) {
-    let inline = InlineProjections::default();
-    repo::<S, Project>(store)
-        .execute(id.0, &command, &meta(), None, Some(&inline))
-        .await
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    common::run::<S, Project>(store, id.0, &command).await;
 }
 
 async fn run_session<S: ProjectionStore>(store: &S, id: SessionId, command: SessionCommand) {
-    let inline = InlineProjections::default();
-    repo::<S, Session>(store)
-        .execute(id.0, &command, &meta(), None, Some(&inline))
-        .await
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    common::run::<S, Session>(store, id.0, &command).await;
 }
 
 /// What becomes of a test project after its submission.

@@ -11,7 +11,7 @@ use carnet_domain::values::*;
 use carnet_projections::*;
 use carnet_store::*;
 use chrono::NaiveDate;
-use common::{assert_same, check_person, dump, expected_person, meta, repo};
+use common::{assert_same, check_person, dump, expected_person, label};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -30,10 +30,6 @@ use PersonCommand as C;
 
 fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, d).unwrap()
-}
-
-fn label(s: &str) -> Label {
-    Label::parse(s).unwrap()
 }
 
 fn codes(raw: &[&str]) -> BTreeSet<AcademieCode> {
@@ -60,17 +56,12 @@ fn identity(issuer: &str, sub: &str) -> ExternalIdentity {
 
 const PROCONNECT: &str = "https://auth.agentconnect.gouv.fr";
 
-async fn execute<S: ProjectionStore>(
-    store: &S,
-    id: PersonId,
-    command: &PersonCommand,
-) -> Result<Executed<Person>, CommandError> {
-    let inline = InlineProjections::default();
-    repo::<S, Person>(store).execute(id.0, command, &meta(), None, Some(&inline)).await
+async fn execute<S: ProjectionStore>(store: &S, id: PersonId, command: &C) -> Result<Executed<Person>, CommandError> {
+    common::execute(store, id.0, command).await
 }
 
-async fn run<S: ProjectionStore>(store: &S, id: PersonId, command: &PersonCommand) -> Executed<Person> {
-    execute(store, id, command).await.unwrap_or_else(|e| panic!("{command:?}: {e}"))
+async fn run<S: ProjectionStore>(store: &S, id: PersonId, command: &C) -> Executed<Person> {
+    common::run(store, id.0, command).await
 }
 
 fn register(id: PersonId, given: &str, usual: &str) -> PersonCommand {

@@ -14,7 +14,7 @@ use carnet_domain::values::*;
 use carnet_projections::*;
 use carnet_store::*;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{TABLES, assert_same, catalog, check_person, check_session, dump, meta, repo};
+use common::{TABLES, aca, assert_same, catalog, check_person, check_session, day, dump, label, long, meta, repo};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,22 +48,6 @@ struct Outcomes {
     rejected: usize,
     /// Refused by a read model (an identity or a reference already taken).
     refused: usize,
-}
-
-fn day(d: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
-}
-
-fn label(s: &str) -> Label {
-    Label::parse(s).unwrap()
-}
-
-fn long(s: &str) -> LongText {
-    LongText::parse(s).unwrap()
-}
-
-fn aca(code: &str) -> AcademieCode {
-    AcademieCode::parse(code).unwrap()
 }
 
 /// Random, valid-ish commands from a seed: the deciders reject what does not fit, the read

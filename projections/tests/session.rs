@@ -12,8 +12,10 @@ use carnet_domain::session::*;
 use carnet_domain::values::*;
 use carnet_projections::*;
 use carnet_store::*;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{assert_same, check_session, dump, expected_session, meta, project_academies, repo};
+use chrono::{DateTime, Duration, Utc};
+use common::{
+    aca, assert_same, at, check_session, day, dump, expected_session, label, long, meta, project_academies, repo,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -31,27 +33,6 @@ for_each_backend!(
 // Helpers
 
 use SessionCommand as C;
-
-fn day(d: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
-}
-
-/// Whole seconds, as the databases keep microseconds.
-fn at(t: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(t).unwrap().to_utc()
-}
-
-fn label(s: &str) -> Label {
-    Label::parse(s).unwrap()
-}
-
-fn long(s: &str) -> LongText {
-    LongText::parse(s).unwrap()
-}
-
-fn aca(code: &str) -> AcademieCode {
-    AcademieCode::parse(code).unwrap()
-}
 
 fn range(start: DateTime<Utc>, hours: i64) -> DateRange {
     DateRange::new(start, start + Duration::hours(hours)).unwrap()
@@ -87,11 +68,7 @@ fn attendance(count: u32, academies: &[&str]) -> Attendance {
 }
 
 async fn run<S: ProjectionStore>(store: &S, id: SessionId, command: &SessionCommand) -> Executed<Session> {
-    let inline = InlineProjections::default();
-    repo::<S, Session>(store)
-        .execute(id.0, command, &meta(), None, Some(&inline))
-        .await
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"))
+    common::run(store, id.0, command).await
 }
 
 /// A project of these académies, in the read model.
@@ -336,12 +313,6 @@ fn sorted(rows: &[&SessionRow], order: SessionOrder) -> Vec<Uuid> {
     rows.iter().map(|r| r.id).collect()
 }
 
-/// The cursor as the API hands it out and gets it back.
-fn through_the_client(cursor: SessionCursor) -> SessionCursor {
-    serde_json::from_str(&serde_json::to_string(&cursor).unwrap()).unwrap()
-}
-
-/// Every page forward, checking the page flags and the total on each.
 async fn page_forward<S: ProjectionStore>(
     store: &S,
     filter: &SessionFilter,
@@ -349,23 +320,11 @@ async fn page_forward<S: ProjectionStore>(
     size: u32,
     total: usize,
 ) -> Vec<Uuid> {
-    let (mut ids, mut after) = (vec![], None);
-    loop {
-        let page = list_sessions(store.db(), filter, order, size, after.as_ref()).await.unwrap();
-        assert_eq!(page.total_count, total as u64, "{filter:?}");
-        assert_eq!(page.has_previous_page, after.is_some());
-        ids.extend(page.rows.iter().map(|r| r.id));
-        if !page.has_next_page {
-            assert!(page.rows.len() <= size as usize);
-            return ids;
-        }
-        assert_eq!(page.rows.len(), size as usize);
-        assert!(ids.len() <= total, "pages go on past the total");
-        after = Some(through_the_client(page.rows.last().unwrap().cursor(order.field)));
-    }
+    let list =
+        async |after: Option<&SessionCursor>| list_sessions(store.db(), filter, order, size, after).await.unwrap();
+    common::page_forward(list, |r: &SessionRow| (r.id, r.cursor(order.field)), size, total, filter).await
 }
 
-/// Every page backward from the end, put back in order.
 async fn page_backward<S: ProjectionStore>(
     store: &S,
     filter: &SessionFilter,
@@ -373,21 +332,10 @@ async fn page_backward<S: ProjectionStore>(
     size: u32,
     total: usize,
 ) -> Vec<Uuid> {
-    let (mut pages, mut before) = (vec![], None);
-    loop {
-        let page = list_sessions_backward(store.db(), filter, order, size, before.as_ref()).await.unwrap();
-        assert_eq!(page.total_count, total as u64, "{filter:?}");
-        assert_eq!(page.has_next_page, before.is_some());
-        let ids: Vec<Uuid> = page.rows.iter().map(|r| r.id).collect();
-        if !page.has_previous_page {
-            pages.push(ids);
-            break;
-        }
-        assert_eq!(page.rows.len(), size as usize);
-        before = Some(through_the_client(page.rows.first().unwrap().cursor(order.field)));
-        pages.push(ids);
-    }
-    pages.into_iter().rev().flatten().collect()
+    let list = async |before: Option<&SessionCursor>| {
+        list_sessions_backward(store.db(), filter, order, size, before).await.unwrap()
+    };
+    common::page_backward(list, |r: &SessionRow| (r.id, r.cursor(order.field)), size, total, filter).await
 }
 
 async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(store: S, _: Backend) {

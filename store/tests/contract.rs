@@ -2,7 +2,7 @@
 //! fresh database. `for_each_backend!` instantiates every generic test once per backend.
 
 use carnet_store::*;
-use carnet_testkit::{Backend, for_each_backend};
+use carnet_testkit::{Backend, for_each_backend, whole_log};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use rand::{Rng, SeedableRng};
@@ -50,26 +50,6 @@ fn stream() -> StreamId {
 
 fn ev(n: u64) -> NewEvent {
     NewEvent::new("Happened", json!({ "n": n }))
-}
-
-/// The whole log, once at least `expected` events are readable. On PostgreSQL a writing
-/// transaction still open anywhere on the server (another test) holds readers back, by design.
-async fn read_everything<S: EventStore>(store: &S, expected: usize) -> Vec<RecordedEvent> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut all = Vec::new();
-        let mut after = Checkpoint::START;
-        loop {
-            let batch = store.read_all(after, 500).await.expect("read_all");
-            let Some(last) = batch.last() else { break };
-            after = last.checkpoint();
-            all.extend(batch);
-        }
-        if all.len() >= expected || std::time::Instant::now() > deadline {
-            return all;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn appends_and_reads_a_stream<S: EventStore>(store: S, _: Backend) {
@@ -306,7 +286,7 @@ async fn appends_to_several_streams_commit_all_or_nothing<S: EventStore>(store: 
     let again = store.append_all(&parts, None).await.unwrap();
     assert!(again[0].replayed && again[1].replayed);
     assert_eq!((&again[0].events, &again[1].events), (&done[0].events, &done[1].events));
-    let all = read_everything(&store, 3).await;
+    let all = whole_log(&store, 3).await;
     assert_eq!(all.len(), 3, "each event once");
 }
 
@@ -464,7 +444,7 @@ async fn out_of_order_commits_are_never_skipped<S: EventStore>(store: S, backend
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 3, "each event exactly once");
     assert!(ids.contains(&a.events[0].event_id), "the late commit is not skipped");
     assert!(ids.contains(&b.events[0].event_id));
-    let again = read_everything(&store, 3).await;
+    let again = whole_log(&store, 3).await;
     assert_eq!(again.iter().map(|e| e.event_id).collect::<Vec<_>>(), ids, "re-reading gives the same order");
     for (i, e) in again.iter().enumerate() {
         let rest = store.read_all(e.checkpoint(), 100).await.unwrap();
@@ -549,7 +529,7 @@ async fn the_global_log_reads_in_batches_from_any_checkpoint<S: EventStore>(stor
     for i in 0..25 {
         store.append(&stream(), ExpectedVersion::NoStream, &[ev(i), ev(i)], &meta()).await.unwrap();
     }
-    let all = read_everything(&store, 50).await;
+    let all = whole_log(&store, 50).await;
     assert_eq!(all.len(), 50);
     let first = store.read_all(Checkpoint::START, 7).await.unwrap();
     assert_eq!(first, all[..7].to_vec());

@@ -8,17 +8,9 @@ use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
 
-#[tokio::test]
-async fn sqlite_a_cut_log_is_noticed_and_the_mark_stays() {
-    let db = carnet_testkit::sqlite().await;
-    a_cut_log_is_noticed_and_the_mark_stays(AnyStore::Sqlite(db.store.clone())).await;
-}
+use carnet_testkit::{Backend, IntoAnyStore, for_each_backend};
 
-#[tokio::test]
-async fn postgres_a_cut_log_is_noticed_and_the_mark_stays() {
-    let db = carnet_testkit::postgres().await;
-    a_cut_log_is_noticed_and_the_mark_stays(AnyStore::Postgres(db.store.clone())).await;
-}
+for_each_backend!(a_cut_log_is_noticed_and_the_mark_stays);
 
 fn meta() -> Metadata {
     Metadata::new(Actor { id: "person-test".into(), issuer: "carnet-test".into() })
@@ -36,7 +28,8 @@ async fn run(store: &AnyStore, sql: &str) {
     .unwrap();
 }
 
-async fn a_cut_log_is_noticed_and_the_mark_stays(store: AnyStore) {
+async fn a_cut_log_is_noticed_and_the_mark_stays(store: impl IntoAnyStore, _: Backend) {
+    let store = store.into_any();
     assert!(!extent::ever_held_events(&store).await.unwrap(), "a new database");
     assert_eq!(extent::check(&store, None).await.unwrap(), ExtentCheck::Whole { last: None });
     let stream = StreamId::new("test", Uuid::now_v7());

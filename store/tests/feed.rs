@@ -6,11 +6,10 @@
 use carnet_store::feed::{Feed, FeedFilter, explain_postgres};
 use carnet_store::integrity;
 use carnet_store::*;
-use carnet_testkit::{Backend, for_each_backend};
+use carnet_testkit::{Backend, for_each_backend, whole_log};
 use futures::TryStreamExt;
 use futures::future::BoxFuture;
 use serde_json::json;
-use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -25,28 +24,6 @@ fn meta(actor: &str, issuer: &str) -> Metadata {
 
 fn ev(event_type: &str, n: u64) -> NewEvent {
     NewEvent::new(event_type, json!({ "n": n }))
-}
-
-/// The whole log in reading order, once at least `expected` events are readable. On
-/// PostgreSQL a writing transaction still open anywhere on the server (another test) holds
-/// readers back, by design: wait for it, never assert on time.
-async fn log<S: EventStore>(store: &S, expected: usize) -> Vec<RecordedEvent> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let mut all = Vec::new();
-        let mut after = Checkpoint::START;
-        loop {
-            let batch = store.read_all(after, 500).await.expect("read_all");
-            let Some(last) = batch.last() else { break };
-            after = last.checkpoint();
-            all.extend(batch);
-        }
-        if all.len() >= expected {
-            return all;
-        }
-        assert!(std::time::Instant::now() < deadline, "only {} of {expected} events readable", all.len());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Every event of the feed for `filter`, paging forward `size` at a time from the start.
@@ -105,7 +82,7 @@ async fn a_scripted_log<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
         let m = Metadata { command_id: Uuid::now_v7(), ..metadata.clone() };
         total += store.append(stream, ExpectedVersion::Any, &events, &m).await.expect("append").events.len();
     }
-    log(store, total).await
+    whole_log(store, total).await
 }
 
 async fn each_filter_selects_what_filtering_the_log_would<S: EventStore + Feed>(store: S, _: Backend) {
@@ -195,7 +172,7 @@ async fn pages_forward_and_backward_cover_the_feed_once_in_order<S: EventStore +
         let events: Vec<NewEvent> = (0..=(i % 2)).map(|k| ev(types, i * 10 + k)).collect();
         store.append(stream, ExpectedVersion::Any, &events, &meta("alice", "carnet-local")).await.unwrap();
     }
-    let log = log(&store, 34).await;
+    let log = whole_log(&store, 34).await;
     let accepted = FeedFilter { event_types: vec!["ProjectAccepted".into()], ..Default::default() };
     let only_accepted: Vec<RecordedEvent> = log.iter().filter(|e| e.event_type == "ProjectAccepted").cloned().collect();
     for size in [1, 4, 5, 34, 100] {
@@ -283,7 +260,7 @@ async fn postgres_a_paging_auditor_never_skips_a_late_commit() {
     let store = db.store.clone();
     let accepted = FeedFilter { event_types: vec!["ProjectAccepted".into()], ..Default::default() };
     let first = put(&store, vec![ev("ProjectAccepted", 0)]).await.events[0].clone();
-    log(&store, 1).await;
+    whole_log(&store, 1).await;
     let seen = store.read_feed(&accepted, Checkpoint::START, 10).await.unwrap();
     assert_eq!(seen, std::slice::from_ref(&first));
 
@@ -309,7 +286,7 @@ async fn postgres_a_paging_auditor_never_skips_a_late_commit() {
     release_tx.send(()).unwrap();
     let late = late.await.unwrap().unwrap().events[0].clone();
     assert!(late.global_position < early.global_position, "the late one took its position first");
-    log(&store, 3).await;
+    whole_log(&store, 3).await;
     let rest = store.read_feed(&accepted, first.checkpoint(), 10).await.unwrap();
     let ids: Vec<Uuid> = rest.iter().map(|e| e.event_id).collect();
     assert_eq!(ids, [late.event_id, early.event_id], "each once, in reading order");
@@ -349,7 +326,7 @@ async fn postgres_selective_filters_use_their_indexes() {
     }
     // readable first: while another test's transaction holds the horizon below these events,
     // the planner rightly finds nothing to read and any plan will do
-    log(&store, 6005).await;
+    whole_log(&store, 6005).await;
     sqlx::query("analyze events").execute(store.pool()).await.unwrap();
 
     let by_type = FeedFilter { event_types: vec!["ProjectAccepted".into()], ..Default::default() };

@@ -10,23 +10,11 @@ use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-use carnet_testkit::{Backend, for_each_backend};
+use carnet_testkit::{Backend, IntoAnyStore, for_each_backend};
 
 /// The store under test as the integrity functions take it, with the SQL to tamper with it.
 struct Db {
     store: AnyStore,
-}
-
-impl From<PgStore> for Db {
-    fn from(store: PgStore) -> Self {
-        Self { store: AnyStore::Postgres(store) }
-    }
-}
-
-impl From<SqliteStore> for Db {
-    fn from(store: SqliteStore) -> Self {
-        Self { store: AnyStore::Sqlite(store) }
-    }
 }
 
 impl Db {
@@ -273,8 +261,8 @@ fn recipe(f: &Forged, global_position: i64, event_id: &Uuid, recorded_at: &str) 
 
 // ---------------------------------------------------------------------------------------------
 
-async fn an_untouched_log_of_100_000_events_verifies(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn an_untouched_log_of_100_000_events_verifies(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let store = &db.store;
     // 1 000 streams of 100 events, one append each, 4 writers; sealed halfway and at the end
     for half in 0..2 {
@@ -311,8 +299,8 @@ async fn an_untouched_log_of_100_000_events_verifies(db: impl Into<Db>, _: Backe
     assert_eq!(last, Progress { checked: 100_000, total: 100_000 }, "progress ends at the total");
 }
 
-async fn a_changed_payload_byte_is_found_at_its_event(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn a_changed_payload_byte_is_found_at_its_event(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     let fresh = intact(&db.store).await;
     assert_eq!((fresh.events, fresh.streams, fresh.unsealed_events), (85, 10, 10));
@@ -328,8 +316,8 @@ async fn a_changed_payload_byte_is_found_at_its_event(db: impl Into<Db>, _: Back
     assert!(matches!(breach.kind, BreachKind::HashMismatch { .. }), "{breach}");
 }
 
-async fn an_event_deleted_in_the_middle_of_a_stream_is_a_missing_version(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn an_event_deleted_in_the_middle_of_a_stream_is_a_missing_version(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     db.exec(&format!("delete from events where global_position = {}", f.event(7, 6).global_position)).await;
     let breach = broken(&db.store).await;
@@ -337,8 +325,11 @@ async fn an_event_deleted_in_the_middle_of_a_stream_is_a_missing_version(db: imp
     assert_eq!(breach.kind, BreachKind::MissingVersion { expected: 6 }, "{breach}");
 }
 
-async fn the_last_event_of_a_stream_deleted_inside_a_sealed_range_is_caught_by_the_seal(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn the_last_event_of_a_stream_deleted_inside_a_sealed_range_is_caught_by_the_seal(
+    store: impl IntoAnyStore,
+    _: Backend,
+) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     // stream 1 ends with version 5, inside the first sealed range: its chain alone looks fine
     let last = f.event(1, 5);
@@ -355,8 +346,8 @@ async fn the_last_event_of_a_stream_deleted_inside_a_sealed_range_is_caught_by_t
     assert_eq!(breach.global_position, None, "the seal cannot tell which event");
 }
 
-async fn a_forged_event_with_a_wrong_hash_is_found(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn a_forged_event_with_a_wrong_hash_is_found(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     let head = hashed(&db.store, f.event(7, 12).global_position).await;
     let position = forge(
@@ -387,17 +378,17 @@ async fn a_forged_event_with_a_wrong_hash_is_found(db: impl Into<Db>, _: Backend
 /// It is slipped into the first sealed range, right after the head's own append; the seal
 /// sees one event too many, and names it because it was recorded after the seal was written.
 async fn a_forged_event_with_a_correct_chain_inside_a_sealed_range_is_caught_by_the_seal(
-    db: impl Into<Db>,
+    store: impl IntoAnyStore,
     _: Backend,
 ) {
-    let db: Db = db.into();
+    let db = Db { store: store.into_any() };
     forged_inside_a_sealed_range(db, true).await;
 }
 
 /// The same, dated before the seal: the seal still sees one event too many, without knowing
 /// which.
-async fn a_forged_event_dated_before_the_seal_is_still_caught_by_the_seal(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn a_forged_event_dated_before_the_seal_is_still_caught_by_the_seal(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     forged_inside_a_sealed_range(db, false).await;
 }
 
@@ -443,8 +434,8 @@ async fn forged_inside_a_sealed_range(db: Db, dated_now: bool) {
     }
 }
 
-async fn two_events_with_swapped_positions_are_found(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn two_events_with_swapped_positions_are_found(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     // the last event of stream 3's only append, and the first of stream 8's second append
     let (a, b) = (f.event(3, 5), f.event(8, 6));
@@ -465,8 +456,8 @@ async fn two_events_with_swapped_positions_are_found(db: impl Into<Db>, _: Backe
     assert!(matches!(breach.kind, BreachKind::HashMismatch { .. }), "{breach}");
 }
 
-async fn an_edited_or_deleted_seal_is_found(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn an_edited_or_deleted_seal_is_found(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     Fixture::build(&db.store).await;
     let seals = integrity::seals(&db.store).await.unwrap();
     assert!(seals.len() >= 2);
@@ -510,8 +501,8 @@ async fn an_edited_or_deleted_seal_is_found(db: impl Into<Db>, _: Backend) {
 /// Someone who can write the database and knows the recipe rewrites an event, its hash, and
 /// every seal: the log verifies on its own. Only a seal hash recorded outside the database
 /// (printed by an earlier `carnet verify`) shows it.
-async fn a_rewritten_log_is_caught_by_a_seal_hash_recorded_elsewhere(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn a_rewritten_log_is_caught_by_a_seal_hash_recorded_elsewhere(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     let first = integrity::seals(&db.store).await.unwrap().remove(0);
     let recorded: integrity::RecordedSeal = format!("1:{}", integrity::to_hex(&first.hash)).parse().unwrap();
@@ -545,8 +536,8 @@ async fn a_rewritten_log_is_caught_by_a_seal_hash_recorded_elsewhere(db: impl In
     );
 }
 
-async fn a_removed_hash_is_found(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn a_removed_hash_is_found(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     let target = f.event(9, 11);
     db.exec(&format!("update events set hash = null where global_position = {}", target.global_position)).await;
@@ -559,8 +550,8 @@ async fn a_removed_hash_is_found(db: impl Into<Db>, _: Backend) {
 /// event (PostgreSQL; SQLite's single writer queues B behind A). A seal made meanwhile stops
 /// before A's event, so never covers B's either: sealing by position alone would have sealed B
 /// and left A to land later inside a sealed range. No timer: A waits until the test lets it go.
-async fn seals_never_cover_an_event_still_in_flight(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn seals_never_cover_an_event_still_in_flight(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     use futures::future::BoxFuture;
     use tokio::sync::oneshot;
     type Signals = (Option<oneshot::Sender<()>>, Option<oneshot::Receiver<()>>);
@@ -628,8 +619,8 @@ async fn seals_never_cover_an_event_still_in_flight(db: impl Into<Db>, _: Backen
 /// columns an export writes, read with plain SQL) and `sha2`: every event hash, every link and
 /// every seal hash comes out as stored. Proves the recipe, including PostgreSQL's rendering of
 /// `jsonb` and `to_char` of `recorded_at`, on text with quotes, accents, emoji and newlines.
-async fn a_third_party_recomputes_every_hash_with_sha2_alone(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn a_third_party_recomputes_every_hash_with_sha2_alone(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let store = &db.store;
     Fixture::build(store).await;
     let tricky = "l'« école » \"du futur\" \\ 🚀 日本語 \u{202e} \t\n fin";
@@ -741,8 +732,8 @@ async fn a_third_party_recomputes_every_hash_with_sha2_alone(db: impl Into<Db>, 
     intact(store).await;
 }
 
-async fn control_characters_in_stream_ids_and_types_are_refused(db: impl Into<Db>, _: Backend) {
-    let db: Db = db.into();
+async fn control_characters_in_stream_ids_and_types_are_refused(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let bad = StreamId::parse("test-a\nb").unwrap();
     let err = db.store.append(&bad, ExpectedVersion::Any, &events(1, 1), &Metadata::new(actor())).await.unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");

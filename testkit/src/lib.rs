@@ -6,7 +6,9 @@
 //!   handle is dropped ([`FreshDatabase`], empty; [`postgres`], with the event store migrated). A
 //!   missing server fails the test with instructions; nothing is ever skipped.
 //! - **One test, both backends.** [`for_each_backend!`] instantiates generic tests once per
-//!   backend, each on a fresh migrated store; the [`Backend`] it passes says which one runs.
+//!   backend, each on a fresh migrated store; the [`Backend`] it passes says which one runs;
+//!   [`IntoAnyStore`] hands a test the store as `AnyStore`; [`whole_log`] reads the log once
+//!   what a test committed is readable.
 //! - **The README's examples.** [`readme_blocks`] returns the README's fenced blocks of one kind,
 //!   so that a suite runs them as written.
 //! - **Logs on demand.** `TEST_LOG=1 cargo test …` shows the logs of the code under test
@@ -16,7 +18,7 @@
 //!
 //! This crate may use `carnet-store` but not `carnet-api` (which tests with it).
 
-use carnet_store::{PgStore, SqliteStore};
+use carnet_store::{AnyStore, Checkpoint, EventStore, PgStore, RecordedEvent, SqliteStore};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -165,6 +167,32 @@ pub async fn sqlite() -> FreshSqlite {
     FreshSqlite { store, dir }
 }
 
+/// An empty database of either backend, for code that opens its own by URL (the server, the
+/// binary): a fresh PostgreSQL database, or a SQLite file (not yet created) in a fresh folder.
+pub enum EmptyDatabase {
+    Postgres(FreshDatabase),
+    Sqlite(TempDir),
+}
+
+impl EmptyDatabase {
+    pub async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => Self::Postgres(FreshDatabase::create().await),
+            Backend::Sqlite => {
+                init_logs();
+                Self::Sqlite(TempDir::new())
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Postgres(db) => db.url.clone(),
+            Self::Sqlite(dir) => format!("sqlite://{}", dir.path().join("carnet.db").display()),
+        }
+    }
+}
+
 /// The backend a [`for_each_backend!`] test runs on, for what the test itself does differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -187,12 +215,76 @@ impl Backend {
     }
 }
 
+/// Either backend's store as code that takes any backend gets it: a [`for_each_backend!`] test
+/// of such code takes `store: impl IntoAnyStore`.
+pub trait IntoAnyStore {
+    fn into_any(self) -> AnyStore;
+}
+
+impl IntoAnyStore for PgStore {
+    fn into_any(self) -> AnyStore {
+        AnyStore::Postgres(self)
+    }
+}
+
+impl IntoAnyStore for SqliteStore {
+    fn into_any(self) -> AnyStore {
+        AnyStore::Sqlite(self)
+    }
+}
+
+/// The whole log in reading order, once at least `expected` events are readable (within two
+/// minutes, or the test fails). On PostgreSQL a writing transaction still open anywhere on the
+/// server (another test) holds readers back, by design: wait for it, never assert on time.
+pub async fn whole_log<S: EventStore>(store: &S, expected: usize) -> Vec<RecordedEvent> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let mut all = Vec::new();
+        let mut after = Checkpoint::START;
+        loop {
+            let batch = store.read_all(after, 500).await.expect("read_all");
+            let Some(last) = batch.last() else { break };
+            after = last.checkpoint();
+            all.extend(batch);
+        }
+        if all.len() >= expected {
+            return all;
+        }
+        assert!(std::time::Instant::now() < deadline, "only {} of {expected} events readable", all.len());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Instantiates each generic test `async fn name<S: …>(store: S, backend: Backend)` once per
 /// backend, each on a fresh migrated store ([`sqlite`], [`postgres`]) kept until the test ends:
 /// `sqlite::name` and `postgres::name`. `S` is the backend's own store type (`SqliteStore`,
 /// `PgStore`), so a test may ask for any trait both implement.
+///
+/// `for_each_backend!(url: name, …)` does the same for tests of code that opens the database
+/// itself, `async fn name(url: &str, backend: Backend)`, each on an [`EmptyDatabase`] (on the
+/// test's own current-thread runtime, as `#[tokio::test]`).
 #[macro_export]
 macro_rules! for_each_backend {
+    (url: $($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[::tokio::test]
+                async fn $test() {
+                    let db = $crate::EmptyDatabase::create($crate::Backend::Sqlite).await;
+                    super::$test(&db.url(), $crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[::tokio::test]
+                async fn $test() {
+                    let db = $crate::EmptyDatabase::create($crate::Backend::Postgres).await;
+                    super::$test(&db.url(), $crate::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
     ($($test:ident),* $(,)?) => {
         mod sqlite {
             $(

@@ -109,12 +109,7 @@ async fn the_demo_loads_through_the_commands_on_postgres() {
 
 /// What `/metrics` of a served process says the read models cost so far, in statements.
 async fn statements(client: &reqwest::Client, address: &str) -> u64 {
-    let metrics = client.get(format!("{address}/metrics")).send().await.expect("metrics").text().await.expect("text");
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("carnet_read_model_statements_total{"))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    metric_total(client, address, "carnet_read_model_statements_total").await
 }
 
 #[tokio::test]

@@ -56,13 +56,17 @@ fn encodings(needle: &str) -> Vec<String> {
 
 /// Where `needle` shows in `dump` (in clear whatever the case, base64 or hex), if anywhere.
 fn found(dump: &str, needle: &str) -> Option<String> {
-    let lower = dump.to_lowercase();
+    found_in(dump, &dump.to_lowercase(), needle)
+}
+
+/// The same in `text`, whose lowercase form is `lower`.
+fn found_in(text: &str, lower: &str, needle: &str) -> Option<String> {
     if lower.contains(&needle.to_lowercase()) {
         return Some("in clear".into());
     }
     let forms = encodings(needle);
     let (base64, hex) = forms.split_at(forms.len() - 1);
-    if let Some(form) = base64.iter().find(|f| dump.contains(f.as_str())) {
+    if let Some(form) = base64.iter().find(|f| text.contains(f.as_str())) {
         return Some(format!("in base64 ({form})"));
     }
     lower.contains(&hex[0]).then(|| format!("in hex ({})", hex[0]))
@@ -75,15 +79,7 @@ fn found_in_bytes(bytes: &[u8], needle: &str) -> Option<String> {
     assert!(needle.is_ascii(), "{needle}");
     let text = String::from_utf8_lossy(bytes);
     let lower = String::from_utf8_lossy(&bytes.to_ascii_lowercase()).into_owned();
-    if lower.contains(&needle.to_ascii_lowercase()) {
-        return Some("in clear".into());
-    }
-    let forms = encodings(needle);
-    let (base64, hex) = forms.split_at(forms.len() - 1);
-    if let Some(form) = base64.iter().find(|f| text.contains(f.as_str())) {
-        return Some(format!("in base64 ({form})"));
-    }
-    lower.contains(&hex[0]).then(|| format!("in hex ({})", hex[0]))
+    found_in(&text, &lower, needle)
 }
 
 /// Every file under `dir` (recursively), by path, with its bytes.
@@ -363,8 +359,7 @@ async fn link_and_log_in(app: &TestApp, used: &Used) {
 /// Whether the identity's token is accepted.
 async fn logs_in(app: &TestApp) -> bool {
     let res = app
-        .client
-        .post(format!("{}/graphql", app.address))
+        .post_graphql()
         .header("content-type", "application/json")
         .bearer_auth(provider_token())
         .body(json!({ "query": "{ me { sub } }" }).to_string())
@@ -553,8 +548,7 @@ async fn after_erasure_no_file_of_the_sqlite_data_folder_holds_anything_of_the_p
 #[tokio::test]
 async fn an_identity_linked_in_clear_before_sealing_reads_as_erased_after_erasure() {
     use carnet_store::EventStore;
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let used = register_and_use(&app).await;
     // the old way: the event appended with its identity in clear, as Carnet wrote identities
     // before, the inline projections included

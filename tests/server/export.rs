@@ -66,8 +66,7 @@ async fn some_history(app: &TestApp) {
 
 #[tokio::test]
 async fn a_third_party_reverifies_an_export_without_carnet_and_finds_a_changed_byte() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     some_history(&app).await;
     let total = feed_caught_up(&app, &app.token(Role::Auditor, &[]), &db).await;
 

@@ -875,8 +875,7 @@ async fn nested_and_oversized_documents_are_refused_cleanly() {
     for document in documents {
         let body = json!({ "query": document }).to_string();
         let res = app
-            .client
-            .post(format!("{}/graphql", app.address))
+            .post_graphql()
             .bearer_auth(&token)
             .header("content-type", "application/json")
             .body(body)

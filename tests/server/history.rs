@@ -115,8 +115,7 @@ pub(crate) async fn feed_caught_up(app: &TestApp, token: &str, db: &FreshDatabas
 
 #[tokio::test]
 async fn an_auditor_reads_a_projects_life_in_order_with_actors_and_correlations() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let alice = token_for(&app, "alice", Role::LabTeam, &[]);
     let bob = token_for(&app, "bob", Role::LabTeam, &[]);
     let submit = json!({ "title": "Mathématiques en seconde", "problemStatement": "Les élèves décrochent.",
@@ -244,8 +243,7 @@ async fn an_auditor_reads_a_projects_life_in_order_with_actors_and_correlations(
 
 #[tokio::test]
 async fn a_sessions_history_follows_the_territory_it_belongs_to() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let team = app.token(Role::LabTeam, &[]);
     let request = json!({ "title": "Atelier orientation", "format": "IDEATION", "objective": "Préparer les stages.",
                           "requester": { "organisation": "DNE", "kind": "DIRECTION" }, "requestedOn": "2026-03-02" });
@@ -275,8 +273,7 @@ async fn a_sessions_history_follows_the_territory_it_belongs_to() {
 async fn a_persons_history_shows_the_profile_to_the_lab_team_only_and_erased_to_everyone() {
     const GIVEN: &str = "Zéphyrine";
     const USUAL: &str = "Quatremaire";
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let team = app.token(Role::LabTeam, &[]);
     let admin = app.token(Role::Admin, &[]);
     let auditor = app.token(Role::Auditor, &[]);
@@ -348,8 +345,7 @@ async fn a_persons_history_shows_the_profile_to_the_lab_team_only_and_erased_to_
 
 #[tokio::test]
 async fn the_events_feed_filters_in_order_for_auditors_and_admins_only() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let alice = token_for(&app, "alice", Role::LabTeam, &[]);
     let bob = token_for(&app, "bob", Role::Admin, &[]);
     let submit = |title: &str, academie: &str| json!({ "title": title, "problemStatement": "Un besoin.", "supportMode": "PUNCTUAL", "academieCodes": [academie] });
@@ -460,8 +456,7 @@ async fn the_events_feed_filters_in_order_for_auditors_and_admins_only() {
 /// "Decisions" query included; commands without one have none.
 #[tokio::test]
 async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_it() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let team = app.token(Role::LabTeam, &[]);
     let admin = app.token(Role::Admin, &[]);
     let auditor = app.token(Role::Auditor, &[]);

@@ -5,26 +5,13 @@
 
 use crate::support::*;
 use carnet_domain::person::Role;
+use carnet_testkit::{Backend, EmptyDatabase};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// One database of each backend, in turn: a fresh PostgreSQL database, a fresh SQLite file.
-enum Db {
-    Postgres(FreshDatabase),
-    Sqlite(TempDir),
-}
-
-impl Db {
-    fn url(&self) -> String {
-        match self {
-            Db::Postgres(db) => db.url.clone(),
-            Db::Sqlite(dir) => format!("sqlite://{}", dir.path().join("carnet.db").display()),
-        }
-    }
-}
-
-async fn both_backends() -> [Db; 2] {
-    [Db::Postgres(FreshDatabase::create().await), Db::Sqlite(TempDir::new())]
+/// One empty database of each backend, in turn: a fresh PostgreSQL database, a fresh SQLite file.
+async fn both_backends() -> [EmptyDatabase; 2] {
+    [EmptyDatabase::create(Backend::Postgres).await, EmptyDatabase::create(Backend::Sqlite).await]
 }
 
 /// The whole log as stored, `(event_type, payload)` in position order: read from the table
@@ -489,17 +476,6 @@ async fn integers_beyond_the_storage_are_refused_alike_on_both_backends() {
     }
 }
 
-/// A raw POST of `query` (no status assertion), as a front end sends it.
-async fn post(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
-    app.client
-        .post(format!("{}/graphql", app.address))
-        .bearer_auth(token)
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .expect("request")
-}
-
 async fn assert_unavailable(response: reqwest::Response, what: &str) {
     assert_eq!(response.status(), 503, "{what}");
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -522,7 +498,7 @@ async fn a_postgres_outage_answers_503_unavailable_then_recovers() {
     let query = "{ projects(first: 5) { totalCount } }";
     let mutation = "mutation { submitProject(input: { title: \"Panne\", problemStatement: \"La base est tombée.\", \
                     supportMode: PUNCTUAL, academieCodes: [\"24\"] }) { project { reference } } }";
-    assert_eq!(post(&app, &token, query).await.status(), 200);
+    assert_eq!(app.post_query(Some(&token), query, &[]).await.status(), 200);
 
     // the database refuses connections and every open one is cut
     sqlx::query(&format!("alter database \"{name}\" allow_connections false")).execute(&admin).await.unwrap();
@@ -533,8 +509,8 @@ async fn a_postgres_outage_answers_503_unavailable_then_recovers() {
     .execute(&admin)
     .await
     .unwrap();
-    assert_unavailable(post(&app, &token, query).await, "a query").await;
-    assert_unavailable(post(&app, &token, mutation).await, "a mutation").await;
+    assert_unavailable(app.post_query(Some(&token), query, &[]).await, "a query").await;
+    assert_unavailable(app.post_query(Some(&token), mutation, &[]).await, "a mutation").await;
     let get = app
         .client
         .get(format!("{}/graphql?query=%7Bprojects(first%3A5)%7BtotalCount%7D%7D", app.address))
@@ -548,7 +524,7 @@ async fn a_postgres_outage_answers_503_unavailable_then_recovers() {
     sqlx::query(&format!("alter database \"{name}\" allow_connections true")).execute(&admin).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let answer = loop {
-        let res = post(&app, &token, mutation).await;
+        let res = app.post_query(Some(&token), mutation, &[]).await;
         if res.status() == 200 || std::time::Instant::now() > deadline {
             break res;
         }
@@ -557,7 +533,7 @@ async fn a_postgres_outage_answers_503_unavailable_then_recovers() {
     assert_eq!(answer.status(), 200, "recovered");
     let body: Value = answer.json().await.unwrap();
     assert_eq!(body["data"]["submitProject"]["project"]["reference"], "110B-P-2026-001", "{body}");
-    let res = post(&app, &token, query).await;
+    let res = app.post_query(Some(&token), query, &[]).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["data"]["projects"]["totalCount"], 1);
 }
@@ -576,11 +552,11 @@ async fn a_locked_sqlite_file_answers_503_unavailable_to_writes_then_recovers() 
                     supportMode: PUNCTUAL, academieCodes: [\"24\"] }) { project { reference } } }";
     let mut other = sqlx::SqliteConnection::connect(&url).await.expect("another process's connection");
     sqlx::query("begin immediate").execute(&mut other).await.expect("take the write lock");
-    assert_unavailable(post(&app, &token, mutation).await, "a write on a locked file").await;
-    let read = post(&app, &token, "{ projects(first: 5) { totalCount } }").await;
+    assert_unavailable(app.post_query(Some(&token), mutation, &[]).await, "a write on a locked file").await;
+    let read = app.post_query(Some(&token), "{ projects(first: 5) { totalCount } }", &[]).await;
     assert_eq!(read.status(), 200, "reads go on");
     sqlx::query("rollback").execute(&mut other).await.unwrap();
-    let res = post(&app, &token, mutation).await;
+    let res = app.post_query(Some(&token), mutation, &[]).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["data"]["submitProject"]["project"]["reference"], "110B-P-2026-001", "{body}");

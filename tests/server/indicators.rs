@@ -31,6 +31,13 @@ async fn demo_app() -> (FreshDatabase, TestApp) {
     (db, app)
 }
 
+/// The app with `concurrency` folds of the log at once, `queue` waiting up to `wait_ms`, and
+/// `per_caller` places (running or waiting) per caller.
+async fn expensive_app(url: &str, concurrency: usize, queue: usize, wait_ms: u64, per_caller: usize) -> TestApp {
+    let config = carnet_api::graphql::expensive::ExpensiveConfig { concurrency, queue, wait_ms, per_caller };
+    spawn_app_with(url, |c| c.expensive_queries = config).await
+}
+
 async fn indicators(app: &TestApp, token: &str, variables: Value) -> Value {
     let res = app.graphql_as(Some(token), INDICATORS, variables).await;
     assert!(res["errors"].is_null(), "{res}");
@@ -150,15 +157,7 @@ async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
     assert!(res["errors"].is_null(), "without asOf, indicators are a read-model query: {res}");
 
     // one place and no queue: of three folds at once, one runs, two are refused at once
-    let app = spawn_app_with(&db.url, |c| {
-        c.expensive_queries = carnet_api::graphql::expensive::ExpensiveConfig {
-            concurrency: 1,
-            queue: 0,
-            wait_ms: 60_000,
-            per_caller: 10,
-        }
-    })
-    .await;
+    let app = expensive_app(&db.url, 1, 0, 60_000, 10).await;
     let auditor = auditor_of(&app);
     let res = app.graphql_as(Some(&auditor), &heavy(3), json!({})).await;
     let errors = res["errors"].as_array().cloned().unwrap_or_default();
@@ -173,15 +172,7 @@ async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
 
     // one caller holds at most `per_caller` places and queue together: of four folds at once, two
     // (one running, one waiting), the rest refused; another caller's fold then still gets in
-    let app = spawn_app_with(&db.url, |c| {
-        c.expensive_queries = carnet_api::graphql::expensive::ExpensiveConfig {
-            concurrency: 1,
-            queue: 10,
-            wait_ms: 60_000,
-            per_caller: 2,
-        }
-    })
-    .await;
+    let app = expensive_app(&db.url, 1, 10, 60_000, 2).await;
     let auditor = auditor_of(&app);
     let res = app.graphql_as(Some(&auditor), &heavy(4), json!({})).await;
     let refused = res["errors"].as_array().map(|e| e.iter().filter(|e| e["extensions"]["reason"] == "BUSY").count());
@@ -192,15 +183,7 @@ async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
 
     // one place, a long queue: 6 requests of 4 folds wait in turn, and a light query of another
     // caller, sent after them, is answered before the last of them
-    let app = spawn_app_with(&db.url, |c| {
-        c.expensive_queries = carnet_api::graphql::expensive::ExpensiveConfig {
-            concurrency: 1,
-            queue: 100,
-            wait_ms: 120_000,
-            per_caller: 100,
-        }
-    })
-    .await;
+    let app = expensive_app(&db.url, 1, 100, 120_000, 100).await;
     let auditor = auditor_of(&app);
     let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut running = vec![];

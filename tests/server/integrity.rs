@@ -11,11 +11,9 @@ const INTEGRITY: &str = "query($seals: [String!]) { integrity(recordedSeals: $se
 
 #[tokio::test]
 async fn auditors_check_the_log_and_find_the_first_altered_event() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let team = app.token(Role::LabTeam, &[]);
-    let submit = "mutation($t: String!) { submitProject(input: { title: $t, problemStatement: \"Un besoin.\", \
-                  supportMode: PUNCTUAL, academieCodes: [\"24\"] }) { project { id } } }";
+    let submit = SUBMIT_TITLED;
     for title in ["Premier", "Deuxième", "Troisième"] {
         let res = app.graphql_as(Some(&team), submit, json!({ "t": title })).await;
         assert!(res["errors"].is_null(), "{res}");

@@ -67,8 +67,7 @@ fn the_default_sqlite_database_is_created_under_data() {
 
 #[tokio::test]
 async fn the_server_answers_health_readiness_and_metrics_on_postgres() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
     assert!(health.headers().contains_key("x-request-id"), "every response names its request");
@@ -79,8 +78,7 @@ async fn the_server_answers_health_readiness_and_metrics_on_postgres() {
 
 #[tokio::test]
 async fn readiness_fails_when_the_database_goes_away() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     assert_eq!(app.get("/readyz").await.status(), 200);
     db.drop_now().await;
     assert_eq!(app.get("/readyz").await.status(), 503);
@@ -97,8 +95,7 @@ fn an_unreachable_database_is_a_clear_error_without_the_password() {
 
 #[tokio::test]
 async fn a_front_end_lists_the_academies_over_graphql() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let res = app.graphql("{ academies { code name regionAcademique current } }", serde_json::json!({})).await;
     let list = res["data"]["academies"].as_array().expect("a list");
     assert_eq!(list.len(), 34, "current académies only: {res}");
@@ -114,8 +111,7 @@ async fn a_front_end_lists_the_academies_over_graphql() {
 
 #[tokio::test]
 async fn the_graphql_endpoint_refuses_what_it_must() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let mutation_over_get = app.get("/graphql?query=mutation%7Bx%7D").await;
     assert_eq!(mutation_over_get.status(), 405);
     let form = app.post_graphql_raw("application/x-www-form-urlencoded", "query=%7Bacademies%7Bcode%7D%7D").await;
@@ -132,8 +128,7 @@ async fn the_graphql_endpoint_refuses_what_it_must() {
 
 #[tokio::test]
 async fn graphiql_is_served_from_the_binary_in_development_only() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let page = app.get("/").await.text().await.unwrap();
     assert!(page.contains("/assets/graphiql/graphiql.min.js") && !page.contains("https://"), "no CDN");
     for asset in [
@@ -179,8 +174,7 @@ async fn me_answers_who_the_token_says_and_bad_tokens_get_401() {
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let body = serde_json::json!({ "query": "{ me { sub issuer roles { code label } academies } }" }).to_string();
     let res: serde_json::Value = app
-        .client
-        .post(format!("{}/graphql", app.address))
+        .post_graphql()
         .bearer_auth(&token)
         .header("content-type", "application/json")
         .body(body.clone())
@@ -197,8 +191,7 @@ async fn me_answers_who_the_token_says_and_bad_tokens_get_401() {
     let mut forged = token.clone();
     forged.push('x');
     let refused = app
-        .client
-        .post(format!("{}/graphql", app.address))
+        .post_graphql()
         .bearer_auth(forged)
         .header("content-type", "application/json")
         .body(body)
@@ -227,8 +220,7 @@ async fn five_projects(db: &FreshDatabase) {
 #[tokio::test]
 async fn a_front_end_pages_through_projects_with_filters_and_ordering() {
     use carnet_domain::person::Role;
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     five_projects(&db).await;
     let token = app.token(Role::LabTeam, &[]);
     let mut seen = vec![];
@@ -273,8 +265,7 @@ async fn a_front_end_pages_through_projects_with_filters_and_ordering() {
 #[tokio::test]
 async fn an_academie_sees_its_own_projects_and_nothing_else() {
     use carnet_domain::person::Role;
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     five_projects(&db).await;
     let creteil = app.token(Role::Academie, &["24"]);
     let res = app.graphql_as(Some(&creteil), LIST, serde_json::json!({})).await;
@@ -304,8 +295,7 @@ async fn an_academie_sees_its_own_projects_and_nothing_else() {
 #[tokio::test]
 async fn an_operator_rebuilds_the_project_read_model_with_no_change_in_answers() {
     use carnet_domain::person::Role;
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     five_projects(&db).await;
     let token = app.token(Role::Auditor, &[]);
     let before = app.graphql_as(Some(&token), LIST, serde_json::json!({ "first": 100 })).await;

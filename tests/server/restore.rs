@@ -11,9 +11,6 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SUBMIT: &str = "mutation($t: String!) { submitProject(input: { title: $t, problemStatement: \"Un besoin.\", \
-                      supportMode: PUNCTUAL, academieCodes: [\"24\"] }) { project { id version } } }";
-
 const INTEGRITY: &str = "{ integrity { intact events breach { globalPosition streamId streamVersion kind message } } }";
 
 const FEED: &str = "query($after: String) { events(first: 100, after: $after) { totalCount \
@@ -142,7 +139,7 @@ async fn feed(app: &TestApp, auditor: &str) -> Vec<(i64, String)> {
 }
 
 async fn submit(app: &TestApp, token: &str, title: &str) {
-    let res = app.graphql_as(Some(token), SUBMIT, json!({ "t": title })).await;
+    let res = app.graphql_as(Some(token), SUBMIT_TITLED, json!({ "t": title })).await;
     assert!(res["errors"].is_null(), "{res}");
 }
 

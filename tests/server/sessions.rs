@@ -22,8 +22,7 @@ async fn request(app: &TestApp, token: &str, format: &str, organisation: &str, k
 
 #[tokio::test]
 async fn a_session_goes_from_request_to_close_each_payload_showing_its_state() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let token = app.token(Role::LabTeam, &[]);
     let facilitator = app.register_person(&token, "Inès", "Garnier").await;
     let participant = app.register_person(&token, "Julie", "Rousseau").await;
@@ -77,8 +76,7 @@ async fn a_session_goes_from_request_to_close_each_payload_showing_its_state() {
 
 #[tokio::test]
 async fn session_rules_refuse_by_name_and_write_nothing() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let token = app.token(Role::LabTeam, &[]);
     let (a, b) = (
         app.register_person(&token, "Nicolas", "Perrin").await,
@@ -147,8 +145,7 @@ async fn session_rules_refuse_by_name_and_write_nothing() {
 
 #[tokio::test]
 async fn personal_data_reaches_the_lab_team_and_admins_only_and_erasure_is_for_admins() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let team = app.token(Role::LabTeam, &[]);
     let person = app.register_person(&team, "Amélie", "Fontaine").await;
     assert_eq!(
@@ -189,8 +186,7 @@ async fn personal_data_reaches_the_lab_team_and_admins_only_and_erasure_is_for_a
 
 #[tokio::test]
 async fn an_identity_already_linked_to_someone_else_is_refused_by_name() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let team = app.token(Role::LabTeam, &[]);
     let (a, b) =
         (app.register_person(&team, "Yann", "Le Goff").await, app.register_person(&team, "Nadia", "Bensaïd").await);
@@ -214,32 +210,15 @@ async fn an_identity_already_linked_to_someone_else_is_refused_by_name() {
 
 #[tokio::test]
 async fn a_session_can_be_declined_withdrawn_or_cancelled() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let token = app.token(Role::LabTeam, &[]);
     let reason = "Le calendrier ne le permet pas.";
-    let declined = request(&app, &token, "IDEATION", "Lycée Condorcet", "SCHOOL").await.expect("requested");
-    let s = app
-        .try_mutate(
-            &token,
-            "declineSession",
-            json!({ "sessionId": declined["id"], "reason": reason }),
-            "session",
-            SESSION_FIELDS,
-        )
-        .await;
-    assert_eq!(s.expect("declined")["status"], "DECLINED");
-    let withdrawn = request(&app, &token, "IDEATION", "Lycée Condorcet", "SCHOOL").await.expect("requested");
-    let s = app
-        .try_mutate(
-            &token,
-            "withdrawSession",
-            json!({ "sessionId": withdrawn["id"], "reason": reason }),
-            "session",
-            SESSION_FIELDS,
-        )
-        .await;
-    assert_eq!(s.expect("withdrawn")["status"], "WITHDRAWN");
+    for (name, status) in [("declineSession", "DECLINED"), ("withdrawSession", "WITHDRAWN")] {
+        let requested = request(&app, &token, "IDEATION", "Lycée Condorcet", "SCHOOL").await.expect("requested");
+        let input = json!({ "sessionId": requested["id"], "reason": reason });
+        let s = app.try_mutate(&token, name, input, "session", SESSION_FIELDS).await;
+        assert_eq!(s.unwrap_or_else(|res| panic!("{name}: {res}"))["status"], status);
+    }
     let cancelled = request(&app, &token, "WORLD_CAFE", "Réseau Canopé", "PARTNER").await.expect("requested");
     let id = cancelled["id"].clone();
     app.try_mutate(&token, "startSessionScoping", json!({ "sessionId": id }), "session", SESSION_FIELDS)

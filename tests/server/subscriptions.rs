@@ -84,8 +84,7 @@ fn summary(events: &[Value]) -> Vec<(i64, String, String)> {
 
 #[tokio::test]
 async fn a_subscriber_sees_another_clients_change_with_its_new_status_and_version() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let lab = app.token(Role::LabTeam, &[]);
     let project = app.submit_project(&lab, "Mathématiques en seconde", "24").await;
     let id = project["id"].clone();
@@ -160,8 +159,7 @@ async fn a_subscriber_on_one_instance_sees_a_change_made_through_another() {
 
 #[tokio::test]
 async fn activity_sends_the_matching_events_in_commit_order_and_no_payload() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let lab = app.token(Role::LabTeam, &[]);
     let first = app.submit_project(&lab, "Premier", "24").await["id"].clone();
     let second = app.submit_project(&lab, "Second", "01").await["id"].clone();
@@ -237,8 +235,7 @@ async fn activity_sends_the_matching_events_in_commit_order_and_no_payload() {
 
 #[tokio::test]
 async fn an_academie_follows_its_own_projects_and_nothing_else() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let lab = app.token(Role::LabTeam, &[]);
     let creteil_project = app.submit_project(&lab, "Projet de Créteil", "24").await["id"].clone();
     let paris_project = app.submit_project(&lab, "Projet de Paris", "01").await["id"].clone();
@@ -300,8 +297,7 @@ async fn an_academie_follows_its_own_projects_and_nothing_else() {
 
 #[tokio::test]
 async fn a_subscriber_follows_a_session_as_well() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let lab = app.token(Role::LabTeam, &[]);
     let request = json!({ "input": {
         "title": "Sprint sur l'orientation",
@@ -347,8 +343,7 @@ async fn a_subscriber_follows_a_session_as_well() {
 
 #[tokio::test]
 async fn connections_without_a_valid_token_are_refused_and_territory_holds() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let lab = app.token(Role::LabTeam, &[]);
     let paris_project = app.submit_project(&lab, "Projet de Paris", "01").await["id"].clone();
 
@@ -456,8 +451,7 @@ async fn the_server_closes_live_connections_when_it_stops() {
 /// `INIT_TIMEOUT` passes.
 #[tokio::test]
 async fn a_connection_without_init_is_closed_4408() {
-    let db = FreshDatabase::create().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let mut silent = app.ws().await;
     let (code, reason) = silent.closed_within(carnet_api::ws::INIT_TIMEOUT + WS_TIMEOUT).await;
     assert_eq!((code, reason.as_str()), (4408, "Connection initialisation timeout"));

@@ -49,15 +49,28 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("request")
     }
 
+    /// A POST to /graphql, for the test to finish (headers, body) and send.
+    pub fn post_graphql(&self) -> reqwest::RequestBuilder {
+        self.client.post(format!("{}/graphql", self.address))
+    }
+
     /// POSTs `body` to /graphql with the given content type.
     pub async fn post_graphql_raw(&self, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.client
-            .post(format!("{}/graphql", self.address))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("request")
+        self.post_graphql().header("content-type", content_type).body(body).send().await.expect("request")
+    }
+
+    /// POSTs `query` as JSON, with `token` if any and extra `headers`: the raw response, whatever
+    /// its status.
+    pub async fn post_query(&self, token: Option<&str>, query: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request =
+            self.post_graphql().header("content-type", "application/json").body(json!({ "query": query }).to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request")
     }
 
     /// Runs a GraphQL document the way a front end does, and returns the JSON response.
@@ -73,8 +86,7 @@ impl TestApp {
         variables: serde_json::Value,
     ) -> serde_json::Value {
         let body = serde_json::json!({ "query": query, "variables": variables }).to_string();
-        let mut req =
-            self.client.post(format!("{}/graphql", self.address)).header("content-type", "application/json").body(body);
+        let mut req = self.post_graphql().header("content-type", "application/json").body(body);
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -148,6 +160,23 @@ pub const PERSON_FIELDS: &str = "id displayName givenName usualName email roles 
 pub const PROJECT_FIELDS: &str = "id reference status statusLabel phase phaseLabel supportMode progress academieCodes \
                                   establishments phases { phase startedOn endedOn } version";
 
+/// A submission in académie 24 as a front end writes it, the title `$t` its only variable: the
+/// new project's `id version`.
+pub const SUBMIT_TITLED: &str = "mutation($t: String!) { submitProject(input: { title: $t, \
+                                 problemStatement: \"Un besoin.\", supportMode: PUNCTUAL, academieCodes: [\"24\"] }) \
+                                 { project { id version } } }";
+
+/// What the `/metrics` of a served process at `address` counts in `metric`, all labels together.
+pub async fn metric_total(client: &reqwest::Client, address: &str, metric: &str) -> u64 {
+    let metrics = client.get(format!("{address}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let prefix = format!("{metric}{{");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 /// The input of a project submitted in `academie` on 2026-09-14, titled `title`.
 pub fn project_submission(title: &str, academie: &str) -> Value {
     json!({
@@ -165,6 +194,13 @@ pub fn project_submission(title: &str, academie: &str) -> Value {
 pub fn test_master_keys() -> std::sync::Arc<carnet_store::MasterKeys> {
     static KEYS: std::sync::OnceLock<std::sync::Arc<carnet_store::MasterKeys>> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| std::sync::Arc::new(carnet_store::MasterKeys::generate("test"))).clone()
+}
+
+/// A fresh PostgreSQL database and the application on it.
+pub async fn fresh_app() -> (FreshDatabase, TestApp) {
+    let db = FreshDatabase::create().await;
+    let app = spawn_app(&db.url).await;
+    (db, app)
 }
 
 pub async fn spawn_app(database_url: &str) -> TestApp {

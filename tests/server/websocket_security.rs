@@ -67,20 +67,9 @@ async fn roles_over(ws: &mut GraphqlWs, id: &str) -> Vec<String> {
     roles.iter().filter_map(|r| r["code"].as_str().map(str::to_owned)).collect()
 }
 
-#[tokio::test]
-async fn a_revoked_role_ends_what_it_allowed_then_the_connection_on_postgres() {
-    let db = FreshDatabase::create().await;
-    a_revoked_role_ends_what_it_allowed_then_the_connection(&db.url).await;
-}
+carnet_testkit::for_each_backend!(url: a_revoked_role_ends_what_it_allowed_then_the_connection);
 
-#[tokio::test]
-async fn a_revoked_role_ends_what_it_allowed_then_the_connection_on_sqlite() {
-    let dir = TempDir::new();
-    a_revoked_role_ends_what_it_allowed_then_the_connection(&format!("sqlite://{}", dir.path().join("c.db").display()))
-        .await;
-}
-
-async fn a_revoked_role_ends_what_it_allowed_then_the_connection(url: &str) {
+async fn a_revoked_role_ends_what_it_allowed_then_the_connection(url: &str, _: carnet_testkit::Backend) {
     let app = spawn_app_with(url, |c| c.oidc = vec![provider(ISSUER)]).await;
     let person = admit(&app, &[(ISSUER, SUB)], Some(("ACADEMIE", &["24"]))).await;
     grant(&app, &person, "AUDITOR", &[]).await;
@@ -189,8 +178,7 @@ async fn every_operation_over_a_websocket_spends_the_callers_budget() {
     assert!((9..=11).contains(&answered) && answered + limited == 30, "{answered} answered, {limited} limited");
     // the same budget as HTTP
     let res = app
-        .client
-        .post(format!("{}/graphql", app.address))
+        .post_graphql()
         .bearer_auth(&lab)
         .header("content-type", "application/json")
         .body(json!({ "query": ME }).to_string())

@@ -118,10 +118,32 @@ pub async fn catalog<S: ProjectionStore>(store: &S) -> Vec<String> {
 
 use carnet_domain::person::{Person, PersonState};
 use carnet_domain::session::{Session, SessionState};
+use carnet_domain::values::{AcademieCode, Label, LongText};
 use carnet_projections::*;
 use carnet_store::{Actor, EventStore, Metadata, RecordedEvent, Repository, StreamId, Upcasters};
+use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
+
+pub fn day(d: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
+}
+
+pub fn at(t: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(t).unwrap().to_utc()
+}
+
+pub fn label(s: &str) -> Label {
+    Label::parse(s).unwrap()
+}
+
+pub fn long(s: &str) -> LongText {
+    LongText::parse(s).unwrap()
+}
+
+pub fn aca(code: &str) -> AcademieCode {
+    AcademieCode::parse(code).unwrap()
+}
 
 pub fn meta() -> Metadata {
     Metadata::new(Actor { id: "lab-team-1".into(), issuer: "carnet-local".into() })
@@ -129,6 +151,26 @@ pub fn meta() -> Metadata {
 
 pub fn repo<S: EventStore, D: carnet_domain::Decider>(store: &S) -> Repository<S, D> {
     Repository::new(store.clone(), Arc::new(Upcasters::carnet())).with_snapshot_every(5)
+}
+
+/// Runs `command` on aggregate `id` of `D` through the repository, the inline read models
+/// committing with its events.
+pub async fn execute<S: ProjectionStore, D: carnet_domain::Decider>(
+    store: &S,
+    id: Uuid,
+    command: &D::Command,
+) -> Result<carnet_store::Executed<D>, carnet_store::CommandError> {
+    let inline = InlineProjections::default();
+    repo::<S, D>(store).execute(id, command, &meta(), None, Some(&inline)).await
+}
+
+/// The same, failing the test (naming the command) when it is refused.
+pub async fn run<S: ProjectionStore, D: carnet_domain::Decider>(
+    store: &S,
+    id: Uuid,
+    command: &D::Command,
+) -> carnet_store::Executed<D> {
+    execute(store, id, command).await.unwrap_or_else(|e| panic!("{command:?}: {e}"))
 }
 
 /// The code a domain enum is stored as.
@@ -287,4 +329,63 @@ pub fn assert_same(actual: &[String], expected: &[String], what: &str) {
             expected.get(i)
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyset paging, as a client pages: cursors go through JSON and back
+
+/// The cursor as the API hands it out and gets it back.
+fn through_the_client<C: serde::Serialize + serde::de::DeserializeOwned>(cursor: C) -> C {
+    serde_json::from_str(&serde_json::to_string(&cursor).unwrap()).unwrap()
+}
+
+/// Every page forward (`list(after)` is the page after a cursor, `at(row)` a row's id and
+/// cursor), checking the page flags and the total on each.
+pub async fn page_forward<R, C: serde::Serialize + serde::de::DeserializeOwned>(
+    list: impl AsyncFn(Option<&C>) -> Page<R>,
+    at: impl Fn(&R) -> (Uuid, C),
+    size: u32,
+    total: usize,
+    what: &dyn std::fmt::Debug,
+) -> Vec<Uuid> {
+    let (mut ids, mut after) = (vec![], None);
+    loop {
+        let page = list(after.as_ref()).await;
+        assert_eq!(page.total_count, total as u64, "{what:?}");
+        assert_eq!(page.has_previous_page, after.is_some());
+        ids.extend(page.rows.iter().map(|r| at(r).0));
+        if !page.has_next_page {
+            assert!(page.rows.len() <= size as usize);
+            return ids;
+        }
+        assert_eq!(page.rows.len(), size as usize);
+        assert!(ids.len() <= total, "pages go on past the total");
+        after = Some(through_the_client(at(page.rows.last().unwrap()).1));
+    }
+}
+
+/// Every page backward from the end (`list(before)` is the page before a cursor), put back in
+/// order, checking the page flags and the total on each.
+pub async fn page_backward<R, C: serde::Serialize + serde::de::DeserializeOwned>(
+    list: impl AsyncFn(Option<&C>) -> Page<R>,
+    at: impl Fn(&R) -> (Uuid, C),
+    size: u32,
+    total: usize,
+    what: &dyn std::fmt::Debug,
+) -> Vec<Uuid> {
+    let (mut pages, mut before) = (vec![], None);
+    loop {
+        let page = list(before.as_ref()).await;
+        assert_eq!(page.total_count, total as u64, "{what:?}");
+        assert_eq!(page.has_next_page, before.is_some());
+        let ids: Vec<Uuid> = page.rows.iter().map(|r| at(r).0).collect();
+        if !page.has_previous_page {
+            pages.push(ids);
+            break;
+        }
+        assert_eq!(page.rows.len(), size as usize);
+        before = Some(through_the_client(at(page.rows.first().unwrap()).1));
+        pages.push(ids);
+    }
+    pages.into_iter().rev().flatten().collect()
 }
