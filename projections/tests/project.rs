@@ -431,14 +431,7 @@ async fn commands_landing_during_a_rebuild_are_not_lost<S: ProjectionStore>(stor
             w
         })
     };
-    // small batches, so that the rebuild takes turns with the writer
-    let before = landed.load(Ordering::Relaxed);
-    rebuild_with(&store, Arc::new(Upcasters::carnet()), None, 5, &mut |_| {}).await.unwrap();
-    let during = landed.load(Ordering::Relaxed) - before;
-    stop.store(true, Ordering::Relaxed);
-    let w = writer.await.unwrap();
-    assert!(during > 0, "commands landed during the rebuild");
-    eprintln!("{during} commands landed during the rebuild, {} in all", landed.load(Ordering::Relaxed));
+    let w = common::rebuild_during(&store, &stop, &landed, writer).await;
 
     for id in &w.projects {
         check_against_the_log(&store, id.0).await;
@@ -464,29 +457,23 @@ fn sorted(rows: &[&ProjectRow], order: ProjectOrder) -> Vec<Uuid> {
     rows.iter().map(|r| r.id).collect()
 }
 
-async fn page_forward<S: ProjectionStore>(
+/// Every page of the list for `filter` in `order`, `size` at a time, forward or `backward`.
+async fn pages<S: ProjectionStore>(
     store: &S,
     filter: &ProjectFilter,
     order: ProjectOrder,
     size: u32,
     total: usize,
+    backward: bool,
 ) -> Vec<Uuid> {
-    let list =
-        async |after: Option<&ProjectCursor>| list_projects(store.db(), filter, order, size, after).await.unwrap();
-    common::page_forward(list, |r: &ProjectRow| (r.id, r.cursor(order.field)), size, total, filter).await
-}
-
-async fn page_backward<S: ProjectionStore>(
-    store: &S,
-    filter: &ProjectFilter,
-    order: ProjectOrder,
-    size: u32,
-    total: usize,
-) -> Vec<Uuid> {
-    let list = async |before: Option<&ProjectCursor>| {
-        list_projects_backward(store.db(), filter, order, size, before).await.unwrap()
+    let list = async |cursor: Option<&ProjectCursor>| {
+        if backward {
+            list_projects_backward(store.db(), filter, order, size, cursor).await.unwrap()
+        } else {
+            list_projects(store.db(), filter, order, size, cursor).await.unwrap()
+        }
     };
-    common::page_backward(list, |r: &ProjectRow| (r.id, r.cursor(order.field)), size, total, filter).await
+    common::page_through(list, |r: &ProjectRow| (r.id, r.cursor(order.field)), size, total, backward, filter).await
 }
 
 async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(store: S, _: Backend) {
@@ -548,11 +535,11 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
             let order = ProjectOrder::new(field, direction);
             let expected = sorted(&all, order);
             for size in [1, 7, 30, 100] {
-                let got = page_forward(&store, &ProjectFilter::default(), order, size, 30).await;
+                let got = pages(&store, &ProjectFilter::default(), order, size, 30, false).await;
                 assert_eq!(got, expected, "{order:?}, pages of {size}");
             }
             for size in [1, 7, 100] {
-                let got = page_backward(&store, &ProjectFilter::default(), order, size, 30).await;
+                let got = pages(&store, &ProjectFilter::default(), order, size, 30, true).await;
                 assert_eq!(got, expected, "{order:?}, backward pages of {size}");
             }
         }
@@ -634,7 +621,7 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
     for (filter, check) in &cases {
         let matching: Vec<&ProjectRow> = all.iter().copied().filter(|p| check(p)).collect();
         matched_some += usize::from(!matching.is_empty() && matching.len() < 30);
-        let got = page_forward(&store, filter, order, 4, matching.len()).await;
+        let got = pages(&store, filter, order, 4, matching.len(), false).await;
         assert_eq!(got, sorted(&matching, order), "{filter:?}");
     }
     assert!(matched_some >= 12, "the fixtures should make most filters select something");

@@ -414,14 +414,7 @@ async fn commands_landing_during_a_rebuild_of_every_read_model_are_not_lost<S: P
             w
         })
     };
-    // small batches, so that the rebuild takes turns with the writer
-    let before = landed.load(Ordering::Relaxed);
-    rebuild_with(&store, Arc::new(Upcasters::carnet()), None, 5, &mut |_| {}).await.unwrap();
-    let during = landed.load(Ordering::Relaxed) - before;
-    stop.store(true, Ordering::Relaxed);
-    let w = writer.await.unwrap();
-    assert!(during > 0, "commands landed during the rebuild");
-    eprintln!("{during} commands landed during the rebuild, {} in all", landed.load(Ordering::Relaxed));
+    let w = common::rebuild_during(&store, &stop, &landed, writer).await;
 
     check_against_the_log(&store, &w).await;
     let live = dump(&store).await;

@@ -313,29 +313,23 @@ fn sorted(rows: &[&SessionRow], order: SessionOrder) -> Vec<Uuid> {
     rows.iter().map(|r| r.id).collect()
 }
 
-async fn page_forward<S: ProjectionStore>(
+/// Every page of the list for `filter` in `order`, `size` at a time, forward or `backward`.
+async fn pages<S: ProjectionStore>(
     store: &S,
     filter: &SessionFilter,
     order: SessionOrder,
     size: u32,
     total: usize,
+    backward: bool,
 ) -> Vec<Uuid> {
-    let list =
-        async |after: Option<&SessionCursor>| list_sessions(store.db(), filter, order, size, after).await.unwrap();
-    common::page_forward(list, |r: &SessionRow| (r.id, r.cursor(order.field)), size, total, filter).await
-}
-
-async fn page_backward<S: ProjectionStore>(
-    store: &S,
-    filter: &SessionFilter,
-    order: SessionOrder,
-    size: u32,
-    total: usize,
-) -> Vec<Uuid> {
-    let list = async |before: Option<&SessionCursor>| {
-        list_sessions_backward(store.db(), filter, order, size, before).await.unwrap()
+    let list = async |cursor: Option<&SessionCursor>| {
+        if backward {
+            list_sessions_backward(store.db(), filter, order, size, cursor).await.unwrap()
+        } else {
+            list_sessions(store.db(), filter, order, size, cursor).await.unwrap()
+        }
     };
-    common::page_backward(list, |r: &SessionRow| (r.id, r.cursor(order.field)), size, total, filter).await
+    common::page_through(list, |r: &SessionRow| (r.id, r.cursor(order.field)), size, total, backward, filter).await
 }
 
 async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(store: S, _: Backend) {
@@ -362,10 +356,10 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
             let order = SessionOrder::new(field, direction);
             let expected = sorted(&all, order);
             for size in [1, 4, 27, 100] {
-                assert_eq!(page_forward(&store, &none, order, size, 27).await, expected, "{order:?}, pages of {size}");
+                assert_eq!(pages(&store, &none, order, size, 27, false).await, expected, "{order:?}, pages of {size}");
             }
             for size in [1, 5, 100] {
-                let got = page_backward(&store, &none, order, size, 27).await;
+                let got = pages(&store, &none, order, size, 27, true).await;
                 assert_eq!(got, expected, "{order:?}, backward pages of {size}");
             }
         }
@@ -473,9 +467,9 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
             SessionOrder::new(SessionOrderField::StartsAt, Direction::Asc),
             SessionOrder::new(SessionOrderField::Reference, Direction::Desc),
         ] {
-            let got = page_forward(&store, filter, order, 4, matching.len()).await;
+            let got = pages(&store, filter, order, 4, matching.len(), false).await;
             assert_eq!(got, sorted(&matching, order), "{filter:?}");
-            let got = page_backward(&store, filter, order, 3, matching.len()).await;
+            let got = pages(&store, filter, order, 3, matching.len(), true).await;
             assert_eq!(got, sorted(&matching, order), "{filter:?}, backward");
         }
     }

@@ -48,6 +48,29 @@ fn stream() -> StreamId {
     StreamId::new("test", Uuid::now_v7())
 }
 
+/// Runs `task(i)` for each `i` in `0..n` at once, each in a task of its own, all released
+/// together by a barrier: their results, in order.
+async fn all_at_once<T: Send + 'static, F: Future<Output = T> + Send + 'static>(
+    n: usize,
+    task: impl Fn(usize) -> F,
+) -> Vec<T> {
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (barrier, task) = (barrier.clone(), task(i));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                task.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for t in tasks {
+        results.push(t.await.expect("a task"));
+    }
+    results
+}
+
 fn ev(n: u64) -> NewEvent {
     NewEvent::new("Happened", json!({ "n": n }))
 }
@@ -106,21 +129,18 @@ async fn concurrent_appends_with_the_same_expected_version_conflict<S: EventStor
     for round in 0..10 {
         let s = stream();
         store.append(&s, ExpectedVersion::NoStream, &[ev(0)], &meta()).await.unwrap();
-        let barrier = Arc::new(Barrier::new(2));
-        let tasks: Vec<_> = (0..2)
-            .map(|i| {
-                let (store, s, barrier) = (store.clone(), s.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    let events: Vec<NewEvent> = (0..=i).map(ev).collect();
-                    store.append(&s, ExpectedVersion::Exact(1), &events, &meta()).await
-                })
-            })
-            .collect();
+        let results = all_at_once(2, |i| {
+            let (store, s) = (store.clone(), s.clone());
+            async move {
+                let events: Vec<NewEvent> = (0..=i as u64).map(ev).collect();
+                store.append(&s, ExpectedVersion::Exact(1), &events, &meta()).await
+            }
+        })
+        .await;
         let mut winners = vec![];
         let mut conflicts = vec![];
-        for t in tasks {
-            match t.await.unwrap() {
+        for result in results {
+            match result {
                 Ok(r) => winners.push(r),
                 Err(StoreError::Conflict { current_version, .. }) => conflicts.push(current_version),
                 Err(e) => panic!("round {round}: unexpected {e:?}"),
@@ -150,20 +170,13 @@ async fn a_retried_command_id_returns_the_first_result<S: EventStore>(store: S, 
 async fn concurrent_retries_of_one_command_write_once<S: EventStore>(store: S, _: Backend) {
     let s = stream();
     let m = meta();
-    let barrier = Arc::new(Barrier::new(8));
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (store, s, m, barrier) = (store.clone(), s.clone(), m.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store.append(&s, ExpectedVersion::Any, &[ev(1), ev(2), ev(3)], &m).await
-            })
-        })
-        .collect();
-    let mut results = vec![];
-    for t in tasks {
-        results.push(t.await.unwrap().expect("every retry succeeds"));
-    }
+    let results = all_at_once(8, |_| {
+        let (store, s, m) = (store.clone(), s.clone(), m.clone());
+        async move {
+            store.append(&s, ExpectedVersion::Any, &[ev(1), ev(2), ev(3)], &m).await.expect("every retry succeeds")
+        }
+    })
+    .await;
     assert_eq!(results.iter().filter(|r| !r.replayed).count(), 1, "one attempt wrote");
     let written = results.iter().find(|r| !r.replayed).unwrap();
     for r in &results {
@@ -177,23 +190,12 @@ async fn concurrent_retries_of_one_command_write_once<S: EventStore>(store: S, _
 async fn one_command_sent_to_two_streams_at_once_writes_once<S: EventStore>(store: S, _: Backend) {
     for _ in 0..5 {
         let m = meta();
-        let barrier = Arc::new(Barrier::new(2));
         let streams = [stream(), stream()];
-        let tasks: Vec<_> = streams
-            .iter()
-            .cloned()
-            .map(|s| {
-                let (store, m, barrier) = (store.clone(), m.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    store.append(&s, ExpectedVersion::Any, &[ev(1)], &m).await
-                })
-            })
-            .collect();
-        let mut results = vec![];
-        for t in tasks {
-            results.push(t.await.unwrap());
-        }
+        let results = all_at_once(2, |i| {
+            let (store, m, s) = (store.clone(), m.clone(), streams[i].clone());
+            async move { store.append(&s, ExpectedVersion::Any, &[ev(1)], &m).await }
+        })
+        .await;
         let written: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(written.len(), 1, "one attempt wrote: {results:?}");
         assert!(!written[0].replayed);
@@ -296,28 +298,23 @@ async fn eight_unpinned_writers_on_one_aggregate_all_land<S: EventStore>(store: 
     use counter::*;
     let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(Upcasters::carnet()));
     let id = Uuid::now_v7();
-    let barrier = Arc::new(Barrier::new(8));
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (repo, barrier) = (repo.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let mut conflicts = 0;
-                for _ in 0..25 {
-                    match repo.execute(id, &Command::Add(1), &meta(), None, None).await {
-                        Ok(_) => {}
-                        Err(CommandError::Store(StoreError::Conflict { .. })) => conflicts += 1,
-                        Err(e) => panic!("{e:?}"),
-                    }
+    let conflicts: usize = all_at_once(8, |_| {
+        let repo = repo.clone();
+        async move {
+            let mut conflicts = 0;
+            for _ in 0..25 {
+                match repo.execute(id, &Command::Add(1), &meta(), None, None).await {
+                    Ok(_) => {}
+                    Err(CommandError::Store(StoreError::Conflict { .. })) => conflicts += 1,
+                    Err(e) => panic!("{e:?}"),
                 }
-                conflicts
-            })
-        })
-        .collect();
-    let mut conflicts = 0;
-    for t in tasks {
-        conflicts += t.await.unwrap();
-    }
+            }
+            conflicts
+        }
+    })
+    .await
+    .into_iter()
+    .sum();
     assert_eq!(conflicts, 0, "unpinned commands are retried until they land");
     assert_eq!(store.read_stream(&StreamId::new("counter", id), 1, None).await.unwrap().len(), 200);
     assert_eq!(repo.load(id).await.unwrap().state, 200);
@@ -348,32 +345,28 @@ async fn a_number_and_its_entity_are_one_fact<S: EventStore>(store: S, _: Backen
     assert!(matches!(failed, Err(CommandError::Store(StoreError::InvalidInput { .. }))), "{failed:?}");
     assert_eq!(store.stream_version(&StreamId::new("counter", sequence)).await.unwrap(), 0, "no number taken");
 
-    let barrier = Arc::new(Barrier::new(8));
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (repo, barrier) = (repo.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let (id, m) = (Uuid::now_v7(), meta());
-                let done = repo
-                    .execute_after::<Counter>(
-                        sequence,
-                        &Command::Add(1),
-                        &Metadata { command_id: Uuid::new_v5(&m.command_id, b"n"), ..m.clone() },
-                        id,
-                        |number: &u64| Ok(Command::Add(*number as u32)),
-                        &m,
-                        None,
-                    )
-                    .await
-                    .expect("created");
-                (id, done.state)
-            })
-        })
-        .collect();
+    let created = all_at_once(8, |_| {
+        let repo = repo.clone();
+        async move {
+            let (id, m) = (Uuid::now_v7(), meta());
+            let done = repo
+                .execute_after::<Counter>(
+                    sequence,
+                    &Command::Add(1),
+                    &Metadata { command_id: Uuid::new_v5(&m.command_id, b"n"), ..m.clone() },
+                    id,
+                    |number: &u64| Ok(Command::Add(*number as u32)),
+                    &m,
+                    None,
+                )
+                .await
+                .expect("created");
+            (id, done.state)
+        }
+    })
+    .await;
     let mut numbers = vec![];
-    for t in tasks {
-        let (id, number) = t.await.unwrap();
+    for (id, number) in created {
         assert_eq!(repo.load(id).await.unwrap().state, number, "the entity bears its number");
         numbers.push(number);
     }
@@ -696,18 +689,13 @@ async fn the_repository_decides_appends_and_retries_only_when_safe<S: EventStore
     assert_eq!(store.stream_version(&StreamId::new("counter", id)).await.unwrap(), 1, "a rejection writes nothing");
 
     // unpinned concurrent commands all land: conflicts are decided again on the new state
-    let barrier = Arc::new(Barrier::new(6));
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            let (repo, barrier) = (repo.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                repo.execute(id, &Command::Add(1), &meta(), None, None).await
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap().expect("retried until it lands");
+    let landed = all_at_once(6, |_| {
+        let repo = repo.clone();
+        async move { repo.execute(id, &Command::Add(1), &meta(), None, None).await }
+    })
+    .await;
+    for result in landed {
+        result.expect("retried until it lands");
     }
     assert_eq!(repo.load(id).await.unwrap().state, 11);
 

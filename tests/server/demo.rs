@@ -61,16 +61,8 @@ async fn a_fresh_clone_serves_the_lab_with_demo_data_on_sqlite() {
     assert!(lines.iter().any(|l| l.contains("données de démonstration chargées")), "{lines:?}");
     let token = token_for(&lines, "Équipe du lab");
     let client = reqwest::Client::new();
-    let res: serde_json::Value = client
-        .post(format!("{address}/graphql"))
-        .bearer_auth(&token)
-        .json(&json!({ "query": "{ projects(first: 100) { totalCount edges { node { reference status academieCodes } } } }" }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON");
+    let query = "{ projects(first: 100) { totalCount edges { node { reference status academieCodes } } } }";
+    let res = post_served(&client, &address, &token, &json!({ "query": query })).await;
     let projects = &res["data"]["projects"];
     assert_eq!(projects["totalCount"], 10, "une dizaine de projets: {res}");
     let statuses: std::collections::BTreeSet<&str> =
@@ -122,16 +114,7 @@ async fn nested_lists_cost_a_fixed_number_of_statements_whatever_the_page_size()
     let graphql = |query: String| {
         let (client, address, token) = (client.clone(), address.clone(), token.clone());
         async move {
-            let res: serde_json::Value = client
-                .post(format!("{address}/graphql"))
-                .bearer_auth(token)
-                .json(&json!({ "query": query }))
-                .send()
-                .await
-                .expect("request")
-                .json()
-                .await
-                .expect("JSON");
+            let res = post_served(&client, &address, &token, &json!({ "query": query })).await;
             assert!(res["errors"].is_null(), "{res}");
             res
         }

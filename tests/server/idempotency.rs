@@ -314,16 +314,8 @@ async fn a_kill_9_mid_burst_of_submissions_leaves_no_hole_in_the_numbering() {
 
         // the server starts again, and the next number follows
         let (mut child, address) = serve(dir.path(), &url);
-        let res: Value = client
-            .post(format!("{address}/graphql"))
-            .bearer_auth(&token)
-            .json(&json!({ "query": SUBMIT, "variables": { "input": submission(None, "Après") } }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = json!({ "query": SUBMIT, "variables": { "input": submission(None, "Après") } });
+        let res = post_served(&client, &address, &token, &body).await;
         let reference = res["data"]["submitProject"]["project"]["reference"].as_str().unwrap_or_default().to_owned();
         assert_eq!(reference, format!("110B-P-2026-{:03}", taken + 1), "{url}: {res}");
         assert_eq!(numbering_is_whole(&log(&url).await), taken + 1);

@@ -172,32 +172,15 @@ async fn me_answers_who_the_token_says_and_bad_tokens_get_401() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let body = serde_json::json!({ "query": "{ me { sub issuer roles { code label } academies } }" }).to_string();
-    let res: serde_json::Value = app
-        .post_graphql()
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = serde_json::json!({ "query": "{ me { sub issuer roles { code label } academies } }" });
+    let res = post_served(&app.client, &app.address, &token, &body).await;
     assert_eq!(res["data"]["me"]["sub"], "rectorat-creteil", "{res}");
     assert_eq!(res["data"]["me"]["roles"][0], serde_json::json!({ "code": "ACADEMIE", "label": "Académie" }));
     assert_eq!(res["data"]["me"]["academies"], serde_json::json!(["24"]));
 
     let mut forged = token.clone();
     forged.push('x');
-    let refused = app
-        .post_graphql()
-        .bearer_auth(forged)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let refused = app.post_graphql().bearer_auth(forged).json(&body).send().await.unwrap();
     assert_eq!(refused.status(), 401);
     let refused: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");

@@ -166,6 +166,13 @@ pub const SUBMIT_TITLED: &str = "mutation($t: String!) { submitProject(input: { 
                                  problemStatement: \"Un besoin.\", supportMode: PUNCTUAL, academieCodes: [\"24\"] }) \
                                  { project { id version } } }";
 
+/// POSTs `body` as JSON to the /graphql of a served process at `address`, with `token`: the
+/// JSON answer, whatever it says.
+pub async fn post_served(client: &reqwest::Client, address: &str, token: &str, body: &Value) -> Value {
+    let res = client.post(format!("{address}/graphql")).bearer_auth(token).json(body).send().await.expect("request");
+    res.json().await.expect("JSON")
+}
+
 /// What the `/metrics` of a served process at `address` counts in `metric`, all labels together.
 pub async fn metric_total(client: &reqwest::Client, address: &str, metric: &str) -> u64 {
     let metrics = client.get(format!("{address}/metrics")).send().await.expect("metrics").text().await.expect("text");

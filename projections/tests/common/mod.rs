@@ -173,6 +173,26 @@ pub async fn run<S: ProjectionStore, D: carnet_domain::Decider>(
     execute(store, id, command).await.unwrap_or_else(|e| panic!("{command:?}: {e}"))
 }
 
+/// Rebuilds every read model in small batches, so that the rebuild takes turns with `writer` (a
+/// task that writes until `stop` is set, counting in `landed` the commands that landed), then
+/// stops the writer and returns what it gives back. Fails unless commands landed meanwhile.
+pub async fn rebuild_during<S: ProjectionStore, W>(
+    store: &S,
+    stop: &std::sync::atomic::AtomicBool,
+    landed: &std::sync::atomic::AtomicUsize,
+    writer: tokio::task::JoinHandle<W>,
+) -> W {
+    use std::sync::atomic::Ordering;
+    let before = landed.load(Ordering::Relaxed);
+    rebuild_with(store, Arc::new(Upcasters::carnet()), None, 5, &mut |_| {}).await.unwrap();
+    let during = landed.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    let w = writer.await.unwrap();
+    assert!(during > 0, "commands landed during the rebuild");
+    eprintln!("{during} commands landed during the rebuild, {} in all", landed.load(Ordering::Relaxed));
+    w
+}
+
 /// The code a domain enum is stored as.
 pub fn code<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value).unwrap().as_str().unwrap().to_owned()
@@ -339,53 +359,41 @@ fn through_the_client<C: serde::Serialize + serde::de::DeserializeOwned>(cursor:
     serde_json::from_str(&serde_json::to_string(&cursor).unwrap()).unwrap()
 }
 
-/// Every page forward (`list(after)` is the page after a cursor, `at(row)` a row's id and
-/// cursor), checking the page flags and the total on each.
-pub async fn page_forward<R, C: serde::Serialize + serde::de::DeserializeOwned>(
+/// Every page of a keyset-paged list, forward from the start or `backward` from the end (then
+/// put back in order): `list(cursor)` is the page after (before) a cursor, `at(row)` a row's id
+/// and cursor. Checks the page flags, the page sizes and the total on each page.
+pub async fn page_through<R, C: serde::Serialize + serde::de::DeserializeOwned>(
     list: impl AsyncFn(Option<&C>) -> Page<R>,
     at: impl Fn(&R) -> (Uuid, C),
     size: u32,
     total: usize,
+    backward: bool,
     what: &dyn std::fmt::Debug,
 ) -> Vec<Uuid> {
-    let (mut ids, mut after) = (vec![], None);
+    let (mut pages, mut cursor) = (vec![], None);
     loop {
-        let page = list(after.as_ref()).await;
+        let page = list(cursor.as_ref()).await;
         assert_eq!(page.total_count, total as u64, "{what:?}");
-        assert_eq!(page.has_previous_page, after.is_some());
-        ids.extend(page.rows.iter().map(|r| at(r).0));
-        if !page.has_next_page {
-            assert!(page.rows.len() <= size as usize);
-            return ids;
-        }
-        assert_eq!(page.rows.len(), size as usize);
-        assert!(ids.len() <= total, "pages go on past the total");
-        after = Some(through_the_client(at(page.rows.last().unwrap()).1));
-    }
-}
-
-/// Every page backward from the end (`list(before)` is the page before a cursor), put back in
-/// order, checking the page flags and the total on each.
-pub async fn page_backward<R, C: serde::Serialize + serde::de::DeserializeOwned>(
-    list: impl AsyncFn(Option<&C>) -> Page<R>,
-    at: impl Fn(&R) -> (Uuid, C),
-    size: u32,
-    total: usize,
-    what: &dyn std::fmt::Debug,
-) -> Vec<Uuid> {
-    let (mut pages, mut before) = (vec![], None);
-    loop {
-        let page = list(before.as_ref()).await;
-        assert_eq!(page.total_count, total as u64, "{what:?}");
-        assert_eq!(page.has_next_page, before.is_some());
+        let (more, from_a_cursor) = if backward {
+            (page.has_previous_page, page.has_next_page)
+        } else {
+            (page.has_next_page, page.has_previous_page)
+        };
+        assert_eq!(from_a_cursor, cursor.is_some(), "{what:?}");
         let ids: Vec<Uuid> = page.rows.iter().map(|r| at(r).0).collect();
-        if !page.has_previous_page {
+        if !more {
+            assert!(ids.len() <= size as usize);
             pages.push(ids);
             break;
         }
-        assert_eq!(page.rows.len(), size as usize);
-        before = Some(through_the_client(at(page.rows.first().unwrap()).1));
+        assert_eq!(ids.len(), size as usize);
+        let edge = if backward { page.rows.first() } else { page.rows.last() };
+        cursor = Some(through_the_client(at(edge.unwrap()).1));
         pages.push(ids);
+        assert!(pages.iter().map(Vec::len).sum::<usize>() <= total, "pages go on past the total");
     }
-    pages.into_iter().rev().flatten().collect()
+    if backward {
+        pages.reverse();
+    }
+    pages.concat()
 }
