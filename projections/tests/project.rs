@@ -414,11 +414,9 @@ async fn commands_landing_during_a_rebuild_are_not_lost<S: ProjectionStore>(stor
     let mut w = Workload::new(7);
     workload(&store, &mut w, 12, 120).await;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let landed = Arc::new(AtomicUsize::new(0));
-    let writer = {
-        let (store, stop, landed) = (store.clone(), stop.clone(), landed.clone());
-        tokio::spawn(async move {
+    let writer = |stop: Arc<AtomicBool>, landed: Arc<AtomicUsize>| {
+        let store = store.clone();
+        async move {
             let inline = InlineProjections::default();
             let mut tried = 0;
             while tried < 20 || !stop.load(Ordering::Relaxed) {
@@ -429,9 +427,9 @@ async fn commands_landing_during_a_rebuild_are_not_lost<S: ProjectionStore>(stor
                 tried += 1;
             }
             w
-        })
+        }
     };
-    let w = common::rebuild_during(&store, &stop, &landed, writer).await;
+    let w = common::rebuild_during(&store, writer).await;
 
     for id in &w.projects {
         check_against_the_log(&store, id.0).await;

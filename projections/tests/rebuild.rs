@@ -398,11 +398,9 @@ async fn commands_landing_during_a_rebuild_of_every_read_model_are_not_lost<S: P
     let mut w = Workload::new(11);
     workload(&store, &mut w, 200).await;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let landed = Arc::new(AtomicUsize::new(0));
-    let writer = {
-        let (store, stop, landed) = (store.clone(), stop.clone(), landed.clone());
-        tokio::spawn(async move {
+    let writer = |stop: Arc<AtomicBool>, landed: Arc<AtomicUsize>| {
+        let store = store.clone();
+        async move {
             let inline = InlineProjections::default();
             let mut outcomes = Outcomes::default();
             let mut tried = 0;
@@ -412,9 +410,9 @@ async fn commands_landing_during_a_rebuild_of_every_read_model_are_not_lost<S: P
                 tried += 1;
             }
             w
-        })
+        }
     };
-    let w = common::rebuild_during(&store, &stop, &landed, writer).await;
+    let w = common::rebuild_during(&store, writer).await;
 
     check_against_the_log(&store, &w).await;
     let live = dump(&store).await;

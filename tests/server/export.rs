@@ -47,21 +47,14 @@ async fn some_history(app: &TestApp) {
         json!({ "title": title, "problemStatement": "Un besoin, « entre guillemets », et des\nlignes.",
                 "supportMode": "INCUBATION", "academieCodes": ["24"] })
     };
-    let first = app.mutate(&team, "submitProject", submit("Premier projet"), "project", "id version").await;
-    app.mutate(&team, "submitProject", submit("Second projet"), "project", "id version").await;
-    app.mutate(&team, "startProjectQualification", json!({ "projectId": first["id"] }), "project", "id version").await;
+    let first = app.execute(&team, "submitProject", "project", submit("Premier projet")).await;
+    app.execute(&team, "submitProject", "project", submit("Second projet")).await;
+    app.execute(&team, "startProjectQualification", "project", json!({ "projectId": first["id"] })).await;
     let register = json!({ "profile": { "givenName": "Zéphyrine", "usualName": "Quatremaire" } });
-    let person = app.mutate(&team, "registerPerson", register, "person", "id version").await;
+    let person = app.execute(&team, "registerPerson", "person", register).await;
     let update = json!({ "personId": person["id"], "profile": { "givenName": "Zéphyrine", "usualName": "Q." } });
-    app.mutate(&team, "updatePersonProfile", update, "person", "id version").await;
-    app.mutate(
-        &admin,
-        "erasePerson",
-        json!({ "personId": person["id"], "reason": "Demande RGPD" }),
-        "person",
-        "id version",
-    )
-    .await;
+    app.execute(&team, "updatePersonProfile", "person", update).await;
+    app.execute(&admin, "erasePerson", "person", json!({ "personId": person["id"], "reason": "Demande RGPD" })).await;
 }
 
 #[tokio::test]

@@ -120,7 +120,7 @@ async fn an_auditor_reads_a_projects_life_in_order_with_actors_and_correlations(
     let bob = token_for(&app, "bob", Role::LabTeam, &[]);
     let submit = json!({ "title": "Mathématiques en seconde", "problemStatement": "Les élèves décrochent.",
                          "supportMode": "INCUBATION", "academieCodes": ["24"], "submittedOn": "2026-09-14" });
-    let project = app.mutate(&alice, "submitProject", submit, "project", "id version").await;
+    let project = app.execute(&alice, "submitProject", "project", submit).await;
     let id = project["id"].clone();
     // (who, mutation, input): the project's scripted life
     let steps: Vec<(&str, &str, Value)> = vec![
@@ -137,7 +137,7 @@ async fn an_auditor_reads_a_projects_life_in_order_with_actors_and_correlations(
     for (i, (who, name, mut input)) in steps.into_iter().enumerate() {
         input["projectId"] = id.clone();
         let token = if who == "alice" { &alice } else { &bob };
-        let after = app.mutate(token, name, input, "project", "id version").await["version"].as_u64().unwrap();
+        let after = app.execute(token, name, "project", input).await["version"].as_u64().unwrap();
         assert!(after > version, "{name} wrote nothing");
         written.extend((version + 1..=after).map(|_| (who, i + 1)));
         version = after;
@@ -247,7 +247,7 @@ async fn a_sessions_history_follows_the_territory_it_belongs_to() {
     let team = app.token(Role::LabTeam, &[]);
     let request = json!({ "title": "Atelier orientation", "format": "IDEATION", "objective": "Préparer les stages.",
                           "requester": { "organisation": "DNE", "kind": "DIRECTION" }, "requestedOn": "2026-03-02" });
-    let session = app.mutate(&team, "requestSession", request, "session", "id version").await;
+    let session = app.execute(&team, "requestSession", "session", request).await;
     let creteil = app.token(Role::Academie, &["24"]);
     let read = |token: String| {
         let (app, id) = (&app, session["id"].clone());
@@ -259,9 +259,9 @@ async fn a_sessions_history_follows_the_territory_it_belongs_to() {
 
     let submit = json!({ "title": "Projet de Créteil", "problemStatement": "Un besoin.", "supportMode": "PUNCTUAL",
                          "academieCodes": ["24"] });
-    let project = app.mutate(&team, "submitProject", submit, "project", "id version").await;
+    let project = app.execute(&team, "submitProject", "project", submit).await;
     let link = json!({ "sessionId": session["id"], "projectId": project["id"] });
-    app.mutate(&team, "linkSessionToProject", link, "session", "id version").await;
+    app.execute(&team, "linkSessionToProject", "session", link).await;
     let res = read(creteil).await;
     let types: Vec<Value> = nodes(&res["data"]["history"]).iter().map(|e| e["type"].clone()).collect();
     assert_eq!(types.first(), Some(&json!("SessionRequested")), "{res}");
@@ -278,12 +278,11 @@ async fn a_persons_history_shows_the_profile_to_the_lab_team_only_and_erased_to_
     let admin = app.token(Role::Admin, &[]);
     let auditor = app.token(Role::Auditor, &[]);
     let register = json!({ "profile": { "givenName": GIVEN, "usualName": USUAL, "email": "zq@ac-nantes.fr" } });
-    let person = app.mutate(&team, "registerPerson", register, "person", "id version").await;
+    let person = app.execute(&team, "registerPerson", "person", register).await;
     let id = person["id"].clone();
     let update = json!({ "personId": id, "profile": { "givenName": GIVEN, "usualName": "Quatremaire-Lenoir" } });
-    app.mutate(&team, "updatePersonProfile", update, "person", "id version").await;
-    app.mutate(&team, "givePersonConsent", json!({ "personId": id, "purpose": "CONTACT" }), "person", "id version")
-        .await;
+    app.execute(&team, "updatePersonProfile", "person", update).await;
+    app.execute(&team, "givePersonConsent", "person", json!({ "personId": id, "purpose": "CONTACT" })).await;
 
     let history = |token: String| {
         let (app, id) = (&app, id.clone());
@@ -328,7 +327,7 @@ async fn a_persons_history_shows_the_profile_to_the_lab_team_only_and_erased_to_
     assert_eq!(profiles(&nodes(&res["data"]["events"]))[0]["given_name"], GIVEN, "{res}");
 
     let erase = json!({ "personId": id, "reason": "Demande d'effacement (RGPD, art. 17)" });
-    app.mutate(&admin, "erasePerson", erase, "person", "id version").await;
+    app.execute(&admin, "erasePerson", "person", erase).await;
     for token in [auditor.clone(), team.clone(), admin.clone()] {
         let events = history(token).await;
         assert_eq!(profiles(&events), vec![json!("Personne effacée"); 2], "{events:?}");
@@ -349,22 +348,16 @@ async fn the_events_feed_filters_in_order_for_auditors_and_admins_only() {
     let alice = token_for(&app, "alice", Role::LabTeam, &[]);
     let bob = token_for(&app, "bob", Role::Admin, &[]);
     let submit = |title: &str, academie: &str| json!({ "title": title, "problemStatement": "Un besoin.", "supportMode": "PUNCTUAL", "academieCodes": [academie] });
-    let p1 = app.mutate(&alice, "submitProject", submit("Premier", "24"), "project", "id version").await;
+    let p1 = app.execute(&alice, "submitProject", "project", submit("Premier", "24")).await;
     let register = json!({ "profile": { "givenName": "Lou", "usualName": "Martin" } });
-    app.mutate(&bob, "registerPerson", register, "person", "id version").await;
-    app.mutate(&bob, "submitProject", submit("Deuxième", "01"), "project", "id version").await;
-    app.mutate(&alice, "startProjectQualification", json!({ "projectId": p1["id"] }), "project", "id version").await;
+    app.execute(&bob, "registerPerson", "person", register).await;
+    app.execute(&bob, "submitProject", "project", submit("Deuxième", "01")).await;
+    app.execute(&alice, "startProjectQualification", "project", json!({ "projectId": p1["id"] })).await;
     let request = json!({ "title": "Atelier", "format": "IDEATION", "objective": "Un objectif.",
                           "requester": { "organisation": "DNE", "kind": "DIRECTION" } });
-    app.mutate(&bob, "requestSession", request, "session", "id version").await;
-    app.mutate(
-        &alice,
-        "acceptProject",
-        json!({ "projectId": p1["id"], "supportMode": "INCUBATION" }),
-        "project",
-        "id version",
-    )
-    .await;
+    app.execute(&bob, "requestSession", "session", request).await;
+    app.execute(&alice, "acceptProject", "project", json!({ "projectId": p1["id"], "supportMode": "INCUBATION" }))
+        .await;
 
     let auditor = app.token(Role::Auditor, &[]);
     let total = feed_caught_up(&app, &auditor, &db).await;
@@ -466,7 +459,7 @@ async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_
     };
     let project = |title: &'static str| {
         let (app, team) = (&app, &team);
-        async move { app.mutate(team, "submitProject", submit(title), "project", "id version").await["id"].clone() }
+        async move { app.execute(team, "submitProject", "project", submit(title)).await["id"].clone() }
     };
     let on = |p: &Value, day: &str, more: Value| {
         let mut input = json!({ "projectId": p, "on": day });
@@ -475,24 +468,22 @@ async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_
     };
     // a declined project, reopened; a withdrawn one; one accepted, paused, then abandoned
     let declined = project("Refusé").await;
-    app.mutate(&team, "startProjectQualification", on(&declined, "2026-01-10", json!({})), "project", "id version")
-        .await;
+    app.execute(&team, "startProjectQualification", "project", on(&declined, "2026-01-10", json!({}))).await;
     let decline = json!({ "reason": "Hors du champ du lab" });
-    app.mutate(&team, "declineProject", on(&declined, "2026-01-20", decline), "project", "id version").await;
+    app.execute(&team, "declineProject", "project", on(&declined, "2026-01-20", decline)).await;
     let reopen = json!({ "reason": "Le besoin a été reformulé" });
-    app.mutate(&team, "reopenProject", on(&declined, "2026-02-01", reopen), "project", "id version").await;
+    app.execute(&team, "reopenProject", "project", on(&declined, "2026-02-01", reopen)).await;
     let withdrawn = project("Retiré").await;
     let withdraw = json!({ "reason": "La porteuse a changé de poste" });
-    app.mutate(&team, "withdrawProject", on(&withdrawn, "2026-01-08", withdraw), "project", "id version").await;
+    app.execute(&team, "withdrawProject", "project", on(&withdrawn, "2026-01-08", withdraw)).await;
     let abandoned = project("Abandonné").await;
-    app.mutate(&team, "startProjectQualification", on(&abandoned, "2026-01-10", json!({})), "project", "id version")
-        .await;
+    app.execute(&team, "startProjectQualification", "project", on(&abandoned, "2026-01-10", json!({}))).await;
     let accept = json!({ "supportMode": "INCUBATION" });
-    app.mutate(&team, "acceptProject", on(&abandoned, "2026-01-15", accept), "project", "id version").await;
+    app.execute(&team, "acceptProject", "project", on(&abandoned, "2026-01-15", accept)).await;
     let pause = json!({ "reason": "Congés de l'équipe" });
-    app.mutate(&team, "pauseProject", on(&abandoned, "2026-02-01", pause), "project", "id version").await;
+    app.execute(&team, "pauseProject", "project", on(&abandoned, "2026-02-01", pause)).await;
     let abandon = json!({ "reasonCode": "OTHER", "explanation": "Plus de moyens pour le poursuivre" });
-    app.mutate(&team, "abandonProject", on(&abandoned, "2026-03-01", abandon), "project", "id version").await;
+    app.execute(&team, "abandonProject", "project", on(&abandoned, "2026-03-01", abandon)).await;
     // sessions: withdrawn, declined, cancelled
     let request = |title: &str| {
         json!({ "title": title, "format": "IDEATION", "objective": "Une question.",
@@ -501,48 +492,28 @@ async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_
     let session = |title: &'static str, scoped: bool| {
         let (app, team) = (&app, &team);
         async move {
-            let id = app.mutate(team, "requestSession", request(title), "session", "id version").await["id"].clone();
+            let id = app.execute(team, "requestSession", "session", request(title)).await["id"].clone();
             if scoped {
-                app.mutate(team, "startSessionScoping", json!({ "sessionId": id }), "session", "id version").await;
+                app.execute(team, "startSessionScoping", "session", json!({ "sessionId": id })).await;
             }
             id
         }
     };
     let s1 = session("Retirée", false).await;
-    app.mutate(
-        &team,
-        "withdrawSession",
-        json!({ "sessionId": s1, "reason": "Plus d'actualité" }),
-        "session",
-        "id version",
-    )
-    .await;
+    app.execute(&team, "withdrawSession", "session", json!({ "sessionId": s1, "reason": "Plus d'actualité" })).await;
     let s2 = session("Non retenue", true).await;
-    app.mutate(
-        &team,
-        "declineSession",
-        json!({ "sessionId": s2, "reason": "Relève de la formation" }),
-        "session",
-        "id version",
-    )
-    .await;
+    app.execute(&team, "declineSession", "session", json!({ "sessionId": s2, "reason": "Relève de la formation" }))
+        .await;
     let s3 = session("Annulée", true).await;
     let schedule = json!({ "sessionId": s3, "startsAt": "2026-06-10T09:00:00Z", "endsAt": "2026-06-10T17:00:00Z",
                            "location": "110 bis", "mode": "IN_PERSON", "capacity": 20 });
-    app.mutate(&team, "scheduleSession", schedule, "session", "id version").await;
-    app.mutate(
-        &team,
-        "cancelSession",
-        json!({ "sessionId": s3, "reason": "Grève des transports" }),
-        "session",
-        "id version",
-    )
-    .await;
+    app.execute(&team, "scheduleSession", "session", schedule).await;
+    app.execute(&team, "cancelSession", "session", json!({ "sessionId": s3, "reason": "Grève des transports" })).await;
     // a person erased
     let register = json!({ "profile": { "givenName": "Alix", "usualName": "Martin" } });
-    let person = app.mutate(&team, "registerPerson", register, "person", "id version").await["id"].clone();
+    let person = app.execute(&team, "registerPerson", "person", register).await["id"].clone();
     let erase = json!({ "personId": person, "reason": "Demande d'effacement (RGPD, art. 17)" });
-    app.mutate(&admin, "erasePerson", erase, "person", "id version").await;
+    app.execute(&admin, "erasePerson", "person", erase).await;
 
     feed_caught_up(&app, &auditor, &db).await;
     let expected: [(&str, &Value, &str); 9] = [

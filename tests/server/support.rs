@@ -140,6 +140,17 @@ impl TestApp {
         value
     }
 
+    /// Runs mutation `name` with `input`, failing the test unless it succeeds: the payload's
+    /// `entity` with its `id` and `version` (what a test that follows the log needs of it).
+    pub async fn execute(&self, token: &str, name: &str, entity: &str, input: Value) -> Value {
+        self.mutate(token, name, input, entity, "id version").await
+    }
+
+    /// Runs `query` without variables as `token`: the JSON response.
+    pub async fn ask(&self, token: &str, query: String) -> Value {
+        self.graphql_as(Some(token), &query, json!({})).await
+    }
+
     /// Submits [`project_submission`]`(title, academie)`: the new project's [`PROJECT_FIELDS`].
     pub async fn submit_project(&self, token: &str, title: &str, academie: &str) -> Value {
         self.mutate(token, "submitProject", project_submission(title, academie), "project", PROJECT_FIELDS).await

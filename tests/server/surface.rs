@@ -202,11 +202,7 @@ fn aliases(n: usize, field: &str) -> String {
 async fn aliases_directives_and_fragment_bombs_are_refused() {
     let (_db, app) = fresh_app().await;
     let token = app.token(Role::LabTeam, &[]);
-    let run = |query: String| {
-        let token = token.clone();
-        let app = &app;
-        async move { app.graphql_as(Some(&token), &query, json!({})).await }
-    };
+    let run = |query: String| app.ask(&token, query);
 
     let thirty = run(aliases(30, "__typename")).await;
     assert_eq!(thirty["data"]["a29"], "Query", "{thirty}");
@@ -288,11 +284,7 @@ async fn depth_and_complexity_are_limited_and_pages_multiply_the_cost() {
 async fn fragment_bombs_and_cycles_are_refused_before_they_are_walked() {
     let (_db, app) = fresh_app().await;
     let token = app.token(Role::LabTeam, &[]);
-    let run = |query: String| {
-        let token = token.clone();
-        let app = &app;
-        async move { app.graphql_as(Some(&token), &query, json!({})).await }
-    };
+    let run = |query: String| app.ask(&token, query);
     // each fragment spreads the next twice: 2^30 fields, written in 2 KB
     let mut fragments = String::from("{ ...F0 }\n");
     for i in 0..30 {

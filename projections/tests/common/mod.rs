@@ -173,16 +173,17 @@ pub async fn run<S: ProjectionStore, D: carnet_domain::Decider>(
     execute(store, id, command).await.unwrap_or_else(|e| panic!("{command:?}: {e}"))
 }
 
-/// Rebuilds every read model in small batches, so that the rebuild takes turns with `writer` (a
-/// task that writes until `stop` is set, counting in `landed` the commands that landed), then
-/// stops the writer and returns what it gives back. Fails unless commands landed meanwhile.
-pub async fn rebuild_during<S: ProjectionStore, W>(
+/// Starts `writer(stop, landed)` in a task of its own (it writes until `stop` is set, counting
+/// in `landed` the commands that landed), rebuilds every read model in small batches meanwhile,
+/// so that the rebuild takes turns with it, then stops it and returns what it gives back. Fails
+/// unless commands landed during the rebuild.
+pub async fn rebuild_during<S: ProjectionStore, W: Send + 'static, F: Future<Output = W> + Send + 'static>(
     store: &S,
-    stop: &std::sync::atomic::AtomicBool,
-    landed: &std::sync::atomic::AtomicUsize,
-    writer: tokio::task::JoinHandle<W>,
+    writer: impl FnOnce(Arc<std::sync::atomic::AtomicBool>, Arc<std::sync::atomic::AtomicUsize>) -> F,
 ) -> W {
-    use std::sync::atomic::Ordering;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (stop, landed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+    let writer = tokio::spawn(writer(stop.clone(), landed.clone()));
     let before = landed.load(Ordering::Relaxed);
     rebuild_with(store, Arc::new(Upcasters::carnet()), None, 5, &mut |_| {}).await.unwrap();
     let during = landed.load(Ordering::Relaxed) - before;
