@@ -16,8 +16,7 @@ fn outcome(res: &Value) -> String {
 
 #[tokio::test]
 async fn each_role_gets_what_it_may_and_nothing_else() {
-    let (_db, app) = fresh_app().await;
-    let team = app.token(Role::LabTeam, &[]);
+    let (_db, app, team) = fresh_app_as(Role::LabTeam).await;
     let submit = SUBMIT_TITLED;
     let project = app.graphql_as(Some(&team), submit, json!({ "t": "Projet de Créteil" })).await["data"]["submitProject"]
         ["project"]["id"]
@@ -111,8 +110,7 @@ async fn each_role_gets_what_it_may_and_nothing_else() {
 /// territory for an académie.
 #[tokio::test]
 async fn each_role_subscribes_to_what_it_may_read_only() {
-    let (_db, app) = fresh_app().await;
-    let team = app.token(Role::LabTeam, &[]);
+    let (_db, app, team) = fresh_app_as(Role::LabTeam).await;
     let submit = |title: &'static str, academie: &'static str| {
         let (app, team) = (&app, &team);
         async move {

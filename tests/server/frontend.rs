@@ -347,8 +347,7 @@ async fn media_types_statuses_and_the_data_key() {
 
 #[tokio::test]
 async fn a_failing_nullable_root_field_is_null_and_a_failing_non_null_one_nulls_data() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let missing = "UHJvamVjdDowMTkwMDAwMC0wMDAwLTcwMDAtODAwMC0wMDAwMDAwMDAwMDA"; // no such project
     for (lookup, query) in [
         ("project", format!("{{ academies {{ code }} project(id: \"{missing}\") {{ id }} }}")),
@@ -514,8 +513,7 @@ async fn a_request_id_from_a_trusted_proxy_is_kept_and_any_other_replaced() {
 
 #[tokio::test]
 async fn over_a_websocket_refusals_have_the_same_codes_request_ids_and_french() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let mut ws = app.ws_as(&token).await;
     for (id, query, code) in [
         ("unknown", "subscription { activity { nosuchfield } }", "GRAPHQL_VALIDATION_FAILED"),

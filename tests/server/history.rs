@@ -243,8 +243,7 @@ async fn an_auditor_reads_a_projects_life_in_order_with_actors_and_correlations(
 
 #[tokio::test]
 async fn a_sessions_history_follows_the_territory_it_belongs_to() {
-    let (_db, app) = fresh_app().await;
-    let team = app.token(Role::LabTeam, &[]);
+    let (_db, app, team) = fresh_app_as(Role::LabTeam).await;
     let request = json!({ "title": "Atelier orientation", "format": "IDEATION", "objective": "Préparer les stages.",
                           "requester": { "organisation": "DNE", "kind": "DIRECTION" }, "requestedOn": "2026-03-02" });
     let session = app.execute(&team, "requestSession", "session", request).await;
@@ -273,8 +272,7 @@ async fn a_sessions_history_follows_the_territory_it_belongs_to() {
 async fn a_persons_history_shows_the_profile_to_the_lab_team_only_and_erased_to_everyone() {
     const GIVEN: &str = "Zéphyrine";
     const USUAL: &str = "Quatremaire";
-    let (db, app) = fresh_app().await;
-    let team = app.token(Role::LabTeam, &[]);
+    let (db, app, team) = fresh_app_as(Role::LabTeam).await;
     let admin = app.token(Role::Admin, &[]);
     let auditor = app.token(Role::Auditor, &[]);
     let register = json!({ "profile": { "givenName": GIVEN, "usualName": USUAL, "email": "zq@ac-nantes.fr" } });
@@ -449,41 +447,55 @@ async fn the_events_feed_filters_in_order_for_auditors_and_admins_only() {
 /// "Decisions" query included; commands without one have none.
 #[tokio::test]
 async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_it() {
-    let (db, app) = fresh_app().await;
-    let team = app.token(Role::LabTeam, &[]);
+    let (db, app, team) = fresh_app_as(Role::LabTeam).await;
     let admin = app.token(Role::Admin, &[]);
     let auditor = app.token(Role::Auditor, &[]);
     let submit = |title: &str| {
         json!({ "title": title, "problemStatement": "Un besoin.", "supportMode": "INCUBATION",
                 "academieCodes": ["24"], "submittedOn": "2026-01-05" })
     };
-    let project = |title: &'static str| {
+    // a project submitted as `title`, then each (command, day, more input) in turn
+    let project = |title: &'static str, steps: Vec<(&'static str, &'static str, Value)>| {
         let (app, team) = (&app, &team);
-        async move { app.execute(team, "submitProject", "project", submit(title)).await["id"].clone() }
-    };
-    let on = |p: &Value, day: &str, more: Value| {
-        let mut input = json!({ "projectId": p, "on": day });
-        input.as_object_mut().unwrap().extend(more.as_object().unwrap().clone());
-        input
+        async move {
+            let id = app.execute(team, "submitProject", "project", submit(title)).await["id"].clone();
+            for (name, day, more) in steps {
+                let mut input = json!({ "projectId": id, "on": day });
+                input.as_object_mut().unwrap().extend(more.as_object().unwrap().clone());
+                app.execute(team, name, "project", input).await;
+            }
+            id
+        }
     };
     // a declined project, reopened; a withdrawn one; one accepted, paused, then abandoned
-    let declined = project("Refusé").await;
-    app.execute(&team, "startProjectQualification", "project", on(&declined, "2026-01-10", json!({}))).await;
-    let decline = json!({ "reason": "Hors du champ du lab" });
-    app.execute(&team, "declineProject", "project", on(&declined, "2026-01-20", decline)).await;
-    let reopen = json!({ "reason": "Le besoin a été reformulé" });
-    app.execute(&team, "reopenProject", "project", on(&declined, "2026-02-01", reopen)).await;
-    let withdrawn = project("Retiré").await;
-    let withdraw = json!({ "reason": "La porteuse a changé de poste" });
-    app.execute(&team, "withdrawProject", "project", on(&withdrawn, "2026-01-08", withdraw)).await;
-    let abandoned = project("Abandonné").await;
-    app.execute(&team, "startProjectQualification", "project", on(&abandoned, "2026-01-10", json!({}))).await;
-    let accept = json!({ "supportMode": "INCUBATION" });
-    app.execute(&team, "acceptProject", "project", on(&abandoned, "2026-01-15", accept)).await;
-    let pause = json!({ "reason": "Congés de l'équipe" });
-    app.execute(&team, "pauseProject", "project", on(&abandoned, "2026-02-01", pause)).await;
-    let abandon = json!({ "reasonCode": "OTHER", "explanation": "Plus de moyens pour le poursuivre" });
-    app.execute(&team, "abandonProject", "project", on(&abandoned, "2026-03-01", abandon)).await;
+    let declined = project(
+        "Refusé",
+        vec![
+            ("startProjectQualification", "2026-01-10", json!({})),
+            ("declineProject", "2026-01-20", json!({ "reason": "Hors du champ du lab" })),
+            ("reopenProject", "2026-02-01", json!({ "reason": "Le besoin a été reformulé" })),
+        ],
+    )
+    .await;
+    let withdrawn = project(
+        "Retiré",
+        vec![("withdrawProject", "2026-01-08", json!({ "reason": "La porteuse a changé de poste" }))],
+    )
+    .await;
+    let abandoned = project(
+        "Abandonné",
+        vec![
+            ("startProjectQualification", "2026-01-10", json!({})),
+            ("acceptProject", "2026-01-15", json!({ "supportMode": "INCUBATION" })),
+            ("pauseProject", "2026-02-01", json!({ "reason": "Congés de l'équipe" })),
+            (
+                "abandonProject",
+                "2026-03-01",
+                json!({ "reasonCode": "OTHER", "explanation": "Plus de moyens pour le poursuivre" }),
+            ),
+        ],
+    )
+    .await;
     // sessions: withdrawn, declined, cancelled
     let request = |title: &str| {
         json!({ "title": title, "format": "IDEATION", "objective": "Une question.",

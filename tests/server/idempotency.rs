@@ -167,13 +167,7 @@ async fn eight_concurrent_writers_without_expected_version_never_conflict() {
                     for i in 0..EACH {
                         let input = json!({ "projectId": id, "title": format!("Titre {w}-{i}"),
                             "problemStatement": "Toujours le même problème." });
-                        let res = app
-                            .graphql_as(
-                                Some(&token),
-                                "mutation($input: UpdateProjectDetailsInput!) { updateProjectDetails(input: $input) { project { version } } }",
-                                json!({ "input": input }),
-                            )
-                            .await;
+                        let res = app.mutation(&token, "updateProjectDetails", input, "project { version }").await;
                         codes.push(res["errors"][0]["extensions"]["code"].as_str().map(str::to_owned));
                     }
                     codes
@@ -332,12 +326,11 @@ async fn every_integer_input_beyond_32_bits_is_refused_by_one_rule() {
     let app = app_on(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let schema = app
-        .graphql_as(
-            Some(&token),
+        .ask(
+            &token,
             "{ __schema { queryType { name } mutationType { name } subscriptionType { name }
                types { name kind fields { name args { name type { ...T } } } inputFields { name type { ...T } } } } }
              fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }",
-            json!({}),
         )
         .await;
     let types = schema["data"]["__schema"]["types"].as_array().expect("introspection");
@@ -463,7 +456,7 @@ async fn integers_beyond_the_storage_are_refused_alike_on_both_backends() {
         assert_eq!(log(&url).await.len(), written, "{url}: nothing written");
         let res = run("recordAttendance", attendance(1_000, 10)).await;
         assert_eq!(res["data"]["recordAttendance"]["session"]["attendance"]["count"], 1_000, "{url}: {res}");
-        let visitors = app.graphql_as(Some(&token), "{ indicators { sessions { visitors } } }", json!({})).await;
+        let visitors = app.ask(&token, "{ indicators { sessions { visitors } } }").await;
         assert_eq!(visitors["data"]["indicators"]["sessions"]["visitors"], 1_000, "{url}: {visitors}");
     }
 }

@@ -11,8 +11,7 @@ const INTEGRITY: &str = "query($seals: [String!]) { integrity(recordedSeals: $se
 
 #[tokio::test]
 async fn auditors_check_the_log_and_find_the_first_altered_event() {
-    let (db, app) = fresh_app().await;
-    let team = app.token(Role::LabTeam, &[]);
+    let (db, app, team) = fresh_app_as(Role::LabTeam).await;
     let submit = SUBMIT_TITLED;
     for title in ["Premier", "Deuxième", "Troisième"] {
         let res = app.graphql_as(Some(&team), submit, json!({ "t": title })).await;

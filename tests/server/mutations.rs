@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_project_goes_from_submission_to_transfer_each_payload_showing_its_state() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
 
     let project = app.submit_project(&token, "Mathématiques en seconde", "24").await;
     assert_eq!(project["reference"], "110B-P-2026-001", "the first reference of the submission year");
@@ -100,8 +99,7 @@ async fn a_project_goes_from_submission_to_transfer_each_payload_showing_its_sta
 
 #[tokio::test]
 async fn two_clients_update_one_project_with_the_same_expected_version_and_one_gets_conflict() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let project = app.submit_project(&token, "Projet disputé", "24").await;
     let start = app.try_mutate(
         &token,
@@ -134,8 +132,7 @@ async fn two_clients_update_one_project_with_the_same_expected_version_and_one_g
 
 #[tokio::test]
 async fn a_retried_mutation_with_the_same_client_mutation_id_writes_nothing_twice() {
-    let (db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (db, app, token) = fresh_app_as(Role::LabTeam).await;
     let input = json!({
         "clientMutationId": "front-42",
         "title": "Projet envoyé deux fois",
@@ -155,8 +152,7 @@ async fn a_retried_mutation_with_the_same_client_mutation_id_writes_nothing_twic
 
 #[tokio::test]
 async fn invalid_input_is_refused_by_name_and_nothing_is_written() {
-    let (db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (db, app, token) = fresh_app_as(Role::LabTeam).await;
     let project = app.submit_project(&token, "Projet témoin", "24").await;
     let id = project["id"].clone();
     let base = json!({
@@ -232,8 +228,7 @@ async fn only_the_lab_team_and_admins_change_projects() {
 
 #[tokio::test]
 async fn a_burst_of_submissions_gets_consecutive_references_and_no_conflict() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     // more than the repository's conflict retries: racing on the series' stream would fail some
     let submissions = (0..30).map(|i| app.submit_project(&token, format!("Projet simultané {i}").leak(), "24"));
     let projects = futures::future::join_all(submissions).await;
@@ -245,8 +240,7 @@ async fn a_burst_of_submissions_gets_consecutive_references_and_no_conflict() {
 
 #[tokio::test]
 async fn the_other_ways_out_decline_withdraw_abandon_and_reopen_answer_their_state() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let run = |name: &'static str, project: &Value, input: Value| {
         let mut input = input;
         input["projectId"] = project["id"].clone();

@@ -22,8 +22,7 @@ async fn request(app: &TestApp, token: &str, format: &str, organisation: &str, k
 
 #[tokio::test]
 async fn a_session_goes_from_request_to_close_each_payload_showing_its_state() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let facilitator = app.register_person(&token, "Inès", "Garnier").await;
     let participant = app.register_person(&token, "Julie", "Rousseau").await;
 
@@ -76,8 +75,7 @@ async fn a_session_goes_from_request_to_close_each_payload_showing_its_state() {
 
 #[tokio::test]
 async fn session_rules_refuse_by_name_and_write_nothing() {
-    let (db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (db, app, token) = fresh_app_as(Role::LabTeam).await;
     let (a, b) = (
         app.register_person(&token, "Nicolas", "Perrin").await,
         app.register_person(&token, "Claire", "Vasseur").await,
@@ -130,11 +128,7 @@ async fn session_rules_refuse_by_name_and_write_nothing() {
     let res = request(&app, &token, "SEMINAR", "DGESCO", "DIRECTION").await;
     assert!(res.is_ok(), "a first seminar is fine: {res:?}");
     let res = app
-        .graphql_as(
-            Some(&token),
-            "mutation { requestSession(input: { title: \"Team building\", format: TEAM_BUILDING, objective: \"x\", requester: { organisation: \"DNE\", kind: DIRECTION } }) { session { id } } }",
-            json!({}),
-        )
+        .ask(&token, "mutation { requestSession(input: { title: \"Team building\", format: TEAM_BUILDING, objective: \"x\", requester: { organisation: \"DNE\", kind: DIRECTION } }) { session { id } } }")
         .await;
     assert_eq!(
         res["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
@@ -145,8 +139,7 @@ async fn session_rules_refuse_by_name_and_write_nothing() {
 
 #[tokio::test]
 async fn personal_data_reaches_the_lab_team_and_admins_only_and_erasure_is_for_admins() {
-    let (_db, app) = fresh_app().await;
-    let team = app.token(Role::LabTeam, &[]);
+    let (_db, app, team) = fresh_app_as(Role::LabTeam).await;
     let person = app.register_person(&team, "Amélie", "Fontaine").await;
     assert_eq!(
         (person["givenName"].as_str(), person["displayName"].as_str()),
@@ -186,8 +179,7 @@ async fn personal_data_reaches_the_lab_team_and_admins_only_and_erasure_is_for_a
 
 #[tokio::test]
 async fn an_identity_already_linked_to_someone_else_is_refused_by_name() {
-    let (db, app) = fresh_app().await;
-    let team = app.token(Role::LabTeam, &[]);
+    let (db, app, team) = fresh_app_as(Role::LabTeam).await;
     let (a, b) =
         (app.register_person(&team, "Yann", "Le Goff").await, app.register_person(&team, "Nadia", "Bensaïd").await);
     let link =
@@ -210,8 +202,7 @@ async fn an_identity_already_linked_to_someone_else_is_refused_by_name() {
 
 #[tokio::test]
 async fn a_session_can_be_declined_withdrawn_or_cancelled() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let reason = "Le calendrier ne le permet pas.";
     for (name, status) in [("declineSession", "DECLINED"), ("withdrawSession", "WITHDRAWN")] {
         let requested = request(&app, &token, "IDEATION", "Lycée Condorcet", "SCHOOL").await.expect("requested");

@@ -84,8 +84,7 @@ fn summary(events: &[Value]) -> Vec<(i64, String, String)> {
 
 #[tokio::test]
 async fn a_subscriber_sees_another_clients_change_with_its_new_status_and_version() {
-    let (_db, app) = fresh_app().await;
-    let lab = app.token(Role::LabTeam, &[]);
+    let (_db, app, lab) = fresh_app_as(Role::LabTeam).await;
     let project = app.submit_project(&lab, "Mathématiques en seconde", "24").await;
     let id = project["id"].clone();
 
@@ -159,8 +158,7 @@ async fn a_subscriber_on_one_instance_sees_a_change_made_through_another() {
 
 #[tokio::test]
 async fn activity_sends_the_matching_events_in_commit_order_and_no_payload() {
-    let (_db, app) = fresh_app().await;
-    let lab = app.token(Role::LabTeam, &[]);
+    let (_db, app, lab) = fresh_app_as(Role::LabTeam).await;
     let first = app.submit_project(&lab, "Premier", "24").await["id"].clone();
     let second = app.submit_project(&lab, "Second", "01").await["id"].clone();
 
@@ -235,8 +233,7 @@ async fn activity_sends_the_matching_events_in_commit_order_and_no_payload() {
 
 #[tokio::test]
 async fn an_academie_follows_its_own_projects_and_nothing_else() {
-    let (_db, app) = fresh_app().await;
-    let lab = app.token(Role::LabTeam, &[]);
+    let (_db, app, lab) = fresh_app_as(Role::LabTeam).await;
     let creteil_project = app.submit_project(&lab, "Projet de Créteil", "24").await["id"].clone();
     let paris_project = app.submit_project(&lab, "Projet de Paris", "01").await["id"].clone();
     let lyon_project = app.submit_project(&lab, "Projet de Lyon", "10").await["id"].clone();
@@ -297,8 +294,7 @@ async fn an_academie_follows_its_own_projects_and_nothing_else() {
 
 #[tokio::test]
 async fn a_subscriber_follows_a_session_as_well() {
-    let (_db, app) = fresh_app().await;
-    let lab = app.token(Role::LabTeam, &[]);
+    let (_db, app, lab) = fresh_app_as(Role::LabTeam).await;
     let request = json!({ "input": {
         "title": "Sprint sur l'orientation",
         "format": "DESIGN_SPRINT",
@@ -343,8 +339,7 @@ async fn a_subscriber_follows_a_session_as_well() {
 
 #[tokio::test]
 async fn connections_without_a_valid_token_are_refused_and_territory_holds() {
-    let (db, app) = fresh_app().await;
-    let lab = app.token(Role::LabTeam, &[]);
+    let (db, app, lab) = fresh_app_as(Role::LabTeam).await;
     let paris_project = app.submit_project(&lab, "Projet de Paris", "01").await["id"].clone();
 
     // graphql-transport-ws: a refused connection_init closes with 4403 Forbidden

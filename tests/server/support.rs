@@ -147,8 +147,8 @@ impl TestApp {
     }
 
     /// Runs `query` without variables as `token`: the JSON response.
-    pub async fn ask(&self, token: &str, query: String) -> Value {
-        self.graphql_as(Some(token), &query, json!({})).await
+    pub async fn ask(&self, token: &str, query: impl AsRef<str>) -> Value {
+        self.graphql_as(Some(token), query.as_ref(), json!({})).await
     }
 
     /// Submits [`project_submission`]`(title, academie)`: the new project's [`PROJECT_FIELDS`].
@@ -219,6 +219,13 @@ pub async fn fresh_app() -> (FreshDatabase, TestApp) {
     let db = FreshDatabase::create().await;
     let app = spawn_app(&db.url).await;
     (db, app)
+}
+
+/// The same, and a token for `role` (of no académie).
+pub async fn fresh_app_as(role: carnet_domain::person::Role) -> (FreshDatabase, TestApp, String) {
+    let (db, app) = fresh_app().await;
+    let token = app.token(role, &[]);
+    (db, app, token)
 }
 
 pub async fn spawn_app(database_url: &str) -> TestApp {

@@ -200,8 +200,7 @@ fn aliases(n: usize, field: &str) -> String {
 
 #[tokio::test]
 async fn aliases_directives_and_fragment_bombs_are_refused() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let run = |query: String| app.ask(&token, query);
 
     let thirty = run(aliases(30, "__typename")).await;
@@ -224,8 +223,7 @@ async fn aliases_directives_and_fragment_bombs_are_refused() {
 
 #[tokio::test]
 async fn depth_and_complexity_are_limited_and_pages_multiply_the_cost() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
 
     // the API's own types: 12 levels of fields pass the depth limit, 13 do not
     let chain = |pairs: usize, last: &str| {
@@ -259,13 +257,8 @@ async fn depth_and_complexity_are_limited_and_pages_multiply_the_cost() {
     );
     let backward = app.graphql_as(Some(&token), &page.replace("first", "last"), json!({ "n": 100 })).await;
     refused_as_invalid(&backward);
-    let flat = app
-        .graphql_as(
-            Some(&token),
-            "{ projects(first: 100) { edges { node { id reference title status version } } } }",
-            json!({}),
-        )
-        .await;
+    let flat =
+        app.ask(&token, "{ projects(first: 100) { edges { node { id reference title status version } } } }").await;
     assert!(flat["errors"].is_null(), "a full page of plain fields is fine: {flat}");
     let ids = json!((0..100).map(|i| format!("id-{i}")).collect::<Vec<_>>());
     let nodes = app
@@ -282,8 +275,7 @@ async fn depth_and_complexity_are_limited_and_pages_multiply_the_cost() {
 /// these few lines keep a worker busy for hours.
 #[tokio::test]
 async fn fragment_bombs_and_cycles_are_refused_before_they_are_walked() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let run = |query: String| app.ask(&token, query);
     // each fragment spreads the next twice: 2^30 fields, written in 2 KB
     let mut fragments = String::from("{ ...F0 }\n");
@@ -347,8 +339,7 @@ async fn internal_errors_say_nothing_of_the_database_or_the_code() {
 
 #[tokio::test]
 async fn malformed_requests_get_a_code_and_no_internals() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let bodies: [&[u8]; 7] = [
         b"{\"query\": ",
         b"{\"query\": 42}",
@@ -429,8 +420,7 @@ async fn malformed_requests_get_a_code_and_no_internals() {
 
 #[tokio::test]
 async fn a_subscription_id_already_running_closes_the_connection_4409() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let mut ws = app.ws_as(&token).await;
     // an operation that ended frees its id: a query answers once and completes
     for _ in 0..2 {
@@ -525,8 +515,7 @@ fn the_french_check_catches_english_and_rust_names() {
 
 #[tokio::test]
 async fn every_refusal_a_person_reads_is_in_french_without_rust_names() {
-    let (db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (db, app, token) = fresh_app_as(Role::LabTeam).await;
     let graphql = |query: &str, variables: Value| json!({ "query": query, "variables": variables }).to_string();
     // a cursor taken in a list of another order
     seed_project(&db.url, "110B-P-2026-001", "25", "2026-01-15").await;
@@ -561,43 +550,47 @@ async fn every_refusal_a_person_reads_is_in_french_without_rust_names() {
             json!({ "query": "query A { academies { code } }", "operationName": "B" }).to_string(),
         ),
     ];
-    // (what, document, variables): POSTed as JSON with a token
-    let documents: Vec<(&str, &str, Value)> = vec![
-        ("a document that does not parse", "{ projects(first: 5) { totalCount ", json!({})),
-        ("an unknown field", "{ projet { id } }", json!({})),
-        ("an unknown argument", "{ projects(premier: 5) { totalCount } }", json!({})),
-        ("a missing selection", "{ projects }", json!({})),
-        ("a page too large", "{ projects(first: 500) { totalCount } }", json!({})),
-        ("a page too small", "{ sessions(last: 0) { totalCount } }", json!({})),
-        ("first and last", "{ projects(first: 1, last: 1) { totalCount } }", json!({})),
-        ("a cursor of another order", other_order.as_str(), json!({})),
-        ("a cursor that is not one", "{ projects(after: \"n'importe quoi\") { totalCount } }", json!({})),
-        ("a history cursor that is not one", "{ events(after: \"zz\") { totalCount } }", json!({})),
-        ("a date that is not one", "{ indicators(from: \"2026-13-45\") { academieCodes } }", json!({})),
+    // (what, document): POSTed as JSON with a token, without variables
+    let documents: Vec<(&str, &str)> = vec![
+        ("a document that does not parse", "{ projects(first: 5) { totalCount "),
+        ("an unknown field", "{ projet { id } }"),
+        ("an unknown argument", "{ projects(premier: 5) { totalCount } }"),
+        ("a missing selection", "{ projects }"),
+        ("a page too large", "{ projects(first: 500) { totalCount } }"),
+        ("a page too small", "{ sessions(last: 0) { totalCount } }"),
+        ("first and last", "{ projects(first: 1, last: 1) { totalCount } }"),
+        ("a cursor of another order", other_order.as_str()),
+        ("a cursor that is not one", "{ projects(after: \"n'importe quoi\") { totalCount } }"),
+        ("a history cursor that is not one", "{ events(after: \"zz\") { totalCount } }"),
+        ("a date that is not one", "{ indicators(from: \"2026-13-45\") { academieCodes } }"),
+        ("an instant that is not one", "{ project(id: \"x\", asOf: \"hier\") { id } }"),
+        ("a period backwards", "{ indicators(from: \"2026-12-31\", to: \"2026-01-01\") { academieCodes } }"),
+        ("a string for an Int", "{ projects(first: \"cinq\") { totalCount } }"),
+        ("an unknown enum value", "{ projects(orderBy: { field: NOPE }) { totalCount } }"),
+        ("a required variable missing", "query($id: ID!) { node(id: $id) { id } }"),
+        ("an undeclared variable", "{ node(id: $id) { id } }"),
+        ("an unused variable", "query($id: ID) { academies { code } }"),
+        ("a subscription over HTTP", "subscription { activity { eventType } }"),
+        ("a query too deep", too_deep.as_str()),
+        ("an unknown id", "{ node(id: \"rien\") { id } }"),
+    ];
+    // (what, document, variables)
+    let with_variables: Vec<(&str, &str, Value)> = vec![
         (
             "a date variable that is not one",
             "query($d: NaiveDate) { indicators(from: $d) { academieCodes } }",
             json!({ "d": "hier" }),
         ),
-        ("an instant that is not one", "{ project(id: \"x\", asOf: \"hier\") { id } }", json!({})),
-        ("a period backwards", "{ indicators(from: \"2026-12-31\", to: \"2026-01-01\") { academieCodes } }", json!({})),
-        ("a string for an Int", "{ projects(first: \"cinq\") { totalCount } }", json!({})),
         (
             "an Int out of range",
             "query($n: Int) { projects(first: $n) { totalCount } }",
             json!({ "n": 3_000_000_000_u64 }),
         ),
-        ("an unknown enum value", "{ projects(orderBy: { field: NOPE }) { totalCount } }", json!({})),
-        ("a required variable missing", "query($id: ID!) { node(id: $id) { id } }", json!({})),
-        ("an undeclared variable", "{ node(id: $id) { id } }", json!({})),
-        ("an unused variable", "query($id: ID) { academies { code } }", json!({})),
-        ("a subscription over HTTP", "subscription { activity { eventType } }", json!({})),
-        ("a query too deep", too_deep.as_str(), json!({})),
-        ("an unknown id", "{ node(id: \"rien\") { id } }", json!({})),
     ];
-    posts.extend(
-        documents.into_iter().map(|(what, query, variables)| (what, "application/json", graphql(query, variables))),
-    );
+    let documents = documents.into_iter().map(|(what, query)| (what, query, json!({})));
+    for (what, query, variables) in documents.chain(with_variables) {
+        posts.push((what, "application/json", graphql(query, variables)));
+    }
     let mut failures = vec![];
     let mut check = |what: &str, status: u16, text: &str| {
         let Ok(body) = serde_json::from_str::<Value>(text) else {

@@ -384,8 +384,7 @@ async fn a_providers_claim_mapping_gives_roles_to_a_linked_person() {
 
 #[tokio::test]
 async fn two_authorization_headers_are_a_400_and_an_empty_sub_is_not_minted() {
-    let (_db, app) = fresh_app().await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let res = app
         .post_graphql()
         .header("content-type", "application/json")
