@@ -3,12 +3,13 @@
 //! - **Fresh databases.** Every test gets a database of its own (DESIGN §8): a SQLite file in a
 //!   temporary folder ([`sqlite`], [`TempDir`]), or a PostgreSQL database created on the server at
 //!   `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and dropped when the
-//!   handle is dropped ([`FreshDatabase`], empty; [`postgres`], with the event store migrated). A
+//!   handle is dropped ([`FreshDatabase`], empty; [`postgres`], with the event store migrated);
+//!   [`EmptyDatabase`] is an empty one of either backend, by URL, for the server and the binary. A
 //!   missing server fails the test with instructions; nothing is ever skipped.
 //! - **One test, both backends.** [`for_each_backend!`] instantiates generic tests once per
-//!   backend, each on a fresh migrated store; the [`Backend`] it passes says which one runs;
-//!   [`IntoAnyStore`] hands a test the store as `AnyStore`; [`whole_log`] reads the log once
-//!   what a test committed is readable.
+//!   backend, each on a fresh migrated store (or, `url:`, on an empty database by URL); the
+//!   [`Backend`] it passes says which one runs; [`IntoAnyStore`] hands a test the store as
+//!   `AnyStore`; [`whole_log`] reads the log once what a test committed is readable.
 //! - **The README's examples.** [`readme_blocks`] returns the README's fenced blocks of one kind,
 //!   so that a suite runs them as written.
 //! - **Logs on demand.** `TEST_LOG=1 cargo test …` shows the logs of the code under test
@@ -204,14 +205,6 @@ impl Backend {
     /// PostgreSQL lets a second writer commit while the first is still open; SQLite queues it.
     pub fn concurrent_writers(self) -> bool {
         self == Backend::Postgres
-    }
-
-    /// `postgres` on PostgreSQL, `sqlite` on SQLite: a statement written for each backend.
-    pub fn pick<T>(self, postgres: T, sqlite: T) -> T {
-        match self {
-            Backend::Postgres => postgres,
-            Backend::Sqlite => sqlite,
-        }
     }
 }
 
