@@ -4,15 +4,16 @@
 //! (through the attendance and through a linked project), participants, visitors,
 //! satisfaction and attendance rate, and zeros on an empty database.
 
-#[macro_use]
 mod common;
+
+use carnet_testkit::{Backend, for_each_backend};
 
 use carnet_domain::project::{AbandonReason, Phase, Project, ProjectCommand, ProjectStatus, SupportMode};
 use carnet_domain::session::*;
 use carnet_domain::values::*;
 use carnet_projections::*;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{meta, repo};
+use common::{aca, at, day, label, long};
 use std::collections::{BTreeMap, BTreeSet};
 
 for_each_backend!(
@@ -27,26 +28,6 @@ for_each_backend!(
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn day(d: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
-}
-
-fn at(t: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(t).unwrap().to_utc()
-}
-
-fn label(s: &str) -> Label {
-    Label::parse(s).unwrap()
-}
-
-fn long(s: &str) -> LongText {
-    LongText::parse(s).unwrap()
-}
-
-fn aca(code: &str) -> AcademieCode {
-    AcademieCode::parse(code).unwrap()
-}
 
 fn period(from: Option<&str>, to: Option<&str>) -> Period {
     Period::new(from.map(day), to.map(day))
@@ -71,19 +52,11 @@ fn close(a: Option<f64>, b: f64) -> bool {
 }
 
 async fn run_project<S: ProjectionStore>(store: &S, id: ProjectId, command: ProjectCommand) {
-    let inline = InlineProjections::default();
-    repo::<S, Project>(store)
-        .execute(id.0, &command, &meta(), None, Some(&inline))
-        .await
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    common::run::<S, Project>(store, id.0, &command).await;
 }
 
 async fn run_session<S: ProjectionStore>(store: &S, id: SessionId, command: SessionCommand) {
-    let inline = InlineProjections::default();
-    repo::<S, Session>(store)
-        .execute(id.0, &command, &meta(), None, Some(&inline))
-        .await
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    common::run::<S, Session>(store, id.0, &command).await;
 }
 
 /// What becomes of a test project after its submission.
@@ -299,7 +272,7 @@ async fn seven_sessions<S: ProjectionStore>(store: &S, projects: &[ProjectId]) {
 // ---------------------------------------------------------------------------------------------
 // Tests
 
-async fn an_empty_database_gives_zeros<S: ProjectionStore>(store: S) {
+async fn an_empty_database_gives_zeros<S: ProjectionStore>(store: S, _: Backend) {
     let got = figures(&store, feb_march(), &[]).await;
     assert_eq!(got, Indicators::none(feb_march()));
     let (p, s) = (&got.projects, &got.sessions);
@@ -315,7 +288,7 @@ async fn an_empty_database_gives_zeros<S: ProjectionStore>(store: S) {
     assert_eq!(figures(&store, Period::default(), &["24"]).await, Indicators::none(Period::default()));
 }
 
-async fn projects_are_counted_by_status_phase_mode_and_academie<S: ProjectionStore>(store: S) {
+async fn projects_are_counted_by_status_phase_mode_and_academie<S: ProjectionStore>(store: S, _: Backend) {
     eight_projects(&store).await;
     let got = figures(&store, feb_march(), &[]).await;
     assert_eq!(got.period, feb_march(), "the period is echoed");
@@ -351,7 +324,7 @@ async fn projects_are_counted_by_status_phase_mode_and_academie<S: ProjectionSto
     assert_eq!((p.transferred, p.abandoned), (1, 1), "by current status");
 }
 
-async fn the_period_includes_both_of_its_days<S: ProjectionStore>(store: S) {
+async fn the_period_includes_both_of_its_days<S: ProjectionStore>(store: S, _: Backend) {
     eight_projects(&store).await;
     let p = figures(&store, feb_march(), &[]).await.projects;
     // submitted 02-01, 02-15, 03-01, 03-15, 03-31; not 01-20, 2025-12-31 nor 04-01
@@ -377,7 +350,7 @@ async fn the_period_includes_both_of_its_days<S: ProjectionStore>(store: S) {
     assert!(close(one_day.acceptance_rate, 1.0));
 }
 
-async fn sessions_held_in_the_period_are_counted_with_their_people<S: ProjectionStore>(store: S) {
+async fn sessions_held_in_the_period_are_counted_with_their_people<S: ProjectionStore>(store: S, _: Backend) {
     let projects = eight_projects(&store).await;
     seven_sessions(&store, &projects).await;
     let s = figures(&store, feb_march(), &[]).await.sessions;
@@ -402,7 +375,7 @@ async fn sessions_held_in_the_period_are_counted_with_their_people<S: Projection
     assert_eq!(january.mean_satisfaction, None, "no survey");
 }
 
-async fn a_territory_counts_its_own_projects_and_sessions<S: ProjectionStore>(store: S) {
+async fn a_territory_counts_its_own_projects_and_sessions<S: ProjectionStore>(store: S, _: Backend) {
     let projects = eight_projects(&store).await;
     seven_sessions(&store, &projects).await;
 
@@ -462,7 +435,7 @@ async fn a_territory_counts_its_own_projects_and_sessions<S: ProjectionStore>(st
     assert_eq!(everywhere_held, 4);
 }
 
-async fn a_period_that_ends_before_it_starts_is_refused<S: ProjectionStore>(store: S) {
+async fn a_period_that_ends_before_it_starts_is_refused<S: ProjectionStore>(store: S, _: Backend) {
     let backwards = period(Some("2026-03-01"), Some("2026-02-28"));
     match indicators(store.db(), &backwards, &[]).await {
         Err(ProjectionError::InvalidArgument(message)) => assert!(message.contains("après sa fin"), "{message}"),
@@ -475,7 +448,7 @@ async fn a_period_that_ends_before_it_starts_is_refused<S: ProjectionStore>(stor
 /// `indicators_as_of(t)` rebuilds the read models from the log up to `t`: at each moment of a
 /// scripted workload, what `indicators` answered then (for several periods and territories) is
 /// what `indicators_as_of` answers later; and none of its tables are left behind.
-async fn as_of_a_moment_they_are_what_they_were_then<S: ProjectionStore>(store: S) {
+async fn as_of_a_moment_they_are_what_they_were_then<S: ProjectionStore>(store: S, _: Backend) {
     let questions: [(Period, &[&str]); 4] = [
         (Period::default(), &[]),
         (feb_march(), &[]),
@@ -507,7 +480,7 @@ async fn as_of_a_moment_they_are_what_they_were_then<S: ProjectionStore>(store: 
         .await;
     record(&store).await;
 
-    let codec = std::sync::Arc::new(carnet_store::Codec::carnet());
+    let codec = std::sync::Arc::new(carnet_testkit::carnet_codec());
     for (step, (at, figures_then)) in answered.iter().enumerate() {
         for ((period, academies), expected) in questions.iter().zip(figures_then) {
             let codes: Vec<AcademieCode> = academies.iter().map(|c| aca(c)).collect();

@@ -2,15 +2,16 @@
 //! identities follow every command inline; an identity belongs to one person; erasure leaves no
 //! personal data in any read-model table.
 
-#[macro_use]
 mod common;
+
+use carnet_testkit::{Backend, for_each_backend};
 
 use carnet_domain::person::*;
 use carnet_domain::values::*;
 use carnet_projections::*;
 use carnet_store::*;
 use chrono::NaiveDate;
-use common::{assert_same, check_person, dump, expected_person, meta, repo};
+use common::{assert_same, check_person, dump, expected_person, label};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -29,10 +30,6 @@ use PersonCommand as C;
 
 fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, d).unwrap()
-}
-
-fn label(s: &str) -> Label {
-    Label::parse(s).unwrap()
 }
 
 fn codes(raw: &[&str]) -> BTreeSet<AcademieCode> {
@@ -59,17 +56,12 @@ fn identity(issuer: &str, sub: &str) -> ExternalIdentity {
 
 const PROCONNECT: &str = "https://auth.agentconnect.gouv.fr";
 
-async fn execute<S: ProjectionStore>(
-    store: &S,
-    id: PersonId,
-    command: &PersonCommand,
-) -> Result<Executed<Person>, CommandError> {
-    let inline = InlineProjections::default();
-    repo::<S, Person>(store).execute(id.0, command, &meta(), None, Some(&inline)).await
+async fn execute<S: ProjectionStore>(store: &S, id: PersonId, command: &C) -> Result<Executed<Person>, CommandError> {
+    common::execute(store, id.0, command).await
 }
 
-async fn run<S: ProjectionStore>(store: &S, id: PersonId, command: &PersonCommand) -> Executed<Person> {
-    execute(store, id, command).await.unwrap_or_else(|e| panic!("{command:?}: {e}"))
+async fn run<S: ProjectionStore>(store: &S, id: PersonId, command: &C) -> Executed<Person> {
+    common::run(store, id.0, command).await
 }
 
 fn register(id: PersonId, given: &str, usual: &str) -> PersonCommand {
@@ -78,7 +70,7 @@ fn register(id: PersonId, given: &str, usual: &str) -> PersonCommand {
 
 // ---------------------------------------------------------------------------------------------
 
-async fn a_person_s_life_is_reflected_row_by_row<S: ProjectionStore>(store: S) {
+async fn a_person_s_life_is_reflected_row_by_row<S: ProjectionStore>(store: S, _: Backend) {
     let id = PersonId::new();
     let mut updated = profile("Camille", "Martin-Durand");
     updated.email = None;
@@ -129,7 +121,7 @@ async fn a_person_s_life_is_reflected_row_by_row<S: ProjectionStore>(store: S) {
     assert_eq!(person_by_id(store.db(), Uuid::new_v4()).await.unwrap(), None);
 }
 
-async fn erasure_leaves_no_personal_data_in_the_read_models<S: ProjectionStore>(store: S) {
+async fn erasure_leaves_no_personal_data_in_the_read_models<S: ProjectionStore>(store: S, _: Backend) {
     let (id, other) = (PersonId::new(), PersonId::new());
     run(&store, id, &register(id, "Zéphyrine", "Quibbleworth")).await;
     run(&store, id, &C::LinkIdentity { identity: identity(PROCONNECT, "sub-zephyrine-42") }).await;
@@ -172,12 +164,14 @@ async fn erasure_leaves_no_personal_data_in_the_read_models<S: ProjectionStore>(
         execute(&store, id, &C::ErasePerson { reason: LongText::parse("bis").unwrap(), on: day(10) }).await.unwrap();
     assert!(again.events.is_empty());
     let live = dump(&store).await;
-    rebuild_with(&store, Arc::new(Codec::carnet()), Some(ReadModel::People), 2, &mut |_| {}).await.unwrap();
+    rebuild_with(&store, Arc::new(carnet_testkit::carnet_codec()), Some(ReadModel::People), 2, &mut |_| {})
+        .await
+        .unwrap();
     assert_same(&dump(&store).await, &live, "people rebuilt vs live");
     check_person(&store, id.0).await;
 }
 
-async fn an_identity_belongs_to_one_person_at_most<S: ProjectionStore>(store: S) {
+async fn an_identity_belongs_to_one_person_at_most<S: ProjectionStore>(store: S, _: Backend) {
     let (first, second) = (PersonId::new(), PersonId::new());
     run(&store, first, &register(first, "Camille", "Martin")).await;
     run(&store, second, &register(second, "Dominique", "Petit")).await;
@@ -207,7 +201,7 @@ async fn an_identity_belongs_to_one_person_at_most<S: ProjectionStore>(store: S)
     check_person(&store, second.0).await;
 }
 
-async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S) {
+async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S, _: Backend) {
     let mut ids = vec![];
     for i in 0..6u32 {
         let id = PersonId::new();
@@ -222,7 +216,7 @@ async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S) {
         }
     }
     let live = dump(&store).await;
-    let again = PersonProjector::new(Arc::new(Codec::carnet()));
+    let again = PersonProjector::new(Arc::new(carnet_testkit::carnet_codec()));
     for (name, batch) in [("people-again-2", 2), ("people-again-5", 5), ("people-again-2", 2)] {
         common::readable(&store).await;
         catch_up(&store, name, &again, batch, &mut |_| {}).await.unwrap();

@@ -2,15 +2,16 @@
 //! with it), a rebuild from the log gives the same tables row for row — also while commands keep
 //! landing — and lists filter, order and page with keyset cursors.
 
-#[macro_use]
 mod common;
+
+use carnet_testkit::{Backend, for_each_backend};
 
 use carnet_domain::project::*;
 use carnet_domain::values::*;
 use carnet_projections::*;
 use carnet_store::*;
 use chrono::{Days, NaiveDate};
-use common::{catalog, dump};
+use common::{aca, assert_same, catalog, day, dump, label, long, meta, rebuild};
 use futures::future::BoxFuture;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -33,28 +34,8 @@ for_each_backend!(
 
 use ProjectCommand as C;
 
-fn meta() -> Metadata {
-    Metadata::new(Actor { id: "lab-team-1".into(), issuer: "carnet-local".into() })
-}
-
-fn day(d: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
-}
-
-fn label(s: &str) -> Label {
-    Label::parse(s).unwrap()
-}
-
-fn long(s: &str) -> LongText {
-    LongText::parse(s).unwrap()
-}
-
-fn aca(code: &str) -> AcademieCode {
-    AcademieCode::parse(code).unwrap()
-}
-
 fn repo<S: EventStore>(store: &S) -> Repository<S, Project> {
-    Repository::new(store.clone(), Arc::new(Codec::carnet())).with_snapshot_every(5)
+    Repository::new(store.clone(), Arc::new(carnet_testkit::carnet_codec())).with_snapshot_every(5)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -136,24 +117,11 @@ async fn check_against_the_log<S: ProjectionStore>(store: &S, id: Uuid) {
     assert_eq!(row, expected(&loaded.state, &last[0]), "project {id}");
 }
 
-/// Same lines, or where they first differ.
-fn assert_same(actual: &[String], expected: &[String], what: &str) {
-    if let Some(i) = (0..actual.len().max(expected.len())).find(|&i| actual.get(i) != expected.get(i)) {
-        panic!(
-            "{what}: first difference at line {i} ({} vs {} lines)\n  got:      {:?}\n  expected: {:?}",
-            actual.len(),
-            expected.len(),
-            actual.get(i),
-            expected.get(i)
-        );
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // (a) inline: the read model is the state the command handler returns
 
-async fn the_read_model_follows_every_command_inline<S: ProjectionStore>(store: S) {
-    let inline = InlineProjections::default();
+async fn the_read_model_follows_every_command_inline<S: ProjectionStore>(store: S, _: Backend) {
+    let inline = InlineProjections::new(Arc::new(carnet_testkit::carnet_codec()));
     let repo = repo(&store);
     let id = ProjectId::new();
     let (holder, other) = (PersonId::new(), PersonId::new());
@@ -250,8 +218,8 @@ impl InlineHook for FailAfter {
     }
 }
 
-async fn a_failed_projection_rolls_the_events_back<S: ProjectionStore>(store: S) {
-    let inline = InlineProjections::default();
+async fn a_failed_projection_rolls_the_events_back<S: ProjectionStore>(store: S, _: Backend) {
+    let inline = InlineProjections::new(Arc::new(carnet_testkit::carnet_codec()));
     let repo = repo(&store);
     let a = ProjectId::new();
     let first = submit(a, 1, day("2026-03-02"), &["02"], &["numérique"], SupportMode::Punctual, "Un projet");
@@ -273,7 +241,15 @@ async fn a_failed_projection_rolls_the_events_back<S: ProjectionStore>(store: S)
 
     // a hook failing after the projection wrote: both the events and the writes are gone
     let add = C::AddHolder { person: PersonId::new(), role: label("porteur"), affiliation: None };
-    let err = repo.execute(a.0, &add, &meta(), None, Some(&FailAfter(InlineProjections::default()))).await;
+    let err = repo
+        .execute(
+            a.0,
+            &add,
+            &meta(),
+            None,
+            Some(&FailAfter(InlineProjections::new(Arc::new(carnet_testkit::carnet_codec())))),
+        )
+        .await;
     assert!(matches!(err, Err(CommandError::Store(StoreError::InvalidInput { .. }))), "{err:?}");
     assert_eq!(store.stream_version(&StreamId::new("project", a.0)).await.unwrap(), 1);
     assert_same(&dump(&store).await, &before, "read model after the failed hook");
@@ -388,7 +364,7 @@ async fn run<S: ProjectionStore>(
 }
 
 async fn workload<S: ProjectionStore>(store: &S, w: &mut Workload, projects: usize, commands: usize) -> usize {
-    let inline = InlineProjections::default();
+    let inline = InlineProjections::new(Arc::new(carnet_testkit::carnet_codec()));
     for _ in 0..projects {
         assert!(run(store, &inline, w.submit()).await);
     }
@@ -399,7 +375,7 @@ async fn workload<S: ProjectionStore>(store: &S, w: &mut Workload, projects: usi
     landed
 }
 
-async fn a_rebuild_of_a_random_workload_equals_the_live_tables<S: ProjectionStore>(store: S) {
+async fn a_rebuild_of_a_random_workload_equals_the_live_tables<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Workload::new(20_260_112);
     let landed = workload(&store, &mut w, 24, 400).await;
     assert!(landed > 120, "a good part of the workload should land, {landed} of 400 did");
@@ -416,15 +392,17 @@ async fn a_rebuild_of_a_random_workload_equals_the_live_tables<S: ProjectionStor
 
     // the live projector applied to the whole log again, in batches that start anywhere in a
     // project's history: nothing changes
-    let again = ProjectProjector::new(Arc::new(Codec::carnet()));
+    let again = ProjectProjector::new(Arc::new(carnet_testkit::carnet_codec()));
     catch_up(&store, "project-again", &again, 50, &mut |_| {}).await.unwrap();
     assert_same(&dump(&store).await, &live, "live after applying the log again");
 
     let mut batches = 0;
     let progress =
-        rebuild_with(&store, Arc::new(Codec::carnet()), Some(ReadModel::Projects), 64, &mut |_| batches += 1)
-            .await
-            .unwrap();
+        rebuild_with(&store, Arc::new(carnet_testkit::carnet_codec()), Some(ReadModel::Projects), 64, &mut |_| {
+            batches += 1
+        })
+        .await
+        .unwrap();
     assert_eq!(progress.events_read, events.len() as u64);
     assert_eq!(progress.events_applied, events.len() as u64);
     assert_eq!(progress.checkpoint, events.last().unwrap().checkpoint());
@@ -442,16 +420,14 @@ async fn a_rebuild_of_a_random_workload_equals_the_live_tables<S: ProjectionStor
     }
 }
 
-async fn commands_landing_during_a_rebuild_are_not_lost<S: ProjectionStore>(store: S) {
+async fn commands_landing_during_a_rebuild_are_not_lost<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Workload::new(7);
     workload(&store, &mut w, 12, 120).await;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let landed = Arc::new(AtomicUsize::new(0));
-    let writer = {
-        let (store, stop, landed) = (store.clone(), stop.clone(), landed.clone());
-        tokio::spawn(async move {
-            let inline = InlineProjections::default();
+    let writer = |stop: Arc<AtomicBool>, landed: Arc<AtomicUsize>| {
+        let store = store.clone();
+        async move {
+            let inline = InlineProjections::new(Arc::new(carnet_testkit::carnet_codec()));
             let mut tried = 0;
             while tried < 20 || !stop.load(Ordering::Relaxed) {
                 let command = if tried % 10 == 0 { w.submit() } else { w.command() };
@@ -461,16 +437,9 @@ async fn commands_landing_during_a_rebuild_are_not_lost<S: ProjectionStore>(stor
                 tried += 1;
             }
             w
-        })
+        }
     };
-    // small batches, so that the rebuild takes turns with the writer
-    let before = landed.load(Ordering::Relaxed);
-    rebuild_with(&store, Arc::new(Codec::carnet()), None, 5, &mut |_| {}).await.unwrap();
-    let during = landed.load(Ordering::Relaxed) - before;
-    stop.store(true, Ordering::Relaxed);
-    let w = writer.await.unwrap();
-    assert!(during > 0, "commands landed during the rebuild");
-    eprintln!("{during} commands landed during the rebuild, {} in all", landed.load(Ordering::Relaxed));
+    let w = common::rebuild_during(&store, writer).await;
 
     for id in &w.projects {
         check_against_the_log(&store, id.0).await;
@@ -496,59 +465,27 @@ fn sorted(rows: &[&ProjectRow], order: ProjectOrder) -> Vec<Uuid> {
     rows.iter().map(|r| r.id).collect()
 }
 
-/// The cursor as the API hands it out and gets it back.
-fn through_the_client(cursor: ProjectCursor) -> ProjectCursor {
-    serde_json::from_str(&serde_json::to_string(&cursor).unwrap()).unwrap()
-}
-
-/// Every page forward, checking the page flags and the total on each.
-async fn page_forward<S: ProjectionStore>(
+/// Every page of the list for `filter` in `order`, `size` at a time, forward or `backward`.
+async fn pages<S: ProjectionStore>(
     store: &S,
     filter: &ProjectFilter,
     order: ProjectOrder,
     size: u32,
     total: usize,
+    backward: bool,
 ) -> Vec<Uuid> {
-    let (mut ids, mut after) = (vec![], None);
-    loop {
-        let page = list_projects(store.db(), filter, order, size, after.as_ref()).await.unwrap();
-        assert_eq!(page.total_count, total as u64, "{filter:?}");
-        assert_eq!(page.has_previous_page, after.is_some());
-        ids.extend(page.rows.iter().map(|r| r.id));
-        if !page.has_next_page {
-            assert!(page.rows.len() <= size as usize);
-            return ids;
+    let list = async |cursor: Option<&ProjectCursor>| {
+        if backward {
+            list_projects_backward(store.db(), filter, order, size, cursor).await.unwrap()
+        } else {
+            list_projects(store.db(), filter, order, size, cursor).await.unwrap()
         }
-        assert_eq!(page.rows.len(), size as usize);
-        assert!(ids.len() <= total, "pages go on past the total");
-        after = Some(through_the_client(page.rows.last().unwrap().cursor(order.field)));
-    }
+    };
+    common::page_through(list, |r: &ProjectRow| (r.id, r.cursor(order.field)), size, total, backward, filter).await
 }
 
-/// Every page backward from the end, put back in order.
-async fn page_backward<S: ProjectionStore>(
-    store: &S,
-    filter: &ProjectFilter,
-    order: ProjectOrder,
-    size: u32,
-) -> Vec<Uuid> {
-    let (mut pages, mut before) = (vec![], None);
-    loop {
-        let page = list_projects_backward(store.db(), filter, order, size, before.as_ref()).await.unwrap();
-        assert_eq!(page.has_next_page, before.is_some());
-        let ids: Vec<Uuid> = page.rows.iter().map(|r| r.id).collect();
-        if !page.has_previous_page {
-            pages.push(ids);
-            break;
-        }
-        before = Some(through_the_client(page.rows.first().unwrap().cursor(order.field)));
-        pages.push(ids);
-    }
-    pages.into_iter().rev().flatten().collect()
-}
-
-async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(store: S) {
-    let inline = InlineProjections::default();
+async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(store: S, _: Backend) {
+    let inline = InlineProjections::new(Arc::new(carnet_testkit::carnet_codec()));
     let repo = repo(&store);
     let mut ids = vec![];
     for i in 0..30u32 {
@@ -606,11 +543,11 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
             let order = ProjectOrder::new(field, direction);
             let expected = sorted(&all, order);
             for size in [1, 7, 30, 100] {
-                let got = page_forward(&store, &ProjectFilter::default(), order, size, 30).await;
+                let got = pages(&store, &ProjectFilter::default(), order, size, 30, false).await;
                 assert_eq!(got, expected, "{order:?}, pages of {size}");
             }
             for size in [1, 7, 100] {
-                let got = page_backward(&store, &ProjectFilter::default(), order, size).await;
+                let got = pages(&store, &ProjectFilter::default(), order, size, 30, true).await;
                 assert_eq!(got, expected, "{order:?}, backward pages of {size}");
             }
         }
@@ -692,7 +629,7 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
     for (filter, check) in &cases {
         let matching: Vec<&ProjectRow> = all.iter().copied().filter(|p| check(p)).collect();
         matched_some += usize::from(!matching.is_empty() && matching.len() < 30);
-        let got = page_forward(&store, filter, order, 4, matching.len()).await;
+        let got = pages(&store, filter, order, 4, matching.len(), false).await;
         assert_eq!(got, sorted(&matching, order), "{filter:?}");
     }
     assert!(matched_some >= 12, "the fixtures should make most filters select something");
@@ -726,7 +663,7 @@ impl Projector for Recorder {
     }
 }
 
-async fn catch_up_follows_the_log_from_its_checkpoint<S: ProjectionStore>(store: S) {
+async fn catch_up_follows_the_log_from_its_checkpoint<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Workload::new(3);
     workload(&store, &mut w, 3, 12).await;
     common::readable(&store).await;
@@ -753,7 +690,7 @@ async fn catch_up_follows_the_log_from_its_checkpoint<S: ProjectionStore>(store:
     assert_eq!(checkpoint(&store, "never-ran").await.unwrap(), Checkpoint::START);
 }
 
-async fn an_empty_log_rebuilds_to_empty_tables_one_rebuild_at_a_time<S: ProjectionStore>(store: S) {
+async fn an_empty_log_rebuilds_to_empty_tables_one_rebuild_at_a_time<S: ProjectionStore>(store: S, _: Backend) {
     let schema = catalog(&store).await;
     let progress = rebuild(&store).await.unwrap();
     assert_eq!(progress, CatchUpProgress::default());

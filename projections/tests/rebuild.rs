@@ -3,8 +3,9 @@
 //! from the log gives the live tables row for row and the migrated catalog — also while
 //! commands keep landing.
 
-#[macro_use]
 mod common;
+
+use carnet_testkit::{Backend, for_each_backend};
 
 use carnet_domain::person::*;
 use carnet_domain::project::*;
@@ -13,7 +14,9 @@ use carnet_domain::values::*;
 use carnet_projections::*;
 use carnet_store::*;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{TABLES, assert_same, catalog, check_person, check_session, dump, meta, repo};
+use common::{
+    TABLES, aca, assert_same, catalog, check_person, check_session, day, dump, label, long, meta, rebuild, repo,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,22 +50,6 @@ struct Outcomes {
     rejected: usize,
     /// Refused by a read model (an identity or a reference already taken).
     refused: usize,
-}
-
-fn day(d: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
-}
-
-fn label(s: &str) -> Label {
-    Label::parse(s).unwrap()
-}
-
-fn long(s: &str) -> LongText {
-    LongText::parse(s).unwrap()
-}
-
-fn aca(code: &str) -> AcademieCode {
-    AcademieCode::parse(code).unwrap()
 }
 
 /// Random, valid-ish commands from a seed: the deciders reject what does not fit, the read
@@ -331,7 +318,7 @@ async fn run<S: ProjectionStore>(store: &S, hook: &InlineProjections, command: C
 }
 
 async fn workload<S: ProjectionStore>(store: &S, w: &mut Workload, commands: usize) -> Outcomes {
-    let inline = InlineProjections::default();
+    let inline = InlineProjections::new(Arc::new(carnet_testkit::carnet_codec()));
     let mut outcomes = Outcomes::default();
     for _ in 0..commands {
         run(store, &inline, w.command(), &mut outcomes).await;
@@ -353,7 +340,10 @@ async fn check_against_the_log<S: ProjectionStore>(store: &S, w: &Workload) {
 
 // ---------------------------------------------------------------------------------------------
 
-async fn a_rebuild_of_every_read_model_after_a_random_workload_equals_the_live_tables<S: ProjectionStore>(store: S) {
+async fn a_rebuild_of_every_read_model_after_a_random_workload_equals_the_live_tables<S: ProjectionStore>(
+    store: S,
+    _: Backend,
+) {
     let mut w = Workload::new(20_260_302);
     let outcomes = workload(&store, &mut w, 700).await;
     eprintln!("{outcomes:?}");
@@ -372,7 +362,7 @@ async fn a_rebuild_of_every_read_model_after_a_random_workload_equals_the_live_t
 
     // the live projectors applied to the whole log again, in batches that start anywhere in an
     // entity's history: nothing changes
-    let codec = Arc::new(Codec::carnet());
+    let codec = Arc::new(carnet_testkit::carnet_codec());
     catch_up(&store, "projects-again", &ProjectProjector::new(codec.clone()), 37, &mut |_| {}).await.unwrap();
     catch_up(&store, "sessions-again", &SessionProjector::new(codec.clone()), 41, &mut |_| {}).await.unwrap();
     catch_up(&store, "people-again", &PersonProjector::new(codec.clone()), 43, &mut |_| {}).await.unwrap();
@@ -406,16 +396,14 @@ async fn a_rebuild_of_every_read_model_after_a_random_workload_equals_the_live_t
     assert_same(&dump(&store).await, &live, "rebuilt after more commands vs live");
 }
 
-async fn commands_landing_during_a_rebuild_of_every_read_model_are_not_lost<S: ProjectionStore>(store: S) {
+async fn commands_landing_during_a_rebuild_of_every_read_model_are_not_lost<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Workload::new(11);
     workload(&store, &mut w, 200).await;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let landed = Arc::new(AtomicUsize::new(0));
-    let writer = {
-        let (store, stop, landed) = (store.clone(), stop.clone(), landed.clone());
-        tokio::spawn(async move {
-            let inline = InlineProjections::default();
+    let writer = |stop: Arc<AtomicBool>, landed: Arc<AtomicUsize>| {
+        let store = store.clone();
+        async move {
+            let inline = InlineProjections::new(Arc::new(carnet_testkit::carnet_codec()));
             let mut outcomes = Outcomes::default();
             let mut tried = 0;
             while tried < 30 || !stop.load(Ordering::Relaxed) {
@@ -424,16 +412,9 @@ async fn commands_landing_during_a_rebuild_of_every_read_model_are_not_lost<S: P
                 tried += 1;
             }
             w
-        })
+        }
     };
-    // small batches, so that the rebuild takes turns with the writer
-    let before = landed.load(Ordering::Relaxed);
-    rebuild_with(&store, Arc::new(Codec::carnet()), None, 5, &mut |_| {}).await.unwrap();
-    let during = landed.load(Ordering::Relaxed) - before;
-    stop.store(true, Ordering::Relaxed);
-    let w = writer.await.unwrap();
-    assert!(during > 0, "commands landed during the rebuild");
-    eprintln!("{during} commands landed during the rebuild, {} in all", landed.load(Ordering::Relaxed));
+    let w = common::rebuild_during(&store, writer).await;
 
     check_against_the_log(&store, &w).await;
     let live = dump(&store).await;

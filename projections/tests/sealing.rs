@@ -2,8 +2,9 @@
 //! projector opens a profile with the key its own append just stored, a rebuild opens them all,
 //! and once a key is gone the person reads as erased ("Personne effacée"), nothing failing.
 
-#[macro_use]
 mod common;
+
+use carnet_testkit::{Backend, for_each_backend};
 
 use carnet_domain::person::*;
 use carnet_domain::values::*;
@@ -41,7 +42,7 @@ fn day(d: u32) -> NaiveDate {
 }
 
 fn sealing() -> Arc<Codec> {
-    Arc::new(Codec::carnet().with_master_keys(Arc::new(MasterKeys::generate("k1"))))
+    Arc::new(carnet_testkit::carnet_codec().with_master_keys(Arc::new(MasterKeys::generate("k1"))))
 }
 
 async fn run<S: ProjectionStore>(store: &S, codec: &Arc<Codec>, id: PersonId, command: C) -> Executed<Person> {
@@ -61,7 +62,7 @@ async fn rebuild_people<S: ProjectionStore>(store: &S, codec: &Arc<Codec>) -> Re
     rebuild_with(store, codec.clone(), Some(ReadModel::People), 2, &mut |_| {}).await.map(|_| ())
 }
 
-async fn sealed_profiles_reach_the_read_model_inline_and_through_rebuilds<S: ProjectionStore>(store: S) {
+async fn sealed_profiles_reach_the_read_model_inline_and_through_rebuilds<S: ProjectionStore>(store: S, _: Backend) {
     let codec = sealing();
     let id = PersonId::new();
     // the key is inserted and read within the one append transaction
@@ -75,7 +76,7 @@ async fn sealed_profiles_reach_the_read_model_inline_and_through_rebuilds<S: Pro
     let before = dump(&store).await;
     rebuild_people(&store, &codec).await.unwrap();
     assert_same(&dump(&store).await, &before, "people rebuilt from sealed profiles");
-    let refused = rebuild_people(&store, &Arc::new(Codec::carnet())).await.unwrap_err().to_string();
+    let refused = rebuild_people(&store, &Arc::new(carnet_testkit::carnet_codec())).await.unwrap_err().to_string();
     assert!(refused.contains("master key `k1` is not configured"), "{refused}");
     assert_same(&dump(&store).await, &before, "a failed rebuild changes nothing");
 
@@ -92,11 +93,11 @@ async fn sealed_profiles_reach_the_read_model_inline_and_through_rebuilds<S: Pro
         assert!(!rebuilt.contains(clear), "{clear} in the read model");
     }
     // and now a codec without master keys rebuilds too: nothing is left to open
-    rebuild_people(&store, &Arc::new(Codec::carnet())).await.unwrap();
+    rebuild_people(&store, &Arc::new(carnet_testkit::carnet_codec())).await.unwrap();
     assert_eq!(row(&store, id).await.display_name(), ERASED_DISPLAY_NAME);
 }
 
-async fn a_key_destroyed_without_an_erasure_reads_as_erased<S: ProjectionStore>(store: S) {
+async fn a_key_destroyed_without_an_erasure_reads_as_erased<S: ProjectionStore>(store: S, _: Backend) {
     let codec = sealing();
     let (id, other) = (PersonId::new(), PersonId::new());
     run(&store, &codec, id, C::RegisterPerson { id, profile: profile(USUAL), registered_on: day(1) }).await;

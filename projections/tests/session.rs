@@ -3,16 +3,19 @@
 //! linked project included), order and page with keyset cursors, and a loader gets the
 //! sessions of several projects at once.
 
-#[macro_use]
 mod common;
+
+use carnet_testkit::{Backend, for_each_backend};
 
 use carnet_domain::project::{Project, ProjectCommand, SupportMode};
 use carnet_domain::session::*;
 use carnet_domain::values::*;
 use carnet_projections::*;
 use carnet_store::*;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{assert_same, check_session, dump, expected_session, meta, project_academies, repo};
+use chrono::{DateTime, Duration, Utc};
+use common::{
+    aca, assert_same, at, check_session, day, dump, expected_session, label, long, meta, project_academies, repo,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -30,27 +33,6 @@ for_each_backend!(
 // Helpers
 
 use SessionCommand as C;
-
-fn day(d: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
-}
-
-/// Whole seconds, as the databases keep microseconds.
-fn at(t: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(t).unwrap().to_utc()
-}
-
-fn label(s: &str) -> Label {
-    Label::parse(s).unwrap()
-}
-
-fn long(s: &str) -> LongText {
-    LongText::parse(s).unwrap()
-}
-
-fn aca(code: &str) -> AcademieCode {
-    AcademieCode::parse(code).unwrap()
-}
 
 fn range(start: DateTime<Utc>, hours: i64) -> DateRange {
     DateRange::new(start, start + Duration::hours(hours)).unwrap()
@@ -86,11 +68,7 @@ fn attendance(count: u32, academies: &[&str]) -> Attendance {
 }
 
 async fn run<S: ProjectionStore>(store: &S, id: SessionId, command: &SessionCommand) -> Executed<Session> {
-    let inline = InlineProjections::default();
-    repo::<S, Session>(store)
-        .execute(id.0, command, &meta(), None, Some(&inline))
-        .await
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"))
+    common::run(store, id.0, command).await
 }
 
 /// A project of these académies, in the read model.
@@ -108,7 +86,7 @@ async fn project<S: ProjectionStore>(store: &S, seq: u32, academies: &[&str]) ->
         target_users: vec![],
         submitted_on: day("2026-01-05"),
     };
-    let inline = InlineProjections::default();
+    let inline = InlineProjections::new(Arc::new(carnet_testkit::carnet_codec()));
     repo::<S, Project>(store).execute(id.0, &submit, &meta(), None, Some(&inline)).await.unwrap();
     id
 }
@@ -116,7 +94,7 @@ async fn project<S: ProjectionStore>(store: &S, seq: u32, academies: &[&str]) ->
 // ---------------------------------------------------------------------------------------------
 // (a) a whole life, inline
 
-async fn a_session_s_whole_life_is_reflected_row_by_row<S: ProjectionStore>(store: S) {
+async fn a_session_s_whole_life_is_reflected_row_by_row<S: ProjectionStore>(store: S, _: Backend) {
     let linked = project(&store, 1, &["24", "10"]).await;
     let id = SessionId::new();
     let (alice, bob, carol, facilitator) = (PersonId::new(), PersonId::new(), PersonId::new(), PersonId::new());
@@ -204,7 +182,7 @@ async fn a_session_s_whole_life_is_reflected_row_by_row<S: ProjectionStore>(stor
 // ---------------------------------------------------------------------------------------------
 // (b) idempotence
 
-async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S) {
+async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Sessions::new(&store, 8).await;
     w.fill(&store, 12).await;
     let live = dump(&store).await;
@@ -212,22 +190,24 @@ async fn applying_the_log_again_changes_nothing<S: ProjectionStore>(store: S) {
         check_session(&store, id.0).await;
     }
     // the whole log again, in batches that start anywhere in a session's history, twice
-    let again = SessionProjector::new(Arc::new(Codec::carnet()));
+    let again = SessionProjector::new(Arc::new(carnet_testkit::carnet_codec()));
     for (name, batch) in [("sessions-again-3", 3), ("sessions-again-7", 7), ("sessions-again-3", 3)] {
         common::readable(&store).await;
         catch_up(&store, name, &again, batch, &mut |_| {}).await.unwrap();
         assert_same(&dump(&store).await, &live, "live after applying the log again");
     }
     // a rebuild of the sessions alone gives the same tables
-    rebuild_with(&store, Arc::new(Codec::carnet()), Some(ReadModel::Sessions), 5, &mut |_| {}).await.unwrap();
+    rebuild_with(&store, Arc::new(carnet_testkit::carnet_codec()), Some(ReadModel::Sessions), 5, &mut |_| {})
+        .await
+        .unwrap();
     assert_same(&dump(&store).await, &live, "sessions rebuilt vs live");
 }
 
-async fn a_taken_reference_is_refused_and_rolls_back<S: ProjectionStore>(store: S) {
+async fn a_taken_reference_is_refused_and_rolls_back<S: ProjectionStore>(store: S, _: Backend) {
     let first = SessionId::new();
     run(&store, first, &request(first, 7, SessionFormat::WorldCafe, "Un world café")).await;
     let second = SessionId::new();
-    let inline = InlineProjections::default();
+    let inline = InlineProjections::new(Arc::new(carnet_testkit::carnet_codec()));
     let err = repo::<S, Session>(&store)
         .execute(second.0, &request(second, 7, SessionFormat::Ideation, "Une autre"), &meta(), None, Some(&inline))
         .await
@@ -335,61 +315,26 @@ fn sorted(rows: &[&SessionRow], order: SessionOrder) -> Vec<Uuid> {
     rows.iter().map(|r| r.id).collect()
 }
 
-/// The cursor as the API hands it out and gets it back.
-fn through_the_client(cursor: SessionCursor) -> SessionCursor {
-    serde_json::from_str(&serde_json::to_string(&cursor).unwrap()).unwrap()
-}
-
-/// Every page forward, checking the page flags and the total on each.
-async fn page_forward<S: ProjectionStore>(
+/// Every page of the list for `filter` in `order`, `size` at a time, forward or `backward`.
+async fn pages<S: ProjectionStore>(
     store: &S,
     filter: &SessionFilter,
     order: SessionOrder,
     size: u32,
     total: usize,
+    backward: bool,
 ) -> Vec<Uuid> {
-    let (mut ids, mut after) = (vec![], None);
-    loop {
-        let page = list_sessions(store.db(), filter, order, size, after.as_ref()).await.unwrap();
-        assert_eq!(page.total_count, total as u64, "{filter:?}");
-        assert_eq!(page.has_previous_page, after.is_some());
-        ids.extend(page.rows.iter().map(|r| r.id));
-        if !page.has_next_page {
-            assert!(page.rows.len() <= size as usize);
-            return ids;
+    let list = async |cursor: Option<&SessionCursor>| {
+        if backward {
+            list_sessions_backward(store.db(), filter, order, size, cursor).await.unwrap()
+        } else {
+            list_sessions(store.db(), filter, order, size, cursor).await.unwrap()
         }
-        assert_eq!(page.rows.len(), size as usize);
-        assert!(ids.len() <= total, "pages go on past the total");
-        after = Some(through_the_client(page.rows.last().unwrap().cursor(order.field)));
-    }
+    };
+    common::page_through(list, |r: &SessionRow| (r.id, r.cursor(order.field)), size, total, backward, filter).await
 }
 
-/// Every page backward from the end, put back in order.
-async fn page_backward<S: ProjectionStore>(
-    store: &S,
-    filter: &SessionFilter,
-    order: SessionOrder,
-    size: u32,
-    total: usize,
-) -> Vec<Uuid> {
-    let (mut pages, mut before) = (vec![], None);
-    loop {
-        let page = list_sessions_backward(store.db(), filter, order, size, before.as_ref()).await.unwrap();
-        assert_eq!(page.total_count, total as u64, "{filter:?}");
-        assert_eq!(page.has_next_page, before.is_some());
-        let ids: Vec<Uuid> = page.rows.iter().map(|r| r.id).collect();
-        if !page.has_previous_page {
-            pages.push(ids);
-            break;
-        }
-        assert_eq!(page.rows.len(), size as usize);
-        before = Some(through_the_client(page.rows.first().unwrap().cursor(order.field)));
-        pages.push(ids);
-    }
-    pages.into_iter().rev().flatten().collect()
-}
-
-async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(store: S) {
+async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Sessions::new(&store, 4).await;
     w.fill(&store, 27).await;
     // later changes move some sessions in the updated order
@@ -413,10 +358,10 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
             let order = SessionOrder::new(field, direction);
             let expected = sorted(&all, order);
             for size in [1, 4, 27, 100] {
-                assert_eq!(page_forward(&store, &none, order, size, 27).await, expected, "{order:?}, pages of {size}");
+                assert_eq!(pages(&store, &none, order, size, 27, false).await, expected, "{order:?}, pages of {size}");
             }
             for size in [1, 5, 100] {
-                let got = page_backward(&store, &none, order, size, 27).await;
+                let got = pages(&store, &none, order, size, 27, true).await;
                 assert_eq!(got, expected, "{order:?}, backward pages of {size}");
             }
         }
@@ -524,9 +469,9 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
             SessionOrder::new(SessionOrderField::StartsAt, Direction::Asc),
             SessionOrder::new(SessionOrderField::Reference, Direction::Desc),
         ] {
-            let got = page_forward(&store, filter, order, 4, matching.len()).await;
+            let got = pages(&store, filter, order, 4, matching.len(), false).await;
             assert_eq!(got, sorted(&matching, order), "{filter:?}");
-            let got = page_backward(&store, filter, order, 3, matching.len()).await;
+            let got = pages(&store, filter, order, 3, matching.len(), true).await;
             assert_eq!(got, sorted(&matching, order), "{filter:?}, backward");
         }
     }
@@ -557,7 +502,7 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
 // ---------------------------------------------------------------------------------------------
 // (d) the loader of a project's sessions
 
-async fn sessions_of_several_projects_come_in_one_call<S: ProjectionStore>(store: S) {
+async fn sessions_of_several_projects_come_in_one_call<S: ProjectionStore>(store: S, _: Backend) {
     let mut w = Sessions::new(&store, 4).await;
     w.fill(&store, 24).await;
     // one session linked to two projects
@@ -595,7 +540,7 @@ async fn sessions_of_several_projects_come_in_one_call<S: ProjectionStore>(store
 // ---------------------------------------------------------------------------------------------
 // (e) what "a direction holds one seminar a year" counts
 
-async fn seminars_held_by_a_requester_are_counted_by_year<S: ProjectionStore>(store: S) {
+async fn seminars_held_by_a_requester_are_counted_by_year<S: ProjectionStore>(store: S, _: Backend) {
     // (format, requester, start, held)
     let sessions = [
         (SessionFormat::Seminar, "DGESCO", "2026-03-02T08:00:00Z", true),

@@ -1,8 +1,8 @@
 //! The access log on both backends: what is written is read back in order, by period and by
 //! page, and the purge deletes exactly what is older than its limit.
 
-use carnet_store::AnyStore;
 use carnet_store::access_log::{AccessRecord, purge_access_log, read_access_log, write_access_log};
+use carnet_testkit::{Backend, IntoAnyStore, for_each_backend};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 fn record(at: DateTime<Utc>, n: usize) -> AccessRecord {
@@ -21,7 +21,10 @@ fn record(at: DateTime<Utc>, n: usize) -> AccessRecord {
     }
 }
 
-async fn written_read_and_purged(store: AnyStore) {
+for_each_backend!(written_read_and_purged);
+
+async fn written_read_and_purged(store: impl IntoAnyStore, _: Backend) {
+    let store = store.into_any();
     let now = Utc::now().trunc_subsecs(6);
     let records: Vec<AccessRecord> = (0..30).map(|n| record(now - Duration::days(30 - n as i64), n)).collect();
     write_access_log(&store, &records).await.unwrap();
@@ -50,16 +53,4 @@ async fn written_read_and_purged(store: AnyStore) {
         read_access_log(&store, None, None, None, 100).await.unwrap().into_iter().map(|(_, r)| r).collect();
     assert_eq!(left, records[5..].to_vec());
     assert_eq!(purge_access_log(&store, records[5].at).await.unwrap(), 0, "twice: nothing more");
-}
-
-#[tokio::test]
-async fn on_sqlite() {
-    let db = carnet_testkit::sqlite().await;
-    written_read_and_purged(AnyStore::Sqlite(db.store.clone())).await;
-}
-
-#[tokio::test]
-async fn on_postgres() {
-    let db = carnet_testkit::postgres().await;
-    written_read_and_purged(AnyStore::Postgres(db.store.clone())).await;
 }

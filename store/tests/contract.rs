@@ -1,11 +1,8 @@
 //! The event store contract (DESIGN §3, §8), run against SQLite and PostgreSQL, each test on a
 //! fresh database. `for_each_backend!` instantiates every generic test once per backend.
 
-#[macro_use]
-mod common;
-
 use carnet_store::*;
-use common::Backend;
+use carnet_testkit::{Backend, for_each_backend, whole_log};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use rand::{Rng, SeedableRng};
@@ -51,28 +48,31 @@ fn stream() -> StreamId {
     StreamId::new("test", Uuid::now_v7())
 }
 
-fn ev(n: u64) -> NewEvent {
-    NewEvent::new("Happened", json!({ "n": n }))
+/// Runs `task(i)` for each `i` in `0..n` at once, each in a task of its own, all released
+/// together by a barrier: their results, in order.
+async fn all_at_once<T: Send + 'static, F: Future<Output = T> + Send + 'static>(
+    n: usize,
+    task: impl Fn(usize) -> F,
+) -> Vec<T> {
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (barrier, task) = (barrier.clone(), task(i));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                task.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for t in tasks {
+        results.push(t.await.expect("a task"));
+    }
+    results
 }
 
-/// The whole log, once at least `expected` events are readable. On PostgreSQL a writing
-/// transaction still open anywhere on the server (another test) holds readers back, by design.
-async fn read_everything<S: EventStore>(store: &S, expected: usize) -> Vec<RecordedEvent> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut all = Vec::new();
-        let mut after = Checkpoint::START;
-        loop {
-            let batch = store.read_all(after, 500).await.expect("read_all");
-            let Some(last) = batch.last() else { break };
-            after = last.checkpoint();
-            all.extend(batch);
-        }
-        if all.len() >= expected || std::time::Instant::now() > deadline {
-            return all;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+fn ev(n: u64) -> NewEvent {
+    NewEvent::new("Happened", json!({ "n": n }))
 }
 
 async fn appends_and_reads_a_stream<S: EventStore>(store: S, _: Backend) {
@@ -129,21 +129,18 @@ async fn concurrent_appends_with_the_same_expected_version_conflict<S: EventStor
     for round in 0..10 {
         let s = stream();
         store.append(&s, ExpectedVersion::NoStream, &[ev(0)], &meta()).await.unwrap();
-        let barrier = Arc::new(Barrier::new(2));
-        let tasks: Vec<_> = (0..2)
-            .map(|i| {
-                let (store, s, barrier) = (store.clone(), s.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    let events: Vec<NewEvent> = (0..=i).map(ev).collect();
-                    store.append(&s, ExpectedVersion::Exact(1), &events, &meta()).await
-                })
-            })
-            .collect();
+        let results = all_at_once(2, |i| {
+            let (store, s) = (store.clone(), s.clone());
+            async move {
+                let events: Vec<NewEvent> = (0..=i as u64).map(ev).collect();
+                store.append(&s, ExpectedVersion::Exact(1), &events, &meta()).await
+            }
+        })
+        .await;
         let mut winners = vec![];
         let mut conflicts = vec![];
-        for t in tasks {
-            match t.await.unwrap() {
+        for result in results {
+            match result {
                 Ok(r) => winners.push(r),
                 Err(StoreError::Conflict { current_version, .. }) => conflicts.push(current_version),
                 Err(e) => panic!("round {round}: unexpected {e:?}"),
@@ -173,20 +170,13 @@ async fn a_retried_command_id_returns_the_first_result<S: EventStore>(store: S, 
 async fn concurrent_retries_of_one_command_write_once<S: EventStore>(store: S, _: Backend) {
     let s = stream();
     let m = meta();
-    let barrier = Arc::new(Barrier::new(8));
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (store, s, m, barrier) = (store.clone(), s.clone(), m.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store.append(&s, ExpectedVersion::Any, &[ev(1), ev(2), ev(3)], &m).await
-            })
-        })
-        .collect();
-    let mut results = vec![];
-    for t in tasks {
-        results.push(t.await.unwrap().expect("every retry succeeds"));
-    }
+    let results = all_at_once(8, |_| {
+        let (store, s, m) = (store.clone(), s.clone(), m.clone());
+        async move {
+            store.append(&s, ExpectedVersion::Any, &[ev(1), ev(2), ev(3)], &m).await.expect("every retry succeeds")
+        }
+    })
+    .await;
     assert_eq!(results.iter().filter(|r| !r.replayed).count(), 1, "one attempt wrote");
     let written = results.iter().find(|r| !r.replayed).unwrap();
     for r in &results {
@@ -200,23 +190,12 @@ async fn concurrent_retries_of_one_command_write_once<S: EventStore>(store: S, _
 async fn one_command_sent_to_two_streams_at_once_writes_once<S: EventStore>(store: S, _: Backend) {
     for _ in 0..5 {
         let m = meta();
-        let barrier = Arc::new(Barrier::new(2));
         let streams = [stream(), stream()];
-        let tasks: Vec<_> = streams
-            .iter()
-            .cloned()
-            .map(|s| {
-                let (store, m, barrier) = (store.clone(), m.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    store.append(&s, ExpectedVersion::Any, &[ev(1)], &m).await
-                })
-            })
-            .collect();
-        let mut results = vec![];
-        for t in tasks {
-            results.push(t.await.unwrap());
-        }
+        let results = all_at_once(2, |i| {
+            let (store, m, s) = (store.clone(), m.clone(), streams[i].clone());
+            async move { store.append(&s, ExpectedVersion::Any, &[ev(1)], &m).await }
+        })
+        .await;
         let written: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(written.len(), 1, "one attempt wrote: {results:?}");
         assert!(!written[0].replayed);
@@ -314,7 +293,7 @@ async fn appends_to_several_streams_commit_all_or_nothing<S: EventStore>(store: 
     let again = store.append_all(&parts, None).await.unwrap();
     assert!(again[0].replayed && again[1].replayed);
     assert_eq!((&again[0].events, &again[1].events), (&done[0].events, &done[1].events));
-    let all = read_everything(&store, 3).await;
+    let all = whole_log(&store, 3).await;
     assert_eq!(all.len(), 3, "each event once");
 }
 
@@ -324,28 +303,23 @@ async fn eight_unpinned_writers_on_one_aggregate_all_land<S: EventStore>(store: 
     use counter::*;
     let repo = Repository::<_, Counter>::new(store.clone(), Arc::new(carnet_testkit::carnet_codec()));
     let id = Uuid::now_v7();
-    let barrier = Arc::new(Barrier::new(8));
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (repo, barrier) = (repo.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let mut conflicts = 0;
-                for _ in 0..25 {
-                    match repo.execute(id, &Command::Add(1), &meta(), None, None).await {
-                        Ok(_) => {}
-                        Err(CommandError::Store(StoreError::Conflict { .. })) => conflicts += 1,
-                        Err(e) => panic!("{e:?}"),
-                    }
+    let conflicts: usize = all_at_once(8, |_| {
+        let repo = repo.clone();
+        async move {
+            let mut conflicts = 0;
+            for _ in 0..25 {
+                match repo.execute(id, &Command::Add(1), &meta(), None, None).await {
+                    Ok(_) => {}
+                    Err(CommandError::Store(StoreError::Conflict { .. })) => conflicts += 1,
+                    Err(e) => panic!("{e:?}"),
                 }
-                conflicts
-            })
-        })
-        .collect();
-    let mut conflicts = 0;
-    for t in tasks {
-        conflicts += t.await.unwrap();
-    }
+            }
+            conflicts
+        }
+    })
+    .await
+    .into_iter()
+    .sum();
     assert_eq!(conflicts, 0, "unpinned commands are retried until they land");
     assert_eq!(store.read_stream(&StreamId::new("counter", id), 1, None).await.unwrap().len(), 200);
     assert_eq!(repo.load(id).await.unwrap().state, 200);
@@ -376,32 +350,28 @@ async fn a_number_and_its_entity_are_one_fact<S: EventStore>(store: S, _: Backen
     assert!(matches!(failed, Err(CommandError::Store(StoreError::InvalidInput { .. }))), "{failed:?}");
     assert_eq!(store.stream_version(&StreamId::new("counter", sequence)).await.unwrap(), 0, "no number taken");
 
-    let barrier = Arc::new(Barrier::new(8));
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (repo, barrier) = (repo.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let (id, m) = (Uuid::now_v7(), meta());
-                let done = repo
-                    .execute_after::<Counter>(
-                        sequence,
-                        &Command::Add(1),
-                        &Metadata { command_id: Uuid::new_v5(&m.command_id, b"n"), ..m.clone() },
-                        id,
-                        |number: &u64| Ok(Command::Add(*number as u32)),
-                        &m,
-                        None,
-                    )
-                    .await
-                    .expect("created");
-                (id, done.state)
-            })
-        })
-        .collect();
+    let created = all_at_once(8, |_| {
+        let repo = repo.clone();
+        async move {
+            let (id, m) = (Uuid::now_v7(), meta());
+            let done = repo
+                .execute_after::<Counter>(
+                    sequence,
+                    &Command::Add(1),
+                    &Metadata { command_id: Uuid::new_v5(&m.command_id, b"n"), ..m.clone() },
+                    id,
+                    |number: &u64| Ok(Command::Add(*number as u32)),
+                    &m,
+                    None,
+                )
+                .await
+                .expect("created");
+            (id, done.state)
+        }
+    })
+    .await;
     let mut numbers = vec![];
-    for t in tasks {
-        let (id, number) = t.await.unwrap();
+    for (id, number) in created {
         assert_eq!(repo.load(id).await.unwrap().state, number, "the entity bears its number");
         numbers.push(number);
     }
@@ -473,7 +443,7 @@ async fn out_of_order_commits_are_never_skipped<S: EventStore>(store: S, backend
     let b = store.append(&stream(), ExpectedVersion::NoStream, &[ev(2)], &meta()).await.unwrap();
     let b_done = std::time::Instant::now();
     let (a, a_done) = writer_a.await.unwrap();
-    if backend.concurrent_writers {
+    if backend.concurrent_writers() {
         assert!(b_done < a_done, "B committed while A was still open");
         assert!(b.events[0].global_position > a.events[0].global_position, "A took the earlier position");
     }
@@ -482,7 +452,7 @@ async fn out_of_order_commits_are_never_skipped<S: EventStore>(store: S, backend
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 3, "each event exactly once");
     assert!(ids.contains(&a.events[0].event_id), "the late commit is not skipped");
     assert!(ids.contains(&b.events[0].event_id));
-    let again = read_everything(&store, 3).await;
+    let again = whole_log(&store, 3).await;
     assert_eq!(again.iter().map(|e| e.event_id).collect::<Vec<_>>(), ids, "re-reading gives the same order");
     for (i, e) in again.iter().enumerate() {
         let rest = store.read_all(e.checkpoint(), 100).await.unwrap();
@@ -577,7 +547,7 @@ async fn the_global_log_reads_in_batches_from_any_checkpoint<S: EventStore>(stor
     for i in 0..25 {
         store.append(&stream(), ExpectedVersion::NoStream, &[ev(i), ev(i)], &meta()).await.unwrap();
     }
-    let all = read_everything(&store, 50).await;
+    let all = whole_log(&store, 50).await;
     assert_eq!(all.len(), 50);
     let first = store.read_all(Checkpoint::START, 7).await.unwrap();
     assert_eq!(first, all[..7].to_vec());
@@ -633,16 +603,16 @@ async fn upcasters_bring_old_events_to_the_current_shape<S: EventStore>(store: S
     // version 1 of Greeted had `name` and no `times`; version 2 renamed it
     let old = NewEvent::new("Greeted", json!({ "name": "l'équipe" }));
     store.append(&s, ExpectedVersion::NoStream, &[old], &meta()).await.unwrap();
-    let upcasters = Codec::default().register("Greeted", 1, |mut p| {
+    let codec = Codec::default().register("Greeted", 1, |mut p| {
         let name = p.get_mut("name").map(serde_json::Value::take).ok_or("no name")?;
         Ok(json!({ "full_name": name, "times": 1 }))
     });
-    assert_eq!(upcasters.current_version("Greeted"), 2);
-    let new = upcasters.encode(&Greeting::Greeted { full_name: "le lab".into(), times: 2 }).unwrap();
+    assert_eq!(codec.current_version("Greeted"), 2);
+    let new = codec.encode(&Greeting::Greeted { full_name: "le lab".into(), times: 2 }).unwrap();
     assert_eq!((new.event_type.as_str(), new.schema_version), ("Greeted", 2));
     store.append(&s, ExpectedVersion::Exact(1), &[new], &meta()).await.unwrap();
     let decoded: Vec<Greeting> =
-        store.read_stream(&s, 1, None).await.unwrap().iter().map(|e| upcasters.decode(e).unwrap()).collect();
+        store.read_stream(&s, 1, None).await.unwrap().iter().map(|e| codec.decode(e).unwrap()).collect();
     assert_eq!(
         decoded,
         vec![
@@ -750,18 +720,13 @@ async fn the_repository_decides_appends_and_retries_only_when_safe<S: EventStore
     assert_eq!(store.stream_version(&StreamId::new("counter", id)).await.unwrap(), 1, "a rejection writes nothing");
 
     // unpinned concurrent commands all land: conflicts are decided again on the new state
-    let barrier = Arc::new(Barrier::new(6));
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            let (repo, barrier) = (repo.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                repo.execute(id, &Command::Add(1), &meta(), None, None).await
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap().expect("retried until it lands");
+    let landed = all_at_once(6, |_| {
+        let repo = repo.clone();
+        async move { repo.execute(id, &Command::Add(1), &meta(), None, None).await }
+    })
+    .await;
+    for result in landed {
+        result.expect("retried until it lands");
     }
     assert_eq!(repo.load(id).await.unwrap().state, 11);
 
@@ -817,7 +782,7 @@ async fn postgres_terminated_mid_append_stores_nothing_and_recovers() {
             })
         }
     }
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     let store = db.store.clone();
     let s = stream();
     let (pid_tx, pid_rx) = oneshot::channel();
@@ -854,7 +819,7 @@ async fn postgres_terminated_mid_append_stores_nothing_and_recovers() {
 /// Durability settings are the store's, not left to the server's defaults (DESIGN §3).
 #[tokio::test]
 async fn acknowledged_appends_are_durable_by_configuration() {
-    let pg = common::postgres().await;
+    let pg = carnet_testkit::postgres().await;
     // even where the server's default is off, Carnet's own connections commit synchronously
     sqlx::query(&format!("alter database \"{}\" set synchronous_commit = off", pg.name()))
         .execute(pg.store.pool())
@@ -863,7 +828,7 @@ async fn acknowledged_appends_are_durable_by_configuration() {
     let store = PgStore::connect(pg.url(), 2).await.unwrap();
     let setting: String = sqlx::query_scalar("show synchronous_commit").fetch_one(store.pool()).await.unwrap();
     assert_eq!(setting, "on");
-    let lite = common::sqlite().await;
+    let lite = carnet_testkit::sqlite().await;
     let journal: String = sqlx::query_scalar("pragma journal_mode").fetch_one(lite.store.writer()).await.unwrap();
     assert_eq!(journal, "wal");
     let synchronous: i64 = sqlx::query_scalar("pragma synchronous").fetch_one(lite.store.writer()).await.unwrap();
@@ -874,7 +839,7 @@ async fn acknowledged_appends_are_durable_by_configuration() {
 /// within moments, long before its own poll interval.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_subscribers_hear_appends_of_other_instances() {
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     let (one, two) = (PgStore::connect(db.url(), 4).await.unwrap(), PgStore::connect(db.url(), 4).await.unwrap());
     one.start_notifications().await.unwrap();
     two.start_notifications().await.unwrap();

@@ -2,17 +2,14 @@
 //! written, read back and decoded to the same value, and the state folded from the log equals
 //! the state the command handler returned.
 
-#[macro_use]
-mod common;
-
 use carnet_domain::Decider;
 use carnet_domain::person::*;
 use carnet_domain::project::*;
 use carnet_domain::session::*;
 use carnet_domain::values::*;
 use carnet_store::*;
+use carnet_testkit::{Backend, for_each_backend};
 use chrono::{DateTime, NaiveDate, Utc};
-use common::Backend;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 

@@ -2,26 +2,15 @@
 //! adopted so that it is read and new events sort after it; a log cut short is noticed on both
 //! backends; "has this database ever held events" survives an emptied log.
 
-#[allow(unused_macros)] // the per-backend macro: these tests name their backends themselves
-mod common;
-
 use carnet_store::extent::{self, ExtentCheck};
 use carnet_store::*;
 use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
 
-#[tokio::test]
-async fn sqlite_a_cut_log_is_noticed_and_the_mark_stays() {
-    let db = common::sqlite().await;
-    a_cut_log_is_noticed_and_the_mark_stays(AnyStore::Sqlite(db.store.clone())).await;
-}
+use carnet_testkit::{Backend, IntoAnyStore, for_each_backend};
 
-#[tokio::test]
-async fn postgres_a_cut_log_is_noticed_and_the_mark_stays() {
-    let db = common::postgres().await;
-    a_cut_log_is_noticed_and_the_mark_stays(AnyStore::Postgres(db.store.clone())).await;
-}
+for_each_backend!(a_cut_log_is_noticed_and_the_mark_stays);
 
 fn meta() -> Metadata {
     Metadata::new(Actor { id: "person-test".into(), issuer: "carnet-test".into() })
@@ -39,7 +28,8 @@ async fn run(store: &AnyStore, sql: &str) {
     .unwrap();
 }
 
-async fn a_cut_log_is_noticed_and_the_mark_stays(store: AnyStore) {
+async fn a_cut_log_is_noticed_and_the_mark_stays(store: impl IntoAnyStore, _: Backend) {
+    let store = store.into_any();
     assert!(!extent::ever_held_events(&store).await.unwrap(), "a new database");
     assert_eq!(extent::check(&store, None).await.unwrap(), ExtentCheck::Whole { last: None });
     let stream = StreamId::new("test", Uuid::now_v7());
@@ -70,7 +60,7 @@ async fn a_cut_log_is_noticed_and_the_mark_stays(store: AnyStore) {
 /// defect); after it every one is read, in its order, and a new event sorts after them.
 #[tokio::test]
 async fn a_log_from_another_postgres_cluster_is_adopted() {
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     let store = AnyStore::Postgres(db.store.clone());
     let (a, b) = (StreamId::new("test", Uuid::now_v7()), StreamId::new("test", Uuid::now_v7()));
     for n in 1..=3 {

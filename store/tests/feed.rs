@@ -3,17 +3,13 @@
 //! cover the feed once each; hashed events come in the recipe's canonical text. On PostgreSQL: a paging auditor never skips
 //! an event that committed late, and the selective filters use their indexes.
 
-#[macro_use]
-mod common;
-
 use carnet_store::feed::{Feed, FeedFilter};
 use carnet_store::integrity;
 use carnet_store::*;
-use common::Backend;
+use carnet_testkit::{Backend, for_each_backend, whole_log};
 use futures::TryStreamExt;
 use futures::future::BoxFuture;
 use serde_json::json;
-use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -28,28 +24,6 @@ fn meta(actor: &str, issuer: &str) -> Metadata {
 
 fn ev(event_type: &str, n: u64) -> NewEvent {
     NewEvent::new(event_type, json!({ "n": n }))
-}
-
-/// The whole log in reading order, once at least `expected` events are readable. On
-/// PostgreSQL a writing transaction still open anywhere on the server (another test) holds
-/// readers back, by design: wait for it, never assert on time.
-async fn log<S: EventStore>(store: &S, expected: usize) -> Vec<RecordedEvent> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let mut all = Vec::new();
-        let mut after = Checkpoint::START;
-        loop {
-            let batch = store.read_all(after, 500).await.expect("read_all");
-            let Some(last) = batch.last() else { break };
-            after = last.checkpoint();
-            all.extend(batch);
-        }
-        if all.len() >= expected {
-            return all;
-        }
-        assert!(std::time::Instant::now() < deadline, "only {} of {expected} events readable", all.len());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Every event of the feed for `filter`, paging forward `size` at a time from the start.
@@ -108,7 +82,7 @@ async fn a_scripted_log<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
         let m = Metadata { command_id: Uuid::now_v7(), ..metadata.clone() };
         total += store.append(stream, ExpectedVersion::Any, &events, &m).await.expect("append").events.len();
     }
-    log(store, total).await
+    whole_log(store, total).await
 }
 
 async fn each_filter_selects_what_filtering_the_log_would<S: EventStore + Feed>(store: S, _: Backend) {
@@ -198,7 +172,7 @@ async fn pages_forward_and_backward_cover_the_feed_once_in_order<S: EventStore +
         let events: Vec<NewEvent> = (0..=(i % 2)).map(|k| ev(types, i * 10 + k)).collect();
         store.append(stream, ExpectedVersion::Any, &events, &meta("alice", "carnet-local")).await.unwrap();
     }
-    let log = log(&store, 34).await;
+    let log = whole_log(&store, 34).await;
     let accepted = FeedFilter { event_types: vec!["ProjectAccepted".into()], ..Default::default() };
     let only_accepted: Vec<RecordedEvent> = log.iter().filter(|e| e.event_type == "ProjectAccepted").cloned().collect();
     for size in [1, 4, 5, 34, 100] {
@@ -238,13 +212,13 @@ async fn hashes_come_as_the_recipe_reads_them(store: AnyStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_hashes_come_as_the_recipe_reads_them() {
-    let db = common::sqlite().await;
+    let db = carnet_testkit::sqlite().await;
     hashes_come_as_the_recipe_reads_them(AnyStore::Sqlite(db.store.clone())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_hashes_come_as_the_recipe_reads_them() {
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     hashes_come_as_the_recipe_reads_them(AnyStore::Postgres(db.store.clone())).await;
 }
 
@@ -282,11 +256,11 @@ impl InlineHook for HoldOpen {
 /// from the last checkpoint, has the late commit and then the other, each once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_a_paging_auditor_never_skips_a_late_commit() {
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     let store = db.store.clone();
     let accepted = FeedFilter { event_types: vec!["ProjectAccepted".into()], ..Default::default() };
     let first = put(&store, vec![ev("ProjectAccepted", 0)]).await.events[0].clone();
-    log(&store, 1).await;
+    whole_log(&store, 1).await;
     let seen = store.read_feed(&accepted, Checkpoint::START, 10).await.unwrap();
     assert_eq!(seen, std::slice::from_ref(&first));
 
@@ -322,7 +296,7 @@ async fn postgres_a_paging_auditor_never_skips_a_late_commit() {
     release_tx.send(()).unwrap();
     let late = late.await.unwrap().unwrap().events[0].clone();
     assert!(late.global_position < early.global_position, "the late one took its position first");
-    log(&store, 3).await;
+    whole_log(&store, 3).await;
     let rest = store.read_feed(&accepted, first.checkpoint(), 10).await.unwrap();
     let ids: Vec<Uuid> = rest.iter().map(|e| e.event_id).collect();
     assert_eq!(ids, [late.event_id, early.event_id], "each once, in reading order");
@@ -344,7 +318,7 @@ fn scans(plan: &serde_json::Value, found: &mut Vec<String>) {
 /// through its index, not the whole log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_selective_filters_use_their_indexes() {
-    let db = common::postgres().await;
+    let db = carnet_testkit::postgres().await;
     let store = db.store.clone();
     let bulk = |n: u64| (0..100).map(|k| ev("ProjectMilestoneRecorded", n * 100 + k)).collect::<Vec<_>>();
     for n in 0..30 {
@@ -362,7 +336,7 @@ async fn postgres_selective_filters_use_their_indexes() {
     }
     // readable first: while another test's transaction holds the horizon below these events,
     // the planner rightly finds nothing to read and any plan will do
-    log(&store, 6005).await;
+    whole_log(&store, 6005).await;
     sqlx::query("analyze events").execute(store.pool()).await.unwrap();
 
     let by_type = FeedFilter { event_types: vec!["ProjectAccepted".into()], ..Default::default() };

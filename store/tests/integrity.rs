@@ -1,6 +1,6 @@
 //! Tamper evidence (DESIGN §3.3, issue 5): hash chains filled at append, seals, and a
 //! verification that finds each kind of tampering, done directly in SQL, at the right place.
-//! Every test runs on SQLite and on PostgreSQL, each on a fresh database.
+//! Every test runs on SQLite and on PostgreSQL, each on a fresh database (`for_each_backend!`).
 
 use carnet_store::integrity::{self, Breach, BreachKind, EventFields, Hash, Progress, Report, Summary, ZERO_HASH};
 use carnet_store::*;
@@ -10,22 +10,14 @@ use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// A fresh store of either backend, kept alive (and dropped) with its database.
+use carnet_testkit::{Backend, IntoAnyStore, for_each_backend};
+
+/// The store under test as the integrity functions take it, with the SQL to tamper with it.
 struct Db {
     store: AnyStore,
-    _pg: Option<carnet_testkit::FreshPostgres>,
-    _sqlite: Option<carnet_testkit::FreshSqlite>,
 }
 
 impl Db {
-    async fn postgres() -> Self {
-        let pg = carnet_testkit::postgres().await;
-        Self { store: AnyStore::Postgres(pg.store.clone()), _pg: Some(pg), _sqlite: None }
-    }
-    async fn sqlite() -> Self {
-        let lite = carnet_testkit::sqlite().await;
-        Self { store: AnyStore::Sqlite(lite.store.clone()), _pg: None, _sqlite: Some(lite) }
-    }
     fn is_postgres(&self) -> bool {
         matches!(self.store, AnyStore::Postgres(_))
     }
@@ -41,28 +33,6 @@ impl Db {
     async fn exec2(&self, postgres: &str, sqlite: &str) {
         self.exec(if self.is_postgres() { postgres } else { sqlite }).await;
     }
-}
-
-/// Instantiates each `async fn name(db: Db)` once per backend: `sqlite::name`, `postgres::name`.
-macro_rules! for_each_backend {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    super::$test(super::Db::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    super::$test(super::Db::postgres().await).await;
-                }
-            )*
-        }
-    };
 }
 
 for_each_backend!(
@@ -291,7 +261,8 @@ fn recipe(f: &Forged, global_position: i64, event_id: &Uuid, recorded_at: &str) 
 
 // ---------------------------------------------------------------------------------------------
 
-async fn an_untouched_log_of_100_000_events_verifies(db: Db) {
+async fn an_untouched_log_of_100_000_events_verifies(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let store = &db.store;
     // 1 000 streams of 100 events, one append each, 4 writers; sealed halfway and at the end
     for half in 0..2 {
@@ -328,7 +299,8 @@ async fn an_untouched_log_of_100_000_events_verifies(db: Db) {
     assert_eq!(last, Progress { checked: 100_000, total: 100_000 }, "progress ends at the total");
 }
 
-async fn a_changed_payload_byte_is_found_at_its_event(db: Db) {
+async fn a_changed_payload_byte_is_found_at_its_event(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     let fresh = intact(&db.store).await;
     assert_eq!((fresh.events, fresh.streams, fresh.unsealed_events), (85, 10, 10));
@@ -344,7 +316,8 @@ async fn a_changed_payload_byte_is_found_at_its_event(db: Db) {
     assert!(matches!(breach.kind, BreachKind::HashMismatch { .. }), "{breach}");
 }
 
-async fn an_event_deleted_in_the_middle_of_a_stream_is_a_missing_version(db: Db) {
+async fn an_event_deleted_in_the_middle_of_a_stream_is_a_missing_version(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     db.exec(&format!("delete from events where global_position = {}", f.event(7, 6).global_position)).await;
     let breach = broken(&db.store).await;
@@ -352,7 +325,11 @@ async fn an_event_deleted_in_the_middle_of_a_stream_is_a_missing_version(db: Db)
     assert_eq!(breach.kind, BreachKind::MissingVersion { expected: 6 }, "{breach}");
 }
 
-async fn the_last_event_of_a_stream_deleted_inside_a_sealed_range_is_caught_by_the_seal(db: Db) {
+async fn the_last_event_of_a_stream_deleted_inside_a_sealed_range_is_caught_by_the_seal(
+    store: impl IntoAnyStore,
+    _: Backend,
+) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     // stream 1 ends with version 5, inside the first sealed range: its chain alone looks fine
     let last = f.event(1, 5);
@@ -369,7 +346,8 @@ async fn the_last_event_of_a_stream_deleted_inside_a_sealed_range_is_caught_by_t
     assert_eq!(breach.global_position, None, "the seal cannot tell which event");
 }
 
-async fn a_forged_event_with_a_wrong_hash_is_found(db: Db) {
+async fn a_forged_event_with_a_wrong_hash_is_found(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     let head = hashed(&db.store, f.event(7, 12).global_position).await;
     let position = forge(
@@ -399,13 +377,18 @@ async fn a_forged_event_with_a_wrong_hash_is_found(db: Db) {
 /// The forger knows the recipe: the event chains to its stream's head and hashes correctly.
 /// It is slipped into the first sealed range, right after the head's own append; the seal
 /// sees one event too many, and names it because it was recorded after the seal was written.
-async fn a_forged_event_with_a_correct_chain_inside_a_sealed_range_is_caught_by_the_seal(db: Db) {
+async fn a_forged_event_with_a_correct_chain_inside_a_sealed_range_is_caught_by_the_seal(
+    store: impl IntoAnyStore,
+    _: Backend,
+) {
+    let db = Db { store: store.into_any() };
     forged_inside_a_sealed_range(db, true).await;
 }
 
 /// The same, dated before the seal: the seal still sees one event too many, without knowing
 /// which.
-async fn a_forged_event_dated_before_the_seal_is_still_caught_by_the_seal(db: Db) {
+async fn a_forged_event_dated_before_the_seal_is_still_caught_by_the_seal(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     forged_inside_a_sealed_range(db, false).await;
 }
 
@@ -451,7 +434,8 @@ async fn forged_inside_a_sealed_range(db: Db, dated_now: bool) {
     }
 }
 
-async fn two_events_with_swapped_positions_are_found(db: Db) {
+async fn two_events_with_swapped_positions_are_found(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     // the last event of stream 3's only append, and the first of stream 8's second append
     let (a, b) = (f.event(3, 5), f.event(8, 6));
@@ -472,7 +456,8 @@ async fn two_events_with_swapped_positions_are_found(db: Db) {
     assert!(matches!(breach.kind, BreachKind::HashMismatch { .. }), "{breach}");
 }
 
-async fn an_edited_or_deleted_seal_is_found(db: Db) {
+async fn an_edited_or_deleted_seal_is_found(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     Fixture::build(&db.store).await;
     let seals = integrity::seals(&db.store).await.unwrap();
     assert!(seals.len() >= 2);
@@ -516,7 +501,8 @@ async fn an_edited_or_deleted_seal_is_found(db: Db) {
 /// Someone who can write the database and knows the recipe rewrites an event, its hash, and
 /// every seal: the log verifies on its own. Only a seal hash recorded outside the database
 /// (printed by an earlier `carnet verify`) shows it.
-async fn a_rewritten_log_is_caught_by_a_seal_hash_recorded_elsewhere(db: Db) {
+async fn a_rewritten_log_is_caught_by_a_seal_hash_recorded_elsewhere(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     let first = integrity::seals(&db.store).await.unwrap().remove(0);
     let recorded: integrity::RecordedSeal = format!("1:{}", integrity::to_hex(&first.hash)).parse().unwrap();
@@ -550,7 +536,8 @@ async fn a_rewritten_log_is_caught_by_a_seal_hash_recorded_elsewhere(db: Db) {
     );
 }
 
-async fn a_removed_hash_is_found(db: Db) {
+async fn a_removed_hash_is_found(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let f = Fixture::build(&db.store).await;
     let target = f.event(9, 11);
     db.exec(&format!("update events set hash = null where global_position = {}", target.global_position)).await;
@@ -563,7 +550,8 @@ async fn a_removed_hash_is_found(db: Db) {
 /// event (PostgreSQL; SQLite's single writer queues B behind A). A seal made meanwhile stops
 /// before A's event, so never covers B's either: sealing by position alone would have sealed B
 /// and left A to land later inside a sealed range. No timer: A waits until the test lets it go.
-async fn seals_never_cover_an_event_still_in_flight(db: Db) {
+async fn seals_never_cover_an_event_still_in_flight(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     use futures::future::BoxFuture;
     use tokio::sync::oneshot;
     type Signals = (Option<oneshot::Sender<()>>, Option<oneshot::Receiver<()>>);
@@ -641,7 +629,8 @@ async fn seals_never_cover_an_event_still_in_flight(db: Db) {
 /// columns an export writes, read with plain SQL) and `sha2`: every event hash, every link and
 /// every seal hash comes out as stored. Proves the recipe, including PostgreSQL's rendering of
 /// `jsonb` and `to_char` of `recorded_at`, on text with quotes, accents, emoji and newlines.
-async fn a_third_party_recomputes_every_hash_with_sha2_alone(db: Db) {
+async fn a_third_party_recomputes_every_hash_with_sha2_alone(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let store = &db.store;
     Fixture::build(store).await;
     let tricky = "l'« école » \"du futur\" \\ 🚀 日本語 \u{202e} \t\n fin";
@@ -753,7 +742,8 @@ async fn a_third_party_recomputes_every_hash_with_sha2_alone(db: Db) {
     intact(store).await;
 }
 
-async fn control_characters_in_stream_ids_and_types_are_refused(db: Db) {
+async fn control_characters_in_stream_ids_and_types_are_refused(store: impl IntoAnyStore, _: Backend) {
+    let db = Db { store: store.into_any() };
     let bad = StreamId::parse("test-a\nb").unwrap();
     let err = db.store.append(&bad, ExpectedVersion::Any, &events(1, 1), &Metadata::new(actor())).await.unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");

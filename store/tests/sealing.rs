@@ -5,17 +5,14 @@
 //! rotate. Provider identities are sealed and shredded the same way; after an erasure, the
 //! store's scrub leaves no byte of the destroyed key in the database's files.
 
-#[macro_use]
-mod common;
-
 use carnet_domain::Decider;
 use carnet_domain::person::*;
 use carnet_domain::values::*;
 use carnet_store::Database;
 use carnet_store::personal_data::{KeyError, rotate};
 use carnet_store::*;
+use carnet_testkit::{Backend, for_each_backend};
 use chrono::NaiveDate;
-use common::Backend;
 use futures::future::BoxFuture;
 use sqlx::Row;
 use std::collections::BTreeSet;
@@ -70,9 +67,9 @@ fn sealing(keys: Arc<MasterKeys>) -> Arc<Codec> {
     Arc::new(carnet_testkit::carnet_codec().with_master_keys(keys))
 }
 
-fn repo<S: EventStore>(store: &S, upcasters: &Arc<Codec>) -> Repository<S, Person> {
+fn repo<S: EventStore>(store: &S, codec: &Arc<Codec>) -> Repository<S, Person> {
     // a snapshot after every event, if Person states were ever snapshotted
-    Repository::new(store.clone(), upcasters.clone()).with_snapshot_every(1)
+    Repository::new(store.clone(), codec.clone()).with_snapshot_every(1)
 }
 
 async fn run<S: EventStore>(repo: &Repository<S, Person>, id: PersonId, command: C) -> Executed<Person> {
@@ -121,17 +118,17 @@ fn stream(person: PersonId) -> StreamId {
 }
 
 /// Decodes the stream's events as a reader does: keys first, then each event.
-async fn decoded<S: EventStore>(store: &S, upcasters: &Codec, person: PersonId) -> Vec<PersonEvent> {
+async fn decoded<S: EventStore>(store: &S, codec: &Codec, person: PersonId) -> Vec<PersonEvent> {
     let events = store.read_stream(&stream(person), 1, None).await.unwrap();
-    let keys = upcasters.load_keys(store, &events).await.unwrap();
-    events.iter().map(|e| upcasters.decode_with(e, &keys).unwrap()).collect()
+    let keys = codec.load_keys(store, &events).await.unwrap();
+    events.iter().map(|e| codec.decode_with(e, &keys).unwrap()).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
 
 async fn a_profile_is_sealed_at_rest_and_reads_back<S: EventStore>(store: S, _: Backend) {
-    let upcasters = sealing(master("k1", &["k1"]));
-    let repo = repo(&store, &upcasters);
+    let codec = sealing(master("k1", &["k1"]));
+    let repo = repo(&store, &codec);
     let id = PersonId::new();
     run(&repo, id, register(id)).await;
     run(&repo, id, C::GrantRole { role: Role::Reader, academies: BTreeSet::new() }).await;
@@ -159,12 +156,12 @@ async fn a_profile_is_sealed_at_rest_and_reads_back<S: EventStore>(store: S, _: 
     assert_eq!(texts(&store, "select stream_id from snapshots").await, Vec::<String>::new());
     assert_eq!(repo.load_at(id.0, 1).await.unwrap().state.profile, Some(profile(USUAL)));
     // … and any reader of the log, with the keys of what it read
-    let keys = upcasters.load_keys(&store, &stored).await.unwrap();
-    let opened = upcasters.open_payload(&stored[0], &keys).unwrap();
+    let keys = codec.load_keys(&store, &stored).await.unwrap();
+    let opened = codec.open_payload(&stored[0], &keys).unwrap();
     assert_eq!(opened["profile"]["given_name"], GIVEN, "the payload as recorded, opened for display");
 
     // a reader without the key loaded, or without master keys, fails: never a silent erasure
-    let unloaded = upcasters.decode::<PersonEvent>(&stored[0]).unwrap_err().to_string();
+    let unloaded = codec.decode::<PersonEvent>(&stored[0]).unwrap_err().to_string();
     assert!(unloaded.contains("was not loaded"), "{unloaded}");
     let clear_codec = Arc::new(carnet_testkit::carnet_codec());
     let refused = Repository::<S, Person>::new(store.clone(), clear_codec).load(id.0).await.unwrap_err();
@@ -181,8 +178,8 @@ impl InlineHook for Fails {
 }
 
 async fn erasure_destroys_the_key_with_the_event_and_the_profile_reads_as_erased<S: EventStore>(store: S, _: Backend) {
-    let upcasters = sealing(master("k1", &["k1"]));
-    let repo = repo(&store, &upcasters);
+    let codec = sealing(master("k1", &["k1"]));
+    let repo = repo(&store, &codec);
     let (id, other) = (PersonId::new(), PersonId::new());
     run(&repo, id, register(id)).await;
     run(&repo, other, register(other)).await;
@@ -200,15 +197,15 @@ async fn erasure_destroys_the_key_with_the_event_and_the_profile_reads_as_erased
 
     // the log is untouched, and its profile now reads as erased: nothing fails
     assert_eq!(store.stream_version(&stream(id)).await.unwrap(), 2);
-    let events = decoded(&store, &upcasters, id).await;
+    let events = decoded(&store, &codec, id).await;
     assert!(matches!(&events[0], PersonEvent::PersonRegistered { profile: None, .. }), "{:?}", events[0]);
     let before = repo.load_at(id.0, 1).await.unwrap();
     assert_eq!((before.state.id, before.state.profile), (Some(id), None));
     let stored = store.read_stream(&stream(id), 1, Some(1)).await.unwrap();
-    let keys = upcasters.load_keys(&store, &stored).await.unwrap();
+    let keys = codec.load_keys(&store, &stored).await.unwrap();
     assert!(keys.is_shredded(id.0));
-    assert_eq!(upcasters.open_payload(&stored[0], &keys).unwrap()["profile"], serde_json::Value::Null);
-    assert_eq!(decoded(&store, &upcasters, other).await.len(), 1, "the other person still reads");
+    assert_eq!(codec.open_payload(&stored[0], &keys).unwrap()["profile"], serde_json::Value::Null);
+    assert_eq!(decoded(&store, &codec, other).await.len(), 1, "the other person still reads");
 
     // erasing twice is harmless: nothing appended, nothing fails
     let again = run(&repo, id, erase()).await;
@@ -220,8 +217,8 @@ async fn erasure_destroys_the_key_with_the_event_and_the_profile_reads_as_erased
 }
 
 async fn a_sealed_profile_opens_only_for_its_person_and_event<S: EventStore>(store: S, _: Backend) {
-    let upcasters = sealing(master("k1", &["k1"]));
-    let repo = repo(&store, &upcasters);
+    let codec = sealing(master("k1", &["k1"]));
+    let repo = repo(&store, &codec);
     let (a, b) = (PersonId::new(), PersonId::new());
     run(&repo, a, register(a)).await;
     run(&repo, b, C::RegisterPerson { id: b, profile: profile("Autre"), registered_on: day(2) }).await;
@@ -237,8 +234,8 @@ async fn a_sealed_profile_opens_only_for_its_person_and_event<S: EventStore>(sto
     // the same ciphertext claimed by B, under A's key id: the associated data (B's id) refuses it
     let mut claimed = a_registered.clone();
     claimed.stream_id = stream(b);
-    let keys = upcasters.load_keys(&store, [&claimed]).await.unwrap();
-    let error = upcasters.decode_with::<PersonEvent>(&claimed, &keys).unwrap_err().to_string();
+    let keys = codec.load_keys(&store, [&claimed]).await.unwrap();
+    let error = codec.decode_with::<PersonEvent>(&claimed, &keys).unwrap_err().to_string();
     assert!(
         error.contains(&format!("is sealed with key {}", a_registered.payload["profile"]["key"].as_str().unwrap()))
     );
@@ -246,12 +243,12 @@ async fn a_sealed_profile_opens_only_for_its_person_and_event<S: EventStore>(sto
     // A's own key and ciphertext, but another event (its id is associated data too)
     let mut other_event = a_registered.clone();
     other_event.event_id = uuid::Uuid::now_v7();
-    let keys = upcasters.load_keys(&store, [&other_event]).await.unwrap();
-    let error = upcasters.decode_with::<PersonEvent>(&other_event, &keys).unwrap_err().to_string();
+    let keys = codec.load_keys(&store, [&other_event]).await.unwrap();
+    let error = codec.decode_with::<PersonEvent>(&other_event, &keys).unwrap_err().to_string();
     assert!(error.contains("does not open"), "{error}");
     // and the event as it is still opens
-    let keys = upcasters.load_keys(&store, [&a_registered]).await.unwrap();
-    assert!(upcasters.decode_with::<PersonEvent>(&a_registered, &keys).is_ok());
+    let keys = codec.load_keys(&store, [&a_registered]).await.unwrap();
+    assert!(codec.decode_with::<PersonEvent>(&a_registered, &keys).is_ok());
 }
 
 async fn master_keys_rotate_and_old_ones_can_then_go<S: EventStore>(store: S, _: Backend) {
@@ -320,8 +317,8 @@ fn identity() -> ExternalIdentity {
 }
 
 async fn an_identity_is_sealed_at_rest_and_shredded_with_the_profile<S: EventStore>(store: S, _: Backend) {
-    let upcasters = sealing(master("k1", &["k1"]));
-    let repo = repo(&store, &upcasters);
+    let codec = sealing(master("k1", &["k1"]));
+    let repo = repo(&store, &codec);
     let id = PersonId::new();
     run(&repo, id, register(id)).await;
     let linked = run(&repo, id, C::LinkIdentity { identity: identity() }).await;
@@ -331,12 +328,12 @@ async fn an_identity_is_sealed_at_rest_and_shredded_with_the_profile<S: EventSto
     assert_eq!(sealed.keys().collect::<Vec<_>>(), ["key", "sealed"], "{:?}", stored[0].payload);
     let table = events_table(&store).await;
     assert!(!table.contains(SUB) && !table.contains("auth.example"), "the identity in clear in the log:\n{table}");
-    let events = decoded(&store, &upcasters, id).await;
+    let events = decoded(&store, &codec, id).await;
     assert_eq!(events[1], PersonEvent::PersonIdentityLinked { identity: Some(identity()) }, "it reads back");
     assert!(repo.load(id.0).await.unwrap().state.identities.contains(&identity()));
 
     run(&repo, id, erase()).await;
-    let events = decoded(&store, &upcasters, id).await;
+    let events = decoded(&store, &codec, id).await;
     assert_eq!(events[1], PersonEvent::PersonIdentityLinked { identity: None }, "shredded with the key");
     assert!(repo.load_at(id.0, 2).await.unwrap().state.identities.is_empty());
     assert!(!events_table(&store).await.contains(SUB));
@@ -389,8 +386,8 @@ async fn scrubbing_after_an_erasure_leaves_no_trace_of_the_key_in_the_files<S: E
         }
         Database::Postgres(_) => None,
     };
-    let upcasters = sealing(master("k1", &["k1"]));
-    let repo = repo(&store, &upcasters);
+    let codec = sealing(master("k1", &["k1"]));
+    let repo = repo(&store, &codec);
     let id = PersonId::new();
     run(&repo, id, register(id)).await;
     let wrapped: Vec<u8> = match store.database() {

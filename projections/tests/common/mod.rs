@@ -1,37 +1,11 @@
-//! Fresh databases for the read-model tests (one SQLite file or one PostgreSQL database per
-//! test, as in store/tests/common), and dumps of the read-model tables and of their catalog.
+//! What the read-model tests share: dumps of the read-model tables and of their catalog, and the
+//! rows the read models must hold, folded from the deciders' own states. Fresh databases and
+//! `for_each_backend!` come from carnet-testkit.
 
 #![allow(dead_code)] // each test binary uses a different part
 
 use carnet_projections::{Db, ProjectionStore};
 use sqlx::Row;
-
-/// Instantiates each generic test `async fn name<S: ProjectionStore>(store: S)` once per
-/// backend, each on a fresh database: `sqlite::name` and `postgres::name`.
-macro_rules! for_each_backend {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let db = crate::common::sqlite().await;
-                    super::$test(db.store.clone()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let db = crate::common::postgres().await;
-                    super::$test(db.store.clone()).await;
-                }
-            )*
-        }
-    };
-}
-
-pub use carnet_testkit::{postgres, sqlite};
 
 pub const TABLES: &[(&str, &str)] = &[
     ("project", "id"),
@@ -144,17 +118,80 @@ pub async fn catalog<S: ProjectionStore>(store: &S) -> Vec<String> {
 
 use carnet_domain::person::{Person, PersonState};
 use carnet_domain::session::{Session, SessionState};
+use carnet_domain::values::{AcademieCode, Label, LongText};
 use carnet_projections::*;
-use carnet_store::{Actor, Codec, EventStore, Metadata, RecordedEvent, Repository, StreamId};
+use carnet_store::{Actor, EventStore, Metadata, RecordedEvent, Repository, StreamId};
+use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
+
+pub fn day(d: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
+}
+
+pub fn at(t: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(t).unwrap().to_utc()
+}
+
+pub fn label(s: &str) -> Label {
+    Label::parse(s).unwrap()
+}
+
+pub fn long(s: &str) -> LongText {
+    LongText::parse(s).unwrap()
+}
+
+pub fn aca(code: &str) -> AcademieCode {
+    AcademieCode::parse(code).unwrap()
+}
 
 pub fn meta() -> Metadata {
     Metadata::new(Actor { id: "lab-team-1".into(), issuer: "carnet-local".into() })
 }
 
 pub fn repo<S: EventStore, D: carnet_domain::Decider>(store: &S) -> Repository<S, D> {
-    Repository::new(store.clone(), Arc::new(Codec::carnet())).with_snapshot_every(5)
+    Repository::new(store.clone(), Arc::new(carnet_testkit::carnet_codec())).with_snapshot_every(5)
+}
+
+/// Runs `command` on aggregate `id` of `D` through the repository, the inline read models
+/// committing with its events.
+pub async fn execute<S: ProjectionStore, D: carnet_domain::Decider>(
+    store: &S,
+    id: Uuid,
+    command: &D::Command,
+) -> Result<carnet_store::Executed<D>, carnet_store::CommandError> {
+    let inline = InlineProjections::new(Arc::new(carnet_testkit::carnet_codec()));
+    repo::<S, D>(store).execute(id, command, &meta(), None, Some(&inline)).await
+}
+
+/// The same, failing the test (naming the command) when it is refused.
+pub async fn run<S: ProjectionStore, D: carnet_domain::Decider>(
+    store: &S,
+    id: Uuid,
+    command: &D::Command,
+) -> carnet_store::Executed<D> {
+    execute(store, id, command).await.unwrap_or_else(|e| panic!("{command:?}: {e}"))
+}
+
+/// Starts `writer(stop, landed)` in a task of its own (it writes until `stop` is set, counting
+/// in `landed` the commands that landed), rebuilds every read model in small batches meanwhile,
+/// so that the rebuild takes turns with it, then stops it and returns what it gives back. Fails
+/// unless commands landed during the rebuild.
+pub async fn rebuild_during<S: ProjectionStore, W: Send + 'static, F: Future<Output = W> + Send + 'static>(
+    store: &S,
+    writer: impl FnOnce(Arc<std::sync::atomic::AtomicBool>, Arc<std::sync::atomic::AtomicUsize>) -> F,
+) -> W {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (stop, landed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+    let writer = tokio::spawn(writer(stop.clone(), landed.clone()));
+    let before = landed.load(Ordering::Relaxed);
+    rebuild_with(store, Arc::new(carnet_testkit::carnet_codec()), None, 5, &mut |_| {}).await.unwrap();
+    let during = landed.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    let w = writer.await.unwrap();
+    assert!(during > 0, "commands landed during the rebuild");
+    eprintln!("{during} commands landed during the rebuild, {} in all", landed.load(Ordering::Relaxed));
+    w
 }
 
 /// The code a domain enum is stored as.
@@ -313,4 +350,56 @@ pub fn assert_same(actual: &[String], expected: &[String], what: &str) {
             expected.get(i)
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyset paging, as a client pages: cursors go through JSON and back
+
+/// The cursor as the API hands it out and gets it back.
+fn through_the_client<C: serde::Serialize + serde::de::DeserializeOwned>(cursor: C) -> C {
+    serde_json::from_str(&serde_json::to_string(&cursor).unwrap()).unwrap()
+}
+
+/// Every page of a keyset-paged list, forward from the start or `backward` from the end (then
+/// put back in order): `list(cursor)` is the page after (before) a cursor, `at(row)` a row's id
+/// and cursor. Checks the page flags, the page sizes and the total on each page.
+pub async fn page_through<R, C: serde::Serialize + serde::de::DeserializeOwned>(
+    list: impl AsyncFn(Option<&C>) -> Page<R>,
+    at: impl Fn(&R) -> (Uuid, C),
+    size: u32,
+    total: usize,
+    backward: bool,
+    what: &dyn std::fmt::Debug,
+) -> Vec<Uuid> {
+    let (mut pages, mut cursor) = (vec![], None);
+    loop {
+        let page = list(cursor.as_ref()).await;
+        assert_eq!(page.total_count, total as u64, "{what:?}");
+        let (more, from_a_cursor) = if backward {
+            (page.has_previous_page, page.has_next_page)
+        } else {
+            (page.has_next_page, page.has_previous_page)
+        };
+        assert_eq!(from_a_cursor, cursor.is_some(), "{what:?}");
+        let ids: Vec<Uuid> = page.rows.iter().map(|r| at(r).0).collect();
+        if !more {
+            assert!(ids.len() <= size as usize);
+            pages.push(ids);
+            break;
+        }
+        assert_eq!(ids.len(), size as usize);
+        let edge = if backward { page.rows.first() } else { page.rows.last() };
+        cursor = Some(through_the_client(at(edge.unwrap()).1));
+        pages.push(ids);
+        assert!(pages.iter().map(Vec::len).sum::<usize>() <= total, "pages go on past the total");
+    }
+    if backward {
+        pages.reverse();
+    }
+    pages.concat()
+}
+
+/// Rebuilds every read model from the whole log with Carnet's codec, as `carnet rebuild` does.
+pub async fn rebuild<S: ProjectionStore>(store: &S) -> Result<CatchUpProgress, ProjectionError> {
+    rebuild_with(store, Arc::new(carnet_testkit::carnet_codec()), None, DEFAULT_BATCH_SIZE, &mut |_| {}).await
 }

@@ -41,7 +41,7 @@ struct Target {
     ids: Vec<String>,
     /// How the answers went (`200 data`, `200 BAD_USER_INPUT`, `415`…), printed at the end.
     outcomes: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
-    _db: FreshPostgres,
+    _db: FreshDatabase,
 }
 
 impl Target {
@@ -50,10 +50,7 @@ impl Target {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let (db, app, ids) = runtime.block_on(async {
-            let db = fresh_postgres().await;
-            let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-            let lab = carnet_lab::Lab::new(store, "110B", test_master_keys());
-            carnet_lab::demo::load(&lab, chrono::Utc::now().date_naive()).await.expect("demo data");
+            let db = demo_database(chrono::Utc::now().date_naive()).await;
             // the fuzzer sends far more than a caller's budget, and must reach the resolvers
             let app = spawn_app_with(&db.url, |c| c.rate_limit.per_minute = 0).await;
             let token = app.token(Role::LabTeam, &[]);
@@ -861,7 +858,7 @@ fn random_get_query_strings() {
 
 #[tokio::test]
 async fn nested_and_oversized_documents_are_refused_cleanly() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| c.rate_limit.per_minute = 0).await;
     let token = app.token(Role::LabTeam, &[]);
     let depth = 15_000;
@@ -878,8 +875,7 @@ async fn nested_and_oversized_documents_are_refused_cleanly() {
     for document in documents {
         let body = json!({ "query": document }).to_string();
         let res = app
-            .client
-            .post(format!("{}/graphql", app.address))
+            .post_graphql()
             .bearer_auth(&token)
             .header("content-type", "application/json")
             .body(body)

@@ -5,49 +5,14 @@ use crate::support::*;
 use carnet_domain::person::Role;
 use serde_json::{Value, json};
 
-const PROJECT_FIELDS: &str = "id reference status statusLabel phase phaseLabel supportMode progress academieCodes \
-                              establishments phases { phase startedOn endedOn } version";
-
-/// Runs mutation `name` with `input` as the lab team, and returns its payload's project, or
-/// the whole response when it failed.
-async fn mutate(app: &TestApp, token: &str, name: &str, input: Value) -> Result<Value, Value> {
-    let input_type = format!("{}{}Input", name[..1].to_uppercase(), &name[1..]);
-    let doc = format!(
-        "mutation($input: {input_type}!) {{ {name}(input: $input) {{ clientMutationId project {{ {PROJECT_FIELDS} }} }} }}"
-    );
-    let res = app.graphql_as(Some(token), &doc, json!({ "input": input })).await;
-    match res["data"][name]["project"].clone() {
-        Value::Null => Err(res),
-        project => Ok(project),
-    }
-}
-
-async fn submit(app: &TestApp, token: &str, title: &str, academie: &str) -> Value {
-    let input = json!({
-        "title": title,
-        "problemStatement": "Les élèves de seconde décrochent en mathématiques.",
-        "supportMode": "INCUBATION",
-        "academieCodes": [academie],
-        "themes": ["numérique"],
-        "submittedOn": "2026-09-14",
-    });
-    mutate(app, token, "submitProject", input).await.expect("submitted")
-}
-
-async fn event_count(db: &FreshPostgres) -> i64 {
-    sqlx::query_scalar("select count(*) from events").fetch_one(&db.pool).await.expect("count")
-}
-
 #[tokio::test]
 async fn a_project_goes_from_submission_to_transfer_each_payload_showing_its_state() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
 
-    let project = submit(&app, &token, "Mathématiques en seconde", "24").await;
+    let project = app.submit_project(&token, "Mathématiques en seconde", "24").await;
     assert_eq!(project["reference"], "110B-P-2026-001", "the first reference of the submission year");
     assert_eq!((project["status"].as_str(), project["version"].as_u64()), (Some("SUBMITTED"), Some(1)));
-    let second = submit(&app, &token, "Un deuxième projet", "01").await;
+    let second = app.submit_project(&token, "Un deuxième projet", "01").await;
     assert_eq!(second["reference"], "110B-P-2026-002", "numbers follow each other");
 
     let id = project["id"].clone();
@@ -86,7 +51,7 @@ async fn a_project_goes_from_submission_to_transfer_each_payload_showing_its_sta
         input["projectId"] = id.clone();
         input["expectedVersion"] = json!(version);
         input["clientMutationId"] = json!(format!("step-{name}-{version}"));
-        let project = mutate(&app, &token, name, input).await.unwrap_or_else(|res| panic!("{name}: {res}"));
+        let project = app.mutate(&token, name, input, "project", PROJECT_FIELDS).await;
         assert_eq!(project["status"], status, "{name}: {project}");
         assert_eq!(project["phase"].as_str(), phase, "{name}: {project}");
         assert!(project["version"].as_u64().unwrap() > version, "{name} moves the version: {project}");
@@ -103,7 +68,15 @@ async fn a_project_goes_from_submission_to_transfer_each_payload_showing_its_sta
     assert_ne!(figures_then.first(), figures_then.last(), "the story changed the figures");
     let before = app.graphql_as(Some(&token), &as_of, json!({ "id": id, "at": "2020-01-01T00:00:00Z" })).await;
     assert_eq!(before["errors"][0]["extensions"]["code"], "NOT_FOUND", "it did not exist yet: {before}");
-    let done = mutate(&app, &token, "recordProjectMilestone", json!({ "projectId": id, "title": "Bilan" })).await;
+    let done = app
+        .try_mutate(
+            &token,
+            "recordProjectMilestone",
+            json!({ "projectId": id, "title": "Bilan" }),
+            "project",
+            PROJECT_FIELDS,
+        )
+        .await;
     let res = done.expect_err("a transferred project takes nothing more");
     assert_eq!(res["errors"][0]["extensions"]["code"], "INVALID_TRANSITION", "{res}");
 
@@ -126,21 +99,26 @@ async fn a_project_goes_from_submission_to_transfer_each_payload_showing_its_sta
 
 #[tokio::test]
 async fn two_clients_update_one_project_with_the_same_expected_version_and_one_gets_conflict() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let token = app.token(Role::LabTeam, &[]);
-    let project = submit(&app, &token, "Projet disputé", "24").await;
-    let start =
-        mutate(&app, &token, "startProjectQualification", json!({ "projectId": project["id"], "expectedVersion": 1 }));
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
+    let project = app.submit_project(&token, "Projet disputé", "24").await;
+    let start = app.try_mutate(
+        &token,
+        "startProjectQualification",
+        json!({ "projectId": project["id"], "expectedVersion": 1 }),
+        "project",
+        PROJECT_FIELDS,
+    );
     start.await.expect("qualification");
     let accept = json!({ "projectId": project["id"], "expectedVersion": 2, "supportMode": "PUNCTUAL" });
-    let seen = mutate(&app, &token, "acceptProject", accept).await.expect("accepted")["version"].clone();
+    let seen =
+        app.try_mutate(&token, "acceptProject", accept, "project", PROJECT_FIELDS).await.expect("accepted")["version"]
+            .clone();
 
     // both clients saw the accepted project and change it from there
     let input = |progress: i64| json!({ "projectId": project["id"], "expectedVersion": seen, "progress": progress });
     let (a, b) = tokio::join!(
-        mutate(&app, &token, "updateProjectProgress", input(10)),
-        mutate(&app, &token, "updateProjectProgress", input(20))
+        app.try_mutate(&token, "updateProjectProgress", input(10), "project", PROJECT_FIELDS),
+        app.try_mutate(&token, "updateProjectProgress", input(20), "project", PROJECT_FIELDS)
     );
     let (won, lost) = match (a, b) {
         (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
@@ -154,9 +132,7 @@ async fn two_clients_update_one_project_with_the_same_expected_version_and_one_g
 
 #[tokio::test]
 async fn a_retried_mutation_with_the_same_client_mutation_id_writes_nothing_twice() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (db, app, token) = fresh_app_as(Role::LabTeam).await;
     let input = json!({
         "clientMutationId": "front-42",
         "title": "Projet envoyé deux fois",
@@ -165,21 +141,19 @@ async fn a_retried_mutation_with_the_same_client_mutation_id_writes_nothing_twic
         "academieCodes": ["24"],
         "submittedOn": "2026-09-14",
     });
-    let first = mutate(&app, &token, "submitProject", input.clone()).await.expect("first");
+    let first = app.try_mutate(&token, "submitProject", input.clone(), "project", PROJECT_FIELDS).await.expect("first");
     let events = event_count(&db).await;
-    let again = mutate(&app, &token, "submitProject", input).await.expect("retry");
+    let again = app.try_mutate(&token, "submitProject", input, "project", PROJECT_FIELDS).await.expect("retry");
     assert_eq!(first, again, "the retry answers the first result");
     assert_eq!(event_count(&db).await, events, "and writes nothing");
-    let other = submit(&app, &token, "Un autre projet", "24").await;
+    let other = app.submit_project(&token, "Un autre projet", "24").await;
     assert_eq!(other["reference"], "110B-P-2026-002", "the retry took no number");
 }
 
 #[tokio::test]
 async fn invalid_input_is_refused_by_name_and_nothing_is_written() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let token = app.token(Role::LabTeam, &[]);
-    let project = submit(&app, &token, "Projet témoin", "24").await;
+    let (db, app, token) = fresh_app_as(Role::LabTeam).await;
+    let project = app.submit_project(&token, "Projet témoin", "24").await;
     let id = project["id"].clone();
     let base = json!({
         "title": "Un titre",
@@ -210,7 +184,7 @@ async fn invalid_input_is_refused_by_name_and_nothing_is_written() {
     ];
     let events = event_count(&db).await;
     for (name, input, code, rule) in cases {
-        let res = mutate(&app, &token, name, input).await.expect_err(name);
+        let res = app.try_mutate(&token, name, input, "project", PROJECT_FIELDS).await.expect_err(name);
         let error = &res["errors"][0];
         assert_eq!(error["extensions"]["code"], code, "{name}: {res}");
         let named = error["extensions"]["rule"].as_str().unwrap_or_default();
@@ -220,14 +194,16 @@ async fn invalid_input_is_refused_by_name_and_nothing_is_written() {
     assert_eq!(event_count(&db).await, events, "the log is unchanged");
 
     let missing = json!({ "projectId": "UHJvamVjdDowMTk", "progress": 5 });
-    let res = mutate(&app, &token, "updateProjectProgress", missing).await.expect_err("unknown id");
+    let res = app
+        .try_mutate(&token, "updateProjectProgress", missing, "project", PROJECT_FIELDS)
+        .await
+        .expect_err("unknown id");
     assert_eq!(res["errors"][0]["extensions"]["code"], "NOT_FOUND", "{res}");
 }
 
 #[tokio::test]
 async fn only_the_lab_team_and_admins_change_projects() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let input = json!({
         "title": "Un titre",
         "problemStatement": "Un problème.",
@@ -236,7 +212,10 @@ async fn only_the_lab_team_and_admins_change_projects() {
     });
     for (role, expected) in [(Role::Auditor, "FORBIDDEN"), (Role::Academie, "FORBIDDEN"), (Role::Reader, "FORBIDDEN")] {
         let token = app.token(role, &["24"]);
-        let res = mutate(&app, &token, "submitProject", input.clone()).await.expect_err("refused");
+        let res = app
+            .try_mutate(&token, "submitProject", input.clone(), "project", PROJECT_FIELDS)
+            .await
+            .expect_err("refused");
         assert_eq!(res["errors"][0]["extensions"]["code"], expected, "{role:?}: {res}");
     }
     let doc = "mutation($input: SubmitProjectInput!) { submitProject(input: $input) { project { id } } }";
@@ -244,16 +223,14 @@ async fn only_the_lab_team_and_admins_change_projects() {
     assert_eq!(res["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{res}");
     assert_eq!(event_count(&db).await, 0, "nothing written");
     let admin = app.token(Role::Admin, &[]);
-    mutate(&app, &admin, "submitProject", input).await.expect("an admin may");
+    app.try_mutate(&admin, "submitProject", input, "project", PROJECT_FIELDS).await.expect("an admin may");
 }
 
 #[tokio::test]
 async fn a_burst_of_submissions_gets_consecutive_references_and_no_conflict() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     // more than the repository's conflict retries: racing on the series' stream would fail some
-    let submissions = (0..30).map(|i| submit(&app, &token, format!("Projet simultané {i}").leak(), "24"));
+    let submissions = (0..30).map(|i| app.submit_project(&token, format!("Projet simultané {i}").leak(), "24"));
     let projects = futures::future::join_all(submissions).await;
     let mut references: Vec<String> = projects.iter().map(|p| p["reference"].as_str().unwrap().to_owned()).collect();
     references.sort();
@@ -263,25 +240,23 @@ async fn a_burst_of_submissions_gets_consecutive_references_and_no_conflict() {
 
 #[tokio::test]
 async fn the_other_ways_out_decline_withdraw_abandon_and_reopen_answer_their_state() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let run = |name: &'static str, project: &Value, input: Value| {
         let mut input = input;
         input["projectId"] = project["id"].clone();
         let (app, token) = (&app, &token);
-        async move { mutate(app, token, name, input).await.unwrap_or_else(|res| panic!("{name}: {res}")) }
+        async move { app.mutate(token, name, input, "project", PROJECT_FIELDS).await }
     };
-    let declined = submit(&app, &token, "Projet non retenu", "24").await;
+    let declined = app.submit_project(&token, "Projet non retenu", "24").await;
     run("startProjectQualification", &declined, json!({})).await;
     let p = run("declineProject", &declined, json!({ "reason": "Hors du champ du lab." })).await;
     assert_eq!(p["status"], "DECLINED");
 
-    let withdrawn = submit(&app, &token, "Projet retiré", "24").await;
+    let withdrawn = app.submit_project(&token, "Projet retiré", "24").await;
     let p = run("withdrawProject", &withdrawn, json!({ "reason": "L'équipe a changé de priorité." })).await;
     assert_eq!(p["status"], "WITHDRAWN");
 
-    let abandoned = submit(&app, &token, "Projet abandonné", "24").await;
+    let abandoned = app.submit_project(&token, "Projet abandonné", "24").await;
     run("startProjectQualification", &abandoned, json!({})).await;
     run("acceptProject", &abandoned, json!({ "supportMode": "INCUBATION" })).await;
     let p = run(

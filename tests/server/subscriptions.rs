@@ -24,32 +24,10 @@ const ACTIVITY: &str = "subscription($filter: ActivityFilter) {
   }
 }";
 
-/// Runs mutation `name` on the project with `input` as `token`; returns the payload's project.
-async fn mutate(app: &TestApp, token: &str, name: &str, input: Value) -> Value {
-    let input_type = format!("{}{}Input", name[..1].to_uppercase(), &name[1..]);
-    let doc =
-        format!("mutation($input: {input_type}!) {{ {name}(input: $input) {{ project {{ id status version }} }} }}");
-    let res = app.graphql_as(Some(token), &doc, json!({ "input": input })).await;
-    let project = res["data"][name]["project"].clone();
-    assert!(project.is_object(), "{name} failed: {res}");
-    project
-}
-
-async fn submit(app: &TestApp, token: &str, title: &str, academie: &str) -> Value {
-    let input = json!({
-        "title": title,
-        "problemStatement": "Les élèves de seconde décrochent en mathématiques.",
-        "supportMode": "INCUBATION",
-        "academieCodes": [academie],
-        "submittedOn": "2026-09-14",
-    });
-    mutate(app, token, "submitProject", input).await
-}
-
 /// Runs `name` on project `id` (`input` without the project id).
 async fn change(app: &TestApp, token: &str, name: &str, id: &Value, mut input: Value) -> Value {
     input["projectId"] = id.clone();
-    mutate(app, token, name, input).await
+    app.mutate(token, name, input, "project", "id status version").await
 }
 
 /// Makes sure the operations started before on `ws` are live: starts `projectChanged` on
@@ -106,10 +84,8 @@ fn summary(events: &[Value]) -> Vec<(i64, String, String)> {
 
 #[tokio::test]
 async fn a_subscriber_sees_another_clients_change_with_its_new_status_and_version() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let lab = app.token(Role::LabTeam, &[]);
-    let project = submit(&app, &lab, "Mathématiques en seconde", "24").await;
+    let (_db, app, lab) = fresh_app_as(Role::LabTeam).await;
+    let project = app.submit_project(&lab, "Mathématiques en seconde", "24").await;
     let id = project["id"].clone();
 
     let mut ws = app.ws_as(&app.token(Role::Auditor, &[])).await;
@@ -134,7 +110,7 @@ async fn a_subscriber_sees_another_clients_change_with_its_new_status_and_versio
     }
 
     // another project's changes are not this subscription's; a command of two events is one update
-    let other = submit(&app, &lab, "Un autre projet", "24").await;
+    let other = app.submit_project(&lab, "Un autre projet", "24").await;
     change(&app, &lab, "startProjectQualification", &other["id"], json!({})).await;
     change(&app, &lab, "acceptProject", &id, json!({ "supportMode": "INCUBATION" })).await;
     let update = ws.next_data("changes").await;
@@ -150,11 +126,11 @@ async fn a_subscriber_sees_another_clients_change_with_its_new_status_and_versio
 
 #[tokio::test]
 async fn a_subscriber_on_one_instance_sees_a_change_made_through_another() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let watched = spawn_app(&db.url).await;
     let written = spawn_app(&db.url).await;
     let lab = written.token(Role::LabTeam, &[]);
-    let project = submit(&written, &lab, "Deux instances", "01").await;
+    let project = written.submit_project(&lab, "Deux instances", "01").await;
     let id = project["id"].clone();
 
     let mut ws = watched.ws_as(&watched.token(Role::LabTeam, &[])).await;
@@ -182,11 +158,9 @@ async fn a_subscriber_on_one_instance_sees_a_change_made_through_another() {
 
 #[tokio::test]
 async fn activity_sends_the_matching_events_in_commit_order_and_no_payload() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let lab = app.token(Role::LabTeam, &[]);
-    let first = submit(&app, &lab, "Premier", "24").await["id"].clone();
-    let second = submit(&app, &lab, "Second", "01").await["id"].clone();
+    let (_db, app, lab) = fresh_app_as(Role::LabTeam).await;
+    let first = app.submit_project(&lab, "Premier", "24").await["id"].clone();
+    let second = app.submit_project(&lab, "Second", "01").await["id"].clone();
 
     let mut ws = app.ws_as(&app.token(Role::Auditor, &[])).await;
     let decisions =
@@ -206,7 +180,7 @@ async fn activity_sends_the_matching_events_in_commit_order_and_no_payload() {
     )
     .await;
     change(&app, &lab, "acceptProject", &first, json!({ "supportMode": "INCUBATION" })).await;
-    let third = submit(&app, &lab, "Troisième", "70").await["id"].clone();
+    let third = app.submit_project(&lab, "Troisième", "70").await["id"].clone();
     change(&app, &lab, "startProjectQualification", &second, json!({})).await;
     change(&app, &lab, "acceptProject", &second, json!({ "supportMode": "PUNCTUAL" })).await;
 
@@ -259,12 +233,10 @@ async fn activity_sends_the_matching_events_in_commit_order_and_no_payload() {
 
 #[tokio::test]
 async fn an_academie_follows_its_own_projects_and_nothing_else() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let lab = app.token(Role::LabTeam, &[]);
-    let creteil_project = submit(&app, &lab, "Projet de Créteil", "24").await["id"].clone();
-    let paris_project = submit(&app, &lab, "Projet de Paris", "01").await["id"].clone();
-    let lyon_project = submit(&app, &lab, "Projet de Lyon", "10").await["id"].clone();
+    let (_db, app, lab) = fresh_app_as(Role::LabTeam).await;
+    let creteil_project = app.submit_project(&lab, "Projet de Créteil", "24").await["id"].clone();
+    let paris_project = app.submit_project(&lab, "Projet de Paris", "01").await["id"].clone();
+    let lyon_project = app.submit_project(&lab, "Projet de Lyon", "10").await["id"].clone();
 
     let creteil = app.token(Role::Academie, &["24"]);
     let mut academie = app.ws_as(&creteil).await;
@@ -277,7 +249,7 @@ async fn an_academie_follows_its_own_projects_and_nothing_else() {
     change(&app, &lab, "startProjectQualification", &paris_project, json!({})).await;
     change(&app, &lab, "startProjectQualification", &creteil_project, json!({})).await;
     change(&app, &lab, "startProjectQualification", &lyon_project, json!({})).await;
-    let new_creteil = submit(&app, &lab, "Nouveau projet de Créteil", "24").await["id"].clone();
+    let new_creteil = app.submit_project(&lab, "Nouveau projet de Créteil", "24").await["id"].clone();
     change(&app, &lab, "acceptProject", &paris_project, json!({ "supportMode": "INCUBATION" })).await;
     change(&app, &lab, "acceptProject", &lyon_project, json!({ "supportMode": "INCUBATION" })).await;
     // Paris's project joins Créteil: from then on, Créteil sees it
@@ -322,9 +294,7 @@ async fn an_academie_follows_its_own_projects_and_nothing_else() {
 
 #[tokio::test]
 async fn a_subscriber_follows_a_session_as_well() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let lab = app.token(Role::LabTeam, &[]);
+    let (_db, app, lab) = fresh_app_as(Role::LabTeam).await;
     let request = json!({ "input": {
         "title": "Sprint sur l'orientation",
         "format": "DESIGN_SPRINT",
@@ -359,7 +329,7 @@ async fn a_subscriber_follows_a_session_as_well() {
     assert_eq!((session["status"].as_str(), session["version"].as_u64()), (Some("SCOPING"), Some(2)), "{update}");
 
     // a session of no académie yet is not an académie's; a project id is not a session id
-    let project = submit(&app, &lab, "Un projet", "24").await["id"].clone();
+    let project = app.submit_project(&lab, "Un projet", "24").await["id"].clone();
     let mut creteil = app.ws_as(&app.token(Role::Academie, &["24"])).await;
     creteil.subscribe("session", SESSION_CHANGED, json!({ "id": id })).await;
     assert_eq!(creteil.next_data("session").await["errors"][0]["extensions"]["code"], "NOT_FOUND");
@@ -369,10 +339,8 @@ async fn a_subscriber_follows_a_session_as_well() {
 
 #[tokio::test]
 async fn connections_without_a_valid_token_are_refused_and_territory_holds() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let lab = app.token(Role::LabTeam, &[]);
-    let paris_project = submit(&app, &lab, "Projet de Paris", "01").await["id"].clone();
+    let (db, app, lab) = fresh_app_as(Role::LabTeam).await;
+    let paris_project = app.submit_project(&lab, "Projet de Paris", "01").await["id"].clone();
 
     // graphql-transport-ws: a refused connection_init closes with 4403 Forbidden
     let mut forged = lab.clone();
@@ -427,7 +395,7 @@ async fn connections_without_a_valid_token_are_refused_and_territory_holds() {
 
 #[tokio::test]
 async fn the_server_closes_live_connections_when_it_stops() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let dir = TempDir::new();
     let secret = dir.path().join("jwt-secret");
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_carnet"))
@@ -478,8 +446,7 @@ async fn the_server_closes_live_connections_when_it_stops() {
 /// `INIT_TIMEOUT` passes.
 #[tokio::test]
 async fn a_connection_without_init_is_closed_4408() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let mut silent = app.ws().await;
     let (code, reason) = silent.closed_within(carnet_api::ws::INIT_TIMEOUT + WS_TIMEOUT).await;
     assert_eq!((code, reason.as_str()), (4408, "Connection initialisation timeout"));

@@ -67,20 +67,9 @@ async fn roles_over(ws: &mut GraphqlWs, id: &str) -> Vec<String> {
     roles.iter().filter_map(|r| r["code"].as_str().map(str::to_owned)).collect()
 }
 
-#[tokio::test]
-async fn a_revoked_role_ends_what_it_allowed_then_the_connection_on_postgres() {
-    let db = fresh_postgres().await;
-    a_revoked_role_ends_what_it_allowed_then_the_connection(&db.url).await;
-}
+carnet_testkit::for_each_backend!(url: a_revoked_role_ends_what_it_allowed_then_the_connection);
 
-#[tokio::test]
-async fn a_revoked_role_ends_what_it_allowed_then_the_connection_on_sqlite() {
-    let dir = TempDir::new();
-    a_revoked_role_ends_what_it_allowed_then_the_connection(&format!("sqlite://{}", dir.path().join("c.db").display()))
-        .await;
-}
-
-async fn a_revoked_role_ends_what_it_allowed_then_the_connection(url: &str) {
+async fn a_revoked_role_ends_what_it_allowed_then_the_connection(url: &str, _: carnet_testkit::Backend) {
     let app = spawn_app_with(url, |c| c.oidc = vec![provider(ISSUER)]).await;
     let person = admit(&app, &[(ISSUER, SUB)], Some(("ACADEMIE", &["24"]))).await;
     grant(&app, &person, "AUDITOR", &[]).await;
@@ -130,7 +119,7 @@ async fn a_revoked_role_ends_what_it_allowed_then_the_connection(url: &str) {
 
 #[tokio::test]
 async fn a_grant_takes_effect_on_the_open_connection_and_an_erasure_closes_it() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| c.oidc = vec![provider(ISSUER)]).await;
     let person = admit(&app, &[(ISSUER, SUB)], Some(("ACADEMIE", &["24"]))).await;
     let in_01 = submit(&app, "01").await;
@@ -162,7 +151,7 @@ async fn a_grant_takes_effect_on_the_open_connection_and_an_erasure_closes_it() 
 
 #[tokio::test]
 async fn every_operation_over_a_websocket_spends_the_callers_budget() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| {
         c.rate_limit = carnet_api::rate_limit::RateLimitConfig { per_minute: 60, burst: 10, ..Default::default() }
     })
@@ -189,8 +178,7 @@ async fn every_operation_over_a_websocket_spends_the_callers_budget() {
     assert!((9..=11).contains(&answered) && answered + limited == 30, "{answered} answered, {limited} limited");
     // the same budget as HTTP
     let res = app
-        .client
-        .post(format!("{}/graphql", app.address))
+        .post_graphql()
         .bearer_auth(&lab)
         .header("content-type", "application/json")
         .body(json!({ "query": ME }).to_string())
@@ -202,7 +190,7 @@ async fn every_operation_over_a_websocket_spends_the_callers_budget() {
 
 #[tokio::test]
 async fn operations_are_capped_per_connection_and_per_caller() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| {
         c.websocket = carnet_api::ws::WebSocketConfig { max_operations_per_connection: 3, max_operations_per_caller: 5 }
     })

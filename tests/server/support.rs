@@ -1,7 +1,11 @@
-//! Helpers: run the binary, fresh databases.
+//! What the server suite's tests share: the real binary ([`carnet`]), the application in process
+//! ([`spawn_app`], [`TestApp`] and its mutation helpers), the demo data and seeds loaded through
+//! the command side ([`Lab`]), and a GraphQL-over-WebSocket client ([`GraphqlWs`]). Fresh
+//! databases come from carnet-testkit ([`FreshDatabase`], [`TempDir`]).
 
-use carnet_testkit::FreshDatabase;
-pub use carnet_testkit::TempDir;
+use carnet_lab::Lab;
+pub use carnet_testkit::{FreshDatabase, TempDir};
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -12,7 +16,7 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Runs `carnet args…` with `CARNET_DATABASE_URL=url`, in `dir` if given.
+/// Runs the real `carnet args…` binary with `CARNET_DATABASE_URL=url`, in `dir` if given.
 pub fn carnet(args: &[&str], url: &str, dir: Option<&Path>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_carnet"));
     cmd.args(args).env("CARNET_DATABASE_URL", url).env("RUST_LOG", "warn");
@@ -27,24 +31,9 @@ pub fn carnet(args: &[&str], url: &str, dir: Option<&Path>) -> Output {
     }
 }
 
-/// An empty database of its own, and a pool on it for the test's own checks.
-pub struct FreshPostgres {
-    pub url: String,
-    pub pool: sqlx::PgPool,
-    db: FreshDatabase,
-}
-
-impl FreshPostgres {
-    /// Drops the database now, ending every connection to it.
-    pub async fn drop_now(&self) {
-        self.db.drop_now().await;
-    }
-}
-
-pub async fn fresh_postgres() -> FreshPostgres {
-    let db = FreshDatabase::create().await;
-    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
-    FreshPostgres { url: db.url.clone(), pool, db }
+/// How many events the log of `db` holds.
+pub async fn event_count(db: &FreshDatabase) -> i64 {
+    sqlx::query_scalar("select count(*) from events").fetch_one(&db.pool).await.expect("count")
 }
 
 /// The application, as `carnet serve` builds it, on a free port.
@@ -60,15 +49,28 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("request")
     }
 
+    /// A POST to /graphql, for the test to finish (headers, body) and send.
+    pub fn post_graphql(&self) -> reqwest::RequestBuilder {
+        self.client.post(format!("{}/graphql", self.address))
+    }
+
     /// POSTs `body` to /graphql with the given content type.
     pub async fn post_graphql_raw(&self, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.client
-            .post(format!("{}/graphql", self.address))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("request")
+        self.post_graphql().header("content-type", content_type).body(body).send().await.expect("request")
+    }
+
+    /// POSTs `query` as JSON, with `token` if any and extra `headers`: the raw response, whatever
+    /// its status.
+    pub async fn post_query(&self, token: Option<&str>, query: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request =
+            self.post_graphql().header("content-type", "application/json").body(json!({ "query": query }).to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request")
     }
 
     /// Runs a GraphQL document the way a front end does, and returns the JSON response.
@@ -84,8 +86,7 @@ impl TestApp {
         variables: serde_json::Value,
     ) -> serde_json::Value {
         let body = serde_json::json!({ "query": query, "variables": variables }).to_string();
-        let mut req =
-            self.client.post(format!("{}/graphql", self.address)).header("content-type", "application/json").body(body);
+        let mut req = self.post_graphql().header("content-type", "application/json").body(body);
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -104,6 +105,106 @@ impl TestApp {
             academies.iter().map(|c| carnet_domain::values::AcademieCode::parse(c).expect("académie")).collect();
         carnet_api::auth::Verifier::load_or_create(&self.secret).expect("secret").mint("test-user", &[role], &codes, 1)
     }
+
+    /// Runs mutation `name` (its input type is `NameInput`) with `input`, asking its payload for
+    /// `selection`: the whole response.
+    pub async fn mutation(&self, token: &str, name: &str, input: Value, selection: &str) -> Value {
+        let input_type = format!("{}{}Input", name[..1].to_uppercase(), &name[1..]);
+        let doc = format!("mutation($input: {input_type}!) {{ {name}(input: $input) {{ {selection} }} }}");
+        self.graphql_as(Some(token), &doc, json!({ "input": input })).await
+    }
+
+    /// Runs mutation `name` with `input` and returns its payload's `entity` (`project`,
+    /// `session`, `person` …) with `fields`, or the whole response when the payload has none (the
+    /// mutation was refused).
+    pub async fn try_mutate(
+        &self,
+        token: &str,
+        name: &str,
+        input: Value,
+        entity: &str,
+        fields: &str,
+    ) -> Result<Value, Value> {
+        let res = self.mutation(token, name, input, &format!("clientMutationId {entity} {{ {fields} }}")).await;
+        match res["data"][name][entity].clone() {
+            Value::Null => Err(res),
+            value => Ok(value),
+        }
+    }
+
+    /// The same, failing the test unless the mutation succeeds without an error.
+    pub async fn mutate(&self, token: &str, name: &str, input: Value, entity: &str, fields: &str) -> Value {
+        let res = self.mutation(token, name, input, &format!("clientMutationId {entity} {{ {fields} }}")).await;
+        let value = res["data"][name][entity].clone();
+        assert!(res["errors"].is_null() && !value.is_null(), "{name} failed: {res}");
+        value
+    }
+
+    /// Runs mutation `name` with `input`, failing the test unless it succeeds: the payload's
+    /// `entity` with its `id` and `version` (what a test that follows the log needs of it).
+    pub async fn execute(&self, token: &str, name: &str, entity: &str, input: Value) -> Value {
+        self.mutate(token, name, input, entity, "id version").await
+    }
+
+    /// Runs `query` without variables as `token`: the JSON response.
+    pub async fn ask(&self, token: &str, query: impl AsRef<str>) -> Value {
+        self.graphql_as(Some(token), query.as_ref(), json!({})).await
+    }
+
+    /// Submits [`project_submission`]`(title, academie)`: the new project's [`PROJECT_FIELDS`].
+    pub async fn submit_project(&self, token: &str, title: &str, academie: &str) -> Value {
+        self.mutate(token, "submitProject", project_submission(title, academie), "project", PROJECT_FIELDS).await
+    }
+
+    /// Registers a person (given and usual names, an email at example.org): the new person's
+    /// [`PERSON_FIELDS`].
+    pub async fn register_person(&self, token: &str, given: &str, usual: &str) -> Value {
+        let profile = json!({ "givenName": given, "usualName": usual, "email": format!("{given}@example.org") });
+        self.mutate(token, "registerPerson", json!({ "profile": profile }), "person", PERSON_FIELDS).await
+    }
+}
+
+/// The fields of a person that [`TestApp::register_person`] asks for.
+pub const PERSON_FIELDS: &str = "id displayName givenName usualName email roles { code academieCodes } erased version";
+
+/// The fields of a project that [`TestApp::submit_project`] asks for.
+pub const PROJECT_FIELDS: &str = "id reference status statusLabel phase phaseLabel supportMode progress academieCodes \
+                                  establishments phases { phase startedOn endedOn } version";
+
+/// A submission in académie 24 as a front end writes it, the title `$t` its only variable: the
+/// new project's `id version`.
+pub const SUBMIT_TITLED: &str = "mutation($t: String!) { submitProject(input: { title: $t, \
+                                 problemStatement: \"Un besoin.\", supportMode: PUNCTUAL, academieCodes: [\"24\"] }) \
+                                 { project { id version } } }";
+
+/// POSTs `body` as JSON to the /graphql of a served process at `address`, with `token`: the
+/// JSON answer, whatever it says.
+pub async fn post_served(client: &reqwest::Client, address: &str, token: &str, body: &Value) -> Value {
+    let res = client.post(format!("{address}/graphql")).bearer_auth(token).json(body).send().await.expect("request");
+    res.json().await.expect("JSON")
+}
+
+/// What the `/metrics` of a served process at `address` counts in `metric`, all labels together.
+pub async fn metric_total(client: &reqwest::Client, address: &str, metric: &str) -> u64 {
+    let metrics = client.get(format!("{address}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let prefix = format!("{metric}{{");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// The input of a project submitted in `academie` on 2026-09-14, titled `title`.
+pub fn project_submission(title: &str, academie: &str) -> Value {
+    json!({
+        "title": title,
+        "problemStatement": "Les élèves de seconde décrochent en mathématiques.",
+        "supportMode": "INCUBATION",
+        "academieCodes": [academie],
+        "themes": ["numérique"],
+        "submittedOn": "2026-09-14",
+    })
 }
 
 /// The master keys of the applications the tests build, and of the labs they load data with:
@@ -113,12 +214,27 @@ pub fn test_master_keys() -> std::sync::Arc<carnet_store::MasterKeys> {
     KEYS.get_or_init(|| std::sync::Arc::new(carnet_store::MasterKeys::generate("test"))).clone()
 }
 
+/// A fresh PostgreSQL database and the application on it.
+pub async fn fresh_app() -> (FreshDatabase, TestApp) {
+    let db = FreshDatabase::create().await;
+    let app = spawn_app(&db.url).await;
+    (db, app)
+}
+
+/// The same, and a token for `role` (of no académie).
+pub async fn fresh_app_as(role: carnet_domain::person::Role) -> (FreshDatabase, TestApp, String) {
+    let (db, app) = fresh_app().await;
+    let token = app.token(role, &[]);
+    (db, app, token)
+}
+
 pub async fn spawn_app(database_url: &str) -> TestApp {
     spawn_app_with(database_url, |_| {}).await
 }
 
 /// The application with a configuration adjusted by `tweak`.
 pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_api::config::Config)) -> TestApp {
+    carnet_testkit::init_logs();
     let mut config = carnet_api::config::Config {
         database_url: carnet_lab::Secret::new(database_url),
         port: 0,
@@ -141,14 +257,25 @@ pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_a
     TestApp { address, client, secret }
 }
 
-/// Submits a project through the same command path as the API, inline read model included.
+/// The command side on the database at `url`, as the server opens it (lab `110B`, the tests'
+/// master keys).
+pub async fn lab(url: &str) -> Lab {
+    let store = carnet_api::startup::open_store(url).await.expect("store");
+    Lab::new(store, "110B", test_master_keys())
+}
+
+/// A fresh database with the demo data of `today` loaded through the commands.
+pub async fn demo_database(today: chrono::NaiveDate) -> FreshDatabase {
+    let db = FreshDatabase::create().await;
+    carnet_lab::demo::load(&lab(&db.url).await, today).await.expect("demo data");
+    db
+}
+
+/// Submits a project bearing `reference` (imported, say: no number allocated) through the
+/// command side, as the API does ([`Lab::execute`], inline read model included).
 pub async fn seed_project(database_url: &str, reference: &str, academie: &str, submitted_on: &str) -> uuid::Uuid {
     use carnet_domain::project::{Project, ProjectCommand, SupportMode};
     use carnet_domain::values::*;
-    let store = carnet_store::AnyStore::connect(database_url).await.expect("store");
-    let codec = std::sync::Arc::new(carnet_lab::codec::carnet_codec());
-    let repo = carnet_store::Repository::<_, Project>::new(store, codec.clone());
-    let inline = carnet_projections::InlineProjections::new(codec);
     let id = ProjectId::new();
     let command = ProjectCommand::SubmitProject {
         id,
@@ -163,7 +290,8 @@ pub async fn seed_project(database_url: &str, reference: &str, academie: &str, s
         submitted_on: chrono::NaiveDate::parse_from_str(submitted_on, "%Y-%m-%d").unwrap(),
     };
     let actor = carnet_store::Actor { id: "seed".into(), issuer: "carnet-test".into() };
-    repo.execute(id.0, &command, &carnet_store::Metadata::new(actor), None, Some(&inline)).await.expect("submit");
+    let metadata = carnet_store::Metadata::new(actor);
+    lab(database_url).await.execute::<Project>(id.0, &command, &metadata, None).await.expect("submit");
     id.0
 }
 

@@ -1,6 +1,19 @@
-//! Black-box tests: the `carnet` binary, as an operator runs it, against real databases.
-//! PostgreSQL comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
-//! a missing server fails the test with instructions, it is never skipped.
+//! The server suite (test target `server` of carnet-api): Carnet as each user group uses it,
+//! against real databases. PostgreSQL comes from `DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); a missing server fails the test with
+//! instructions, it is never skipped. `TEST_LOG=1` shows the server's logs of a failing test.
+//!
+//! Two ways in, and each test says which by the helper it calls:
+//! - **in process** ([`support::spawn_app`]): the application as `carnet serve` builds it
+//!   (`carnet_api::startup::Application::build`), on a free port, driven over HTTP and WebSocket.
+//!   Most tests: access, access_log, history, indicators, integrity, mutations, readme, sessions,
+//!   surface, websocket_security, and the HTTP parts of the others.
+//! - **the real binary** (`CARGO_BIN_EXE_carnet`, through [`support::carnet`] or a spawned
+//!   `carnet serve`): what only the process shows — exit codes, printed output, configuration
+//!   files and variables, start-up, signals and `kill -9`. All of config and demo; the
+//!   commands of main (`migrate`, `rebuild`, `token`), export, restore and erasure (`rebuild`,
+//!   `rotate-master-key`); a served binary in access, frontend, idempotency and subscriptions,
+//!   and a `carnet token` run in tokens.
 
 mod access;
 mod access_log;
@@ -28,7 +41,7 @@ use support::*;
 
 #[tokio::test]
 async fn migrate_creates_the_event_store_on_postgres_and_is_repeatable() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let out = carnet(&["migrate"], &db.url, None);
     assert!(out.status.success(), "{}", out.stderr);
     assert!(out.stdout.contains("migrations applied"), "{}", out.stdout);
@@ -54,8 +67,7 @@ fn the_default_sqlite_database_is_created_under_data() {
 
 #[tokio::test]
 async fn the_server_answers_health_readiness_and_metrics_on_postgres() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
     assert!(health.headers().contains_key("x-request-id"), "every response names its request");
@@ -66,8 +78,7 @@ async fn the_server_answers_health_readiness_and_metrics_on_postgres() {
 
 #[tokio::test]
 async fn readiness_fails_when_the_database_goes_away() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     assert_eq!(app.get("/readyz").await.status(), 200);
     db.drop_now().await;
     assert_eq!(app.get("/readyz").await.status(), 503);
@@ -84,8 +95,7 @@ fn an_unreachable_database_is_a_clear_error_without_the_password() {
 
 #[tokio::test]
 async fn a_front_end_lists_the_academies_over_graphql() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let res = app.graphql("{ academies { code name regionAcademique current } }", serde_json::json!({})).await;
     let list = res["data"]["academies"].as_array().expect("a list");
     assert_eq!(list.len(), 34, "current académies only: {res}");
@@ -101,8 +111,7 @@ async fn a_front_end_lists_the_academies_over_graphql() {
 
 #[tokio::test]
 async fn the_graphql_endpoint_refuses_what_it_must() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let mutation_over_get = app.get("/graphql?query=mutation%7Bx%7D").await;
     assert_eq!(mutation_over_get.status(), 405);
     let form = app.post_graphql_raw("application/x-www-form-urlencoded", "query=%7Bacademies%7Bcode%7D%7D").await;
@@ -119,8 +128,7 @@ async fn the_graphql_endpoint_refuses_what_it_must() {
 
 #[tokio::test]
 async fn graphiql_is_served_from_the_binary_in_development_only() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let page = app.get("/").await.text().await.unwrap();
     assert!(page.contains("/assets/graphiql/graphiql.min.js") && !page.contains("https://"), "no CDN");
     for asset in [
@@ -148,7 +156,7 @@ async fn graphiql_is_served_from_the_binary_in_development_only() {
 
 #[tokio::test]
 async fn me_answers_who_the_token_says_and_bad_tokens_get_401() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let dir = TempDir::new();
     let secret = dir.path().join("jwt-secret");
     let app = spawn_app_with(&db.url, |c| c.jwt_secret_file = secret.display().to_string()).await;
@@ -164,34 +172,15 @@ async fn me_answers_who_the_token_says_and_bad_tokens_get_401() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let body = serde_json::json!({ "query": "{ me { sub issuer roles { code label } academies } }" }).to_string();
-    let res: serde_json::Value = app
-        .client
-        .post(format!("{}/graphql", app.address))
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = serde_json::json!({ "query": "{ me { sub issuer roles { code label } academies } }" });
+    let res = post_served(&app.client, &app.address, &token, &body).await;
     assert_eq!(res["data"]["me"]["sub"], "rectorat-creteil", "{res}");
     assert_eq!(res["data"]["me"]["roles"][0], serde_json::json!({ "code": "ACADEMIE", "label": "Académie" }));
     assert_eq!(res["data"]["me"]["academies"], serde_json::json!(["24"]));
 
     let mut forged = token.clone();
     forged.push('x');
-    let refused = app
-        .client
-        .post(format!("{}/graphql", app.address))
-        .bearer_auth(forged)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let refused = app.post_graphql().bearer_auth(forged).json(&body).send().await.unwrap();
     assert_eq!(refused.status(), 401);
     let refused: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
@@ -205,7 +194,7 @@ const LIST: &str = "query($first: Int, $after: String, $filter: ProjectFilterInp
   }
 }";
 
-async fn five_projects(db: &FreshPostgres) {
+async fn five_projects(db: &FreshDatabase) {
     for (i, academie) in ["01", "24", "24", "25", "70"].iter().enumerate() {
         seed_project(&db.url, &format!("110B-P-2026-00{}", i + 1), academie, &format!("2026-0{}-10", i + 1)).await;
     }
@@ -214,8 +203,7 @@ async fn five_projects(db: &FreshPostgres) {
 #[tokio::test]
 async fn a_front_end_pages_through_projects_with_filters_and_ordering() {
     use carnet_domain::person::Role;
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     five_projects(&db).await;
     let token = app.token(Role::LabTeam, &[]);
     let mut seen = vec![];
@@ -260,8 +248,7 @@ async fn a_front_end_pages_through_projects_with_filters_and_ordering() {
 #[tokio::test]
 async fn an_academie_sees_its_own_projects_and_nothing_else() {
     use carnet_domain::person::Role;
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     five_projects(&db).await;
     let creteil = app.token(Role::Academie, &["24"]);
     let res = app.graphql_as(Some(&creteil), LIST, serde_json::json!({})).await;
@@ -291,8 +278,7 @@ async fn an_academie_sees_its_own_projects_and_nothing_else() {
 #[tokio::test]
 async fn an_operator_rebuilds_the_project_read_model_with_no_change_in_answers() {
     use carnet_domain::person::Role;
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     five_projects(&db).await;
     let token = app.token(Role::Auditor, &[]);
     let before = app.graphql_as(Some(&token), LIST, serde_json::json!({ "first": 100 })).await;

@@ -3,7 +3,7 @@
 //! script (`tools/verify_export.py`, standard library only) verifies an untouched export and
 //! names the first broken line of an altered one; CSV carries the same rows.
 
-use crate::history::{feed_caught_up, run};
+use crate::history::feed_caught_up;
 use crate::support::*;
 use carnet_domain::person::Role;
 use carnet_store::integrity::{EventFields, event_hash, from_hex, to_hex};
@@ -47,20 +47,19 @@ async fn some_history(app: &TestApp) {
         json!({ "title": title, "problemStatement": "Un besoin, « entre guillemets », et des\nlignes.",
                 "supportMode": "INCUBATION", "academieCodes": ["24"] })
     };
-    let first = run(app, &team, "submitProject", "project", submit("Premier projet")).await;
-    run(app, &team, "submitProject", "project", submit("Second projet")).await;
-    run(app, &team, "startProjectQualification", "project", json!({ "projectId": first["id"] })).await;
+    let first = app.execute(&team, "submitProject", "project", submit("Premier projet")).await;
+    app.execute(&team, "submitProject", "project", submit("Second projet")).await;
+    app.execute(&team, "startProjectQualification", "project", json!({ "projectId": first["id"] })).await;
     let register = json!({ "profile": { "givenName": "Zéphyrine", "usualName": "Quatremaire" } });
-    let person = run(app, &team, "registerPerson", "person", register).await;
+    let person = app.execute(&team, "registerPerson", "person", register).await;
     let update = json!({ "personId": person["id"], "profile": { "givenName": "Zéphyrine", "usualName": "Q." } });
-    run(app, &team, "updatePersonProfile", "person", update).await;
-    run(app, &admin, "erasePerson", "person", json!({ "personId": person["id"], "reason": "Demande RGPD" })).await;
+    app.execute(&team, "updatePersonProfile", "person", update).await;
+    app.execute(&admin, "erasePerson", "person", json!({ "personId": person["id"], "reason": "Demande RGPD" })).await;
 }
 
 #[tokio::test]
 async fn a_third_party_reverifies_an_export_without_carnet_and_finds_a_changed_byte() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     some_history(&app).await;
     let total = feed_caught_up(&app, &app.token(Role::Auditor, &[]), &db).await;
 
@@ -91,9 +90,8 @@ async fn a_third_party_reverifies_an_export_without_carnet_and_finds_a_changed_b
     let (ok, said) = verify(&file);
     assert!(ok, "{said}");
     assert!(said.contains(&format!("OK: {total} events")), "{said}");
-    let readme = std::fs::read_to_string(script().with_file_name("../README.md")).expect("README.md");
     let source = std::fs::read_to_string(script()).expect("the script");
-    assert!(readme.contains(&format!("```python\n{source}```")), "the README shows the script as it is");
+    assert!(carnet_testkit::readme_blocks("python").contains(&source), "the README shows the script as it is");
 
     // one byte of one payload changed: the script names that line
     let texts: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(str::to_owned).collect();

@@ -61,16 +61,8 @@ async fn a_fresh_clone_serves_the_lab_with_demo_data_on_sqlite() {
     assert!(lines.iter().any(|l| l.contains("données de démonstration chargées")), "{lines:?}");
     let token = token_for(&lines, "Équipe du lab");
     let client = reqwest::Client::new();
-    let res: serde_json::Value = client
-        .post(format!("{address}/graphql"))
-        .bearer_auth(&token)
-        .json(&json!({ "query": "{ projects(first: 100) { totalCount edges { node { reference status academieCodes } } } }" }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON");
+    let query = "{ projects(first: 100) { totalCount edges { node { reference status academieCodes } } } }";
+    let res = post_served(&client, &address, &token, &json!({ "query": query })).await;
     let projects = &res["data"]["projects"];
     assert_eq!(projects["totalCount"], 10, "une dizaine de projets: {res}");
     let statuses: std::collections::BTreeSet<&str> =
@@ -85,9 +77,8 @@ async fn a_fresh_clone_serves_the_lab_with_demo_data_on_sqlite() {
 
 #[tokio::test]
 async fn the_demo_loads_through_the_commands_on_postgres() {
-    let db = fresh_postgres().await;
-    let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-    let lab = carnet_lab::Lab::new(store, "110B", test_master_keys());
+    let db = FreshDatabase::create().await;
+    let lab = lab(&db.url).await;
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
     let summary = carnet_lab::demo::load_if_empty(&lab, today).await.expect("demo").expect("a new database");
     assert_eq!((summary.projects, summary.sessions_held), (10, 27));
@@ -110,17 +101,12 @@ async fn the_demo_loads_through_the_commands_on_postgres() {
 
 /// What `/metrics` of a served process says the read models cost so far, in statements.
 async fn statements(client: &reqwest::Client, address: &str) -> u64 {
-    let metrics = client.get(format!("{address}/metrics")).send().await.expect("metrics").text().await.expect("text");
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("carnet_read_model_statements_total{"))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    metric_total(client, address, "carnet_read_model_statements_total").await
 }
 
 #[tokio::test]
 async fn nested_lists_cost_a_fixed_number_of_statements_whatever_the_page_size() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let dir = TempDir::new();
     let (_served, address, lines) = serve(dir.path(), &db.url);
     let token = token_for(&lines, "Équipe du lab");
@@ -128,16 +114,7 @@ async fn nested_lists_cost_a_fixed_number_of_statements_whatever_the_page_size()
     let graphql = |query: String| {
         let (client, address, token) = (client.clone(), address.clone(), token.clone());
         async move {
-            let res: serde_json::Value = client
-                .post(format!("{address}/graphql"))
-                .bearer_auth(token)
-                .json(&json!({ "query": query }))
-                .send()
-                .await
-                .expect("request")
-                .json()
-                .await
-                .expect("JSON");
+            let res = post_served(&client, &address, &token, &json!({ "query": query })).await;
             assert!(res["errors"].is_null(), "{res}");
             res
         }

@@ -11,9 +11,6 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SUBMIT: &str = "mutation($t: String!) { submitProject(input: { title: $t, problemStatement: \"Un besoin.\", \
-                      supportMode: PUNCTUAL, academieCodes: [\"24\"] }) { project { id version } } }";
-
 const INTEGRITY: &str = "{ integrity { intact events breach { globalPosition streamId streamVersion kind message } } }";
 
 const FEED: &str = "query($after: String) { events(first: 100, after: $after) { totalCount \
@@ -142,7 +139,7 @@ async fn feed(app: &TestApp, auditor: &str) -> Vec<(i64, String)> {
 }
 
 async fn submit(app: &TestApp, token: &str, title: &str) {
-    let res = app.graphql_as(Some(token), SUBMIT, json!({ "t": title })).await;
+    let res = app.graphql_as(Some(token), SUBMIT_TITLED, json!({ "t": title })).await;
     assert!(res["errors"].is_null(), "{res}");
 }
 
@@ -160,11 +157,7 @@ async fn spend_transaction_ids(pool: &sqlx::PgPool, floor: i64) {
 /// What every restore must give: the restored log read, exported, sealed and subscribed to;
 /// new events after it; verification intact; no demo data on top.
 async fn a_restored_log_is_whole(url: &str, restored_events: usize) {
-    let lab = carnet_lab::Lab::new(
-        carnet_api::startup::open_store(url).await.expect("open the restored database"),
-        "110B",
-        test_master_keys(),
-    );
+    let lab = lab(url).await;
     let today = chrono::Utc::now().date_naive();
     assert!(
         carnet_lab::demo::load_if_empty(&lab, today).await.expect("demo check").is_none(),
@@ -214,7 +207,7 @@ async fn a_restored_log_is_whole(url: &str, restored_events: usize) {
 
 #[tokio::test]
 async fn a_dump_restored_into_a_new_cluster_or_another_database_is_whole() {
-    let source = fresh_postgres().await;
+    let source = FreshDatabase::create().await;
     // the source's transaction ids must be above the new cluster's counter (a few hundred after
     // initdb), as they are in production: that is the case that hid the whole log
     spend_transaction_ids(&source.pool, 5_000).await;
@@ -252,7 +245,7 @@ async fn a_dump_restored_into_a_new_cluster_or_another_database_is_whole() {
     a_restored_log_is_whole(&cluster.url("carnet"), events as usize).await;
 
     // another database of the same cluster
-    let copy = fresh_postgres().await;
+    let copy = FreshDatabase::create().await;
     run(Command::new("pg_restore").args(["--no-owner", "--clean", "--if-exists", "-d", &copy.url]).arg(&dump));
     a_restored_log_is_whole(&copy.url, events as usize).await;
 }
@@ -309,14 +302,13 @@ async fn a_cut_log_is_not_whole(url: &str, run_sql: impl AsyncFn(&str)) {
     let out = carnet(&["verify"], url, Some(dir.path()));
     assert_eq!(out.status.code(), Some(2), "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("read model"), "{}", out.stdout);
-    let lab =
-        carnet_lab::Lab::new(carnet_api::startup::open_store(url).await.expect("store"), "110B", test_master_keys());
+    let lab = lab(url).await;
     assert!(carnet_lab::demo::load_if_empty(&lab, chrono::Utc::now().date_naive()).await.expect("demo").is_none());
 }
 
 #[tokio::test]
 async fn an_emptied_or_cut_log_is_an_integrity_failure_on_postgres() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let pool = db.pool.clone();
     a_cut_log_is_not_whole(&db.url, async |sql: &str| {
         sqlx::query(sql).execute(&pool).await.expect("tamper");
@@ -338,12 +330,8 @@ async fn an_emptied_or_cut_log_is_an_integrity_failure_on_sqlite() {
 #[tokio::test]
 async fn demo_data_loads_only_into_a_database_that_never_held_events() {
     for emptied in [false, true] {
-        let db = fresh_postgres().await;
-        let lab = carnet_lab::Lab::new(
-            carnet_api::startup::open_store(&db.url).await.expect("store"),
-            "110B",
-            test_master_keys(),
-        );
+        let db = FreshDatabase::create().await;
+        let lab = lab(&db.url).await;
         if emptied {
             seed_project(&db.url, "110B-P-2026-001", "24", "2026-01-05").await;
             // everything a careless operator can empty

@@ -41,16 +41,6 @@ pub(crate) fn token_for(app: &TestApp, sub: &str, role: Role, academies: &[&str]
     carnet_api::auth::Verifier::load_or_create(&app.secret).expect("secret").mint(sub, &[role], &codes, 1)
 }
 
-/// Runs mutation `name` with `input` and returns its payload's `entity { id version }`.
-pub(crate) async fn run(app: &TestApp, token: &str, name: &str, entity: &str, input: Value) -> Value {
-    let input_type = format!("{}{}Input", name[..1].to_uppercase(), &name[1..]);
-    let doc = format!("mutation($input: {input_type}!) {{ {name}(input: $input) {{ {entity} {{ id version }} }} }}");
-    let res = app.graphql_as(Some(token), &doc, json!({ "input": input })).await;
-    let value = res["data"][name][entity].clone();
-    assert!(value.is_object(), "{name}: {res}");
-    value
-}
-
 /// The nodes of a connection's page.
 fn nodes(connection: &Value) -> Vec<Value> {
     connection["edges"].as_array().expect("edges").iter().map(|e| e["node"].clone()).collect()
@@ -109,7 +99,7 @@ async fn page_through(
 
 /// Waits until the feed shows every event of the database: on PostgreSQL it holds back what
 /// an older transaction still open anywhere on the server (another test) might precede.
-pub(crate) async fn feed_caught_up(app: &TestApp, token: &str, db: &FreshPostgres) -> u64 {
+pub(crate) async fn feed_caught_up(app: &TestApp, token: &str, db: &FreshDatabase) -> u64 {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
         let stored: i64 = sqlx::query_scalar("select count(*) from events").fetch_one(&db.pool).await.unwrap();
@@ -125,13 +115,12 @@ pub(crate) async fn feed_caught_up(app: &TestApp, token: &str, db: &FreshPostgre
 
 #[tokio::test]
 async fn an_auditor_reads_a_projects_life_in_order_with_actors_and_correlations() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let alice = token_for(&app, "alice", Role::LabTeam, &[]);
     let bob = token_for(&app, "bob", Role::LabTeam, &[]);
     let submit = json!({ "title": "Mathématiques en seconde", "problemStatement": "Les élèves décrochent.",
                          "supportMode": "INCUBATION", "academieCodes": ["24"], "submittedOn": "2026-09-14" });
-    let project = run(&app, &alice, "submitProject", "project", submit).await;
+    let project = app.execute(&alice, "submitProject", "project", submit).await;
     let id = project["id"].clone();
     // (who, mutation, input): the project's scripted life
     let steps: Vec<(&str, &str, Value)> = vec![
@@ -148,7 +137,7 @@ async fn an_auditor_reads_a_projects_life_in_order_with_actors_and_correlations(
     for (i, (who, name, mut input)) in steps.into_iter().enumerate() {
         input["projectId"] = id.clone();
         let token = if who == "alice" { &alice } else { &bob };
-        let after = run(&app, token, name, "project", input).await["version"].as_u64().unwrap();
+        let after = app.execute(token, name, "project", input).await["version"].as_u64().unwrap();
         assert!(after > version, "{name} wrote nothing");
         written.extend((version + 1..=after).map(|_| (who, i + 1)));
         version = after;
@@ -254,12 +243,10 @@ async fn an_auditor_reads_a_projects_life_in_order_with_actors_and_correlations(
 
 #[tokio::test]
 async fn a_sessions_history_follows_the_territory_it_belongs_to() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let team = app.token(Role::LabTeam, &[]);
+    let (_db, app, team) = fresh_app_as(Role::LabTeam).await;
     let request = json!({ "title": "Atelier orientation", "format": "IDEATION", "objective": "Préparer les stages.",
                           "requester": { "organisation": "DNE", "kind": "DIRECTION" }, "requestedOn": "2026-03-02" });
-    let session = run(&app, &team, "requestSession", "session", request).await;
+    let session = app.execute(&team, "requestSession", "session", request).await;
     let creteil = app.token(Role::Academie, &["24"]);
     let read = |token: String| {
         let (app, id) = (&app, session["id"].clone());
@@ -271,9 +258,9 @@ async fn a_sessions_history_follows_the_territory_it_belongs_to() {
 
     let submit = json!({ "title": "Projet de Créteil", "problemStatement": "Un besoin.", "supportMode": "PUNCTUAL",
                          "academieCodes": ["24"] });
-    let project = run(&app, &team, "submitProject", "project", submit).await;
+    let project = app.execute(&team, "submitProject", "project", submit).await;
     let link = json!({ "sessionId": session["id"], "projectId": project["id"] });
-    run(&app, &team, "linkSessionToProject", "session", link).await;
+    app.execute(&team, "linkSessionToProject", "session", link).await;
     let res = read(creteil).await;
     let types: Vec<Value> = nodes(&res["data"]["history"]).iter().map(|e| e["type"].clone()).collect();
     assert_eq!(types.first(), Some(&json!("SessionRequested")), "{res}");
@@ -285,17 +272,15 @@ async fn a_sessions_history_follows_the_territory_it_belongs_to() {
 async fn a_persons_history_shows_the_profile_to_the_lab_team_only_and_erased_to_everyone() {
     const GIVEN: &str = "Zéphyrine";
     const USUAL: &str = "Quatremaire";
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let team = app.token(Role::LabTeam, &[]);
+    let (db, app, team) = fresh_app_as(Role::LabTeam).await;
     let admin = app.token(Role::Admin, &[]);
     let auditor = app.token(Role::Auditor, &[]);
     let register = json!({ "profile": { "givenName": GIVEN, "usualName": USUAL, "email": "zq@ac-nantes.fr" } });
-    let person = run(&app, &team, "registerPerson", "person", register).await;
+    let person = app.execute(&team, "registerPerson", "person", register).await;
     let id = person["id"].clone();
     let update = json!({ "personId": id, "profile": { "givenName": GIVEN, "usualName": "Quatremaire-Lenoir" } });
-    run(&app, &team, "updatePersonProfile", "person", update).await;
-    run(&app, &team, "givePersonConsent", "person", json!({ "personId": id, "purpose": "CONTACT" })).await;
+    app.execute(&team, "updatePersonProfile", "person", update).await;
+    app.execute(&team, "givePersonConsent", "person", json!({ "personId": id, "purpose": "CONTACT" })).await;
 
     let history = |token: String| {
         let (app, id) = (&app, id.clone());
@@ -340,7 +325,7 @@ async fn a_persons_history_shows_the_profile_to_the_lab_team_only_and_erased_to_
     assert_eq!(profiles(&nodes(&res["data"]["events"]))[0]["given_name"], GIVEN, "{res}");
 
     let erase = json!({ "personId": id, "reason": "Demande d'effacement (RGPD, art. 17)" });
-    run(&app, &admin, "erasePerson", "person", erase).await;
+    app.execute(&admin, "erasePerson", "person", erase).await;
     for token in [auditor.clone(), team.clone(), admin.clone()] {
         let events = history(token).await;
         assert_eq!(profiles(&events), vec![json!("Personne effacée"); 2], "{events:?}");
@@ -357,20 +342,20 @@ async fn a_persons_history_shows_the_profile_to_the_lab_team_only_and_erased_to_
 
 #[tokio::test]
 async fn the_events_feed_filters_in_order_for_auditors_and_admins_only() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let alice = token_for(&app, "alice", Role::LabTeam, &[]);
     let bob = token_for(&app, "bob", Role::Admin, &[]);
     let submit = |title: &str, academie: &str| json!({ "title": title, "problemStatement": "Un besoin.", "supportMode": "PUNCTUAL", "academieCodes": [academie] });
-    let p1 = run(&app, &alice, "submitProject", "project", submit("Premier", "24")).await;
+    let p1 = app.execute(&alice, "submitProject", "project", submit("Premier", "24")).await;
     let register = json!({ "profile": { "givenName": "Lou", "usualName": "Martin" } });
-    run(&app, &bob, "registerPerson", "person", register).await;
-    run(&app, &bob, "submitProject", "project", submit("Deuxième", "01")).await;
-    run(&app, &alice, "startProjectQualification", "project", json!({ "projectId": p1["id"] })).await;
+    app.execute(&bob, "registerPerson", "person", register).await;
+    app.execute(&bob, "submitProject", "project", submit("Deuxième", "01")).await;
+    app.execute(&alice, "startProjectQualification", "project", json!({ "projectId": p1["id"] })).await;
     let request = json!({ "title": "Atelier", "format": "IDEATION", "objective": "Un objectif.",
                           "requester": { "organisation": "DNE", "kind": "DIRECTION" } });
-    run(&app, &bob, "requestSession", "session", request).await;
-    run(&app, &alice, "acceptProject", "project", json!({ "projectId": p1["id"], "supportMode": "INCUBATION" })).await;
+    app.execute(&bob, "requestSession", "session", request).await;
+    app.execute(&alice, "acceptProject", "project", json!({ "projectId": p1["id"], "supportMode": "INCUBATION" }))
+        .await;
 
     let auditor = app.token(Role::Auditor, &[]);
     let total = feed_caught_up(&app, &auditor, &db).await;
@@ -457,66 +442,60 @@ async fn the_events_feed_filters_in_order_for_auditors_and_admins_only() {
     }
 }
 
-/// The README's auditor examples (`graphql auditor` blocks), in order.
-fn readme_auditor_blocks() -> Vec<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
-    let mut blocks: Vec<String> = vec![];
-    let mut current: Option<String> = None;
-    for line in readme.lines().map(str::trim_end) {
-        match current.as_mut() {
-            None if line == "```graphql auditor" => current = Some(String::new()),
-            None => {}
-            Some(_) if line == "```" => blocks.extend(current.take()),
-            Some(block) => {
-                block.push_str(line);
-                block.push('\n');
-            }
-        }
-    }
-    blocks
-}
-
 /// Every command that takes a reason records it in its events' metadata, whichever aggregate:
 /// `LogEvent.reason` shows it in `events` and `history`, beside who and when — the README's
 /// "Decisions" query included; commands without one have none.
 #[tokio::test]
 async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_it() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let team = app.token(Role::LabTeam, &[]);
+    let (db, app, team) = fresh_app_as(Role::LabTeam).await;
     let admin = app.token(Role::Admin, &[]);
     let auditor = app.token(Role::Auditor, &[]);
     let submit = |title: &str| {
         json!({ "title": title, "problemStatement": "Un besoin.", "supportMode": "INCUBATION",
                 "academieCodes": ["24"], "submittedOn": "2026-01-05" })
     };
-    let project = |title: &'static str| {
+    // a project submitted as `title`, then each (command, day, more input) in turn
+    let project = |title: &'static str, steps: Vec<(&'static str, &'static str, Value)>| {
         let (app, team) = (&app, &team);
-        async move { run(app, team, "submitProject", "project", submit(title)).await["id"].clone() }
-    };
-    let on = |p: &Value, day: &str, more: Value| {
-        let mut input = json!({ "projectId": p, "on": day });
-        input.as_object_mut().unwrap().extend(more.as_object().unwrap().clone());
-        input
+        async move {
+            let id = app.execute(team, "submitProject", "project", submit(title)).await["id"].clone();
+            for (name, day, more) in steps {
+                let mut input = json!({ "projectId": id, "on": day });
+                input.as_object_mut().unwrap().extend(more.as_object().unwrap().clone());
+                app.execute(team, name, "project", input).await;
+            }
+            id
+        }
     };
     // a declined project, reopened; a withdrawn one; one accepted, paused, then abandoned
-    let declined = project("Refusé").await;
-    run(&app, &team, "startProjectQualification", "project", on(&declined, "2026-01-10", json!({}))).await;
-    let decline = json!({ "reason": "Hors du champ du lab" });
-    run(&app, &team, "declineProject", "project", on(&declined, "2026-01-20", decline)).await;
-    let reopen = json!({ "reason": "Le besoin a été reformulé" });
-    run(&app, &team, "reopenProject", "project", on(&declined, "2026-02-01", reopen)).await;
-    let withdrawn = project("Retiré").await;
-    let withdraw = json!({ "reason": "La porteuse a changé de poste" });
-    run(&app, &team, "withdrawProject", "project", on(&withdrawn, "2026-01-08", withdraw)).await;
-    let abandoned = project("Abandonné").await;
-    run(&app, &team, "startProjectQualification", "project", on(&abandoned, "2026-01-10", json!({}))).await;
-    let accept = json!({ "supportMode": "INCUBATION" });
-    run(&app, &team, "acceptProject", "project", on(&abandoned, "2026-01-15", accept)).await;
-    let pause = json!({ "reason": "Congés de l'équipe" });
-    run(&app, &team, "pauseProject", "project", on(&abandoned, "2026-02-01", pause)).await;
-    let abandon = json!({ "reasonCode": "OTHER", "explanation": "Plus de moyens pour le poursuivre" });
-    run(&app, &team, "abandonProject", "project", on(&abandoned, "2026-03-01", abandon)).await;
+    let declined = project(
+        "Refusé",
+        vec![
+            ("startProjectQualification", "2026-01-10", json!({})),
+            ("declineProject", "2026-01-20", json!({ "reason": "Hors du champ du lab" })),
+            ("reopenProject", "2026-02-01", json!({ "reason": "Le besoin a été reformulé" })),
+        ],
+    )
+    .await;
+    let withdrawn = project(
+        "Retiré",
+        vec![("withdrawProject", "2026-01-08", json!({ "reason": "La porteuse a changé de poste" }))],
+    )
+    .await;
+    let abandoned = project(
+        "Abandonné",
+        vec![
+            ("startProjectQualification", "2026-01-10", json!({})),
+            ("acceptProject", "2026-01-15", json!({ "supportMode": "INCUBATION" })),
+            ("pauseProject", "2026-02-01", json!({ "reason": "Congés de l'équipe" })),
+            (
+                "abandonProject",
+                "2026-03-01",
+                json!({ "reasonCode": "OTHER", "explanation": "Plus de moyens pour le poursuivre" }),
+            ),
+        ],
+    )
+    .await;
     // sessions: withdrawn, declined, cancelled
     let request = |title: &str| {
         json!({ "title": title, "format": "IDEATION", "objective": "Une question.",
@@ -525,27 +504,28 @@ async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_
     let session = |title: &'static str, scoped: bool| {
         let (app, team) = (&app, &team);
         async move {
-            let id = run(app, team, "requestSession", "session", request(title)).await["id"].clone();
+            let id = app.execute(team, "requestSession", "session", request(title)).await["id"].clone();
             if scoped {
-                run(app, team, "startSessionScoping", "session", json!({ "sessionId": id })).await;
+                app.execute(team, "startSessionScoping", "session", json!({ "sessionId": id })).await;
             }
             id
         }
     };
     let s1 = session("Retirée", false).await;
-    run(&app, &team, "withdrawSession", "session", json!({ "sessionId": s1, "reason": "Plus d'actualité" })).await;
+    app.execute(&team, "withdrawSession", "session", json!({ "sessionId": s1, "reason": "Plus d'actualité" })).await;
     let s2 = session("Non retenue", true).await;
-    run(&app, &team, "declineSession", "session", json!({ "sessionId": s2, "reason": "Relève de la formation" })).await;
+    app.execute(&team, "declineSession", "session", json!({ "sessionId": s2, "reason": "Relève de la formation" }))
+        .await;
     let s3 = session("Annulée", true).await;
     let schedule = json!({ "sessionId": s3, "startsAt": "2026-06-10T09:00:00Z", "endsAt": "2026-06-10T17:00:00Z",
                            "location": "110 bis", "mode": "IN_PERSON", "capacity": 20 });
-    run(&app, &team, "scheduleSession", "session", schedule).await;
-    run(&app, &team, "cancelSession", "session", json!({ "sessionId": s3, "reason": "Grève des transports" })).await;
+    app.execute(&team, "scheduleSession", "session", schedule).await;
+    app.execute(&team, "cancelSession", "session", json!({ "sessionId": s3, "reason": "Grève des transports" })).await;
     // a person erased
     let register = json!({ "profile": { "givenName": "Alix", "usualName": "Martin" } });
-    let person = run(&app, &team, "registerPerson", "person", register).await["id"].clone();
+    let person = app.execute(&team, "registerPerson", "person", register).await["id"].clone();
     let erase = json!({ "personId": person, "reason": "Demande d'effacement (RGPD, art. 17)" });
-    run(&app, &admin, "erasePerson", "person", erase).await;
+    app.execute(&admin, "erasePerson", "person", erase).await;
 
     feed_caught_up(&app, &auditor, &db).await;
     let expected: [(&str, &Value, &str); 9] = [
@@ -577,7 +557,10 @@ async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_
     }
 
     // the README's Decisions query, as written, shows why a project was declined
-    let decisions = readme_auditor_blocks().into_iter().find(|b| b.contains("query Decisions")).expect("Decisions");
+    let decisions = carnet_testkit::readme_blocks("graphql auditor")
+        .into_iter()
+        .find(|b| b.contains("query Decisions"))
+        .expect("Decisions");
     let res = app.graphql_as(Some(&auditor), &decisions, json!({})).await;
     assert!(res["errors"].is_null(), "{res}");
     let shown: Vec<(Value, Value)> =
@@ -593,13 +576,10 @@ async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_
 /// leaves out) run as an auditor against the demo data, `$id` a demo project.
 #[tokio::test]
 async fn the_readme_examples_for_auditors_run() {
-    let blocks = readme_auditor_blocks();
+    let blocks = carnet_testkit::readme_blocks("graphql auditor");
     assert!(blocks.len() >= 2, "the README shows the auditors' queries: {blocks:?}");
 
-    let db = fresh_postgres().await;
-    let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-    let lab = carnet_lab::Lab::new(store, "110B", test_master_keys());
-    carnet_lab::demo::load(&lab, chrono::Utc::now().date_naive()).await.expect("demo data");
+    let db = demo_database(chrono::Utc::now().date_naive()).await;
     let app = spawn_app(&db.url).await;
     let auditor = app.token(Role::Auditor, &[]);
     feed_caught_up(&app, &auditor, &db).await;

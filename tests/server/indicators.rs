@@ -25,14 +25,17 @@ const INDICATORS: &str = "query($from: NaiveDate, $to: NaiveDate, $codes: [Strin
 }";
 
 /// The demo, loaded through the lab's commands on a fresh PostgreSQL database, and the app.
-async fn demo_app() -> (FreshPostgres, TestApp) {
-    let db = fresh_postgres().await;
-    let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-    let lab = carnet_lab::Lab::new(store, "110B", test_master_keys());
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day");
-    carnet_lab::demo::load(&lab, today).await.expect("demo data");
+async fn demo_app() -> (FreshDatabase, TestApp) {
+    let db = demo_database(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day")).await;
     let app = spawn_app(&db.url).await;
     (db, app)
+}
+
+/// The app with `concurrency` folds of the log at once, `queue` waiting up to `wait_ms`, and
+/// `per_caller` places (running or waiting) per caller.
+async fn expensive_app(url: &str, concurrency: usize, queue: usize, wait_ms: u64, per_caller: usize) -> TestApp {
+    let config = carnet_api::graphql::expensive::ExpensiveConfig { concurrency, queue, wait_ms, per_caller };
+    spawn_app_with(url, |c| c.expensive_queries = config).await
 }
 
 async fn indicators(app: &TestApp, token: &str, variables: Value) -> Value {
@@ -125,10 +128,7 @@ async fn a_period_narrows_what_happened_and_a_bad_one_is_refused() {
 /// running (judged by which finishes first, not by a time threshold).
 #[tokio::test]
 async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
-    let db = fresh_postgres().await;
-    let store = carnet_api::startup::open_store(&db.url).await.expect("store");
-    let lab = carnet_lab::Lab::new(store, "110B", test_master_keys());
-    carnet_lab::demo::load(&lab, chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day")).await.expect("demo");
+    let db = demo_database(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("a day")).await;
     let heavy = |n: usize| {
         let aliases: String = (0..n)
             .map(|i| format!("a{i}: indicators(asOf: \"2100-01-01T00:00:00Z\") {{ projects {{ total }} }} "))
@@ -157,15 +157,7 @@ async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
     assert!(res["errors"].is_null(), "without asOf, indicators are a read-model query: {res}");
 
     // one place and no queue: of three folds at once, one runs, two are refused at once
-    let app = spawn_app_with(&db.url, |c| {
-        c.expensive_queries = carnet_api::graphql::expensive::ExpensiveConfig {
-            concurrency: 1,
-            queue: 0,
-            wait_ms: 60_000,
-            per_caller: 10,
-        }
-    })
-    .await;
+    let app = expensive_app(&db.url, 1, 0, 60_000, 10).await;
     let auditor = auditor_of(&app);
     let res = app.graphql_as(Some(&auditor), &heavy(3), json!({})).await;
     let errors = res["errors"].as_array().cloned().unwrap_or_default();
@@ -180,15 +172,7 @@ async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
 
     // one caller holds at most `per_caller` places and queue together: of four folds at once, two
     // (one running, one waiting), the rest refused; another caller's fold then still gets in
-    let app = spawn_app_with(&db.url, |c| {
-        c.expensive_queries = carnet_api::graphql::expensive::ExpensiveConfig {
-            concurrency: 1,
-            queue: 10,
-            wait_ms: 60_000,
-            per_caller: 2,
-        }
-    })
-    .await;
+    let app = expensive_app(&db.url, 1, 10, 60_000, 2).await;
     let auditor = auditor_of(&app);
     let res = app.graphql_as(Some(&auditor), &heavy(4), json!({})).await;
     let refused = res["errors"].as_array().map(|e| e.iter().filter(|e| e["extensions"]["reason"] == "BUSY").count());
@@ -199,15 +183,7 @@ async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
 
     // one place, a long queue: 6 requests of 4 folds wait in turn, and a light query of another
     // caller, sent after them, is answered before the last of them
-    let app = spawn_app_with(&db.url, |c| {
-        c.expensive_queries = carnet_api::graphql::expensive::ExpensiveConfig {
-            concurrency: 1,
-            queue: 100,
-            wait_ms: 120_000,
-            per_caller: 100,
-        }
-    })
-    .await;
+    let app = expensive_app(&db.url, 1, 100, 120_000, 100).await;
     let auditor = auditor_of(&app);
     let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut running = vec![];

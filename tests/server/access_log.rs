@@ -21,8 +21,7 @@ async fn rows(store: &carnet_store::AnyStore, n: usize) -> Vec<AccessRecord> {
 
 #[tokio::test]
 async fn each_request_is_logged_with_its_caller_and_old_rows_are_purged() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let store = carnet_api::startup::open_store(&db.url).await.expect("store");
     let token = app.token(Role::Auditor, &[]);
     let res = app.graphql_as(Some(&token), "query Moi { me { sub } }", json!({})).await;

@@ -8,25 +8,6 @@ use serde_json::{Value, json};
 const SESSION_FIELDS: &str = "id reference status format formatLabel capacity registeredCount startsAt \
                               attendance { count organisations academieCodes } report { text } \
                               satisfaction { respondents mean } projectIds academieCodes version";
-const PERSON_FIELDS: &str = "id displayName givenName usualName email roles { code academieCodes } erased version";
-
-/// Runs mutation `name` with `input` and returns the payload's `entity`, or the response.
-async fn mutate(app: &TestApp, token: &str, name: &str, entity: &str, input: Value) -> Result<Value, Value> {
-    let fields = if entity == "session" { SESSION_FIELDS } else { PERSON_FIELDS };
-    let input_type = format!("{}{}Input", name[..1].to_uppercase(), &name[1..]);
-    let doc = format!("mutation($input: {input_type}!) {{ {name}(input: $input) {{ {entity} {{ {fields} }} }} }}");
-    let res = app.graphql_as(Some(token), &doc, json!({ "input": input })).await;
-    match res["data"][name][entity].clone() {
-        Value::Null => Err(res),
-        value => Ok(value),
-    }
-}
-
-async fn register(app: &TestApp, token: &str, given: &str, usual: &str) -> Value {
-    let input =
-        json!({ "profile": { "givenName": given, "usualName": usual, "email": format!("{given}@example.org") } });
-    mutate(app, token, "registerPerson", "person", input).await.expect("registered")
-}
 
 async fn request(app: &TestApp, token: &str, format: &str, organisation: &str, kind: &str) -> Result<Value, Value> {
     let input = json!({
@@ -36,20 +17,14 @@ async fn request(app: &TestApp, token: &str, format: &str, organisation: &str, k
         "requester": { "organisation": organisation, "kind": kind },
         "requestedOn": "2026-03-02",
     });
-    mutate(app, token, "requestSession", "session", input).await
-}
-
-async fn event_count(db: &FreshPostgres) -> i64 {
-    sqlx::query_scalar("select count(*) from events").fetch_one(&db.pool).await.expect("count")
+    app.try_mutate(token, "requestSession", input, "session", SESSION_FIELDS).await
 }
 
 #[tokio::test]
 async fn a_session_goes_from_request_to_close_each_payload_showing_its_state() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let token = app.token(Role::LabTeam, &[]);
-    let facilitator = register(&app, &token, "Inès", "Garnier").await;
-    let participant = register(&app, &token, "Julie", "Rousseau").await;
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
+    let facilitator = app.register_person(&token, "Inès", "Garnier").await;
+    let participant = app.register_person(&token, "Julie", "Rousseau").await;
 
     let session = request(&app, &token, "DESIGN_SPRINT", "Académie de Lyon", "ACADEMIE").await.expect("requested");
     assert_eq!(session["reference"], "110B-S-2026-001");
@@ -82,7 +57,10 @@ async fn a_session_goes_from_request_to_close_each_payload_showing_its_state() {
     for (name, mut input, status) in steps {
         input["sessionId"] = id.clone();
         input["expectedVersion"] = json!(version);
-        let session = mutate(&app, &token, name, "session", input).await.unwrap_or_else(|res| panic!("{name}: {res}"));
+        let session = app
+            .try_mutate(&token, name, input, "session", SESSION_FIELDS)
+            .await
+            .unwrap_or_else(|res| panic!("{name}: {res}"));
         assert_eq!(session["status"], status, "{name}: {session}");
         assert!(session["version"].as_u64().unwrap() > version, "{name}: {session}");
         version = session["version"].as_u64().unwrap();
@@ -97,22 +75,27 @@ async fn a_session_goes_from_request_to_close_each_payload_showing_its_state() {
 
 #[tokio::test]
 async fn session_rules_refuse_by_name_and_write_nothing() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let token = app.token(Role::LabTeam, &[]);
-    let (a, b) = (register(&app, &token, "Nicolas", "Perrin").await, register(&app, &token, "Claire", "Vasseur").await);
+    let (db, app, token) = fresh_app_as(Role::LabTeam).await;
+    let (a, b) = (
+        app.register_person(&token, "Nicolas", "Perrin").await,
+        app.register_person(&token, "Claire", "Vasseur").await,
+    );
     let session = request(&app, &token, "HACKATHON", "DNE", "DIRECTION").await.expect("requested");
     let id = session["id"].clone();
-    mutate(&app, &token, "startSessionScoping", "session", json!({ "sessionId": id })).await.expect("scoping");
+    app.try_mutate(&token, "startSessionScoping", json!({ "sessionId": id }), "session", SESSION_FIELDS)
+        .await
+        .expect("scoping");
     let schedule = |start: &str, end: &str, capacity: i64| json!({ "sessionId": id, "startsAt": start, "endsAt": end, "location": "110 bis", "mode": "HYBRID", "capacity": capacity });
     let future = ("2099-01-01T08:00:00Z", "2099-01-01T12:00:00Z");
-    mutate(&app, &token, "scheduleSession", "session", schedule(future.0, future.1, 1)).await.expect("scheduled");
-    mutate(
-        &app,
+    app.try_mutate(&token, "scheduleSession", schedule(future.0, future.1, 1), "session", SESSION_FIELDS)
+        .await
+        .expect("scheduled");
+    app.try_mutate(
         &token,
         "registerParticipant",
-        "session",
         json!({ "sessionId": id, "personId": a["id"], "profile": "IEN" }),
+        "session",
+        SESSION_FIELDS,
     )
     .await
     .expect("registered");
@@ -137,7 +120,7 @@ async fn session_rules_refuse_by_name_and_write_nothing() {
         ),
     ];
     for (name, input, code, rule) in cases {
-        let res = mutate(&app, &token, name, "session", input).await.expect_err(name);
+        let res = app.try_mutate(&token, name, input, "session", SESSION_FIELDS).await.expect_err(name);
         let error = &res["errors"][0];
         assert_eq!(error["extensions"]["code"], code, "{name}: {res}");
         assert_eq!(error["extensions"]["rule"], rule, "{name}: {res}");
@@ -145,11 +128,7 @@ async fn session_rules_refuse_by_name_and_write_nothing() {
     let res = request(&app, &token, "SEMINAR", "DGESCO", "DIRECTION").await;
     assert!(res.is_ok(), "a first seminar is fine: {res:?}");
     let res = app
-        .graphql_as(
-            Some(&token),
-            "mutation { requestSession(input: { title: \"Team building\", format: TEAM_BUILDING, objective: \"x\", requester: { organisation: \"DNE\", kind: DIRECTION } }) { session { id } } }",
-            json!({}),
-        )
+        .ask(&token, "mutation { requestSession(input: { title: \"Team building\", format: TEAM_BUILDING, objective: \"x\", requester: { organisation: \"DNE\", kind: DIRECTION } }) { session { id } } }")
         .await;
     assert_eq!(
         res["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
@@ -160,10 +139,8 @@ async fn session_rules_refuse_by_name_and_write_nothing() {
 
 #[tokio::test]
 async fn personal_data_reaches_the_lab_team_and_admins_only_and_erasure_is_for_admins() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let team = app.token(Role::LabTeam, &[]);
-    let person = register(&app, &team, "Amélie", "Fontaine").await;
+    let (_db, app, team) = fresh_app_as(Role::LabTeam).await;
+    let person = app.register_person(&team, "Amélie", "Fontaine").await;
     assert_eq!(
         (person["givenName"].as_str(), person["displayName"].as_str()),
         (Some("Amélie"), Some("Amélie Fontaine"))
@@ -176,40 +153,47 @@ async fn personal_data_reaches_the_lab_team_and_admins_only_and_erasure_is_for_a
     assert_eq!(seen["data"]["person"]["email"], Value::Null, "{seen}");
 
     let grant = json!({ "personId": person["id"], "role": "ACADEMIE", "academieCodes": ["09"] });
-    let res = mutate(&app, &team, "grantPersonRole", "person", grant.clone()).await.expect_err("admins grant roles");
+    let res = app
+        .try_mutate(&team, "grantPersonRole", grant.clone(), "person", PERSON_FIELDS)
+        .await
+        .expect_err("admins grant roles");
     assert_eq!(res["errors"][0]["extensions"]["code"], "FORBIDDEN", "{res}");
     let admin = app.token(Role::Admin, &[]);
-    let granted = mutate(&app, &admin, "grantPersonRole", "person", grant).await.expect("granted");
+    let granted = app.try_mutate(&admin, "grantPersonRole", grant, "person", PERSON_FIELDS).await.expect("granted");
     assert_eq!(granted["roles"], json!([{ "code": "ACADEMIE", "academieCodes": ["09"] }]));
 
     let erase = json!({ "personId": person["id"], "reason": "demande d'effacement RGPD" });
-    let res = mutate(&app, &team, "erasePerson", "person", erase.clone()).await.expect_err("admins erase");
+    let res =
+        app.try_mutate(&team, "erasePerson", erase.clone(), "person", PERSON_FIELDS).await.expect_err("admins erase");
     assert_eq!(res["errors"][0]["extensions"]["code"], "FORBIDDEN", "{res}");
-    let erased = mutate(&app, &admin, "erasePerson", "person", erase.clone()).await.expect("erased");
+    let erased = app.try_mutate(&admin, "erasePerson", erase.clone(), "person", PERSON_FIELDS).await.expect("erased");
     assert_eq!((erased["erased"].as_bool(), erased["displayName"].as_str()), (Some(true), Some("Personne effacée")));
     assert_eq!(erased["givenName"], Value::Null);
-    let again = mutate(&app, &admin, "erasePerson", "person", erase).await.expect("erasing twice is harmless");
+    let again =
+        app.try_mutate(&admin, "erasePerson", erase, "person", PERSON_FIELDS).await.expect("erasing twice is harmless");
     assert_eq!(again["erased"], true);
     let unknown = json!({ "personId": "UGVyc29uOjAxOWFhYWFhLWFhYWEtN2FhYS1hYWFhLWFhYWFhYWFhYWFhYQ", "reason": "x" });
-    let res = mutate(&app, &admin, "erasePerson", "person", unknown).await.expect_err("unknown");
+    let res = app.try_mutate(&admin, "erasePerson", unknown, "person", PERSON_FIELDS).await.expect_err("unknown");
     assert_eq!(res["errors"][0]["extensions"]["code"], "NOT_FOUND", "{res}");
 }
 
 #[tokio::test]
 async fn an_identity_already_linked_to_someone_else_is_refused_by_name() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let team = app.token(Role::LabTeam, &[]);
-    let (a, b) = (register(&app, &team, "Yann", "Le Goff").await, register(&app, &team, "Nadia", "Bensaïd").await);
+    let (db, app, team) = fresh_app_as(Role::LabTeam).await;
+    let (a, b) =
+        (app.register_person(&team, "Yann", "Le Goff").await, app.register_person(&team, "Nadia", "Bensaïd").await);
     let link =
         |person: &Value| json!({ "personId": person["id"], "issuer": "https://proconnect.example", "sub": "agent-42" });
     // linking gives the person's roles to whoever holds the identity: administrators only
-    let res = mutate(&app, &team, "linkPersonIdentity", "person", link(&a)).await.expect_err("not the lab team");
+    let res = app
+        .try_mutate(&team, "linkPersonIdentity", link(&a), "person", PERSON_FIELDS)
+        .await
+        .expect_err("not the lab team");
     assert_eq!(res["errors"][0]["extensions"]["code"], "FORBIDDEN", "{res}");
     let admin = app.token(Role::Admin, &[]);
-    mutate(&app, &admin, "linkPersonIdentity", "person", link(&a)).await.expect("linked");
+    app.try_mutate(&admin, "linkPersonIdentity", link(&a), "person", PERSON_FIELDS).await.expect("linked");
     let events = event_count(&db).await;
-    let res = mutate(&app, &admin, "linkPersonIdentity", "person", link(&b)).await.expect_err("taken");
+    let res = app.try_mutate(&admin, "linkPersonIdentity", link(&b), "person", PERSON_FIELDS).await.expect_err("taken");
     let error = &res["errors"][0];
     assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{res}");
     assert_eq!(error["extensions"]["rule"], "person.identity_taken", "{res}");
@@ -218,25 +202,24 @@ async fn an_identity_already_linked_to_someone_else_is_refused_by_name() {
 
 #[tokio::test]
 async fn a_session_can_be_declined_withdrawn_or_cancelled() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let reason = "Le calendrier ne le permet pas.";
-    let declined = request(&app, &token, "IDEATION", "Lycée Condorcet", "SCHOOL").await.expect("requested");
-    let s = mutate(&app, &token, "declineSession", "session", json!({ "sessionId": declined["id"], "reason": reason }))
-        .await;
-    assert_eq!(s.expect("declined")["status"], "DECLINED");
-    let withdrawn = request(&app, &token, "IDEATION", "Lycée Condorcet", "SCHOOL").await.expect("requested");
-    let s =
-        mutate(&app, &token, "withdrawSession", "session", json!({ "sessionId": withdrawn["id"], "reason": reason }))
-            .await;
-    assert_eq!(s.expect("withdrawn")["status"], "WITHDRAWN");
+    for (name, status) in [("declineSession", "DECLINED"), ("withdrawSession", "WITHDRAWN")] {
+        let requested = request(&app, &token, "IDEATION", "Lycée Condorcet", "SCHOOL").await.expect("requested");
+        let input = json!({ "sessionId": requested["id"], "reason": reason });
+        let s = app.try_mutate(&token, name, input, "session", SESSION_FIELDS).await;
+        assert_eq!(s.unwrap_or_else(|res| panic!("{name}: {res}"))["status"], status);
+    }
     let cancelled = request(&app, &token, "WORLD_CAFE", "Réseau Canopé", "PARTNER").await.expect("requested");
     let id = cancelled["id"].clone();
-    mutate(&app, &token, "startSessionScoping", "session", json!({ "sessionId": id })).await.expect("scoping");
+    app.try_mutate(&token, "startSessionScoping", json!({ "sessionId": id }), "session", SESSION_FIELDS)
+        .await
+        .expect("scoping");
     let schedule = json!({ "sessionId": id, "startsAt": "2099-05-01T08:00:00Z", "endsAt": "2099-05-01T12:00:00Z",
                            "location": "110 bis", "mode": "ONLINE", "capacity": 30 });
-    mutate(&app, &token, "scheduleSession", "session", schedule).await.expect("scheduled");
-    let s = mutate(&app, &token, "cancelSession", "session", json!({ "sessionId": id, "reason": reason })).await;
+    app.try_mutate(&token, "scheduleSession", schedule, "session", SESSION_FIELDS).await.expect("scheduled");
+    let s = app
+        .try_mutate(&token, "cancelSession", json!({ "sessionId": id, "reason": reason }), "session", SESSION_FIELDS)
+        .await;
     assert_eq!(s.expect("cancelled")["status"], "CANCELLED");
 }

@@ -11,11 +11,8 @@ const INTEGRITY: &str = "query($seals: [String!]) { integrity(recordedSeals: $se
 
 #[tokio::test]
 async fn auditors_check_the_log_and_find_the_first_altered_event() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let team = app.token(Role::LabTeam, &[]);
-    let submit = "mutation($t: String!) { submitProject(input: { title: $t, problemStatement: \"Un besoin.\", \
-                  supportMode: PUNCTUAL, academieCodes: [\"24\"] }) { project { id } } }";
+    let (db, app, team) = fresh_app_as(Role::LabTeam).await;
+    let submit = SUBMIT_TITLED;
     for title in ["Premier", "Deuxième", "Troisième"] {
         let res = app.graphql_as(Some(&team), submit, json!({ "t": title })).await;
         assert!(res["errors"].is_null(), "{res}");

@@ -71,11 +71,7 @@ fn chromium() -> PathBuf {
 }
 
 async fn post_json(app: &TestApp, accept: Option<&str>, token: Option<&str>, body: &str) -> (u16, String, Value) {
-    let mut request = app
-        .client
-        .post(format!("{}/graphql", app.address))
-        .header("content-type", "application/json")
-        .body(body.to_owned());
+    let mut request = app.post_graphql().header("content-type", "application/json").body(body.to_owned());
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
@@ -95,8 +91,7 @@ const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 #[tokio::test]
 async fn the_standard_introspection_query_loads_the_schema_and_deep_queries_are_still_refused() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let body = json!({ "query": STANDARD_INTROSPECTION, "operationName": "IntrospectionQuery" }).to_string();
     let (status, _, res) = post_json(&app, Some(GRAPHQL_RESPONSE), None, &body).await;
     assert_eq!(status, 200, "{res}");
@@ -279,7 +274,7 @@ async fn demo_tokens_have_one_subject_per_role_and_graphiql_has_none_in_producti
     assert!(page.contains("\"persistHeaders\":true"), "{page}");
 
     // production with GraphiQL turned on: no token in the page, no header kept in the browser
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let production = spawn_app_with(&db.url, |c| {
         c.profile = carnet_api::config::Profile::Production;
         c.graphiql = Some(true);
@@ -294,7 +289,7 @@ async fn demo_tokens_have_one_subject_per_role_and_graphiql_has_none_in_producti
 
 #[tokio::test]
 async fn the_graphql_over_http_audit_passes_without_a_warning() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| c.rate_limit.per_minute = 0).await;
     let url = format!("{}/graphql", app.address);
     let counts = tokio::task::spawn_blocking(move || node("audit.cjs", &[&url])).await.expect("the audit");
@@ -306,8 +301,7 @@ async fn the_graphql_over_http_audit_passes_without_a_warning() {
 
 #[tokio::test]
 async fn media_types_statuses_and_the_data_key() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (_db, app) = fresh_app().await;
     let parse_error = json!({ "query": "{" }).to_string();
     // under application/graphql-response+json: 400, no data
     let (status, content_type, res) = post_json(&app, Some(GRAPHQL_RESPONSE), None, &parse_error).await;
@@ -353,9 +347,7 @@ async fn media_types_statuses_and_the_data_key() {
 
 #[tokio::test]
 async fn a_failing_nullable_root_field_is_null_and_a_failing_non_null_one_nulls_data() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let missing = "UHJvamVjdDowMTkwMDAwMC0wMDAwLTcwMDAtODAwMC0wMDAwMDAwMDAwMDA"; // no such project
     for (lookup, query) in [
         ("project", format!("{{ academies {{ code }} project(id: \"{missing}\") {{ id }} }}")),
@@ -447,8 +439,7 @@ async fn every_error_answer_has_a_log_line_with_its_request_id_code_and_cause() 
 
 #[tokio::test]
 async fn the_access_log_records_the_status_seen_and_the_error_codes() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let store = carnet_api::startup::open_store(&db.url).await.expect("store");
     let reader = app.token(Role::Reader, &[]);
     let (_, _, forbidden) = post_json(
@@ -484,10 +475,9 @@ async fn the_access_log_records_the_status_seen_and_the_error_codes() {
 
 #[tokio::test]
 async fn a_request_id_from_a_trusted_proxy_is_kept_and_any_other_replaced() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let send = |app: &TestApp, id: &'static str| {
-        app.client
-            .post(format!("{}/graphql", app.address))
+        app.post_graphql()
             .header("content-type", "application/json")
             .header("x-request-id", id)
             .body(json!({ "query": "{ projet }" }).to_string())
@@ -523,9 +513,7 @@ async fn a_request_id_from_a_trusted_proxy_is_kept_and_any_other_replaced() {
 
 #[tokio::test]
 async fn over_a_websocket_refusals_have_the_same_codes_request_ids_and_french() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let mut ws = app.ws_as(&token).await;
     for (id, query, code) in [
         ("unknown", "subscription { activity { nosuchfield } }", "GRAPHQL_VALIDATION_FAILED"),

@@ -16,11 +16,8 @@ fn outcome(res: &Value) -> String {
 
 #[tokio::test]
 async fn each_role_gets_what_it_may_and_nothing_else() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let team = app.token(Role::LabTeam, &[]);
-    let submit = "mutation($t: String!) { submitProject(input: { title: $t, problemStatement: \"Un besoin.\", \
-                  supportMode: PUNCTUAL, academieCodes: [\"24\"] }) { project { id } } }";
+    let (_db, app, team) = fresh_app_as(Role::LabTeam).await;
+    let submit = SUBMIT_TITLED;
     let project = app.graphql_as(Some(&team), submit, json!({ "t": "Projet de Créteil" })).await["data"]["submitProject"]
         ["project"]["id"]
         .clone();
@@ -113,9 +110,7 @@ async fn each_role_gets_what_it_may_and_nothing_else() {
 /// territory for an académie.
 #[tokio::test]
 async fn each_role_subscribes_to_what_it_may_read_only() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let team = app.token(Role::LabTeam, &[]);
+    let (_db, app, team) = fresh_app_as(Role::LabTeam).await;
     let submit = |title: &'static str, academie: &'static str| {
         let (app, team) = (&app, &team);
         async move {
@@ -308,35 +303,23 @@ fn fields_with_ids_in_schema() -> Vec<String> {
     found
 }
 
-#[tokio::test]
-async fn an_academie_reaches_no_id_outside_its_territory() {
+carnet_testkit::for_each_backend!(url: an_academie_reaches_no_id_outside_its_territory, another_academies_entity_is_refused_before_any_event_is_read);
+
+#[test]
+fn every_field_carrying_ids_is_checked_for_territory() {
     let mut listed: Vec<String> = FIELDS_WITH_IDS.iter().map(|f| f.to_string()).collect();
     listed.sort();
     assert_eq!(fields_with_ids_in_schema(), listed, "a field carrying ids is missing from FIELDS_WITH_IDS");
-    let db = fresh_postgres().await;
-    no_id_outside_the_territory(&db.url).await;
-}
-
-#[tokio::test]
-async fn an_academie_reaches_no_id_outside_its_territory_on_sqlite() {
-    let dir = TempDir::new();
-    no_id_outside_the_territory(&format!("sqlite://{}", dir.path().join("c.db").display())).await;
 }
 
 /// A session of Créteil (24) linked to a Paris (01) project too: Créteil reads the session,
 /// never the Paris project's id, through any field, entry point or payload.
-async fn no_id_outside_the_territory(url: &str) {
+async fn an_academie_reaches_no_id_outside_its_territory(url: &str, _: carnet_testkit::Backend) {
     let app = spawn_app(url).await;
     let team = app.token(Role::LabTeam, &[]);
     let run = |name: &'static str, entity: &'static str, input: Value| {
         let (app, team) = (&app, &team);
-        async move {
-            let input_type = format!("{}{}Input", name[..1].to_uppercase(), &name[1..]);
-            let doc = format!("mutation($input: {input_type}!) {{ {name}(input: $input) {{ {entity} {{ id }} }} }}");
-            let res = app.graphql_as(Some(team), &doc, json!({ "input": input })).await;
-            let id = res["data"][name][entity]["id"].as_str().map(str::to_owned);
-            id.unwrap_or_else(|| panic!("{name}: {res}"))
-        }
+        async move { app.mutate(team, name, input, entity, "id").await["id"].as_str().expect("an id").to_owned() }
     };
     let project = |academie: &'static str| {
         run(
@@ -445,29 +428,13 @@ async fn no_id_outside_the_territory(url: &str) {
 
 /// The events the served process read to answer `asOf` and `history`, from its `/metrics`.
 async fn events_read(client: &reqwest::Client, address: &str) -> u64 {
-    let metrics = client.get(format!("{address}/metrics")).send().await.expect("metrics").text().await.expect("text");
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("carnet_log_events_read_total{"))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    metric_total(client, address, "carnet_log_events_read_total").await
 }
 
 /// Territory before work: another académie's project or session costs no event read, on every
 /// entry point that reads the log (`asOf`, `history`), the same as an id that does not exist.
 /// Counted, not timed: the served process counts the events it reads.
-#[tokio::test]
-async fn another_academies_entity_is_refused_before_any_event_is_read() {
-    let db = fresh_postgres().await;
-    refused_before_any_event_is_read(&db.url).await;
-}
-
-#[tokio::test]
-async fn another_academies_entity_is_refused_before_any_event_is_read_on_sqlite() {
-    refused_before_any_event_is_read("sqlite://data/carnet.db").await;
-}
-
-async fn refused_before_any_event_is_read(url: &str) {
+async fn another_academies_entity_is_refused_before_any_event_is_read(url: &str, _: carnet_testkit::Backend) {
     let dir = TempDir::new();
     let (_served, address, lines) = crate::demo::serve(dir.path(), url);
     let client = reqwest::Client::new();

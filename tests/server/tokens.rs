@@ -84,22 +84,9 @@ pub(crate) fn provider(issuer: &str) -> OidcProvider {
     }
 }
 
-/// POSTs `query` with `token` (if any) and returns the raw response.
-async fn post(app: &TestApp, token: Option<&str>, query: &str) -> reqwest::Response {
-    let mut request = app
-        .client
-        .post(format!("{}/graphql", app.address))
-        .header("content-type", "application/json")
-        .body(json!({ "query": query }).to_string());
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.expect("request")
-}
-
 /// `query` as `token`, which must be accepted (200).
 async fn query_as(app: &TestApp, token: &str, query: &str) -> Value {
-    let res = post(app, Some(token), query).await;
+    let res = app.post_query(Some(token), query, &[]).await;
     assert_eq!(res.status(), 200, "token refused for {query}");
     res.json().await.expect("JSON")
 }
@@ -177,7 +164,7 @@ async fn assert_refused(what: &str, res: reqwest::Response) {
 
 #[tokio::test]
 async fn every_refused_token_gets_the_same_401_and_a_closed_websocket() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| {
         c.oidc = vec![provider(ISSUER), OidcProvider { algorithms: vec![OidcAlgorithm::RS256], ..provider(RS_ONLY) }];
     })
@@ -246,11 +233,11 @@ async fn every_refused_token_gets_the_same_401_and_a_closed_websocket() {
         ("a local token with an empty sub", Some(local(&app, json!({}), json!({ "sub": "" })))),
     ];
     // the forging helpers themselves make accepted tokens
-    assert_eq!(post(&app, Some(&local(&app, json!({}), json!({}))), PROTECTED).await.status(), 200);
+    assert_eq!(app.post_query(Some(&local(&app, json!({}), json!({}))), PROTECTED, &[]).await.status(), 200);
     let plain = raw_sign(json!({ "alg": "RS256", "kid": "rsa-1" }), &good);
-    assert_eq!(post(&app, Some(&plain), PROTECTED).await.status(), 200);
+    assert_eq!(app.post_query(Some(&plain), PROTECTED, &[]).await.status(), 200);
     for (what, bad) in &cases {
-        assert_refused(what, post(&app, bad.as_deref(), PROTECTED).await).await;
+        assert_refused(what, app.post_query(bad.as_deref(), PROTECTED, &[]).await).await;
     }
 
     drop(app.ws_as(&rs(&good)).await); // an accepted provider token gets `connection_ack`
@@ -264,7 +251,7 @@ async fn every_refused_token_gets_the_same_401_and_a_closed_websocket() {
 
 #[tokio::test]
 async fn a_linked_provider_identity_has_the_persons_roles() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| c.oidc = vec![provider(ISSUER)]).await;
     admit(&app, &[(ISSUER, SUB)], Some(("ACADEMIE", &["01"]))).await;
 
@@ -277,7 +264,7 @@ async fn a_linked_provider_identity_has_the_persons_roles() {
     );
     assert_refused(
         "first login refused by default",
-        post(&app, Some(&token(Algorithm::RS256, "rsa-1", &claims("agent-unknown"))), me).await,
+        app.post_query(Some(&token(Algorithm::RS256, "rsa-1", &claims("agent-unknown"))), me, &[]).await,
     )
     .await;
     let people: i64 = sqlx::query_scalar("select count(*) from person").fetch_one(&db.pool).await.expect("count");
@@ -286,7 +273,7 @@ async fn a_linked_provider_identity_has_the_persons_roles() {
 
 #[tokio::test]
 async fn first_login_registers_one_person_with_no_role() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| {
         c.oidc = vec![provider(ISSUER)];
         c.first_login = FirstLogin::Register;
@@ -345,7 +332,7 @@ async fn first_login_registers_one_person_with_no_role() {
 /// to take away; the log cannot forget).
 #[tokio::test]
 async fn a_provider_callers_changes_are_recorded_under_their_person_id() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| c.oidc = vec![provider(ISSUER)]).await;
     let person = admit(&app, &[(ISSUER, SUB)], Some(("LAB_TEAM", &[]))).await;
     let submit = "mutation { submitProject(input: { title: \"Un projet\", problemStatement: \"Un besoin.\", \
@@ -372,7 +359,7 @@ async fn a_provider_callers_changes_are_recorded_under_their_person_id() {
 
 #[tokio::test]
 async fn a_providers_claim_mapping_gives_roles_to_a_linked_person() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let mapped = OidcProvider {
         roles_claim: Some("groups".into()),
         role_mapping: [("lab".to_owned(), Role::LabTeam)].into(),
@@ -397,12 +384,9 @@ async fn a_providers_claim_mapping_gives_roles_to_a_linked_person() {
 
 #[tokio::test]
 async fn two_authorization_headers_are_a_400_and_an_empty_sub_is_not_minted() {
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
-    let token = app.token(Role::LabTeam, &[]);
+    let (_db, app, token) = fresh_app_as(Role::LabTeam).await;
     let res = app
-        .client
-        .post(format!("{}/graphql", app.address))
+        .post_graphql()
         .header("content-type", "application/json")
         .header("authorization", format!("Bearer {token}"))
         .header("authorization", format!("Bearer {token}"))
@@ -414,7 +398,7 @@ async fn two_authorization_headers_are_a_400_and_an_empty_sub_is_not_minted() {
     let body: Value = res.json().await.expect("JSON");
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{body}");
     assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("Authorization")), "{body}");
-    assert_eq!(post(&app, Some(&token), PROTECTED).await.status(), 200, "one header is fine");
+    assert_eq!(app.post_query(Some(&token), PROTECTED, &[]).await.status(), 200, "one header is fine");
 
     let dir = TempDir::new();
     let out = carnet(&["token", "--role", "LAB_TEAM", "--sub", ""], "sqlite://data/carnet.db", Some(dir.path()));
@@ -427,7 +411,7 @@ async fn two_authorization_headers_are_a_400_and_an_empty_sub_is_not_minted() {
 /// `X-Forwarded-For` chooses the address only where `trust_forwarded_for` says so.
 #[tokio::test]
 async fn refused_tokens_spend_the_budget_of_their_address() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     for trusted in [false, true] {
         let app = spawn_app_with(&db.url, |c| {
             c.rate_limit =
@@ -435,8 +419,7 @@ async fn refused_tokens_spend_the_budget_of_their_address() {
         })
         .await;
         let guess = |forwarded: &'static str| {
-            app.client
-                .post(format!("{}/graphql", app.address))
+            app.post_graphql()
                 .header("content-type", "application/json")
                 .header("x-forwarded-for", forwarded)
                 .bearer_auth("garbage.not.a-token")
@@ -460,7 +443,7 @@ async fn refused_tokens_spend_the_budget_of_their_address() {
         assert_eq!(elsewhere, if trusted { 401 } else { 429 }, "trusted {trusted}");
         // a valid token is its own caller
         let token = app.token(Role::LabTeam, &[]);
-        assert_eq!(post(&app, Some(&token), PROTECTED).await.status(), 200, "trusted {trusted}");
+        assert_eq!(app.post_query(Some(&token), PROTECTED, &[]).await.status(), 200, "trusted {trusted}");
     }
 }
 
@@ -469,7 +452,7 @@ async fn refused_tokens_spend_the_budget_of_their_address() {
 /// does then, not a 500.
 #[tokio::test]
 async fn a_provider_token_during_a_database_outage_is_503_unavailable() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_app_with(&db.url, |c| c.oidc = vec![provider(ISSUER)]).await;
     admit(&app, &[(ISSUER, SUB)], Some(("LAB_TEAM", &[]))).await;
     let token = token(Algorithm::RS256, "rsa-1", &claims(SUB));
@@ -486,7 +469,7 @@ async fn a_provider_token_during_a_database_outage_is_503_unavailable() {
     .execute(&admin)
     .await
     .expect("terminate");
-    let res = post(&app, Some(&token), me).await;
+    let res = app.post_query(Some(&token), me, &[]).await;
     let status = res.status();
     let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body: Value = res.json().await.expect("JSON");

@@ -56,13 +56,17 @@ fn encodings(needle: &str) -> Vec<String> {
 
 /// Where `needle` shows in `dump` (in clear whatever the case, base64 or hex), if anywhere.
 fn found(dump: &str, needle: &str) -> Option<String> {
-    let lower = dump.to_lowercase();
+    found_in(dump, &dump.to_lowercase(), needle)
+}
+
+/// The same in `text`, whose lowercase form is `lower`.
+fn found_in(text: &str, lower: &str, needle: &str) -> Option<String> {
     if lower.contains(&needle.to_lowercase()) {
         return Some("in clear".into());
     }
     let forms = encodings(needle);
     let (base64, hex) = forms.split_at(forms.len() - 1);
-    if let Some(form) = base64.iter().find(|f| dump.contains(f.as_str())) {
+    if let Some(form) = base64.iter().find(|f| text.contains(f.as_str())) {
         return Some(format!("in base64 ({form})"));
     }
     lower.contains(&hex[0]).then(|| format!("in hex ({})", hex[0]))
@@ -75,15 +79,7 @@ fn found_in_bytes(bytes: &[u8], needle: &str) -> Option<String> {
     assert!(needle.is_ascii(), "{needle}");
     let text = String::from_utf8_lossy(bytes);
     let lower = String::from_utf8_lossy(&bytes.to_ascii_lowercase()).into_owned();
-    if lower.contains(&needle.to_ascii_lowercase()) {
-        return Some("in clear".into());
-    }
-    let forms = encodings(needle);
-    let (base64, hex) = forms.split_at(forms.len() - 1);
-    if let Some(form) = base64.iter().find(|f| text.contains(f.as_str())) {
-        return Some(format!("in base64 ({form})"));
-    }
-    lower.contains(&hex[0]).then(|| format!("in hex ({})", hex[0]))
+    found_in(&text, &lower, needle)
 }
 
 /// Every file under `dir` (recursively), by path, with its bytes.
@@ -163,7 +159,7 @@ fn the_search_finds_every_encoding() {
 
 /// Every row of every table of the PostgreSQL database, as text (`bytea` in hex), by table; and
 /// `pg_dump --data-only` under `(pg_dump)` when it is on the PATH and fits the server.
-async fn dump_postgres(db: &FreshPostgres) -> BTreeMap<String, String> {
+async fn dump_postgres(db: &FreshDatabase) -> BTreeMap<String, String> {
     let tables: Vec<(String, String)> = sqlx::query_as(
         "select table_schema::text, table_name::text from information_schema.tables \
          where table_type = 'BASE TABLE' and table_schema not in ('pg_catalog', 'information_schema') order by 1, 2",
@@ -195,7 +191,7 @@ async fn dump_postgres(db: &FreshPostgres) -> BTreeMap<String, String> {
 /// user is), so the test needs neither the data directory's OS permissions nor the server on
 /// this machine. By `file (relation)`. Not read: the cluster's WAL (`pg_wal`), which Carnet
 /// cannot scrub (see `carnet_store::sealing`).
-async fn raw_postgres(db: &FreshPostgres) -> BTreeMap<String, Vec<u8>> {
+async fn raw_postgres(db: &FreshDatabase) -> BTreeMap<String, Vec<u8>> {
     sqlx::query("checkpoint").execute(&db.pool).await.expect("CHECKPOINT (the test database user is a superuser)");
     let dir: String = sqlx::query_scalar("select 'base/' || oid from pg_database where datname = current_database()")
         .fetch_one(&db.pool)
@@ -261,14 +257,6 @@ async fn dump_sqlite(path: &std::path::Path) -> BTreeMap<String, String> {
 // ---------------------------------------------------------------------------------------------
 // The scenario
 
-async fn mutate(app: &TestApp, token: &str, name: &str, input: Value, fields: &str) -> Value {
-    let input_type = format!("{}{}Input", name[..1].to_uppercase(), &name[1..]);
-    let doc = format!("mutation($input: {input_type}!) {{ {name}(input: $input) {{ {fields} }} }}");
-    let res = app.graphql_as(Some(token), &doc, json!({ "input": input })).await;
-    assert!(res["errors"].is_null(), "{name}: {res}");
-    res["data"][name].clone()
-}
-
 struct Used {
     person: Value,
     project: Value,
@@ -281,33 +269,27 @@ async fn register_and_use(app: &TestApp) -> Used {
     let team = app.token(Role::LabTeam, &[]);
     let profile = json!({ "givenName": GIVEN, "usualName": USUAL, "email": EMAIL, "academieCode": "20" });
     let registered =
-        mutate(app, &team, "registerPerson", json!({ "profile": profile }), "person { id displayName }").await;
-    assert_eq!(registered["person"]["displayName"], format!("{GIVEN} {USUAL}"));
-    let person = registered["person"]["id"].clone();
+        app.mutate(&team, "registerPerson", json!({ "profile": profile }), "person", "id displayName").await;
+    assert_eq!(registered["displayName"], format!("{GIVEN} {USUAL}"));
+    let person = registered["id"].clone();
 
     let submit = json!({ "title": "Des cours d'école végétalisés", "problemStatement": "Les cours sont des îlots de chaleur.",
                          "supportMode": "INCUBATION", "academieCodes": ["20"] });
-    let project = mutate(app, &team, "submitProject", submit, "project { id }").await["project"]["id"].clone();
+    let project = app.mutate(&team, "submitProject", submit, "project", "id").await["id"].clone();
     let holder = json!({ "projectId": project, "personId": person, "role": "porteuse principale" });
-    mutate(app, &team, "addProjectHolder", holder, "project { id }").await;
+    app.mutate(&team, "addProjectHolder", holder, "project", "id").await;
 
     let request = json!({ "title": "Atelier cours oasis", "format": "IDEATION", "objective": "Imaginer la cour de demain.",
                           "requester": { "organisation": "Rectorat de Lille", "kind": "ACADEMIE" }, "requestedOn": "2026-03-02" });
-    let session = mutate(app, &team, "requestSession", request, "session { id }").await["session"]["id"].clone();
-    mutate(app, &team, "startSessionScoping", json!({ "sessionId": session }), "session { id }").await;
-    mutate(app, &team, "assignFacilitator", json!({ "sessionId": session, "personId": person }), "session { id }")
-        .await;
+    let session = app.mutate(&team, "requestSession", request, "session", "id").await["id"].clone();
+    app.mutate(&team, "startSessionScoping", json!({ "sessionId": session }), "session", "id").await;
+    app.mutate(&team, "assignFacilitator", json!({ "sessionId": session, "personId": person }), "session", "id").await;
 
     let profile = json!({ "givenName": GIVEN, "usualName": NEW_USUAL, "email": EMAIL, "academieCode": "20" });
-    let updated = mutate(
-        app,
-        &team,
-        "updatePersonProfile",
-        json!({ "personId": person, "profile": profile }),
-        "person { usualName }",
-    )
-    .await;
-    assert_eq!(updated["person"]["usualName"], NEW_USUAL);
+    let updated = app
+        .mutate(&team, "updatePersonProfile", json!({ "personId": person, "profile": profile }), "person", "usualName")
+        .await;
+    assert_eq!(updated["usualName"], NEW_USUAL);
     Used { person, project, session }
 }
 
@@ -369,7 +351,7 @@ async fn spawn_with_provider(url: &str) -> TestApp {
 async fn link_and_log_in(app: &TestApp, used: &Used) {
     let admin = app.token(Role::Admin, &[]);
     let link = json!({ "personId": used.person, "issuer": crate::tokens::ISSUER, "sub": SUB });
-    mutate(app, &admin, "linkPersonIdentity", link, "person { id }").await;
+    app.mutate(&admin, "linkPersonIdentity", link, "person", "id").await;
     let me = app.graphql_as(Some(&provider_token()), "{ me { sub issuer } }", json!({})).await;
     assert_eq!(me["data"]["me"], json!({ "sub": SUB, "issuer": crate::tokens::ISSUER }), "the identity logs in: {me}");
 }
@@ -377,8 +359,7 @@ async fn link_and_log_in(app: &TestApp, used: &Used) {
 /// Whether the identity's token is accepted.
 async fn logs_in(app: &TestApp) -> bool {
     let res = app
-        .client
-        .post(format!("{}/graphql", app.address))
+        .post_graphql()
         .header("content-type", "application/json")
         .bearer_auth(provider_token())
         .body(json!({ "query": "{ me { sub } }" }).to_string())
@@ -451,7 +432,7 @@ async fn check_log_after(app: &TestApp, used: &Used) {
 
 #[tokio::test]
 async fn after_erasure_a_dump_of_every_postgres_table_holds_nothing_of_the_person() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = spawn_with_provider(&db.url).await;
     let used = register_and_use(&app).await;
     let (person, holder, _) = shown(&app, &used).await;
@@ -567,8 +548,7 @@ async fn after_erasure_no_file_of_the_sqlite_data_folder_holds_anything_of_the_p
 #[tokio::test]
 async fn an_identity_linked_in_clear_before_sealing_reads_as_erased_after_erasure() {
     use carnet_store::EventStore;
-    let db = fresh_postgres().await;
-    let app = spawn_app(&db.url).await;
+    let (db, app) = fresh_app().await;
     let used = register_and_use(&app).await;
     // the old way: the event appended with its identity in clear, as Carnet wrote identities
     // before, the inline projections included
@@ -637,7 +617,7 @@ fn carnet_with(args: &[&str], url: &str, dir: &std::path::Path, master_keys: &st
 
 #[tokio::test]
 async fn an_operator_rotates_the_master_key_then_retires_the_old_one() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let k1 = MasterKeysConfig::of(&MasterKeys::generate("k1"));
     let app = spawn_app_with(&db.url, |c| c.master_keys = Some(k1.clone())).await;
     let kept = register_and_use(&app).await;

@@ -5,26 +5,13 @@
 
 use crate::support::*;
 use carnet_domain::person::Role;
+use carnet_testkit::{Backend, EmptyDatabase};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// One database of each backend, in turn: a fresh PostgreSQL database, a fresh SQLite file.
-enum Db {
-    Postgres(FreshPostgres),
-    Sqlite(TempDir),
-}
-
-impl Db {
-    fn url(&self) -> String {
-        match self {
-            Db::Postgres(db) => db.url.clone(),
-            Db::Sqlite(dir) => format!("sqlite://{}", dir.path().join("carnet.db").display()),
-        }
-    }
-}
-
-async fn both_backends() -> [Db; 2] {
-    [Db::Postgres(fresh_postgres().await), Db::Sqlite(TempDir::new())]
+/// One empty database of each backend, in turn: a fresh PostgreSQL database, a fresh SQLite file.
+async fn both_backends() -> [EmptyDatabase; 2] {
+    [EmptyDatabase::create(Backend::Postgres).await, EmptyDatabase::create(Backend::Sqlite).await]
 }
 
 /// The whole log as stored, `(event_type, payload)` in position order: read from the table
@@ -180,13 +167,7 @@ async fn eight_concurrent_writers_without_expected_version_never_conflict() {
                     for i in 0..EACH {
                         let input = json!({ "projectId": id, "title": format!("Titre {w}-{i}"),
                             "problemStatement": "Toujours le même problème." });
-                        let res = app
-                            .graphql_as(
-                                Some(&token),
-                                "mutation($input: UpdateProjectDetailsInput!) { updateProjectDetails(input: $input) { project { version } } }",
-                                json!({ "input": input }),
-                            )
-                            .await;
+                        let res = app.mutation(&token, "updateProjectDetails", input, "project { version }").await;
                         codes.push(res["errors"][0]["extensions"]["code"].as_str().map(str::to_owned));
                     }
                     codes
@@ -327,16 +308,8 @@ async fn a_kill_9_mid_burst_of_submissions_leaves_no_hole_in_the_numbering() {
 
         // the server starts again, and the next number follows
         let (mut child, address) = serve(dir.path(), &url);
-        let res: Value = client
-            .post(format!("{address}/graphql"))
-            .bearer_auth(&token)
-            .json(&json!({ "query": SUBMIT, "variables": { "input": submission(None, "Après") } }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = json!({ "query": SUBMIT, "variables": { "input": submission(None, "Après") } });
+        let res = post_served(&client, &address, &token, &body).await;
         let reference = res["data"]["submitProject"]["project"]["reference"].as_str().unwrap_or_default().to_owned();
         assert_eq!(reference, format!("110B-P-2026-{:03}", taken + 1), "{url}: {res}");
         assert_eq!(numbering_is_whole(&log(&url).await), taken + 1);
@@ -349,16 +322,15 @@ async fn a_kill_9_mid_burst_of_submissions_leaves_no_hole_in_the_numbering() {
 /// field, nested): found by introspection, each sent 2^31, each refused with `int.out_of_range`.
 #[tokio::test]
 async fn every_integer_input_beyond_32_bits_is_refused_by_one_rule() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = app_on(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let schema = app
-        .graphql_as(
-            Some(&token),
+        .ask(
+            &token,
             "{ __schema { queryType { name } mutationType { name } subscriptionType { name }
                types { name kind fields { name args { name type { ...T } } } inputFields { name type { ...T } } } } }
              fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }",
-            json!({}),
         )
         .await;
     let types = schema["data"]["__schema"]["types"].as_array().expect("introspection");
@@ -484,20 +456,9 @@ async fn integers_beyond_the_storage_are_refused_alike_on_both_backends() {
         assert_eq!(log(&url).await.len(), written, "{url}: nothing written");
         let res = run("recordAttendance", attendance(1_000, 10)).await;
         assert_eq!(res["data"]["recordAttendance"]["session"]["attendance"]["count"], 1_000, "{url}: {res}");
-        let visitors = app.graphql_as(Some(&token), "{ indicators { sessions { visitors } } }", json!({})).await;
+        let visitors = app.ask(&token, "{ indicators { sessions { visitors } } }").await;
         assert_eq!(visitors["data"]["indicators"]["sessions"]["visitors"], 1_000, "{url}: {visitors}");
     }
-}
-
-/// A raw POST of `query` (no status assertion), as a front end sends it.
-async fn post(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
-    app.client
-        .post(format!("{}/graphql", app.address))
-        .bearer_auth(token)
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .expect("request")
 }
 
 async fn assert_unavailable(response: reqwest::Response, what: &str) {
@@ -512,7 +473,7 @@ async fn assert_unavailable(response: reqwest::Response, what: &str) {
 
 #[tokio::test]
 async fn a_postgres_outage_answers_503_unavailable_then_recovers() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let app = app_on(&db.url).await;
     let token = app.token(Role::LabTeam, &[]);
     let name: String = sqlx::query_scalar("select current_database()").fetch_one(&db.pool).await.unwrap();
@@ -522,7 +483,7 @@ async fn a_postgres_outage_answers_503_unavailable_then_recovers() {
     let query = "{ projects(first: 5) { totalCount } }";
     let mutation = "mutation { submitProject(input: { title: \"Panne\", problemStatement: \"La base est tombée.\", \
                     supportMode: PUNCTUAL, academieCodes: [\"24\"] }) { project { reference } } }";
-    assert_eq!(post(&app, &token, query).await.status(), 200);
+    assert_eq!(app.post_query(Some(&token), query, &[]).await.status(), 200);
 
     // the database refuses connections and every open one is cut
     sqlx::query(&format!("alter database \"{name}\" allow_connections false")).execute(&admin).await.unwrap();
@@ -533,8 +494,8 @@ async fn a_postgres_outage_answers_503_unavailable_then_recovers() {
     .execute(&admin)
     .await
     .unwrap();
-    assert_unavailable(post(&app, &token, query).await, "a query").await;
-    assert_unavailable(post(&app, &token, mutation).await, "a mutation").await;
+    assert_unavailable(app.post_query(Some(&token), query, &[]).await, "a query").await;
+    assert_unavailable(app.post_query(Some(&token), mutation, &[]).await, "a mutation").await;
     let get = app
         .client
         .get(format!("{}/graphql?query=%7Bprojects(first%3A5)%7BtotalCount%7D%7D", app.address))
@@ -548,7 +509,7 @@ async fn a_postgres_outage_answers_503_unavailable_then_recovers() {
     sqlx::query(&format!("alter database \"{name}\" allow_connections true")).execute(&admin).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let answer = loop {
-        let res = post(&app, &token, mutation).await;
+        let res = app.post_query(Some(&token), mutation, &[]).await;
         if res.status() == 200 || std::time::Instant::now() > deadline {
             break res;
         }
@@ -557,7 +518,7 @@ async fn a_postgres_outage_answers_503_unavailable_then_recovers() {
     assert_eq!(answer.status(), 200, "recovered");
     let body: Value = answer.json().await.unwrap();
     assert_eq!(body["data"]["submitProject"]["project"]["reference"], "110B-P-2026-001", "{body}");
-    let res = post(&app, &token, query).await;
+    let res = app.post_query(Some(&token), query, &[]).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["data"]["projects"]["totalCount"], 1);
 }
@@ -576,11 +537,11 @@ async fn a_locked_sqlite_file_answers_503_unavailable_to_writes_then_recovers() 
                     supportMode: PUNCTUAL, academieCodes: [\"24\"] }) { project { reference } } }";
     let mut other = sqlx::SqliteConnection::connect(&url).await.expect("another process's connection");
     sqlx::query("begin immediate").execute(&mut other).await.expect("take the write lock");
-    assert_unavailable(post(&app, &token, mutation).await, "a write on a locked file").await;
-    let read = post(&app, &token, "{ projects(first: 5) { totalCount } }").await;
+    assert_unavailable(app.post_query(Some(&token), mutation, &[]).await, "a write on a locked file").await;
+    let read = app.post_query(Some(&token), "{ projects(first: 5) { totalCount } }", &[]).await;
     assert_eq!(read.status(), 200, "reads go on");
     sqlx::query("rollback").execute(&mut other).await.unwrap();
-    let res = post(&app, &token, mutation).await;
+    let res = app.post_query(Some(&token), mutation, &[]).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["data"]["submitProject"]["project"]["reference"], "110B-P-2026-001", "{body}");

@@ -279,7 +279,7 @@ fn a_database_password_is_never_printed_whatever_the_form_of_the_url() {
 
 #[tokio::test]
 async fn the_start_banner_hides_a_password_given_as_a_query_parameter() {
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let dir = TempDir::new();
     // trust authentication: the password is accepted, and must still never be printed
     let separator = if db.url.contains('?') { '&' } else { '?' };
@@ -339,7 +339,7 @@ async fn a_taken_port_stops_serve_before_anything_is_written() {
     assert!(entries(dir.path()).is_empty(), "no database, no secret: {:?}", entries(dir.path()));
 
     // PostgreSQL: not even the migrations
-    let db = fresh_postgres().await;
+    let db = FreshDatabase::create().await;
     let out = run(&["serve"], &[("CARNET_PORT", &port), ("CARNET_DATABASE_URL", &db.url)], dir.path());
     assert!(out.failed("serve on a taken port").contains(&listen), "{}", out.output);
     let tables: i64 =
