@@ -33,6 +33,11 @@
 //! The client runs in the same process and on the same cores as the server (and, on the
 //! project's machines, as the database): its own work is part of every figure, the baseline's
 //! included. The dispatch lag (how late the open-loop scheduler itself sent) is reported so
+//! that a client too busy to keep its timetable shows.
+//!
+//! Files: this one (the options, the seeding, the run), [`driver`] (closed and open loop, the
+//! latencies), [`client`] (the endpoint, the checks of the answers, each phase's requests),
+//! [`report`] (the figures and their targets) and [`compare`] (the other server).
 
 mod client;
 mod compare;
