@@ -22,7 +22,7 @@
 //!   [`FORGET_EVERY`], they are forgotten (`retain_recent`), so the table holds only the
 //!   callers of the last minutes.
 //!
-//! `per_minute = 0` turns the limit off (no headers either); `carnet bench http` does, since it
+//! `per_minute = 0` turns the limit off (no headers either); `carnet-bench http` does, since it
 //! drives the server with one token far above any caller's budget.
 
 use crate::auth::Identity;

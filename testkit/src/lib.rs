@@ -331,6 +331,9 @@ pub fn fenced_blocks(markdown: &str, info: &str) -> Vec<String> {
     blocks
 }
 
+/// Carnet's codec without master keys (personal fields in clear), as the tools and tests use it.
+pub use carnet_lab::codec::carnet_codec;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +351,3 @@ mod tests {
         assert!(!readme_blocks("graphql").is_empty());
     }
 }
-
-/// Carnet's codec without master keys (personal fields in clear), as the tools and tests use it.
-pub use carnet_lab::codec::carnet_codec;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the black-box front-end tests (tests/blackbox/frontend.rs) need, from this
+# Installs what the front-end tests (tests/server/frontend.rs) need, from this
 # folder's own files:
 # - the npm packages of package.json / package-lock.json (the graphql-http audit,
 #   puppeteer-core, graphql), with `npm ci` into a folder outside the source tree

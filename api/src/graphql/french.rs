@@ -7,7 +7,7 @@
 //! a message no template knows becomes a general French one, the English original going to the
 //! log only. The templates are those of async-graphql 7.2 (`validation/rules`,
 //! `validation/utils.rs`, `InputValueError`, the parser); the black-box test of French answers
-//! (`tests/blackbox/surface.rs`) sends a table of bad requests and fails on any English.
+//! (`tests/server/surface.rs`) sends a table of bad requests and fails on any English.
 
 /// The French for one of async-graphql's messages (see the module docs).
 pub fn translate(message: &str) -> String {

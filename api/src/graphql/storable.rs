@@ -1,6 +1,6 @@
 //! Values a request may carry into the store. What GraphQL accepts and the store cannot hold
 //! would fail in the database, an internal error for the client's mistake; the fuzz test
-//! (`tests/blackbox/fuzz.rs`) found two kinds, refused here as `BAD_USER_INPUT` before
+//! (`tests/server/fuzz.rs`) found two kinds, refused here as `BAD_USER_INPUT` before
 //! anything runs:
 //! - **NUL** (U+0000) in a string, anywhere in the document or the variables: neither
 //!   PostgreSQL's `text` nor its `jsonb` can store it (a filter or an input carrying one failed).
