@@ -1,7 +1,9 @@
 //! What every read model shares: the batch projector ("load the rows a batch touches → apply
 //! the events in memory → write each table once"), the names of live and shadow tables, and
-//! keyset paging. A read model says only what is its own through [`Model`]: its tables, how an
-//! event changes a row, and which table rows a row stands for.
+//! keyset paging ([`Listing`], [`list`]). A read model says only what is its own through
+//! [`Model`]: its columns and child tables, how an event creates or changes a row, which table
+//! rows a row stands for, and which unique constraints a user can run into; the frame around
+//! (the entity missing, the version stamp, the decoding, the refusals) is written here once.
 //!
 //! Why one mechanism rather than a projector per read model: idempotence by version, the
 //! "write only what changed" rule and the shadow tables of a rebuild are subtle enough to be

@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 /// The read-model tables that hold personal data until an erasure (each live table, not its
 /// rebuild shadow): vacuumed after an erasure (`carnet_store::sealing::scrub`).
-pub const PERSONAL_TABLES: &[&str] = &["person", "person_identity", "person_role", "person_consent"];
+pub const PERSONAL_TABLES: &[&str] = &[<PersonModel as Model>::TABLE, IDENTITIES.table, ROLES.table, CONSENTS.table];
 
 /// What the API shows instead of the name of an erased person.
 pub const ERASED_DISPLAY_NAME: &str = "Personne effacée";
