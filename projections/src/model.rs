@@ -1,7 +1,9 @@
 //! What every read model shares: the batch projector ("load the rows a batch touches → apply
 //! the events in memory → write each table once"), the names of live and shadow tables, and
-//! keyset paging. A read model says only what is its own through [`Model`]: its tables, how an
-//! event changes a row, and which table rows a row stands for.
+//! keyset paging ([`Listing`], [`list`]). A read model says only what is its own through
+//! [`Model`]: its columns and child tables, how an event creates or changes a row, which table
+//! rows a row stands for, and which unique constraints a user can run into; the frame around
+//! (the entity missing, the version stamp, the decoding, the refusals) is written here once.
 //!
 //! Why one mechanism rather than a projector per read model: idempotence by version, the
 //! "write only what changed" rule and the shadow tables of a rebuild are subtle enough to be
@@ -683,4 +685,50 @@ pub(crate) fn after_key(columns: &[&str], values: Vec<Arg>, ascending: bool, bin
     let params: Vec<String> = values.into_iter().map(|v| format!("${}", binds.push(v))).collect();
     let op = if ascending { ">" } else { "<" };
     format!("({}) {op} ({})", columns.join(", "), params.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProjectionStore;
+    use crate::person::PersonModel;
+    use crate::project::ProjectModel;
+    use crate::session::SessionModel;
+    use std::collections::BTreeSet;
+
+    /// Every table the read models write, with the columns Rust names for it.
+    fn declared() -> Vec<(&'static str, &'static [&'static str])> {
+        fn of<M: Model>() -> Vec<(&'static str, &'static [&'static str])> {
+            std::iter::once((M::TABLE, M::COLUMNS)).chain(M::CHILDREN.iter().map(|c| (c.table, c.columns))).collect()
+        }
+        [of::<ProjectModel>(), of::<SessionModel>(), of::<PersonModel>()].concat()
+    }
+
+    /// The migrations declare the tables; Rust names their columns once. A column added on one
+    /// side only fails here (`catalog`: the column names of the table bound at `$1`).
+    async fn columns_named_as_migrated(store: &impl ProjectionStore, catalog: &str) {
+        for (table, columns) in declared() {
+            let migrated: BTreeSet<String> = sql::read_texts(store.db(), catalog, vec![Arg::Text(table.to_owned())])
+                .await
+                .unwrap()
+                .into_iter()
+                .collect();
+            let named: BTreeSet<String> = columns.iter().map(|c| c.to_string()).collect();
+            assert_eq!(named, migrated, "the columns of {table}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_columns_are_named_as_migrated() {
+        let db = carnet_testkit::sqlite().await;
+        columns_named_as_migrated(&db.store, "select name from pragma_table_info($1)").await;
+    }
+
+    #[tokio::test]
+    async fn postgres_columns_are_named_as_migrated() {
+        let db = carnet_testkit::postgres().await;
+        let catalog = "select column_name::text from information_schema.columns \
+                       where table_schema = current_schema() and table_name = $1";
+        columns_named_as_migrated(&db.store, catalog).await;
+    }
 }

@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The read-model tables that hold personal data until an erasure (each live table, not its
-/// rebuild shadow): vacuumed after an erasure (`carnet_store::personal_data::scrub`).
-pub const PERSONAL_TABLES: &[&str] = &["person", "person_identity", "person_role", "person_consent"];
+/// rebuild shadow): vacuumed after an erasure (`carnet_store::KeyStore::scrub`).
+pub const PERSONAL_TABLES: &[&str] = &[<PersonModel as Model>::TABLE, IDENTITIES.table, ROLES.table, CONSENTS.table];
 
 /// What the API shows instead of the name of an erased person.
 pub const ERASED_DISPLAY_NAME: &str = "Personne effacée";

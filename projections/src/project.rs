@@ -1,9 +1,11 @@
 //! The project read model (DESIGN §4.1, §5): one row per project with its current state, and
 //! its phase history, holders, académies, establishments and themes.
 //!
-//! The batch machinery is the shared one of the private `model` module: this module says how an event
-//! changes a project (`apply`, a plain function of the row and the event, mirroring the
-//! decider's `evolve`) and which table rows a project stands for.
+//! The batch machinery is the shared one of the private `model` module: this module says how an
+//! event creates and changes a project (`create`, `change`: plain functions of the row and the
+//! event, mirroring the decider's `evolve`), which table rows a project stands for (its columns
+//! and child tables, each declared once; their types are the migrated tables') and how it reads
+//! back.
 
 mod query;
 

@@ -210,12 +210,13 @@ pub async fn catch_up<S: ProjectionStore>(
 /// taking them away from readers:
 ///
 /// 1. creates empty shadow tables (`project__rebuild`, …; leftovers of an interrupted rebuild
-///    are dropped first);
+///    are dropped first), copied from the live ones as the database's catalog has them;
 /// 2. fills them with [`catch_up`] — one pass over the log for all the read models rebuilt —
 ///    under the checkpoint `<main tables joined by +>__rebuild` (`project__rebuild` for the
 ///    projects alone), calling `on_batch` after each batch (for a progress bar), while
 ///    commands keep landing in the live tables;
-/// 3. indexes them (PostgreSQL);
+/// 3. gives them the live tables' secondary indexes (PostgreSQL; SQLite, which cannot rename an
+///    index, gets them at the swap);
 /// 4. in one transaction: locks the live tables (PostgreSQL; on SQLite the transaction holds
 ///    the only writer), applies the events committed since step 2 — read directly on that
 ///    transaction, so none can be missing — renames the shadow tables in, drops the old ones;

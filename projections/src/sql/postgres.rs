@@ -66,9 +66,11 @@ impl Dialect for Postgres {
     /// under suffixed names, as the copy is filled through them (`on conflict (id)`).
     fn create_copy(&self) -> &'static str {
         "select s from (
-           select 0 as k, format('create table %I (like %I including all excluding indexes)', $1::text || $2, $1::text) as s
+           select 0 as k,
+                  format('create table %I (like %I including all excluding indexes)', $1::text || $2, $1::text) as s
            union all
-           select 1, format('alter table %I add constraint %I %s', $1::text || $2, c.conname || $2, pg_get_constraintdef(c.oid))
+           select 1, format('alter table %I add constraint %I %s',
+                            $1::text || $2, c.conname || $2, pg_get_constraintdef(c.oid))
            from pg_constraint c where c.conrelid = $1::text::regclass and c.contype in ('p', 'u', 'x')
          ) q order by k, s"
     }
@@ -76,11 +78,13 @@ impl Dialect for Postgres {
     /// The live table's other indexes, under suffixed names.
     fn index_copy(&self) -> Option<&'static str> {
         Some(
-            "select format('create %sindex %I on %I%s', case when i.indisunique then 'unique ' else '' end,
-                           c.relname || $2, $1::text || $2, substring(pg_get_indexdef(i.indexrelid) from ' USING .*$'))
+            "select format('create %sindex %I on %I%s',
+                           case when i.indisunique then 'unique ' else '' end, c.relname || $2, $1::text || $2,
+                           substring(pg_get_indexdef(i.indexrelid) from ' USING .*$'))
              from pg_index i join pg_class c on c.oid = i.indexrelid
              where i.indrelid = $1::text::regclass
-               and not exists (select 1 from pg_constraint k where k.conrelid = i.indrelid and k.conindid = i.indexrelid)
+               and not exists (select 1 from pg_constraint k
+                               where k.conrelid = i.indrelid and k.conindid = i.indexrelid)
              order by c.relname",
         )
     }
