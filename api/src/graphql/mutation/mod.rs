@@ -107,6 +107,11 @@ impl<'c> Change<'c> {
         Ok((self.client_mutation_id, entity))
     }
 
+    /// The input `parse` reads, or its `BAD_USER_INPUT`.
+    pub fn input<T>(&self, parse: impl FnOnce() -> Result<T, ApiError>) -> async_graphql::Result<T> {
+        parse().map_err(|e| self.fail(e))
+    }
+
     /// Decides and appends `build`'s command on entity `id` of `D` (bad input refused before
     /// anything is loaded), at the version the client saw if it gave one.
     pub async fn execute<D: Decider>(
@@ -155,9 +160,12 @@ macro_rules! changed {
 }
 
 changed! {
-    super::project::Project => carnet_domain::project::Project, Project, super::project::visible_project, project::NOT_FOUND;
-    super::session::Session => carnet_domain::session::Session, Session, super::session::visible_session, session::NOT_FOUND;
-    super::person::Person => carnet_domain::person::Person, Person, super::person::find_person, person::NOT_FOUND;
+    super::project::Project => carnet_domain::project::Project, Project,
+        super::project::visible_project, project::NOT_FOUND;
+    super::session::Session => carnet_domain::session::Session, Session,
+        super::session::visible_session, session::NOT_FOUND;
+    super::person::Person => carnet_domain::person::Person, Person,
+        super::person::find_person, person::NOT_FOUND;
 }
 
 /// The fingerprint of the mutation being resolved: its field name and its arguments, canonical.
