@@ -323,8 +323,8 @@ macro_rules! entity_inputs {
 }
 pub(crate) use entity_inputs;
 
-/// The `#[Object]` of one aggregate's mutations (module docs), one resolver per entry, in the
-/// order written:
+/// The object of one aggregate's mutations and its `#[Object]` (module docs), one resolver per
+/// entry, in the order written:
 /// - `name(input: Input) -> Payload { build }`: runs the command `build` makes of the input on
 ///   the entity `input.$id` of `$entity` ([`Change::on`]);
 /// - `name(input: Input) -> Payload with change { … }`: runs the block with the `change` begun,
@@ -336,7 +336,10 @@ pub(crate) use entity_inputs;
 /// it after the change. (The entries are expanded one by one into the body of the `#[Object]`
 /// impl, which must see every resolver written out.)
 macro_rules! mutations {
-    (impl $object:ident for $entity:ty, id $id:ident; $($entries:tt)*) => {
+    (pub struct $object:ident for $entity:ty, id $id:ident; $($entries:tt)*) => {
+        #[derive(Default)]
+        pub struct $object;
+
         $crate::graphql::mutation::mutations!(@munch $object, $entity, $id, [] $($entries)*);
     };
     (@munch $object:ident, $entity:ty, $id:ident, [$($done:tt)*]) => {

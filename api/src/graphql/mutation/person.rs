@@ -80,11 +80,8 @@ payloads! { person: Person =>
     WithdrawPersonConsentPayload, GrantPersonRolePayload, RevokePersonRolePayload, ErasePersonPayload,
 }
 
-#[derive(Default)]
-pub struct PersonMutation;
-
 mutations! {
-    impl PersonMutation for Person, id person_id;
+    pub struct PersonMutation for Person, id person_id;
 
     /// Registers a person (a holder, a participant, a member of the team).
     register_person(input: RegisterPersonInput) -> RegisterPersonPayload with change {

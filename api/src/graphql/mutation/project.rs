@@ -123,11 +123,8 @@ fn academie(code: &str) -> Result<AcademieCode, ApiError> {
     field("academieCode", AcademieCode::parse(code))
 }
 
-#[derive(Default)]
-pub struct ProjectMutation;
-
 mutations! {
-    impl ProjectMutation for Project, id project_id;
+    pub struct ProjectMutation for Project, id project_id;
 
     /// Records a new project request; it starts `SUBMITTED` with the next reference of its year.
     submit_project(input: SubmitProjectInput) -> SubmitProjectPayload with change {

@@ -122,11 +122,8 @@ fn slot(
     ))
 }
 
-#[derive(Default)]
-pub struct SessionMutation;
-
 mutations! {
-    impl SessionMutation for Session, id session_id;
+    pub struct SessionMutation for Session, id session_id;
 
     /// Records a request for a collaborative session; it starts `REQUESTED` with the next
     /// reference of its year.
