@@ -8,9 +8,9 @@
 //! - **Authentication in `connection_init`**: the payload carries the token as
 //!   `{"Authorization": "Bearer <jwt>"}` (or `authorization`, or `{"token": "<jwt>"}`), checked by
 //!   the request pipeline HTTP goes through too (`graphql/request.rs`: the same
-//!   [`Authenticator`], budgets, log lines and error bodies). Without a valid token the socket closes with **4403
-//!   Forbidden**, the code the protocol gives a refused `connection_init` (graphql-ws clients
-//!   then retry, asking their `connectionParams` again). There are no anonymous connections.
+//!   [`Authenticator`], budgets, log lines and error bodies). Without a valid token the socket
+//!   closes with **4403 Forbidden**, the code the protocol gives a refused `connection_init`
+//!   (graphql-ws clients then retry, asking their `connectionParams` again). There are no anonymous connections.
 //!   When the token expires, the connection closes with 4403 as well: a subscription does not
 //!   outlive the right to read it.
 //! - The other codes of the protocol: 4400 for a message that is not one of it, 4401 for a

@@ -5,8 +5,11 @@
 //! authentication, rate limit, access-log tagging, error codes and the operation's span),
 //! `error.rs` (every error answer, GraphQL's and the server's), `negotiation.rs` (media types,
 //! statuses, the `data` key of GraphQL over HTTP), `nulls.rs` (null propagation at the root),
-//! `variables.rs` (required variables before anything runs), `french.rs` (async-graphql's
-//! messages in French).
+//! `checks.rs` (what is refused before anything runs: `limits.rs`, `storable.rs`,
+//! `variables.rs`), `french.rs` (async-graphql's messages in French).
+//!
+//! Per resource, its types and queries are side by side (`project.rs`, `session.rs`,
+//! `person.rs`, …) and its mutations, inputs and payloads in `mutation/<resource>.rs`.
 //!
 //! `schema.graphql` at the workspace root is the sorted SDL export; `schema_file_is_current`
 //! fails when it drifts from the code (`UPDATE_SCHEMA=1 cargo test -p carnet-api` rewrites it).

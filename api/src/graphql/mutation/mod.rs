@@ -107,6 +107,11 @@ impl<'c> Change<'c> {
         Ok((self.client_mutation_id, entity))
     }
 
+    /// The input `parse` reads, or its `BAD_USER_INPUT`.
+    pub fn input<T>(&self, parse: impl FnOnce() -> Result<T, ApiError>) -> async_graphql::Result<T> {
+        parse().map_err(|e| self.fail(e))
+    }
+
     /// Decides and appends `build`'s command on entity `id` of `D` (bad input refused before
     /// anything is loaded), at the version the client saw if it gave one.
     pub async fn execute<D: Decider>(
@@ -155,9 +160,12 @@ macro_rules! changed {
 }
 
 changed! {
-    super::project::Project => carnet_domain::project::Project, Project, super::project::visible_project, project::NOT_FOUND;
-    super::session::Session => carnet_domain::session::Session, Session, super::session::visible_session, session::NOT_FOUND;
-    super::person::Person => carnet_domain::person::Person, Person, super::person::find_person, person::NOT_FOUND;
+    super::project::Project => carnet_domain::project::Project, Project,
+        super::project::visible_project, project::NOT_FOUND;
+    super::session::Session => carnet_domain::session::Session, Session,
+        super::session::visible_session, session::NOT_FOUND;
+    super::person::Person => carnet_domain::person::Person, Person,
+        super::person::find_person, person::NOT_FOUND;
 }
 
 /// The fingerprint of the mutation being resolved: its field name and its arguments, canonical.
@@ -315,8 +323,8 @@ macro_rules! entity_inputs {
 }
 pub(crate) use entity_inputs;
 
-/// The `#[Object]` of one aggregate's mutations (module docs), one resolver per entry, in the
-/// order written:
+/// The object of one aggregate's mutations and its `#[Object]` (module docs), one resolver per
+/// entry, in the order written:
 /// - `name(input: Input) -> Payload { build }`: runs the command `build` makes of the input on
 ///   the entity `input.$id` of `$entity` ([`Change::on`]);
 /// - `name(input: Input) -> Payload with change { … }`: runs the block with the `change` begun,
@@ -328,7 +336,10 @@ pub(crate) use entity_inputs;
 /// it after the change. (The entries are expanded one by one into the body of the `#[Object]`
 /// impl, which must see every resolver written out.)
 macro_rules! mutations {
-    (impl $object:ident for $entity:ty, id $id:ident; $($entries:tt)*) => {
+    (pub struct $object:ident for $entity:ty, id $id:ident; $($entries:tt)*) => {
+        #[derive(Default)]
+        pub struct $object;
+
         $crate::graphql::mutation::mutations!(@munch $object, $entity, $id, [] $($entries)*);
     };
     (@munch $object:ident, $entity:ty, $id:ident, [$($done:tt)*]) => {

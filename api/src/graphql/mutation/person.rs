@@ -49,7 +49,10 @@ pub struct RegisterPersonInput {
     registered_on: Option<NaiveDate>,
 }
 
-entity_inputs! { person_id, "The version you saw: `CONFLICT` if the person changed since. Omit it to\napply the change to the latest version.";
+entity_inputs! {
+    person_id,
+    "The version you saw: `CONFLICT` if the person changed since. Omit it to\napply the change to the latest version.";
+
     /// An identity at an OpenID Connect provider (ProConnect): tokens with this `iss` and `sub`
     /// are this person.
     LinkPersonIdentityInput { issuer: String, sub: String }
@@ -77,11 +80,8 @@ payloads! { person: Person =>
     WithdrawPersonConsentPayload, GrantPersonRolePayload, RevokePersonRolePayload, ErasePersonPayload,
 }
 
-#[derive(Default)]
-pub struct PersonMutation;
-
 mutations! {
-    impl PersonMutation for Person, id person_id;
+    pub struct PersonMutation for Person, id person_id;
 
     /// Registers a person (a holder, a participant, a member of the team).
     register_person(input: RegisterPersonInput) -> RegisterPersonPayload with change {
@@ -140,7 +140,7 @@ mutations! {
     erase_person(input: ErasePersonInput) -> ErasePersonPayload, roles: [DomainRole::Admin] with change {
         let id = change.target(Kind::Person, &input.person_id, NOT_FOUND)?;
         // bad input is refused before anything is written
-        let reason = reason(&input.reason).map_err(|e| change.fail(e))?;
+        let reason = change.input(|| reason(&input.reason))?;
         // the identities the erasure deletes, to take them out of the access log as well
         let identities: Vec<(String, String)> = find_person(&change.caller, id)
             .await?

@@ -50,7 +50,10 @@ pub struct SubmitProjectInput {
     submitted_on: Option<NaiveDate>,
 }
 
-entity_inputs! { project_id, "The version you saw: `CONFLICT` if the project changed since. Omit it to\napply the change to the latest version.";
+entity_inputs! {
+    project_id,
+    "The version you saw: `CONFLICT` if the project changed since. Omit it to\napply the change to the latest version.";
+
     UpdateProjectDetailsInput {
         title: String,
         problem_statement: String,
@@ -120,18 +123,15 @@ fn academie(code: &str) -> Result<AcademieCode, ApiError> {
     field("academieCode", AcademieCode::parse(code))
 }
 
-#[derive(Default)]
-pub struct ProjectMutation;
-
 mutations! {
-    impl ProjectMutation for Project, id project_id;
+    pub struct ProjectMutation for Project, id project_id;
 
     /// Records a new project request; it starts `SUBMITTED` with the next reference of its year.
     submit_project(input: SubmitProjectInput) -> SubmitProjectPayload with change {
         let submitted_on = day(input.submitted_on);
         // a retried mutation must find the project it created: its id follows from the command id
         let id = change.new_id(b"project");
-        let parts = (|| -> Result<_, ApiError> {
+        let parts = change.input(|| {
             Ok((
                 field("title", Title::parse(&input.title))?,
                 field("problemStatement", LongText::parse(&input.problem_statement))?,
@@ -140,8 +140,7 @@ mutations! {
                 list("themes", &input.themes, Label::parse)?,
                 list("targetUsers", &input.target_users, Label::parse)?,
             ))
-        })()
-        .map_err(|e| change.fail(e))?;
+        })?;
         let (title, problem_statement, summary, academies, themes, target_users) = parts;
         let build = |reference: &str| {
             Ok(ProjectCommand::SubmitProject {

@@ -44,7 +44,10 @@ pub struct ProfileCountInput {
     count: i64,
 }
 
-entity_inputs! { session_id, "The version you saw: `CONFLICT` if the session changed since. Omit it to\napply the change to the latest version.";
+entity_inputs! {
+    session_id,
+    "The version you saw: `CONFLICT` if the session changed since. Omit it to\napply the change to the latest version.";
+
     /// Defaults to today for every `on`.
     StartSessionScopingInput { on: Option<NaiveDate> }
     DeclineSessionInput { reason: String, on: Option<NaiveDate> }
@@ -119,18 +122,15 @@ fn slot(
     ))
 }
 
-#[derive(Default)]
-pub struct SessionMutation;
-
 mutations! {
-    impl SessionMutation for Session, id session_id;
+    pub struct SessionMutation for Session, id session_id;
 
     /// Records a request for a collaborative session; it starts `REQUESTED` with the next
     /// reference of its year.
     request_session(input: RequestSessionInput) -> RequestSessionPayload with change {
         let requested_on = day(input.requested_on);
         let id = change.new_id(b"session");
-        let details = (|| -> Result<_, ApiError> {
+        let details = change.input(|| {
             Ok(SessionDetails {
                 reference: field("reference", Label::parse("110B-S-0000-000"))?,
                 title: field("title", Title::parse(&input.title))?,
@@ -143,8 +143,7 @@ mutations! {
                 },
                 requested_on,
             })
-        })()
-        .map_err(|e| change.fail(e))?;
+        })?;
         // one seminar a year per direction: the count crosses sessions, so it comes from the
         // read model and travels with the command
         let db = change.caller.state.store.db();
