@@ -55,27 +55,34 @@ impl KeyStore for PgStore {
 
     async fn scrub(&self, tables: &[&str]) -> Result<(), StoreError> {
         let pool = self.pool();
-        // VACUUM FULL copies a dead row that an older snapshot may still see: first let the
-        // transactions that began before now end (bounded), so that the erased rows go. Every
-        // backend of the database counts, not only clients: an autovacuum worker running
-        // ANALYZE holds a snapshot too (CI caught a key copied past one)
-        let since: chrono::DateTime<chrono::Utc> =
-            sqlx::query_scalar("select clock_timestamp()").fetch_one(pool).await?;
+        // VACUUM FULL copies a dead row that a snapshot may still see, and a snapshot's xmin is
+        // the oldest transaction running anywhere on the cluster: a long transaction in another
+        // database keeps the erased key alive through a new snapshot of this one (CI caught a
+        // key copied past one). So first let every transaction that began before now end,
+        // cluster-wide (the horizon passes the first id not yet given out), and every older
+        // snapshot of this database go (an autovacuum worker's ANALYZE holds one too); bounded.
+        let (since, first_unassigned): (chrono::DateTime<chrono::Utc>, String) =
+            sqlx::query_as("select clock_timestamp(), pg_snapshot_xmax(pg_current_snapshot())::text")
+                .fetch_one(pool)
+                .await?;
         let mut waited = 0;
         loop {
-            let older: i64 = sqlx::query_scalar(
-                "select count(*) from pg_stat_activity where datname = current_database() \
-                 and pid <> pg_backend_pid() and backend_xmin is not null and xact_start < $1",
+            let (older_here, horizon_passed): (i64, bool) = sqlx::query_as(
+                "select (select count(*) from pg_stat_activity where datname = current_database() \
+                 and pid <> pg_backend_pid() and backend_xmin is not null and xact_start < $1), \
+                 pg_snapshot_xmin(pg_current_snapshot()) >= $2::xid8",
             )
             .bind(since)
+            .bind(&first_unassigned)
             .fetch_one(pool)
             .await?;
-            if older == 0 {
+            if older_here == 0 && horizon_passed {
                 break;
             }
             if waited >= OLD_SNAPSHOT_WAIT_ROUNDS {
                 tracing::warn!(
-                    transactions = older,
+                    transactions_here = older_here,
+                    older_elsewhere = !horizon_passed,
                     "scrub: transactions older than the erasure are still open; the rows they may see survive \
                      in the files until the next vacuum"
                 );
