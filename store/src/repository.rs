@@ -26,7 +26,7 @@
 use crate::codec::Codec;
 use crate::contract::{EventStore, InlineHook, StreamAppend, same_request};
 use crate::error::StoreError;
-use crate::model::{AppendResult, ExpectedVersion, Metadata, RecordedEvent, Snapshot, StreamId};
+use crate::model::{AppendResult, ExpectedVersion, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId};
 use crate::personal_data::{KeyHook, PersonKeys};
 use carnet_domain::{Decider, Rejection};
 use std::marker::PhantomData;
@@ -207,29 +207,12 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
                 .into());
             }
             let decided = D::decide(&loaded.state, command)?;
-            let mut new_events = decided.iter().map(|e| self.codec.encode(e)).collect::<Result<Vec<_>, _>>()?;
-            // personal fields sealed; a new data key inserted, or an erased person's deleted, in
-            // the append's transaction, before the caller's hook
-            let keys = self.codec.prepare_append(&self.store, &stream, &mut new_events).await?;
-            let keyed = (!keys.is_empty()).then(|| KeyHook::new(keys, hook));
-            let append_hook = match &keyed {
-                Some(keyed) => Some(keyed as &dyn InlineHook),
-                None => hook,
-            };
+            let (new_events, keyed) = self.encode(&stream, &decided, hook).await?;
             let expected = ExpectedVersion::from_loaded(loaded.version);
             let part = StreamAppend { stream: &stream, expected, events: &new_events, metadata };
-            match self.store.append_with(part, append_hook).await {
+            match self.store.append_with(part, with_keys(&keyed, hook)).await {
                 Ok(result) if result.replayed => return Ok(self.replay(id, result.events).await?),
-                Ok(result) => {
-                    let state = D::fold(loaded.state, &decided);
-                    self.maybe_snapshot(&stream, loaded.version, result.stream_version, &state).await;
-                    return Ok(Executed {
-                        state,
-                        version: result.stream_version,
-                        events: result.events,
-                        replayed: false,
-                    });
-                }
+                Ok(result) => return Ok(self.executed(&stream, loaded, &decided, result).await),
                 Err(StoreError::Conflict { .. })
                     if expected_version.is_none() && tokio::time::Instant::now() < deadline =>
                 {
@@ -288,13 +271,7 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
             let first_state = F::fold(loaded_first.state, &first_decided);
             let loaded = self.load(id).await?;
             let decided = D::decide(&loaded.state, &build(&first_state)?)?;
-            let mut new_events = decided.iter().map(|e| self.codec.encode(e)).collect::<Result<Vec<_>, _>>()?;
-            let keys = self.codec.prepare_append(&self.store, &stream, &mut new_events).await?;
-            let keyed = (!keys.is_empty()).then(|| KeyHook::new(keys, hook));
-            let append_hook = match &keyed {
-                Some(keyed) => Some(keyed as &dyn InlineHook),
-                None => hook,
-            };
+            let (new_events, keyed) = self.encode(&stream, &decided, hook).await?;
             let parts = [
                 StreamAppend {
                     stream: &first_stream,
@@ -309,7 +286,7 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
                     metadata,
                 },
             ];
-            match self.store.append_all(&parts, append_hook).await {
+            match self.store.append_all(&parts, with_keys(&keyed, hook)).await {
                 Ok(results) => {
                     let [numbered, result] = <[AppendResult; 2]>::try_from(results)
                         .map_err(|_| StoreError::unexpected("a joint append of two streams gave another count"))?;
@@ -319,14 +296,7 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
                     firsts
                         .maybe_snapshot(&first_stream, loaded_first.version, numbered.stream_version, &first_state)
                         .await;
-                    let state = D::fold(loaded.state, &decided);
-                    self.maybe_snapshot(&stream, loaded.version, result.stream_version, &state).await;
-                    return Ok(Executed {
-                        state,
-                        version: result.stream_version,
-                        events: result.events,
-                        replayed: false,
-                    });
+                    return Ok(self.executed(&stream, loaded, &decided, result).await);
                 }
                 Err(StoreError::Conflict { .. }) if tokio::time::Instant::now() < deadline => {
                     attempt += 1;
@@ -336,6 +306,33 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// `decided` as the log stores it: encoded, personal fields sealed; and, when the key table
+    /// changes (a new data key inserted, or an erased person's deleted), the hook that does it
+    /// in the append's transaction before the caller's `hook`.
+    async fn encode<'h>(
+        &self,
+        stream: &StreamId,
+        decided: &[D::Event],
+        hook: Option<&'h dyn InlineHook>,
+    ) -> Result<(Vec<NewEvent>, Option<KeyHook<'h>>), CommandError> {
+        let mut new_events = decided.iter().map(|e| self.codec.encode(e)).collect::<Result<Vec<_>, _>>()?;
+        let keys = self.codec.prepare_append(&self.store, stream, &mut new_events).await?;
+        Ok((new_events, (!keys.is_empty()).then(|| KeyHook::new(keys, hook))))
+    }
+
+    /// What a written command gives back: the state after `decided`, snapshotted when due.
+    async fn executed(
+        &self,
+        stream: &StreamId,
+        loaded: Loaded<D>,
+        decided: &[D::Event],
+        result: AppendResult,
+    ) -> Executed<D> {
+        let state = D::fold(loaded.state, decided);
+        self.maybe_snapshot(stream, loaded.version, result.stream_version, &state).await;
+        Executed { state, version: result.stream_version, events: result.events, replayed: false }
     }
 
     async fn replay(&self, id: Uuid, events: Vec<RecordedEvent>) -> Result<Executed<D>, StoreError> {
@@ -358,5 +355,13 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
         if let Err(e) = self.store.save_snapshot(&snapshot).await {
             tracing::warn!(%stream, error = %e, "snapshot not saved");
         }
+    }
+}
+
+/// The append's hook: the key work when there is some (which then runs `hook`), else `hook`.
+fn with_keys<'h>(keyed: &'h Option<KeyHook<'h>>, hook: Option<&'h dyn InlineHook>) -> Option<&'h dyn InlineHook> {
+    match keyed {
+        Some(keyed) => Some(keyed as &dyn InlineHook),
+        None => hook,
     }
 }
