@@ -134,10 +134,6 @@ pub struct TokenVerifier {
     providers: Arc<[Arc<Provider>]>,
 }
 
-/// The old name, only for the files H4 of issue 11 may not edit (`tests/`, `dev_tokens.rs`,
-/// `main.rs`, `startup.rs`): the integrator renames their uses and deletes this line.
-pub use TokenVerifier as Verifier;
-
 impl TokenVerifier {
     pub fn from_secret(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);

@@ -10,7 +10,7 @@
 //! - Never in production: [`DevTokens::for_config`] is `None` there, and the page carries no
 //!   token and persists no header, even with GraphiQL turned on.
 
-use crate::auth::Verifier;
+use crate::auth::TokenVerifier;
 use crate::config::{Config, Profile};
 use carnet_domain::person::Role;
 use carnet_domain::values::AcademieCode;
@@ -27,11 +27,11 @@ pub struct DevTokens(Vec<(Role, String)>);
 
 impl DevTokens {
     /// The tokens, in the development profile only.
-    pub fn for_config(config: &Config, verifier: &Verifier) -> Option<Self> {
+    pub fn for_config(config: &Config, verifier: &TokenVerifier) -> Option<Self> {
         (config.profile == Profile::Development).then(|| Self::mint(verifier))
     }
 
-    fn mint(verifier: &Verifier) -> Self {
+    fn mint(verifier: &TokenVerifier) -> Self {
         let paris = AcademieCode::parse(ACADEMIE).expect("Paris is an académie");
         let tokens = Role::ALL
             .into_iter()

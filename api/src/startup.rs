@@ -11,7 +11,7 @@
 //! requests get [`SHUTDOWN_GRACE`] to finish.
 
 use crate::access_log::AccessLog;
-use crate::auth::Verifier;
+use crate::auth::TokenVerifier;
 use crate::config::Config;
 use crate::identity::Authenticator;
 use crate::rate_limit::RateLimit;
@@ -61,7 +61,7 @@ pub struct AppState {
 
 pub struct Application {
     port: u16,
-    verifier: Verifier,
+    verifier: TokenVerifier,
     dev_tokens: Option<std::sync::Arc<crate::dev_tokens::DevTokens>>,
     server: Server,
     live: LiveFeed,
@@ -86,7 +86,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let store = open_store(config.database_url.expose()).await?;
         store.start_notifications().await.context("cannot LISTEN for other instances' appends")?;
-        let verifier = Verifier::load_or_create(std::path::Path::new(&config.jwt_secret_file))
+        let verifier = TokenVerifier::load_or_create(std::path::Path::new(&config.jwt_secret_file))
             .with_context(|| format!("cannot read or create the token secret {}", config.jwt_secret_file))?
             .with_oidc(&config.oidc)
             .await?;
@@ -160,7 +160,7 @@ impl Application {
     }
 
     /// The server's token verifier, to mint local tokens with its secret.
-    pub fn verifier(&self) -> &Verifier {
+    pub fn verifier(&self) -> &TokenVerifier {
         &self.verifier
     }
 

@@ -468,7 +468,8 @@ async fn another_academies_entity_is_refused_before_any_event_is_read(url: &str,
         })
         .map(|s| s["id"].clone())
         .expect("a session of other académies");
-    let verifier = carnet_api::auth::Verifier::load_or_create(&dir.path().join("data/jwt-secret")).expect("secret");
+    let verifier =
+        carnet_api::auth::TokenVerifier::load_or_create(&dir.path().join("data/jwt-secret")).expect("secret");
     let mint = |academie: &str| {
         verifier.mint(
             "rectorat",

@@ -38,7 +38,7 @@ fn events_query() -> String {
 pub(crate) fn token_for(app: &TestApp, sub: &str, role: Role, academies: &[&str]) -> String {
     let codes: Vec<_> =
         academies.iter().map(|c| carnet_domain::values::AcademieCode::parse(c).expect("académie")).collect();
-    carnet_api::auth::Verifier::load_or_create(&app.secret).expect("secret").mint(sub, &[role], &codes, 1)
+    carnet_api::auth::TokenVerifier::load_or_create(&app.secret).expect("secret").mint(sub, &[role], &codes, 1)
 }
 
 /// The nodes of a connection's page.

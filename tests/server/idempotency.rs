@@ -135,7 +135,7 @@ async fn a_client_mutation_id_reused_for_another_request_is_refused_and_writes_n
             .await;
         assert_eq!(read["data"]["project"]["title"], "Second", "{url}: the other project was not changed: {read}");
         // keys are the caller's: another caller's same key is another command
-        let other_caller = carnet_api::auth::Verifier::load_or_create(&app.secret).unwrap().mint(
+        let other_caller = carnet_api::auth::TokenVerifier::load_or_create(&app.secret).unwrap().mint(
             "someone-else",
             &[Role::LabTeam],
             &[],
@@ -268,7 +268,7 @@ async fn a_kill_9_mid_burst_of_submissions_leaves_no_hole_in_the_numbering() {
         let url = db.url();
         let dir = TempDir::new();
         let (mut child, address) = serve(dir.path(), &url);
-        let token = carnet_api::auth::Verifier::load_or_create(&dir.path().join("data/jwt-secret"))
+        let token = carnet_api::auth::TokenVerifier::load_or_create(&dir.path().join("data/jwt-secret"))
             .expect("the server's secret")
             .mint("burst", &[Role::LabTeam], &[], 1);
         let client = reqwest::Client::new();

@@ -136,7 +136,7 @@ async fn heavy_folds_are_bounded_and_light_queries_still_answer() {
         format!("{{ {aliases} }}")
     };
     let auditor_of = |app: &TestApp| {
-        carnet_api::auth::Verifier::load_or_create(&app.secret).expect("secret").mint(
+        carnet_api::auth::TokenVerifier::load_or_create(&app.secret).expect("secret").mint(
             "auditor",
             &[Role::Auditor],
             &[],

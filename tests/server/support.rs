@@ -103,7 +103,12 @@ impl TestApp {
     pub fn token(&self, role: carnet_domain::person::Role, academies: &[&str]) -> String {
         let codes: Vec<_> =
             academies.iter().map(|c| carnet_domain::values::AcademieCode::parse(c).expect("académie")).collect();
-        carnet_api::auth::Verifier::load_or_create(&self.secret).expect("secret").mint("test-user", &[role], &codes, 1)
+        carnet_api::auth::TokenVerifier::load_or_create(&self.secret).expect("secret").mint(
+            "test-user",
+            &[role],
+            &codes,
+            1,
+        )
     }
 
     /// Runs mutation `name` (its input type is `NameInput`) with `input`, asking its payload for

@@ -63,7 +63,7 @@ fn budget(res: &reqwest::Response) -> (u64, u64, u64) {
 
 /// A local token of `sub` (the helper's `token` mints one `sub` for every role).
 fn token_of(app: &TestApp, sub: &str) -> String {
-    carnet_api::auth::Verifier::load_or_create(&app.secret).expect("secret").mint(sub, &[Role::LabTeam], &[], 1)
+    carnet_api::auth::TokenVerifier::load_or_create(&app.secret).expect("secret").mint(sub, &[Role::LabTeam], &[], 1)
 }
 
 /// A budget of 3 that refills one request a minute: no test runs long enough to see a refill.

@@ -184,7 +184,7 @@ async fn every_refused_token_gets_the_same_401_and_a_closed_websocket() {
         assert_eq!(res["data"]["projects"]["totalCount"], 0, "{what}: {res}");
     }
 
-    let other_secret = carnet_api::auth::Verifier::from_secret(b"not the server's secret, not at all").mint(
+    let other_secret = carnet_api::auth::TokenVerifier::from_secret(b"not the server's secret, not at all").mint(
         "x",
         &[Role::Admin],
         &[],

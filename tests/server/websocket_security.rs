@@ -226,7 +226,7 @@ async fn operations_are_capped_per_connection_and_per_caller() {
     assert!(refused(&message, "caller"), "a sixth for one caller: {message}");
 
     // another caller is not this one
-    let verifier = carnet_api::auth::Verifier::load_or_create(&app.secret).expect("secret");
+    let verifier = carnet_api::auth::TokenVerifier::load_or_create(&app.secret).expect("secret");
     let other = verifier.mint("someone-else", &[Role::Auditor], &[], 1);
     let mut third = app.ws_as(&other).await;
     third.subscribe("u0", CHANGED, json!({ "id": project })).await;

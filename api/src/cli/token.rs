@@ -2,7 +2,7 @@
 //! académies and a subject.
 
 use anyhow::Context;
-use carnet_api::auth::Verifier;
+use carnet_api::auth::TokenVerifier;
 use carnet_api::config::Config;
 use carnet_domain::person::Role;
 use carnet_domain::values::AcademieCode;
@@ -35,7 +35,7 @@ pub fn run(config: &Config, Args { role, academie, sub, hours }: Args) -> anyhow
     if sub.trim().is_empty() {
         anyhow::bail!("--sub must name someone: an empty subject is refused by the server");
     }
-    let verifier = Verifier::load_or_create(Path::new(&config.jwt_secret_file))?;
+    let verifier = TokenVerifier::load_or_create(Path::new(&config.jwt_secret_file))?;
     println!("{}", verifier.mint(&sub, &[role], &academies, hours));
     Ok(())
 }
