@@ -49,6 +49,7 @@ impl Lab {
     /// Handles `command` on aggregate `id` of decider `D`, the inline projections committing
     /// with the events. `expected_version`: the version the user saw (`CONFLICT` if it moved),
     /// or `None` to decide again on the fresh state after a concurrent change.
+    #[tracing::instrument(name = "command", skip_all, fields(category = D::CATEGORY, %id))]
     pub async fn execute<D: Decider>(
         &self,
         id: Uuid,
