@@ -66,7 +66,7 @@ impl AccessLog {
     /// Queues `record`; drops it (and counts it) when the queue is full.
     pub fn record(&self, record: AccessRecord) {
         if self.queue.try_send(record).is_err() {
-            metrics::counter!("carnet_access_log_dropped_total").increment(1);
+            metrics::counter!(crate::telemetry::metric::ACCESS_LOG_DROPPED).increment(1);
         }
     }
 }
@@ -82,7 +82,7 @@ async fn write(store: AnyStore, mut records: mpsc::Receiver<AccessRecord>) {
     // is gone (the server stopped) and the queue is empty
     while records.recv_many(&mut batch, BATCH).await > 0 {
         if let Err(e) = write_access_log(&store, &batch).await {
-            metrics::counter!("carnet_access_log_dropped_total").increment(batch.len() as u64);
+            metrics::counter!(crate::telemetry::metric::ACCESS_LOG_DROPPED).increment(batch.len() as u64);
             tracing::warn!(error = %e, records = batch.len(), "cannot write the access log");
         }
         batch.clear();

@@ -147,7 +147,7 @@ impl RateLimit {
     pub fn spend(&self, key: &BudgetKey, transport: Transport) -> Result<Admitted, Limited> {
         let Some(buckets) = &self.buckets else { return Ok(Admitted(None)) };
         buckets.check(key).map(|budget| Admitted(Some(budget))).inspect_err(|_| {
-            metrics::counter!("carnet_rate_limited_total", "transport" => transport.label()).increment(1);
+            metrics::counter!(crate::telemetry::metric::RATE_LIMITED, "transport" => transport.label()).increment(1);
         })
     }
 
@@ -198,7 +198,7 @@ async fn forget_idle<C: Clock>(buckets: Weak<Buckets<C>>) {
         let Some(buckets) = buckets.upgrade() else { return };
         buckets.limiter.retain_recent();
         buckets.limiter.shrink_to_fit();
-        metrics::gauge!("carnet_rate_limit_callers").set(buckets.limiter.len() as f64);
+        metrics::gauge!(crate::telemetry::metric::RATE_LIMIT_CALLERS).set(buckets.limiter.len() as f64);
     }
 }
 

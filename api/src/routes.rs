@@ -82,7 +82,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let bound = state.config.readiness_max_lag;
     match state.live.backlog(&state.store, bound).await {
         Ok(backlog) => {
-            metrics::gauge!("carnet_live_backlog_events").set(backlog as f64);
+            metrics::gauge!(crate::telemetry::metric::LIVE_BACKLOG).set(backlog as f64);
             if backlog > bound {
                 return unavailable(format!("the live feed is more than {bound} events behind the log"));
             }
@@ -171,8 +171,9 @@ pub async fn observe(
     }
     let status = res.status().as_u16().to_string();
     let labels = [("method", method), ("path", path), ("status", status)];
-    metrics::counter!("carnet_http_requests_total", &labels).increment(1);
-    metrics::histogram!("carnet_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    metrics::counter!(crate::telemetry::metric::HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(crate::telemetry::metric::HTTP_REQUEST_DURATION, &labels)
+        .record(started.elapsed().as_secs_f64());
     if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), value);
     }

@@ -238,6 +238,7 @@ fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // fails only if another recorder is installed, in which case ours just stays unused
             let _ = metrics::set_global_recorder(recorder);
+            crate::telemetry::metric::describe();
             handle
         })
         .clone()

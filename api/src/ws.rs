@@ -230,7 +230,7 @@ struct Connection {
 
 impl Connection {
     async fn serve(mut self, mut session: Session, messages: AggregatedMessageStream) {
-        metrics::gauge!("carnet_ws_connections").increment(1.0);
+        metrics::gauge!(crate::telemetry::metric::WS_CONNECTIONS).increment(1.0);
         let (identity, current) = watch::channel(None);
         let revoked = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(Shared::new(identity));
@@ -316,7 +316,7 @@ impl Connection {
             tracing::debug!(code = ?close.code, "closing the WebSocket");
             let _ = session.close(Some(close)).await;
         }
-        metrics::gauge!("carnet_ws_connections").decrement(1.0);
+        metrics::gauge!(crate::telemetry::metric::WS_CONNECTIONS).decrement(1.0);
     }
 }
 

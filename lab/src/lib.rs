@@ -29,6 +29,7 @@ mod lab;
 pub mod live;
 pub mod log_check;
 pub mod master_keys;
+pub mod metrics;
 mod secret;
 
 pub use lab::Lab;

@@ -160,7 +160,7 @@ async fn follow<S: EventStore>(
             _ = stop.wait_for(|stopping| *stopping) => break,
             next = events.next() => match next {
                 Some(Ok(event)) => {
-                    metrics::counter!("carnet_live_events_total").increment(1);
+                    metrics::counter!(crate::metrics::LIVE_EVENTS).increment(1);
                     let at = event.checkpoint();
                     // no receiver is not an error: nobody is subscribed right now
                     let _ = sender.send(Arc::new(LiveEvent::from(event)));

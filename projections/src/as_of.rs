@@ -24,7 +24,7 @@ async fn as_of<M: Model, S: EventStore>(
 ) -> Result<Option<M::Row>, ProjectionError> {
     let events = store.read_stream(&StreamId::new(M::CATEGORY, id), 1, None).await?;
     // what a fold costs, at `/metrics`: the API checks access before it folds (a test counts it)
-    metrics::counter!("carnet_log_events_read_total", "reader" => "as_of").increment(events.len() as u64);
+    metrics::counter!(crate::metrics::LOG_EVENTS_READ, "reader" => "as_of").increment(events.len() as u64);
     let mut row = None;
     let keys = codec.load_keys(store, &events).await?;
     // a stream's events are recorded in version order, so the first one after `at` ends it

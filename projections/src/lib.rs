@@ -133,6 +133,7 @@ macro_rules! paged_lists {
 mod as_of;
 pub mod backing;
 pub mod indicators;
+pub mod metrics;
 mod model;
 pub mod person;
 pub mod project;

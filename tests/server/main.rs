@@ -74,6 +74,19 @@ async fn the_server_answers_health_readiness_and_metrics_on_postgres() {
     assert_eq!(app.get("/readyz").await.status(), 200);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains(r#"carnet_http_requests_total{method="GET",path="/healthz",status="200"}"#), "{metrics}");
+    // every metric name is declared once, with its help text (api/src/telemetry.rs)
+    assert!(metrics.contains("# HELP carnet_http_requests_total HTTP requests answered"), "{metrics}");
+    let described = metrics.lines().filter(|l| l.starts_with("# HELP carnet_")).count();
+    let shown: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("carnet_"))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(|name| name.trim_end_matches("_bucket").trim_end_matches("_sum").trim_end_matches("_count"))
+        .collect();
+    for name in &shown {
+        assert!(metrics.contains(&format!("# HELP {name} ")), "{name} has no help text:\n{metrics}");
+    }
+    assert!(described >= shown.len(), "{metrics}");
 }
 
 #[tokio::test]

@@ -129,7 +129,7 @@ impl Expensive {
 }
 
 fn busy() -> ApiError {
-    metrics::counter!("carnet_expensive_refused_total").increment(1);
+    metrics::counter!(crate::telemetry::metric::EXPENSIVE_REFUSED).increment(1);
     ApiError::Busy
 }
 

@@ -174,7 +174,8 @@ impl HistoryQuery {
         } else {
             vec![]
         };
-        metrics::counter!("carnet_log_events_read_total", "reader" => "history").increment(events.len() as u64);
+        metrics::counter!(carnet_projections::metrics::LOG_EVENTS_READ, "reader" => "history")
+            .increment(events.len() as u64);
         let rows = log_events(&caller, events).await?;
         let page = Page { rows, has_next_page, has_previous_page, total_count: total };
         Ok(Some(connection::connection(page, |(e, _)| e.stream_version, |(_, node)| node)))

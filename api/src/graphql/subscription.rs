@@ -304,7 +304,7 @@ async fn next_event(
     match events.recv().await {
         Ok(event) => Some(Ok(event)),
         Err(RecvError::Lagged(missed)) => {
-            metrics::counter!("carnet_live_subscriptions_lagged_total").increment(1);
+            metrics::counter!(crate::telemetry::metric::SUBSCRIPTIONS_LAGGED).increment(1);
             tracing::info!(%request_id, missed, "subscription ended: too far behind the live feed");
             Some(Err(ApiError::SubscriptionLagged.into_graphql(request_id)))
         }

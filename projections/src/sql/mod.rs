@@ -282,7 +282,7 @@ impl Tx {
 /// many statements the read models cost, so that an N+1 regression shows in production and in
 /// the test that guards against it.
 fn count_statement(kind: &'static str) {
-    metrics::counter!("carnet_read_model_statements_total", "kind" => kind).increment(1);
+    metrics::counter!(crate::metrics::READ_MODEL_STATEMENTS, "kind" => kind).increment(1);
 }
 
 /// Runs a statement; returns the number of rows it touched.
