@@ -73,16 +73,26 @@ async fn a_revoked_role_ends_what_it_allowed_then_the_connection(url: &str, _: c
     let app = spawn_app_with(url, |c| c.oidc = vec![provider(ISSUER)]).await;
     let person = admit(&app, &[(ISSUER, SUB)], Some(("ACADEMIE", &["24"]))).await;
     grant(&app, &person, "AUDITOR", &[]).await;
-    let (in_24, in_01) = (submit(&app, "24").await, submit(&app, "01").await);
-
     let mut ws = app.ws_as(&token(Algorithm::RS256, "rsa-1", &claims(SUB))).await;
+    // `activity` first, so that both submissions reach it while AUDITOR sees everything (the
+    // live feed may deliver an event committed before a subscription, if it follows the log
+    // behind: wait for them here rather than meet them after the revocation)
+    ws.subscribe("activity", ACTIVITY, json!({})).await;
+    let (in_24, in_01) = (submit(&app, "24").await, submit(&app, "01").await);
+    let mut submitted = std::collections::BTreeSet::new();
+    while submitted.len() < 2 {
+        let event = ws.next_data("activity").await;
+        let event = &event["data"]["activity"];
+        if event["eventType"] == "ProjectSubmitted" && [&in_24, &in_01].iter().any(|id| event["entityId"] == **id) {
+            submitted.insert(event["entityId"].to_string());
+        }
+    }
     ws.subscribe("own", CHANGED, json!({ "id": in_24 })).await;
     ws.subscribe("other", CHANGED, json!({ "id": in_01 })).await;
     for id in ["own", "other"] {
         let current = ws.next_data(id).await;
         assert!(current["errors"].is_null(), "as AUDITOR, {id} is visible: {current}");
     }
-    ws.subscribe("activity", ACTIVITY, json!({})).await;
     assert_eq!(roles_over(&mut ws, "me-1").await, ["ACADEMIE", "AUDITOR"]);
 
     // AUDITOR revoked: the Paris project is out of the territory left, Créteil's goes on
