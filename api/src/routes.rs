@@ -9,13 +9,13 @@ use std::time::Instant;
 
 /// GraphiQL's files, inside the binary (no CDN: ministry networks are closed).
 const GRAPHIQL_ASSETS: &[(&str, &str, &[u8])] = &[
-    ("graphiql.min.js", "text/javascript", include_bytes!("../assets/graphiql/graphiql.min.js")),
-    ("graphiql.min.css", "text/css", include_bytes!("../assets/graphiql/graphiql.min.css")),
-    ("react.production.min.js", "text/javascript", include_bytes!("../assets/graphiql/react.production.min.js")),
+    ("graphiql.min.js", "text/javascript", include_bytes!("../assets/vendor/graphiql/graphiql.min.js")),
+    ("graphiql.min.css", "text/css", include_bytes!("../assets/vendor/graphiql/graphiql.min.css")),
+    ("react.production.min.js", "text/javascript", include_bytes!("../assets/vendor/graphiql/react.production.min.js")),
     (
         "react-dom.production.min.js",
         "text/javascript",
-        include_bytes!("../assets/graphiql/react-dom.production.min.js"),
+        include_bytes!("../assets/vendor/graphiql/react-dom.production.min.js"),
     ),
     ("graphiql-init.js", "text/javascript", include_bytes!("../assets/graphiql/graphiql-init.js")),
 ];

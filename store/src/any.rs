@@ -71,11 +71,12 @@ macro_rules! on_backend {
     };
 }
 
-/// A statement both backends run as written (`$n` placeholders, standard SQL), on the
-/// backend's reading pool (`reader`: PostgreSQL's pool, SQLite's readers) or its writing one
-/// (`writer`: the same pool, SQLite's single writer): `on_pool!(store, reader pool => …)`.
-/// Inside, `backend` names the backend's module, for what the statement takes from it (its
-/// `VISIBLE` condition).
+/// A statement both backends run as written (`$n` placeholders, standard SQL, values as
+/// [`crate::Arg`]s), on any store's ([`crate::EventStore::database`]) reading pool (`reader`:
+/// PostgreSQL's pool, SQLite's readers) or its writing one (`writer`: the same pool, SQLite's
+/// single writer): `on_pool!(store, reader pool => …)`. Inside, `backend` names the backend's
+/// module, for what the statement takes from it (its `VISIBLE` condition, its `Db` to bind
+/// with, its row decoding).
 macro_rules! on_pool {
     ($store:expr, reader $pool:ident => $e:expr) => {
         $crate::any::on_pool!(@ $store, $pool, reader => $e)
@@ -84,17 +85,15 @@ macro_rules! on_pool {
         $crate::any::on_pool!(@ $store, $pool, writer => $e)
     };
     (@ $store:expr, $pool:ident, $sqlite_pool:ident => $e:expr) => {
-        match $store {
-            $crate::any::AnyStore::Postgres(s) => {
+        match $crate::contract::EventStore::database($store) {
+            $crate::contract::Database::Postgres($pool) => {
                 #[allow(unused_imports)]
                 use $crate::postgres as backend;
-                let $pool = s.pool();
                 $e
             }
-            $crate::any::AnyStore::Sqlite(s) => {
+            $crate::contract::Database::Sqlite { $sqlite_pool: $pool, .. } => {
                 #[allow(unused_imports)]
                 use $crate::sqlite as backend;
-                let $pool = s.$sqlite_pool();
                 $e
             }
         }
@@ -206,28 +205,7 @@ impl crate::feed::Feed for AnyStore {
 }
 
 impl crate::personal_data::KeyStore for AnyStore {
-    async fn fetch_keys(&self, people: &[Uuid]) -> Result<Vec<crate::personal_data::StoredKey>, StoreError> {
-        on_backend!(self, s => s.fetch_keys(people).await)
-    }
     async fn scrub(&self, tables: &[&str]) -> Result<(), StoreError> {
         on_backend!(self, s => s.scrub(tables).await)
-    }
-    async fn count_keys_wrapped_by(&self, master_key_id: &str) -> Result<u64, StoreError> {
-        on_backend!(self, s => s.count_keys_wrapped_by(master_key_id).await)
-    }
-    async fn keys_to_rotate(
-        &self,
-        current: &str,
-        after: Uuid,
-        limit: i64,
-    ) -> Result<Vec<crate::personal_data::StoredKey>, StoreError> {
-        on_backend!(self, s => s.keys_to_rotate(current, after, limit).await)
-    }
-    async fn rewrap_key(
-        &self,
-        old: &crate::personal_data::StoredKey,
-        fresh: &crate::personal_data::StoredKey,
-    ) -> Result<bool, StoreError> {
-        on_backend!(self, s => s.rewrap_key(old, fresh).await)
     }
 }

@@ -27,6 +27,7 @@
 //!   ([`crate::integrity::HashedEvent`]: the payload and metadata as the database renders them,
 //!   `hash` and `prev_hash` as stored), for `carnet export`; the other reads decode the events.
 
+use crate::arg::Arg;
 use crate::error::StoreError;
 use crate::integrity::HashedEvent;
 use crate::model::{Checkpoint, EVENT_COLUMNS, RecordedEvent};
@@ -100,15 +101,6 @@ pub(crate) struct FeedDialect {
     pub hashed_columns: &'static str,
 }
 
-/// A bound value; each backend binds a list and a time its own way.
-#[derive(Debug)]
-pub(crate) enum Bind {
-    Int(i64),
-    Text(String),
-    Texts(Vec<String>),
-    Time(DateTime<Utc>),
-}
-
 /// Where a page starts, and which way it goes.
 #[derive(Clone, Copy)]
 pub(crate) enum Page {
@@ -123,7 +115,7 @@ pub(crate) const HASHED_COLUMNS: &str = "transaction_id, global_position, stream
 /// The SQL of a feed read and its values, in the order of their `$n` placeholders.
 pub(crate) struct Statement {
     pub sql: String,
-    pub binds: Vec<Bind>,
+    pub binds: Vec<Arg>,
 }
 
 /// What is selected: the events, or their count.
@@ -146,39 +138,39 @@ impl Statement {
         limit: usize,
     ) -> Self {
         let mut binds = vec![];
-        let mut next = |bind: Bind| {
+        let mut next = |bind: Arg| {
             binds.push(bind);
             format!("${}", binds.len())
         };
         let mut conditions = vec![];
         match page {
             Some(Page::After(after)) => {
-                let (tx, pos) = (next(Bind::Int(after.transaction_id)), next(Bind::Int(after.global_position)));
+                let (tx, pos) = (next(Arg::Int(after.transaction_id)), next(Arg::Int(after.global_position)));
                 conditions.push(format!("(transaction_id, global_position) > ({tx}, {pos})"));
             }
             Some(Page::Before(Some(before))) => {
-                let (tx, pos) = (next(Bind::Int(before.transaction_id)), next(Bind::Int(before.global_position)));
+                let (tx, pos) = (next(Arg::Int(before.transaction_id)), next(Arg::Int(before.global_position)));
                 conditions.push(format!("(transaction_id, global_position) < ({tx}, {pos})"));
             }
             Some(Page::Before(None)) | None => {}
         }
         if let Some(horizon) = horizon {
-            conditions.push(format!("transaction_id < {}", next(Bind::Int(horizon))));
+            conditions.push(format!("transaction_id < {}", next(Arg::Int(horizon))));
         }
         for (column, values) in [(dialect.category, &filter.stream_types), ("event_type", &filter.event_types)] {
             match values.as_slice() {
                 [] => {}
                 // one value: an equality, which an index walks in order (`= any` would be sorted)
-                [one] => conditions.push(format!("{column} = {}", next(Bind::Text(one.clone())))),
+                [one] => conditions.push(format!("{column} = {}", next(Arg::Text(one.clone())))),
                 many => {
-                    let values = next(Bind::Texts(many.to_vec()));
+                    let values = next(Arg::Texts(many.to_vec()));
                     conditions.push((dialect.any_of)(column, &values));
                 }
             }
         }
         for (field, value) in [("id", &filter.actor), ("issuer", &filter.actor_issuer)] {
             if let Some(value) = value {
-                let value = next(Bind::Text(value.clone()));
+                let value = next(Arg::Text(value.clone()));
                 conditions.push(format!("{} = {value}", (dialect.actor_field)(field)));
             }
         }
@@ -186,10 +178,10 @@ impl Statement {
             // stored to the microsecond: a bound finer than that is rounded inwards
             let floor = from.trunc_subsecs(6);
             let from = if floor < from { floor + Duration::microseconds(1) } else { floor };
-            conditions.push(format!("recorded_at >= {}", next(Bind::Time(from))));
+            conditions.push(format!("recorded_at >= {}", next(Arg::Time(from))));
         }
         if let Some(to) = filter.to {
-            conditions.push(format!("recorded_at <= {}", next(Bind::Time(to.trunc_subsecs(6)))));
+            conditions.push(format!("recorded_at <= {}", next(Arg::Time(to.trunc_subsecs(6)))));
         }
         let columns = match select {
             Select::Events => EVENT_COLUMNS,
@@ -206,10 +198,77 @@ impl Statement {
                 Some(Page::Before(_)) => "transaction_id desc, global_position desc",
                 _ => "transaction_id, global_position",
             };
-            let limit = next(Bind::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+            let limit = next(Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
             sql.push_str(&format!(" order by {order} limit {limit}"));
         }
         Self { sql, binds }
+    }
+}
+
+/// What a backend gives the feed (`postgres/feed.rs`, `sqlite/feed.rs`): the rows of a
+/// statement built with its [`FeedDialect`], and how it decodes them. [`Feed`] is written once
+/// on top, for every store that has this.
+pub(crate) trait FeedBackend: Sync {
+    type Row;
+    /// The rows of [`Statement::build`] with this backend's dialect (and horizon).
+    fn rows(
+        &self,
+        select: Select,
+        filter: &FeedFilter,
+        page: Option<Page>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
+    fn event(row: &Self::Row) -> Result<RecordedEvent, StoreError>;
+    fn hashed(row: &Self::Row) -> Result<HashedEvent, StoreError>;
+    /// The `n` of [`Select::Count`].
+    fn count(row: &Self::Row) -> Result<i64, StoreError>;
+}
+
+/// One page of `select`, decoded, in reading order.
+async fn page<S: FeedBackend, T>(
+    store: &S,
+    select: Select,
+    filter: &FeedFilter,
+    page: Page,
+    limit: usize,
+    decode: fn(&S::Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let rows = store.rows(select, filter, Some(page), limit).await?;
+    Ok(in_reading_order(rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?, page))
+}
+
+impl<S: FeedBackend> Feed for S {
+    async fn read_feed(
+        &self,
+        filter: &FeedFilter,
+        after: Checkpoint,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        page(self, Select::Events, filter, Page::After(after), limit, S::event).await
+    }
+
+    async fn read_feed_back(
+        &self,
+        filter: &FeedFilter,
+        before: Option<Checkpoint>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        page(self, Select::Events, filter, Page::Before(before), limit, S::event).await
+    }
+
+    async fn count_feed(&self, filter: &FeedFilter) -> Result<u64, StoreError> {
+        let rows = self.rows(Select::Count, filter, None, 0).await?;
+        let row = rows.first().ok_or_else(|| StoreError::unexpected("a count returned no row"))?;
+        Ok(S::count(row)?.max(0) as u64)
+    }
+
+    async fn read_hashed(
+        &self,
+        filter: &FeedFilter,
+        after: Checkpoint,
+        limit: usize,
+    ) -> Result<Vec<HashedEvent>, StoreError> {
+        page(self, Select::Hashed, filter, Page::After(after), limit, S::hashed).await
     }
 }
 

@@ -54,6 +54,7 @@
 
 pub mod access_log;
 pub mod any;
+pub mod arg;
 pub mod codec;
 pub mod contract;
 pub mod database_url;
@@ -61,6 +62,7 @@ pub mod error;
 pub mod extent;
 pub mod feed;
 pub mod integrity;
+mod key_table;
 pub mod model;
 pub mod personal_data;
 pub mod postgres;
@@ -71,6 +73,7 @@ pub mod sqlite;
 pub mod subscription;
 
 pub use any::AnyStore;
+pub use arg::{Arg, BindArgs};
 pub use codec::Codec;
 pub use contract::{Database, EventStore, InlineHook, StreamAppend, TxConn};
 pub use database_url::redact as redact_url;

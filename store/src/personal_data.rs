@@ -96,7 +96,6 @@
 //!   the inserts until they are recycled, and archived WAL and base backups are backups (see
 //!   the README on erasure).
 
-use crate::any::on_tx;
 #[cfg(doc)]
 use crate::codec::Codec;
 use crate::contract::{InlineHook, TxConn};
@@ -460,36 +459,16 @@ fn seal_value(key: &DataKey, stream: &str, event: &NewEvent, field: &str, value:
 // The key table
 
 /// A store with a `person_keys` table beside its log: every [`crate::EventStore`] (a
-/// supertrait of it). Each backend writes these in its own `keys.rs`.
+/// supertrait of it). The table's statements are written once (`key_table.rs`); what each
+/// backend does its own way is here, in its own `keys.rs`.
 pub trait KeyStore {
-    /// The stored keys of `people` (none for an empty list).
-    fn fetch_keys(&self, people: &[Uuid]) -> impl Future<Output = Result<Vec<StoredKey>, StoreError>> + Send;
-
     /// Removes from the database's files what deleted personal data left there (see the
     /// module docs): on SQLite a `wal_checkpoint(TRUNCATE)` (with `secure_delete` on, freed
     /// space is already zeroed; `tables` do not matter), on PostgreSQL a `VACUUM (FULL,
     /// ANALYZE)` of `person_keys` and of `tables`. Run it outside any transaction, once the
     /// erasure (or the rebuild) is committed.
     fn scrub(&self, tables: &[&str]) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// How many data keys `master_key_id` wraps.
-    fn count_keys_wrapped_by(&self, master_key_id: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
-
-    /// Up to `limit` keys wrapped by another master key than `current`, after person `after`,
-    /// in person order.
-    fn keys_to_rotate(
-        &self,
-        current: &str,
-        after: Uuid,
-        limit: i64,
-    ) -> impl Future<Output = Result<Vec<StoredKey>, StoreError>> + Send;
-
-    /// Replaces `old` by `fresh` if the row is still `old`; whether it was.
-    fn rewrap_key(&self, old: &StoredKey, fresh: &StoredKey) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
-
-/// The columns of `person_keys`, in [`StoredKey`]'s order.
-pub(crate) const KEY_COLUMNS: &str = "person_id, key_id, master_key_id, wrapped";
 
 /// What an append must do to the key table, in its transaction.
 #[derive(Debug, Default)]
@@ -505,10 +484,10 @@ impl KeyWork {
 
     async fn apply(&self, tx: &mut TxConn<'_>) -> Result<(), StoreError> {
         if let Some(key) = &self.insert {
-            on_tx!(tx, c, backend => backend::keys::insert_in(c, key).await)?;
+            crate::key_table::insert_in(tx, key).await?;
         }
         if let Some(person) = self.delete {
-            on_tx!(tx, c, backend => backend::keys::delete_in(c, person).await)?;
+            crate::key_table::delete_in(tx, person).await?;
         }
         Ok(())
     }
@@ -558,7 +537,7 @@ impl crate::codec::Codec {
 
     /// The keys that decoding `events` needs, read from `store`'s key table (one query, none when
     /// no event has a sealed field).
-    pub async fn load_keys<'e, S: KeyStore>(
+    pub async fn load_keys<'e, S: crate::EventStore>(
         &self,
         store: &S,
         events: impl IntoIterator<Item = &'e RecordedEvent>,
@@ -567,7 +546,7 @@ impl crate::codec::Codec {
         if people.is_empty() {
             return Ok(PersonKeys::none());
         }
-        let stored = store.fetch_keys(&people).await?;
+        let stored = crate::key_table::fetch(store, &people).await?;
         Ok(PersonKeys::opened(self.master_keys(), &people, stored))
     }
 
@@ -581,7 +560,7 @@ impl crate::codec::Codec {
         if people.is_empty() {
             return Ok(PersonKeys::none());
         }
-        let stored = on_tx!(tx, c, backend => backend::keys::fetch_in(c, &people).await)?;
+        let stored = crate::key_table::fetch_in(tx, &people).await?;
         Ok(PersonKeys::opened(self.master_keys(), &people, stored))
     }
 
@@ -589,7 +568,7 @@ impl crate::codec::Codec {
     /// key (made and wrapped if the person has none yet) and says what the append must do to the
     /// key table (insert that new key; delete the key when `events` erase the person). Without
     /// master keys, personal fields stay clear.
-    pub(crate) async fn prepare_append<S: KeyStore>(
+    pub(crate) async fn prepare_append<S: crate::EventStore>(
         &self,
         store: &S,
         stream: &StreamId,
@@ -606,7 +585,7 @@ impl crate::codec::Codec {
         if !events.iter().any(has_personal) {
             return Ok(work);
         }
-        let key = match store.fetch_keys(&[person]).await?.into_iter().next() {
+        let key = match crate::key_table::fetch(store, &[person]).await?.into_iter().next() {
             Some(stored) => master.unwrap(&stored)?,
             None => {
                 let key = DataKey::generate();
@@ -646,18 +625,18 @@ const ROTATION_BATCH: i64 = 500;
 /// of `master`, which must hold those other keys too. Each key is updated only if it is still the
 /// one read (an erasure meanwhile deletes it; rotation never brings a key back). Stops at the
 /// first key it cannot open, naming its master key; running it again resumes.
-pub async fn rotate<S: KeyStore>(store: &S, master: &MasterKeys) -> Result<Rotation, StoreError> {
+pub async fn rotate<S: crate::EventStore>(store: &S, master: &MasterKeys) -> Result<Rotation, StoreError> {
     let (current, _) = master.current()?;
-    let mut done = Rotation { already_current: store.count_keys_wrapped_by(current).await?, ..Rotation::default() };
+    let mut done = Rotation { already_current: crate::key_table::count_wrapped_by(store, current).await?, ..Rotation::default() };
     let mut after = Uuid::nil();
     loop {
-        let batch = store.keys_to_rotate(current, after, ROTATION_BATCH).await?;
+        let batch = crate::key_table::to_rotate(store, current, after, ROTATION_BATCH).await?;
         let Some(last) = batch.last() else { break };
         after = last.person_id;
         for stored in &batch {
             let key = master.unwrap(stored)?;
             let fresh = master.wrap(stored.person_id, &key)?;
-            if store.rewrap_key(stored, &fresh).await? {
+            if crate::key_table::rewrap(store, stored, &fresh).await? {
                 done.rewrapped += 1;
             }
         }

@@ -17,14 +17,12 @@
 mod postgres;
 mod sqlite;
 
-use carnet_store::{AnyStore, PgStore, SqliteStore, TxConn};
-use chrono::{DateTime, NaiveDate, Utc};
+use carnet_store::{AnyStore, BindArgs, PgStore, SqliteStore, TxConn};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, PgConnection, PgPool, SqliteConnection, SqlitePool, Transaction};
 use std::ops::DerefMut;
-use uuid::Uuid;
 
 /// The read models' database: the store's own (read models live beside the log, so inline
 /// projectors share the append's transaction).
@@ -166,21 +164,9 @@ pub(crate) trait Dialect: Sync {
 // ---------------------------------------------------------------------------------------------
 // Values
 
-/// A bound value. Each backend stores a few types its own way (see `bind` in each file).
-#[derive(Clone, Debug)]
-pub(crate) enum Arg {
-    Text(String),
-    Int(i64),
-    Date(NaiveDate),
-    Time(DateTime<Utc>),
-    Uuid(Uuid),
-    /// Rows or values as JSON text; cast with `::jsonb` on PostgreSQL.
-    Json(String),
-    /// A list of text values, for [`Dialect::in_list`].
-    Texts(Vec<String>),
-    /// A list of ids, for [`Dialect::in_list`].
-    Uuids(Vec<Uuid>),
-}
+/// A bound value: the store's own type, which each backend lowers once
+/// ([`carnet_store::BindArgs`]).
+pub(crate) use carnet_store::Arg;
 
 /// Timestamps on SQLite: fixed width, UTC, microseconds, so that text order is time order — the
 /// store's own format for `recorded_at`, so that the two always compare.
@@ -289,8 +275,8 @@ fn count_statement(kind: &'static str) {
 pub(crate) async fn execute(conn: &mut Conn<'_>, sql: &str, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
     count_statement("write");
     match conn {
-        Conn::Pg(c) => Ok(sqlx::query_with(sql, postgres::arguments(args)?).execute(&mut **c).await?.rows_affected()),
-        Conn::Lite(c) => Ok(sqlx::query_with(sql, sqlite::arguments(args)?).execute(&mut **c).await?.rows_affected()),
+        Conn::Pg(c) => Ok(sqlx::query_with(sql, sqlx::Postgres::bind_args(args)?).execute(&mut **c).await?.rows_affected()),
+        Conn::Lite(c) => Ok(sqlx::query_with(sql, sqlx::Sqlite::bind_args(args)?).execute(&mut **c).await?.rows_affected()),
     }
 }
 
@@ -301,8 +287,8 @@ where
 {
     count_statement("read");
     match conn {
-        Conn::Pg(c) => sqlx::query_as_with(sql, postgres::arguments(args)?).fetch_all(&mut **c).await,
-        Conn::Lite(c) => sqlx::query_as_with(sql, sqlite::arguments(args)?).fetch_all(&mut **c).await,
+        Conn::Pg(c) => sqlx::query_as_with(sql, sqlx::Postgres::bind_args(args)?).fetch_all(&mut **c).await,
+        Conn::Lite(c) => sqlx::query_as_with(sql, sqlx::Sqlite::bind_args(args)?).fetch_all(&mut **c).await,
     }
 }
 

@@ -7,9 +7,8 @@
 //! back (`alter index` renames a key's constraint along with its index). Check constraints are
 //! named per table and keep their names.
 
-use super::{Arg, Dialect};
-use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, PgConnection, PgPool};
+use super::Dialect;
+use sqlx::{PgConnection, PgPool};
 
 /// `lock_not_available`: a lock wait ended by `lock_timeout`.
 pub(super) const LOCK_NOT_AVAILABLE: &str = "55P03";
@@ -96,23 +95,6 @@ impl Dialect for Postgres {
          where i.indrelid = ($1::text || $2)::regclass and right(c.relname, length($2)) = $2
          order by c.relname"
     }
-}
-
-pub(super) fn arguments(args: Vec<Arg>) -> Result<PgArguments, sqlx::Error> {
-    let mut a = PgArguments::default();
-    for arg in args {
-        match arg {
-            Arg::Text(v) | Arg::Json(v) => a.add(v),
-            Arg::Int(v) => a.add(v),
-            Arg::Date(v) => a.add(v),
-            Arg::Time(v) => a.add(v),
-            Arg::Uuid(v) => a.add(v),
-            Arg::Texts(v) => a.add(v),
-            Arg::Uuids(v) => a.add(v),
-        }
-        .map_err(sqlx::Error::Encode)?;
-    }
-    Ok(a)
 }
 
 /// One session advisory lock per name (class 2: the store's stream locks are class 1), on a

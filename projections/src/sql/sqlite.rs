@@ -6,10 +6,7 @@
 //! Constraint names are scoped to their table, so a copy keeps them; an index cannot be
 //! renamed, so a copy gets none until it replaces the live table, and then the live table's own.
 
-use super::{Arg, Dialect, timestamp_text};
-use sqlx::Arguments;
-use sqlx::sqlite::SqliteArguments;
-use uuid::Uuid;
+use super::Dialect;
 
 pub(super) struct Sqlite;
 
@@ -74,23 +71,6 @@ impl Dialect for Sqlite {
         "select sql from sqlite_master where type = 'index' and tbl_name = $1 and sql is not null
          order by name"
     }
-}
-
-pub(super) fn arguments(args: Vec<Arg>) -> Result<SqliteArguments<'static>, sqlx::Error> {
-    let mut a = SqliteArguments::default();
-    for arg in args {
-        match arg {
-            Arg::Text(v) | Arg::Json(v) => a.add(v),
-            Arg::Int(v) => a.add(v),
-            Arg::Date(v) => a.add(v),
-            Arg::Time(v) => a.add(timestamp_text(v)),
-            Arg::Uuid(v) => a.add(v.to_string()),
-            Arg::Texts(v) => a.add(serde_json::Value::from(v).to_string()),
-            Arg::Uuids(v) => a.add(serde_json::Value::from_iter(v.iter().map(Uuid::to_string)).to_string()),
-        }
-        .map_err(sqlx::Error::Encode)?;
-    }
-    Ok(a)
 }
 
 /// SQLite names no constraint: `UNIQUE constraint failed: <table>.<column>, …` (a shadow

@@ -3,7 +3,8 @@
 
 use super::{PgStore, decode_row};
 use crate::error::StoreError;
-use crate::feed::{Bind, Feed, FeedDialect, FeedFilter, Page, Select, Statement, in_reading_order};
+use crate::arg::BindArgs;
+use crate::feed::{FeedBackend, FeedDialect, FeedFilter, Page, Select, Statement};
 use crate::integrity::HashedEvent;
 use crate::model::{Checkpoint, RecordedEvent};
 use sqlx::Row;
@@ -11,21 +12,12 @@ use sqlx::postgres::PgRow;
 
 pub(crate) const FEED_DIALECT: FeedDialect = FeedDialect {
     category: "split_part(stream_id, '-', 1)",
-    any_of: |column, values| format!("{column} = any({values})"),
+    any_of: super::any_of,
     actor_field: |field| format!("metadata -> 'actor' ->> '{field}'"),
     // the JSON as the database renders it: the text the hash covers
     hashed_columns: "transaction_id, global_position, stream_id, stream_version, event_id, event_type, \
                      schema_version, payload::text as payload, metadata::text as metadata, recorded_at, prev_hash, hash",
 };
-
-fn bound(statement: &Statement) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    statement.binds.iter().fold(sqlx::query(&statement.sql), |query, bind| match bind {
-        Bind::Int(v) => query.bind(*v),
-        Bind::Text(v) => query.bind(v),
-        Bind::Texts(v) => query.bind(v),
-        Bind::Time(v) => query.bind(*v),
-    })
-}
 
 impl PgStore {
     /// The oldest transaction still running: every transaction below it has ended, so its
@@ -48,19 +40,6 @@ impl PgStore {
         Ok(Statement::build(&FEED_DIALECT, Some(self.horizon().await?), select, filter, page, limit))
     }
 
-    async fn feed_rows<T>(
-        &self,
-        select: Select,
-        filter: &FeedFilter,
-        page: Page,
-        limit: usize,
-        decode: impl Fn(&PgRow) -> Result<T, StoreError>,
-    ) -> Result<Vec<T>, StoreError> {
-        let statement = self.feed_statement(select, filter, Some(page), limit).await?;
-        let rows = bound(&statement).fetch_all(self.pool()).await?;
-        Ok(in_reading_order(rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?, page))
-    }
-
     /// The plan PostgreSQL chooses for a forward page of `filter` (`explain (format json)`'s
     /// `Plan`), to check that a filter uses its index: for tests and operators.
     pub async fn explain_feed(
@@ -71,42 +50,36 @@ impl PgStore {
     ) -> Result<serde_json::Value, StoreError> {
         let mut statement = self.feed_statement(Select::Events, filter, Some(Page::After(after)), limit).await?;
         statement.sql = format!("explain (format json) {}", statement.sql);
-        let plan: serde_json::Value = bound(&statement).fetch_one(self.pool()).await?.try_get(0)?;
+        let arguments = sqlx::Postgres::bind_args(statement.binds)?;
+        let plan: serde_json::Value = sqlx::query_with(&statement.sql, arguments).fetch_one(self.pool()).await?.try_get(0)?;
         Ok(plan[0]["Plan"].clone())
     }
 }
 
-impl Feed for PgStore {
-    async fn read_feed(
+impl FeedBackend for PgStore {
+    type Row = PgRow;
+
+    async fn rows(
         &self,
+        select: Select,
         filter: &FeedFilter,
-        after: Checkpoint,
+        page: Option<Page>,
         limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.feed_rows(Select::Events, filter, Page::After(after), limit, decode_row).await
+    ) -> Result<Vec<PgRow>, StoreError> {
+        let statement = self.feed_statement(select, filter, page, limit).await?;
+        let arguments = sqlx::Postgres::bind_args(statement.binds)?;
+        Ok(sqlx::query_with(&statement.sql, arguments).fetch_all(self.pool()).await?)
     }
 
-    async fn read_feed_back(
-        &self,
-        filter: &FeedFilter,
-        before: Option<Checkpoint>,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.feed_rows(Select::Events, filter, Page::Before(before), limit, decode_row).await
+    fn event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+        decode_row(row)
     }
 
-    async fn count_feed(&self, filter: &FeedFilter) -> Result<u64, StoreError> {
-        let statement = self.feed_statement(Select::Count, filter, None, 0).await?;
-        let n: i64 = bound(&statement).fetch_one(self.pool()).await?.try_get("n")?;
-        Ok(n as u64)
+    fn hashed(row: &PgRow) -> Result<HashedEvent, StoreError> {
+        super::integrity::hashed_row(row)
     }
 
-    async fn read_hashed(
-        &self,
-        filter: &FeedFilter,
-        after: Checkpoint,
-        limit: usize,
-    ) -> Result<Vec<HashedEvent>, StoreError> {
-        self.feed_rows(Select::Hashed, filter, Page::After(after), limit, super::integrity::hashed_row).await
+    fn count(row: &PgRow) -> Result<i64, StoreError> {
+        Ok(row.try_get("n")?)
     }
 }

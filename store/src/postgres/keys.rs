@@ -1,58 +1,22 @@
-//! People's data keys on PostgreSQL (see [`crate::personal_data`]): uuids natively, lists as
-//! arrays, and the scrub that rewrites the tables' files.
+//! People's data keys on PostgreSQL (see [`crate::personal_data`]; the statements are in
+//! `key_table.rs`): a row with native uuids, and the scrub that rewrites the tables' files.
 
 use super::PgStore;
 use crate::error::StoreError;
-use crate::personal_data::{KEY_COLUMNS, KeyStore, StoredKey};
-use sqlx::PgConnection;
+use crate::personal_data::{KeyStore, StoredKey};
 use uuid::Uuid;
 
 /// How many 25 ms rounds the scrub waits for older transactions to end (10 s).
 const OLD_SNAPSHOT_WAIT_ROUNDS: u32 = 400;
 
-type KeyRow = (Uuid, Uuid, String, Vec<u8>);
+/// A row of `person_keys`, in `KEY_COLUMNS`' order.
+pub(crate) type KeyRow = (Uuid, Uuid, String, Vec<u8>);
 
-fn stored((person_id, key_id, master_key_id, wrapped): KeyRow) -> StoredKey {
-    StoredKey { person_id, key_id, master_key_id, wrapped }
-}
-
-fn select_keys() -> String {
-    format!("select {KEY_COLUMNS} from person_keys where person_id = any($1)")
-}
-
-pub(crate) async fn fetch_in(c: &mut PgConnection, people: &[Uuid]) -> Result<Vec<StoredKey>, StoreError> {
-    if people.is_empty() {
-        return Ok(vec![]);
-    }
-    let rows: Vec<KeyRow> = sqlx::query_as(&select_keys()).bind(people).fetch_all(c).await?;
-    Ok(rows.into_iter().map(stored).collect())
-}
-
-pub(crate) async fn insert_in(c: &mut PgConnection, key: &StoredKey) -> Result<(), StoreError> {
-    sqlx::query(&format!("insert into person_keys ({KEY_COLUMNS}) values ($1, $2, $3, $4)"))
-        .bind(key.person_id)
-        .bind(key.key_id)
-        .bind(&key.master_key_id)
-        .bind(&key.wrapped)
-        .execute(c)
-        .await?;
-    Ok(())
-}
-
-pub(crate) async fn delete_in(c: &mut PgConnection, person: Uuid) -> Result<(), StoreError> {
-    sqlx::query("delete from person_keys where person_id = $1").bind(person).execute(c).await?;
-    Ok(())
+pub(crate) fn stored((person_id, key_id, master_key_id, wrapped): KeyRow) -> Result<StoredKey, StoreError> {
+    Ok(StoredKey { person_id, key_id, master_key_id, wrapped })
 }
 
 impl KeyStore for PgStore {
-    async fn fetch_keys(&self, people: &[Uuid]) -> Result<Vec<StoredKey>, StoreError> {
-        if people.is_empty() {
-            return Ok(vec![]);
-        }
-        let rows: Vec<KeyRow> = sqlx::query_as(&select_keys()).bind(people).fetch_all(self.pool()).await?;
-        Ok(rows.into_iter().map(stored).collect())
-    }
-
     async fn scrub(&self, tables: &[&str]) -> Result<(), StoreError> {
         let pool = self.pool();
         // VACUUM FULL copies a dead row that a snapshot may still see, and a snapshot's xmin is
@@ -95,38 +59,5 @@ impl KeyStore for PgStore {
         names.extend(tables.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))));
         sqlx::query(&format!("vacuum (full, analyze) {}", names.join(", "))).execute(pool).await?;
         Ok(())
-    }
-
-    async fn count_keys_wrapped_by(&self, master_key_id: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("select count(*) from person_keys where master_key_id = $1")
-            .bind(master_key_id)
-            .fetch_one(self.pool())
-            .await?;
-        Ok(n as u64)
-    }
-
-    async fn keys_to_rotate(&self, current: &str, after: Uuid, limit: i64) -> Result<Vec<StoredKey>, StoreError> {
-        let sql = format!(
-            "select {KEY_COLUMNS} from person_keys where master_key_id <> $1 and person_id > $2 \
-             order by person_id limit $3"
-        );
-        let rows: Vec<KeyRow> =
-            sqlx::query_as(&sql).bind(current).bind(after).bind(limit).fetch_all(self.pool()).await?;
-        Ok(rows.into_iter().map(stored).collect())
-    }
-
-    async fn rewrap_key(&self, old: &StoredKey, fresh: &StoredKey) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "update person_keys set master_key_id = $1, wrapped = $2, rotated_at = now() \
-             where person_id = $3 and key_id = $4 and master_key_id = $5",
-        )
-        .bind(&fresh.master_key_id)
-        .bind(&fresh.wrapped)
-        .bind(old.person_id)
-        .bind(old.key_id)
-        .bind(&old.master_key_id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
     }
 }

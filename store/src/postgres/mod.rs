@@ -484,6 +484,41 @@ pub(crate) use feed::FEED_DIALECT;
 mod integrity;
 pub(crate) mod keys;
 
+/// What statements written once bind with ([`crate::BindArgs`]).
+pub(crate) type Db = sqlx::Postgres;
+
+/// The time of the statement, as the columns store it.
+pub(crate) const NOW: &str = "now()";
+
+/// `column` is one of the values of the list bound at `placeholder` ([`crate::Arg::Texts`],
+/// [`crate::Arg::Uuids`]).
+pub(crate) fn any_of(column: &str, placeholder: &str) -> String {
+    format!("{column} = any({placeholder})")
+}
+
+/// Every [`Arg`](crate::Arg) in PostgreSQL's own type: lists as arrays.
+impl crate::arg::BindArgs for sqlx::Postgres {
+    fn bind_args(args: Vec<crate::Arg>) -> Result<sqlx::postgres::PgArguments, sqlx::Error> {
+        use crate::Arg;
+        use sqlx::Arguments;
+        let mut a = sqlx::postgres::PgArguments::default();
+        for arg in args {
+            match arg {
+                Arg::Text(v) | Arg::Json(v) => a.add(v),
+                Arg::Int(v) => a.add(v),
+                Arg::Bytes(v) => a.add(v),
+                Arg::Date(v) => a.add(v),
+                Arg::Time(v) => a.add(v),
+                Arg::Uuid(v) => a.add(v),
+                Arg::Texts(v) => a.add(v),
+                Arg::Uuids(v) => a.add(v),
+            }
+            .map_err(sqlx::Error::Encode)?;
+        }
+        Ok(a)
+    }
+}
+
 /// Which of the store's unique constraints `e` violated: PostgreSQL names the constraint.
 fn unique_violation(e: &sqlx::Error) -> Option<Unique> {
     let sqlx::Error::Database(db) = e else { return None };

@@ -364,6 +364,42 @@ pub(crate) use feed::FEED_DIALECT;
 mod integrity;
 pub(crate) mod keys;
 
+/// What statements written once bind with ([`crate::BindArgs`]).
+pub(crate) type Db = sqlx::Sqlite;
+
+/// The time of the statement, as the columns store it (the text of [`timestamp_text`]).
+pub(crate) const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+/// `column` is one of the values of the list bound at `placeholder` (one JSON array).
+pub(crate) fn any_of(column: &str, placeholder: &str) -> String {
+    format!("{column} in (select value from json_each({placeholder}))")
+}
+
+/// Every [`Arg`](crate::Arg) as this store keeps it: ids as hyphenated text, times as the
+/// fixed-width text of [`timestamp_text`] (text order is time order), lists as one JSON array
+/// for `json_each`.
+impl crate::arg::BindArgs for sqlx::Sqlite {
+    fn bind_args(args: Vec<crate::Arg>) -> Result<sqlx::sqlite::SqliteArguments<'static>, sqlx::Error> {
+        use crate::Arg;
+        use sqlx::Arguments;
+        let mut a = sqlx::sqlite::SqliteArguments::default();
+        for arg in args {
+            match arg {
+                Arg::Text(v) | Arg::Json(v) => a.add(v),
+                Arg::Int(v) => a.add(v),
+                Arg::Bytes(v) => a.add(v),
+                Arg::Date(v) => a.add(v),
+                Arg::Time(v) => a.add(timestamp_text(v)),
+                Arg::Uuid(v) => a.add(v.to_string()),
+                Arg::Texts(v) => a.add(serde_json::Value::from(v).to_string()),
+                Arg::Uuids(v) => a.add(serde_json::Value::from_iter(v.iter().map(Uuid::to_string)).to_string()),
+            }
+            .map_err(sqlx::Error::Encode)?;
+        }
+        Ok(a)
+    }
+}
+
 /// Which of the store's unique constraints `e` violated. SQLite names the columns, not the
 /// constraint ("UNIQUE constraint failed: events.stream_id, events.stream_version"): the columns
 /// tell them apart (a test below violates each).
