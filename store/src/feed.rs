@@ -210,6 +210,12 @@ impl Statement {
 /// on top, for every store that has this.
 pub(crate) trait FeedBackend: Sync {
     type Row;
+    /// How a row of [`Select::Events`] decodes.
+    const EVENT: Decode<Self::Row, RecordedEvent>;
+    /// How a row of [`Select::Hashed`] decodes.
+    const HASHED: Decode<Self::Row, HashedEvent>;
+    /// The `n` of [`Select::Count`].
+    const COUNT: Decode<Self::Row, i64>;
     /// The rows of [`Statement::build`] with this backend's dialect (and horizon).
     fn rows(
         &self,
@@ -218,11 +224,10 @@ pub(crate) trait FeedBackend: Sync {
         page: Option<Page>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
-    fn event(row: &Self::Row) -> Result<RecordedEvent, StoreError>;
-    fn hashed(row: &Self::Row) -> Result<HashedEvent, StoreError>;
-    /// The `n` of [`Select::Count`].
-    fn count(row: &Self::Row) -> Result<i64, StoreError>;
 }
+
+/// A backend's decoding of one row.
+pub(crate) type Decode<R, T> = fn(&R) -> Result<T, StoreError>;
 
 /// One page of `select`, decoded, in reading order.
 async fn page<S: FeedBackend, T>(
@@ -231,7 +236,7 @@ async fn page<S: FeedBackend, T>(
     filter: &FeedFilter,
     page: Page,
     limit: usize,
-    decode: fn(&S::Row) -> Result<T, StoreError>,
+    decode: Decode<S::Row, T>,
 ) -> Result<Vec<T>, StoreError> {
     let rows = store.rows(select, filter, Some(page), limit).await?;
     Ok(in_reading_order(rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?, page))
@@ -244,7 +249,7 @@ impl<S: FeedBackend> Feed for S {
         after: Checkpoint,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        page(self, Select::Events, filter, Page::After(after), limit, S::event).await
+        page(self, Select::Events, filter, Page::After(after), limit, S::EVENT).await
     }
 
     async fn read_feed_back(
@@ -253,13 +258,13 @@ impl<S: FeedBackend> Feed for S {
         before: Option<Checkpoint>,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        page(self, Select::Events, filter, Page::Before(before), limit, S::event).await
+        page(self, Select::Events, filter, Page::Before(before), limit, S::EVENT).await
     }
 
     async fn count_feed(&self, filter: &FeedFilter) -> Result<u64, StoreError> {
         let rows = self.rows(Select::Count, filter, None, 0).await?;
         let row = rows.first().ok_or_else(|| StoreError::unexpected("a count returned no row"))?;
-        Ok(S::count(row)?.max(0) as u64)
+        Ok((S::COUNT)(row)?.max(0) as u64)
     }
 
     async fn read_hashed(
@@ -268,7 +273,7 @@ impl<S: FeedBackend> Feed for S {
         after: Checkpoint,
         limit: usize,
     ) -> Result<Vec<HashedEvent>, StoreError> {
-        page(self, Select::Hashed, filter, Page::After(after), limit, S::hashed).await
+        page(self, Select::Hashed, filter, Page::After(after), limit, S::HASHED).await
     }
 }
 

@@ -536,16 +536,13 @@ impl crate::codec::Codec {
     }
 
     /// The keys that decoding `events` needs, read from `store`'s key table (one query, none when
-    /// no event has a sealed field).
+    /// no event has a sealed field: `key_table.rs` does not query for nobody).
     pub async fn load_keys<'e, S: crate::EventStore>(
         &self,
         store: &S,
         events: impl IntoIterator<Item = &'e RecordedEvent>,
     ) -> Result<PersonKeys, StoreError> {
         let people = self.sealed_people(events);
-        if people.is_empty() {
-            return Ok(PersonKeys::none());
-        }
         let stored = crate::key_table::fetch(store, &people).await?;
         Ok(PersonKeys::opened(self.master_keys(), &people, stored))
     }
@@ -557,9 +554,6 @@ impl crate::codec::Codec {
         events: impl IntoIterator<Item = &'e RecordedEvent>,
     ) -> Result<PersonKeys, StoreError> {
         let people = self.sealed_people(events);
-        if people.is_empty() {
-            return Ok(PersonKeys::none());
-        }
         let stored = crate::key_table::fetch_in(tx, &people).await?;
         Ok(PersonKeys::opened(self.master_keys(), &people, stored))
     }

@@ -4,7 +4,7 @@
 use super::{PgStore, decode_row};
 use crate::error::StoreError;
 use crate::arg::BindArgs;
-use crate::feed::{FeedBackend, FeedDialect, FeedFilter, Page, Select, Statement};
+use crate::feed::{Decode, FeedBackend, FeedDialect, FeedFilter, Page, Select, Statement};
 use crate::integrity::HashedEvent;
 use crate::model::{Checkpoint, RecordedEvent};
 use sqlx::Row;
@@ -58,6 +58,9 @@ impl PgStore {
 
 impl FeedBackend for PgStore {
     type Row = PgRow;
+    const EVENT: Decode<PgRow, RecordedEvent> = decode_row;
+    const HASHED: Decode<PgRow, HashedEvent> = super::integrity::hashed_row;
+    const COUNT: Decode<PgRow, i64> = |row| Ok(row.try_get("n")?);
 
     async fn rows(
         &self,
@@ -69,17 +72,5 @@ impl FeedBackend for PgStore {
         let statement = self.feed_statement(select, filter, page, limit).await?;
         let arguments = sqlx::Postgres::bind_args(statement.binds)?;
         Ok(sqlx::query_with(&statement.sql, arguments).fetch_all(self.pool()).await?)
-    }
-
-    fn event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
-        decode_row(row)
-    }
-
-    fn hashed(row: &PgRow) -> Result<HashedEvent, StoreError> {
-        super::integrity::hashed_row(row)
-    }
-
-    fn count(row: &PgRow) -> Result<i64, StoreError> {
-        Ok(row.try_get("n")?)
     }
 }

@@ -4,7 +4,7 @@
 use super::{SqliteStore, decode_row};
 use crate::error::StoreError;
 use crate::arg::BindArgs;
-use crate::feed::{FeedBackend, FeedDialect, FeedFilter, HASHED_COLUMNS, Page, Select, Statement};
+use crate::feed::{Decode, FeedBackend, FeedDialect, FeedFilter, HASHED_COLUMNS, Page, Select, Statement};
 use crate::integrity::HashedEvent;
 use crate::model::RecordedEvent;
 use sqlx::Row;
@@ -21,6 +21,9 @@ pub(crate) const FEED_DIALECT: FeedDialect = FeedDialect {
 
 impl FeedBackend for SqliteStore {
     type Row = SqliteRow;
+    const EVENT: Decode<SqliteRow, RecordedEvent> = decode_row;
+    const HASHED: Decode<SqliteRow, HashedEvent> = super::integrity::hashed_row;
+    const COUNT: Decode<SqliteRow, i64> = |row| Ok(row.try_get("n")?);
 
     async fn rows(
         &self,
@@ -32,17 +35,5 @@ impl FeedBackend for SqliteStore {
         let statement = Statement::build(&FEED_DIALECT, None, select, filter, page, limit);
         let arguments = sqlx::Sqlite::bind_args(statement.binds)?;
         Ok(sqlx::query_with(&statement.sql, arguments).fetch_all(self.reader()).await?)
-    }
-
-    fn event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
-        decode_row(row)
-    }
-
-    fn hashed(row: &SqliteRow) -> Result<HashedEvent, StoreError> {
-        super::integrity::hashed_row(row)
-    }
-
-    fn count(row: &SqliteRow) -> Result<i64, StoreError> {
-        Ok(row.try_get("n")?)
     }
 }
