@@ -50,7 +50,8 @@
 //!   every printed URL goes through the one [`redact_url`], and a PostgreSQL server that does
 //!   not answer fails the first connection within [`postgres::CONNECT_TIMEOUT`], naming its host
 //!   and port. A new SQLite file and its folder are created private ([`private_files`]).
-//! - No SQL is ever built from values: every value is a bind parameter.
+//! - No SQL is ever built from values: every value is a bind parameter, one type on both
+//!   backends ([`Arg`], lowered once per backend by [`BindArgs`]; the read models bind with it too).
 
 pub mod access_log;
 pub mod any;
