@@ -78,6 +78,12 @@ impl Rejection {
     }
 }
 
+/// A rule of the entity's state, in one line of `decide`: `refuse_if(already, rule, message)?`
+/// is [`Rejection::transition`] when `refused`, nothing otherwise.
+pub(crate) fn refuse_if(refused: bool, rule: &'static str, message: impl Into<String>) -> Result<(), Rejection> {
+    if refused { Err(Rejection::transition(rule, message)) } else { Ok(()) }
+}
+
 /// A value that failed to parse: the rule it broke and a message for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} ({rule})")]

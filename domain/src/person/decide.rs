@@ -3,7 +3,7 @@
 //! an erased one accepts nothing but another (harmless) erasure.
 
 use super::{PersonCommand, PersonEvent, PersonState, Role};
-use crate::decider::Rejection;
+use crate::decider::{Rejection, refuse_if};
 
 /// [`crate::Decider::decide`] for [`super::Person`].
 pub(super) fn decide(state: &PersonState, command: &PersonCommand) -> Result<Vec<PersonEvent>, Rejection> {
@@ -34,39 +34,35 @@ pub(super) fn decide(state: &PersonState, command: &PersonCommand) -> Result<Vec
             Err(Rejection::transition("person.already_exists", "cette personne est déjà enregistrée"))
         }
         C::LinkIdentity { identity } => {
-            if state.identities.contains(identity) {
-                return Err(Rejection::transition(
-                    "person.identity_already_linked",
-                    format!("cette identité ({}) est déjà rattachée à la personne", identity.issuer),
-                ));
-            }
+            refuse_if(
+                state.identities.contains(identity),
+                "person.identity_already_linked",
+                format!("cette identité ({}) est déjà rattachée à la personne", identity.issuer),
+            )?;
             Ok(vec![E::PersonIdentityLinked { identity: Some(identity.clone()) }])
         }
         C::UpdateProfile { profile } => {
-            if state.profile.as_ref() == Some(profile) {
-                return Err(Rejection::transition(
-                    "person.profile_unchanged",
-                    "le profil est identique à celui déjà enregistré : rien à modifier",
-                ));
-            }
+            refuse_if(
+                state.profile.as_ref() == Some(profile),
+                "person.profile_unchanged",
+                "le profil est identique à celui déjà enregistré : rien à modifier",
+            )?;
             Ok(vec![E::PersonProfileUpdated { profile: Some(profile.clone()) }])
         }
         C::GiveConsent { purpose, on } => {
-            if state.has_consent(*purpose) {
-                return Err(Rejection::transition(
-                    "person.consent_already_given",
-                    format!("le consentement « {} » est déjà donné", purpose.label()),
-                ));
-            }
+            refuse_if(
+                state.has_consent(*purpose),
+                "person.consent_already_given",
+                format!("le consentement « {} » est déjà donné", purpose.label()),
+            )?;
             Ok(vec![E::PersonConsentGiven { purpose: *purpose, on: *on }])
         }
         C::WithdrawConsent { purpose, on } => {
-            if !state.has_consent(*purpose) {
-                return Err(Rejection::transition(
-                    "person.consent_not_given",
-                    format!("le consentement « {} » n'a pas été donné : il ne peut pas être retiré", purpose.label()),
-                ));
-            }
+            refuse_if(
+                !state.has_consent(*purpose),
+                "person.consent_not_given",
+                format!("le consentement « {} » n'a pas été donné : il ne peut pas être retiré", purpose.label()),
+            )?;
             Ok(vec![E::PersonConsentWithdrawn { purpose: *purpose, on: *on }])
         }
         C::GrantRole { role, academies } => {
@@ -91,12 +87,11 @@ pub(super) fn decide(state: &PersonState, command: &PersonCommand) -> Result<Vec
             Ok(vec![E::PersonRoleGranted { role: *role, academies: academies.clone() }])
         }
         C::RevokeRole { role } => {
-            if !state.has_role(*role) {
-                return Err(Rejection::transition(
-                    "person.role_not_granted",
-                    format!("cette personne n'a pas le rôle « {} »", role.label()),
-                ));
-            }
+            refuse_if(
+                !state.has_role(*role),
+                "person.role_not_granted",
+                format!("cette personne n'a pas le rôle « {} »", role.label()),
+            )?;
             Ok(vec![E::PersonRoleRevoked { role: *role }])
         }
         C::ErasePerson { reason, on } => Ok(vec![E::PersonErased { reason: reason.clone(), on: *on }]),

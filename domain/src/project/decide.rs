@@ -4,7 +4,7 @@
 //! lifecycle date ([`require_date`]).
 
 use super::{Phase, ProjectCommand, ProjectEvent, ProjectState, ProjectStatus, Visibility};
-use crate::decider::Rejection;
+use crate::decider::{Rejection, refuse_if};
 use crate::values::{AcademieCode, Label};
 use chrono::NaiveDate;
 use std::collections::BTreeSet;
@@ -78,12 +78,11 @@ fn decide_existing(
                 && state.summary == *summary
                 && state.themes == themes
                 && state.target_users == target_users;
-            if unchanged {
-                return Err(Rejection::transition(
-                    "project.details_unchanged",
-                    "La description envoyée est identique à celle du projet : rien à enregistrer.",
-                ));
-            }
+            refuse_if(
+                unchanged,
+                "project.details_unchanged",
+                "La description envoyée est identique à celle du projet : rien à enregistrer.",
+            )?;
             Ok(vec![E::ProjectDetailsUpdated {
                 title: title.clone(),
                 problem_statement: problem_statement.clone(),
@@ -116,61 +115,55 @@ fn decide_existing(
             Ok(vec![E::ProjectWithdrawn { on: *on, reason: reason.clone() }])
         }
         C::AddHolder { person, role, affiliation } => {
-            if state.holders.contains_key(person) {
-                return Err(Rejection::transition(
-                    "project.holder_already_added",
-                    "Cette personne est déjà porteuse du projet.",
-                ));
-            }
+            refuse_if(
+                state.holders.contains_key(person),
+                "project.holder_already_added",
+                "Cette personne est déjà porteuse du projet.",
+            )?;
             Ok(vec![E::ProjectHolderAdded { person: *person, role: role.clone(), affiliation: affiliation.clone() }])
         }
         C::RemoveHolder { person } => {
-            if !state.holders.contains_key(person) {
-                return Err(Rejection::transition(
-                    "project.holder_not_found",
-                    "Cette personne n'est pas porteuse du projet : rien à retirer.",
-                ));
-            }
+            refuse_if(
+                !state.holders.contains_key(person),
+                "project.holder_not_found",
+                "Cette personne n'est pas porteuse du projet : rien à retirer.",
+            )?;
             Ok(vec![E::ProjectHolderRemoved { person: *person }])
         }
         C::AssignReferent { person } => {
-            if state.referents.contains(person) {
-                return Err(Rejection::transition(
-                    "project.referent_already_assigned",
-                    "Cette personne est déjà référente du lab pour ce projet.",
-                ));
-            }
+            refuse_if(
+                state.referents.contains(person),
+                "project.referent_already_assigned",
+                "Cette personne est déjà référente du lab pour ce projet.",
+            )?;
             Ok(vec![E::ProjectReferentAssigned { person: *person }])
         }
         C::LinkAcademie { code } => {
-            if state.academies.contains(code) {
-                return Err(Rejection::transition(
-                    "project.academie_already_linked",
-                    format!("Le projet est déjà rattaché à l'académie de {}.", code.academie().name),
-                ));
-            }
+            refuse_if(
+                state.academies.contains(code),
+                "project.academie_already_linked",
+                format!("Le projet est déjà rattaché à l'académie de {}.", code.academie().name),
+            )?;
             require_current_academie(code)?;
             Ok(vec![E::ProjectAcademieLinked { code: *code }])
         }
         C::UnlinkAcademie { code } => {
-            if !state.academies.contains(code) {
-                return Err(Rejection::transition(
-                    "project.academie_not_linked",
-                    format!("Le projet n'est pas rattaché à l'académie de {}.", code.academie().name),
-                ));
-            }
+            refuse_if(
+                !state.academies.contains(code),
+                "project.academie_not_linked",
+                format!("Le projet n'est pas rattaché à l'académie de {}.", code.academie().name),
+            )?;
             if state.academies.len() == 1 {
                 return Err(academie_required());
             }
             Ok(vec![E::ProjectAcademieUnlinked { code: *code }])
         }
         C::LinkEstablishment { uai } => {
-            if state.establishments.contains(uai) {
-                return Err(Rejection::transition(
-                    "project.establishment_already_linked",
-                    format!("Le projet est déjà rattaché à l'établissement {uai}."),
-                ));
-            }
+            refuse_if(
+                state.establishments.contains(uai),
+                "project.establishment_already_linked",
+                format!("Le projet est déjà rattaché à l'établissement {uai}."),
+            )?;
             Ok(vec![E::ProjectEstablishmentLinked { uai: uai.clone() }])
         }
         C::StartPhase { phase, on } => {
@@ -180,17 +173,16 @@ fn decide_existing(
                 // than panicking, should a damaged stream ever say otherwise.
                 return Err(invalid_transition(status, command));
             };
-            if *phase <= current.phase {
-                return Err(Rejection::transition(
-                    "project.phase_forward_only",
-                    format!(
-                        "Le projet est en phase « {} » : les phases ne vont que de l'avant \
-                     (Exploration, Prototypage, Expérimentation, Transfert), « {} » ne peut pas suivre.",
-                        current.phase.label(),
-                        phase.label()
-                    ),
-                ));
-            }
+            refuse_if(
+                *phase <= current.phase,
+                "project.phase_forward_only",
+                format!(
+                    "Le projet est en phase « {} » : les phases ne vont que de l'avant \
+                 (Exploration, Prototypage, Expérimentation, Transfert), « {} » ne peut pas suivre.",
+                    current.phase.label(),
+                    phase.label()
+                ),
+            )?;
             if *on < current.started_on {
                 return Err(Rejection::input(
                     "project.phase_dates_increase",
@@ -270,27 +262,23 @@ fn decide_existing(
             Ok(events)
         }
         C::PublishProject => {
-            if state.visibility == Visibility::Public {
-                return Err(Rejection::transition("project.already_public", "Le projet est déjà public."));
-            }
+            refuse_if(state.visibility == Visibility::Public, "project.already_public", "Le projet est déjà public.")?;
             Ok(vec![E::ProjectPublished {}])
         }
         C::UnpublishProject => {
-            if state.visibility == Visibility::Internal {
-                return Err(Rejection::transition(
-                    "project.already_internal",
-                    "Le projet n'est déjà visible qu'en interne.",
-                ));
-            }
+            refuse_if(
+                state.visibility == Visibility::Internal,
+                "project.already_internal",
+                "Le projet n'est déjà visible qu'en interne.",
+            )?;
             Ok(vec![E::ProjectUnpublished {}])
         }
         C::ReopenProject { on, reason } => {
-            if !status.is_terminal() {
-                return Err(Rejection::transition(
-                    "project.not_terminal",
-                    format!("Le projet est au statut « {} » : seul un projet clos peut être rouvert.", status.label()),
-                ));
-            }
+            refuse_if(
+                !status.is_terminal(),
+                "project.not_terminal",
+                format!("Le projet est au statut « {} » : seul un projet clos peut être rouvert.", status.label()),
+            )?;
             require_date(state, *on)?;
             Ok(vec![E::ProjectReopened {
                 on: *on,
@@ -355,15 +343,14 @@ fn impossible(command: &ProjectCommand) -> String {
 }
 
 fn require_not_terminal(status: ProjectStatus) -> Result<(), Rejection> {
-    if status.is_terminal() {
-        return Err(Rejection::transition(
-            "project.terminal",
-            format!(
-                "Le projet est {} : plus rien ne peut y être enregistré, sauf une réouverture explicite.",
-                status.label()
-            ),
-        ));
-    }
+    refuse_if(
+        status.is_terminal(),
+        "project.terminal",
+        format!(
+            "Le projet est {} : plus rien ne peut y être enregistré, sauf une réouverture explicite.",
+            status.label()
+        ),
+    )?;
     Ok(())
 }
 

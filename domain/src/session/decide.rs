@@ -3,7 +3,7 @@
 //! ([`require`]); the others guard capacity, attendance, the report and the survey.
 
 use super::{RequesterKind, Satisfaction, SessionCommand, SessionEvent, SessionFormat, SessionState, SessionStatus};
-use crate::decider::Rejection;
+use crate::decider::{Rejection, refuse_if};
 
 use SessionStatus as S;
 
@@ -54,22 +54,20 @@ pub(super) fn decide(state: &SessionState, command: &SessionCommand) -> Result<V
         }
         C::AssignFacilitator { facilitator } => {
             require(status, OPEN, "affecter un animateur")?;
-            if state.facilitators.contains(facilitator) {
-                return Err(Rejection::transition(
-                    "session.facilitator_already_assigned",
-                    "cette personne anime déjà la session",
-                ));
-            }
+            refuse_if(
+                state.facilitators.contains(facilitator),
+                "session.facilitator_already_assigned",
+                "cette personne anime déjà la session",
+            )?;
             Ok(vec![E::FacilitatorAssigned { facilitator: *facilitator }])
         }
         C::UnassignFacilitator { facilitator } => {
             require(status, OPEN, "retirer un animateur")?;
-            if !state.facilitators.contains(facilitator) {
-                return Err(Rejection::transition(
-                    "session.facilitator_not_assigned",
-                    "cette personne n'anime pas la session",
-                ));
-            }
+            refuse_if(
+                !state.facilitators.contains(facilitator),
+                "session.facilitator_not_assigned",
+                "cette personne n'anime pas la session",
+            )?;
             Ok(vec![E::FacilitatorUnassigned { facilitator: *facilitator }])
         }
         C::ScheduleSession { schedule, location, mode, capacity } => {
@@ -89,12 +87,11 @@ pub(super) fn decide(state: &SessionState, command: &SessionCommand) -> Result<V
                 && state.location.as_ref() == Some(location)
                 && state.mode == Some(*mode)
                 && state.capacity == Some(*capacity);
-            if unchanged {
-                return Err(Rejection::transition(
-                    "session.schedule_unchanged",
-                    "la nouvelle programmation est identique à l'actuelle : rien à modifier",
-                ));
-            }
+            refuse_if(
+                unchanged,
+                "session.schedule_unchanged",
+                "la nouvelle programmation est identique à l'actuelle : rien à modifier",
+            )?;
             Ok(vec![E::SessionRescheduled {
                 schedule: *schedule,
                 location: location.clone(),
@@ -112,49 +109,44 @@ pub(super) fn decide(state: &SessionState, command: &SessionCommand) -> Result<V
         }
         C::RemoveAgendaItem { item_id } => {
             require(status, &[S::Scoping, S::Scheduled], "modifier le déroulé")?;
-            if !state.agenda.iter().any(|i| i.id == *item_id) {
-                return Err(Rejection::transition(
-                    "session.agenda_item_unknown",
-                    format!("le déroulé n'a pas de point n° {item_id}"),
-                ));
-            }
+            refuse_if(
+                !state.agenda.iter().any(|i| i.id == *item_id),
+                "session.agenda_item_unknown",
+                format!("le déroulé n'a pas de point n° {item_id}"),
+            )?;
             Ok(vec![E::AgendaItemRemoved { item_id: *item_id }])
         }
         C::RegisterParticipant { participant, profile } => {
             require(status, &[S::Scheduled], "inscrire un participant")?;
-            if state.registrations.contains_key(participant) {
-                return Err(Rejection::transition(
-                    "session.already_registered",
-                    "cette personne est déjà inscrite à la session",
-                ));
-            }
+            refuse_if(
+                state.registrations.contains_key(participant),
+                "session.already_registered",
+                "cette personne est déjà inscrite à la session",
+            )?;
             let capacity = state.capacity.unwrap_or(0);
-            if state.registrations.len() as u64 >= u64::from(capacity) {
-                return Err(Rejection::transition(
-                    "session.capacity_exceeded",
-                    format!("la session est complète ({capacity} places)"),
-                ));
-            }
+            refuse_if(
+                state.registrations.len() as u64 >= u64::from(capacity),
+                "session.capacity_exceeded",
+                format!("la session est complète ({capacity} places)"),
+            )?;
             Ok(vec![E::ParticipantRegistered { participant: *participant, profile: profile.clone() }])
         }
         C::CancelRegistration { participant } => {
             require(status, &[S::Scheduled], "annuler une inscription")?;
-            if !state.registrations.contains_key(participant) {
-                return Err(Rejection::transition(
-                    "session.not_registered",
-                    "cette personne n'est pas inscrite à la session",
-                ));
-            }
+            refuse_if(
+                !state.registrations.contains_key(participant),
+                "session.not_registered",
+                "cette personne n'est pas inscrite à la session",
+            )?;
             Ok(vec![E::RegistrationCancelled { participant: *participant }])
         }
         C::HoldSession { now } => {
             require(status, &[S::Scheduled], "déclarer la session tenue")?;
-            if state.schedule.is_none_or(|s| *now < s.start()) {
-                return Err(Rejection::transition(
-                    "session.not_started_yet",
-                    "la session n'a pas encore commencé : elle ne peut pas être déclarée tenue",
-                ));
-            }
+            refuse_if(
+                state.schedule.is_none_or(|s| *now < s.start()),
+                "session.not_started_yet",
+                "la session n'a pas encore commencé : elle ne peut pas être déclarée tenue",
+            )?;
             Ok(vec![E::SessionHeld { at: *now }])
         }
         C::RecordAttendance { attendance } => {
@@ -186,19 +178,20 @@ pub(super) fn decide(state: &SessionState, command: &SessionCommand) -> Result<V
                     ),
                 ));
             }
-            if state.attendance.as_ref() == Some(attendance) {
-                return Err(Rejection::transition(
-                    "session.attendance_unchanged",
-                    "cette participation est déjà enregistrée",
-                ));
-            }
+            refuse_if(
+                state.attendance.as_ref() == Some(attendance),
+                "session.attendance_unchanged",
+                "cette participation est déjà enregistrée",
+            )?;
             Ok(vec![E::AttendanceRecorded { attendance: attendance.clone() }])
         }
         C::PublishReport { report, on } => {
             require(status, &[S::Held], "publier le compte-rendu")?;
-            if state.report.as_ref().is_some_and(|r| &r.text == report) {
-                return Err(Rejection::transition("session.report_unchanged", "ce compte-rendu est déjà publié"));
-            }
+            refuse_if(
+                state.report.as_ref().is_some_and(|r| &r.text == report),
+                "session.report_unchanged",
+                "ce compte-rendu est déjà publié",
+            )?;
             Ok(vec![E::SessionReportPublished { report: report.clone(), on: *on }])
         }
         C::RecordFollowUpAction { description, due } => {
@@ -244,38 +237,34 @@ pub(super) fn decide(state: &SessionState, command: &SessionCommand) -> Result<V
                 ));
             }
             let satisfaction = Satisfaction { respondents: *respondents, mean: *mean };
-            if state.satisfaction == Some(satisfaction) {
-                return Err(Rejection::transition(
-                    "session.satisfaction_unchanged",
-                    "ce questionnaire de satisfaction est déjà enregistré",
-                ));
-            }
+            refuse_if(
+                state.satisfaction == Some(satisfaction),
+                "session.satisfaction_unchanged",
+                "ce questionnaire de satisfaction est déjà enregistré",
+            )?;
             Ok(vec![E::SatisfactionSurveyRecorded { respondents: *respondents, mean: *mean }])
         }
         C::LinkToProject { project } => {
             require(status, OPEN, "lier la session à un projet")?;
-            if state.linked_projects.contains(project) {
-                return Err(Rejection::transition(
-                    "session.project_already_linked",
-                    "la session est déjà liée à ce projet",
-                ));
-            }
+            refuse_if(
+                state.linked_projects.contains(project),
+                "session.project_already_linked",
+                "la session est déjà liée à ce projet",
+            )?;
             Ok(vec![E::SessionLinkedToProject { project: *project }])
         }
         C::CloseSession { on } => {
             require(status, &[S::Held], "clôturer la session")?;
-            if state.report.is_none() {
-                return Err(Rejection::transition(
-                    "session.report_required",
-                    "une session ne se clôture qu'une fois son compte-rendu publié",
-                ));
-            }
-            if state.attendance.is_none() {
-                return Err(Rejection::transition(
-                    "session.attendance_required",
-                    "une session ne se clôture qu'avec le nombre de présents et les organisations présentes",
-                ));
-            }
+            refuse_if(
+                state.report.is_none(),
+                "session.report_required",
+                "une session ne se clôture qu'une fois son compte-rendu publié",
+            )?;
+            refuse_if(
+                state.attendance.is_none(),
+                "session.attendance_required",
+                "une session ne se clôture qu'avec le nombre de présents et les organisations présentes",
+            )?;
             Ok(vec![E::SessionClosed { on: *on }])
         }
     }
@@ -303,11 +292,10 @@ fn check_capacity(capacity: u32, registered: usize) -> Result<(), Rejection> {
             "une session programmée doit indiquer sa capacité d'accueil (au moins une place)",
         ));
     }
-    if registered as u64 > u64::from(capacity) {
-        return Err(Rejection::transition(
-            "session.capacity_exceeded",
-            format!("{registered} participants sont déjà inscrits : la capacité ne peut pas descendre à {capacity}"),
-        ));
-    }
+    refuse_if(
+        registered as u64 > u64::from(capacity),
+        "session.capacity_exceeded",
+        format!("{registered} participants sont déjà inscrits : la capacité ne peut pas descendre à {capacity}"),
+    )?;
     Ok(())
 }
