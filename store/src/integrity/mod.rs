@@ -303,6 +303,7 @@ pub fn hashed_events(store: &AnyStore, after: Checkpoint) -> BoxStream<'_, Resul
     on_backend!(store, s => s.hashed_events(after))
 }
 
+pub mod merkle;
 mod seals;
 mod verify;
 pub use seals::*;
