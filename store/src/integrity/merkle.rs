@@ -53,7 +53,7 @@ fn split(n: u64) -> u64 {
 /// `MTH(D[a:b])`, from the perfect subtrees it is made of.
 fn subtree(a: u64, b: u64, node: &mut dyn FnMut(Node) -> Hash) -> Hash {
     let n = b - a;
-    if n.is_power_of_two() && a % n == 0 {
+    if n.is_power_of_two() && a.is_multiple_of(n) {
         let level = n.trailing_zeros();
         return node(Node { level, index: a >> level });
     }

@@ -304,6 +304,7 @@ pub fn hashed_events(store: &AnyStore, after: Checkpoint) -> BoxStream<'_, Resul
 }
 
 pub mod merkle;
+pub mod tree;
 mod seals;
 mod verify;
 pub use seals::*;
