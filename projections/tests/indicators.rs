@@ -84,23 +84,8 @@ async fn project<S: ProjectionStore>(
     use ProjectCommand as C;
     let id = ProjectId::new();
     let submitted = day(submitted);
-    run_project(
-        store,
-        id,
-        C::SubmitProject {
-            id,
-            reference: ProjectReference::build("110B", 2026, seq).unwrap(),
-            title: Title::parse(&format!("Projet {seq}")).unwrap(),
-            problem_statement: long("Un problème que des enseignants veulent résoudre."),
-            summary: None,
-            support_mode: mode,
-            academies: academies.iter().map(|c| aca(c)).collect(),
-            themes: vec![],
-            target_users: vec![],
-            submitted_on: submitted,
-        },
-    )
-    .await;
+    let academies = academies.iter().map(|c| aca(c)).collect();
+    run_project(store, id, common::submission(id, seq, mode, academies, vec![], submitted)).await;
     let qualify = C::StartQualification { on: submitted };
     let accept = |on: &str, support_mode| C::AcceptProject { on: day(on), support_mode };
     let commands = match story {

@@ -108,22 +108,9 @@ impl Workload {
         let id = ProjectId::new();
         self.projects.push(id);
         let seq = self.projects.len() as u32;
-        let academies = self.academies(2).into_iter().collect();
-        Command::Project(
-            id,
-            ProjectCommand::SubmitProject {
-                id,
-                reference: ProjectReference::build("110B", 2026, seq).unwrap(),
-                title: Title::parse(&format!("Projet {seq}")).unwrap(),
-                problem_statement: long("Un problème que des enseignants veulent résoudre."),
-                summary: None,
-                support_mode: self.pick(&SupportMode::ALL),
-                academies,
-                themes: vec![label("numérique")],
-                target_users: vec![],
-                submitted_on: self.on,
-            },
-        )
+        let academies = self.academies(2);
+        let support_mode = self.pick(&SupportMode::ALL);
+        Command::Project(id, common::submission(id, seq, support_mode, academies, vec![label("numérique")], self.on))
     }
 
     fn project_command(&mut self) -> Command {

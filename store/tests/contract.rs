@@ -36,12 +36,8 @@ for_each_backend!(
     a_number_and_its_entity_are_one_fact,
 );
 
-fn actor() -> Actor {
-    Actor { id: "person-test".into(), issuer: "carnet-test".into() }
-}
-
 fn meta() -> Metadata {
-    Metadata::new(actor())
+    carnet_testkit::metadata("person-test")
 }
 
 fn stream() -> StreamId {
@@ -847,12 +843,10 @@ async fn postgres_subscribers_hear_appends_of_other_instances() {
     // the subscriber is idle, waiting on its wake-up, before the other instance appends
     assert!(tokio::time::timeout(Duration::from_millis(300), events.next()).await.is_err());
     let written = one.append(&stream(), ExpectedVersion::NoStream, &[ev(1)], &meta()).await.unwrap();
-    let seen = tokio::time::timeout(Duration::from_secs(10), events.next())
-        .await
-        .expect("woken by the notification, not by the 10-minute poll")
-        .unwrap()
-        .unwrap();
-    assert_eq!(seen, written.events[0]);
+    assert_eq!(
+        next_within_10_s(&mut events, "woken by the notification, not by the 10-minute poll").await,
+        written.events[0]
+    );
 
     // the notification arrives while an older writing transaction still holds the event back:
     // the subscriber keeps re-reading until the horizon passes, it does not sleep until the poll
@@ -861,10 +855,13 @@ async fn postgres_subscribers_hear_appends_of_other_instances() {
     let held = one.append(&stream(), ExpectedVersion::NoStream, &[ev(2)], &meta()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     blocker.rollback().await.unwrap();
-    let seen = tokio::time::timeout(Duration::from_secs(10), events.next())
-        .await
-        .expect("read once the older transaction ended")
-        .unwrap()
-        .unwrap();
-    assert_eq!(seen, held.events[0]);
+    assert_eq!(next_within_10_s(&mut events, "read once the older transaction ended").await, held.events[0]);
+}
+
+/// The next event of a subscription, which comes within 10 s (`why` so soon).
+async fn next_within_10_s(
+    events: &mut (impl futures::Stream<Item = Result<RecordedEvent, StoreError>> + Unpin),
+    why: &str,
+) -> RecordedEvent {
+    tokio::time::timeout(Duration::from_secs(10), events.next()).await.expect(why).unwrap().unwrap()
 }

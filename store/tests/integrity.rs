@@ -52,14 +52,14 @@ for_each_backend!(
     control_characters_in_stream_ids_and_types_are_refused,
 );
 
-fn actor() -> Actor {
-    Actor { id: "person-auditee".into(), issuer: "carnet-test".into() }
-}
-
 fn events(from: u64, count: u64) -> Vec<NewEvent> {
     (from..from + count)
         .map(|n| NewEvent::new("Happened", json!({ "n": n, "note": "une ligne ordinaire", "é": ["ü", 1.5] })))
         .collect()
+}
+
+fn meta() -> Metadata {
+    carnet_testkit::metadata("person-auditee")
 }
 
 /// Seals every committed event. On PostgreSQL a writing transaction still open elsewhere on the
@@ -100,7 +100,7 @@ impl Fixture {
             for s in &streams[range] {
                 let version = store.stream_version(s).await.unwrap();
                 let expected = ExpectedVersion::from_loaded(version);
-                let r = store.append(s, expected, &events(version + 1, count), &Metadata::new(actor())).await.unwrap();
+                let r = store.append(s, expected, &events(version + 1, count), &meta()).await.unwrap();
                 all.extend(r.events);
             }
             if round < 3 {
@@ -179,66 +179,51 @@ async fn forge(db: &Db, f: Forged) -> i64 {
     let event_id = Uuid::now_v7();
     let recorded_at = f.recorded_at.trunc_subsecs(6);
     let at_text = carnet_store::timestamp_text(recorded_at);
+    // `f` through `$pool` with its backend's statements, the event id and the time bound as that
+    // backend stores them; then its hash, `f`'s own or else the correct one
+    macro_rules! insert {
+        ($pool:expr, $insert:literal, $update:literal, $event_id:expr, $recorded_at:expr) => {{
+            let position: i64 = sqlx::query_scalar($insert)
+                .bind(f.global_position)
+                .bind(f.transaction_id)
+                .bind(&f.stream_id)
+                .bind(f.stream_version as i64)
+                .bind($event_id)
+                .bind(f.payload)
+                .bind(&f.metadata)
+                .bind($recorded_at)
+                .bind(&f.prev_hash[..])
+                .bind(&ZERO_HASH[..])
+                .fetch_one($pool)
+                .await
+                .unwrap();
+            let hash = f.hash.unwrap_or_else(|| recipe(&f, position, &event_id, &at_text));
+            sqlx::query($update).bind(&hash[..]).bind(position).execute($pool).await.unwrap();
+            position
+        }};
+    }
     match &db.store {
-        AnyStore::Postgres(s) => {
-            let position: i64 = sqlx::query_scalar(
-                "insert into events (global_position, transaction_id, stream_id, stream_version, event_id, event_type, \
-                 schema_version, payload, metadata, recorded_at, prev_hash, hash) overriding system value \
-                 values (coalesce($1, nextval('events_global_position_seq')), \
-                         coalesce($2, pg_current_xact_id()::text::bigint), $3, $4, $5, 'Happened', 1, \
-                         $6::jsonb, $7::jsonb, $8, $9, $10) returning global_position",
-            )
-            .bind(f.global_position)
-            .bind(f.transaction_id)
-            .bind(&f.stream_id)
-            .bind(f.stream_version as i64)
-            .bind(event_id)
-            .bind(f.payload)
-            .bind(&f.metadata)
-            .bind(recorded_at)
-            .bind(&f.prev_hash[..])
-            .bind(&ZERO_HASH[..])
-            .fetch_one(s.pool())
-            .await
-            .unwrap();
-            let hash = f.hash.unwrap_or_else(|| recipe(&f, position, &event_id, &at_text));
-            sqlx::query("update events set hash = $1 where global_position = $2")
-                .bind(&hash[..])
-                .bind(position)
-                .execute(s.pool())
-                .await
-                .unwrap();
-            position
-        }
-        AnyStore::Sqlite(s) => {
-            let position: i64 = sqlx::query_scalar(
-                "insert into events (global_position, transaction_id, stream_id, stream_version, event_id, event_type, \
-                 schema_version, payload, metadata, recorded_at, prev_hash, hash) \
-                 values (?, coalesce(?, (select max(transaction_id) + 1 from events)), ?, ?, ?, 'Happened', 1, \
-                         ?, ?, ?, ?, ?) returning global_position",
-            )
-            .bind(f.global_position)
-            .bind(f.transaction_id)
-            .bind(&f.stream_id)
-            .bind(f.stream_version as i64)
-            .bind(event_id.to_string())
-            .bind(f.payload)
-            .bind(&f.metadata)
-            .bind(&at_text)
-            .bind(&f.prev_hash[..])
-            .bind(&ZERO_HASH[..])
-            .fetch_one(s.writer())
-            .await
-            .unwrap();
-            let hash = f.hash.unwrap_or_else(|| recipe(&f, position, &event_id, &at_text));
-            sqlx::query("update events set hash = ? where global_position = ?")
-                .bind(&hash[..])
-                .bind(position)
-                .execute(s.writer())
-                .await
-                .unwrap();
-            position
-        }
+        AnyStore::Postgres(s) => insert!(
+            s.pool(),
+            "insert into events (global_position, transaction_id, stream_id, stream_version, event_id, event_type, \
+             schema_version, payload, metadata, recorded_at, prev_hash, hash) overriding system value \
+             values (coalesce($1, nextval('events_global_position_seq')), \
+                     coalesce($2, pg_current_xact_id()::text::bigint), $3, $4, $5, 'Happened', 1, \
+                     $6::jsonb, $7::jsonb, $8, $9, $10) returning global_position",
+            "update events set hash = $1 where global_position = $2",
+            event_id,
+            recorded_at
+        ),
+        AnyStore::Sqlite(s) => insert!(
+            s.writer(),
+            "insert into events (global_position, transaction_id, stream_id, stream_version, event_id, event_type, \
+             schema_version, payload, metadata, recorded_at, prev_hash, hash) \
+             values (?, coalesce(?, (select max(transaction_id) + 1 from events)), ?, ?, ?, 'Happened', 1, \
+                     ?, ?, ?, ?, ?) returning global_position",
+            "update events set hash = ? where global_position = ?",
+            event_id.to_string(),
+            &at_text
+        ),
     }
 }
 
@@ -272,7 +257,7 @@ async fn an_untouched_log_of_100_000_events_verifies(store: impl IntoAnyStore, _
                 tokio::spawn(async move {
                     for _ in 0..125 {
                         let s = StreamId::new("bulk", Uuid::now_v7());
-                        store.append(&s, ExpectedVersion::NoStream, &events(1, 100), &Metadata::new(actor())).await?;
+                        store.append(&s, ExpectedVersion::NoStream, &events(1, 100), &meta()).await?;
                     }
                     Ok::<_, StoreError>(())
                 })
@@ -572,7 +557,7 @@ async fn seals_never_cover_an_event_still_in_flight(store: impl IntoAnyStore, _:
     }
     let store = db.store.clone();
     let before = StreamId::new("test", Uuid::now_v7());
-    store.append(&before, ExpectedVersion::NoStream, &events(1, 3), &Metadata::new(actor())).await.unwrap();
+    store.append(&before, ExpectedVersion::NoStream, &events(1, 3), &meta()).await.unwrap();
     let (inside_tx, inside_rx) = oneshot::channel();
     let (release_tx, release_rx) = oneshot::channel();
     let writer_a = {
@@ -586,7 +571,7 @@ async fn seals_never_cover_an_event_still_in_flight(store: impl IntoAnyStore, _:
                         stream: &s,
                         expected: ExpectedVersion::NoStream,
                         events: &events(1, 1),
-                        metadata: &Metadata::new(actor()),
+                        metadata: &meta(),
                     },
                     Some(&hook),
                 )
@@ -598,7 +583,7 @@ async fn seals_never_cover_an_event_still_in_flight(store: impl IntoAnyStore, _:
         let store = store.clone();
         tokio::spawn(async move {
             let s = StreamId::new("test", Uuid::now_v7());
-            store.append(&s, ExpectedVersion::NoStream, &events(1, 1), &Metadata::new(actor())).await
+            store.append(&s, ExpectedVersion::NoStream, &events(1, 1), &meta()).await
         })
     };
     if db.is_postgres() {
@@ -635,7 +620,7 @@ async fn a_third_party_recomputes_every_hash_with_sha2_alone(store: impl IntoAny
     Fixture::build(store).await;
     let tricky = "l'« école » \"du futur\" \\ 🚀 日本語 \u{202e} \t\n fin";
     let person = StreamId::new("person", Uuid::now_v7());
-    let mut m = Metadata::new(actor());
+    let mut m = meta();
     m.reason = Some(tricky.into());
     let sealed_profile =
         json!({ "profile": { "sealed": "q83vEjRWeJA=", "key": Uuid::now_v7() }, "z": 1e-7, "a": -0.0 });
@@ -745,12 +730,12 @@ async fn a_third_party_recomputes_every_hash_with_sha2_alone(store: impl IntoAny
 async fn control_characters_in_stream_ids_and_types_are_refused(store: impl IntoAnyStore, _: Backend) {
     let db = Db { store: store.into_any() };
     let bad = StreamId::parse("test-a\nb").unwrap();
-    let err = db.store.append(&bad, ExpectedVersion::Any, &events(1, 1), &Metadata::new(actor())).await.unwrap_err();
+    let err = db.store.append(&bad, ExpectedVersion::Any, &events(1, 1), &meta()).await.unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
     let s = StreamId::new("test", Uuid::now_v7());
     let err = db
         .store
-        .append(&s, ExpectedVersion::Any, &[NewEvent::new("Hap\npened", json!({}))], &Metadata::new(actor()))
+        .append(&s, ExpectedVersion::Any, &[NewEvent::new("Hap\npened", json!({}))], &meta())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
@@ -760,17 +745,21 @@ async fn control_characters_in_stream_ids_and_types_are_refused(store: impl Into
 // ---------------------------------------------------------------------------------------------
 // A database from before the hash chains gets them once, on migrating.
 
+/// The migrations of `all` older than `version`: the schema an older Carnet left.
+fn migrations_before(all: &sqlx::migrate::Migrator, version: i64) -> sqlx::migrate::Migrator {
+    sqlx::migrate::Migrator {
+        migrations: all.migrations.iter().filter(|m| m.version < version).cloned().collect::<Vec<_>>().into(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    }
+}
+
 /// PostgreSQL: events written by the old `carnet_append` (migrations up to 0004), then the
 /// tamper-evidence migration hashes them; appends after it chain on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_events_from_before_the_chains_are_hashed_by_the_migration() {
     let db = carnet_testkit::FreshDatabase::create().await;
     let store = PgStore::connect(&db.url, 4).await.unwrap();
-    let all = sqlx::migrate!("../migrations/postgres");
-    let old = sqlx::migrate::Migrator {
-        migrations: all.migrations.iter().filter(|m| m.version < 5).cloned().collect::<Vec<_>>().into(),
-        ..sqlx::migrate::Migrator::DEFAULT
-    };
+    let old = migrations_before(&sqlx::migrate!("../migrations/postgres"), 5);
     old.run(store.pool()).await.unwrap();
     let s = StreamId::new("old", Uuid::now_v7());
     for v in 0..3i64 {
@@ -793,7 +782,7 @@ async fn postgres_events_from_before_the_chains_are_hashed_by_the_migration() {
     store.migrate().await.unwrap();
     let any = AnyStore::Postgres(store.clone());
     assert_eq!(intact(&any).await.events, 6);
-    store.append(&s, ExpectedVersion::Exact(6), &events(7, 2), &Metadata::new(actor())).await.unwrap();
+    store.append(&s, ExpectedVersion::Exact(6), &events(7, 2), &meta()).await.unwrap();
     seal_everything(&any).await;
     let summary = intact(&any).await;
     assert_eq!((summary.events, summary.streams, summary.unsealed_events), (8, 1, 0));
@@ -806,11 +795,7 @@ async fn sqlite_events_from_before_the_chains_are_hashed_once_after_migrating() 
     let dir = carnet_testkit::TempDir::new();
     let url = format!("sqlite://{}", dir.path().join("old.db").display());
     let store = SqliteStore::connect(&url).await.unwrap();
-    let all = sqlx::migrate!("../migrations/sqlite");
-    let old = sqlx::migrate::Migrator {
-        migrations: all.migrations.iter().filter(|m| m.version < 4).cloned().collect::<Vec<_>>().into(),
-        ..sqlx::migrate::Migrator::DEFAULT
-    };
+    let old = migrations_before(&sqlx::migrate!("../migrations/sqlite"), 4);
     old.run(store.writer()).await.unwrap();
     let s = StreamId::new("old", Uuid::now_v7());
     for v in 1..=4i64 {
@@ -831,7 +816,7 @@ async fn sqlite_events_from_before_the_chains_are_hashed_once_after_migrating() 
     store.migrate().await.unwrap();
     let any = AnyStore::Sqlite(store.clone());
     assert_eq!(intact(&any).await.events, 4);
-    store.append(&s, ExpectedVersion::Exact(4), &events(5, 1), &Metadata::new(actor())).await.unwrap();
+    store.append(&s, ExpectedVersion::Exact(4), &events(5, 1), &meta()).await.unwrap();
     assert_eq!(intact(&any).await.events, 5);
 
     sqlx::query("update events set hash = null where stream_version = 2").execute(store.writer()).await.unwrap();

@@ -9,7 +9,8 @@
 //! - **One test, both backends.** [`for_each_backend!`] instantiates generic tests once per
 //!   backend, each on a fresh migrated store (or, `url:`, on an empty database by URL); the
 //!   [`Backend`] it passes says which one runs; [`IntoAnyStore`] hands a test the store as
-//!   `AnyStore`; [`whole_log`] reads the log once what a test committed is readable.
+//!   `AnyStore`; [`whole_log`] reads the log once what a test committed is readable; [`metadata`]
+//!   is that of a write by a test person.
 //! - **The README's examples.** [`readme_blocks`] returns the README's fenced blocks of one kind,
 //!   so that a suite runs them as written.
 //! - **Logs on demand.** `TEST_LOG=1 cargo test …` shows the logs of the code under test
@@ -19,7 +20,7 @@
 //!
 //! This crate may use `carnet-store` but not `carnet-api` (which tests with it).
 
-use carnet_store::{AnyStore, Checkpoint, EventStore, PgStore, RecordedEvent, SqliteStore};
+use carnet_store::{Actor, AnyStore, Checkpoint, EventStore, Metadata, PgStore, RecordedEvent, SqliteStore};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -224,6 +225,11 @@ impl IntoAnyStore for SqliteStore {
     fn into_any(self) -> AnyStore {
         AnyStore::Sqlite(self)
     }
+}
+
+/// The metadata of a write by `actor`, a person of the tests' own issuer, `carnet-test`.
+pub fn metadata(actor: &str) -> Metadata {
+    Metadata::new(Actor { id: actor.into(), issuer: "carnet-test".into() })
 }
 
 /// The whole log in reading order, once at least `expected` events are readable (within two

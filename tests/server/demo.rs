@@ -19,33 +19,42 @@ impl Drop for Served {
 /// Starts `carnet serve` on a free port in `dir` with `url`, and returns the process, the URL it
 /// prints and its printed lines up to the last token.
 pub(crate) fn serve(dir: &std::path::Path, url: &str) -> (Served, String, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_carnet"))
-        .arg("serve")
-        .env("CARNET_DATABASE_URL", url)
-        .env("CARNET_PORT", "0")
-        .env("RUST_LOG", "warn")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start carnet serve");
+    let mut child =
+        serve_command(dir, url, &[("RUST_LOG", "warn")]).stderr(Stdio::inherit()).spawn().expect("start carnet serve");
     let stdout = child.stdout.take().expect("stdout");
     let served = Served(child);
-    let mut lines = vec![];
-    let mut address = None;
-    for line in BufReader::new(stdout).lines() {
+    let (address, lines) = printed_up_to_the_tokens(&mut BufReader::new(stdout).lines());
+    (served, address, lines)
+}
+
+/// `carnet serve` in `dir` on `url` and a free port, with the variables of `env` too, its standard
+/// output piped.
+pub(crate) fn serve_command(dir: &std::path::Path, url: &str, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_carnet"));
+    command.arg("serve").env("CARNET_DATABASE_URL", url).env("CARNET_PORT", "0").envs(env.iter().copied());
+    command.current_dir(dir).stdout(Stdio::piped());
+    command
+}
+
+/// What `carnet serve` prints on starting, read from `lines` up to its last token (the
+/// administrator's): the address it prints, and the lines.
+pub(crate) fn printed_up_to_the_tokens(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+) -> (String, Vec<String>) {
+    let (mut printed, mut address) = (vec![], None);
+    for line in lines {
         let line = line.expect("a line of output");
         if let Some(rest) = line.strip_prefix("Carnet écoute sur ") {
             address = rest.split_whitespace().next().map(|a| a.trim_end_matches('/').to_owned());
         }
         let done = line.trim_start().starts_with("Administrateur");
-        lines.push(line);
+        printed.push(line);
         if done {
             break;
         }
     }
-    let address = address.unwrap_or_else(|| panic!("no address printed: {lines:?}"));
-    (served, address, lines)
+    let address = address.unwrap_or_else(|| panic!("no address printed: {printed:?}"));
+    (address, printed)
 }
 
 pub(crate) fn token_for(lines: &[String], label: &str) -> String {

@@ -162,15 +162,9 @@ impl Drop for Served {
 
 impl Served {
     fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_carnet"))
-            .arg("serve")
-            .env("CARNET_DATABASE_URL", "sqlite://data/carnet.db")
-            .env("CARNET_PORT", "0")
-            .env("CARNET_LOG_FORMAT", "json")
-            .env("RUST_LOG", "info,sqlx=warn")
+        let development = [("CARNET_LOG_FORMAT", "json"), ("RUST_LOG", "info,sqlx=warn")];
+        let mut child = crate::demo::serve_command(dir, "sqlite://data/carnet.db", &development)
             .envs(env.iter().copied())
-            .current_dir(dir)
-            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start carnet serve");
@@ -183,28 +177,15 @@ impl Served {
             }
         });
         let stdout = child.stdout.take().expect("stdout");
-        let (mut printed, mut address) = (vec![], None);
         let mut lines = BufReader::new(stdout).lines();
-        for line in lines.by_ref() {
-            let line = line.expect("a line of output");
-            if let Some(rest) = line.strip_prefix("Carnet écoute sur ") {
-                address = rest.split_whitespace().next().map(|a| a.trim_end_matches('/').to_owned());
-            }
-            let done = line.trim_start().starts_with("Administrateur");
-            printed.push(line);
-            if done {
-                break;
-            }
-        }
+        let (address, printed) = crate::demo::printed_up_to_the_tokens(&mut lines);
         // keep reading so that the server never blocks on a full pipe
         std::thread::spawn(move || lines.for_each(drop));
-        let address = address.unwrap_or_else(|| panic!("no address printed: {printed:?}"));
         Self { child, address, printed, log }
     }
 
     fn token(&self, label: &str) -> String {
-        let line = self.printed.iter().find(|l| l.trim_start().starts_with(label)).expect("a printed token");
-        line.split_whitespace().last().expect("a token").to_owned()
+        crate::demo::token_for(&self.printed, label)
     }
 
     /// The log line with `request_id` whose message is `message`, within 5 s.

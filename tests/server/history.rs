@@ -467,11 +467,14 @@ async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_
             id
         }
     };
+    // the same, qualified on 10 January first
+    let qualified = |title: &'static str, steps: Vec<(&'static str, &'static str, Value)>| {
+        project(title, [vec![("startProjectQualification", "2026-01-10", json!({}))], steps].concat())
+    };
     // a declined project, reopened; a withdrawn one; one accepted, paused, then abandoned
-    let declined = project(
+    let declined = qualified(
         "Refusé",
         vec![
-            ("startProjectQualification", "2026-01-10", json!({})),
             ("declineProject", "2026-01-20", json!({ "reason": "Hors du champ du lab" })),
             ("reopenProject", "2026-02-01", json!({ "reason": "Le besoin a été reformulé" })),
         ],
@@ -482,10 +485,9 @@ async fn every_reason_given_is_in_the_log_and_the_readmes_decisions_query_shows_
         vec![("withdrawProject", "2026-01-08", json!({ "reason": "La porteuse a changé de poste" }))],
     )
     .await;
-    let abandoned = project(
+    let abandoned = qualified(
         "Abandonné",
         vec![
-            ("startProjectQualification", "2026-01-10", json!({})),
             ("acceptProject", "2026-01-15", json!({ "supportMode": "INCUBATION" })),
             ("pauseProject", "2026-02-01", json!({ "reason": "Congés de l'équipe" })),
             (

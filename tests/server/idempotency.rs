@@ -18,26 +18,27 @@ async fn both_backends() -> [EmptyDatabase; 2] {
 /// itself, as the log's readers on PostgreSQL wait for transactions still open anywhere on the
 /// server (other tests').
 async fn log(url: &str) -> Vec<Event> {
-    let rows: Vec<(String, String)> = if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(url).await.expect("connect");
-        let rows = sqlx::query_as("select event_type, payload::text from events order by global_position")
-            .fetch_all(&pool)
-            .await
-            .expect("read the log");
-        pool.close().await;
-        rows
+    let rows = if url.starts_with("postgres") {
+        rows::<sqlx::Postgres>(url, "select event_type, payload::text from events order by global_position").await
     } else {
-        let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
-        let rows = sqlx::query_as("select event_type, payload from events order by global_position")
-            .fetch_all(&pool)
-            .await
-            .expect("read the log");
-        pool.close().await;
-        rows
+        rows::<sqlx::Sqlite>(url, "select event_type, payload from events order by global_position").await
     };
     rows.into_iter()
         .map(|(event_type, payload)| Event { event_type, payload: serde_json::from_str(&payload).unwrap() })
         .collect()
+}
+
+/// The rows of two texts that `sql` selects, on a pool of its own on the database at `url`.
+async fn rows<DB: sqlx::Database>(url: &str, sql: &str) -> Vec<(String, String)>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'r> (String, String): sqlx::FromRow<'r, DB::Row>,
+{
+    let pool = sqlx::Pool::<DB>::connect(url).await.expect("connect");
+    let rows = sqlx::query_as(sql).fetch_all(&pool).await.expect("read the log");
+    pool.close().await;
+    rows
 }
 
 struct Event {
@@ -48,6 +49,14 @@ struct Event {
 /// A server with no rate limit (the tests send bursts on purpose).
 async fn app_on(url: &str) -> TestApp {
     spawn_app_with(url, |c| c.rate_limit.per_minute = 0).await
+}
+
+/// The URL of `db`, a server on it ([`app_on`]) and a token of the lab team's.
+async fn lab_team_on(db: &EmptyDatabase) -> (String, TestApp, String) {
+    let url = db.url();
+    let app = app_on(&url).await;
+    let token = app.token(Role::LabTeam, &[]);
+    (url, app, token)
 }
 
 fn code(res: &Value) -> (&str, &str) {
@@ -77,9 +86,7 @@ fn submission(key: Option<&str>, title: &str) -> Value {
 #[tokio::test]
 async fn a_client_mutation_id_reused_for_another_request_is_refused_and_writes_nothing() {
     for db in both_backends().await {
-        let url = db.url();
-        let app = app_on(&url).await;
-        let token = app.token(Role::LabTeam, &[]);
+        let (url, app, token) = lab_team_on(&db).await;
         let first = app.graphql_as(Some(&token), SUBMIT, json!({ "input": submission(Some("k1"), "Maths") })).await;
         let project = first["data"]["submitProject"]["project"].clone();
         assert_eq!(project["reference"], "110B-P-2026-001", "{url}: {first}");
@@ -219,9 +226,7 @@ fn numbering_is_whole(events: &[Event]) -> usize {
 #[tokio::test]
 async fn a_failure_between_the_number_and_the_project_leaves_neither() {
     for db in both_backends().await {
-        let url = db.url();
-        let app = app_on(&url).await;
-        let token = app.token(Role::LabTeam, &[]);
+        let (url, app, token) = lab_team_on(&db).await;
         // a project that already bears the next number (imported, say): the read model refuses
         // the creation *after* the number was appended, inside the same transaction
         seed_project(&url, "110B-P-2026-001", "01", "2026-01-10").await;
@@ -409,9 +414,7 @@ async fn every_integer_input_beyond_32_bits_is_refused_by_one_rule() {
 #[tokio::test]
 async fn integers_beyond_the_storage_are_refused_alike_on_both_backends() {
     for db in both_backends().await {
-        let url = db.url();
-        let app = app_on(&url).await;
-        let token = app.token(Role::LabTeam, &[]);
+        let (url, app, token) = lab_team_on(&db).await;
         let session = json!({ "input": { "title": "Atelier", "format": "IDEATION", "objective": "Comment ?",
             "requester": { "organisation": "DNE", "kind": "DIRECTION" }, "requestedOn": "2026-03-02" } });
         let res = app.graphql_as(Some(&token), REQUEST, session).await;

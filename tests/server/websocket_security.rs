@@ -198,6 +198,17 @@ async fn every_operation_over_a_websocket_spends_the_callers_budget() {
     assert_eq!(res.status(), 429, "the WebSocket spent the caller's HTTP budget too");
 }
 
+/// Subscribes `{prefix}0`, `{prefix}1`… on `ws` to the changes of `project`: the first `accepted`
+/// get their data; the next one's first message, as the server answers it.
+async fn fill(ws: &mut GraphqlWs, prefix: &str, accepted: usize, project: &Value) -> Value {
+    for i in 0..accepted {
+        ws.subscribe(&format!("{prefix}{i}"), CHANGED, json!({ "id": project })).await;
+        assert!(ws.next_data(&format!("{prefix}{i}")).await["errors"].is_null());
+    }
+    ws.subscribe(&format!("{prefix}{accepted}"), CHANGED, json!({ "id": project })).await;
+    ws.next_of(&format!("{prefix}{accepted}")).await
+}
+
 #[tokio::test]
 async fn operations_are_capped_per_connection_and_per_caller() {
     let db = FreshDatabase::create().await;
@@ -212,12 +223,7 @@ async fn operations_are_capped_per_connection_and_per_caller() {
         error["extensions"]["code"] == "TOO_MANY_OPERATIONS" && error["extensions"]["scope"] == scope
     };
     let mut first = app.ws_as(&token).await;
-    for i in 0..3 {
-        first.subscribe(&format!("s{i}"), CHANGED, json!({ "id": project })).await;
-        assert!(first.next_data(&format!("s{i}")).await["errors"].is_null());
-    }
-    first.subscribe("s3", CHANGED, json!({ "id": project })).await;
-    let message = first.next_of("s3").await;
+    let message = fill(&mut first, "s", 3, &project).await;
     assert!(refused(&message, "connection"), "a fourth on one connection: {message}");
     assert_eq!(first.next_of("s3").await["type"], "complete");
     // completing one frees its place
@@ -227,12 +233,7 @@ async fn operations_are_capped_per_connection_and_per_caller() {
 
     // the same caller on another connection: 2 more, not 3
     let mut second = app.ws_as(&token).await;
-    for i in 0..2 {
-        second.subscribe(&format!("t{i}"), CHANGED, json!({ "id": project })).await;
-        assert!(second.next_data(&format!("t{i}")).await["errors"].is_null());
-    }
-    second.subscribe("t2", CHANGED, json!({ "id": project })).await;
-    let message = second.next_of("t2").await;
+    let message = fill(&mut second, "t", 2, &project).await;
     assert!(refused(&message, "caller"), "a sixth for one caller: {message}");
 
     // another caller is not this one

@@ -117,11 +117,13 @@ pub async fn catalog<S: ProjectionStore>(store: &S) -> Vec<String> {
 // What the read models must hold, from the deciders' own states
 
 use carnet_domain::person::{Person, PersonState};
+use carnet_domain::project::{ProjectCommand, SupportMode};
 use carnet_domain::session::{Session, SessionState};
-use carnet_domain::values::{AcademieCode, Label, LongText};
+use carnet_domain::values::{AcademieCode, Label, LongText, ProjectId, ProjectReference, Title};
 use carnet_projections::*;
 use carnet_store::{Actor, EventStore, Metadata, RecordedEvent, Repository, StreamId};
 use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -192,6 +194,30 @@ pub async fn rebuild_during<S: ProjectionStore, W: Send + 'static, F: Future<Out
     assert!(during > 0, "commands landed during the rebuild");
     eprintln!("{during} commands landed during the rebuild, {} in all", landed.load(Ordering::Relaxed));
     w
+}
+
+/// The submission of test project number `seq`: reference `110B-P-2026-{seq}`, title
+/// "Projet {seq}", a stock problem statement, no summary and no target users.
+pub fn submission(
+    id: ProjectId,
+    seq: u32,
+    support_mode: SupportMode,
+    academies: BTreeSet<AcademieCode>,
+    themes: Vec<Label>,
+    submitted_on: NaiveDate,
+) -> ProjectCommand {
+    ProjectCommand::SubmitProject {
+        id,
+        reference: ProjectReference::build("110B", 2026, seq).unwrap(),
+        title: Title::parse(&format!("Projet {seq}")).unwrap(),
+        problem_statement: long("Un problème que des enseignants veulent résoudre."),
+        summary: None,
+        support_mode,
+        academies,
+        themes,
+        target_users: vec![],
+        submitted_on,
+    }
 }
 
 /// The code a domain enum is stored as.
@@ -398,6 +424,90 @@ pub async fn page_through<R, C: serde::Serialize + serde::de::DeserializeOwned>(
     }
     pages.concat()
 }
+
+/// The ids of `rows` in `order`: ascending as `by(field, a, b)` compares them, or the reverse.
+pub fn sorted<R, F: Copy>(
+    rows: &[&R],
+    order: Order<F>,
+    id: impl Fn(&R) -> Uuid,
+    by: impl Fn(F, &R, &R) -> std::cmp::Ordering,
+) -> Vec<Uuid> {
+    let mut rows = rows.to_vec();
+    rows.sort_by(|a, b| {
+        let o = by(order.field, a, b);
+        if order.direction == Direction::Desc { o.reverse() } else { o }
+    });
+    rows.iter().map(|r| id(r)).collect()
+}
+
+/// Every order on `fields`, both ways: `list(order, size, backward)`, the whole list paged `size`
+/// at a time, gives each row exactly once, as `sorted(order)` has them, for each page size of
+/// `forward` and, paging backward, of `backward`.
+pub async fn check_every_order<F: Copy + std::fmt::Debug>(
+    fields: &[F],
+    sorted: impl Fn(Order<F>) -> Vec<Uuid>,
+    list: impl AsyncFn(Order<F>, u32, bool) -> Vec<Uuid>,
+    forward: &[u32],
+    backward: &[u32],
+) {
+    for &field in fields {
+        for direction in [Direction::Asc, Direction::Desc] {
+            let order = Order::new(field, direction);
+            let expected = sorted(order);
+            for &size in forward {
+                assert_eq!(list(order, size, false).await, expected, "{order:?}, pages of {size}");
+            }
+            for &size in backward {
+                assert_eq!(list(order, size, true).await, expected, "{order:?}, backward pages of {size}");
+            }
+        }
+    }
+}
+
+/// Whether a row passes a filter, as a test case has it.
+pub type Check<R> = Box<dyn Fn(&R) -> bool>;
+
+/// Each filter of `cases` selects the rows of `all` that its check accepts: `check(filter,
+/// matching)` for each; the fixtures make most filters (12 at least) select some rows, not all.
+pub async fn check_filters<R, F>(all: &[&R], cases: &[(F, Check<R>)], check: impl AsyncFn(&F, &[&R])) {
+    let mut matched_some = 0;
+    for (filter, accepts) in cases {
+        let matching: Vec<&R> = all.iter().copied().filter(|r| accepts(r)).collect();
+        matched_some += usize::from(!matching.is_empty() && matching.len() < all.len());
+        check(filter, &matching).await;
+    }
+    assert!(matched_some >= 12, "the fixtures should make most filters select something ({matched_some})");
+}
+
+/// Defines `async fn pages(store, filter, order, size, total, backward) -> Vec<Uuid>`, every page
+/// of a keyset-paged list for `filter` in `order`, `size` at a time, forward or `backward`
+/// ([`page_through`]): the list of `$row`s by `$forward` and `$backward`.
+#[allow(unused_macros)] // each test binary uses a different part
+macro_rules! keyset_pages {
+    ($row:ty, $filter:ty, $order:ty, $cursor:ty, $forward:path, $backward:path) => {
+        /// Every page of the list for `filter` in `order`, `size` at a time, forward or `backward`.
+        async fn pages<S: carnet_projections::ProjectionStore>(
+            store: &S,
+            filter: &$filter,
+            order: $order,
+            size: u32,
+            total: usize,
+            backward: bool,
+        ) -> Vec<uuid::Uuid> {
+            let list = async |cursor: Option<&$cursor>| {
+                if backward {
+                    $backward(store.db(), filter, order, size, cursor).await.unwrap()
+                } else {
+                    $forward(store.db(), filter, order, size, cursor).await.unwrap()
+                }
+            };
+            $crate::common::page_through(list, |r: &$row| (r.id, r.cursor(order.field)), size, total, backward, filter)
+                .await
+        }
+    };
+}
+#[allow(unused_imports)] // each test binary uses a different part
+pub(crate) use keyset_pages;
 
 /// Rebuilds every read model from the whole log with Carnet's codec, as `carnet rebuild` does.
 pub async fn rebuild<S: ProjectionStore>(store: &S) -> Result<CatchUpProgress, ProjectionError> {

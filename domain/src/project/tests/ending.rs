@@ -4,9 +4,7 @@ use super::*;
 
 #[test]
 fn a_pause_keeps_the_phase_open_and_resuming_continues_it() {
-    let state = given::<Project>(prototyping())
-        .when(C::PauseProject { on: day("2026-04-01"), reason: reason() })
-        .then([E::ProjectPaused { on: day("2026-04-01"), reason: reason() }]);
+    let state = becomes(prototyping(), C::PauseProject { on: day("2026-04-01"), reason: reason() }, paused());
     assert_eq!(state.status, Some(S::Paused));
     assert_eq!(state.open_phase().map(|p| p.phase), Some(Phase::Prototyping));
     state.check_invariants().unwrap();

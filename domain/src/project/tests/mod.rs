@@ -60,6 +60,13 @@ fn submitted_with(support_mode: SupportMode) -> Vec<ProjectEvent> {
 fn submitted() -> Vec<ProjectEvent> {
     submitted_with(SupportMode::Incubation)
 }
+/// `command`, on a project with the history `before`, records exactly what the fixture `after`
+/// holds beyond it: the state it leaves.
+#[track_caller]
+fn becomes(before: Vec<ProjectEvent>, command: ProjectCommand, after: Vec<ProjectEvent>) -> ProjectState {
+    let recorded = after.strip_prefix(before.as_slice()).expect("`after` goes on from `before`").to_vec();
+    given::<Project>(before).when(command).then(recorded)
+}
 fn then(mut events: Vec<ProjectEvent>, more: impl IntoIterator<Item = ProjectEvent>) -> Vec<ProjectEvent> {
     events.extend(more);
     events

@@ -101,9 +101,7 @@ fn acceptance_needs_a_qualification() {
 
 #[test]
 fn a_qualified_project_can_be_declined() {
-    let state = given::<Project>(qualifying())
-        .when(C::DeclineProject { on: day("2026-01-20"), reason: reason() })
-        .then([E::ProjectDeclined { on: day("2026-01-20"), reason: reason() }]);
+    let state = becomes(qualifying(), C::DeclineProject { on: day("2026-01-20"), reason: reason() }, declined());
     assert_eq!(state.status, Some(S::Declined));
     assert_eq!(state.status_before_terminal, Some(S::Qualifying));
 }
