@@ -146,33 +146,46 @@ pub enum ProofError {
     RootMismatch,
 }
 
+/// The walk of RFC 9162's verification algorithms up the tree: `f` the node's index at the
+/// current level, `s` the last node's.
+struct Walk {
+    f: u64,
+    s: u64,
+}
+
+impl Walk {
+    /// One level up, for the next proof hash: whether that hash is a left sibling (hashed
+    /// before). Past the right edge (`f == s`, `f` even) it climbs the levels where the node has
+    /// no sibling. `WrongLength` when the walk is already at the root.
+    fn up(&mut self) -> Result<bool, ProofError> {
+        if self.s == 0 {
+            return Err(ProofError::WrongLength);
+        }
+        let left = self.f & 1 == 1 || self.f == self.s;
+        if left && self.f & 1 == 0 {
+            while self.f & 1 == 0 && self.f != 0 {
+                self.f >>= 1;
+                self.s >>= 1;
+            }
+        }
+        self.f >>= 1;
+        self.s >>= 1;
+        Ok(left)
+    }
+}
+
 /// RFC 9162 §2.1.3.2: whether `proof` shows leaf `index` (its leaf hash `leaf`) in the tree of
 /// `size` leaves whose root is `root`.
 pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root: &Hash) -> Result<(), ProofError> {
     if index >= size {
         return Err(ProofError::IndexOutOfRange { index, size });
     }
-    let (mut f, mut s) = (index, size - 1);
+    let mut walk = Walk { f: index, s: size - 1 };
     let mut r = *leaf;
     for p in proof {
-        if s == 0 {
-            return Err(ProofError::WrongLength);
-        }
-        if f & 1 == 1 || f == s {
-            r = node_hash(p, &r);
-            if f & 1 == 0 {
-                while f & 1 == 0 && f != 0 {
-                    f >>= 1;
-                    s >>= 1;
-                }
-            }
-        } else {
-            r = node_hash(&r, p);
-        }
-        f >>= 1;
-        s >>= 1;
+        r = if walk.up()? { node_hash(p, &r) } else { node_hash(&r, p) };
     }
-    if s != 0 {
+    if walk.s != 0 {
         return Err(ProofError::WrongLength);
     }
     if r != *root {
@@ -209,32 +222,21 @@ pub fn verify_consistency(
     }
     path.extend_from_slice(proof);
     let Some((head, rest)) = path.split_first() else { return Err(ProofError::WrongLength) };
-    let (mut f, mut s) = (first - 1, second - 1);
-    while f & 1 == 1 {
-        f >>= 1;
-        s >>= 1;
+    let mut walk = Walk { f: first - 1, s: second - 1 };
+    while walk.f & 1 == 1 {
+        walk.f >>= 1;
+        walk.s >>= 1;
     }
     let (mut fr, mut sr) = (*head, *head);
     for c in rest {
-        if s == 0 {
-            return Err(ProofError::WrongLength);
-        }
-        if f & 1 == 1 || f == s {
+        if walk.up()? {
             fr = node_hash(c, &fr);
             sr = node_hash(c, &sr);
-            if f & 1 == 0 {
-                while f & 1 == 0 && f != 0 {
-                    f >>= 1;
-                    s >>= 1;
-                }
-            }
         } else {
             sr = node_hash(&sr, c);
         }
-        f >>= 1;
-        s >>= 1;
     }
-    if s != 0 {
+    if walk.s != 0 {
         return Err(ProofError::WrongLength);
     }
     if fr != *first_root || sr != *second_root {

@@ -67,7 +67,8 @@ async fn read_nodes(store: &AnyStore, nodes: &BTreeSet<Node>) -> Result<HashMap<
     let list: Vec<Node> = nodes.iter().copied().collect();
     let mut args = vec![];
     let sql = format!("select level, idx, hash from log_tree_nodes where {}", nodes_condition(&list, 1, &mut args));
-    let rows = on_pool!(store, reader pool => sqlx::query_as_with(&sql, backend::Db::bind_args(args)?).fetch_all(pool).await?);
+    let rows =
+        on_pool!(store, reader pool => sqlx::query_as_with(&sql, backend::Db::bind_args(args)?).fetch_all(pool).await?);
     let found = by_node(rows)?;
     if let Some(missing) = list.iter().find(|n| !found.contains_key(n)) {
         return Err(StoreError::unexpected(format!(
@@ -79,7 +80,10 @@ async fn read_nodes(store: &AnyStore, nodes: &BTreeSet<Node>) -> Result<HashMap<
 }
 
 /// Runs `compute` over the stored tree: once to learn which nodes it reads, then on them.
-async fn over_stored<T>(store: &AnyStore, compute: impl Fn(&mut dyn FnMut(Node) -> Hash) -> T) -> Result<T, StoreError> {
+async fn over_stored<T>(
+    store: &AnyStore,
+    compute: impl Fn(&mut dyn FnMut(Node) -> Hash) -> T,
+) -> Result<T, StoreError> {
     let needed = merkle::nodes_needed(|node| {
         compute(node);
     });
@@ -147,8 +151,7 @@ pub async fn leaf_index(store: &AnyStore, global_position: i64) -> Result<Option
 
 /// The events of leaves `from..to`, in leaf order, as `(leaf index, global position)`.
 pub async fn leaves(store: &AnyStore, from: u64, to: u64) -> Result<Vec<(u64, i64)>, StoreError> {
-    const SQL: &str =
-        "select leaf_index, global_position from log_leaves where leaf_index >= $1 and leaf_index < $2 order by leaf_index";
+    const SQL: &str = "select leaf_index, global_position from log_leaves where leaf_index >= $1 and leaf_index < $2 order by leaf_index";
     let rows: Vec<(i64, i64)> = on_pool!(store, reader pool => {
         sqlx::query_as(SQL).bind(from as i64).bind(to as i64).fetch_all(pool).await?
     });
@@ -206,30 +209,12 @@ pub async fn extend(store: &AnyStore, max: usize) -> Result<TreeHead, StoreError
             leaves.push((frontier.size(), *position));
             frontier.push(merkle::leaf_hash(&hash), &mut |node, hash| nodes.push((node, hash)));
         }
-        for chunk in nodes.chunks(ROWS_PER_INSERT) {
-            let mut args = Vec::with_capacity(chunk.len() * 3);
-            let values: Vec<String> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, (node, hash))| {
-                    args.extend([Arg::Int(i64::from(node.level)), Arg::Int(node.index as i64), Arg::Bytes(hash.to_vec())]);
-                    format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)
-                })
-                .collect();
-            let sql = format!("insert into log_tree_nodes (level, idx, hash) values {}", values.join(", "));
-            sqlx::query_with(&sql, backend::Db::bind_args(args)?).execute(&mut *tx).await?;
-        }
-        for chunk in leaves.chunks(ROWS_PER_INSERT) {
-            let mut args = Vec::with_capacity(chunk.len() * 2);
-            let values: Vec<String> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, (index, position))| {
-                    args.extend([Arg::Int(*index as i64), Arg::Int(*position)]);
-                    format!("(${}, ${})", 2 * i + 1, 2 * i + 2)
-                })
-                .collect();
-            let sql = format!("insert into log_leaves (leaf_index, global_position) values {}", values.join(", "));
+        let nodes = nodes.iter().map(|(node, hash)| {
+            vec![Arg::Int(i64::from(node.level)), Arg::Int(node.index as i64), Arg::Bytes(hash.to_vec())]
+        });
+        let leaves = leaves.iter().map(|(index, position)| vec![Arg::Int(*index as i64), Arg::Int(*position)]);
+        let inserts = [inserts("log_tree_nodes (level, idx, hash)", nodes), inserts("log_leaves (leaf_index, global_position)", leaves)];
+        for (sql, args) in inserts.into_iter().flatten() {
             sqlx::query_with(&sql, backend::Db::bind_args(args)?).execute(&mut *tx).await?;
         }
         let last = Checkpoint { transaction_id: last_tx, global_position: last_position };
@@ -242,6 +227,30 @@ pub async fn extend(store: &AnyStore, max: usize) -> Result<TreeHead, StoreError
         tx.commit().await?;
         Ok(TreeHead { size: frontier.size(), root: frontier.root(), last })
     })
+}
+
+/// The statements that insert `rows` into `table (columns…)`, [`ROWS_PER_INSERT`] rows each.
+fn inserts(table: &str, rows: impl Iterator<Item = Vec<Arg>>) -> Vec<(String, Vec<Arg>)> {
+    let rows: Vec<Vec<Arg>> = rows.collect();
+    rows.chunks(ROWS_PER_INSERT)
+        .map(|chunk| {
+            let mut args = Vec::with_capacity(chunk.len() * chunk.first().map_or(0, Vec::len));
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|row| {
+                    let placeholders: Vec<String> = row
+                        .iter()
+                        .map(|arg| {
+                            args.push(arg.clone());
+                            format!("${}", args.len())
+                        })
+                        .collect();
+                    format!("({})", placeholders.join(", "))
+                })
+                .collect();
+            (format!("insert into {table} values {}", values.join(", ")), args)
+        })
+        .collect()
 }
 
 /// Extends the tree until it holds every committed event ([`extend`] by batches of `batch`).
