@@ -2,6 +2,7 @@
 //! in reading order, its roots and proofs those of RFC 9162 over the events' hashes, on SQLite and
 //! on PostgreSQL, each on a fresh database.
 
+use carnet_store::integrity::checkpoint::{self, CheckpointSigner, CheckpointVerifier};
 use carnet_store::integrity::merkle::{self, leaf_hash, verify_consistency, verify_inclusion};
 use carnet_store::integrity::{self, Hash, tree};
 use carnet_store::*;
@@ -17,6 +18,7 @@ for_each_backend!(
     every_event_is_proved_in_every_later_tree_and_every_tree_extends_the_earlier,
     two_extenders_at_once_build_one_tree,
     sizes_beyond_the_tree_are_refused,
+    checkpoints_are_issued_signed_and_each_extends_the_one_before,
 );
 
 async fn append(store: &AnyStore, category: &str, count: usize) {
@@ -140,4 +142,108 @@ async fn sizes_beyond_the_tree_are_refused(store: impl IntoAnyStore, _: Backend)
     assert!(tree::inclusion_proof(&store, 4, 4).await.is_err(), "leaf 4 of a tree of 4");
     assert!(tree::consistency_proof(&store, 3, 2).await.is_err(), "backwards");
     assert!(tree::consistency_proof(&store, 2, 5).await.is_err(), "beyond");
+}
+
+async fn checkpoints_are_issued_signed_and_each_extends_the_one_before(store: impl IntoAnyStore, _: Backend) {
+    let store = store.into_any();
+    let (_, signer) = CheckpointSigner::generate("carnet.test/log").unwrap();
+    let verifier = CheckpointVerifier::new(signer.verifier_key()).unwrap();
+    assert_eq!(checkpoint::issue(&store, &signer).await.unwrap(), None, "nothing to sign in an empty log");
+    let mut issued = vec![];
+    for count in [2, 3, 1] {
+        append(&store, "project", count).await;
+        let total = event_hashes(&store).await.len() as u64;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let stored = loop {
+            // another test's open transaction on the same PostgreSQL server holds the tree back
+            match checkpoint::issue(&store, &signer).await.unwrap() {
+                Some(c) if c.size == total => break c,
+                _ => assert!(Instant::now() < deadline, "no checkpoint of all {total} events"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let opened = checkpoint::open(&stored.note, &verifier).unwrap();
+        assert_eq!((opened.size, opened.root), (stored.size, stored.root));
+        assert_eq!(opened.root, tree::root_at(&store, opened.size).await.unwrap());
+        assert_eq!(checkpoint::latest(&store).await.unwrap().as_ref(), Some(&stored));
+        assert_eq!(checkpoint::issue(&store, &signer).await.unwrap(), None, "nothing new: no new checkpoint");
+        issued.push(opened);
+    }
+    for pair in issued.windows(2) {
+        let proof = tree::consistency_proof(&store, pair[0].size, pair[1].size).await.unwrap();
+        verify_consistency(pair[0].size, pair[1].size, &pair[0].root, &pair[1].root, &proof).unwrap();
+    }
+    let first = checkpoint::covering(&store, 1).await.unwrap().unwrap();
+    assert_eq!(first.size, issued[0].size, "the first checkpoint that holds leaf 0");
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL: a transaction that took its position early and commits late
+
+/// Holds its append's transaction open (after the insert, before the commit) until released.
+struct HoldOpen {
+    inside: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    release: tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+}
+
+impl InlineHook for HoldOpen {
+    fn run<'c>(
+        &'c self,
+        _: TxConn<'c>,
+        _: &'c [RecordedEvent],
+    ) -> futures::future::BoxFuture<'c, Result<(), StoreError>> {
+        Box::pin(async move {
+            if let Some(inside) = self.inside.lock().unwrap().take() {
+                let _ = inside.send(());
+            }
+            if let Some(release) = self.release.lock().await.take() {
+                let _ = release.await;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// No tree (and so no checkpoint) ever covers a place where an event may still commit: while a
+/// transaction that took its position early is open, the tree stops before it, though a later
+/// one committed; once it commits, both come in, in reading order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_the_tree_never_covers_an_event_in_flight() {
+    let db = carnet_testkit::postgres().await;
+    let store = db.store.clone().into_any();
+    append(&store, "project", 1).await;
+    let before = extend_to_all(&store).await;
+
+    let (inside_tx, inside_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel();
+    let hold =
+        HoldOpen { inside: std::sync::Mutex::new(Some(inside_tx)), release: tokio::sync::Mutex::new(Some(release_rx)) };
+    let late = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let events = [NewEvent::new("Happened", json!({ "late": true }))];
+            let stream = StreamId::new("project", Uuid::new_v4());
+            let metadata = carnet_testkit::metadata("person-tree");
+            let part = StreamAppend {
+                stream: &stream,
+                expected: ExpectedVersion::NoStream,
+                events: &events,
+                metadata: &metadata,
+            };
+            store.append_with(part, Some(&hold)).await
+        })
+    };
+    inside_rx.await.unwrap();
+    append(&store, "project", 1).await;
+    let (_, signer) = CheckpointSigner::generate("carnet.test/log").unwrap();
+    let during = tree::extend_all(&store, 100).await.unwrap();
+    assert_eq!(during.size, before.size, "the tree went past an open transaction");
+    assert_eq!(checkpoint::issue(&store, &signer).await.unwrap().map(|c| c.size), Some(before.size));
+
+    release_tx.send(()).unwrap();
+    late.await.unwrap().unwrap();
+    let after = extend_to_all(&store).await;
+    assert_eq!(after.size, before.size + 2);
+    let leaves: Vec<Hash> = event_hashes(&store).await.iter().map(|h| leaf_hash(h)).collect();
+    assert_eq!(after.root, naive_root(&leaves), "both, in reading order");
 }

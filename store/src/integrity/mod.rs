@@ -303,6 +303,7 @@ pub fn hashed_events(store: &AnyStore, after: Checkpoint) -> BoxStream<'_, Resul
     on_backend!(store, s => s.hashed_events(after))
 }
 
+pub mod checkpoint;
 pub mod merkle;
 pub mod tree;
 mod seals;

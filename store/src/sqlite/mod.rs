@@ -364,6 +364,11 @@ pub(crate) use feed::FEED_DIALECT;
 mod integrity;
 pub(crate) mod keys;
 
+/// `column` as `timestamp_text` writes it: the column itself (times are stored as that text).
+pub(crate) fn time_text(column: &str) -> String {
+    column.to_owned()
+}
+
 /// What statements written once bind with ([`crate::BindArgs`]).
 pub(crate) type Db = sqlx::Sqlite;
 
