@@ -9,7 +9,7 @@
 //!   start a development server with demo data). `carnet.toml` in the working directory is
 //!   optional when not named; it is looked for there only, not in parent folders.
 //! - An unknown key, at the top or in any table (`[[oidc]]`, `[rate_limit]`, `[sealing]`,
-//!   `[websocket]`, `[expensive_queries]`, `[master_keys]`): every configuration type denies
+//!   `[checkpoints]`, `[websocket]`, `[expensive_queries]`, `[master_keys]`): every configuration type denies
 //!   unknown fields (a new table must too: the unit test's table lists one key of each), and
 //!   the error's path tells which table.
 //! - **Unknown `CARNET_*` variables are refused too** (`CARNET_PROT=9000`, `CARNET_DATABSE_URL`):
@@ -98,6 +98,10 @@ pub struct Config {
     /// Global seals of the log (`[sealing]`: `enabled`, `every_events`, `every_seconds`; by
     /// default every 1 000 events or 60 s, whichever comes first). See `carnet_store::integrity`.
     pub sealing: carnet_store::integrity::SealPolicy,
+    /// Signed checkpoints of the log's Merkle tree (`[checkpoints]`: `enabled`, `every_ms`,
+    /// `key_file`, `origin`; by default every second, the key in `data/checkpoint-key`,
+    /// generated in development, required in production). See `carnet_lab::checkpoints`.
+    pub checkpoints: carnet_lab::checkpoints::CheckpointConfig,
 }
 
 impl Default for Config {
@@ -124,6 +128,7 @@ impl Default for Config {
             expensive_queries: Default::default(),
             access_log_retention_days: 180,
             sealing: Default::default(),
+            checkpoints: Default::default(),
         }
     }
 }
@@ -146,6 +151,22 @@ impl Config {
     pub fn load_master_keys(&self, create: bool) -> anyhow::Result<Arc<MasterKeys>> {
         let development_file = (self.profile == Profile::Development).then(|| Path::new(&self.master_key_file));
         carnet_lab::master_keys::load(self.master_keys.as_ref(), development_file, create)
+    }
+
+    /// The checkpoint signer: the key of `checkpoints.key_file`, generated there first in
+    /// development; in production the file is required (`carnet_lab::checkpoints::load_signer`).
+    pub fn load_checkpoint_signer(&self) -> anyhow::Result<carnet_store::integrity::checkpoint::CheckpointSigner> {
+        let generate_as = (self.profile == Profile::Development).then_some(self.checkpoints.origin.as_str());
+        carnet_lab::checkpoints::load_signer(Path::new(&self.checkpoints.key_file), generate_as)
+    }
+
+    /// What the server remembers of the checkpoints it issued (`None` when it issues none).
+    pub fn load_remembered(&self) -> anyhow::Result<Option<carnet_lab::checkpoints::Remembered>> {
+        if !self.checkpoints.enabled {
+            return Ok(None);
+        }
+        let signer = self.load_checkpoint_signer()?;
+        Ok(Some(carnet_lab::checkpoints::Remembered::load(self.checkpoints.latest_file(), signer)?))
     }
 
     /// Defaults, then the file named by `CARNET_CONFIG` (which must be readable) or else
@@ -377,6 +398,10 @@ mod tests {
                 (
                     "[expensive_queries]\nconcurency = 5".into(),
                     "unknown key `concurency` in `expensive_queries`; the accepted keys in `expensive_queries` are:",
+                ),
+                (
+                    "[checkpoints]\nevery_s = 5".into(),
+                    "unknown key `every_s` in `checkpoints`; the accepted keys in `checkpoints` are: enabled, every_ms, key_file, origin",
                 ),
                 (
                     "[master_keys]\ncurrent = \"k\"\nkeys = {}\ncurent = \"k\"".into(),

@@ -44,6 +44,11 @@ enum Command {
     Verify(cli::verify::Args),
     /// Seal every committed, unsealed event now (`carnet serve` also seals periodically).
     Seal,
+    /// Sign a checkpoint of the log's Merkle tree now and print it (`carnet serve` signs one every
+    /// second while events arrive).
+    Checkpoint,
+    /// Print the public key checkpoints verify with; `--new FILE --origin NAME` makes a signing key.
+    CheckpointKey(cli::checkpoint::KeyArgs),
 }
 
 #[tokio::main]
@@ -65,5 +70,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Token(args) => cli::token::run(&config, args),
         Command::Verify(args) => cli::verify::run(&config, args).await,
         Command::Seal => cli::seal::run(&config).await,
+        Command::Checkpoint => cli::checkpoint::run(&config).await,
+        Command::CheckpointKey(args) => cli::checkpoint::key(&config, args),
     }
 }

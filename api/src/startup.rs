@@ -93,7 +93,13 @@ impl Application {
         let master_keys = config.load_master_keys(true).context("master keys")?;
         let lab = Lab::new(store.clone(), config.reference_prefix.clone(), master_keys);
         let live = LiveFeed::start(store.clone()).await.context("cannot start following the event log")?;
-        let log_guard = LogGuard::start(store.clone()).await.context("cannot check that the log is whole")?;
+        // signed checkpoints of the log's tree; the last one issued is checked against the log
+        let remembered = config.load_remembered().context("checkpoints")?;
+        let log_guard =
+            LogGuard::start(store.clone(), remembered.clone()).await.context("cannot check that the log is whole")?;
+        if let Some(remembered) = remembered {
+            carnet_lab::checkpoints::start(store.clone(), remembered, &config.checkpoints);
+        }
         // periodic global seals of the log (tamper evidence, DESIGN §3.3)
         carnet_store::integrity::start_sealer(store.clone(), config.sealing.clone());
         let auth = Authenticator::new(verifier.clone(), lab.clone(), config.first_login);
@@ -134,6 +140,8 @@ impl Application {
                 .route("/healthz", web::get().to(routes::healthz))
                 .route("/readyz", web::get().to(routes::readyz))
                 .route("/metrics", web::get().to(routes::metrics))
+                .route("/checkpoint", web::get().to(routes::checkpoint))
+                .route("/checkpoint/key", web::get().to(routes::checkpoint_key))
         })
         .listen(listener)?
         // graceful shutdown: on SIGINT/SIGTERM, in-flight requests get this long to finish

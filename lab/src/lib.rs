@@ -6,7 +6,8 @@
 //!
 //! Layout: [`codec`] (Carnet's codec and the personal fields of its events), [`Lab`] (every change is [`Lab::execute`]: load → decide → append with the inline
 //! projections in the same transaction, DESIGN §2; references from their allocation streams),
-//! [`demo`] (the demo data a new database gets, through `Lab`), [`export`] (`carnet export`:
+//! [`checkpoints`] (the checkpointer of the log's Merkle tree, its signing key outside the
+//! database, and the last checkpoint it issued), [`demo`] (the demo data a new database gets, through `Lab`), [`export`] (`carnet export`:
 //! the log with its hashes, for auditors), [`live`] (the one follower of the log that the
 //! subscriptions filter), [`log_check`] (is the log whole: one check for `carnet verify`, the
 //! `integrity` query and `/readyz`), [`master_keys`] (the keys that wrap people's data keys:
@@ -22,6 +23,7 @@
 //! is real history. Printing, progress bars and exit codes are the command line's
 //! (`api/src/cli/`); this crate returns what they print.
 
+pub mod checkpoints;
 pub mod codec;
 pub mod demo;
 pub mod export;

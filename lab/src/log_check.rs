@@ -1,20 +1,24 @@
 //! Is the log whole? One check for `carnet verify`, the auditors' `integrity` query and
 //! `/readyz`, so that they cannot disagree.
 //!
-//! Three questions, cheapest last in [`verify`] (a broken hash chain is the first broken place
+//! Four questions, cheapest last in [`verify`] (a broken hash chain is the first broken place
 //! and is reported first), all of them in [`LogGuard`] except the chains:
 //! 1. every hash chain and seal verifies (`carnet_store::integrity`);
 //! 2. the log reaches as far as it was ever seen to (`carnet_store::extent`): `truncate events`
 //!    or deleting the newest events is [`BreachKind::LogCut`], never "intact, 0 events";
 //! 3. every entity of the read models is backed by its stream's events
 //!    (`carnet_projections::backing`): a log that lost what the read models were built from is
-//!    [`BreachKind::ReadModelAhead`].
+//!    [`BreachKind::ReadModelAhead`];
+//! 4. the log holds the tree of the last checkpoint this server issued (kept outside the database,
+//!    [`crate::checkpoints::Remembered`]): a restored older dump or a rewritten history is
+//!    [`BreachKind::CheckpointDiffers`], naming the sizes.
 //!
 //! [`LogGuard`] runs 2 and 3 at start and every [`GUARD_PERIOD`] in the server and keeps the
 //! outcome for `/readyz`, which then fails, naming the breach, until someone repairs the
 //! database (a restore of a good backup, then a restart). It also remembers the furthest
 //! position this process saw, which catches a cut that emptied the recorded mark too.
 
+use crate::checkpoints::Remembered;
 use carnet_store::AnyStore;
 use carnet_store::extent::{self, ExtentCheck};
 use carnet_store::integrity::{self, Breach, BreachKind, Progress, RecordedSeal, Report};
@@ -33,15 +37,17 @@ pub enum CheckError {
     Projection(#[from] carnet_projections::ProjectionError),
 }
 
-/// The whole verification: chains and seals, then the log's extent, then the read models.
+/// The whole verification: chains and seals, then the log's extent, then the read models, then
+/// the last checkpoint this server issued (`remembered`, see [`crate::checkpoints`]).
 pub async fn verify(
     store: &AnyStore,
     recorded: &[RecordedSeal],
+    remembered: Option<&Remembered>,
     on_progress: impl FnMut(Progress) + Send,
 ) -> Result<Report, CheckError> {
     let report = integrity::verify_against(store, recorded, on_progress).await?;
     let Report::Intact(summary) = report else { return Ok(report) };
-    Ok(match whole(store, None, summary.events).await? {
+    Ok(match whole(store, None, remembered, summary.events).await? {
         Some(breach) => Report::Broken(breach),
         None => Report::Intact(summary),
     })
@@ -49,7 +55,12 @@ pub async fn verify(
 
 /// Checks 2 and 3 of the module's documentation; `seen_here`: the furthest position the caller
 /// saw itself; `events_checked`: what the breach reports as verified before it.
-async fn whole(store: &AnyStore, seen_here: Option<i64>, events_checked: u64) -> Result<Option<Breach>, CheckError> {
+async fn whole(
+    store: &AnyStore,
+    seen_here: Option<i64>,
+    remembered: Option<&Remembered>,
+    events_checked: u64,
+) -> Result<Option<Breach>, CheckError> {
     if let ExtentCheck::Cut { seen, last } = extent::check(store, seen_here).await? {
         return Ok(Some(Breach {
             global_position: last,
@@ -70,6 +81,19 @@ async fn whole(store: &AnyStore, seen_here: Option<i64>, events_checked: u64) ->
             events_checked,
         }));
     }
+    if let Some(reason) = match remembered {
+        Some(remembered) => remembered.check(store).await?,
+        None => None,
+    } {
+        return Ok(Some(Breach {
+            global_position: None,
+            stream_id: None,
+            stream_version: None,
+            seal: None,
+            kind: BreachKind::CheckpointDiffers { reason },
+            events_checked,
+        }));
+    }
     Ok(None)
 }
 
@@ -78,6 +102,7 @@ async fn whole(store: &AnyStore, seen_here: Option<i64>, events_checked: u64) ->
 #[derive(Clone, Default)]
 pub struct LogGuard {
     inner: Arc<Mutex<GuardState>>,
+    remembered: Option<Remembered>,
 }
 
 #[derive(Default)]
@@ -91,8 +116,8 @@ struct GuardState {
 impl LogGuard {
     /// Checks once now (so that `/readyz` is right from the first request), then every
     /// [`GUARD_PERIOD`] until the process ends.
-    pub async fn start(store: AnyStore) -> Result<Self, CheckError> {
-        let guard = Self::default();
+    pub async fn start(store: AnyStore, remembered: Option<Remembered>) -> Result<Self, CheckError> {
+        let guard = Self { remembered, ..Self::default() };
         guard.check(&store).await?;
         let watcher = guard.clone();
         tokio::spawn(async move {
@@ -112,7 +137,7 @@ impl LogGuard {
     /// Runs the check and keeps its outcome.
     pub async fn check(&self, store: &AnyStore) -> Result<Option<String>, CheckError> {
         let seen = self.lock().seen;
-        let breach = whole(store, seen, 0).await?.map(|b| b.to_string());
+        let breach = whole(store, seen, self.remembered.as_ref(), 0).await?.map(|b| b.to_string());
         let last = extent::last_position(store).await?;
         let mut state = self.lock();
         state.seen = state.seen.max(last);
@@ -121,6 +146,11 @@ impl LogGuard {
         }
         state.breach = breach.clone();
         Ok(breach)
+    }
+
+    /// The last checkpoint this server issued, if it issues them.
+    pub fn remembered(&self) -> Option<&Remembered> {
+        self.remembered.as_ref()
     }
 
     /// What the last check found wrong, in words; `None` when the log was whole.

@@ -57,6 +57,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the store's pool was closed (the process is stopping): a background task ends.
+    pub fn is_pool_closed(&self) -> bool {
+        matches!(self, Self::Unavailable(sqlx::Error::PoolClosed))
+    }
+
     pub(crate) fn unexpected(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Unexpected(e.into())
     }

@@ -621,7 +621,8 @@ const ROTATION_BATCH: i64 = 500;
 /// first key it cannot open, naming its master key; running it again resumes.
 pub async fn rotate<S: crate::EventStore>(store: &S, master: &MasterKeys) -> Result<Rotation, StoreError> {
     let (current, _) = master.current()?;
-    let mut done = Rotation { already_current: crate::key_table::count_wrapped_by(store, current).await?, ..Rotation::default() };
+    let mut done =
+        Rotation { already_current: crate::key_table::count_wrapped_by(store, current).await?, ..Rotation::default() };
     let mut after = Uuid::nil();
     loop {
         let batch = crate::key_table::to_rotate(store, current, after, ROTATION_BATCH).await?;

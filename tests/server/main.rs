@@ -17,6 +17,7 @@
 
 mod access;
 mod access_log;
+mod checkpoints;
 mod config;
 mod demo;
 mod erasure;

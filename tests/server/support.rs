@@ -249,8 +249,19 @@ pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_a
             .display()
             .to_string(),
         master_keys: Some(carnet_lab::master_keys::MasterKeysConfig::of(&test_master_keys())),
+        // never the working tree's data/: one checkpoint key per test run
+        checkpoints: carnet_lab::checkpoints::CheckpointConfig {
+            key_file: std::env::temp_dir()
+                .join(format!("carnet-test-checkpoint-key-{}", uuid::Uuid::new_v4().simple()))
+                .display()
+                .to_string(),
+            ..Default::default()
+        },
         ..Default::default()
     };
+    // a key made beforehand, as production requires
+    let (key, _) = carnet_store::integrity::checkpoint::CheckpointSigner::generate("carnet.test/log").expect("a key");
+    carnet_lab::checkpoints::write_key(std::path::Path::new(&config.checkpoints.key_file), &key).expect("key file");
     tweak(&mut config);
     let secret = PathBuf::from(&config.jwt_secret_file);
     let app = carnet_api::startup::Application::build(config).await.expect("build the application");

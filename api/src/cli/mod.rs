@@ -3,6 +3,7 @@
 //! `carnet_projections`, [`carnet_api::startup`]); these files open the store, draw the progress
 //! bars (only when stderr is a terminal) and print the outcome.
 
+pub mod checkpoint;
 pub mod export;
 pub mod migrate;
 pub mod rebuild;

@@ -78,7 +78,9 @@ impl IntegrityQuery {
                 ))
             })?;
         let report =
-            carnet_lab::log_check::verify(&caller.state.store, &recorded, |_| {}).await.map_err(|e| caller.fail(e))?;
+            carnet_lab::log_check::verify(&caller.state.store, &recorded, caller.state.log_guard.remembered(), |_| {})
+                .await
+                .map_err(|e| caller.fail(e))?;
         Ok(match report {
             Report::Intact(s) => Integrity {
                 intact: true,

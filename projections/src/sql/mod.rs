@@ -275,8 +275,12 @@ fn count_statement(kind: &'static str) {
 pub(crate) async fn execute(conn: &mut Conn<'_>, sql: &str, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
     count_statement("write");
     match conn {
-        Conn::Pg(c) => Ok(sqlx::query_with(sql, sqlx::Postgres::bind_args(args)?).execute(&mut **c).await?.rows_affected()),
-        Conn::Lite(c) => Ok(sqlx::query_with(sql, sqlx::Sqlite::bind_args(args)?).execute(&mut **c).await?.rows_affected()),
+        Conn::Pg(c) => {
+            Ok(sqlx::query_with(sql, sqlx::Postgres::bind_args(args)?).execute(&mut **c).await?.rows_affected())
+        }
+        Conn::Lite(c) => {
+            Ok(sqlx::query_with(sql, sqlx::Sqlite::bind_args(args)?).execute(&mut **c).await?.rows_affected())
+        }
     }
 }
 

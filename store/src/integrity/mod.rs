@@ -305,8 +305,8 @@ pub fn hashed_events(store: &AnyStore, after: Checkpoint) -> BoxStream<'_, Resul
 
 pub mod checkpoint;
 pub mod merkle;
-pub mod tree;
 mod seals;
+pub mod tree;
 mod verify;
 pub use seals::*;
 pub use verify::*;

@@ -97,6 +97,9 @@ pub enum BreachKind {
     /// log lost events the read models were built from (emptied, cut, or another database's
     /// read models).
     ReadModelAhead { read_model: String },
+    /// The log does not hold the tree of a checkpoint it signed (one this server remembers
+    /// issuing, or one an auditor or a witness kept): shorter, or another history.
+    CheckpointDiffers { reason: String },
 }
 
 impl fmt::Display for BreachKind {
@@ -136,6 +139,7 @@ impl fmt::Display for BreachKind {
             Self::LogCut { seen, last: None } => {
                 write!(f, "the log is empty, but it was seen to reach global position {seen}: it was emptied")
             }
+            Self::CheckpointDiffers { reason } => write!(f, "{reason}"),
             Self::ReadModelAhead { read_model } => write!(
                 f,
                 "the read model `{read_model}` holds this version, which the log does not have: events the read \

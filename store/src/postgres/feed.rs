@@ -2,8 +2,8 @@
 //! rendered as text for the hash recipe, and every page below the horizon.
 
 use super::{PgStore, decode_row};
-use crate::error::StoreError;
 use crate::arg::BindArgs;
+use crate::error::StoreError;
 use crate::feed::{Decode, FeedBackend, FeedDialect, FeedFilter, Page, Select, Statement};
 use crate::integrity::HashedEvent;
 use crate::model::{Checkpoint, RecordedEvent};
@@ -51,7 +51,8 @@ impl PgStore {
         let mut statement = self.feed_statement(Select::Events, filter, Some(Page::After(after)), limit).await?;
         statement.sql = format!("explain (format json) {}", statement.sql);
         let arguments = sqlx::Postgres::bind_args(statement.binds)?;
-        let plan: serde_json::Value = sqlx::query_with(&statement.sql, arguments).fetch_one(self.pool()).await?.try_get(0)?;
+        let plan: serde_json::Value =
+            sqlx::query_with(&statement.sql, arguments).fetch_one(self.pool()).await?.try_get(0)?;
         Ok(plan[0]["Plan"].clone())
     }
 }

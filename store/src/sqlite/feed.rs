@@ -2,8 +2,8 @@
 //! JSON array, see [`crate::BindArgs`]); no horizon (one writer).
 
 use super::{SqliteStore, decode_row};
-use crate::error::StoreError;
 use crate::arg::BindArgs;
+use crate::error::StoreError;
 use crate::feed::{Decode, FeedBackend, FeedDialect, FeedFilter, HASHED_COLUMNS, Page, Select, Statement};
 use crate::integrity::HashedEvent;
 use crate::model::RecordedEvent;

@@ -1,0 +1,277 @@
+//! The server's checkpointer and its key: signed checkpoints of the log's Merkle tree
+//! (`carnet_store::integrity::checkpoint`), issued off the append path.
+//!
+//! - **The key lives outside the database.** `[checkpoints] key_file` holds the signer key in
+//!   Go's note format (`PRIVATE+KEY+<origin>+<id>+<base64>`), mode 0600; a file that others may
+//!   read is refused. In development a missing file is generated, its origin `[checkpoints]
+//!   origin`; in production it is required (`carnet checkpoint-key --new FILE --origin …` makes
+//!   one and prints its public key). Rotation: a new key file and a restart; checkpoints signed by
+//!   the old key keep verifying with the old public key, which auditors keep.
+//! - **Every second** (`every_ms`) the checkpointer extends the tree with what committed and, if
+//!   it grew, signs a checkpoint of it. Nothing on the append path waits for it or writes more.
+//!   The blind window — how long an event may sit in the log before a signed checkpoint covers
+//!   it — is that period plus one extension.
+//! - **What this server remembers.** Each checkpoint issued is also written beside the key
+//!   (`<key_file>.latest`, outside the database). At start and with every check of the log
+//!   ([`Remembered::check`], run by `log_check::LogGuard`), a log whose tree is shorter than, or
+//!   has another root at the size of, that checkpoint fails `/readyz` and the `integrity` query,
+//!   naming the sizes: a restored older dump, a truncated log or a rewritten history is seen even
+//!   though the database, its seals and its checkpoints were all replaced.
+
+use anyhow::Context;
+use carnet_store::integrity::checkpoint::{self, CheckpointSigner, OpenedCheckpoint};
+use carnet_store::integrity::tree;
+use carnet_store::{AnyStore, StoreError};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// `[checkpoints]` in the configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Whether the server issues checkpoints.
+    pub enabled: bool,
+    /// How often the checkpointer looks for new events, in milliseconds.
+    pub every_ms: u64,
+    /// The signer key (mode 0600). Generated in development when missing; required in production.
+    pub key_file: String,
+    /// The origin (the log's name) of a key generated in development.
+    pub origin: String,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            every_ms: 1_000,
+            key_file: "data/checkpoint-key".into(),
+            origin: "carnet.localhost/log".into(),
+        }
+    }
+}
+
+impl CheckpointConfig {
+    /// Where the last checkpoint this server issued is kept.
+    pub fn latest_file(&self) -> PathBuf {
+        PathBuf::from(format!("{}.latest", self.key_file))
+    }
+}
+
+/// The signer key of `key_file`, generated there first in development (`generate_as`: the
+/// origin of a new key; production passes `None` and requires the file).
+pub fn load_signer(key_file: &Path, generate_as: Option<&str>) -> anyhow::Result<CheckpointSigner> {
+    if !key_file.exists() {
+        let Some(origin) = generate_as else {
+            anyhow::bail!(
+                "the checkpoint key {} is required in production: make one with `carnet checkpoint-key --new {} \
+                 --origin <the log's name, e.g. carnet.education.gouv.fr/log>` and give auditors the public key it prints",
+                key_file.display(),
+                key_file.display()
+            );
+        };
+        let (key, _) = CheckpointSigner::generate(origin)?;
+        write_key(key_file, &key)?;
+        tracing::info!(path = %key_file.display(), origin, "generated a checkpoint signing key");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(key_file)
+            .with_context(|| format!("cannot read the checkpoint key {}", key_file.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "the checkpoint key {} may be read by others (mode {:o}): `chmod 600` it, and make a new key if \
+                 anyone may have copied it",
+                key_file.display(),
+                mode & 0o777
+            );
+        }
+    }
+    let text = std::fs::read_to_string(key_file)
+        .with_context(|| format!("cannot read the checkpoint key {}", key_file.display()))?;
+    CheckpointSigner::from_key(&text).with_context(|| format!("the checkpoint key {}", key_file.display()))
+}
+
+/// Writes a new key file, mode 0600 (its folder made private); fails if it exists.
+pub fn write_key(key_file: &Path, key: &str) -> anyhow::Result<()> {
+    if let Some(dir) = key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        carnet_store::private_files::create_private_dir(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(key_file)
+        .and_then(|mut f| f.write_all(format!("{key}\n").as_bytes()))
+        .with_context(|| format!("cannot create the checkpoint key {}", key_file.display()))
+}
+
+/// The last checkpoint this server issued, as kept beside its key, and the check of the log
+/// against it.
+#[derive(Clone)]
+pub struct Remembered {
+    file: PathBuf,
+    signer: CheckpointSigner,
+    latest: Arc<Mutex<Option<OpenedCheckpoint>>>,
+}
+
+impl Remembered {
+    /// Reads `file` if there is one; a file whose signature does not verify with `signer`'s key
+    /// is refused (it was not written by this key).
+    pub fn load(file: PathBuf, signer: CheckpointSigner) -> anyhow::Result<Self> {
+        let latest = match std::fs::read_to_string(&file) {
+            Ok(note) => Some(
+                checkpoint::open(&note, &signer.verifier())
+                    .with_context(|| format!("the last checkpoint kept in {}", file.display()))?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+        };
+        Ok(Self { file, signer, latest: Arc::new(Mutex::new(latest)) })
+    }
+
+    pub fn signer(&self) -> &CheckpointSigner {
+        &self.signer
+    }
+
+    /// The last checkpoint remembered.
+    pub fn latest(&self) -> Option<OpenedCheckpoint> {
+        self.lock().clone()
+    }
+
+    /// Keeps `note` (just issued) as the last checkpoint, replacing the file atomically.
+    fn remember(&self, note: &str) -> anyhow::Result<()> {
+        let opened = checkpoint::open(note, &self.signer.verifier())?;
+        if self.lock().as_ref().is_some_and(|c| c.size >= opened.size) {
+            return Ok(());
+        }
+        let temporary = self.file.with_extension("latest.tmp");
+        let _ = std::fs::remove_file(&temporary);
+        write_key(&temporary, note.trim_end())?;
+        std::fs::rename(&temporary, &self.file).with_context(|| format!("cannot write {}", self.file.display()))?;
+        *self.lock() = Some(opened);
+        Ok(())
+    }
+
+    /// Whether the log holds the remembered checkpoint's tree (see [`holds`]).
+    pub async fn check(&self, store: &AnyStore) -> Result<Option<String>, StoreError> {
+        let Some(latest) = self.latest() else { return Ok(None) };
+        let source = format!("the last checkpoint this server issued ({})", self.file.display());
+        holds(store, &latest, &source).await
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<OpenedCheckpoint>> {
+        self.latest.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Whether the log holds `checkpoint`'s tree: `Some(why)` when the log is shorter, or has
+/// another root at that size. `source` says whose checkpoint it is, in the message.
+pub async fn holds(
+    store: &AnyStore,
+    checkpoint: &OpenedCheckpoint,
+    source: &str,
+) -> Result<Option<String>, StoreError> {
+    let mut head = tree::head(store).await;
+    if head.as_ref().is_ok_and(|h| h.size < checkpoint.size) {
+        head = tree::extend_all(store, 100_000).await;
+    }
+    let head = match head {
+        Ok(head) => head,
+        Err(StoreError::Unavailable(e)) => return Err(StoreError::Unavailable(e)),
+        Err(e) => return Ok(Some(format!("the log's tree cannot be read ({e})"))),
+    };
+    if head.size < checkpoint.size {
+        return Ok(Some(format!(
+            "the log holds {} events, fewer than the {} of {source}: events were removed, or an older copy of the \
+             database was restored",
+            head.size, checkpoint.size
+        )));
+    }
+    match tree::root_at(store, checkpoint.size).await {
+        Ok(root) if root == checkpoint.root => Ok(None),
+        Ok(_) => Ok(Some(format!(
+            "the first {} events of the log are not those of {source}: the history was rewritten, or another \
+             database was restored",
+            checkpoint.size
+        ))),
+        Err(e) => Ok(Some(format!("the log's tree cannot be read ({e})"))),
+    }
+}
+
+/// Issues a checkpoint of what committed, if anything did, and remembers it: the checkpointer's
+/// step, and `carnet checkpoint`.
+/// A log that does not hold the last checkpoint this server issued gets no checkpoint: signing
+/// its history would vouch for a rollback or a rewrite.
+pub async fn issue(store: &AnyStore, remembered: &Remembered) -> anyhow::Result<Option<checkpoint::StoredCheckpoint>> {
+    if let Some(why) = remembered.check(store).await? {
+        anyhow::bail!("refusing to sign a checkpoint: {why}");
+    }
+    let issued = checkpoint::issue(store, remembered.signer()).await?;
+    // the latest checkpoint stored may be another instance's: remember it too (same key)
+    if let Some(latest) = checkpoint::latest(store).await? {
+        remembered.remember(&latest.note)?;
+    }
+    Ok(issued)
+}
+
+/// Starts the checkpointer (when enabled): every `every_ms`, [`issue`]. It ends with the pool.
+pub fn start(
+    store: AnyStore,
+    remembered: Remembered,
+    config: &CheckpointConfig,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if !config.enabled {
+        return None;
+    }
+    let every = Duration::from_millis(config.every_ms.max(10));
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match issue(&store, &remembered).await {
+                Ok(Some(c)) => tracing::debug!(size = c.size, "checkpoint issued"),
+                Ok(None) => {}
+                Err(e) if e.downcast_ref::<StoreError>().is_some_and(StoreError::is_pool_closed) => break,
+                Err(e) => tracing::error!(error = format!("{e:#}"), "checkpointer: cannot issue a checkpoint"),
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_generates_a_private_key_once_production_requires_one() {
+        let dir = std::env::temp_dir().join(format!("carnet-checkpoint-key-{}", uuid::Uuid::new_v4().simple()));
+        let file = dir.join("checkpoint-key");
+        let refused = load_signer(&file, None).unwrap_err().to_string();
+        assert!(
+            refused.contains("required in production") && refused.contains("carnet checkpoint-key --new"),
+            "{refused}"
+        );
+        let first = load_signer(&file, Some("carnet.test/log")).unwrap();
+        assert_eq!(first.origin(), "carnet.test/log");
+        let again = load_signer(&file, Some("carnet.test/other")).unwrap();
+        assert_eq!(again.verifier_key(), first.verifier_key(), "the same key on the next run");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let open = load_signer(&file, None).unwrap_err().to_string();
+            assert!(open.contains("may be read by others (mode 644)"), "{open}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

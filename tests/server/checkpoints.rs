@@ -1,0 +1,196 @@
+//! Signed checkpoints of the log's Merkle tree (issue 12), as the server serves them: `GET
+//! /checkpoint` soon after a mutation, a signature `openssl` verifies with the key `GET
+//! /checkpoint/key` gives, and a log that goes back behind the server's last checkpoint failing
+//! `/readyz` and `integrity`, on both backends.
+
+use crate::support::*;
+use base64::Engine;
+use carnet_domain::person::Role;
+use carnet_store::integrity::checkpoint::{self, CheckpointVerifier};
+use serde_json::json;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SUBMIT: &str = "mutation($t: String!) { submitProject(input: { title: $t, problemStatement: \"Un problème réel.\", \
+                      supportMode: INCUBATION, academieCodes: [\"17\"] }) { project { id } } }";
+
+const INTEGRITY: &str = "{ integrity { intact breach { kind message } } }";
+
+/// Events in the log now.
+async fn events(app: &TestApp, auditor: &str) -> u64 {
+    let res = app.graphql_as(Some(auditor), "{ events(first: 1) { totalCount } }", json!({})).await;
+    res["data"]["events"]["totalCount"].as_u64().unwrap_or_else(|| panic!("{res}"))
+}
+
+/// The checkpoint served once it covers `size` events or more (the checkpointer runs every
+/// second; a deadline, not a timing claim: the latency is measured in BENCHMARKS.md).
+async fn served_checkpoint(app: &TestApp, size: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let res = app.get("/checkpoint").await;
+        if res.status() == 200 {
+            let note = res.text().await.expect("body");
+            let served: u64 = note.lines().nth(1).and_then(|l| l.parse().ok()).unwrap_or_else(|| panic!("{note}"));
+            if served >= size {
+                return note;
+            }
+        }
+        assert!(Instant::now() < deadline, "no checkpoint of {size} events served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Verifies `note`'s signature with the `openssl` command alone, from the verifier key: the
+/// signed message is the note's text (its first three lines), the signature the base64 of the
+/// signature line without its 4-byte key id.
+fn openssl_verifies(note: &str, verifier_key: &str) -> bool {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (text, signatures) = note.split_once("\n\n").expect("a signed note");
+    let signature = signatures.lines().next().and_then(|l| l.rsplit(' ').next()).expect("a signature line");
+    let signature = b64.decode(signature).expect("base64");
+    let public = b64.decode(verifier_key.trim().splitn(3, '+').nth(2).expect("the key")).expect("base64");
+    assert_eq!((signature.len(), public.len(), public[0]), (68, 33, 1), "Ed25519: id + 64 bytes; type 1 + 32 bytes");
+    // SubjectPublicKeyInfo of an Ed25519 key (RFC 8410), then the key
+    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    spki.extend_from_slice(&public[1..]);
+    let dir = TempDir::new();
+    std::fs::write(dir.path().join("key.der"), &spki).unwrap();
+    std::fs::write(dir.path().join("message"), format!("{text}\n")).unwrap();
+    std::fs::write(dir.path().join("signature"), &signature[4..]).unwrap();
+    let out = Command::new("openssl")
+        .current_dir(dir.path())
+        .args(["pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", "key.der", "-rawin"])
+        .args(["-in", "message", "-sigfile", "signature"])
+        .output()
+        .expect("openssl (apt-get install openssl)");
+    out.status.success()
+}
+
+async fn served_checkpoints_verify_with_openssl_and_cover_each_mutation(url: &str) {
+    let app = spawn_app_with(url, |c| c.demo_data = Some(false)).await;
+    let team = app.token(Role::LabTeam, &[]);
+    let auditor = app.token(Role::Auditor, &[]);
+    let key = app.get("/checkpoint/key").await.text().await.expect("key");
+    let verifier = CheckpointVerifier::new(&key).expect("a verifier key");
+    assert_eq!(verifier.origin(), "carnet.test/log");
+    let mut sizes = vec![];
+    for title in ["Premier projet", "Deuxième projet"] {
+        let res = app.graphql_as(Some(&team), SUBMIT, json!({ "t": title })).await;
+        assert!(res["errors"].is_null(), "{res}");
+        let size = events(&app, &auditor).await;
+        let note = served_checkpoint(&app, size).await;
+        let opened = checkpoint::open(&note, &verifier).expect("the served checkpoint verifies");
+        assert!(opened.size >= size);
+        assert!(openssl_verifies(&note, &key), "openssl refuses the signature of\n{note}");
+        assert!(!openssl_verifies(&note.replacen(&format!("\n{}\n", opened.size), "\n1\n", 1), &key), "a forged size");
+        sizes.push(opened.size);
+    }
+    assert!(sizes[1] > sizes[0], "{sizes:?}");
+    let res = app.graphql_as(Some(&auditor), INTEGRITY, json!({})).await;
+    assert_eq!(res["data"]["integrity"]["intact"], true, "{res}");
+}
+
+#[tokio::test]
+async fn served_checkpoints_verify_with_openssl_and_cover_each_mutation_on_postgres() {
+    let db = FreshDatabase::create().await;
+    served_checkpoints_verify_with_openssl_and_cover_each_mutation(&db.url).await;
+}
+
+#[tokio::test]
+async fn served_checkpoints_verify_with_openssl_and_cover_each_mutation_on_sqlite() {
+    let dir = TempDir::new();
+    served_checkpoints_verify_with_openssl_and_cover_each_mutation(&format!(
+        "sqlite://{}",
+        dir.path().join("carnet.db").display()
+    ))
+    .await;
+}
+
+/// An older copy of the database put back behind the server (the newest event gone, with the
+/// tree, the checkpoints, the seals and the read-model rows that covered it, as a restored dump
+/// has them), and the server restarted: the log is shorter than the last checkpoint the server
+/// issued, which it kept outside the database. It is not ready, `integrity` names the sizes, and
+/// it signs no checkpoint of the shorter log.
+async fn a_log_rolled_back_behind_the_last_checkpoint_is_not_whole(url: &str, run_sql: impl AsyncFn(&str)) {
+    let dir = TempDir::new();
+    let key_file = dir.path().join("checkpoint-key").display().to_string();
+    let config = |c: &mut carnet_api::config::Config| {
+        c.demo_data = Some(false);
+        c.checkpoints.key_file = key_file.clone();
+    };
+    let before = spawn_app_with(url, config).await;
+    let team = before.token(Role::LabTeam, &[]);
+    for title in ["Avant la sauvegarde", "Après la sauvegarde"] {
+        let res = before.graphql_as(Some(&team), SUBMIT, json!({ "t": title })).await;
+        assert!(res["errors"].is_null(), "{res}");
+    }
+    let size = events(&before, &before.token(Role::Auditor, &[])).await;
+    served_checkpoint(&before, size).await;
+    let latest = std::path::PathBuf::from(format!("{key_file}.latest"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&latest).is_ok_and(|n| n.lines().nth(1) == Some(size.to_string().as_str())) {
+        assert!(Instant::now() < deadline, "the server does not remember its checkpoint of {size} events");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(before);
+
+    let newest = "(select max(global_position) from events)";
+    let newest_project = format!("(select id from project where last_position = {newest})");
+    let mut rollback = vec![
+        "delete from log_tree_nodes".to_owned(),
+        "delete from log_leaves".to_owned(),
+        "update log_tree set size = 0, last_transaction_id = 0, last_global_position = 0".to_owned(),
+        "delete from checkpoints".to_owned(),
+        "delete from seals".to_owned(),
+        "delete from log_extent".to_owned(),
+    ];
+    for child in ["project_phase", "project_holder", "project_academie", "project_establishment", "project_theme"] {
+        rollback.push(format!("delete from {child} where project_id = {newest_project}"));
+    }
+    rollback.push(format!("delete from project where id = {newest_project}"));
+    rollback.push(format!("delete from events where global_position = {newest}"));
+    for sql in rollback {
+        run_sql(&sql).await;
+    }
+
+    let after = spawn_app_with(url, config).await;
+    let res = after.get("/readyz").await;
+    assert_eq!(res.status(), 503, "ready on a rolled-back log");
+    let body = res.text().await.expect("body");
+    assert!(
+        body.contains(&format!("fewer than the {size}")) && body.contains("last checkpoint this server issued"),
+        "{body}"
+    );
+    let res = after.graphql_as(Some(&after.token(Role::Auditor, &[])), INTEGRITY, json!({})).await;
+    assert_eq!(res["data"]["integrity"]["intact"], false, "{res}");
+    assert_eq!(res["data"]["integrity"]["breach"]["kind"], "CheckpointDiffers", "{res}");
+    let message = res["data"]["integrity"]["breach"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("holds {} events, fewer than the {size}", size - 1)),
+        "names the sizes: {message}"
+    );
+    // and it signs nothing of the shorter history, however long it runs
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(after.get("/checkpoint").await.status(), 404, "a checkpoint of the rolled-back log was signed");
+}
+
+#[tokio::test]
+async fn a_log_rolled_back_behind_the_last_checkpoint_is_not_whole_on_postgres() {
+    let db = FreshDatabase::create().await;
+    let pool = db.pool.clone();
+    a_log_rolled_back_behind_the_last_checkpoint_is_not_whole(&db.url, async |sql: &str| {
+        sqlx::query(sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_log_rolled_back_behind_the_last_checkpoint_is_not_whole_on_sqlite() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.path().join("carnet.db").display());
+    let pool = sqlx::SqlitePool::connect_lazy(&format!("{url}?mode=rwc")).expect("sqlite");
+    a_log_rolled_back_behind_the_last_checkpoint_is_not_whole(&url, async |sql: &str| {
+        sqlx::query(sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    })
+    .await;
+}
