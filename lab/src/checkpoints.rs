@@ -191,7 +191,7 @@ pub async fn holds(
     if head.size < checkpoint.size {
         return Ok(Some(format!(
             "the log holds {} events, fewer than the {} of {source}: events were removed, or an older copy of the \
-             database was restored",
+             database was restored (a new log on purpose takes a new key and no `.latest` file)",
             head.size, checkpoint.size
         )));
     }

@@ -194,3 +194,80 @@ async fn a_log_rolled_back_behind_the_last_checkpoint_is_not_whole_on_sqlite() {
     })
     .await;
 }
+
+const PROOFS: &str = "query($position: Int!, $from: Int!) {
+  inclusionProof(globalPosition: $position) { globalPosition eventHash leafIndex treeSize hashes receipt checkpoint { treeSize rootHash note } }
+  consistencyProof(fromSize: $from) { fromSize toSize hashes checkpoint { treeSize rootHash } }
+}";
+
+/// An auditor gets an event's inclusion proof and receipt, and a consistency proof; the receipt
+/// verifies with the public key alone, and no longer does once the event was tampered with.
+async fn receipts_verify_with_the_public_key_alone(url: &str, run_sql: impl AsyncFn(&str)) {
+    let app = spawn_app_with(url, |c| c.demo_data = Some(false)).await;
+    let team = app.token(Role::LabTeam, &[]);
+    let auditor = app.token(Role::Auditor, &[]);
+    for title in ["Premier", "Deuxième", "Troisième"] {
+        let res = app.graphql_as(Some(&team), SUBMIT, json!({ "t": title })).await;
+        assert!(res["errors"].is_null(), "{res}");
+    }
+    let size = events(&app, &auditor).await;
+    served_checkpoint(&app, size).await;
+    let key = app.get("/checkpoint/key").await.text().await.expect("key");
+    let verifier = CheckpointVerifier::new(&key).expect("key");
+    let feed =
+        app.graphql_as(Some(&auditor), "{ events(first: 100) { edges { node { globalPosition } } } }", json!({})).await;
+    let positions: Vec<i64> = feed["data"]["events"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{feed}"))
+        .iter()
+        .map(|e| e["node"]["globalPosition"].as_i64().unwrap())
+        .collect();
+    let target = positions[1];
+    let res = app.graphql_as(Some(&auditor), PROOFS, json!({ "position": target, "from": 1 })).await;
+    assert!(res["errors"].is_null(), "{res}");
+    let proof = &res["data"]["inclusionProof"];
+    assert_eq!((proof["globalPosition"].as_i64(), proof["leafIndex"].as_u64()), (Some(target), Some(1)), "{res}");
+    let receipt = proof["receipt"].as_str().unwrap();
+    assert!(receipt.starts_with("c2sp.org/tlog-proof@v1\nextra "), "{receipt}");
+    let verified = checkpoint::verify_receipt(receipt, &verifier).expect("the receipt verifies with the public key");
+    assert_eq!(verified.index, 1);
+    assert_eq!(carnet_store::integrity::to_hex(&verified.event_hash), proof["eventHash"].as_str().unwrap());
+    let consistency = &res["data"]["consistencyProof"];
+    assert_eq!(consistency["toSize"], proof["treeSize"], "{res}");
+    assert!(consistency["hashes"].as_array().is_some_and(|h| !h.is_empty()), "{res}");
+
+    // others may not; a size no checkpoint has is refused, naming the rule
+    let denied = app.graphql_as(Some(&team), PROOFS, json!({ "position": target, "from": 1 })).await;
+    assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN", "{denied}");
+    let q = "query($p: Int!) { inclusionProof(globalPosition: $p, treeSize: 999999) { leafIndex } }";
+    let res = app.graphql_as(Some(&auditor), q, json!({ "p": target })).await;
+    assert_eq!(res["errors"][0]["extensions"]["rule"], "proof.no_checkpoint_of_size", "{res}");
+
+    // the event's hash changed in the database: a receipt fetched now no longer verifies
+    run_sql(&format!("update events set hash = prev_hash where global_position = {target}")).await;
+    let res = app.graphql_as(Some(&auditor), PROOFS, json!({ "position": target, "from": 1 })).await;
+    let receipt = res["data"]["inclusionProof"]["receipt"].as_str().unwrap_or_else(|| panic!("{res}"));
+    let refused = checkpoint::verify_receipt(receipt, &verifier).unwrap_err().to_string();
+    assert!(refused.contains("the proof does not hold"), "{refused}");
+}
+
+#[tokio::test]
+async fn receipts_verify_with_the_public_key_alone_on_postgres() {
+    let db = FreshDatabase::create().await;
+    let pool = db.pool.clone();
+    receipts_verify_with_the_public_key_alone(&db.url, async |sql: &str| {
+        sqlx::query(sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn receipts_verify_with_the_public_key_alone_on_sqlite() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.path().join("carnet.db").display());
+    let pool = sqlx::SqlitePool::connect_lazy(&format!("{url}?mode=rwc")).expect("sqlite");
+    receipts_verify_with_the_public_key_alone(&url, async |sql: &str| {
+        sqlx::query(sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    })
+    .await;
+}

@@ -15,6 +15,7 @@ pub struct Query(
     super::indicators::IndicatorsQuery,
     super::history::HistoryQuery,
     super::integrity::IntegrityQuery,
+    super::proofs::ProofQuery,
 );
 
 /// Reference data and the caller.

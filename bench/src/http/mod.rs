@@ -309,12 +309,20 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
         port: 0,
         log_format: LogFormat::Json,
         jwt_secret_file: scratch.dir.0.join("jwt-secret").display().to_string(),
+        // a production server signs checkpoints with a key made beforehand (below)
+        checkpoints: carnet_lab::checkpoints::CheckpointConfig {
+            key_file: scratch.dir.0.join("checkpoint-key").display().to_string(),
+            ..Default::default()
+        },
         demo_data: Some(false),
         // the rate limit off: the driver sends far more than one caller's budget (600 a
         // minute) with its one token, and measures the application, not the limiter's 429s
         rate_limit: RateLimitConfig { per_minute: 0, ..Default::default() },
         ..Config::default()
     };
+
+    let (key, _) = carnet_store::integrity::checkpoint::CheckpointSigner::generate("carnet.bench/log")?;
+    carnet_lab::checkpoints::write_key(std::path::Path::new(&config.checkpoints.key_file), &key)?;
 
     progress("loading the demo data");
     let store = open_store(&scratch.url).await?;

@@ -184,6 +184,75 @@ pub fn open(note: &str, verifier: &CheckpointVerifier) -> Result<OpenedCheckpoin
 }
 
 // ---------------------------------------------------------------------------------------------
+// Receipts: an event's inclusion in a signed checkpoint, offline-verifiable (C2SP tlog-proof)
+
+/// The first line of a receipt.
+pub const RECEIPT_HEADER: &str = "c2sp.org/tlog-proof@v1";
+
+/// A C2SP `tlog-proof` of one event: the header, `extra` (the event's stored hash, base64: the
+/// leaf's data; recompute it from the event with the recipe of [`crate::integrity`] to bind the
+/// receipt to the event's content), `index` (its leaf), the inclusion proof (base64, leaf to
+/// root), a blank line, then the signed checkpoint as issued.
+pub fn receipt(event_hash: &Hash, index: u64, proof: &[Hash], checkpoint_note: &str) -> String {
+    let mut out = format!("{RECEIPT_HEADER}\nextra {}\nindex {index}\n", base64_encode(event_hash));
+    for hash in proof {
+        out.push_str(&base64_encode(hash));
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(checkpoint_note);
+    out
+}
+
+/// What a verified receipt proves: the event of hash `event_hash` is leaf `index` of the tree of
+/// the signed checkpoint `checkpoint`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedReceipt {
+    pub event_hash: Hash,
+    pub index: u64,
+    pub checkpoint: OpenedCheckpoint,
+}
+
+/// Checks a receipt with the log's public key alone: the checkpoint's signature, then the
+/// inclusion of the leaf `SHA-256(0x00 ‖ event hash)` at its index in the checkpoint's tree.
+pub fn verify_receipt(text: &str, verifier: &CheckpointVerifier) -> Result<VerifiedReceipt, CheckpointError> {
+    let bad = |why: &str| CheckpointError::Note(format!("not a Carnet receipt: {why}"));
+    let (head, note) = text.split_once("\n\n").ok_or_else(|| bad("no checkpoint after the proof"))?;
+    let mut lines = head.lines();
+    if lines.next() != Some(RECEIPT_HEADER) {
+        return Err(bad("the first line is not c2sp.org/tlog-proof@v1"));
+    }
+    let event_hash: Hash = lines
+        .next()
+        .and_then(|l| l.strip_prefix("extra "))
+        .and_then(base64_decode)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| bad("no `extra` line with the event's hash"))?;
+    let index: u64 = lines
+        .next()
+        .and_then(|l| l.strip_prefix("index "))
+        .and_then(|i| i.parse().ok())
+        .ok_or_else(|| bad("no `index` line"))?;
+    let proof = lines
+        .map(|l| base64_decode(l).and_then(|h| h.try_into().ok()))
+        .collect::<Option<Vec<Hash>>>()
+        .ok_or_else(|| bad("a proof line is not a base64 SHA-256"))?;
+    let checkpoint = open(note, verifier)?;
+    super::merkle::verify_inclusion(
+        index,
+        checkpoint.size,
+        &super::merkle::leaf_hash(&event_hash),
+        &proof,
+        &checkpoint.root,
+    )
+    .map_err(|e| CheckpointError::Signature {
+        key: verifier.key.clone(),
+        reason: format!("the proof does not hold: {e}"),
+    })?;
+    Ok(VerifiedReceipt { event_hash, index, checkpoint })
+}
+
+// ---------------------------------------------------------------------------------------------
 // The checkpoints the server issued
 
 /// A checkpoint as stored: the note and when it was issued.

@@ -1,4 +1,12 @@
-//! # Tamper evidence: per-stream hash chains, global seals, verification (DESIGN §3.3)
+//! # Tamper evidence: per-stream hash chains, global seals, the Merkle tree and its signed
+//! checkpoints, verification (DESIGN §3.3)
+//!
+//! Four layers: each event's `hash` chains it to its stream's previous event; seals (below) hash
+//! stretches of the log in reading order; [`tree`] keeps the whole log as an RFC 9162 Merkle tree
+//! ([`merkle`]: the hashing, the proofs and their verification), whose roots [`checkpoint`] signs
+//! as C2SP checkpoints with a key the database never holds. Chains and seals are checked against
+//! the database itself; a checkpoint is checked against a public key, so that a log rewritten by
+//! someone who can write every table still fails against a checkpoint kept elsewhere.
 //!
 //! Not to be confused with [`crate::sealing`], which encrypts personal fields: a *seal* here is
 //! a row of the `seals` table that fixes a stretch of the global log.

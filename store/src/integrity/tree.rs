@@ -149,6 +149,32 @@ pub async fn leaf_index(store: &AnyStore, global_position: i64) -> Result<Option
     Ok(index.map(|i| i as u64))
 }
 
+/// Which event a leaf is looked up by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventRef {
+    Position(i64),
+    Id(uuid::Uuid),
+}
+
+/// The event's leaf once the tree holds it: `(leaf index, global position, the event's hash)`.
+pub async fn leaf_of(store: &AnyStore, event: EventRef) -> Result<Option<(u64, i64, Hash)>, StoreError> {
+    let (condition, arg) = match event {
+        EventRef::Position(p) => ("e.global_position = $1", Arg::Int(p)),
+        EventRef::Id(id) => ("e.event_id = $1", Arg::Uuid(id)),
+    };
+    let sql = format!(
+        "select l.leaf_index, e.global_position, e.hash from events e \
+         join log_leaves l on l.global_position = e.global_position where {condition}"
+    );
+    let row: Option<(i64, i64, Option<Vec<u8>>)> = on_pool!(store, reader pool => {
+        sqlx::query_as_with(&sql, backend::Db::bind_args(vec![arg])?).fetch_optional(pool).await?
+    });
+    let Some((leaf, position, hash)) = row else { return Ok(None) };
+    let hash = super::hash_column(hash)
+        .ok_or_else(|| StoreError::unexpected(format!("the event at global position {position} has no hash")))?;
+    Ok(Some((leaf as u64, position, hash)))
+}
+
 /// The events of leaves `from..to`, in leaf order, as `(leaf index, global position)`.
 pub async fn leaves(store: &AnyStore, from: u64, to: u64) -> Result<Vec<(u64, i64)>, StoreError> {
     const SQL: &str = "select leaf_index, global_position from log_leaves where leaf_index >= $1 and leaf_index < $2 order by leaf_index";

@@ -1,0 +1,168 @@
+//! Proofs over the log's Merkle tree (issue 12, `carnet_store::integrity::tree`): an event's
+//! inclusion in a signed checkpoint, and a checkpoint's consistency with an earlier one, for
+//! `AUDITOR` and `ADMIN`. Each proof is given against a checkpoint the server signed (its note
+//! is in the answer), so that it verifies with the log's public key alone; an inclusion proof
+//! comes with its receipt, the same proof as a C2SP `tlog-proof` file.
+//!
+//! Hashes are base64 (as in checkpoints and C2SP proofs), except `eventHash`, lowercase hex as
+//! everywhere else events' hashes are shown.
+
+use super::access::{self, Caller};
+use super::error::ApiError;
+use async_graphql::{Context, Object, SimpleObject};
+use base64::Engine;
+use carnet_domain::person::Role;
+use carnet_store::integrity::checkpoint::{self, StoredCheckpoint};
+use carnet_store::integrity::tree::{self, EventRef};
+use carnet_store::integrity::{Hash, to_hex};
+
+#[derive(Default)]
+pub struct ProofQuery;
+
+/// A signed checkpoint of the log's tree.
+#[derive(SimpleObject)]
+pub struct Checkpoint {
+    /// Events in the tree.
+    tree_size: u64,
+    /// The tree's root, base64.
+    root_hash: String,
+    /// The C2SP signed note, as issued: verify it with the log's public key
+    /// (`GET /checkpoint/key`).
+    note: String,
+    issued_at: String,
+}
+
+impl From<StoredCheckpoint> for Checkpoint {
+    fn from(c: StoredCheckpoint) -> Self {
+        Self { tree_size: c.size, root_hash: b64(&c.root), note: c.note, issued_at: c.issued_at }
+    }
+}
+
+/// An event's place in a signed checkpoint's tree.
+#[derive(SimpleObject)]
+pub struct InclusionProof {
+    global_position: i64,
+    /// The event's stored hash (lowercase hex): the leaf is `SHA-256(0x00 ‖ this hash's bytes)`.
+    event_hash: String,
+    /// Its leaf, from 0, in the log's reading order.
+    leaf_index: u64,
+    tree_size: u64,
+    /// RFC 9162 inclusion path, leaf to root, base64.
+    hashes: Vec<String>,
+    checkpoint: Checkpoint,
+    /// The same, as a C2SP `tlog-proof` file: verifiable offline with the public key alone.
+    receipt: String,
+}
+
+/// That a checkpoint's tree extends an earlier one's, appending only.
+#[derive(SimpleObject)]
+pub struct ConsistencyProof {
+    from_size: u64,
+    to_size: u64,
+    /// RFC 9162 consistency proof, base64.
+    hashes: Vec<String>,
+    /// The checkpoint of `toSize`.
+    checkpoint: Checkpoint,
+}
+
+fn b64(hash: &Hash) -> String {
+    base64::engine::general_purpose::STANDARD.encode(hash)
+}
+
+/// The checkpoint of `size`, or the latest; refused when none of that size was issued.
+async fn checkpoint_of(caller: &Caller<'_>, size: Option<u64>) -> async_graphql::Result<StoredCheckpoint> {
+    let store = &caller.state.store;
+    let found = match size {
+        Some(size) => checkpoint::of_size(store, size).await,
+        None => checkpoint::latest(store).await,
+    }
+    .map_err(|e| caller.fail(e))?;
+    found.ok_or_else(|| match size {
+        Some(size) => caller.fail(ApiError::BadUserInput(
+            format!("aucun point de contrôle signé ne porte sur {size} événements : donnez la taille d'un point de contrôle émis"),
+            "proof.no_checkpoint_of_size",
+        )),
+        None => caller.not_found("aucun point de contrôle n'a encore été signé"),
+    })
+}
+
+#[Object]
+impl ProofQuery {
+    /// The latest signed checkpoint of the log's tree (`GET /checkpoint` serves it too).
+    async fn checkpoint(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Checkpoint>> {
+        let caller = access::authenticated(ctx)?;
+        caller.require(&[Role::Auditor, Role::Admin])?;
+        let latest = checkpoint::latest(&caller.state.store).await.map_err(|e| caller.fail(e))?;
+        Ok(latest.map(Checkpoint::from))
+    }
+
+    /// The inclusion proof of one event, by `globalPosition` or `eventId` (exactly one), in the
+    /// tree of the checkpoint of `treeSize` events (default: the latest checkpoint). An event
+    /// committed after that checkpoint is `NOT_FOUND` until the next one (a second or so).
+    async fn inclusion_proof(
+        &self,
+        ctx: &Context<'_>,
+        global_position: Option<i64>,
+        event_id: Option<String>,
+        tree_size: Option<u64>,
+    ) -> async_graphql::Result<InclusionProof> {
+        let caller = access::authenticated(ctx)?;
+        caller.require(&[Role::Auditor, Role::Admin])?;
+        let event = match (global_position, event_id.as_deref().map(uuid::Uuid::parse_str)) {
+            (Some(p), None) => EventRef::Position(p),
+            (None, Some(Ok(id))) => EventRef::Id(id),
+            _ => {
+                return Err(caller.fail(ApiError::BadUserInput(
+                    "donnez soit globalPosition, soit eventId (un UUID), pas les deux".into(),
+                    "proof.one_event",
+                )));
+            }
+        };
+        let cp = checkpoint_of(&caller, tree_size).await?;
+        let store = &caller.state.store;
+        let leaf = tree::leaf_of(store, event).await.map_err(|e| caller.fail(e))?;
+        let Some((index, position, event_hash)) = leaf.filter(|(index, _, _)| *index < cp.size) else {
+            return Err(caller.not_found(&format!(
+                "cet événement n'est pas dans l'arbre du point de contrôle de {} événements (pas encore, ou pas du tout)",
+                cp.size
+            )));
+        };
+        let proof = tree::inclusion_proof(store, index, cp.size).await.map_err(|e| caller.fail(e))?;
+        Ok(InclusionProof {
+            global_position: position,
+            event_hash: to_hex(&event_hash),
+            leaf_index: index,
+            tree_size: cp.size,
+            receipt: checkpoint::receipt(&event_hash, index, &proof, &cp.note),
+            hashes: proof.iter().map(b64).collect(),
+            checkpoint: cp.into(),
+        })
+    }
+
+    /// The consistency proof from the tree of `fromSize` events to that of the checkpoint of
+    /// `toSize` (default: the latest): the later log holds the earlier one unchanged.
+    async fn consistency_proof(
+        &self,
+        ctx: &Context<'_>,
+        from_size: u64,
+        to_size: Option<u64>,
+    ) -> async_graphql::Result<ConsistencyProof> {
+        let caller = access::authenticated(ctx)?;
+        caller.require(&[Role::Auditor, Role::Admin])?;
+        let cp = checkpoint_of(&caller, to_size).await?;
+        if from_size > cp.size {
+            return Err(caller.fail(ApiError::BadUserInput(
+                format!("fromSize ({from_size}) dépasse la taille du point de contrôle ({})", cp.size),
+                "proof.sizes_backwards",
+            )));
+        }
+        let proof =
+            tree::consistency_proof(&caller.state.store, from_size, cp.size).await.map_err(|e| caller.fail(e))?;
+        Ok(ConsistencyProof {
+            from_size,
+            to_size: cp.size,
+            hashes: proof.iter().map(b64).collect(),
+            checkpoint: cp.into(),
+        })
+    }
+}
