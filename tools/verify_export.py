@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""Re-verifies a `carnet export --format jsonl` file without Carnet: Python 3's standard library.
-Recomputes each event's hash and checks each stream's chain; prints the first broken line."""
+"""Re-verifies a `carnet export --format jsonl` file without Carnet: Python 3's standard library
+(and, for a checkpoint, the `openssl` command). Recomputes each event's hash and checks each
+stream's chain; prints the first broken line. With --checkpoint and --key, also recomputes the
+log's Merkle tree (RFC 9162) from the exported events and checks it against the signed checkpoint."""
+import argparse
+import base64
 import hashlib
 import json
+import os
+import subprocess
 import sys
+import tempfile
 
 # the hash: SHA-256 of these fields' text, in this order, each followed by a newline
 FIELDS = ["prev_hash", "global_position", "stream_id", "stream_version", "event_id",
@@ -17,11 +24,72 @@ def broken(number, event, why):
     sys.exit(1)
 
 
-if len(sys.argv) != 2:
-    sys.exit(f"usage: {sys.argv[0]} EXPORT.jsonl")
+def refused(why):
+    print(f"CHECKPOINT REFUSED: {why}")
+    sys.exit(1)
+
+
+def tree_root(leaves):
+    """RFC 9162 MTH: split at the largest power of two below n; leaves are leaf hashes."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + tree_root(leaves[:k]) + tree_root(leaves[k:])).digest()
+
+
+def check_checkpoint(note, key, leaves):
+    """The signed note's Ed25519 signature by `key` (openssl), then its tree against `leaves`."""
+    name, key_id, key64 = key.strip().split("+", 2)
+    public = base64.b64decode(key64)
+    if len(public) != 33 or public[0] != 1:
+        refused("the key is not an Ed25519 verifier key (<name>+<id>+<base64>)")
+    if hashlib.sha256(name.encode() + b"\n" + public).digest()[:4].hex() != key_id:
+        refused("the key's id does not match its name and public key")
+    text, _, signatures = note.partition("\n\n")
+    text += "\n"
+    lines = text.splitlines()
+    if len(lines) < 3 or lines[0] != name:
+        refused(f"not a checkpoint of the log {name}")
+    signature = None
+    for line in signatures.splitlines():
+        parts = line.split(" ")
+        if len(parts) == 3 and parts[0] == "\u2014" and parts[1] == name:
+            blob = base64.b64decode(parts[2])
+            if blob[:4].hex() == key_id:
+                signature = blob[4:]
+    if signature is None:
+        refused(f"the checkpoint carries no signature by {name}")
+    spki = bytes.fromhex("302a300506032b6570032100") + public[1:]  # RFC 8410 Ed25519 public key
+    with tempfile.TemporaryDirectory() as tmp:
+        for file, data in [("key.der", spki), ("text", text.encode()), ("signature", signature)]:
+            with open(os.path.join(tmp, file), "wb") as out:
+                out.write(data)
+        verified = subprocess.run(
+            ["openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", "key.der", "-rawin",
+             "-in", "text", "-sigfile", "signature"], cwd=tmp, capture_output=True)
+    if verified.returncode != 0:
+        refused("its signature does not verify with the key")
+    size, root = int(lines[1]), base64.b64decode(lines[2])
+    if size > len(leaves):
+        refused(f"it signs {size} events, the export holds {len(leaves)}: events were removed")
+    if tree_root(leaves[:size]) != root:
+        refused(f"the export's first {size} events are not the ones it signs: events were removed, "
+                "added, reordered or replaced")
+    return size
+
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("export", help="a `carnet export --format jsonl` file")
+parser.add_argument("--checkpoint", help="the signed checkpoint (`carnet export --checkpoint`)")
+parser.add_argument("--key", help="the log's public key (`GET /checkpoint/key`), from the lab")
+args = parser.parse_args()
+if bool(args.checkpoint) != bool(args.key):
+    sys.exit("--checkpoint and --key go together")
 heads = {}  # stream_id -> (version, hash) of its latest line so far
-count = 0
-with open(sys.argv[1], encoding="utf-8") as export:
+leaves = []  # SHA-256(0x00 || event hash), in the export's (reading) order
+with open(args.export, encoding="utf-8") as export:
     for number, line in enumerate(export, start=1):
         try:
             event = json.loads(line)
@@ -42,5 +110,9 @@ with open(sys.argv[1], encoding="utf-8") as export:
         if head is not None and event["prev_hash"] != head:
             broken(number, event, f"prev_hash is not the hash of version {version}")
         heads[event["stream_id"]] = (event["stream_version"], event["hash"])
-        count += 1
-print(f"OK: {count} events in {len(heads)} streams, every hash and every chain verified")
+        leaves.append(hashlib.sha256(b"\x00" + bytes.fromhex(event["hash"])).digest())
+print(f"OK: {len(leaves)} events in {len(heads)} streams, every hash and every chain verified")
+if args.checkpoint:
+    with open(args.checkpoint, encoding="utf-8") as note:
+        size = check_checkpoint(note.read(), args.key, leaves)
+    print(f"OK: the signed checkpoint of {size} events holds: its tree is the export's first {size} events")

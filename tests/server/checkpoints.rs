@@ -24,7 +24,7 @@ async fn events(app: &TestApp, auditor: &str) -> u64 {
 
 /// The checkpoint served once it covers `size` events or more (the checkpointer runs every
 /// second; a deadline, not a timing claim: the latency is measured in BENCHMARKS.md).
-async fn served_checkpoint(app: &TestApp, size: u64) -> String {
+pub(crate) async fn served_checkpoint(app: &TestApp, size: u64) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let res = app.get("/checkpoint").await;

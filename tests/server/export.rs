@@ -22,6 +22,40 @@ fn verify(export: &Path) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Runs the script on `export` with a checkpoint and the log's public key.
+fn verify_with(export: &Path, checkpoint: &Path, key: &str) -> (bool, String) {
+    let out = std::process::Command::new("python3")
+        .arg(script())
+        .arg(export)
+        .args(["--checkpoint", checkpoint.to_str().unwrap(), "--key", key])
+        .output()
+        .expect("run python3");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// `line` re-hashed as a forger would, after its `prev_hash` became `prev_hash`.
+fn rehashed(line: &str, prev_hash: &str) -> Value {
+    let mut event: Value = serde_json::from_str(line).unwrap();
+    event["prev_hash"] = json!(prev_hash);
+    let text = |field: &str| event[field].as_str().unwrap().to_owned();
+    let (stream_id, event_id, event_type) = (text("stream_id"), text("event_id"), text("event_type"));
+    let (payload, metadata, recorded_at) = (text("payload"), text("metadata"), text("recorded_at"));
+    let fields = EventFields {
+        global_position: event["global_position"].as_i64().unwrap(),
+        stream_id: &stream_id,
+        stream_version: event["stream_version"].as_u64().unwrap(),
+        event_id: &event_id,
+        event_type: &event_type,
+        schema_version: event["schema_version"].as_i64().unwrap() as i32,
+        payload: &payload,
+        metadata: &metadata,
+        recorded_at: &recorded_at,
+    };
+    event["hash"] = json!(to_hex(&event_hash(&from_hex(prev_hash).unwrap(), &fields)));
+    event
+}
+
 /// Runs `carnet export args…` on `url`; fails the test unless it succeeds.
 fn export(url: &str, args: &[&str]) -> Output {
     let out = carnet(&[&["export"], args].concat(), url, None);
@@ -190,4 +224,90 @@ async fn an_export_covers_its_period_on_sqlite_and_refuses_a_bad_one() {
     assert!(!out.status.success() && out.stderr.contains("neither a date"), "{}", out.stderr);
     let out = carnet(&["export", "--from", "2026-07-01", "--to", "2026-06-30"], &url, None);
     assert!(!out.status.success() && out.stderr.contains("is after"), "{}", out.stderr);
+}
+
+/// With the signed checkpoint beside it, an export can be checked for what its chains cannot
+/// show: lines dropped at the end, a whole stream removed, lines of two streams swapped, a middle
+/// event removed and its stream re-chained, and a checkpoint altered are each refused.
+#[tokio::test]
+async fn an_export_is_checked_against_its_signed_checkpoint() {
+    let (db, app) = fresh_app().await;
+    some_history(&app).await;
+    let total = feed_caught_up(&app, &app.token(Role::Auditor, &[]), &db).await;
+    crate::checkpoints::served_checkpoint(&app, total).await;
+    let key = app.get("/checkpoint/key").await.text().await.expect("the key");
+
+    let dir = TempDir::new();
+    let (file, checkpoint) = (dir.path().join("log.jsonl"), dir.path().join("checkpoint.txt"));
+    let out = export(&db.url, &["--output", file.to_str().unwrap(), "--checkpoint", checkpoint.to_str().unwrap()]);
+    assert!(out.stderr.contains(&format!("des {total} premiers événements")), "{}", out.stderr);
+    let (ok, said) = verify_with(&file, &checkpoint, &key);
+    assert!(ok && said.contains(&format!("the signed checkpoint of {total} events holds")), "{said}");
+
+    let texts: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(str::to_owned).collect();
+    let lines = lines_of(&file);
+    let stream = |i: usize| lines[i]["stream_id"].as_str().unwrap().to_owned();
+    let tampered = dir.path().join("tampered.jsonl");
+    let refused = |altered: &[String], why: &str| {
+        write_lines(&tampered, altered);
+        let (chains_ok, chains) = verify(&tampered);
+        let (ok, said) = verify_with(&tampered, &checkpoint, &key);
+        assert!(!ok && said.contains("CHECKPOINT REFUSED"), "{why} passes the checkpoint: {said}");
+        (chains_ok, chains, said)
+    };
+
+    // the last lines dropped: the chains cannot tell, the checkpoint can
+    let (chains_ok, chains, said) = refused(&texts[..texts.len() - 2], "two lines dropped");
+    assert!(chains_ok, "{chains}");
+    assert!(said.contains("events were removed"), "{said}");
+
+    // a whole stream removed
+    let gone = stream(0);
+    let without: Vec<String> =
+        texts.iter().zip(&lines).filter(|(_, l)| l["stream_id"] != gone.as_str()).map(|(t, _)| t.clone()).collect();
+    let (chains_ok, chains, _) = refused(&without, "a stream removed");
+    assert!(chains_ok, "{chains}");
+
+    // two lines of different streams swapped
+    let i = (0..texts.len() - 1).find(|&i| stream(i) != stream(i + 1)).expect("two streams side by side");
+    let mut swapped = texts.clone();
+    swapped.swap(i, i + 1);
+    let (chains_ok, chains, said) = refused(&swapped, "two lines swapped");
+    assert!(chains_ok, "{chains}");
+    assert!(said.contains("reordered"), "{said}");
+
+    // a middle event removed and its stream re-chained by a forger
+    let (middle, longest) = (1..texts.len())
+        .filter(|&i| lines[i]["stream_version"] == 2)
+        .find(|&i| lines.iter().any(|l| l["stream_id"] == lines[i]["stream_id"] && l["stream_version"] == 3))
+        .map(|i| (i, stream(i)))
+        .expect("a stream of three events");
+    let mut rechained: Vec<String> = vec![];
+    let mut prev: Option<String> = None;
+    for (at, (text, line)) in texts.iter().zip(&lines).enumerate() {
+        if at == middle {
+            continue;
+        }
+        if line["stream_id"] == longest.as_str() && line["stream_version"].as_u64() > Some(2) {
+            let mut event = rehashed(text, prev.as_deref().unwrap());
+            event["stream_version"] = json!(line["stream_version"].as_u64().unwrap() - 1);
+            let event = rehashed(&event.to_string(), prev.as_deref().unwrap());
+            prev = Some(event["hash"].as_str().unwrap().to_owned());
+            rechained.push(event.to_string());
+            continue;
+        }
+        if line["stream_id"] == longest.as_str() {
+            prev = Some(line["hash"].as_str().unwrap().to_owned());
+        }
+        rechained.push(text.clone());
+    }
+    let (chains_ok, chains, _) = refused(&rechained, "a middle event removed and re-chained");
+    assert!(chains_ok, "the forger's chains verify: {chains}");
+
+    // the checkpoint altered: its signature no longer holds
+    let note = std::fs::read_to_string(&checkpoint).unwrap();
+    let size_line = format!("\n{total}\n");
+    std::fs::write(&checkpoint, note.replacen(&size_line, &format!("\n{}\n", total - 1), 1)).unwrap();
+    let (ok, said) = verify_with(&file, &checkpoint, &key);
+    assert!(!ok && said.contains("signature does not verify"), "{said}");
 }

@@ -27,6 +27,11 @@ pub struct Args {
     /// The file to write (replaced if it exists); standard output when omitted.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Also write the latest signed checkpoint the export holds (its first N events) to this
+    /// file, for `tools/verify_export.py --checkpoint FILE --key KEY` (a whole-log export only:
+    /// a checkpoint covers the log from its first event).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
 }
 
 /// `--format`: one of the names of [`Format::ALL`].
@@ -38,6 +43,10 @@ fn format_parser() -> impl TypedValueParser<Value = Format> {
 pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     let store = open_store(config.database_url.expose()).await?;
     let Period { from, to } = period(args.from.as_deref(), args.to.as_deref())?;
+    anyhow::ensure!(
+        args.checkpoint.is_none() || from.is_none(),
+        "--checkpoint needs the log from its first event: leave out --from"
+    );
     // a period left open ends now: what commits during the export belongs to the next one
     let filter = FeedFilter { from, to: Some(to.unwrap_or_else(Utc::now)), ..Default::default() };
     let total = store.count_feed(&filter).await.context("cannot count the events to export")?;
@@ -67,6 +76,17 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         }
     };
     bar.finish_and_clear();
+    if let Some(path) = &args.checkpoint {
+        match carnet_store::integrity::checkpoint::within(&store, written).await? {
+            Some(cp) => {
+                std::fs::write(path, &cp.note).with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!("point de contrôle signé des {} premiers événements écrit dans {}", cp.size, path.display());
+            }
+            None => {
+                anyhow::bail!("no checkpoint was signed yet within the exported events: `carnet checkpoint` signs one")
+            }
+        }
+    }
     let to = args.output.as_ref().map_or_else(|| "la sortie standard".to_owned(), |p| p.display().to_string());
     eprintln!("{written} événements exportés vers {to}");
     Ok(())

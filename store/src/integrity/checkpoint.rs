@@ -307,6 +307,12 @@ pub async fn covering(store: &AnyStore, size: u64) -> Result<Option<StoredCheckp
     Ok(select(store, "tree_size >= $1", "tree_size limit 1", size as i64).await?.pop())
 }
 
+/// The latest checkpoint whose tree holds `size` leaves or fewer: the one an export of the first
+/// `size` events can be checked against.
+pub async fn within(store: &AnyStore, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
+    Ok(select(store, "tree_size <= $1", "tree_size desc limit 1", size as i64).await?.pop())
+}
+
 /// The checkpoint of exactly `size` leaves, if one was issued.
 pub async fn of_size(store: &AnyStore, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
     Ok(select(store, "tree_size = $1", "tree_size", size as i64).await?.pop())
