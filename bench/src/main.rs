@@ -5,6 +5,8 @@
 //!   (PostgreSQL, 1 and 100 events per transaction), and the catch-up read;
 //! - `carnet-bench verify` ([`verify`]): `carnet verify` against a plain read of the same events
 //!   (PostgreSQL and SQLite);
+//! - `carnet-bench tree` ([`tree`]): building the log's Merkle tree against a plain read of the
+//!   same events, and the latency of proofs (PostgreSQL and SQLite);
 //! - `carnet-bench http` ([`http`]): the whole application over HTTP, built in process, with a
 //!   load driver of its own (closed and open loop, HDR histograms), optionally against another
 //!   GraphQL server (PostGraphile).
@@ -17,6 +19,7 @@
 mod http;
 mod scratch;
 mod store;
+mod tree;
 mod verify;
 
 use anyhow::Context;
@@ -63,6 +66,17 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// The log's Merkle tree (issue 12): building it against a plain read of the same events,
+    /// and inclusion and consistency proofs' latencies, on PostgreSQL and SQLite.
+    Tree {
+        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres_url: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Proofs of each kind, timed one by one.
+        #[arg(long, default_value_t = 1_000)]
+        proofs: usize,
+    },
     /// The application over HTTP: GET /healthz (baseline), `projects(first: 20)` at full and
     /// half load, and a mutation mix at a fixed rate; requests/s, p50, p99. Builds the real
     /// application in process on a database of its own, created and dropped.
@@ -84,6 +98,12 @@ async fn main() -> anyhow::Result<()> {
             let options = store::BenchOptions { database_url: postgres_url, writers, phase, rounds };
             println!("carnet-bench store: {writers} writers, {rounds} rounds of {seconds} s per phase");
             let report = store::run(&options, progress).await.context("benchmark failed")?;
+            print!("{report}");
+        }
+        Bench::Tree { postgres_url, events, proofs } => {
+            let options = tree::TreeBenchOptions { database_url: postgres_url, events, proofs };
+            println!("carnet-bench tree: {events} events, {proofs} proofs of each kind");
+            let report = tree::run(&options, progress).await.context("benchmark failed")?;
             print!("{report}");
         }
         Bench::Http(args) => {

@@ -137,7 +137,7 @@ async fn measure(
 }
 
 /// `events` events on streams of 100, one append of 100 per stream, 4 writers.
-async fn load(store: &AnyStore, events: usize) -> anyhow::Result<()> {
+pub(crate) async fn load(store: &AnyStore, events: usize) -> anyhow::Result<()> {
     let streams = events.div_ceil(100);
     let writers = 4;
     let tasks: Vec<_> = (0..writers)
