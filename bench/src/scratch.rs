@@ -8,6 +8,7 @@
 
 use anyhow::Context;
 use carnet_api::startup::redact;
+use carnet_store::{AnyStore, PgStore, SqliteStore};
 use uuid::Uuid;
 
 /// A fresh PostgreSQL database on a server, dropped by [`Self::remove`].
@@ -73,6 +74,37 @@ fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
     };
     let authority_end = base[scheme_end..].find('/').map_or(base.len(), |p| scheme_end + p);
     Ok(format!("{}/{name}{query}", &base[..authority_end]))
+}
+
+/// Runs `measure` on a fresh PostgreSQL database of the server at `server_url` (6 connections),
+/// then on a fresh SQLite file, each migrated, each removed after whatever happened: the
+/// figures of both, PostgreSQL's first.
+pub async fn on_both_backends<T, Fut>(
+    server_url: &str,
+    measure: impl Fn(AnyStore, &'static str) -> Fut,
+) -> anyhow::Result<(T, T)>
+where
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let db = ScratchPostgres::create(server_url).await?;
+    let postgres = async {
+        let store = PgStore::connect(&db.url, 6).await?;
+        store.migrate().await?;
+        let figures = measure(AnyStore::Postgres(store.clone()), "PostgreSQL").await;
+        store.pool().close().await;
+        figures
+    }
+    .await;
+    db.remove().await?;
+    let dir = ScratchDir::create()?;
+    let sqlite = async {
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.0.join("bench.db").display())).await?;
+        store.migrate().await?;
+        measure(AnyStore::Sqlite(store), "SQLite").await
+    }
+    .await;
+    dir.remove();
+    Ok((postgres?, sqlite?))
 }
 
 #[cfg(test)]

@@ -11,10 +11,9 @@
 //! inclusion proofs of random leaves and as many consistency proofs from random sizes, each
 //! timed.
 
-use crate::scratch::{ScratchDir, ScratchPostgres};
 use crate::store::Throughput;
 use carnet_store::integrity::tree;
-use carnet_store::{AnyStore, Checkpoint, EventStore, PgStore, SqliteStore};
+use carnet_store::{AnyStore, Checkpoint, EventStore};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
@@ -90,29 +89,12 @@ impl std::fmt::Display for TreeBenchReport {
 }
 
 pub async fn run(options: &TreeBenchOptions, progress: impl Fn(&str)) -> anyhow::Result<TreeBenchReport> {
-    let mut report = TreeBenchReport::default();
-    let db = ScratchPostgres::create(&options.database_url).await?;
-    let postgres = async {
-        let store = PgStore::connect(&db.url, 6).await?;
-        store.migrate().await?;
-        let figures = measure(&AnyStore::Postgres(store.clone()), options, "PostgreSQL", &progress).await;
-        store.pool().close().await;
-        figures
-    }
-    .await;
-    db.remove().await?;
-    report.postgres = postgres?;
-
-    let dir = ScratchDir::create()?;
-    let sqlite = async {
-        let store = SqliteStore::connect(&format!("sqlite://{}", dir.0.join("bench.db").display())).await?;
-        store.migrate().await?;
-        measure(&AnyStore::Sqlite(store), options, "SQLite", &progress).await
-    }
-    .await;
-    dir.remove();
-    report.sqlite = sqlite?;
-    Ok(report)
+    let (postgres, sqlite) = crate::scratch::on_both_backends(&options.database_url, |store, name| {
+        let progress = &progress;
+        async move { measure(&store, options, name, progress).await }
+    })
+    .await?;
+    Ok(TreeBenchReport { postgres, sqlite })
 }
 
 async fn measure(

@@ -7,12 +7,9 @@
 //! field as text, in reading order), each row decoded and dropped; and *verify*, the whole
 //! verification. The ratio says what hashing and checking cost on top of reading.
 
-use crate::scratch::{ScratchDir, ScratchPostgres};
 use crate::store::Throughput;
 use carnet_store::integrity::{Progress, Report, hashed_events, seal_pending, unsealed_events, verify};
-use carnet_store::{
-    Actor, AnyStore, Checkpoint, EventStore, ExpectedVersion, Metadata, NewEvent, PgStore, SqliteStore, StreamId,
-};
+use carnet_store::{Actor, AnyStore, Checkpoint, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
 use futures::TryStreamExt;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -64,30 +61,12 @@ impl std::fmt::Display for VerifyBenchReport {
 
 /// Runs the benchmark on both backends; `progress` is told what phase starts.
 pub async fn run(options: &VerifyBenchOptions, progress: impl Fn(&str)) -> anyhow::Result<VerifyBenchReport> {
-    let mut report = VerifyBenchReport::default();
-
-    let db = ScratchPostgres::create(&options.database_url).await?;
-    let postgres = async {
-        let store = PgStore::connect(&db.url, 6).await?;
-        store.migrate().await?;
-        let figures = measure(&AnyStore::Postgres(store.clone()), options, "PostgreSQL", &progress).await;
-        store.pool().close().await;
-        figures
-    }
-    .await;
-    db.remove().await?;
-    report.postgres = postgres?;
-
-    let dir = ScratchDir::create()?;
-    let sqlite = async {
-        let store = SqliteStore::connect(&format!("sqlite://{}", dir.0.join("bench.db").display())).await?;
-        store.migrate().await?;
-        measure(&AnyStore::Sqlite(store), options, "SQLite", &progress).await
-    }
-    .await;
-    dir.remove();
-    report.sqlite = sqlite?;
-    Ok(report)
+    let (postgres, sqlite) = crate::scratch::on_both_backends(&options.database_url, |store, name| {
+        let progress = &progress;
+        async move { measure(&store, options, name, progress).await }
+    })
+    .await?;
+    Ok(VerifyBenchReport { postgres, sqlite })
 }
 
 async fn measure(

@@ -8,9 +8,7 @@ use carnet_store::integrity;
 use carnet_store::*;
 use carnet_testkit::{Backend, for_each_backend, whole_log};
 use futures::TryStreamExt;
-use futures::future::BoxFuture;
 use serde_json::json;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 for_each_backend!(
@@ -231,26 +229,6 @@ async fn put(store: &PgStore, events: Vec<NewEvent>) -> AppendResult {
     store.append(&stream, ExpectedVersion::NoStream, &events, &meta("a", "i")).await.expect("append")
 }
 
-/// Holds its append's transaction open (after the insert, before the commit) until released.
-struct HoldOpen {
-    inside: std::sync::Mutex<Option<oneshot::Sender<()>>>,
-    release: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
-}
-
-impl InlineHook for HoldOpen {
-    fn run<'c>(&'c self, _: TxConn<'c>, _: &'c [RecordedEvent]) -> BoxFuture<'c, Result<(), StoreError>> {
-        Box::pin(async move {
-            if let Some(inside) = self.inside.lock().unwrap().take() {
-                let _ = inside.send(());
-            }
-            if let Some(release) = self.release.lock().await.take() {
-                let _ = release.await;
-            }
-            Ok(())
-        })
-    }
-}
-
 /// An auditor pages through the feed while a transaction that took its position early is
 /// still open and a later one has committed: the page stops before both, and the next page,
 /// from the last checkpoint, has the late commit and then the other, each once.
@@ -264,10 +242,7 @@ async fn postgres_a_paging_auditor_never_skips_a_late_commit() {
     let seen = store.read_feed(&accepted, Checkpoint::START, 10).await.unwrap();
     assert_eq!(seen, std::slice::from_ref(&first));
 
-    let (inside_tx, inside_rx) = oneshot::channel();
-    let (release_tx, release_rx) = oneshot::channel();
-    let hold =
-        HoldOpen { inside: std::sync::Mutex::new(Some(inside_tx)), release: tokio::sync::Mutex::new(Some(release_rx)) };
+    let (hold, inside_rx, release_tx) = carnet_testkit::HoldOpen::new();
     let late = {
         let store = store.clone();
         tokio::spawn(async move {

@@ -180,30 +180,6 @@ async fn checkpoints_are_issued_signed_and_each_extends_the_one_before(store: im
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL: a transaction that took its position early and commits late
 
-/// Holds its append's transaction open (after the insert, before the commit) until released.
-struct HoldOpen {
-    inside: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
-    release: tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
-}
-
-impl InlineHook for HoldOpen {
-    fn run<'c>(
-        &'c self,
-        _: TxConn<'c>,
-        _: &'c [RecordedEvent],
-    ) -> futures::future::BoxFuture<'c, Result<(), StoreError>> {
-        Box::pin(async move {
-            if let Some(inside) = self.inside.lock().unwrap().take() {
-                let _ = inside.send(());
-            }
-            if let Some(release) = self.release.lock().await.take() {
-                let _ = release.await;
-            }
-            Ok(())
-        })
-    }
-}
-
 /// No tree (and so no checkpoint) ever covers a place where an event may still commit: while a
 /// transaction that took its position early is open, the tree stops before it, though a later
 /// one committed; once it commits, both come in, in reading order.
@@ -214,10 +190,7 @@ async fn postgres_the_tree_never_covers_an_event_in_flight() {
     append(&store, "project", 1).await;
     let before = extend_to_all(&store).await;
 
-    let (inside_tx, inside_rx) = tokio::sync::oneshot::channel();
-    let (release_tx, release_rx) = tokio::sync::oneshot::channel();
-    let hold =
-        HoldOpen { inside: std::sync::Mutex::new(Some(inside_tx)), release: tokio::sync::Mutex::new(Some(release_rx)) };
+    let (hold, inside_rx, release_tx) = carnet_testkit::HoldOpen::new();
     let late = {
         let store = store.clone();
         tokio::spawn(async move {

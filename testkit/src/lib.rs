@@ -227,6 +227,44 @@ impl IntoAnyStore for SqliteStore {
     }
 }
 
+/// An inline hook that holds its append's transaction open (after the insert, before the
+/// commit) until released: a transaction that took its position early and commits late, as
+/// PostgreSQL allows. `HoldOpen::new()` gives the hook, a receiver told once the transaction is
+/// inside, and the sender that releases it.
+pub struct HoldOpen {
+    inside: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    release: tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+}
+
+impl HoldOpen {
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> (Self, tokio::sync::oneshot::Receiver<()>, tokio::sync::oneshot::Sender<()>) {
+        let (inside_tx, inside_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel();
+        let hold =
+            Self { inside: std::sync::Mutex::new(Some(inside_tx)), release: tokio::sync::Mutex::new(Some(release_rx)) };
+        (hold, inside_rx, release_tx)
+    }
+}
+
+impl carnet_store::InlineHook for HoldOpen {
+    fn run<'c>(
+        &'c self,
+        _: carnet_store::TxConn<'c>,
+        _: &'c [RecordedEvent],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), carnet_store::StoreError>> + Send + 'c>> {
+        Box::pin(async move {
+            if let Some(inside) = self.inside.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = inside.send(());
+            }
+            if let Some(release) = self.release.lock().await.take() {
+                let _ = release.await;
+            }
+            Ok(())
+        })
+    }
+}
+
 /// The metadata of a write by `actor`, a person of the tests' own issuer, `carnet-test`.
 pub fn metadata(actor: &str) -> Metadata {
     Metadata::new(Actor { id: actor.into(), issuer: "carnet-test".into() })
