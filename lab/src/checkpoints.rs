@@ -160,11 +160,21 @@ impl Remembered {
         Ok(())
     }
 
-    /// Whether the log holds the remembered checkpoint's tree (see [`holds`]).
+    /// Whether the log holds the remembered checkpoint's tree (see [`holds`]: the stored tree,
+    /// cheap enough for every check of `/readyz`).
     pub async fn check(&self, store: &AnyStore) -> Result<Option<String>, StoreError> {
         let Some(latest) = self.latest() else { return Ok(None) };
-        let source = format!("the last checkpoint this server issued ({})", self.file.display());
-        holds(store, &latest, &source).await
+        holds(store, &latest, &self.source()).await
+    }
+
+    /// The same against the events themselves (see [`events_hold`]).
+    pub async fn check_events(&self, store: &AnyStore) -> Result<Option<String>, StoreError> {
+        let Some(latest) = self.latest() else { return Ok(None) };
+        events_hold(store, &latest, &self.source()).await
+    }
+
+    fn source(&self) -> String {
+        format!("the last checkpoint this server issued ({})", self.file.display())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<OpenedCheckpoint>> {
@@ -204,6 +214,29 @@ pub async fn holds(
         ))),
         Err(e) => Ok(Some(format!("the log's tree cannot be read ({e})"))),
     }
+}
+
+/// As [`holds`], against the events themselves rather than the stored tree
+/// ([`tree::root_from_events`]: one read of the log): for `carnet verify` and the `integrity`
+/// query, which must not trust an index someone could leave untouched.
+pub async fn events_hold(
+    store: &AnyStore,
+    checkpoint: &OpenedCheckpoint,
+    source: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(match tree::root_from_events(store, checkpoint.size).await? {
+        None => Some(format!(
+            "the log holds fewer events than the {} of {source}: events were removed, or an older copy of the \
+             database was restored",
+            checkpoint.size
+        )),
+        Some(root) if root != checkpoint.root => Some(format!(
+            "the first {} events of the log are not those of {source}: events were removed, replaced, reordered \
+             or rewritten",
+            checkpoint.size
+        )),
+        Some(_) => None,
+    })
 }
 
 /// Issues a checkpoint of what committed, if anything did, and remembers it: the checkpointer's

@@ -47,7 +47,7 @@ pub async fn verify(
 ) -> Result<Report, CheckError> {
     let report = integrity::verify_against(store, recorded, on_progress).await?;
     let Report::Intact(summary) = report else { return Ok(report) };
-    Ok(match whole(store, None, remembered, summary.events).await? {
+    Ok(match whole(store, None, remembered.map(|r| (r, Thorough::Events)), summary.events).await? {
         Some(breach) => Report::Broken(breach),
         None => Report::Intact(summary),
     })
@@ -55,10 +55,18 @@ pub async fn verify(
 
 /// Checks 2 and 3 of the module's documentation; `seen_here`: the furthest position the caller
 /// saw itself; `events_checked`: what the breach reports as verified before it.
+/// How a remembered checkpoint is checked: against the stored tree (every few seconds, for
+/// `/readyz`) or against the events themselves (one read of the log: `verify`).
+#[derive(Clone, Copy)]
+enum Thorough {
+    Tree,
+    Events,
+}
+
 async fn whole(
     store: &AnyStore,
     seen_here: Option<i64>,
-    remembered: Option<&Remembered>,
+    remembered: Option<(&Remembered, Thorough)>,
     events_checked: u64,
 ) -> Result<Option<Breach>, CheckError> {
     if let ExtentCheck::Cut { seen, last } = extent::check(store, seen_here).await? {
@@ -82,7 +90,8 @@ async fn whole(
         }));
     }
     if let Some(reason) = match remembered {
-        Some(remembered) => remembered.check(store).await?,
+        Some((remembered, Thorough::Tree)) => remembered.check(store).await?,
+        Some((remembered, Thorough::Events)) => remembered.check_events(store).await?,
         None => None,
     } {
         return Ok(Some(Breach {
@@ -137,7 +146,8 @@ impl LogGuard {
     /// Runs the check and keeps its outcome.
     pub async fn check(&self, store: &AnyStore) -> Result<Option<String>, CheckError> {
         let seen = self.lock().seen;
-        let breach = whole(store, seen, self.remembered.as_ref(), 0).await?.map(|b| b.to_string());
+        let remembered = self.remembered.as_ref().map(|r| (r, Thorough::Tree));
+        let breach = whole(store, seen, remembered, 0).await?.map(|b| b.to_string());
         let last = extent::last_position(store).await?;
         let mut state = self.lock();
         state.seen = state.seen.max(last);

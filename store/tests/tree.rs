@@ -19,6 +19,9 @@ for_each_backend!(
     two_extenders_at_once_build_one_tree,
     sizes_beyond_the_tree_are_refused,
     checkpoints_are_issued_signed_and_each_extends_the_one_before,
+    a_checkpoint_catches_the_newest_event_deleted,
+    a_checkpoint_catches_a_forged_event_with_a_correct_chain,
+    a_checkpoint_catches_an_emptied_log,
 );
 
 async fn append(store: &AnyStore, category: &str, count: usize) {
@@ -219,4 +222,66 @@ async fn postgres_the_tree_never_covers_an_event_in_flight() {
     assert_eq!(after.size, before.size + 2);
     let leaves: Vec<Hash> = event_hashes(&store).await.iter().map(|h| leaf_hash(h)).collect();
     assert_eq!(after.root, naive_root(&leaves), "both, in reading order");
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the chains cannot see, a checkpoint recomputed from the events can (the stored tree is
+// left untouched, as someone who can write the events table would leave it)
+
+/// Three streams, a tree and a signed checkpoint of them: the checkpoint's size and root.
+async fn checkpointed(store: &AnyStore) -> (u64, Hash) {
+    for count in [3, 2, 4] {
+        append(store, "project", count).await;
+    }
+    let head = extend_to_all(store).await;
+    assert_eq!(tree::root_from_events(store, head.size).await.unwrap(), Some(head.root), "untouched");
+    (head.size, head.root)
+}
+
+async fn a_checkpoint_catches_the_newest_event_deleted(store: impl IntoAnyStore, _: Backend) {
+    let store = store.into_any();
+    let (size, root) = checkpointed(&store).await;
+    carnet_testkit::tamper(
+        &store,
+        "delete from events where global_position = (select max(global_position) from events)",
+    )
+    .await;
+    assert!(
+        matches!(integrity::verify(&store, |_| {}).await.unwrap(), integrity::Report::Intact(_)),
+        "the chains cannot tell"
+    );
+    assert_eq!(tree::root_at(&store, size).await.unwrap(), root, "the stored tree, left untouched, cannot either");
+    assert_eq!(tree::root_from_events(&store, size).await.unwrap(), None, "the log is shorter than the checkpoint");
+}
+
+async fn a_checkpoint_catches_a_forged_event_with_a_correct_chain(store: impl IntoAnyStore, _: Backend) {
+    let store = store.into_any();
+    let (size, root) = checkpointed(&store).await;
+    // the newest event's payload replaced, its hash recomputed by the recipe: a correct chain
+    let postgres = matches!(store, AnyStore::Postgres(_));
+    let newest = "(select max(global_position) from events)";
+    let payload = if postgres { "'{\"n\": 99}'::jsonb" } else { "'{\"n\":99}'" };
+    carnet_testkit::tamper(&store, &format!("update events set payload = {payload} where global_position = {newest}"))
+        .await;
+    let events: Vec<_> = integrity::hashed_events(&store, Checkpoint::START).try_collect().await.unwrap();
+    let forged = events.last().unwrap();
+    let hex = integrity::to_hex(&forged.computed_hash());
+    let literal = if postgres { format!("decode('{hex}', 'hex')") } else { format!("x'{hex}'") };
+    carnet_testkit::tamper(&store, &format!("update events set hash = {literal} where global_position = {newest}"))
+        .await;
+    assert!(
+        matches!(integrity::verify(&store, |_| {}).await.unwrap(), integrity::Report::Intact(_)),
+        "the chains cannot tell"
+    );
+    let recomputed = tree::root_from_events(&store, size).await.unwrap().expect("as many events");
+    assert_ne!(recomputed, root, "the forged event changes the tree's root");
+}
+
+async fn a_checkpoint_catches_an_emptied_log(store: impl IntoAnyStore, _: Backend) {
+    let store = store.into_any();
+    let (size, _) = checkpointed(&store).await;
+    for table in ["events", "log_leaves", "log_tree_nodes", "checkpoints", "seals"] {
+        carnet_testkit::tamper(&store, &format!("delete from {table}")).await;
+    }
+    assert_eq!(tree::root_from_events(&store, size).await.unwrap(), None);
 }

@@ -265,6 +265,16 @@ impl carnet_store::InlineHook for HoldOpen {
     }
 }
 
+/// Runs `sql` on `store`'s database as someone with write access to it would (a test's
+/// tampering): on SQLite through the writer.
+pub async fn tamper(store: &AnyStore, sql: &str) {
+    match store {
+        AnyStore::Postgres(s) => sqlx::query(sql).execute(s.pool()).await.map(drop),
+        AnyStore::Sqlite(s) => sqlx::query(sql).execute(s.writer()).await.map(drop),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 /// The metadata of a write by `actor`, a person of the tests' own issuer, `carnet-test`.
 pub fn metadata(actor: &str) -> Metadata {
     Metadata::new(Actor { id: actor.into(), issuer: "carnet-test".into() })

@@ -88,6 +88,25 @@ async fn served_checkpoints_verify_with_openssl_and_cover_each_mutation(url: &st
     assert!(sizes[1] > sizes[0], "{sizes:?}");
     let res = app.graphql_as(Some(&auditor), INTEGRITY, json!({})).await;
     assert_eq!(res["data"]["integrity"]["intact"], true, "{res}");
+
+    // an auditor keeps the checkpoint, and later checks the log against it with the key alone
+    let dir = TempDir::new();
+    let kept = dir.path().join("checkpoint.txt");
+    std::fs::write(&kept, app.get("/checkpoint").await.text().await.unwrap()).unwrap();
+    let args = ["verify", "--checkpoint", kept.to_str().unwrap(), "--key", key.trim()];
+    let out = carnet(&args, url, Some(dir.path()));
+    assert!(out.status.success() && out.stdout.contains("holds"), "{}{}", out.stdout, out.stderr);
+    let forged = dir.path().join("forged.txt");
+    std::fs::write(&forged, std::fs::read_to_string(&kept).unwrap().replacen("\n", "\n1", 1)).unwrap();
+    let out = carnet(&["verify", "--checkpoint", forged.to_str().unwrap(), "--key", key.trim()], url, Some(dir.path()));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a forged checkpoint is refused before anything: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(out.stderr.contains("not signed by"), "{}", out.stderr);
 }
 
 #[tokio::test]

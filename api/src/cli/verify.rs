@@ -66,7 +66,7 @@ pub async fn run(config: &Config, Args { seals: recorded, checkpoints, key }: Ar
             let mut broken = None;
             for (file, opened) in &kept {
                 let source = format!("the checkpoint {}", file.display());
-                if let Some(reason) = carnet_lab::checkpoints::holds(&store, opened, &source).await? {
+                if let Some(reason) = carnet_lab::checkpoints::events_hold(&store, opened, &source).await? {
                     broken = Some(Breach {
                         global_position: None,
                         stream_id: None,
