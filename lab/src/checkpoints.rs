@@ -99,7 +99,13 @@ pub fn load_signer(key_file: &Path, generate_as: Option<&str>) -> anyhow::Result
 
 /// Writes a new key file, mode 0600 (its folder made private); fails if it exists.
 pub fn write_key(key_file: &Path, key: &str) -> anyhow::Result<()> {
-    if let Some(dir) = key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+    write_private(key_file, key).with_context(|| format!("cannot create the checkpoint key {}", key_file.display()))
+}
+
+/// Writes a new file holding `text` and a newline, mode 0600 (its folder made private); fails
+/// if it exists.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         carnet_store::private_files::create_private_dir(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -107,10 +113,7 @@ pub fn write_key(key_file: &Path, key: &str) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(key_file)
-        .and_then(|mut f| f.write_all(format!("{key}\n").as_bytes()))
-        .with_context(|| format!("cannot create the checkpoint key {}", key_file.display()))
+    Ok(options.open(path).and_then(|mut f| f.write_all(format!("{text}\n").as_bytes()))?)
 }
 
 /// The last checkpoint this server issued, as kept beside its key, and the check of the log
@@ -154,7 +157,7 @@ impl Remembered {
         }
         let temporary = self.file.with_extension("latest.tmp");
         let _ = std::fs::remove_file(&temporary);
-        write_key(&temporary, note.trim_end())?;
+        write_private(&temporary, note.trim_end()).with_context(|| format!("cannot write {}", temporary.display()))?;
         std::fs::rename(&temporary, &self.file).with_context(|| format!("cannot write {}", self.file.display()))?;
         *self.lock() = Some(opened);
         Ok(())
