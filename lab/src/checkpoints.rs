@@ -20,7 +20,7 @@
 
 use anyhow::Context;
 use carnet_store::integrity::checkpoint::{self, CheckpointSigner, OpenedCheckpoint};
-use carnet_store::integrity::tree;
+use carnet_store::integrity::tree::{self, Recomputed};
 use carnet_store::{AnyStore, StoreError};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -228,17 +228,17 @@ pub async fn events_hold(
     source: &str,
 ) -> Result<Option<String>, StoreError> {
     Ok(match tree::root_from_events(store, checkpoint.size).await? {
-        None => Some(format!(
-            "the log holds fewer events than the {} of {source}: events were removed, or an older copy of the \
-             database was restored",
+        Recomputed::Short(events) => Some(format!(
+            "the log holds {events} events, fewer than the {} of {source}: events were removed, or an older copy of \
+             the database was restored (a new log on purpose takes a new key and no `.latest` file)",
             checkpoint.size
         )),
-        Some(root) if root != checkpoint.root => Some(format!(
+        Recomputed::Root(root) if root != checkpoint.root => Some(format!(
             "the first {} events of the log are not those of {source}: events were removed, replaced, reordered \
              or rewritten",
             checkpoint.size
         )),
-        Some(_) => None,
+        Recomputed::Root(_) => None,
     })
 }
 

@@ -184,20 +184,29 @@ pub async fn leaves(store: &AnyStore, from: u64, to: u64) -> Result<Vec<(u64, i6
     Ok(rows.into_iter().map(|(i, p)| (i as u64, p)).collect())
 }
 
+/// What [`root_from_events`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recomputed {
+    /// The root of the tree of the first `size` events.
+    Root(Hash),
+    /// The log holds only this many events, fewer than asked.
+    Short(u64),
+}
+
 /// The root of the tree of the log's first `size` events, recomputed from the events themselves
 /// (their stored hashes, in reading order), not from the stored tree: what an auditor compares
 /// with a checkpoint, since the tree's tables are only an index someone could leave untouched
-/// while removing or replacing events. `None` when the log holds fewer than `size` events.
-pub async fn root_from_events(store: &AnyStore, size: u64) -> Result<Option<Hash>, StoreError> {
+/// while removing or replacing events.
+pub async fn root_from_events(store: &AnyStore, size: u64) -> Result<Recomputed, StoreError> {
     use futures::TryStreamExt;
     let mut frontier = Frontier::default();
     let mut events = super::hashed_events(store, Checkpoint::START);
     while frontier.size() < size {
-        let Some(event) = events.try_next().await? else { return Ok(None) };
+        let Some(event) = events.try_next().await? else { return Ok(Recomputed::Short(frontier.size())) };
         // a missing hash cannot match anything: the leaf of 32 0xff bytes
         frontier.push(merkle::leaf_hash(&event.hash.unwrap_or([0xff; 32])), &mut |_, _| {});
     }
-    Ok(Some(frontier.root()))
+    Ok(Recomputed::Root(frontier.root()))
 }
 
 /// Adds to the tree up to `max` committed events it does not hold yet, in reading order, in one
