@@ -271,13 +271,29 @@ pub fn start(
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // a failure is logged as an error once, then at debug while it stays the same
+        let mut failing: Option<String> = None;
         loop {
             tick.tick().await;
             match issue(&store, &remembered).await {
-                Ok(Some(c)) => tracing::debug!(size = c.size, "checkpoint issued"),
-                Ok(None) => {}
+                Ok(issued) => {
+                    if failing.take().is_some() {
+                        tracing::info!("checkpointer: issuing checkpoints again");
+                    }
+                    if let Some(c) = issued {
+                        tracing::debug!(size = c.size, "checkpoint issued");
+                    }
+                }
                 Err(e) if e.downcast_ref::<StoreError>().is_some_and(StoreError::is_pool_closed) => break,
-                Err(e) => tracing::error!(error = format!("{e:#}"), "checkpointer: cannot issue a checkpoint"),
+                Err(e) => {
+                    let error = format!("{e:#}");
+                    if failing.as_deref() == Some(error.as_str()) {
+                        tracing::debug!(error, "checkpointer: still cannot issue a checkpoint");
+                    } else {
+                        tracing::error!(error, "checkpointer: cannot issue a checkpoint");
+                        failing = Some(error);
+                    }
+                }
             }
         }
     }))

@@ -17,19 +17,16 @@ fn script() -> PathBuf {
 
 /// Runs the script on `export`: whether it succeeded, and what it printed.
 fn verify(export: &Path) -> (bool, String) {
-    let out = std::process::Command::new("python3").arg(script()).arg(export).output().expect("run python3");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    run_script(export, &[])
 }
 
 /// Runs the script on `export` with a checkpoint and the log's public key.
 fn verify_with(export: &Path, checkpoint: &Path, key: &str) -> (bool, String) {
-    let out = std::process::Command::new("python3")
-        .arg(script())
-        .arg(export)
-        .args(["--checkpoint", checkpoint.to_str().unwrap(), "--key", key])
-        .output()
-        .expect("run python3");
+    run_script(export, &["--checkpoint", checkpoint.to_str().unwrap(), "--key", key])
+}
+
+fn run_script(export: &Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("python3").arg(script()).arg(export).args(args).output().expect("run python3");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
