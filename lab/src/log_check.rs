@@ -13,9 +13,10 @@
 //!    [`crate::checkpoints::Remembered`]): a restored older dump or a rewritten history is
 //!    [`BreachKind::CheckpointDiffers`], naming the sizes.
 //!
-//! [`LogGuard`] runs 2 and 3 at start and every [`GUARD_PERIOD`] in the server and keeps the
-//! outcome for `/readyz`, which then fails, naming the breach, until someone repairs the
-//! database (a restore of a good backup, then a restart). It also remembers the furthest
+//! [`LogGuard`] runs 2, 3 and 4 (4 on the stored tree: [`verify`] recomputes it from the events)
+//! at start and every [`GUARD_PERIOD`] in the server and keeps the outcome for `/readyz`, which
+//! then fails, naming the breach, until someone repairs the database (a restore of a good
+//! backup, then a restart). It also remembers the furthest
 //! position this process saw, which catches a cut that emptied the recorded mark too.
 
 use crate::checkpoints::Remembered;
@@ -53,8 +54,6 @@ pub async fn verify(
     })
 }
 
-/// Checks 2 and 3 of the module's documentation; `seen_here`: the furthest position the caller
-/// saw itself; `events_checked`: what the breach reports as verified before it.
 /// How a remembered checkpoint is checked: against the stored tree (every few seconds, for
 /// `/readyz`) or against the events themselves (one read of the log: `verify`).
 #[derive(Clone, Copy)]
@@ -63,6 +62,8 @@ enum Thorough {
     Events,
 }
 
+/// Checks 2, 3 and 4 of the module's documentation; `seen_here`: the furthest position the
+/// caller saw itself; `events_checked`: what the breach reports as verified before it.
 async fn whole(
     store: &AnyStore,
     seen_here: Option<i64>,
