@@ -23,7 +23,6 @@ use carnet_store::integrity::checkpoint::{self, CheckpointSigner, OpenedCheckpoi
 use carnet_store::integrity::tree::{self, Recomputed};
 use carnet_store::{AnyStore, StoreError};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -99,21 +98,8 @@ pub fn load_signer(key_file: &Path, generate_as: Option<&str>) -> anyhow::Result
 
 /// Writes a new key file, mode 0600 (its folder made private); fails if it exists.
 pub fn write_key(key_file: &Path, key: &str) -> anyhow::Result<()> {
-    write_private(key_file, key).with_context(|| format!("cannot create the checkpoint key {}", key_file.display()))
-}
-
-/// Writes a new file holding `text` and a newline, mode 0600 (its folder made private); fails
-/// if it exists.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        carnet_store::private_files::create_private_dir(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    Ok(options.open(path).and_then(|mut f| f.write_all(format!("{text}\n").as_bytes()))?)
+    carnet_store::private_files::write_new_private_file(key_file, format!("{key}\n").as_bytes())
+        .with_context(|| format!("cannot create the checkpoint key {}", key_file.display()))
 }
 
 /// The last checkpoint this server issued, as kept beside its key, and the check of the log
@@ -149,15 +135,17 @@ impl Remembered {
         self.lock().clone()
     }
 
-    /// Keeps `note` (just issued) as the last checkpoint, replacing the file atomically.
-    fn remember(&self, note: &str) -> anyhow::Result<()> {
-        let opened = checkpoint::open(note, &self.signer.verifier())?;
-        if self.lock().as_ref().is_some_and(|c| c.size >= opened.size) {
+    /// Keeps `latest` (the latest checkpoint stored) as the last checkpoint, replacing the file
+    /// atomically; nothing to do, and no signature to check, when it is not newer.
+    fn remember(&self, latest: &checkpoint::StoredCheckpoint) -> anyhow::Result<()> {
+        if self.lock().as_ref().is_some_and(|c| c.size >= latest.size) {
             return Ok(());
         }
+        let opened = checkpoint::open(&latest.note, &self.signer.verifier())?;
         let temporary = self.file.with_extension("latest.tmp");
         let _ = std::fs::remove_file(&temporary);
-        write_private(&temporary, note.trim_end()).with_context(|| format!("cannot write {}", temporary.display()))?;
+        carnet_store::private_files::write_new_private_file(&temporary, latest.note.as_bytes())
+            .with_context(|| format!("cannot write {}", temporary.display()))?;
         std::fs::rename(&temporary, &self.file).with_context(|| format!("cannot write {}", self.file.display()))?;
         *self.lock() = Some(opened);
         Ok(())
@@ -253,7 +241,7 @@ pub async fn issue(store: &AnyStore, remembered: &Remembered) -> anyhow::Result<
     let issued = checkpoint::issue(store, remembered.signer()).await?;
     // the latest checkpoint stored may be another instance's: remember it too (same key)
     if let Some(latest) = checkpoint::latest(store).await? {
-        remembered.remember(&latest.note)?;
+        remembered.remember(&latest)?;
     }
     Ok(issued)
 }

@@ -23,7 +23,6 @@ use anyhow::Context;
 use carnet_store::MasterKeys;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -80,14 +79,10 @@ pub fn load(
         if !create {
             return Ok(Arc::new(MasterKeys::default()));
         }
-        if let Some(dir) = path.parent() {
-            carnet_store::private_files::create_private_dir(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
         let id = format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let keys = MasterKeys::generate(&id);
         let line = format!("{id} {}\n", keys.export(&id).unwrap_or_default());
-        write_private(path, line.as_bytes())
+        carnet_store::private_files::write_new_private_file(path, line.as_bytes())
             .with_context(|| format!("cannot create the master key file {}", path.display()))?;
         tracing::info!(path = %path.display(), key = %id, "generated a local master key");
     }
@@ -99,16 +94,6 @@ pub fn load(
         .with_context(|| format!("the master key file {} is not `<id> <base64 key>`", path.display()))?;
     let key = MasterKeys::decode_key(id, key)?;
     Ok(Arc::new(MasterKeys::new(id, [(id.to_owned(), key)])?))
-}
-
-/// Writes a new file `path`, mode 0600; fails if it exists (two first runs at once: one key wins,
-/// the other run fails instead of replacing it).
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(bytes)
 }
 
 #[cfg(test)]

@@ -36,3 +36,18 @@ pub fn create_private_file(path: &Path) -> io::Result<()> {
         Err(e) => Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))),
     }
 }
+
+/// Writes the new file `path` holding `bytes`, mode 0600, its folder made as
+/// [`create_private_dir`] does; fails if the file exists (two first runs at once: one wins, the
+/// other fails instead of replacing what the first wrote). For the local secrets and keys.
+pub fn write_new_private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, bytes)
+}
