@@ -315,6 +315,7 @@ pub mod checkpoint;
 pub mod merkle;
 mod seals;
 pub mod tree;
+pub mod witness;
 mod verify;
 pub use seals::*;
 pub use verify::*;
