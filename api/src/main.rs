@@ -49,6 +49,11 @@ enum Command {
     Checkpoint,
     /// Print the public key checkpoints verify with; `--new FILE --origin NAME` makes a signing key.
     CheckpointKey(cli::checkpoint::KeyArgs),
+    /// Witness a Carnet log as a third party: cosign each checkpoint that extends the last one
+    /// cosigned, refuse (exit code 3, evidence kept) one that goes back or forks.
+    Witness(cli::witness::Args),
+    /// Print a witness's public key; `--new FILE --name NAME` makes a witness key.
+    WitnessKey(cli::witness::KeyArgs),
 }
 
 #[tokio::main]
@@ -72,5 +77,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Seal => cli::seal::run(&config).await,
         Command::Checkpoint => cli::checkpoint::run(&config).await,
         Command::CheckpointKey(args) => cli::checkpoint::key(&config, args),
+        Command::Witness(args) => cli::witness::run(args).await,
+        Command::WitnessKey(args) => cli::witness::key(args),
     }
 }

@@ -95,30 +95,6 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// The latest signed checkpoint of the log's tree, as a C2SP signed note (`text/plain`); 404
-/// before the first one. Public: it shows sizes and hashes, nothing of the events.
-pub async fn checkpoint(state: web::Data<AppState>) -> HttpResponse {
-    match carnet_store::integrity::checkpoint::latest(&state.store).await {
-        Ok(Some(latest)) => HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(latest.note),
-        Ok(None) => HttpResponse::NotFound().content_type("text/plain").body("no checkpoint issued yet"),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the latest checkpoint");
-            HttpResponse::ServiceUnavailable().content_type("text/plain").body("cannot read the latest checkpoint")
-        }
-    }
-}
-
-/// The public key checkpoints verify with (`<origin>+<key id>+<base64>`); 404 when this server
-/// issues no checkpoint. Auditors should get it from the lab by another way too, and compare.
-pub async fn checkpoint_key(state: web::Data<AppState>) -> HttpResponse {
-    match state.log_guard.remembered() {
-        Some(remembered) => HttpResponse::Ok()
-            .content_type("text/plain; charset=utf-8")
-            .body(format!("{}\n", remembered.signer().verifier_key())),
-        None => HttpResponse::NotFound().content_type("text/plain").body("this server issues no checkpoint"),
-    }
-}
-
 /// Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())

@@ -15,7 +15,7 @@ use crate::auth::TokenVerifier;
 use crate::config::Config;
 use crate::identity::Authenticator;
 use crate::rate_limit::RateLimit;
-use crate::{graphql, routes, ws};
+use crate::{graphql, routes, transparency, ws};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
@@ -57,6 +57,8 @@ pub struct AppState {
     pub operations: crate::ws::Operations,
     /// The places of the folds of the log (`graphql/expensive.rs`).
     pub expensive: crate::graphql::expensive::Expensive,
+    /// The witnesses whose cosignatures are kept and reported (`[checkpoints] witnesses`).
+    pub witnesses: std::sync::Arc<Vec<carnet_store::integrity::witness::WitnessVerifier>>,
 }
 
 pub struct Application {
@@ -95,6 +97,7 @@ impl Application {
         let live = LiveFeed::start(store.clone()).await.context("cannot start following the event log")?;
         // signed checkpoints of the log's tree; the last one issued is checked against the log
         let remembered = config.load_remembered().context("checkpoints")?;
+        let witnesses = std::sync::Arc::new(config.checkpoints.witness_keys()?);
         let log_guard =
             LogGuard::start(store.clone(), remembered.clone()).await.context("cannot check that the log is whole")?;
         if let Some(remembered) = remembered {
@@ -120,6 +123,7 @@ impl Application {
             dev_tokens: dev_tokens.clone(),
             operations: Default::default(),
             expensive,
+            witnesses,
         };
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let origins = state.config.cors_allowed_origins.clone();
@@ -140,8 +144,10 @@ impl Application {
                 .route("/healthz", web::get().to(routes::healthz))
                 .route("/readyz", web::get().to(routes::readyz))
                 .route("/metrics", web::get().to(routes::metrics))
-                .route("/checkpoint", web::get().to(routes::checkpoint))
-                .route("/checkpoint/key", web::get().to(routes::checkpoint_key))
+                .route("/checkpoint", web::get().to(transparency::checkpoint))
+                .route("/checkpoint/key", web::get().to(transparency::checkpoint_key))
+                .route("/checkpoint/consistency", web::get().to(transparency::consistency))
+                .route("/checkpoint/cosignature", web::post().to(transparency::cosignature))
         })
         .listen(listener)?
         // graceful shutdown: on SIGINT/SIGTERM, in-flight requests get this long to finish

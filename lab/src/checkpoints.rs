@@ -21,6 +21,7 @@
 use anyhow::Context;
 use carnet_store::integrity::checkpoint::{self, CheckpointSigner, OpenedCheckpoint};
 use carnet_store::integrity::tree::{self, Recomputed};
+use carnet_store::integrity::witness::{self, Cosignature, WitnessVerifier};
 use carnet_store::{AnyStore, StoreError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,9 @@ pub struct CheckpointConfig {
     pub key_file: String,
     /// The origin (the log's name) of a key generated in development.
     pub origin: String,
+    /// The witnesses whose cosignatures the server accepts (`POST /checkpoint/cosignature`)
+    /// and reports: their verifier keys, `<name>+<key id>+<base64>` (`carnet witness-key`).
+    pub witnesses: Vec<String>,
 }
 
 impl Default for CheckpointConfig {
@@ -48,6 +52,7 @@ impl Default for CheckpointConfig {
             every_ms: 1_000,
             key_file: "data/checkpoint-key".into(),
             origin: "carnet.localhost/log".into(),
+            witnesses: vec![],
         }
     }
 }
@@ -56,6 +61,14 @@ impl CheckpointConfig {
     /// Where the last checkpoint this server issued is kept.
     pub fn latest_file(&self) -> PathBuf {
         PathBuf::from(format!("{}.latest", self.key_file))
+    }
+
+    /// The configured witnesses' keys; a key that does not parse is an error naming it.
+    pub fn witness_keys(&self) -> anyhow::Result<Vec<WitnessVerifier>> {
+        self.witnesses
+            .iter()
+            .map(|key| WitnessVerifier::new(key).with_context(|| "[checkpoints] witnesses".to_string()))
+            .collect()
     }
 }
 
@@ -75,25 +88,27 @@ pub fn load_signer(key_file: &Path, generate_as: Option<&str>) -> anyhow::Result
         write_key(key_file, &key)?;
         tracing::info!(path = %key_file.display(), origin, "generated a checkpoint signing key");
     }
+    let text = read_private_key(key_file, "checkpoint key")?;
+    CheckpointSigner::from_key(&text).with_context(|| format!("the checkpoint key {}", key_file.display()))
+}
+
+/// The text of a private key file, refused if others may read it (`what` names it in errors).
+pub fn read_private_key(file: &Path, what: &str) -> anyhow::Result<String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(key_file)
-            .with_context(|| format!("cannot read the checkpoint key {}", key_file.display()))?
-            .permissions()
-            .mode();
+        let mode =
+            std::fs::metadata(file).with_context(|| format!("cannot read the {what} {}", file.display()))?.permissions().mode();
         if mode & 0o077 != 0 {
             anyhow::bail!(
-                "the checkpoint key {} may be read by others (mode {:o}): `chmod 600` it, and make a new key if \
-                 anyone may have copied it",
-                key_file.display(),
+                "the {what} {} may be read by others (mode {:o}): `chmod 600` it, and make a new key if anyone may \
+                 have copied it",
+                file.display(),
                 mode & 0o777
             );
         }
     }
-    let text = std::fs::read_to_string(key_file)
-        .with_context(|| format!("cannot read the checkpoint key {}", key_file.display()))?;
-    CheckpointSigner::from_key(&text).with_context(|| format!("the checkpoint key {}", key_file.display()))
+    std::fs::read_to_string(file).with_context(|| format!("cannot read the {what} {}", file.display()))
 }
 
 /// Writes a new key file, mode 0600 (its folder made private); fails if it exists.
@@ -244,6 +259,88 @@ pub async fn issue(store: &AnyStore, remembered: &Remembered) -> anyhow::Result<
         remembered.remember(&latest)?;
     }
     Ok(issued)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cosignatures from witnesses
+
+/// Why a cosigned checkpoint sent by a witness is not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum CosignatureRefused {
+    #[error("not a checkpoint of this log: {0}")]
+    NotThisLog(#[source] checkpoint::CheckpointError),
+    #[error("this log issued no checkpoint of {size} events")]
+    Unknown { size: u64 },
+    #[error("this log's checkpoint of {size} events has another root: the witness cosigned another history")]
+    OtherRoot { size: u64 },
+    #[error("no cosignature by a configured witness (`[checkpoints] witnesses`): {0}")]
+    NoKnownWitness(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Keeps the cosignatures of `note` (a checkpoint as a witness cosigned it) by configured
+/// `witnesses`: the log's signature must verify, the checkpoint must be one this log issued
+/// (same size, same root), and at least one cosignature must verify with a configured key.
+pub async fn receive_cosignature(
+    store: &AnyStore,
+    log: &checkpoint::CheckpointVerifier,
+    witnesses: &[WitnessVerifier],
+    note: &str,
+) -> Result<Vec<Cosignature>, CosignatureRefused> {
+    let opened = checkpoint::open(note, log).map_err(CosignatureRefused::NotThisLog)?;
+    let stored = checkpoint::of_size(store, opened.size).await?.ok_or(CosignatureRefused::Unknown { size: opened.size })?;
+    if stored.root != opened.root {
+        return Err(CosignatureRefused::OtherRoot { size: opened.size });
+    }
+    let found = witness::cosignatures(note, witnesses).map_err(|e| CosignatureRefused::NoKnownWitness(e.to_string()))?;
+    if found.is_empty() {
+        let names: Vec<&str> = witnesses.iter().map(WitnessVerifier::name).collect();
+        return Err(CosignatureRefused::NoKnownWitness(format!("the configured witnesses are [{}]", names.join(", "))));
+    }
+    for cosignature in &found {
+        witness::store(store, opened.size, cosignature).await?;
+        tracing::info!(witness = cosignature.witness, size = opened.size, "checkpoint cosigned");
+    }
+    Ok(found)
+}
+
+/// The note of a stored checkpoint followed by its stored cosignatures: what `GET /checkpoint`
+/// serves.
+pub async fn with_cosignatures(store: &AnyStore, stored: &checkpoint::StoredCheckpoint) -> Result<String, StoreError> {
+    let mut note = stored.note.clone();
+    for c in witness::of_size(store, stored.size).await? {
+        note.push_str(&c.line);
+    }
+    Ok(note)
+}
+
+/// What a witness vouched for, as the log's tables say and re-verified now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Witnessed {
+    pub witness: String,
+    pub key_id: u32,
+    /// The largest checkpoint it cosigned.
+    pub tree_size: u64,
+    /// When, by its own clock (seconds since the epoch).
+    pub time: u64,
+    /// Whether the stored cosignature verifies, now, with a configured witness key over the
+    /// stored checkpoint (a row written behind the server's back does not).
+    pub verified: bool,
+}
+
+/// For each witness, the largest checkpoint it cosigned, re-verified with `witnesses`.
+pub async fn witnessed(store: &AnyStore, witnesses: &[WitnessVerifier]) -> Result<Vec<Witnessed>, StoreError> {
+    let mut out = vec![];
+    for c in witness::latest_by_witness(store).await? {
+        let verified = match checkpoint::of_size(store, c.tree_size).await? {
+            Some(stored) => witness::cosignatures(&format!("{}{}", stored.note, c.line), witnesses)
+                .is_ok_and(|found| found.iter().any(|f| f.witness == c.witness && f.key_id == c.key_id)),
+            None => false,
+        };
+        out.push(Witnessed { witness: c.witness, key_id: c.key_id, tree_size: c.tree_size, time: c.time, verified });
+    }
+    Ok(out)
 }
 
 /// Starts the checkpointer (when enabled): every `every_ms`, [`issue`]. It ends with the pool.

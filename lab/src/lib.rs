@@ -11,7 +11,8 @@
 //! the log with its hashes, for auditors), [`live`] (the one follower of the log that the
 //! subscriptions filter), [`log_check`] (is the log whole: one check for `carnet verify`, the
 //! `integrity` query and `/readyz`), [`master_keys`] (the keys that wrap people's data keys:
-//! from the configuration, or generated in development) and [`Secret`] (a value that never
+//! from the configuration, or generated in development), [`witness`] (a witness's key, record
+//! and round: what `carnet witness` runs) and [`Secret`] (a value that never
 //! reaches a log).
 //!
 //! Decisions: no HTTP, no GraphQL, no token here (this crate depends on neither actix-web,
@@ -33,6 +34,7 @@ pub mod log_check;
 pub mod master_keys;
 pub mod metrics;
 mod secret;
+pub mod witness;
 
 pub use lab::Lab;
 pub use secret::Secret;

@@ -12,3 +12,4 @@ pub mod seal;
 pub mod serve;
 pub mod token;
 pub mod verify;
+pub mod witness;
