@@ -12,7 +12,7 @@
 //!   `carnet serve`): what only the process shows — exit codes, printed output, configuration
 //!   files and variables, start-up, signals and `kill -9`. All of config and demo; the
 //!   commands of main (`migrate`, `rebuild`, `token`), export, restore and erasure (`rebuild`,
-//!   `rotate-master-key`); a served binary in access, frontend, idempotency and subscriptions,
+//!   `rotate-master-key`), `carnet witness` in witnesses; a served binary in access, frontend, idempotency and subscriptions,
 //!   and a `carnet token` run in tokens.
 
 mod access;
@@ -37,6 +37,7 @@ mod support;
 mod surface;
 mod tokens;
 mod websocket_security;
+mod witnesses;
 
 use support::*;
 

@@ -26,12 +26,20 @@ pub struct Args {
     /// by default the configured key's.
     #[arg(long = "key", value_name = "VERIFIER_KEY")]
     key: Option<String>,
+    /// A witness's public key (repeatable), besides the configured `[checkpoints] witnesses`:
+    /// its cosignatures are reported verified.
+    #[arg(long = "witness", value_name = "VERIFIER_KEY")]
+    witnesses: Vec<String>,
 }
 
 /// Verifies the whole log with a progress bar (drawn only when stderr is a terminal); prints the
 /// summary and the last seal's hash, or the first broken place and exits with
 /// [`ALTERED_EXIT_CODE`].
-pub async fn run(config: &Config, Args { seals: recorded, checkpoints, key }: Args) -> anyhow::Result<()> {
+pub async fn run(config: &Config, Args { seals: recorded, checkpoints, key, witnesses }: Args) -> anyhow::Result<()> {
+    let mut witness_keys = config.checkpoints.witness_keys()?;
+    for key in &witnesses {
+        witness_keys.push(carnet_store::integrity::witness::WitnessVerifier::new(key).context("--witness")?);
+    }
     let store = open_store(config.database_url.expose()).await?;
     // what this server remembers issuing, if it has a key (verify never makes one)
     let remembered = match std::path::Path::new(&config.checkpoints.key_file).exists() {
@@ -97,6 +105,16 @@ pub async fn run(config: &Config, Args { seals: recorded, checkpoints, key }: Ar
                     "checkpoint {} holds: the log's first {} events are the ones it signed",
                     file.display(),
                     opened.size
+                );
+            }
+            for w in carnet_lab::checkpoints::witnessed(&store, &witness_keys).await? {
+                println!(
+                    "witness {} ({:08x}) cosigned the checkpoint of {} events at {}: {}",
+                    w.witness,
+                    w.key_id,
+                    w.tree_size,
+                    chrono::DateTime::from_timestamp(w.time.min(i64::MAX as u64) as i64, 0).unwrap_or_default(),
+                    if w.verified { "verified" } else { "NOT verified with a known witness key" }
                 );
             }
             if let Some(latest) = remembered.as_ref().and_then(|r| r.latest()) {

@@ -1,7 +1,7 @@
 //! `integrity`: the auditors' check that the log was not altered (DESIGN §3.3) — every stream's
 //! hash chain and every global seal recomputed, the log's extent and the read models' backing
 //! (`carnet_lab::log_check::verify`, the very check `carnet verify` runs), answered as GraphQL.
-//! `AUDITOR` and `ADMIN` only.
+//! `AUDITOR` and `ADMIN` only. It also says which witnesses cosigned which checkpoint.
 //!
 //! It reads the whole log: seconds for hundreds of thousands of events (see BENCHMARKS.md).
 
@@ -30,6 +30,26 @@ pub struct Integrity {
     last_seal: Option<IntegritySeal>,
     /// The first place where the log does not verify, in reading order.
     breach: Option<Breach>,
+    /// For each witness that cosigned a checkpoint, the largest one (`carnet witness`).
+    witnesses: Vec<WitnessCosignature>,
+}
+
+/// A witness's latest cosignature of the log's checkpoints.
+#[derive(SimpleObject)]
+pub struct WitnessCosignature {
+    /// The witness's name, as in its key.
+    witness: String,
+    /// Its key id, 8 hex digits.
+    key_id: String,
+    /// The size of the largest checkpoint it cosigned: it vouched that the log's first
+    /// `treeSize` events are those of that checkpoint, and that the log only grew up to it.
+    tree_size: u64,
+    /// When it cosigned, by its own clock.
+    cosigned_at: chrono::DateTime<chrono::Utc>,
+    /// Whether the stored cosignature verifies now with the configured key of that witness
+    /// (`[checkpoints] witnesses`) over the stored checkpoint; `false` for a cosignature by a
+    /// witness no longer configured, or a row written behind the server's back.
+    verified: bool,
 }
 
 #[derive(SimpleObject)]
@@ -81,6 +101,18 @@ impl IntegrityQuery {
             carnet_lab::log_check::verify(&caller.state.store, &recorded, caller.state.log_guard.remembered(), |_| {})
                 .await
                 .map_err(|e| caller.fail(e))?;
+        let witnesses = carnet_lab::checkpoints::witnessed(&caller.state.store, &caller.state.witnesses)
+            .await
+            .map_err(|e| caller.fail(e))?
+            .into_iter()
+            .map(|w| WitnessCosignature {
+                witness: w.witness,
+                key_id: format!("{:08x}", w.key_id),
+                tree_size: w.tree_size,
+                cosigned_at: chrono::DateTime::from_timestamp(w.time.min(i64::MAX as u64) as i64, 0).unwrap_or_default(),
+                verified: w.verified,
+            })
+            .collect();
         Ok(match report {
             Report::Intact(s) => Integrity {
                 intact: true,
@@ -95,6 +127,7 @@ impl IntegrityQuery {
                     sealed_at: l.sealed_at,
                 }),
                 breach: None,
+                witnesses,
             },
             Report::Broken(b) => Integrity {
                 intact: false,
@@ -112,6 +145,7 @@ impl IntegrityQuery {
                     message: b.kind.to_string(),
                     events_checked: b.events_checked,
                 }),
+                witnesses,
             },
         })
     }
