@@ -35,6 +35,7 @@ mod sessions;
 mod subscriptions;
 mod support;
 mod surface;
+mod tampering;
 mod tokens;
 mod websocket_security;
 mod witnesses;

@@ -16,14 +16,14 @@ use std::process::Command;
 
 const INTEGRITY: &str = "{ integrity { intact witnesses { witness keyId treeSize cosignedAt verified } } }";
 
-struct Witness {
-    key: PathBuf,
-    state: PathBuf,
-    public: String,
+pub(crate) struct Witness {
+    pub(crate) key: PathBuf,
+    pub(crate) state: PathBuf,
+    pub(crate) public: String,
 }
 
 /// A new witness, its key made by `carnet witness-key --new`.
-fn new_witness(dir: &Path, name: &str) -> Witness {
+pub(crate) fn new_witness(dir: &Path, name: &str) -> Witness {
     let key = dir.join(format!("{}.key", name.replace('/', "_")));
     let out = carnet(&["witness-key", "--new", key.to_str().unwrap(), "--name", name], "sqlite://unused", Some(dir));
     assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
@@ -33,7 +33,7 @@ fn new_witness(dir: &Path, name: &str) -> Witness {
 }
 
 /// One round of `carnet witness`, off the test's thread (the server answers it meanwhile).
-async fn witness_once(app: &TestApp, log_key: &str, w: &Witness) -> Output {
+pub(crate) async fn witness_once(app: &TestApp, log_key: &str, w: &Witness) -> Output {
     let args: Vec<String> = vec![
         "witness".into(),
         "--url".into(),
@@ -54,18 +54,18 @@ async fn witness_once(app: &TestApp, log_key: &str, w: &Witness) -> Output {
     .expect("carnet witness")
 }
 
-async fn submit(app: &TestApp, team: &str, title: &str) {
+pub(crate) async fn submit(app: &TestApp, team: &str, title: &str) {
     let res = app.graphql_as(Some(team), SUBMIT_TITLED, json!({ "t": title })).await;
     assert!(res["errors"].is_null(), "{res}");
 }
 
-async fn events(app: &TestApp) -> u64 {
+pub(crate) async fn events(app: &TestApp) -> u64 {
     let res = app.graphql_as(Some(&app.token(Role::Auditor, &[])), "{ events(first: 1) { totalCount } }", json!({})).await;
     res["data"]["events"]["totalCount"].as_u64().unwrap_or_else(|| panic!("{res}"))
 }
 
 /// The size of the checkpoint in `file`, its log signature checked.
-fn size_of(file: &Path, log: &CheckpointVerifier) -> u64 {
+pub(crate) fn size_of(file: &Path, log: &CheckpointVerifier) -> u64 {
     let note = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     checkpoint::open(&note, log).unwrap_or_else(|e| panic!("{}: {e}", file.display())).size
 }

@@ -94,8 +94,14 @@ async fn over_stored<T>(
 /// How many leaves the tree holds, and its last event.
 async fn stored_size(store: &AnyStore) -> Result<(u64, Checkpoint), StoreError> {
     const SQL: &str = "select size, last_transaction_id, last_global_position from log_tree where id = 1";
-    let (size, transaction_id, global_position): (i64, i64, i64) =
-        on_pool!(store, reader pool => sqlx::query_as(SQL).fetch_one(pool).await?);
+    let row: Option<(i64, i64, i64)> = on_pool!(store, reader pool => sqlx::query_as(SQL).fetch_optional(pool).await?);
+    // migration 0013 writes the row; only someone emptying the table behind Carnet removes it
+    let (size, transaction_id, global_position) = row.ok_or_else(|| {
+        StoreError::unexpected(
+            "the log's tree has no row in log_tree: the table was emptied behind Carnet's back (a database made by \
+             `carnet migrate` has it)",
+        )
+    })?;
     Ok((size.max(0) as u64, Checkpoint { transaction_id, global_position }))
 }
 
