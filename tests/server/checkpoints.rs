@@ -290,3 +290,76 @@ async fn receipts_verify_with_the_public_key_alone_on_sqlite() {
     })
     .await;
 }
+
+const SUBMIT_WITH_EVENTS: &str = "mutation($t: String!) { submitProject(input: { title: $t, problemStatement: \"Un problème réel.\", \
+                                  supportMode: INCUBATION, academieCodes: [\"17\"] }) { events { eventId globalPosition leafIndex } } }";
+
+const RECEIPT: &str = "query($id: String!) { receipt(eventId: $id) { leafIndex globalPosition eventHash receipt } }";
+
+/// A client asks its mutation for the leaf of the event it wrote, then for that event's receipt,
+/// which verifies with the public key alone; nobody else gets it but auditors; once the event is
+/// altered in the database, the receipt no longer matches it.
+async fn a_writer_gets_the_receipt_of_its_own_event(url: &str, run_sql: impl AsyncFn(&str)) {
+    let app = spawn_app_with(url, |c| c.demo_data = Some(false)).await;
+    let team = app.token(Role::LabTeam, &[]);
+    let res = app.graphql_as(Some(&team), SUBMIT_WITH_EVENTS, json!({ "t": "Avec reçu" })).await;
+    let written = res["data"]["submitProject"]["events"].as_array().cloned().unwrap_or_else(|| panic!("{res}"));
+    assert_eq!(written.len(), 1, "one ProjectSubmitted on the project's stream: {res}");
+    let leaf = written[0]["leafIndex"].as_u64().unwrap_or_else(|| panic!("the leaf, within 2 s: {res}"));
+    let event_id = written[0]["eventId"].as_str().unwrap().to_owned();
+    let position = written[0]["globalPosition"].as_i64().unwrap();
+
+    // once a checkpoint covers it, its receipt
+    let size = events(&app, &app.token(Role::Auditor, &[])).await;
+    served_checkpoint(&app, size).await;
+    let res = app.graphql_as(Some(&team), RECEIPT, json!({ "id": event_id })).await;
+    let receipt = res["data"]["receipt"]["receipt"].as_str().unwrap_or_else(|| panic!("{res}")).to_owned();
+    assert_eq!(res["data"]["receipt"]["leafIndex"], leaf, "{res}");
+    let key = app.get("/checkpoint/key").await.text().await.unwrap();
+    let verified = checkpoint::verify_receipt(&receipt, &CheckpointVerifier::new(&key).unwrap()).expect("verifies");
+    assert_eq!(verified.index, leaf);
+    assert_eq!(carnet_store::integrity::to_hex(&verified.event_hash), res["data"]["receipt"]["eventHash"].as_str().unwrap());
+
+    // another person's event is not found (as no event at all); auditors get any; a bad id is named
+    let other = carnet_api::auth::TokenVerifier::load_or_create(&app.secret).unwrap().mint(
+        "someone-else",
+        &[Role::LabTeam],
+        &[],
+        1,
+    );
+    let res = app.graphql_as(Some(&other), RECEIPT, json!({ "id": event_id })).await;
+    assert_eq!(res["errors"][0]["extensions"]["code"], "NOT_FOUND", "{res}");
+    let res = app.graphql_as(Some(&app.token(Role::Auditor, &[])), RECEIPT, json!({ "id": event_id })).await;
+    assert_eq!(res["data"]["receipt"]["leafIndex"], leaf, "{res}");
+    let res = app.graphql_as(Some(&team), RECEIPT, json!({ "id": "pas-un-uuid" })).await;
+    assert_eq!(res["errors"][0]["extensions"]["rule"], "proof.event_id", "{res}");
+
+    // the event altered behind Carnet's back: the receipt kept no longer matches it
+    run_sql(&format!("update events set event_type = 'ProjectAbandoned' where global_position = {position}")).await;
+    let store = carnet_api::startup::open_store(url).await.unwrap();
+    use futures::TryStreamExt;
+    let now: Vec<_> = carnet_store::integrity::hashed_events(&store, carnet_store::Checkpoint::START).try_collect().await.unwrap();
+    let altered = now.iter().find(|e| e.global_position == position).expect("the event");
+    assert_ne!(altered.computed_hash(), verified.event_hash, "the receipt no longer matches the event");
+}
+
+#[tokio::test]
+async fn a_writer_gets_the_receipt_of_its_own_event_on_postgres() {
+    let db = FreshDatabase::create().await;
+    let pool = db.pool.clone();
+    a_writer_gets_the_receipt_of_its_own_event(&db.url, async |sql: &str| {
+        sqlx::query(sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_writer_gets_the_receipt_of_its_own_event_on_sqlite() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.path().join("carnet.db").display());
+    let pool = sqlx::SqlitePool::connect_lazy(&format!("{url}?mode=rwc")).expect("sqlite");
+    a_writer_gets_the_receipt_of_its_own_event(&url, async |sql: &str| {
+        sqlx::query(sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    })
+    .await;
+}

@@ -32,7 +32,7 @@ mod node;
 mod nulls;
 pub(crate) mod person;
 pub(crate) mod project;
-mod proofs;
+pub(crate) mod proofs;
 mod query;
 pub(crate) mod request;
 pub(crate) mod session;

@@ -9,7 +9,7 @@
 
 use super::access::{self, Caller};
 use super::error::ApiError;
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Object, SimpleObject};
 use base64::Engine;
 use carnet_domain::person::Role;
 use carnet_store::integrity::checkpoint::{self, StoredCheckpoint};
@@ -86,6 +86,81 @@ async fn checkpoint_of(caller: &Caller<'_>, size: Option<u64>) -> async_graphql:
     })
 }
 
+/// The inclusion proof of `event` in the checkpoint of `tree_size` (default: the latest); with
+/// `own_only`, of an event the caller wrote, `NOT_FOUND` for any other (as for no event at all).
+async fn prove(
+    caller: &Caller<'_>,
+    event: EventRef,
+    tree_size: Option<u64>,
+    own_only: bool,
+) -> async_graphql::Result<InclusionProof> {
+    let cp = checkpoint_of(caller, tree_size).await?;
+    let store = &caller.state.store;
+    let leaf = tree::leaf_of(store, event).await.map_err(|e| caller.fail(e))?;
+    let leaf = leaf.filter(|leaf| !own_only || leaf.actor == super::mutation::actor(&caller.identity));
+    let Some(leaf) = leaf.filter(|leaf| leaf.index < cp.size) else {
+        return Err(caller.not_found(&format!(
+            "cet événement n'est pas dans l'arbre du point de contrôle de {} événements (pas encore, ou pas du tout)",
+            cp.size
+        )));
+    };
+    let proof = tree::inclusion_proof(store, leaf.index, cp.size).await.map_err(|e| caller.fail(e))?;
+    Ok(InclusionProof {
+        global_position: leaf.global_position,
+        event_hash: to_hex(&leaf.event_hash),
+        leaf_index: leaf.index,
+        tree_size: cp.size,
+        receipt: checkpoint::receipt(&leaf.event_hash, leaf.index, &proof, &cp.note),
+        hashes: proof.iter().map(b64).collect(),
+        checkpoint: cp.into(),
+    })
+}
+
+/// An event a mutation wrote on its entity's stream: what a receipt is asked for with.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct WrittenEvent {
+    /// The event's id (a UUID): give it to `receipt` once a checkpoint covers it.
+    event_id: String,
+    global_position: i64,
+}
+
+impl WrittenEvent {
+    pub(crate) fn of(event: &carnet_store::RecordedEvent) -> Self {
+        Self { event_id: event.event_id.to_string(), global_position: event.global_position }
+    }
+}
+
+/// How long `leafIndex` waits for the tree to reach an event: transactions that began before
+/// the mutation's may still be running.
+const LEAF_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[ComplexObject]
+impl WrittenEvent {
+    /// The event's leaf in the log's Merkle tree, from 0. Asking for it extends the tree now,
+    /// waiting up to 2 s for transactions begun before this mutation to end; `null` if the tree
+    /// has not reached the event by then (its `receipt` gives the leaf later).
+    async fn leaf_index(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<u64>> {
+        let caller = access::authenticated(ctx)?;
+        let store = &caller.state.store;
+        let deadline = tokio::time::Instant::now() + LEAF_WAIT;
+        for attempt in 0.. {
+            let leaf = tree::leaf_of(store, EventRef::Position(self.global_position)).await.map_err(|e| caller.fail(e))?;
+            if let Some(leaf) = leaf {
+                return Ok(Some(leaf.index));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            tree::extend_all(store, 100_000).await.map_err(|e| caller.fail(e))?;
+        }
+        Ok(None)
+    }
+}
+
 #[Object]
 impl ProofQuery {
     /// The latest signed checkpoint of the log's tree (`GET /checkpoint` serves it too).
@@ -118,25 +193,21 @@ impl ProofQuery {
                 )));
             }
         };
-        let cp = checkpoint_of(&caller, tree_size).await?;
-        let store = &caller.state.store;
-        let leaf = tree::leaf_of(store, event).await.map_err(|e| caller.fail(e))?;
-        let Some((index, position, event_hash)) = leaf.filter(|(index, _, _)| *index < cp.size) else {
-            return Err(caller.not_found(&format!(
-                "cet événement n'est pas dans l'arbre du point de contrôle de {} événements (pas encore, ou pas du tout)",
-                cp.size
-            )));
+        prove(&caller, event, tree_size, false).await
+    }
+
+    /// The receipt of one of your own events — one you wrote, as its metadata's actor (a
+    /// mutation's payload lists them in `events`) — or, for `AUDITOR` and `ADMIN`, of any event:
+    /// its inclusion proof in the latest signed checkpoint, `receipt` being the C2SP
+    /// `tlog-proof` anyone verifies with the log's public key alone. `NOT_FOUND` for another
+    /// person's event, and until a checkpoint covers the event (a second or so).
+    async fn receipt(&self, ctx: &Context<'_>, event_id: String) -> async_graphql::Result<InclusionProof> {
+        let caller = access::authenticated(ctx)?;
+        let Ok(id) = uuid::Uuid::parse_str(&event_id) else {
+            return Err(caller.fail(ApiError::BadUserInput("eventId : un UUID est attendu".into(), "proof.event_id")));
         };
-        let proof = tree::inclusion_proof(store, index, cp.size).await.map_err(|e| caller.fail(e))?;
-        Ok(InclusionProof {
-            global_position: position,
-            event_hash: to_hex(&event_hash),
-            leaf_index: index,
-            tree_size: cp.size,
-            receipt: checkpoint::receipt(&event_hash, index, &proof, &cp.note),
-            hashes: proof.iter().map(b64).collect(),
-            checkpoint: cp.into(),
-        })
+        let anyone = caller.has_any(&[Role::Auditor, Role::Admin]);
+        prove(&caller, EventRef::Id(id), None, !anyone).await
     }
 
     /// The consistency proof from the tree of `fromSize` events to that of the checkpoint of

@@ -162,23 +162,37 @@ pub enum EventRef {
     Id(uuid::Uuid),
 }
 
-/// The event's leaf once the tree holds it: `(leaf index, global position, the event's hash)`.
-pub async fn leaf_of(store: &AnyStore, event: EventRef) -> Result<Option<(u64, i64, Hash)>, StoreError> {
+/// An event's leaf in the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leaf {
+    /// From 0, in the log's reading order.
+    pub index: u64,
+    pub global_position: i64,
+    /// The event's stored hash: the leaf's data.
+    pub event_hash: Hash,
+    /// Who wrote the event (its metadata's actor): whose receipt it is.
+    pub actor: crate::Actor,
+}
+
+/// The event's leaf once the tree holds it.
+pub async fn leaf_of(store: &AnyStore, event: EventRef) -> Result<Option<Leaf>, StoreError> {
     let (condition, arg) = match event {
         EventRef::Position(p) => ("e.global_position = $1", Arg::Int(p)),
         EventRef::Id(id) => ("e.event_id = $1", Arg::Uuid(id)),
     };
-    let sql = format!(
-        "select l.leaf_index, e.global_position, e.hash from events e \
-         join log_leaves l on l.global_position = e.global_position where {condition}"
-    );
-    let row: Option<(i64, i64, Option<Vec<u8>>)> = on_pool!(store, reader pool => {
+    let row: Option<(i64, i64, Option<Vec<u8>>, String)> = on_pool!(store, reader pool => {
+        let sql = format!(
+            "select l.leaf_index, e.global_position, e.hash, {} from events e \
+             join log_leaves l on l.global_position = e.global_position where {condition}",
+            backend::json_text("e.metadata")
+        );
         sqlx::query_as_with(&sql, backend::Db::bind_args(vec![arg])?).fetch_optional(pool).await?
     });
-    let Some((leaf, position, hash)) = row else { return Ok(None) };
-    let hash = super::hash_column(hash)
-        .ok_or_else(|| StoreError::unexpected(format!("the event at global position {position} has no hash")))?;
-    Ok(Some((leaf as u64, position, hash)))
+    let Some((index, global_position, hash, metadata)) = row else { return Ok(None) };
+    let event_hash = super::hash_column(hash)
+        .ok_or_else(|| StoreError::unexpected(format!("the event at global position {global_position} has no hash")))?;
+    let metadata: crate::Metadata = serde_json::from_str(&metadata).map_err(StoreError::unexpected)?;
+    Ok(Some(Leaf { index: index as u64, global_position, event_hash, actor: metadata.actor }))
 }
 
 /// The events of leaves `from..to`, in leaf order, as `(leaf index, global position)`.

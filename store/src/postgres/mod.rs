@@ -484,6 +484,11 @@ pub(crate) use feed::FEED_DIALECT;
 mod integrity;
 pub(crate) mod keys;
 
+/// A JSON column as its text, as stored.
+pub(crate) fn json_text(column: &str) -> String {
+    format!("{column}::text")
+}
+
 /// `column` (a `timestamptz`) as `timestamp_text` writes it: UTC, microseconds, fixed width.
 pub(crate) fn time_text(column: &str) -> String {
     format!("to_char({column} at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")

@@ -364,6 +364,11 @@ pub(crate) use feed::FEED_DIALECT;
 mod integrity;
 pub(crate) mod keys;
 
+/// A JSON column as its text, as stored.
+pub(crate) fn json_text(column: &str) -> String {
+    column.to_owned()
+}
+
 /// `column` as `timestamp_text` writes it: the column itself (times are stored as that text).
 pub(crate) fn time_text(column: &str) -> String {
     column.to_owned()

@@ -45,6 +45,8 @@ pub(crate) struct Change<'c> {
     pub caller: Caller<'c>,
     pub metadata: Metadata,
     pub client_mutation_id: Option<String>,
+    /// The events written on the entity's stream, for the payload's `events`.
+    written: std::sync::Mutex<Vec<super::proofs::WrittenEvent>>,
 }
 
 impl<'c> Change<'c> {
@@ -64,7 +66,7 @@ impl<'c> Change<'c> {
             metadata.correlation_id = metadata.command_id;
             metadata.fingerprint = Some(fingerprint(ctx)?);
         }
-        Ok(Self { caller, metadata, client_mutation_id })
+        Ok(Self { caller, metadata, client_mutation_id, written: Default::default() })
     }
 
     /// The uuid of an entity id of `kind`; `NOT_FOUND` for anything else.
@@ -100,11 +102,21 @@ impl<'c> Change<'c> {
         Ok(id)
     }
 
+    /// Keeps the events a command wrote (or, replayed, had written) for the payload.
+    pub fn record(&self, events: &[carnet_store::RecordedEvent]) {
+        let mut written = self.written.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        written.extend(events.iter().map(super::proofs::WrittenEvent::of));
+    }
+
     /// The entity `id` of `E` as the read model shows it after the change, with the client's
-    /// mutation id.
-    pub async fn finish<E: Changed>(self, id: Uuid) -> async_graphql::Result<(Option<String>, E)> {
+    /// mutation id and the events written.
+    pub async fn finish<E: Changed>(
+        self,
+        id: Uuid,
+    ) -> async_graphql::Result<(Option<String>, E, Vec<super::proofs::WrittenEvent>)> {
         let entity = E::visible(&self.caller, id).await?.ok_or_else(|| self.caller.not_found(E::NOT_FOUND))?;
-        Ok((self.client_mutation_id, entity))
+        let written = self.written.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok((self.client_mutation_id, entity, written))
     }
 
     /// The input `parse` reads, or its `BAD_USER_INPUT`.
@@ -122,7 +134,9 @@ impl<'c> Change<'c> {
     ) -> async_graphql::Result<()> {
         let expected = expected(expected_version).map_err(|e| self.fail(e))?;
         let command = build().map_err(|e| self.fail(e))?;
-        self.caller.state.lab.execute::<D>(id, &command, &self.metadata, expected).await.map_err(|e| self.fail(e))?;
+        let executed =
+            self.caller.state.lab.execute::<D>(id, &command, &self.metadata, expected).await.map_err(|e| self.fail(e))?;
+        self.record(&executed.events);
         Ok(())
     }
 }
@@ -281,8 +295,8 @@ pub(crate) fn person_id(id: &ID) -> Result<carnet_domain::values::PersonId, ApiE
         .ok_or_else(|| ApiError::NotFound("cette personne n'existe pas".into()))
 }
 
-/// A payload type per mutation (GitHub style): the client's `clientMutationId` and the entity
-/// as the read model shows it after the change.
+/// A payload type per mutation (GitHub style): the client's `clientMutationId`, the entity as
+/// the read model shows it after the change, and the events written.
 macro_rules! payloads {
     ($field:ident: $entity:ty => $($name:ident),* $(,)?) => {
         $(
@@ -291,11 +305,19 @@ macro_rules! payloads {
                 /// The client's id for this mutation, echoed.
                 client_mutation_id: Option<String>,
                 $field: $entity,
+                /// The events this mutation wrote on the entity's stream (a retried mutation:
+                /// those of its first run), in order: their `leafIndex` in the log's tree, and
+                /// later a `receipt` of each, verifiable with the log's public key alone.
+                events: Vec<$crate::graphql::proofs::WrittenEvent>,
             }
 
             impl $name {
-                fn new(client_mutation_id: Option<String>, $field: $entity) -> Self {
-                    Self { client_mutation_id, $field }
+                fn new(
+                    client_mutation_id: Option<String>,
+                    $field: $entity,
+                    events: Vec<$crate::graphql::proofs::WrittenEvent>,
+                ) -> Self {
+                    Self { client_mutation_id, $field, events }
                 }
             }
         )*
@@ -365,8 +387,8 @@ macro_rules! mutations {
                 let roles = $crate::graphql::mutation::mutations!(@roles $($($role),+)?);
                 let $change = $crate::graphql::mutation::Change::begin(ctx, $input.client_mutation_id, roles)?;
                 let id: uuid::Uuid = $body;
-                let (client_mutation_id, entity) = $change.finish(id).await?;
-                Ok($payload::new(client_mutation_id, entity))
+                let (client_mutation_id, entity, events) = $change.finish(id).await?;
+                Ok($payload::new(client_mutation_id, entity, events))
             }
         ] $($rest)*);
     };

@@ -157,9 +157,10 @@ mutations! {
             })
         };
         let lab = &change.caller.state.lab;
-        lab.create_numbered::<ProjectDecider>(ReferenceKind::Project, submitted_on.year(), id, build, &change.metadata)
+        let executed = lab.create_numbered::<ProjectDecider>(ReferenceKind::Project, submitted_on.year(), id, build, &change.metadata)
             .await
             .map_err(|e| change.fail(e))?;
+        change.record(&executed.events);
         id
     }
 

@@ -156,9 +156,10 @@ mutations! {
             Ok(SessionCommand::RequestSession { id: SessionId(id), details, seminars_already_held_this_year: held })
         };
         let lab = &change.caller.state.lab;
-        lab.create_numbered::<SessionDecider>(ReferenceKind::Session, requested_on.year(), id, build, &change.metadata)
+        let executed = lab.create_numbered::<SessionDecider>(ReferenceKind::Session, requested_on.year(), id, build, &change.metadata)
             .await
             .map_err(|e| change.fail(e))?;
+        change.record(&executed.events);
         id
     }
 
