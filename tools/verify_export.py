@@ -2,7 +2,9 @@
 """Re-verifies a `carnet export --format jsonl` file without Carnet: Python 3's standard library
 (and, for a checkpoint, the `openssl` command). Recomputes each event's hash and checks each
 stream's chain; prints the first broken line. With --checkpoint and --key, also recomputes the
-log's Merkle tree (RFC 9162) from the exported events and checks it against the signed checkpoint."""
+log's Merkle tree (RFC 9162) from the exported events and checks it against the signed checkpoint.
+With --receipt and --key (an export is then optional), checks an event's receipt (C2SP
+tlog-proof: the checkpoint's signature and the inclusion proof), and finds that event in the export."""
 import argparse
 import base64
 import hashlib
@@ -39,8 +41,8 @@ def tree_root(leaves):
     return hashlib.sha256(b"\x01" + tree_root(leaves[:k]) + tree_root(leaves[k:])).digest()
 
 
-def check_checkpoint(note, key, leaves):
-    """The signed note's Ed25519 signature by `key` (openssl), then its tree against `leaves`."""
+def open_checkpoint(note, key):
+    """The signed note's Ed25519 signature by `key` (openssl): its tree size and root."""
     name, key_id, key64 = key.strip().split("+", 2)
     public = base64.b64decode(key64)
     if len(public) != 33 or public[0] != 1:
@@ -71,7 +73,12 @@ def check_checkpoint(note, key, leaves):
              "-in", "text", "-sigfile", "signature"], cwd=tmp, capture_output=True)
     if verified.returncode != 0:
         refused("its signature does not verify with the key")
-    size, root = int(lines[1]), base64.b64decode(lines[2])
+    return int(lines[1]), base64.b64decode(lines[2])
+
+
+def check_checkpoint(note, key, leaves):
+    """The signed checkpoint, then its tree against `leaves`."""
+    size, root = open_checkpoint(note, key)
     if size > len(leaves):
         refused(f"it signs {size} events, the export holds {len(leaves)}: events were removed")
     if tree_root(leaves[:size]) != root:
@@ -80,13 +87,49 @@ def check_checkpoint(note, key, leaves):
     return size
 
 
+def check_receipt(text, key):
+    """A C2SP tlog-proof: the checkpoint's signature, then the RFC 9162 inclusion of the leaf of
+    the `extra` event hash at `index`. Returns (index, event hash hex, tree size)."""
+    head, _, note = text.partition("\n\n")
+    lines = head.splitlines()
+    if len(lines) < 3 or lines[0] != "c2sp.org/tlog-proof@v1" or not lines[1].startswith("extra ") \
+            or not lines[2].startswith("index "):
+        refused("not a receipt (c2sp.org/tlog-proof@v1, extra, index, the proof, a blank line, the checkpoint)")
+    event_hash, index = base64.b64decode(lines[1][6:]), int(lines[2][6:])
+    path = [base64.b64decode(line) for line in lines[3:]]
+    size, root = open_checkpoint(note, key)
+    fn, sn, r = index, size - 1, hashlib.sha256(b"\x00" + event_hash).digest()  # RFC 9162 2.1.3.2
+    for p in path:
+        if index >= size or sn == 0:
+            refused("the inclusion proof does not hold: it is longer than the tree")
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn, sn = fn >> 1, sn >> 1
+    if index >= size or sn != 0 or r != root:
+        refused(f"the inclusion proof does not hold: leaf {index} is not in the signed tree of {size} events")
+    return index, event_hash.hex(), size
+
+
 parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("export", help="a `carnet export --format jsonl` file")
+parser.add_argument("export", nargs="?", help="a `carnet export --format jsonl` file")
 parser.add_argument("--checkpoint", help="the signed checkpoint (`carnet export --checkpoint`)")
+parser.add_argument("--receipt", help="an event's receipt (`receipt` query, `carnet prove inclusion`)")
 parser.add_argument("--key", help="the log's public key (`GET /checkpoint/key`), from the lab")
 args = parser.parse_args()
-if bool(args.checkpoint) != bool(args.key):
-    sys.exit("--checkpoint and --key go together")
+if bool(args.checkpoint or args.receipt) != bool(args.key):
+    sys.exit("--key goes with --checkpoint or --receipt, and they need it")
+if args.receipt:
+    with open(args.receipt, encoding="utf-8") as receipt:
+        index, event_hash, size = check_receipt(receipt.read(), args.key)
+    print(f"OK: the receipt holds: the event of hash {event_hash} is leaf {index} of the signed tree of {size} events")
+    if not args.export:
+        sys.exit(0)
+if not args.export:
+    sys.exit("give the export to check")
 heads = {}  # stream_id -> (version, hash) of its latest line so far
 leaves = []  # SHA-256(0x00 || event hash), in the export's (reading) order
 with open(args.export, encoding="utf-8") as export:
@@ -112,6 +155,10 @@ with open(args.export, encoding="utf-8") as export:
         heads[event["stream_id"]] = (event["stream_version"], event["hash"])
         leaves.append(hashlib.sha256(b"\x00" + bytes.fromhex(event["hash"])).digest())
 print(f"OK: {len(leaves)} events in {len(heads)} streams, every hash and every chain verified")
+if args.receipt:
+    if index >= len(leaves) or leaves[index] != hashlib.sha256(b"\x00" + bytes.fromhex(event_hash)).digest():
+        refused(f"the export's line {index + 1} is not the event of the receipt")
+    print(f"OK: the export's line {index + 1} is the event of the receipt")
 if args.checkpoint:
     with open(args.checkpoint, encoding="utf-8") as note:
         size = check_checkpoint(note.read(), args.key, leaves)

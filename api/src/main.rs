@@ -49,6 +49,10 @@ enum Command {
     Checkpoint,
     /// Print the public key checkpoints verify with; `--new FILE --origin NAME` makes a signing key.
     CheckpointKey(cli::checkpoint::KeyArgs),
+    /// Print a proof against a signed checkpoint: an event's receipt (`inclusion`), or that a
+    /// checkpoint extends an earlier tree (`consistency`).
+    #[command(subcommand)]
+    Prove(cli::prove::Args),
     /// Witness a Carnet log as a third party: cosign each checkpoint that extends the last one
     /// cosigned, refuse (exit code 3, evidence kept) one that goes back or forks.
     Witness(cli::witness::Args),
@@ -77,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Seal => cli::seal::run(&config).await,
         Command::Checkpoint => cli::checkpoint::run(&config).await,
         Command::CheckpointKey(args) => cli::checkpoint::key(&config, args),
+        Command::Prove(args) => cli::prove::run(&config, args).await,
         Command::Witness(args) => cli::witness::run(args).await,
         Command::WitnessKey(args) => cli::witness::key(args),
     }

@@ -10,7 +10,8 @@
 //! database, and the last checkpoint it issued), [`demo`] (the demo data a new database gets, through `Lab`), [`export`] (`carnet export`:
 //! the log with its hashes, for auditors), [`live`] (the one follower of the log that the
 //! subscriptions filter), [`log_check`] (is the log whole: one check for `carnet verify`, the
-//! `integrity` query and `/readyz`), [`master_keys`] (the keys that wrap people's data keys:
+//! `integrity` query and `/readyz`), [`proofs`] (inclusion and consistency proofs against the signed
+//! checkpoints, for the API and `carnet prove`), [`master_keys`] (the keys that wrap people's data keys:
 //! from the configuration, or generated in development), [`witness`] (a witness's key, record
 //! and round: what `carnet witness` runs) and [`Secret`] (a value that never
 //! reaches a log).
@@ -33,6 +34,7 @@ pub mod live;
 pub mod log_check;
 pub mod master_keys;
 pub mod metrics;
+pub mod proofs;
 mod secret;
 pub mod witness;
 

@@ -319,6 +319,25 @@ async fn a_writer_gets_the_receipt_of_its_own_event(url: &str, run_sql: impl Asy
     let verified = checkpoint::verify_receipt(&receipt, &CheckpointVerifier::new(&key).unwrap()).expect("verifies");
     assert_eq!(verified.index, leaf);
     assert_eq!(carnet_store::integrity::to_hex(&verified.event_hash), res["data"]["receipt"]["eventHash"].as_str().unwrap());
+    // the offline verifier agrees, and refuses the receipt of another leaf; `carnet prove`
+    // prints the same receipt
+    let dir = TempDir::new();
+    let file = dir.path().join("receipt.txt");
+    std::fs::write(&file, &receipt).unwrap();
+    let (ok, out) = crate::export::verify_receipt(&file, key.trim());
+    assert!(ok && out.contains(&format!("is leaf {leaf} of the signed tree of {}", verified.checkpoint.size)), "{out}");
+    let moved = receipt.replacen(&format!("\nindex {leaf}\n"), &format!("\nindex {}\n", leaf + 1), 1);
+    std::fs::write(&file, &moved).unwrap();
+    let (ok, out) = crate::export::verify_receipt(&file, key.trim());
+    assert!(!ok && out.contains("the inclusion proof does not hold"), "{out}");
+    let size = verified.checkpoint.size.to_string();
+    let out = carnet(&["prove", "inclusion", "--event", &event_id, "--size", &size], url, Some(dir.path()));
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, receipt, "carnet prove inclusion");
+    let out = carnet(&["prove", "consistency", "--from", "1", "--to", &size], url, Some(dir.path()));
+    assert!(out.status.success() && out.stdout.ends_with(&verified.checkpoint.note), "{}{}", out.stdout, out.stderr);
+    let out = carnet(&["prove", "inclusion", "--position", "1", "--size", "999999"], url, Some(dir.path()));
+    assert!(!out.status.success() && out.stderr.contains("no checkpoint of 999999 events"), "{}", out.stderr);
 
     // another person's event is not found (as no event at all); auditors get any; a bad id is named
     let other = carnet_api::auth::TokenVerifier::load_or_create(&app.secret).unwrap().mint(

@@ -25,6 +25,17 @@ fn verify_with(export: &Path, checkpoint: &Path, key: &str) -> (bool, String) {
     run_script(export, &["--checkpoint", checkpoint.to_str().unwrap(), "--key", key])
 }
 
+/// Runs the script on a receipt alone.
+pub(crate) fn verify_receipt(receipt: &Path, key: &str) -> (bool, String) {
+    let out = std::process::Command::new("python3")
+        .arg(script())
+        .args(["--receipt", receipt.to_str().unwrap(), "--key", key])
+        .output()
+        .expect("run python3");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
 fn run_script(export: &Path, args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new("python3").arg(script()).arg(export).args(args).output().expect("run python3");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -13,3 +13,4 @@ pub mod serve;
 pub mod token;
 pub mod verify;
 pub mod witness;
+pub mod prove;

@@ -12,7 +12,8 @@ use super::error::ApiError;
 use async_graphql::{ComplexObject, Context, Object, SimpleObject};
 use base64::Engine;
 use carnet_domain::person::Role;
-use carnet_store::integrity::checkpoint::{self, StoredCheckpoint};
+use carnet_lab::proofs::{self, Consistency, Inclusion, ProofError};
+use carnet_store::integrity::checkpoint::StoredCheckpoint;
 use carnet_store::integrity::tree::{self, EventRef};
 use carnet_store::integrity::{Hash, to_hex};
 
@@ -69,21 +70,23 @@ fn b64(hash: &Hash) -> String {
     base64::engine::general_purpose::STANDARD.encode(hash)
 }
 
-/// The checkpoint of `size`, or the latest; refused when none of that size was issued.
-async fn checkpoint_of(caller: &Caller<'_>, size: Option<u64>) -> async_graphql::Result<StoredCheckpoint> {
-    let store = &caller.state.store;
-    let found = match size {
-        Some(size) => checkpoint::of_size(store, size).await,
-        None => checkpoint::latest(store).await,
-    }
-    .map_err(|e| caller.fail(e))?;
-    found.ok_or_else(|| match size {
-        Some(size) => caller.fail(ApiError::BadUserInput(
+/// The GraphQL error of a refused proof.
+fn refused(caller: &Caller<'_>, e: ProofError) -> async_graphql::Error {
+    match e {
+        ProofError::NoCheckpoint => caller.not_found("aucun point de contrôle n'a encore été signé"),
+        ProofError::NoCheckpointOfSize(size) => caller.fail(ApiError::BadUserInput(
             format!("aucun point de contrôle signé ne porte sur {size} événements : donnez la taille d'un point de contrôle émis"),
             "proof.no_checkpoint_of_size",
         )),
-        None => caller.not_found("aucun point de contrôle n'a encore été signé"),
-    })
+        ProofError::NotInTree { size } => caller.not_found(&format!(
+            "cet événement n'est pas dans l'arbre du point de contrôle de {size} événements (pas encore, ou pas du tout)"
+        )),
+        ProofError::SizesBackwards { from, to } => caller.fail(ApiError::BadUserInput(
+            format!("fromSize ({from}) dépasse la taille du point de contrôle ({to})"),
+            "proof.sizes_backwards",
+        )),
+        ProofError::Store(e) => caller.fail(e),
+    }
 }
 
 /// The inclusion proof of `event` in the checkpoint of `tree_size` (default: the latest); with
@@ -94,25 +97,17 @@ async fn prove(
     tree_size: Option<u64>,
     own_only: bool,
 ) -> async_graphql::Result<InclusionProof> {
-    let cp = checkpoint_of(caller, tree_size).await?;
-    let store = &caller.state.store;
-    let leaf = tree::leaf_of(store, event).await.map_err(|e| caller.fail(e))?;
-    let leaf = leaf.filter(|leaf| !own_only || leaf.actor == super::mutation::actor(&caller.identity));
-    let Some(leaf) = leaf.filter(|leaf| leaf.index < cp.size) else {
-        return Err(caller.not_found(&format!(
-            "cet événement n'est pas dans l'arbre du point de contrôle de {} événements (pas encore, ou pas du tout)",
-            cp.size
-        )));
-    };
-    let proof = tree::inclusion_proof(store, leaf.index, cp.size).await.map_err(|e| caller.fail(e))?;
+    let author = own_only.then(|| super::mutation::actor(&caller.identity));
+    let found = proofs::inclusion(&caller.state.store, event, tree_size, author.as_ref()).await;
+    let Inclusion { leaf, proof, checkpoint, receipt } = found.map_err(|e| refused(caller, e))?;
     Ok(InclusionProof {
         global_position: leaf.global_position,
         event_hash: to_hex(&leaf.event_hash),
         leaf_index: leaf.index,
-        tree_size: cp.size,
-        receipt: checkpoint::receipt(&leaf.event_hash, leaf.index, &proof, &cp.note),
+        tree_size: checkpoint.size,
+        receipt,
         hashes: proof.iter().map(b64).collect(),
-        checkpoint: cp.into(),
+        checkpoint: checkpoint.into(),
     })
 }
 
@@ -167,8 +162,11 @@ impl ProofQuery {
     async fn checkpoint(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Checkpoint>> {
         let caller = access::authenticated(ctx)?;
         caller.require(&[Role::Auditor, Role::Admin])?;
-        let latest = checkpoint::latest(&caller.state.store).await.map_err(|e| caller.fail(e))?;
-        Ok(latest.map(Checkpoint::from))
+        match proofs::checkpoint_of(&caller.state.store, None).await {
+            Ok(latest) => Ok(Some(latest.into())),
+            Err(ProofError::NoCheckpoint) => Ok(None),
+            Err(e) => Err(refused(&caller, e)),
+        }
     }
 
     /// The inclusion proof of one event, by `globalPosition` or `eventId` (exactly one), in the
@@ -220,20 +218,13 @@ impl ProofQuery {
     ) -> async_graphql::Result<ConsistencyProof> {
         let caller = access::authenticated(ctx)?;
         caller.require(&[Role::Auditor, Role::Admin])?;
-        let cp = checkpoint_of(&caller, to_size).await?;
-        if from_size > cp.size {
-            return Err(caller.fail(ApiError::BadUserInput(
-                format!("fromSize ({from_size}) dépasse la taille du point de contrôle ({})", cp.size),
-                "proof.sizes_backwards",
-            )));
-        }
-        let proof =
-            tree::consistency_proof(&caller.state.store, from_size, cp.size).await.map_err(|e| caller.fail(e))?;
+        let found = proofs::consistency(&caller.state.store, from_size, to_size).await;
+        let Consistency { from, proof, checkpoint } = found.map_err(|e| refused(&caller, e))?;
         Ok(ConsistencyProof {
-            from_size,
-            to_size: cp.size,
+            from_size: from,
+            to_size: checkpoint.size,
             hashes: proof.iter().map(b64).collect(),
-            checkpoint: cp.into(),
+            checkpoint: checkpoint.into(),
         })
     }
 }
