@@ -3,6 +3,7 @@
 (and, for a checkpoint, the `openssl` command). Recomputes each event's hash and checks each
 stream's chain; prints the first broken line. With --checkpoint and --key, also recomputes the
 log's Merkle tree (RFC 9162) from the exported events and checks it against the signed checkpoint.
+With --witness KEY (repeatable), the checkpoint must also carry that witness's valid cosignature.
 With --receipt and --key (an export is then optional), checks an event's receipt (C2SP
 tlog-proof: the checkpoint's signature and the inclusion proof), and finds that event in the export."""
 import argparse
@@ -41,44 +42,59 @@ def tree_root(leaves):
     return hashlib.sha256(b"\x01" + tree_root(leaves[:k]) + tree_root(leaves[k:])).digest()
 
 
-def open_checkpoint(note, key):
-    """The signed note's Ed25519 signature by `key` (openssl): its tree size and root."""
+def ed25519_verifies(public, message, signature):
+    """openssl's verdict on an Ed25519 signature (RFC 8410 public key, raw message)."""
+    spki = bytes.fromhex("302a300506032b6570032100") + public
+    with tempfile.TemporaryDirectory() as tmp:
+        for file, data in [("key.der", spki), ("message", message), ("signature", signature)]:
+            with open(os.path.join(tmp, file), "wb") as out:
+                out.write(data)
+        verified = subprocess.run(
+            ["openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", "key.der", "-rawin",
+             "-in", "message", "-sigfile", "signature"], cwd=tmp, capture_output=True)
+    return verified.returncode == 0
+
+
+def signature_by(signatures, key, kind):
+    """The signature line of `key` (<name>+<id>+<base64>, type `kind`): its bytes after the key id."""
     name, key_id, key64 = key.strip().split("+", 2)
     public = base64.b64decode(key64)
-    if len(public) != 33 or public[0] != 1:
-        refused("the key is not an Ed25519 verifier key (<name>+<id>+<base64>)")
+    if len(public) != 33 or public[0] != kind:
+        refused(f"{key} is not an Ed25519 key of type {kind}")
     if hashlib.sha256(name.encode() + b"\n" + public).digest()[:4].hex() != key_id:
-        refused("the key's id does not match its name and public key")
-    text, _, signatures = note.partition("\n\n")
-    text += "\n"
-    lines = text.splitlines()
-    if len(lines) < 3 or lines[0] != name:
-        refused(f"not a checkpoint of the log {name}")
-    signature = None
+        refused(f"the id of {key} does not match its name and public key")
     for line in signatures.splitlines():
         parts = line.split(" ")
         if len(parts) == 3 and parts[0] == "\u2014" and parts[1] == name:
             blob = base64.b64decode(parts[2])
             if blob[:4].hex() == key_id:
-                signature = blob[4:]
-    if signature is None:
-        refused(f"the checkpoint carries no signature by {name}")
-    spki = bytes.fromhex("302a300506032b6570032100") + public[1:]  # RFC 8410 Ed25519 public key
-    with tempfile.TemporaryDirectory() as tmp:
-        for file, data in [("key.der", spki), ("text", text.encode()), ("signature", signature)]:
-            with open(os.path.join(tmp, file), "wb") as out:
-                out.write(data)
-        verified = subprocess.run(
-            ["openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", "key.der", "-rawin",
-             "-in", "text", "-sigfile", "signature"], cwd=tmp, capture_output=True)
-    if verified.returncode != 0:
+                return name, public[1:], blob[4:]
+    refused(f"the checkpoint carries no signature by {name}")
+
+
+def open_checkpoint(note, key, witnesses=()):
+    """The signed note's Ed25519 signature by `key`, and the cosignatures (C2SP
+    tlog-cosignature/v1, type 4) of `witnesses`: its tree size and root."""
+    text, _, signatures = note.partition("\n\n")
+    text += "\n"
+    lines = text.splitlines()
+    name, public, signature = signature_by(signatures, key, 1)
+    if len(lines) < 3 or lines[0] != name:
+        refused(f"not a checkpoint of the log {name}")
+    if not ed25519_verifies(public, text.encode(), signature):
         refused("its signature does not verify with the key")
+    for witness in witnesses:
+        name, public, signature = signature_by(signatures, witness, 4)
+        time = int.from_bytes(signature[:8], "big")
+        if not ed25519_verifies(public, f"cosignature/v1\ntime {time}\n{text}".encode(), signature[8:]):
+            refused(f"the cosignature of {name} does not verify with its key")
+        print(f"OK: cosigned by the witness {name} at {time} (seconds since 1970)")
     return int(lines[1]), base64.b64decode(lines[2])
 
 
-def check_checkpoint(note, key, leaves):
-    """The signed checkpoint, then its tree against `leaves`."""
-    size, root = open_checkpoint(note, key)
+def check_checkpoint(note, key, witnesses, leaves):
+    """The signed checkpoint and its cosignatures, then its tree against `leaves`."""
+    size, root = open_checkpoint(note, key, witnesses)
     if size > len(leaves):
         refused(f"it signs {size} events, the export holds {len(leaves)}: events were removed")
     if tree_root(leaves[:size]) != root:
@@ -119,6 +135,8 @@ parser.add_argument("export", nargs="?", help="a `carnet export --format jsonl` 
 parser.add_argument("--checkpoint", help="the signed checkpoint (`carnet export --checkpoint`)")
 parser.add_argument("--receipt", help="an event's receipt (`receipt` query, `carnet prove inclusion`)")
 parser.add_argument("--key", help="the log's public key (`GET /checkpoint/key`), from the lab")
+parser.add_argument("--witness", action="append", default=[],
+                    help="a witness's public key (repeatable): the checkpoint must carry its valid cosignature")
 args = parser.parse_args()
 if bool(args.checkpoint or args.receipt) != bool(args.key):
     sys.exit("--key goes with --checkpoint or --receipt, and they need it")
@@ -161,5 +179,5 @@ if args.receipt:
     print(f"OK: the export's line {index + 1} is the event of the receipt")
 if args.checkpoint:
     with open(args.checkpoint, encoding="utf-8") as note:
-        size = check_checkpoint(note.read(), args.key, leaves)
+        size = check_checkpoint(note.read(), args.key, args.witness, leaves)
     print(f"OK: the signed checkpoint of {size} events holds: its tree is the export's first {size} events")

@@ -865,3 +865,26 @@ async fn next_within_10_s(
 ) -> RecordedEvent {
     tokio::time::timeout(Duration::from_secs(10), events.next()).await.expect(why).unwrap().unwrap()
 }
+
+/// Two stores on one SQLite file — a server and `carnet seal` or `carnet checkpoint` beside it,
+/// or two servers — write at the same time: each append reads its stream before it writes, and
+/// waits for the other's write lock (`sqlite::begin_write`) instead of failing at once with
+/// SQLITE_BUSY_SNAPSHOT, a 503 for a write that only had to wait its turn.
+#[tokio::test]
+async fn two_processes_writing_one_sqlite_file_wait_their_turn() {
+    let first = carnet_testkit::sqlite().await;
+    let url = format!("sqlite://{}", first.dir.path().join("carnet.db").display());
+    let second = carnet_store::sqlite::SqliteStore::connect(&url).await.expect("a second store on the file");
+    let writes = |store: carnet_store::sqlite::SqliteStore| async move {
+        let s = stream();
+        for version in 0..40u64 {
+            let expected = if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
+            store.append(&s, expected, &[ev(version)], &meta()).await?;
+        }
+        Ok::<_, StoreError>(())
+    };
+    let (a, b) = tokio::join!(tokio::spawn(writes(first.store.clone())), tokio::spawn(writes(second)));
+    a.unwrap().expect("every write of the first store landed");
+    b.unwrap().expect("every write of the second store landed");
+    assert_eq!(whole_log(&first.store, 80).await.len(), 80);
+}

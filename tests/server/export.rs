@@ -36,7 +36,7 @@ pub(crate) fn verify_receipt(receipt: &Path, key: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
-fn run_script(export: &Path, args: &[&str]) -> (bool, String) {
+pub(crate) fn run_script(export: &Path, args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new("python3").arg(script()).arg(export).args(args).output().expect("run python3");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)

@@ -123,6 +123,36 @@ async fn two_witnesses_cosign_a_growing_log_and_refuse_a_fork(
     }
     let cosigned_size = size_of(&w1.state.join("cosigned"), &log);
 
+    // an export carries the cosignatures: the offline verifier checks them with the witnesses' keys
+    let export = dir.path().join("log.jsonl");
+    let exported_checkpoint = dir.path().join("checkpoint.txt");
+    let args = ["export", "--output", export.to_str().unwrap(), "--checkpoint", exported_checkpoint.to_str().unwrap()];
+    let out = carnet(&args, url, Some(dir.path()));
+    assert!(out.status.success(), "{}", out.stderr);
+    let script = |witnesses: &[&str]| {
+        let mut args = vec!["--checkpoint", exported_checkpoint.to_str().unwrap(), "--key", &log_key];
+        for w in witnesses {
+            args.extend(["--witness", w]);
+        }
+        crate::export::run_script(&export, &args)
+    };
+    let (ok, printed) = script(&[&w1.public, &w2.public]);
+    assert!(ok, "{printed}");
+    for name in ["inspection.test/witness", "ccomptes.test/witness"] {
+        assert!(printed.contains(&format!("OK: cosigned by the witness {name}")), "{printed}");
+    }
+    let (_, unknown) = WitnessSigner::generate("absent.test/witness").unwrap();
+    let (ok, printed) = script(&[&unknown.verifier_key()]);
+    assert!(!ok && printed.contains("carries no signature by absent.test/witness"), "{printed}");
+    let forged = std::fs::read_to_string(&exported_checkpoint).unwrap();
+    let line = forged.lines().last().unwrap().to_owned();
+    let mut blob = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, line.rsplit(' ').next().unwrap()).unwrap();
+    blob[6] ^= 1; // the cosignature's time
+    let altered = format!("{} {}", line.rsplit_once(' ').unwrap().0, base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &blob));
+    std::fs::write(&exported_checkpoint, forged.replace(&line, &altered)).unwrap();
+    let (ok, printed) = script(&[&w1.public, &w2.public]);
+    assert!(!ok && printed.contains("does not verify with its key"), "an altered cosignature: {printed}");
+
     // the server keeps only what verifies: not this log's, no such checkpoint, another root,
     // a witness it does not know
     let post = async |body: String| {

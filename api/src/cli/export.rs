@@ -27,9 +27,10 @@ pub struct Args {
     /// The file to write (replaced if it exists); standard output when omitted.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Also write the latest signed checkpoint the export holds (its first N events) to this
-    /// file, for `tools/verify_export.py --checkpoint FILE --key KEY` (a whole-log export only:
-    /// a checkpoint covers the log from its first event).
+    /// Also write the latest signed checkpoint the export holds (its first N events), with the
+    /// witnesses' cosignatures, to this file, for `tools/verify_export.py --checkpoint FILE --key
+    /// KEY [--witness KEY]` (a whole-log export only: a checkpoint covers the log from its first
+    /// event).
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
 }
@@ -79,7 +80,8 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.checkpoint {
         match carnet_store::integrity::checkpoint::within(&store, written).await? {
             Some(cp) => {
-                std::fs::write(path, &cp.note).with_context(|| format!("cannot write {}", path.display()))?;
+                let note = carnet_lab::checkpoints::with_cosignatures(&store, &cp).await?;
+                std::fs::write(path, note).with_context(|| format!("cannot write {}", path.display()))?;
                 eprintln!("point de contrôle signé des {} premiers événements écrit dans {}", cp.size, path.display());
             }
             None => {

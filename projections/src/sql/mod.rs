@@ -242,7 +242,7 @@ impl Tx {
     pub(crate) async fn begin(db: Db<'_>) -> Result<Self, sqlx::Error> {
         Ok(match db {
             Db::Postgres(pool) => Held::Pg(pool.begin().await?),
-            Db::Sqlite { writer, .. } => Held::Lite(writer.begin().await?),
+            Db::Sqlite { writer, .. } => Held::Lite(carnet_store::sqlite::begin_write(writer).await?),
         })
     }
 

@@ -92,16 +92,19 @@ async fn over_stored<T>(
 }
 
 /// How many leaves the tree holds, and its last event.
+/// Migration 0013 writes the tree's one row; only someone emptying the table behind Carnet
+/// removes it.
+fn no_tree_row() -> StoreError {
+    StoreError::unexpected(
+        "the log's tree has no row in log_tree: the table was emptied behind Carnet's back (a database made by \
+         `carnet migrate` has it)",
+    )
+}
+
 async fn stored_size(store: &AnyStore) -> Result<(u64, Checkpoint), StoreError> {
     const SQL: &str = "select size, last_transaction_id, last_global_position from log_tree where id = 1";
     let row: Option<(i64, i64, i64)> = on_pool!(store, reader pool => sqlx::query_as(SQL).fetch_optional(pool).await?);
-    // migration 0013 writes the row; only someone emptying the table behind Carnet removes it
-    let (size, transaction_id, global_position) = row.ok_or_else(|| {
-        StoreError::unexpected(
-            "the log's tree has no row in log_tree: the table was emptied behind Carnet's back (a database made by \
-             `carnet migrate` has it)",
-        )
-    })?;
+    let (size, transaction_id, global_position) = row.ok_or_else(no_tree_row)?;
     Ok((size.max(0) as u64, Checkpoint { transaction_id, global_position }))
 }
 
@@ -234,12 +237,14 @@ pub async fn root_from_events(store: &AnyStore, size: u64) -> Result<Recomputed,
 pub async fn extend(store: &AnyStore, max: usize) -> Result<TreeHead, StoreError> {
     on_pool!(store, writer pool => {
         let mut tx = pool.begin().await?;
-        // the lock: whoever extends the tree holds this row until commit
-        let (size, transaction_id, global_position): (i64, i64, i64) = sqlx::query_as(
+        // the lock: whoever extends the tree holds this row until commit (on SQLite, this first
+        // statement writes: the deferred transaction takes the write lock here, waiting its turn)
+        let row: Option<(i64, i64, i64)> = sqlx::query_as(
             "update log_tree set size = size where id = 1 returning size, last_transaction_id, last_global_position",
         )
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        let (size, transaction_id, global_position) = row.ok_or_else(no_tree_row)?;
         let size = size.max(0) as u64;
         let after = Checkpoint { transaction_id, global_position };
 

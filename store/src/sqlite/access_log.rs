@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 impl SqliteStore {
     pub(crate) async fn write_access_log(&self, records: &[AccessRecord]) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = super::begin_write(self.writer()).await?;
         for r in records {
             sqlx::query(
                 "insert into access_log (at, request_id, issuer, subject, client_ip, method, path, operation, \

@@ -76,7 +76,7 @@ impl SqliteStore {
 /// Hashes, once, the events of a SQLite database that predates the chains (pending while
 /// `integrity_backfill` holds its row, which the migration writes). Returns how many it hashed.
 pub(crate) async fn backfill(writer: &sqlx::SqlitePool) -> Result<u64, StoreError> {
-    let mut tx = writer.begin().await?;
+    let mut tx = super::begin_write(writer).await?;
     let pending: Option<i64> =
         sqlx::query_scalar("select pending from integrity_backfill").fetch_optional(&mut *tx).await?;
     if pending.is_none() {

@@ -96,7 +96,7 @@ impl EventStore for SqliteStore {
         hook: Option<&dyn InlineHook>,
     ) -> Result<Vec<AppendResult>, StoreError> {
         contract::check_parts(parts)?;
-        let mut tx = self.writer.begin().await?;
+        let mut tx = begin_write(&self.writer).await?;
         let mut transaction_id = None;
         let mut outcomes = Vec::with_capacity(parts.len());
         for part in parts {
@@ -363,6 +363,15 @@ mod feed;
 pub(crate) use feed::FEED_DIALECT;
 mod integrity;
 pub(crate) mod keys;
+
+/// A write transaction on SQLite: `BEGIN IMMEDIATE`, which takes the file's write lock at once,
+/// waiting up to the busy timeout for another writer (another process on the same file: `carnet
+/// seal`, `carnet checkpoint`, a second server). A deferred `BEGIN` that reads before it writes
+/// would instead fail at its first write, without waiting, if another connection wrote since its
+/// read (SQLITE_BUSY_SNAPSHOT): a 503 for a write that only had to wait its turn.
+pub async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
 
 /// A JSON column as its text, as stored.
 pub(crate) fn json_text(column: &str) -> String {
