@@ -11,7 +11,7 @@
 //! their granted roles; first-login policy), [`rate_limit`] (per-caller budgets),
 //! [`access_log`] (who called what, batched, purged after the retention), [`graphql`] (the
 //! schema: queries over the read models, one mutation per domain command, subscriptions; error
-//! codes; `POST`/`GET /graphql`), [`ws`] (subscriptions over WebSocket at `/graphql/ws`), [`transparency`] (`/checkpoint…`:
+//! codes; `POST`/`GET /graphql`), [`ws`] (subscriptions over WebSocket at `/graphql/ws`), [`timestamps`] (RFC 3161 tokens of checkpoints from a configured TSA), [`transparency`] (`/checkpoint…`:
 //! the signed checkpoints, consistency proofs and witnesses' cosignatures, public) and
 //! [`dev_tokens`] (development only: the printed token per role, GraphiQL's default header).
 //! The command line is the binary's (`src/main.rs` parses and dispatches, one file per command
@@ -39,5 +39,6 @@ pub mod rate_limit;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod timestamps;
 pub mod transparency;
 pub mod ws;

@@ -103,6 +103,7 @@ impl Application {
         if let Some(remembered) = remembered {
             carnet_lab::checkpoints::start(store.clone(), remembered, &config.checkpoints);
         }
+        crate::timestamps::start(store.clone(), &config.checkpoints);
         // periodic global seals of the log (tamper evidence, DESIGN §3.3)
         carnet_store::integrity::start_sealer(store.clone(), config.sealing.clone());
         let auth = Authenticator::new(verifier.clone(), lab.clone(), config.first_login);

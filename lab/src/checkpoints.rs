@@ -43,6 +43,12 @@ pub struct CheckpointConfig {
     /// The witnesses whose cosignatures the server accepts (`POST /checkpoint/cosignature`)
     /// and reports: their verifier keys, `<name>+<key id>+<base64>` (`carnet witness-key`).
     pub witnesses: Vec<String>,
+    /// An RFC 3161 time-stamping authority (its URL, e.g. `https://tsa.example.gouv.fr/tsr`):
+    /// when set, the latest checkpoint gets its timestamp token at least every
+    /// `timestamp_every_s` while the log grows. None by default.
+    pub tsa_url: Option<String>,
+    /// How often a checkpoint is timestamped, in seconds (an hour by default).
+    pub timestamp_every_s: u64,
 }
 
 impl Default for CheckpointConfig {
@@ -53,6 +59,8 @@ impl Default for CheckpointConfig {
             key_file: "data/checkpoint-key".into(),
             origin: "carnet.localhost/log".into(),
             witnesses: vec![],
+            tsa_url: None,
+            timestamp_every_s: 3_600,
         }
     }
 }

@@ -94,11 +94,11 @@ async fn served_checkpoints_verify_with_openssl_and_cover_each_mutation(url: &st
     let kept = dir.path().join("checkpoint.txt");
     std::fs::write(&kept, app.get("/checkpoint").await.text().await.unwrap()).unwrap();
     let args = ["verify", "--checkpoint", kept.to_str().unwrap(), "--key", key.trim()];
-    let out = carnet(&args, url, Some(dir.path()));
+    let out = carnet_beside(&args, url, Some(dir.path())).await;
     assert!(out.status.success() && out.stdout.contains("holds"), "{}{}", out.stdout, out.stderr);
     let forged = dir.path().join("forged.txt");
     std::fs::write(&forged, std::fs::read_to_string(&kept).unwrap().replacen("\n", "\n1", 1)).unwrap();
-    let out = carnet(&["verify", "--checkpoint", forged.to_str().unwrap(), "--key", key.trim()], url, Some(dir.path()));
+    let out = carnet_beside(&["verify", "--checkpoint", forged.to_str().unwrap(), "--key", key.trim()], url, Some(dir.path())).await;
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -331,12 +331,12 @@ async fn a_writer_gets_the_receipt_of_its_own_event(url: &str, run_sql: impl Asy
     let (ok, out) = crate::export::verify_receipt(&file, key.trim());
     assert!(!ok && out.contains("the inclusion proof does not hold"), "{out}");
     let size = verified.checkpoint.size.to_string();
-    let out = carnet(&["prove", "inclusion", "--event", &event_id, "--size", &size], url, Some(dir.path()));
+    let out = carnet_beside(&["prove", "inclusion", "--event", &event_id, "--size", &size], url, Some(dir.path())).await;
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(out.stdout, receipt, "carnet prove inclusion");
-    let out = carnet(&["prove", "consistency", "--from", "1", "--to", &size], url, Some(dir.path()));
+    let out = carnet_beside(&["prove", "consistency", "--from", "1", "--to", &size], url, Some(dir.path())).await;
     assert!(out.status.success() && out.stdout.ends_with(&verified.checkpoint.note), "{}{}", out.stdout, out.stderr);
-    let out = carnet(&["prove", "inclusion", "--position", "1", "--size", "999999"], url, Some(dir.path()));
+    let out = carnet_beside(&["prove", "inclusion", "--position", "1", "--size", "999999"], url, Some(dir.path())).await;
     assert!(!out.status.success() && out.stderr.contains("no checkpoint of 999999 events"), "{}", out.stderr);
 
     // another person's event is not found (as no event at all); auditors get any; a bad id is named

@@ -36,6 +36,7 @@ mod subscriptions;
 mod support;
 mod surface;
 mod tampering;
+mod timestamps;
 mod tokens;
 mod websocket_security;
 mod witnesses;

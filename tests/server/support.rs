@@ -31,6 +31,20 @@ pub fn carnet(args: &[&str], url: &str, dir: Option<&Path>) -> Output {
     }
 }
 
+/// [`carnet`] off the test's thread, for a test whose in-process server must keep running
+/// meanwhile: on SQLite a blocked runtime can hold the file's write lock (a checkpoint being
+/// written) for as long as the command waits for it.
+pub async fn carnet_beside(args: &[&str], url: &str, dir: Option<&Path>) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let (url, dir) = (url.to_owned(), dir.map(Path::to_path_buf));
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        carnet(&args, &url, dir.as_deref())
+    })
+    .await
+    .expect("carnet")
+}
+
 /// How many events the log of `db` holds.
 pub async fn event_count(db: &FreshDatabase) -> i64 {
     sqlx::query_scalar("select count(*) from events").fetch_one(&db.pool).await.expect("count")

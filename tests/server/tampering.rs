@@ -169,7 +169,7 @@ async fn tampering_is_caught(url: &str, tamper: Tamper) {
         let found = carnet_lab::checkpoints::events_hold(&store, &opened, "the kept checkpoint").await.unwrap();
         assert!(found.is_some(), "{tamper:?}: the log still holds {}", file.display());
         let args = ["verify", "--checkpoint", file.to_str().unwrap(), "--key", &log_key];
-        let out = carnet(&args, url, Some(dir.path()));
+        let out = carnet_beside(&args, url, Some(dir.path())).await;
         assert_eq!(out.status.code(), Some(2), "{tamper:?}: {}{}", out.stdout, out.stderr);
         assert!(out.stdout.contains("LOG ALTERED"), "{}", out.stdout);
     }

@@ -12,7 +12,6 @@ use carnet_store::integrity::checkpoint::{self, CheckpointSigner, CheckpointVeri
 use carnet_store::integrity::witness::{self, WitnessSigner, WitnessVerifier};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const INTEGRITY: &str = "{ integrity { intact witnesses { witness keyId treeSize cosignedAt verified } } }";
 
@@ -34,24 +33,9 @@ pub(crate) fn new_witness(dir: &Path, name: &str) -> Witness {
 
 /// One round of `carnet witness`, off the test's thread (the server answers it meanwhile).
 pub(crate) async fn witness_once(app: &TestApp, log_key: &str, w: &Witness) -> Output {
-    let args: Vec<String> = vec![
-        "witness".into(),
-        "--url".into(),
-        app.address.clone(),
-        "--log-key".into(),
-        log_key.into(),
-        "--key".into(),
-        w.key.display().to_string(),
-        "--state".into(),
-        w.state.display().to_string(),
-        "--once".into(),
-    ];
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        carnet(&args, "sqlite://unused", None)
-    })
-    .await
-    .expect("carnet witness")
+    let (key, state) = (w.key.display().to_string(), w.state.display().to_string());
+    let args = ["witness", "--url", &app.address, "--log-key", log_key, "--key", &key, "--state", &state, "--once"];
+    carnet_beside(&args, "sqlite://unused", None).await
 }
 
 pub(crate) async fn submit(app: &TestApp, team: &str, title: &str) {
@@ -127,7 +111,7 @@ async fn two_witnesses_cosign_a_growing_log_and_refuse_a_fork(
     let export = dir.path().join("log.jsonl");
     let exported_checkpoint = dir.path().join("checkpoint.txt");
     let args = ["export", "--output", export.to_str().unwrap(), "--checkpoint", exported_checkpoint.to_str().unwrap()];
-    let out = carnet(&args, url, Some(dir.path()));
+    let out = carnet_beside(&args, url, Some(dir.path())).await;
     assert!(out.status.success(), "{}", out.stderr);
     let script = |witnesses: &[&str]| {
         let mut args = vec!["--checkpoint", exported_checkpoint.to_str().unwrap(), "--key", &log_key];
@@ -207,14 +191,20 @@ async fn two_witnesses_cosign_a_growing_log_and_refuse_a_fork(
 
     // an auditor with a witness's record finds the fork with `carnet verify`
     let record = w2.state.join("cosigned");
-    let out = carnet(&["verify", "--checkpoint", record.to_str().unwrap(), "--key", &log_key], url, Some(dir.path()));
+    let out = carnet_beside(&["verify", "--checkpoint", record.to_str().unwrap(), "--key", &log_key], url, Some(dir.path())).await;
     assert_eq!(out.status.code(), Some(2), "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("LOG ALTERED") && out.stdout.contains("are not those of"), "{}", out.stdout);
 }
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (apt-get install postgresql-client)"));
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+/// Runs `program` off the test's thread: the in-process server (still running, as a dropped
+/// `TestApp` does) must be free to end the transactions `pg_restore` waits for.
+async fn run(program: &str, args: Vec<String>) {
+    let program = program.to_owned();
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new(&program).args(&args).output())
+        .await
+        .expect("the command")
+        .unwrap_or_else(|e| panic!("cannot run pg_dump/pg_restore: {e} (apt-get install postgresql-client)"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test]
@@ -223,9 +213,13 @@ async fn two_witnesses_cosign_a_growing_log_and_refuse_a_fork_on_postgres() {
     let url = db.url.clone();
     two_witnesses_cosign_a_growing_log_and_refuse_a_fork(
         &db.url,
-        async |dir: &Path| run(Command::new("pg_dump").args(["-Fc", "--no-owner", "-d", &url, "-f"]).arg(dir.join("dump"))),
         async |dir: &Path| {
-            run(Command::new("pg_restore").args(["--clean", "--if-exists", "--no-owner", "-d", &url]).arg(dir.join("dump")))
+            let dump = dir.join("dump").display().to_string();
+            run("pg_dump", ["-Fc", "--no-owner", "-d", &url, "-f", &dump].map(String::from).to_vec()).await
+        },
+        async |dir: &Path| {
+            let dump = dir.join("dump").display().to_string();
+            run("pg_restore", ["--clean", "--if-exists", "--no-owner", "-d", &url, &dump].map(String::from).to_vec()).await
         },
     )
     .await;

@@ -33,6 +33,12 @@ pub struct Args {
     /// event).
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
+    /// Also write the RFC 3161 timestamp tokens of the checkpoints the export holds into this
+    /// folder: `<size>.checkpoint` (the note as issued, what the token stamps) and `<size>.tsr`
+    /// (the token, DER), for `openssl ts -verify -token_in -in N.tsr -data N.checkpoint -CAfile
+    /// TSA_CA` (a whole-log export only).
+    #[arg(long, value_name = "DIR")]
+    timestamps: Option<PathBuf>,
 }
 
 /// `--format`: one of the names of [`Format::ALL`].
@@ -45,8 +51,8 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     let store = open_store(config.database_url.expose()).await?;
     let Period { from, to } = period(args.from.as_deref(), args.to.as_deref())?;
     anyhow::ensure!(
-        args.checkpoint.is_none() || from.is_none(),
-        "--checkpoint needs the log from its first event: leave out --from"
+        args.checkpoint.is_none() && args.timestamps.is_none() || from.is_none(),
+        "--checkpoint and --timestamps need the log from its first event: leave out --from"
     );
     // a period left open ends now: what commits during the export belongs to the next one
     let filter = FeedFilter { from, to: Some(to.unwrap_or_else(Utc::now)), ..Default::default() };
@@ -88,6 +94,22 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
                 anyhow::bail!("no checkpoint was signed yet within the exported events: `carnet checkpoint` signs one")
             }
         }
+    }
+    if let Some(dir) = &args.timestamps {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut kept = 0;
+        for stamp in carnet_store::integrity::timestamp::all(&store).await? {
+            let Some(cp) = carnet_store::integrity::checkpoint::of_size(&store, stamp.tree_size).await? else { continue };
+            if cp.size > written {
+                continue;
+            }
+            for (file, bytes) in [(format!("{}.checkpoint", cp.size), cp.note.as_bytes()), (format!("{}.tsr", cp.size), &stamp.stamp.token[..])] {
+                let path = dir.join(file);
+                std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            kept += 1;
+        }
+        eprintln!("{kept} jetons d'horodatage écrits dans {}", dir.display());
     }
     let to = args.output.as_ref().map_or_else(|| "la sortie standard".to_owned(), |p| p.display().to_string());
     eprintln!("{written} événements exportés vers {to}");

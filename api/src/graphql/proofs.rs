@@ -22,6 +22,7 @@ pub struct ProofQuery;
 
 /// A signed checkpoint of the log's tree.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Checkpoint {
     /// Events in the tree.
     tree_size: u64,
@@ -31,6 +32,37 @@ pub struct Checkpoint {
     /// (`GET /checkpoint/key`).
     note: String,
     issued_at: String,
+}
+
+/// An RFC 3161 timestamp token of a checkpoint (`[checkpoints] tsa_url`).
+#[derive(SimpleObject)]
+pub struct CheckpointTimestamp {
+    /// The time-stamping authority's URL.
+    tsa: String,
+    /// The time the authority vouches for: the checkpoint existed then.
+    stamped_at: chrono::DateTime<chrono::Utc>,
+    /// The `TimeStampToken`, DER in base64, over the SHA-256 of the checkpoint's `note`:
+    /// `openssl ts -verify -token_in -in TOKEN -data NOTE -CAfile TSA_CA` checks it.
+    token: String,
+}
+
+#[ComplexObject]
+impl Checkpoint {
+    /// Its RFC 3161 timestamp tokens, if a time-stamping authority is configured.
+    async fn timestamps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CheckpointTimestamp>> {
+        let caller = access::authenticated(ctx)?;
+        let stamps = carnet_store::integrity::timestamp::of_size(&caller.state.store, self.tree_size)
+            .await
+            .map_err(|e| caller.fail(e))?;
+        Ok(stamps
+            .into_iter()
+            .map(|s| CheckpointTimestamp {
+                tsa: s.tsa,
+                stamped_at: s.stamp.gen_time,
+                token: base64::engine::general_purpose::STANDARD.encode(&s.stamp.token),
+            })
+            .collect())
+    }
 }
 
 impl From<StoredCheckpoint> for Checkpoint {

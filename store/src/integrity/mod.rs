@@ -314,6 +314,7 @@ pub fn hashed_events(store: &AnyStore, after: Checkpoint) -> BoxStream<'_, Resul
 pub mod checkpoint;
 pub mod merkle;
 mod seals;
+pub mod timestamp;
 pub mod tree;
 pub mod witness;
 mod verify;
