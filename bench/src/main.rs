@@ -76,6 +76,9 @@ enum Bench {
         /// Proofs of each kind, timed one by one.
         #[arg(long, default_value_t = 1_000)]
         proofs: usize,
+        /// Seconds of load while the blind window (commit to covering checkpoint) is measured.
+        #[arg(long, default_value_t = 20)]
+        load_seconds: u64,
     },
     /// The application over HTTP: GET /healthz (baseline), `projects(first: 20)` at full and
     /// half load, and a mutation mix at a fixed rate; requests/s, p50, p99. Builds the real
@@ -100,8 +103,9 @@ async fn main() -> anyhow::Result<()> {
             let report = store::run(&options, progress).await.context("benchmark failed")?;
             print!("{report}");
         }
-        Bench::Tree { postgres_url, events, proofs } => {
-            let options = tree::TreeBenchOptions { database_url: postgres_url, events, proofs };
+        Bench::Tree { postgres_url, events, proofs, load_seconds } => {
+            let load = Duration::from_secs(load_seconds);
+            let options = tree::TreeBenchOptions { database_url: postgres_url, events, proofs, load };
             println!("carnet-bench tree: {events} events, {proofs} proofs of each kind");
             let report = tree::run(&options, progress).await.context("benchmark failed")?;
             print!("{report}");

@@ -9,7 +9,8 @@
 //! 100 000 (`read_all`), decoded and dropped; *extend*, the whole tree built
 //! from nothing by batches of 100 000 (what a checkpointer catching up does), then `proofs`
 //! inclusion proofs of random leaves and as many consistency proofs from random sizes, each
-//! timed.
+//! timed; then the *blind window*: the server's checkpointer running (every second) while 4
+//! writers append, each sampled event's wait from its commit to a signed checkpoint covering it.
 
 use crate::store::Throughput;
 use carnet_store::integrity::tree;
@@ -21,6 +22,8 @@ pub struct TreeBenchOptions {
     pub database_url: String,
     pub events: usize,
     pub proofs: usize,
+    /// How long the blind window is measured under load.
+    pub load: Duration,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -29,6 +32,10 @@ pub struct BackendFigures {
     pub extend: Throughput,
     pub inclusion: Latencies,
     pub consistency: Latencies,
+    /// Appends made while the checkpointer ran (one event each), and how long each sampled one
+    /// waited, from its commit, for a signed checkpoint covering it.
+    pub load: Throughput,
+    pub blind_window: Latencies,
 }
 
 /// Latencies of one kind of call, sorted.
@@ -83,8 +90,20 @@ impl std::fmt::Display for TreeBenchReport {
             )?;
             writeln!(f, "  {name:<11} {:<37} {}", "inclusion proof", figures.inclusion)?;
             writeln!(f, "  {name:<11} {:<37} {}", "consistency proof", figures.consistency)?;
+            writeln!(
+                f,
+                "  {name:<11} {:<37} {} (under {:.0} events/s, {} samples)",
+                "blind window (commit -> checkpoint)",
+                figures.blind_window,
+                figures.load.per_second(),
+                figures.blind_window.0.len()
+            )?;
         }
-        writeln!(f, "  targets: extension >= 50 000 events/s on PostgreSQL; proofs' p99 < 5 ms at 1 million events")
+        writeln!(
+            f,
+            "  targets: extension >= 50 000 events/s on PostgreSQL; proofs' p99 < 5 ms at 1 million events; \
+             a checkpoint within 2 s of a commit"
+        )
     }
 }
 
@@ -151,5 +170,86 @@ async fn measure(
     consistency.sort();
     figures.inclusion = Latencies(inclusion);
     figures.consistency = Latencies(consistency);
+
+    progress(&format!("{name}: the blind window, {} s under load with the checkpointer running", options.load.as_secs()));
+    let (load, blind_window) = blind_window(store, options.load).await?;
+    figures.load = load;
+    figures.blind_window = blind_window;
     Ok(figures)
+}
+
+/// Runs the server's checkpointer (every second, as configured by default) while 4 writers
+/// append one event per transaction as fast as they can for `duration`; every 20th append is
+/// sampled, and its wait measured from its commit to the first signed checkpoint whose tree
+/// holds it (the checkpoint's size is polled every 5 ms).
+async fn blind_window(store: &AnyStore, duration: Duration) -> anyhow::Result<(Throughput, Latencies)> {
+    use carnet_store::integrity::{checkpoint, tree::EventRef};
+    let dir = std::env::temp_dir().join(format!("carnet-bench-blind-{}", uuid::Uuid::now_v7().simple()));
+    let (_, signer) = checkpoint::CheckpointSigner::generate("bench.localhost/log")?;
+    let remembered = carnet_lab::checkpoints::Remembered::load(dir.join("latest"), signer)?;
+    let config = carnet_lab::checkpoints::CheckpointConfig::default();
+    let checkpointer = carnet_lab::checkpoints::start(store.clone(), remembered, &config);
+    let start = Instant::now();
+    let (samples_tx, mut samples) = tokio::sync::mpsc::unbounded_channel::<(Instant, i64)>();
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, samples_tx) = (store.clone(), samples_tx.clone());
+            tokio::spawn(async move {
+                let stream = carnet_store::StreamId::new("blind", uuid::Uuid::now_v7());
+                let metadata = carnet_store::Metadata::new(carnet_store::Actor { id: "bench".into(), issuer: "bench".into() });
+                let mut appended = 0u64;
+                while start.elapsed() < duration {
+                    let event = carnet_store::NewEvent::new("Appended", serde_json::json!({ "n": appended }));
+                    let done = store.append(&stream, carnet_store::ExpectedVersion::Any, &[event], &metadata).await?;
+                    if appended % 20 == 0 {
+                        let _ = samples_tx.send((Instant::now(), done.events[0].global_position));
+                    }
+                    appended += 1;
+                }
+                Ok::<_, anyhow::Error>(appended)
+            })
+        })
+        .collect();
+    drop(samples_tx);
+    let mut pending: Vec<(Instant, i64)> = vec![];
+    let mut waits = vec![];
+    let mut seen_size = 0;
+    let mut open = true;
+    while open || !pending.is_empty() {
+        loop {
+            match samples.try_recv() {
+                Ok(sample) => pending.push(sample),
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        let size = checkpoint::latest(store).await?.map_or(0, |c| c.size);
+        if size != seen_size {
+            seen_size = size;
+            let now = Instant::now();
+            let mut still = vec![];
+            for (committed, position) in pending.drain(..) {
+                match carnet_store::integrity::tree::leaf_of(store, EventRef::Position(position)).await? {
+                    Some(leaf) if leaf.index < size => waits.push(now - committed),
+                    _ => still.push((committed, position)),
+                }
+            }
+            pending = still;
+        }
+        anyhow::ensure!(start.elapsed() < duration + Duration::from_secs(60), "no checkpoint covered the last appends");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut events = 0;
+    for writer in writers {
+        events += writer.await??;
+    }
+    if let Some(handle) = checkpointer {
+        handle.abort();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    waits.sort();
+    Ok((Throughput { events, elapsed: duration }, Latencies(waits)))
 }

@@ -17,6 +17,10 @@
 //!   has another root at the size of, that checkpoint fails `/readyz` and the `integrity` query,
 //!   naming the sizes: a restored older dump, a truncated log or a rewritten history is seen even
 //!   though the database, its seals and its checkpoints were all replaced.
+//! - **Witnesses** (`[checkpoints] witnesses`, their public keys): [`receive_cosignature`] keeps
+//!   a cosignature only when the log's signature, the stored checkpoint (same size, same root)
+//!   and a configured witness's key all verify; [`witnessed`] reports, re-verified, the largest
+//!   checkpoint each witness cosigned. A witness's own side is [`crate::witness`].
 
 use anyhow::Context;
 use carnet_store::integrity::checkpoint::{self, CheckpointSigner, OpenedCheckpoint};

@@ -6,7 +6,10 @@
 //! ([`merkle`]: the hashing, the proofs and their verification), whose roots [`checkpoint`] signs
 //! as C2SP checkpoints with a key the database never holds. Chains and seals are checked against
 //! the database itself; a checkpoint is checked against a public key, so that a log rewritten by
-//! someone who can write every table still fails against a checkpoint kept elsewhere.
+//! someone who can write every table still fails against a checkpoint kept elsewhere. Around the
+//! checkpoints: [`witness`] (third parties' cosignatures, C2SP tlog-cosignature, and the
+//! witness's decision to cosign or refuse) and [`timestamp`] (RFC 3161 tokens from a
+//! time-stamping authority).
 //!
 //! Not to be confused with [`crate::sealing`], which encrypts personal fields: a *seal* here is
 //! a row of the `seals` table that fixes a stretch of the global log.

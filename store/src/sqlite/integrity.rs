@@ -76,9 +76,14 @@ impl SqliteStore {
 /// Hashes, once, the events of a SQLite database that predates the chains (pending while
 /// `integrity_backfill` holds its row, which the migration writes). Returns how many it hashed.
 pub(crate) async fn backfill(writer: &sqlx::SqlitePool) -> Result<u64, StoreError> {
+    const PENDING: &str = "select pending from integrity_backfill";
+    // nearly always done: a read, without the file's write lock, which a read-only command
+    // (`carnet verify`, `export`, `prove`) beside a busy server must not wait for
+    if sqlx::query_scalar::<_, i64>(PENDING).fetch_optional(writer).await?.is_none() {
+        return Ok(0);
+    }
     let mut tx = super::begin_write(writer).await?;
-    let pending: Option<i64> =
-        sqlx::query_scalar("select pending from integrity_backfill").fetch_optional(&mut *tx).await?;
+    let pending: Option<i64> = sqlx::query_scalar(PENDING).fetch_optional(&mut *tx).await?;
     if pending.is_none() {
         return Ok(0);
     }
