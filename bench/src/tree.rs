@@ -15,6 +15,7 @@
 use crate::store::Throughput;
 use carnet_store::integrity::tree;
 use carnet_store::{AnyStore, Checkpoint, EventStore};
+use anyhow::Context;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
@@ -187,8 +188,21 @@ async fn blind_window(store: &AnyStore, duration: Duration) -> anyhow::Result<(T
     let dir = std::env::temp_dir().join(format!("carnet-bench-blind-{}", uuid::Uuid::now_v7().simple()));
     let (_, signer) = checkpoint::CheckpointSigner::generate("bench.localhost/log")?;
     let remembered = carnet_lab::checkpoints::Remembered::load(dir.join("latest"), signer)?;
-    let config = carnet_lab::checkpoints::CheckpointConfig::default();
-    let checkpointer = carnet_lab::checkpoints::start(store.clone(), remembered, &config);
+    // the checkpointer's own step (`checkpoints::issue`) at its default period, here so that a
+    // failure ends the benchmark with its cause instead of a log line nobody reads
+    let every = Duration::from_millis(carnet_lab::checkpoints::CheckpointConfig::default().every_ms);
+    let checkpointer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                carnet_lab::checkpoints::issue(&store, &remembered).await?;
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), anyhow::Error>(())
+        })
+    };
     let start = Instant::now();
     let (samples_tx, mut samples) = tokio::sync::mpsc::unbounded_channel::<(Instant, i64)>();
     let writers: Vec<_> = (0..4)
@@ -196,9 +210,11 @@ async fn blind_window(store: &AnyStore, duration: Duration) -> anyhow::Result<(T
             let (store, samples_tx) = (store.clone(), samples_tx.clone());
             tokio::spawn(async move {
                 let stream = carnet_store::StreamId::new("blind", uuid::Uuid::now_v7());
-                let metadata = carnet_store::Metadata::new(carnet_store::Actor { id: "bench".into(), issuer: "bench".into() });
+                let actor = carnet_store::Actor { id: "bench".into(), issuer: "bench".into() };
                 let mut appended = 0u64;
                 while start.elapsed() < duration {
+                    // a command id of its own each time (one metadata reused would be a retry)
+                    let metadata = carnet_store::Metadata::new(actor.clone());
                     let event = carnet_store::NewEvent::new("Appended", serde_json::json!({ "n": appended }));
                     let done = store.append(&stream, carnet_store::ExpectedVersion::Any, &[event], &metadata).await?;
                     if appended % 20 == 0 {
@@ -239,16 +255,26 @@ async fn blind_window(store: &AnyStore, duration: Duration) -> anyhow::Result<(T
             }
             pending = still;
         }
-        anyhow::ensure!(start.elapsed() < duration + Duration::from_secs(60), "no checkpoint covered the last appends");
+        if checkpointer.is_finished() {
+            return Err(checkpointer.await?.expect_err("the checkpointer ends only on an error")).context("the checkpointer");
+        }
+        if start.elapsed() > duration + Duration::from_secs(60) {
+            let head = carnet_store::integrity::tree::head(store).await?;
+            anyhow::bail!(
+                "no checkpoint covered the last appends: checkpoint of {seen_size}, tree of {} up to {:?}, {} waiting, the first at position {:?}",
+                head.size,
+                head.last,
+                pending.len(),
+                pending.first().map(|p| p.1)
+            );
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let mut events = 0;
     for writer in writers {
         events += writer.await??;
     }
-    if let Some(handle) = checkpointer {
-        handle.abort();
-    }
+    checkpointer.abort();
     let _ = std::fs::remove_dir_all(&dir);
     waits.sort();
     Ok((Throughput { events, elapsed: duration }, Latencies(waits)))
