@@ -12,7 +12,10 @@ use chrono::Utc;
 use std::time::Duration;
 
 /// Starts the timestamper when a TSA is configured (and checkpoints are on).
-pub fn start(store: AnyStore, config: &carnet_lab::checkpoints::CheckpointConfig) -> Option<tokio::task::JoinHandle<()>> {
+pub fn start(
+    store: AnyStore,
+    config: &carnet_lab::checkpoints::CheckpointConfig,
+) -> Option<tokio::task::JoinHandle<()>> {
     let tsa = config.tsa_url.clone().filter(|_| config.enabled)?;
     let every = Duration::from_secs(config.timestamp_every_s.max(1));
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().ok()?;

@@ -61,9 +61,7 @@ pub async fn checkpoint(state: web::Data<AppState>, query: web::Query<SizeQuery>
 /// issues no checkpoint. Auditors should get it from the lab by another way too, and compare.
 pub async fn checkpoint_key(state: web::Data<AppState>) -> HttpResponse {
     match state.log_guard.remembered() {
-        Some(remembered) => {
-            text(actix_web::http::StatusCode::OK, format!("{}\n", remembered.signer().verifier_key()))
-        }
+        Some(remembered) => text(actix_web::http::StatusCode::OK, format!("{}\n", remembered.signer().verifier_key())),
         None => text(actix_web::http::StatusCode::NOT_FOUND, "this server issues no checkpoint"),
     }
 }

@@ -13,9 +13,9 @@
 //! writers append, each sampled event's wait from its commit to a signed checkpoint covering it.
 
 use crate::store::Throughput;
+use anyhow::Context;
 use carnet_store::integrity::tree;
 use carnet_store::{AnyStore, Checkpoint, EventStore};
-use anyhow::Context;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
@@ -172,7 +172,10 @@ async fn measure(
     figures.inclusion = Latencies(inclusion);
     figures.consistency = Latencies(consistency);
 
-    progress(&format!("{name}: the blind window, {} s under load with the checkpointer running", options.load.as_secs()));
+    progress(&format!(
+        "{name}: the blind window, {} s under load with the checkpointer running",
+        options.load.as_secs()
+    ));
     let (load, blind_window) = blind_window(store, options.load).await?;
     figures.load = load;
     figures.blind_window = blind_window;
@@ -217,7 +220,7 @@ async fn blind_window(store: &AnyStore, duration: Duration) -> anyhow::Result<(T
                     let metadata = carnet_store::Metadata::new(actor.clone());
                     let event = carnet_store::NewEvent::new("Appended", serde_json::json!({ "n": appended }));
                     let done = store.append(&stream, carnet_store::ExpectedVersion::Any, &[event], &metadata).await?;
-                    if appended % 20 == 0 {
+                    if appended.is_multiple_of(20) {
                         let _ = samples_tx.send((Instant::now(), done.events[0].global_position));
                     }
                     appended += 1;
@@ -256,7 +259,8 @@ async fn blind_window(store: &AnyStore, duration: Duration) -> anyhow::Result<(T
             pending = still;
         }
         if checkpointer.is_finished() {
-            return Err(checkpointer.await?.expect_err("the checkpointer ends only on an error")).context("the checkpointer");
+            return Err(checkpointer.await?.expect_err("the checkpointer ends only on an error"))
+                .context("the checkpointer");
         }
         if start.elapsed() > duration + Duration::from_secs(60) {
             let head = carnet_store::integrity::tree::head(store).await?;

@@ -109,8 +109,10 @@ pub fn read_private_key(file: &Path, what: &str) -> anyhow::Result<String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode =
-            std::fs::metadata(file).with_context(|| format!("cannot read the {what} {}", file.display()))?.permissions().mode();
+        let mode = std::fs::metadata(file)
+            .with_context(|| format!("cannot read the {what} {}", file.display()))?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
             anyhow::bail!(
                 "the {what} {} may be read by others (mode {:o}): `chmod 600` it, and make a new key if anyone may \
@@ -301,11 +303,13 @@ pub async fn receive_cosignature(
     note: &str,
 ) -> Result<Vec<Cosignature>, CosignatureRefused> {
     let opened = checkpoint::open(note, log).map_err(CosignatureRefused::NotThisLog)?;
-    let stored = checkpoint::of_size(store, opened.size).await?.ok_or(CosignatureRefused::Unknown { size: opened.size })?;
+    let stored =
+        checkpoint::of_size(store, opened.size).await?.ok_or(CosignatureRefused::Unknown { size: opened.size })?;
     if stored.root != opened.root {
         return Err(CosignatureRefused::OtherRoot { size: opened.size });
     }
-    let found = witness::cosignatures(note, witnesses).map_err(|e| CosignatureRefused::NoKnownWitness(e.to_string()))?;
+    let found =
+        witness::cosignatures(note, witnesses).map_err(|e| CosignatureRefused::NoKnownWitness(e.to_string()))?;
     if found.is_empty() {
         let names: Vec<&str> = witnesses.iter().map(WitnessVerifier::name).collect();
         return Err(CosignatureRefused::NoKnownWitness(format!("the configured witnesses are [{}]", names.join(", "))));

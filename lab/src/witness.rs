@@ -58,7 +58,9 @@ impl Record {
     pub fn cosigned(&self, log: &CheckpointVerifier) -> anyhow::Result<Option<OpenedCheckpoint>> {
         let file = self.cosigned_file();
         match std::fs::read_to_string(&file) {
-            Ok(note) => Ok(Some(checkpoint::open(&note, log).with_context(|| format!("the record {}", file.display()))?)),
+            Ok(note) => {
+                Ok(Some(checkpoint::open(&note, log).with_context(|| format!("the record {}", file.display()))?))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", file.display())),
         }
@@ -75,7 +77,12 @@ impl Record {
     }
 
     /// Keeps the evidence of a refusal; returns its folder.
-    fn keep_evidence(&self, cosigned: &OpenedCheckpoint, offered: &OpenedCheckpoint, why: &Refusal) -> anyhow::Result<PathBuf> {
+    fn keep_evidence(
+        &self,
+        cosigned: &OpenedCheckpoint,
+        offered: &OpenedCheckpoint,
+        why: &Refusal,
+    ) -> anyhow::Result<PathBuf> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let mut dir = self.dir.join(format!("refused-{}", now.as_secs()));
         for n in 1.. {
@@ -127,10 +134,11 @@ pub async fn round(
     let offered = checkpoint::open(&served, log_key).context("the log's checkpoint")?;
     let cosigned = record.cosigned(log_key)?;
     let proof = match &cosigned {
-        Some(c) if c.size > 0 && c.size < offered.size => log
-            .consistency(c.size, offered.size)
-            .await
-            .with_context(|| format!("cannot fetch the consistency proof from {} to {} events", c.size, offered.size))?,
+        Some(c) if c.size > 0 && c.size < offered.size => {
+            log.consistency(c.size, offered.size).await.with_context(|| {
+                format!("cannot fetch the consistency proof from {} to {} events", c.size, offered.size)
+            })?
+        }
         _ => vec![],
     };
     match witness::judge(cosigned.as_ref(), &offered, &proof) {

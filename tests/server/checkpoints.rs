@@ -98,7 +98,12 @@ async fn served_checkpoints_verify_with_openssl_and_cover_each_mutation(url: &st
     assert!(out.status.success() && out.stdout.contains("holds"), "{}{}", out.stdout, out.stderr);
     let forged = dir.path().join("forged.txt");
     std::fs::write(&forged, std::fs::read_to_string(&kept).unwrap().replacen("\n", "\n1", 1)).unwrap();
-    let out = carnet_beside(&["verify", "--checkpoint", forged.to_str().unwrap(), "--key", key.trim()], url, Some(dir.path())).await;
+    let out = carnet_beside(
+        &["verify", "--checkpoint", forged.to_str().unwrap(), "--key", key.trim()],
+        url,
+        Some(dir.path()),
+    )
+    .await;
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -318,7 +323,10 @@ async fn a_writer_gets_the_receipt_of_its_own_event(url: &str, run_sql: impl Asy
     let key = app.get("/checkpoint/key").await.text().await.unwrap();
     let verified = checkpoint::verify_receipt(&receipt, &CheckpointVerifier::new(&key).unwrap()).expect("verifies");
     assert_eq!(verified.index, leaf);
-    assert_eq!(carnet_store::integrity::to_hex(&verified.event_hash), res["data"]["receipt"]["eventHash"].as_str().unwrap());
+    assert_eq!(
+        carnet_store::integrity::to_hex(&verified.event_hash),
+        res["data"]["receipt"]["eventHash"].as_str().unwrap()
+    );
     // the offline verifier agrees, and refuses the receipt of another leaf; `carnet prove`
     // prints the same receipt
     let dir = TempDir::new();
@@ -331,12 +339,14 @@ async fn a_writer_gets_the_receipt_of_its_own_event(url: &str, run_sql: impl Asy
     let (ok, out) = crate::export::verify_receipt(&file, key.trim());
     assert!(!ok && out.contains("the inclusion proof does not hold"), "{out}");
     let size = verified.checkpoint.size.to_string();
-    let out = carnet_beside(&["prove", "inclusion", "--event", &event_id, "--size", &size], url, Some(dir.path())).await;
+    let out =
+        carnet_beside(&["prove", "inclusion", "--event", &event_id, "--size", &size], url, Some(dir.path())).await;
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(out.stdout, receipt, "carnet prove inclusion");
     let out = carnet_beside(&["prove", "consistency", "--from", "1", "--to", &size], url, Some(dir.path())).await;
     assert!(out.status.success() && out.stdout.ends_with(&verified.checkpoint.note), "{}{}", out.stdout, out.stderr);
-    let out = carnet_beside(&["prove", "inclusion", "--position", "1", "--size", "999999"], url, Some(dir.path())).await;
+    let out =
+        carnet_beside(&["prove", "inclusion", "--position", "1", "--size", "999999"], url, Some(dir.path())).await;
     assert!(!out.status.success() && out.stderr.contains("no checkpoint of 999999 events"), "{}", out.stderr);
 
     // another person's event is not found (as no event at all); auditors get any; a bad id is named
@@ -357,7 +367,8 @@ async fn a_writer_gets_the_receipt_of_its_own_event(url: &str, run_sql: impl Asy
     run_sql(&format!("update events set event_type = 'ProjectAbandoned' where global_position = {position}")).await;
     let store = carnet_api::startup::open_store(url).await.unwrap();
     use futures::TryStreamExt;
-    let now: Vec<_> = carnet_store::integrity::hashed_events(&store, carnet_store::Checkpoint::START).try_collect().await.unwrap();
+    let now: Vec<_> =
+        carnet_store::integrity::hashed_events(&store, carnet_store::Checkpoint::START).try_collect().await.unwrap();
     let altered = now.iter().find(|e| e.global_position == position).expect("the event");
     assert_ne!(altered.computed_hash(), verified.event_hash, "the receipt no longer matches the event");
 }

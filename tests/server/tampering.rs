@@ -111,9 +111,13 @@ async fn apply(store: &AnyStore, tamper: Tamper) {
         Tamper::RewriteWithRecomputedHashes => {
             let first = "(select min(global_position) from events where event_type = 'ProjectSubmitted')";
             let sql = if pg {
-                format!("update events set payload = jsonb_set(payload, '{{title}}', '\"Réécrit\"') where global_position = {first}")
+                format!(
+                    "update events set payload = jsonb_set(payload, '{{title}}', '\"Réécrit\"') where global_position = {first}"
+                )
             } else {
-                format!("update events set payload = json_set(payload, '$.title', 'Réécrit') where global_position = {first}")
+                format!(
+                    "update events set payload = json_set(payload, '$.title', 'Réécrit') where global_position = {first}"
+                )
             };
             carnet_testkit::tamper(store, &sql).await;
             rechain(store).await;

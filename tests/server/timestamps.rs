@@ -42,10 +42,40 @@ ess_cert_id_alg = sha256
 /// OpenSSL's TSA configured with them, in `dir`.
 fn make_tsa(dir: &Path) {
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    openssl(dir, &[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Carnet test TSA CA"]].concat());
-    openssl(dir, &[&["req"][..], &ec, &["-keyout", "tsa.key", "-out", "tsa.csr", "-subj", "/CN=Carnet test TSA"]].concat());
+    openssl(
+        dir,
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Carnet test TSA CA"],
+        ]
+        .concat(),
+    );
+    openssl(
+        dir,
+        &[&["req"][..], &ec, &["-keyout", "tsa.key", "-out", "tsa.csr", "-subj", "/CN=Carnet test TSA"]].concat(),
+    );
     std::fs::write(dir.join("ext.cnf"), "extendedKeyUsage = critical,timeStamping\n").unwrap();
-    openssl(dir, &["x509", "-req", "-in", "tsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "tsa.pem", "-days", "2", "-extfile", "ext.cnf"]);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "tsa.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "tsa.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
     std::fs::write(dir.join("serial"), "01\n").unwrap();
     std::fs::write(dir.join("tsa.cnf"), TSA_CONFIG).unwrap();
 }
@@ -155,7 +185,11 @@ async fn checkpoints_get_timestamps_openssl_verifies(url: &str) {
     for size in &sizes {
         let out = verify(*size);
         let printed = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && printed.contains("Verification: OK"), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success() && printed.contains("Verification: OK"),
+            "{printed}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let note = stamps.join(format!("{}.checkpoint", sizes[0]));
     let text = std::fs::read_to_string(&note).unwrap();

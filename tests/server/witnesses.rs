@@ -44,7 +44,8 @@ pub(crate) async fn submit(app: &TestApp, team: &str, title: &str) {
 }
 
 pub(crate) async fn events(app: &TestApp) -> u64 {
-    let res = app.graphql_as(Some(&app.token(Role::Auditor, &[])), "{ events(first: 1) { totalCount } }", json!({})).await;
+    let res =
+        app.graphql_as(Some(&app.token(Role::Auditor, &[])), "{ events(first: 1) { totalCount } }", json!({})).await;
     res["data"]["events"]["totalCount"].as_u64().unwrap_or_else(|| panic!("{res}"))
 }
 
@@ -60,7 +61,8 @@ async fn two_witnesses_cosign_a_growing_log_and_refuse_a_fork(
     restore: impl AsyncFn(&Path),
 ) {
     let dir = TempDir::new();
-    let (w1, w2) = (new_witness(dir.path(), "inspection.test/witness"), new_witness(dir.path(), "ccomptes.test/witness"));
+    let (w1, w2) =
+        (new_witness(dir.path(), "inspection.test/witness"), new_witness(dir.path(), "ccomptes.test/witness"));
     let key_file = dir.path().join("checkpoint-key").display().to_string();
     let witnesses = vec![w1.public.clone(), w2.public.clone()];
     let config = |c: &mut carnet_api::config::Config| {
@@ -130,9 +132,14 @@ async fn two_witnesses_cosign_a_growing_log_and_refuse_a_fork(
     assert!(!ok && printed.contains("carries no signature by absent.test/witness"), "{printed}");
     let forged = std::fs::read_to_string(&exported_checkpoint).unwrap();
     let line = forged.lines().last().unwrap().to_owned();
-    let mut blob = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, line.rsplit(' ').next().unwrap()).unwrap();
+    let mut blob =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, line.rsplit(' ').next().unwrap()).unwrap();
     blob[6] ^= 1; // the cosignature's time
-    let altered = format!("{} {}", line.rsplit_once(' ').unwrap().0, base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &blob));
+    let altered = format!(
+        "{} {}",
+        line.rsplit_once(' ').unwrap().0,
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &blob)
+    );
     std::fs::write(&exported_checkpoint, forged.replace(&line, &altered)).unwrap();
     let (ok, printed) = script(&[&w1.public, &w2.public]);
     assert!(!ok && printed.contains("does not verify with its key"), "an altered cosignature: {printed}");
@@ -173,7 +180,12 @@ async fn two_witnesses_cosign_a_growing_log_and_refuse_a_fork(
     for w in [&w1, &w2] {
         let out = witness_once(&forked, &log_key, w).await;
         assert_eq!(out.status.code(), Some(3), "{}{}", out.stdout, out.stderr);
-        assert!(out.stdout.contains(&format!("REFUSED: the log of {size} events does not extend the {cosigned_size} cosigned")), "{}", out.stdout);
+        assert!(
+            out.stdout
+                .contains(&format!("REFUSED: the log of {size} events does not extend the {cosigned_size} cosigned")),
+            "{}",
+            out.stdout
+        );
         assert!(out.stderr.contains("REFUSED"), "a log line says so: {}", out.stderr);
         // the evidence: both checkpoints, each signed by the log's key, and why
         let evidence: Vec<PathBuf> = std::fs::read_dir(&w.state)
@@ -191,7 +203,9 @@ async fn two_witnesses_cosign_a_growing_log_and_refuse_a_fork(
 
     // an auditor with a witness's record finds the fork with `carnet verify`
     let record = w2.state.join("cosigned");
-    let out = carnet_beside(&["verify", "--checkpoint", record.to_str().unwrap(), "--key", &log_key], url, Some(dir.path())).await;
+    let out =
+        carnet_beside(&["verify", "--checkpoint", record.to_str().unwrap(), "--key", &log_key], url, Some(dir.path()))
+            .await;
     assert_eq!(out.status.code(), Some(2), "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("LOG ALTERED") && out.stdout.contains("are not those of"), "{}", out.stdout);
 }
@@ -219,7 +233,8 @@ async fn two_witnesses_cosign_a_growing_log_and_refuse_a_fork_on_postgres() {
         },
         async |dir: &Path| {
             let dump = dir.join("dump").display().to_string();
-            run("pg_restore", ["--clean", "--if-exists", "--no-owner", "-d", &url, &dump].map(String::from).to_vec()).await
+            run("pg_restore", ["--clean", "--if-exists", "--no-owner", "-d", &url, &dump].map(String::from).to_vec())
+                .await
         },
     )
     .await;
@@ -249,7 +264,10 @@ async fn two_witnesses_cosign_a_growing_log_and_refuse_a_fork_on_sqlite() {
             .expect("tables");
             sqlx::query("begin immediate").execute(&mut *conn).await.unwrap();
             for table in tables {
-                for sql in [format!("delete from main.\"{table}\""), format!("insert into main.\"{table}\" select * from backup.\"{table}\"")] {
+                for sql in [
+                    format!("delete from main.\"{table}\""),
+                    format!("insert into main.\"{table}\" select * from backup.\"{table}\""),
+                ] {
                     sqlx::query(&sql).execute(&mut *conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
                 }
             }

@@ -99,11 +99,16 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut kept = 0;
         for stamp in carnet_store::integrity::timestamp::all(&store).await? {
-            let Some(cp) = carnet_store::integrity::checkpoint::of_size(&store, stamp.tree_size).await? else { continue };
+            let Some(cp) = carnet_store::integrity::checkpoint::of_size(&store, stamp.tree_size).await? else {
+                continue;
+            };
             if cp.size > written {
                 continue;
             }
-            for (file, bytes) in [(format!("{}.checkpoint", cp.size), cp.note.as_bytes()), (format!("{}.tsr", cp.size), &stamp.stamp.token[..])] {
+            for (file, bytes) in [
+                (format!("{}.checkpoint", cp.size), cp.note.as_bytes()),
+                (format!("{}.tsr", cp.size), &stamp.stamp.token[..]),
+            ] {
                 let path = dir.join(file);
                 std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
             }

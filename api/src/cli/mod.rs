@@ -6,6 +6,7 @@
 pub mod checkpoint;
 pub mod export;
 pub mod migrate;
+pub mod prove;
 pub mod rebuild;
 pub mod rotate_master_key;
 pub mod seal;
@@ -13,4 +14,3 @@ pub mod serve;
 pub mod token;
 pub mod verify;
 pub mod witness;
-pub mod prove;

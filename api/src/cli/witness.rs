@@ -127,7 +127,10 @@ pub fn key(args: KeyArgs) -> anyhow::Result<()> {
     let signer = match (args.new, args.name, args.key) {
         (Some(file), Some(name), _) => {
             let signer = witness::new_key(&file, &name)?;
-            eprintln!("new witness key in {} (mode 0600); its public key, for the lab's `[checkpoints] witnesses`:", file.display());
+            eprintln!(
+                "new witness key in {} (mode 0600); its public key, for the lab's `[checkpoints] witnesses`:",
+                file.display()
+            );
             signer
         }
         (_, _, Some(file)) => witness::load_key(&file)?,

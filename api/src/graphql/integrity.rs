@@ -109,7 +109,8 @@ impl IntegrityQuery {
                 witness: w.witness,
                 key_id: format!("{:08x}", w.key_id),
                 tree_size: w.tree_size,
-                cosigned_at: chrono::DateTime::from_timestamp(w.time.min(i64::MAX as u64) as i64, 0).unwrap_or_default(),
+                cosigned_at: chrono::DateTime::from_timestamp(w.time.min(i64::MAX as u64) as i64, 0)
+                    .unwrap_or_default(),
                 verified: w.verified,
             })
             .collect();

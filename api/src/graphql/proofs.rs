@@ -172,7 +172,8 @@ impl WrittenEvent {
         let store = &caller.state.store;
         let deadline = tokio::time::Instant::now() + LEAF_WAIT;
         for attempt in 0.. {
-            let leaf = tree::leaf_of(store, EventRef::Position(self.global_position)).await.map_err(|e| caller.fail(e))?;
+            let leaf =
+                tree::leaf_of(store, EventRef::Position(self.global_position)).await.map_err(|e| caller.fail(e))?;
             if let Some(leaf) = leaf {
                 return Ok(Some(leaf.index));
             }

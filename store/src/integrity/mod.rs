@@ -319,8 +319,8 @@ pub mod merkle;
 mod seals;
 pub mod timestamp;
 pub mod tree;
-pub mod witness;
 mod verify;
+pub mod witness;
 pub use seals::*;
 pub use verify::*;
 

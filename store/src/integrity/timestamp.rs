@@ -80,13 +80,8 @@ pub fn read_response(response: &[u8], message: &[u8], nonce: u64) -> Result<Stam
     let response = TimeStampResp::from_der(response).map_err(malformed)?;
     use cmpv2::status::PkiStatus;
     if !matches!(response.status.status, PkiStatus::Accepted | PkiStatus::GrantedWithMods) {
-        let text = response
-            .status
-            .status_string
-            .iter()
-            .flatten()
-            .map(|s| format!(": {}", s.as_str()))
-            .collect::<String>();
+        let text =
+            response.status.status_string.iter().flatten().map(|s| format!(": {}", s.as_str())).collect::<String>();
         return Err(TimestampError::Refused { status: format!("{:?}", response.status.status), text });
     }
     let token = response.time_stamp_token.ok_or(TimestampError::Mismatch("a granted answer without a token"))?;
@@ -112,7 +107,8 @@ fn encapsulated_content(signed_data: &[u8]) -> der::Result<cms::signed_data::Enc
 }
 
 /// `id-ct-TSTInfo` (RFC 3161 §2.4.2), which const-oid's database lacks.
-const ID_CT_TST_INFO: const_oid::ObjectIdentifier = const_oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+const ID_CT_TST_INFO: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
 
 /// The `TSTInfo` a token signs.
 fn tst_info(token: &cms::content_info::ContentInfo) -> Result<TstInfo, TimestampError> {
@@ -198,7 +194,10 @@ mod tests {
         let der = request(b"carnet.test/log\n1\nAAAA\n", 42).unwrap();
         let parsed = TimeStampReq::from_der(&der).unwrap();
         assert_eq!(parsed.message_imprint.hash_algorithm.oid, const_oid::db::rfc5912::ID_SHA_256);
-        assert_eq!(parsed.message_imprint.hashed_message.as_bytes(), Sha256::digest(b"carnet.test/log\n1\nAAAA\n").as_slice());
+        assert_eq!(
+            parsed.message_imprint.hashed_message.as_bytes(),
+            Sha256::digest(b"carnet.test/log\n1\nAAAA\n").as_slice()
+        );
         assert_eq!(parsed.nonce.unwrap().as_bytes(), &[42]);
         assert_eq!(nonce_int(0x80).unwrap().as_bytes(), &[0, 0x80], "positive, minimal");
         assert_eq!(nonce_int(u64::MAX).unwrap().as_bytes(), (u64::MAX >> 1).to_be_bytes());

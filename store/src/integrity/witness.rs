@@ -216,7 +216,8 @@ pub struct Cosignature {
 /// them, are let be). A line under a known witness's key that does not verify is refused.
 pub fn cosignatures(note: &str, witnesses: &[WitnessVerifier]) -> Result<Vec<Cosignature>, CheckpointError> {
     let parsed = Note::from_bytes(note.as_bytes()).map_err(|e| CheckpointError::Note(e.to_string()))?;
-    let known = VerifierList::new(witnesses.iter().map(|w| Box::new(w.clone()) as Box<dyn signed_note::Verifier>).collect());
+    let known =
+        VerifierList::new(witnesses.iter().map(|w| Box::new(w.clone()) as Box<dyn signed_note::Verifier>).collect());
     let verified = match parsed.verify(&known) {
         Ok((verified, _)) => verified,
         Err(signed_note::NoteError::UnverifiedNote) => return Ok(vec![]),
@@ -382,16 +383,19 @@ mod tests {
         assert_eq!((found[0].witness.as_str(), found[0].time), ("witness.test/w1", 1_679_315_147));
         assert_eq!(found[0].line, format!("{line}\n"));
         assert!(open(&cosigned, &log.verifier()).is_ok(), "the log's signature still verifies");
-        assert!(cosignatures(&note, &[verifier.clone()]).unwrap().is_empty(), "not cosigned");
+        assert!(cosignatures(&note, std::slice::from_ref(&verifier)).unwrap().is_empty(), "not cosigned");
 
         // another witness's key, a changed time, a changed checkpoint: not this witness's cosignature
         let (_, other) = WitnessSigner::generate("witness.test/w2").unwrap();
         let by_other = other.cosign(&note, 1).unwrap();
-        assert!(cosignatures(&by_other, &[verifier.clone()]).unwrap().is_empty());
+        assert!(cosignatures(&by_other, std::slice::from_ref(&verifier)).unwrap().is_empty());
         let mut forged = raw.clone();
         forged[11] ^= 1;
         let forged_line = format!("— witness.test/w1 {}\n", b64().encode(&forged));
-        assert!(cosignatures(&format!("{note}{forged_line}"), &[verifier.clone()]).is_err(), "another time");
+        assert!(
+            cosignatures(&format!("{note}{forged_line}"), std::slice::from_ref(&verifier)).is_err(),
+            "another time"
+        );
         let moved = cosigned.replacen("\n5\n", "\n6\n", 1);
         assert!(cosignatures(&moved, &[verifier]).is_err(), "another size");
 
@@ -423,10 +427,7 @@ mod tests {
         assert_eq!(judge(None, &three, &[]), Verdict::Cosign, "first contact");
         assert_eq!(judge(Some(&three), &seven, &proof(3, 7)), Verdict::Cosign);
         assert_eq!(judge(Some(&seven), &seven, &[]), Verdict::Unchanged);
-        assert_eq!(
-            judge(Some(&seven), &three, &[]),
-            Verdict::Refuse(Refusal::Shorter { cosigned: 7, offered: 3 })
-        );
+        assert_eq!(judge(Some(&seven), &three, &[]), Verdict::Refuse(Refusal::Shorter { cosigned: 7, offered: 3 }));
         assert_eq!(judge(Some(&seven), &checkpoint(7, [9; 32]), &[]), Verdict::Refuse(Refusal::Forked { size: 7 }));
         // a log that grew differently after its third event: its proof cannot hold
         let forked = checkpoint(7, [1; 32]);

@@ -134,8 +134,13 @@ impl<'c> Change<'c> {
     ) -> async_graphql::Result<()> {
         let expected = expected(expected_version).map_err(|e| self.fail(e))?;
         let command = build().map_err(|e| self.fail(e))?;
-        let executed =
-            self.caller.state.lab.execute::<D>(id, &command, &self.metadata, expected).await.map_err(|e| self.fail(e))?;
+        let executed = self
+            .caller
+            .state
+            .lab
+            .execute::<D>(id, &command, &self.metadata, expected)
+            .await
+            .map_err(|e| self.fail(e))?;
         self.record(&executed.events);
         Ok(())
     }
