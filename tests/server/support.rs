@@ -45,6 +45,18 @@ pub async fn carnet_beside(args: &[&str], url: &str, dir: Option<&Path>) -> Outp
     .expect("carnet")
 }
 
+/// How many events the log at `url` holds, committed, counted in the table itself: not bound
+/// to the horizon of the PostgreSQL cluster the tests share, as the `events` feed is.
+pub async fn committed_events(url: &str) -> u64 {
+    const SQL: &str = "select count(*) from events";
+    let count: i64 = match carnet_api::startup::open_store(url).await.expect("store") {
+        carnet_store::AnyStore::Postgres(s) => sqlx::query_scalar(SQL).fetch_one(s.pool()).await,
+        carnet_store::AnyStore::Sqlite(s) => sqlx::query_scalar(SQL).fetch_one(s.reader()).await,
+    }
+    .expect("count");
+    count as u64
+}
+
 /// How many events the log of `db` holds.
 pub async fn event_count(db: &FreshDatabase) -> i64 {
     sqlx::query_scalar("select count(*) from events").fetch_one(&db.pool).await.expect("count")

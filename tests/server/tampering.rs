@@ -153,7 +153,7 @@ async fn tampering_is_caught(url: &str, tamper: Tamper) {
     for title in ["Premier", "Deuxième", "Troisième"] {
         crate::witnesses::submit(&app, &team, title).await;
     }
-    let size = crate::witnesses::events(&app).await;
+    let size = committed_events(url).await;
     let kept = dir.path().join("kept-checkpoint");
     std::fs::write(&kept, served_checkpoint(&app, size).await).unwrap();
     let log_key = app.get("/checkpoint/key").await.text().await.unwrap().trim().to_owned();
@@ -183,7 +183,7 @@ async fn tampering_is_caught(url: &str, tamper: Tamper) {
     if matches!(tamper, Tamper::TruncateEverything) {
         crate::witnesses::submit(&after, &after.token(Role::LabTeam, &[]), "Nouveau départ").await;
     }
-    let now = crate::witnesses::events(&after).await;
+    let now = committed_events(url).await;
     served_checkpoint(&after, now).await;
     let out = crate::witnesses::witness_once(&after, &log_key, &w).await;
     assert_eq!(out.status.code(), Some(3), "{tamper:?}: {}{}", out.stdout, out.stderr);

@@ -157,7 +157,7 @@ async fn checkpoints_get_timestamps_openssl_verifies(url: &str) {
     for title in ["Horodaté", "Horodaté encore"] {
         let res = app.graphql_as(Some(&team), SUBMIT_TITLED, json!({ "t": title })).await;
         assert!(res["errors"].is_null(), "{res}");
-        let size = crate::witnesses::events(&app).await;
+        let size = committed_events(url).await;
         served_checkpoint(&app, size).await;
         let checkpoint = stamped(&app, size).await;
         assert_eq!(checkpoint["timestamps"][0]["tsa"], tsa.as_str(), "{checkpoint}");

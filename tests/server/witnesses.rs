@@ -43,12 +43,6 @@ pub(crate) async fn submit(app: &TestApp, team: &str, title: &str) {
     assert!(res["errors"].is_null(), "{res}");
 }
 
-pub(crate) async fn events(app: &TestApp) -> u64 {
-    let res =
-        app.graphql_as(Some(&app.token(Role::Auditor, &[])), "{ events(first: 1) { totalCount } }", json!({})).await;
-    res["data"]["events"]["totalCount"].as_u64().unwrap_or_else(|| panic!("{res}"))
-}
-
 /// The size of the checkpoint in `file`, its log signature checked.
 pub(crate) fn size_of(file: &Path, log: &CheckpointVerifier) -> u64 {
     let note = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -80,7 +74,7 @@ async fn two_witnesses_cosign_a_growing_log_and_refuse_a_fork(
         for title in titles {
             submit(&app, &team, title).await;
         }
-        let size = events(&app).await;
+        let size = committed_events(url).await;
         served_checkpoint(&app, size).await;
         for w in [&w1, &w2] {
             let out = witness_once(&app, &log_key, w).await;
@@ -174,7 +168,7 @@ async fn two_witnesses_cosign_a_growing_log_and_refuse_a_fork(
     for title in ["Autre troisième", "Autre quatrième"] {
         submit(&forked, &team, title).await;
     }
-    let size = events(&forked).await;
+    let size = committed_events(url).await;
     assert!(size > cosigned_size, "{size} events after the fork, {cosigned_size} cosigned");
     served_checkpoint(&forked, size).await;
     for w in [&w1, &w2] {
