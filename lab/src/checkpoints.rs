@@ -171,11 +171,7 @@ impl Remembered {
             return Ok(());
         }
         let opened = checkpoint::open(&latest.note, &self.signer.verifier())?;
-        let temporary = self.file.with_extension("latest.tmp");
-        let _ = std::fs::remove_file(&temporary);
-        carnet_store::private_files::write_new_private_file(&temporary, latest.note.as_bytes())
-            .with_context(|| format!("cannot write {}", temporary.display()))?;
-        std::fs::rename(&temporary, &self.file).with_context(|| format!("cannot write {}", self.file.display()))?;
+        carnet_store::private_files::replace_private_file(&self.file, latest.note.as_bytes())?;
         *self.lock() = Some(opened);
         Ok(())
     }

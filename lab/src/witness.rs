@@ -68,12 +68,7 @@ impl Record {
 
     /// Keeps `note` (cosigned) as the last checkpoint cosigned, replacing the file atomically.
     fn keep(&self, note: &str) -> anyhow::Result<()> {
-        let file = self.cosigned_file();
-        let temporary = self.dir.join("cosigned.tmp");
-        let _ = std::fs::remove_file(&temporary);
-        carnet_store::private_files::write_new_private_file(&temporary, note.as_bytes())
-            .with_context(|| format!("cannot write {}", temporary.display()))?;
-        std::fs::rename(&temporary, &file).with_context(|| format!("cannot write {}", file.display()))
+        Ok(carnet_store::private_files::replace_private_file(&self.cosigned_file(), note.as_bytes())?)
     }
 
     /// Keeps the evidence of a refusal; returns its folder.
