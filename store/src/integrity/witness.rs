@@ -48,6 +48,26 @@ fn key_id(name: &str, public: &VerifyingKey) -> u32 {
     signed_note::key_id(name, &[&[COSIGNATURE_V1][..], public.as_bytes()].concat())
 }
 
+/// The 32 bytes of a witness key's last field, `base64(0x04 ‖ bytes)` (`what`: "seed" or
+/// "key"), or why not.
+fn key_material(encoded: &str, what: &str) -> Result<[u8; 32], String> {
+    let decoded = b64().decode(encoded).map_err(|_| "base64".to_owned())?;
+    let (&kind, bytes) = decoded.split_first().ok_or_else(|| "empty".to_owned())?;
+    if kind != COSIGNATURE_V1 {
+        return Err("type 0x04 (cosignature/v1)".into());
+    }
+    bytes.try_into().map_err(|_| format!("a 32-byte Ed25519 {what}"))
+}
+
+/// The key id `id` (hex) once it is the one of `name` and `public`, and `name` a valid key name.
+fn checked_id(name: &str, id: &str, public: &VerifyingKey) -> Result<u32, String> {
+    let expected = key_id(name, public);
+    if u32::from_str_radix(id, 16).ok() != Some(expected) || !signed_note::is_key_name_valid(name) {
+        return Err("its name and key id match its key".into());
+    }
+    Ok(expected)
+}
+
 /// A witness's private key.
 pub struct WitnessSigner {
     name: String,
@@ -76,26 +96,17 @@ impl WitnessSigner {
 
     /// A signer from its key text; the error never quotes the key.
     pub fn from_key(text: &str) -> Result<Self, CheckpointError> {
-        let bad = |why: &str| CheckpointError::SignerKey(format!("a witness key: {why}"));
+        let bad = |why: String| CheckpointError::SignerKey(format!("a witness key: {why}"));
         let fields: Vec<&str> = text.trim().splitn(5, '+').collect();
         let [private, key, name, id, encoded] = fields[..] else {
-            return Err(bad("five `+`-separated fields"));
+            return Err(bad("five `+`-separated fields".into()));
         };
         if (private, key) != ("PRIVATE", "KEY") {
-            return Err(bad("it starts with PRIVATE+KEY+"));
+            return Err(bad("it starts with PRIVATE+KEY+".into()));
         }
-        let decoded = b64().decode(encoded).map_err(|_| bad("base64"))?;
-        let (&kind, seed) = decoded.split_first().ok_or_else(|| bad("empty"))?;
-        if kind != COSIGNATURE_V1 {
-            return Err(bad("type 0x04 (cosignature/v1)"));
-        }
-        let seed: [u8; 32] = seed.try_into().map_err(|_| bad("a 32-byte Ed25519 seed"))?;
-        let key = SigningKey::from_bytes(&seed);
-        let expected = key_id(name, &key.verifying_key());
-        if u32::from_str_radix(id, 16).ok() != Some(expected) || !signed_note::is_key_name_valid(name) {
-            return Err(bad("its name and key id match its key"));
-        }
-        Ok(Self { name: name.to_owned(), id: expected, key })
+        let key = SigningKey::from_bytes(&key_material(encoded, "seed").map_err(bad)?);
+        let id = checked_id(name, id, &key.verifying_key()).map_err(bad)?;
+        Ok(Self { name: name.to_owned(), id, key })
     }
 
     pub fn name(&self) -> &str {
@@ -155,23 +166,15 @@ impl std::fmt::Debug for WitnessVerifier {
 impl WitnessVerifier {
     /// From its verifier key `<name>+<key id>+base64(0x04 ‖ public key)`.
     pub fn new(text: &str) -> Result<Self, CheckpointError> {
-        let bad = |why: &str| CheckpointError::VerifierKey(format!("a witness key: {why}: {}", text.trim()));
+        let bad = |why: String| CheckpointError::VerifierKey(format!("a witness key: {why}: {}", text.trim()));
         let fields: Vec<&str> = text.trim().splitn(3, '+').collect();
         let [name, id, encoded] = fields[..] else {
-            return Err(bad("three `+`-separated fields"));
+            return Err(bad("three `+`-separated fields".into()));
         };
-        let decoded = b64().decode(encoded).map_err(|_| bad("base64"))?;
-        let (&kind, public) = decoded.split_first().ok_or_else(|| bad("empty"))?;
-        if kind != COSIGNATURE_V1 {
-            return Err(bad("type 0x04 (cosignature/v1)"));
-        }
-        let public: [u8; 32] = public.try_into().map_err(|_| bad("a 32-byte Ed25519 key"))?;
-        let key = VerifyingKey::from_bytes(&public).map_err(|_| bad("an Ed25519 point"))?;
-        let expected = key_id(name, &key);
-        if u32::from_str_radix(id, 16).ok() != Some(expected) || !signed_note::is_key_name_valid(name) {
-            return Err(bad("its name and key id match its key"));
-        }
-        Ok(Self { name: name.to_owned(), id: expected, key })
+        let key = VerifyingKey::from_bytes(&key_material(encoded, "key").map_err(bad)?)
+            .map_err(|_| bad("an Ed25519 point".into()))?;
+        let id = checked_id(name, id, &key).map_err(bad)?;
+        Ok(Self { name: name.to_owned(), id, key })
     }
 
     pub fn name(&self) -> &str {
