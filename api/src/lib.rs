@@ -27,6 +27,16 @@
 //! into a domain command (bad input is refused before anything is loaded), hands it to
 //! `carnet_lab::Lab`, and reads the entity back from the read model the same transaction
 //! updated.
+//!
+//! The global allocator is mimalloc, declared here so that every binary linking this crate —
+//! `carnet`, `carnet-bench`'s server process, the tests — runs on the same one. A request
+//! allocates a great deal (the document's AST, async-graphql's value tree, JSON rows, the
+//! answer): under glibc's malloc, allocation and freeing were about a quarter of the server's
+//! CPU time in `carnet-bench http` (perf, issue 13); BENCHMARKS.md has the figures with and
+//! without.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod access_log;
 pub mod auth;

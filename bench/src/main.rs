@@ -8,8 +8,9 @@
 //! - `carnet-bench tree` ([`tree`]): building the log's Merkle tree against a plain read of the
 //!   same events, and the latency of proofs (PostgreSQL and SQLite);
 //! - `carnet-bench http` ([`http`]): the whole application over HTTP, built in process, with a
-//!   load driver of its own (closed and open loop, HDR histograms), optionally against another
-//!   GraphQL server (PostGraphile).
+//!   load driver of its own (closed and open loop, HDR histograms), against PostGraphile 5 on
+//!   the same database; the server runs in a process of its own (this binary again,
+//!   `carnet-bench serve`), so that its CPU time and memory are measured apart.
 //!
 //! Decisions: a binary of its own, so that `carnet`, the production binary, links neither the
 //! load driver nor its histograms (`cargo tree -p carnet-api -e normal` shows no hdrhistogram);
@@ -84,6 +85,12 @@ enum Bench {
     /// half load, and a mutation mix at a fixed rate; requests/s, p50, p99. Builds the real
     /// application in process on a database of its own, created and dropped.
     Http(http::Args),
+    /// The server side of `http`, started by it in a process of its own (not for direct use).
+    #[command(hide = true)]
+    Serve {
+        /// The configuration `http` wrote (JSON).
+        config: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -116,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
             let errors = report.errors();
             anyhow::ensure!(errors == 0, "{errors} requests failed: the figures are not valid");
         }
+        Bench::Serve { config } => http::server::serve(&config).await?,
     }
     Ok(())
 }

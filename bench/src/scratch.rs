@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 /// A fresh PostgreSQL database on a server, dropped by [`Self::remove`].
 pub struct ScratchPostgres {
-    server_url: String,
+    /// The server's URL as given (its database, not this one).
+    pub server_url: String,
     /// `carnet_bench_<hex>`.
     pub name: String,
     /// The server's URL with the database replaced by this one.

@@ -108,12 +108,27 @@ macro_rules! public_projector {
 /// `$listing`: `$forward` (`first` rows after a cursor) and `$backward` (Relay's `last` rows
 /// before a cursor, still in `order`).
 macro_rules! paged_lists {
-    ($listing:ty, $what:literal, $forward:ident, $backward:ident, $filter:ty, $order:ty, $cursor:ty, $page:ty) => {
+    ($listing:ty, $what:literal, $forward:ident, $backward:ident, $fetching:ident, $filter:ty, $order:ty,
+     $cursor:ty, $page:ty, $part:ty) => {
         paged_lists!(@one $listing, $filter, $order, $cursor, $page, $forward, first, after, false,
             concat!("The first `first` ", $what, " matching `filter` in `order`, after `after`."));
         paged_lists!(@one $listing, $filter, $order, $cursor, $page, $backward, last, before, true,
             concat!("The last `last` ", $what, " matching `filter` in `order`, before `before` (Relay's \
                      backward paging); the rows come in `order` too."));
+        #[doc = concat!("A page of ", $what, " with only what `fetch` asks: `size` of them after `at` in \
+                         `order`, or before it when paging `backward`.")]
+        #[allow(clippy::too_many_arguments)]
+        pub async fn $fetching(
+            db: $crate::Db<'_>,
+            filter: &$filter,
+            order: $order,
+            size: u32,
+            at: Option<&$cursor>,
+            backward: bool,
+            fetch: &$crate::model::Fetch<$part>,
+        ) -> Result<$page, $crate::ProjectionError> {
+            $crate::model::list::<$listing>(db, filter, order, size, at, backward, fetch).await
+        }
     };
     (@one $listing:ty, $filter:ty, $order:ty, $cursor:ty, $page:ty, $name:ident, $size:ident, $at:ident,
      $backward:literal, $doc:expr) => {
@@ -125,7 +140,8 @@ macro_rules! paged_lists {
             $size: u32,
             $at: Option<&$cursor>,
         ) -> Result<$page, $crate::ProjectionError> {
-            $crate::model::list::<$listing>(db, filter, order, $size, $at, $backward).await
+            $crate::model::list::<$listing>(db, filter, order, $size, $at, $backward, &$crate::model::Fetch::everything())
+                .await
         }
     };
 }
@@ -144,20 +160,22 @@ mod sql;
 
 pub use as_of::{project_as_of, session_as_of};
 pub use indicators::{Count, Indicators, Period, ProjectIndicators, SessionIndicators, indicators, indicators_as_of};
-pub use model::{Direction, MAX_PAGE_SIZE, Order, Page};
+pub use model::{Direction, Fetch, MAX_PAGE_SIZE, Order, Page};
 pub use person::{
     ConsentRow, ERASED_DISPLAY_NAME, IdentityRow, PersonProjector, PersonRow, RoleRow, people_by_ids, person_by_id,
     person_by_identity,
 };
 pub use project::{
-    HolderRow, PhaseRow, ProjectCursor, ProjectFilter, ProjectOrder, ProjectOrderField, ProjectPage, ProjectProjector,
-    ProjectRow, list_projects, list_projects_backward, project_by_id, projects_by_ids,
+    HolderRow, PhaseRow, ProjectCursor, ProjectFilter, ProjectOrder, ProjectOrderField, ProjectPage, ProjectPart,
+    ProjectProjector, ProjectRow, list_projects, list_projects_backward, list_projects_fetching, project_by_id,
+    projects_by_ids,
 };
 pub use runner::{CatchUpProgress, DEFAULT_BATCH_SIZE, ReadModel, catch_up, checkpoint, rebuild_with};
 pub use session::{
     AgendaItemRow, AttendanceRow, FollowUpActionRow, ProfileCount, RegistrationRow, ReportRow, SatisfactionRow,
-    SessionCursor, SessionFilter, SessionOrder, SessionOrderField, SessionPage, SessionProjector, SessionRow,
-    list_sessions, list_sessions_backward, seminars_of, session_by_id, sessions_by_ids, sessions_by_project_ids,
+    SessionCursor, SessionFilter, SessionOrder, SessionOrderField, SessionPage, SessionPart, SessionProjector,
+    SessionRow, list_sessions, list_sessions_backward, list_sessions_fetching, seminars_of, session_by_id,
+    sessions_by_ids, sessions_by_project_ids,
 };
 
 pub use sql::{Db, ProjectionStore};

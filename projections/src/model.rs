@@ -522,7 +522,8 @@ pub struct Page<R> {
     pub has_next_page: bool,
     /// Paging backward: more rows precede. Paging forward: an `after` cursor was given.
     pub has_previous_page: bool,
-    /// How many entities match the filter, all pages together.
+    /// How many entities match the filter, all pages together; 0 when the list was asked not
+    /// to count ([`Fetch::count`]).
     pub total_count: u64,
 }
 
@@ -556,6 +557,25 @@ fn check_page_size(size: u32, what: &str) -> Result<(), ProjectionError> {
     }
 }
 
+/// What a list fetches of each row, and whether it counts: the API asks only for what its
+/// caller selected. A part left out decodes as empty (its `#[serde(default)]`); the API knows
+/// which it left out and reads the whole row if it needs one after all, so a part can only cost
+/// time, never be answered wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetch<P> {
+    /// Parts of the rows left out.
+    pub omit: Vec<P>,
+    /// Whether the filter is counted ([`Page::total_count`], 0 otherwise).
+    pub count: bool,
+}
+
+impl<P> Fetch<P> {
+    /// Every part, and the count.
+    pub fn everything() -> Self {
+        Self { omit: vec![], count: true }
+    }
+}
+
 /// A read model's paged lists: what [`list`] needs to know of them.
 pub(crate) trait Listing {
     type Row;
@@ -564,13 +584,16 @@ pub(crate) trait Listing {
     type Field: Copy + Serialize;
     /// A position in a list ordered by one field.
     type Cursor;
+    /// The parts of a row a list may leave out ([`Fetch`]).
+    type Part: Copy + PartialEq;
     /// The entities, in French, for messages (« projets »).
     const WHAT: &'static str;
-    /// `<main table> <alias>`, for the count.
+    /// `<main table> <alias>`.
     const FROM: &'static str;
 
-    /// `select <one JSON row> from <main table> <alias>`.
-    fn page_select(b: Backend) -> String;
+    /// One row as the JSON text a list decodes, without the parts in `omit`: an expression
+    /// over the main table's alias.
+    fn page_row(b: Backend, omit: &[Self::Part]) -> String;
     fn page_decode(text: &str) -> Result<Self::Row, ProjectionError>;
     /// The conditions of `filter`, values bound into `binds`.
     fn conditions(b: Backend, filter: &Self::Filter, binds: &mut Binds) -> Result<Vec<String>, ProjectionError>;
@@ -582,7 +605,8 @@ pub(crate) trait Listing {
 }
 
 /// One page of `size` entities matching `filter` in `order`: after `cursor`, or before it when
-/// paging `backward` (Relay's `last`/`before`; the rows still come in `order`).
+/// paging `backward` (Relay's `last`/`before`; the rows still come in `order`), with what
+/// `fetch` asks of them.
 pub(crate) async fn list<L: Listing>(
     db: Db<'_>,
     filter: &L::Filter,
@@ -590,6 +614,7 @@ pub(crate) async fn list<L: Listing>(
     size: u32,
     cursor: Option<&L::Cursor>,
     backward: bool,
+    fetch: &Fetch<L::Part>,
 ) -> Result<Page<L::Row>, ProjectionError> {
     check_page_size(size, L::WHAT)?;
     let b = db.backend();
@@ -608,7 +633,7 @@ pub(crate) async fn list<L: Listing>(
         })?),
     };
     let query = PageQuery {
-        select: L::page_select(b),
+        row: L::page_row(b, &fetch.omit),
         from: L::FROM.to_owned(),
         filter,
         filter_binds,
@@ -617,15 +642,16 @@ pub(crate) async fn list<L: Listing>(
         binds,
         size,
         backward,
+        count: fetch.count,
     };
     fetch_page(db, query, L::page_decode).await
 }
 
 /// A list query: its filter, its keyset condition and order.
 struct PageQuery {
-    /// `select <one JSON row> from <main table> <alias>`.
-    pub select: String,
-    /// `<main table> <alias>`, for the count.
+    /// One row's JSON text, over the main table's alias.
+    pub row: String,
+    /// `<main table> <alias>`.
     pub from: String,
     /// The filter's conditions; their values are the first `filter_binds` of `binds`.
     pub filter: Vec<String>,
@@ -637,10 +663,15 @@ struct PageQuery {
     pub binds: Binds,
     pub size: u32,
     pub backward: bool,
+    /// Whether the filter is counted.
+    pub count: bool,
 }
 
-/// Runs a list query: one page (one row more than asked, to know whether more follow) and the
-/// total count of the filter.
+/// Runs a list query: one page (one row more than asked, to know whether more follow) and, when
+/// asked, the total count of the filter — in **one** statement, the count an uncorrelated
+/// subquery that both backends evaluate once and that reuses the filter's parameters. Only a
+/// page that comes back empty while counting (a cursor past the end) costs a second statement,
+/// as the count then has no row to ride on.
 async fn fetch_page<R>(
     db: Db<'_>,
     q: PageQuery,
@@ -649,26 +680,40 @@ async fn fetch_page<R>(
     let where_ = |conditions: &[String]| {
         if conditions.is_empty() { String::new() } else { format!(" where {}", conditions.join(" and ")) }
     };
-    let count_sql = format!("select count(*), cast(0 as bigint) from {}{}", q.from, where_(&q.filter));
+    let count_sql = format!("select count(*) from {}{}", q.from, where_(&q.filter));
     let mut binds = q.binds;
     let count_args = binds.0[..q.filter_binds].to_vec();
     let has_cursor = q.keyset.is_some();
     let mut conditions = q.filter;
     conditions.extend(q.keyset);
     let limit = binds.push(Arg::Int(i64::from(q.size) + 1));
-    let list_sql = format!("{}{} order by {} limit ${limit}", q.select, where_(&conditions), q.order_by.join(", "));
+    // the count column is the same on every row; 0 when not asked
+    let counted = if q.count { format!("({count_sql})") } else { "cast(0 as bigint)".to_owned() };
+    let list_sql = format!(
+        "select {}, {counted} from {}{} order by {} limit ${limit}",
+        q.row,
+        q.from,
+        where_(&conditions),
+        q.order_by.join(", ")
+    );
 
     let mut reader = Reader::acquire(db).await?;
-    let texts = sql::fetch_texts(&mut reader.conn(), &list_sql, binds.0).await?;
-    let counted = sql::fetch_ints(&mut reader.conn(), &count_sql, count_args).await?;
+    let fetched = sql::fetch::<(String, i64)>(&mut reader.conn(), &list_sql, binds.0).await?;
+    let total_count = match fetched.first() {
+        Some((_, n)) => u64::try_from(*n).unwrap_or(0),
+        None if q.count && has_cursor => {
+            let select = format!("select count(*), cast(0 as bigint){}", &count_sql["select count(*)".len()..]);
+            sql::fetch_ints(&mut reader.conn(), &select, count_args).await?.first().map_or(0, |(n, _)| *n as u64)
+        }
+        None => 0,
+    };
     drop(reader);
-    let mut rows = texts.iter().map(|t| decode(t)).collect::<Result<Vec<R>, _>>()?;
+    let mut rows = fetched.iter().map(|(t, _)| decode(t)).collect::<Result<Vec<R>, _>>()?;
     let more = rows.len() > q.size as usize;
     rows.truncate(q.size as usize);
     if q.backward {
         rows.reverse();
     }
-    let total_count = counted.first().map_or(0, |(n, _)| *n as u64);
     let (has_next_page, has_previous_page) = if q.backward { (has_cursor, more) } else { (more, has_cursor) };
     Ok(Page { rows, has_next_page, has_previous_page, total_count })
 }

@@ -28,7 +28,11 @@ pub struct ProjectRow {
     pub id: Uuid,
     pub reference: String,
     pub title: String,
+    /// Empty when a list left it out ([`ProjectPart`]).
+    #[serde(default)]
     pub problem_statement: String,
+    /// Empty when a list left it out ([`ProjectPart`]).
+    #[serde(default)]
     pub summary: Option<String>,
     pub status: ProjectStatus,
     /// The open phase; `None` before acceptance, after the end, or when a reopened project has
@@ -46,16 +50,75 @@ pub struct ProjectRow {
     pub updated_at: DateTime<Utc>,
     /// The global position of the last event applied.
     pub last_position: i64,
-    /// The dated phase history, in order.
+    /// The dated phase history, in order. This and the lists below are empty when a list left
+    /// them out ([`ProjectPart`]).
+    #[serde(default)]
     pub phases: Vec<PhaseRow>,
     /// Ordered by person id.
+    #[serde(default)]
     pub holders: Vec<HolderRow>,
     /// Académie codes, sorted.
+    #[serde(default)]
     pub academies: Vec<String>,
     /// UAIs, sorted.
+    #[serde(default)]
     pub establishments: Vec<String>,
     /// In the order the project gives them.
+    #[serde(default)]
     pub themes: Vec<String>,
+}
+
+/// The parts of a [`ProjectRow`] a list may leave out ([`crate::Fetch`]): the long texts and the
+/// child lists, each a subquery or a long string per row. The rest of the row is always there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProjectPart {
+    ProblemStatement,
+    Summary,
+    Phases,
+    Holders,
+    Academies,
+    Establishments,
+    Themes,
+}
+
+impl ProjectPart {
+    pub const ALL: [ProjectPart; 7] = [
+        Self::ProblemStatement,
+        Self::Summary,
+        Self::Phases,
+        Self::Holders,
+        Self::Academies,
+        Self::Establishments,
+        Self::Themes,
+    ];
+
+    /// Its key in the row's JSON, the field's name.
+    fn key(self) -> &'static str {
+        match self {
+            Self::ProblemStatement => "problem_statement",
+            Self::Summary => "summary",
+            Self::Phases => "phases",
+            Self::Holders => "holders",
+            Self::Academies => "academies",
+            Self::Establishments => "establishments",
+            Self::Themes => "themes",
+        }
+    }
+}
+
+/// A project row as JSON text, over `project p`, without the parts in `omit`.
+pub(crate) fn row_json(b: Backend, t: &Tables, omit: &[ProjectPart]) -> String {
+    let kept = |key: &str| !omit.iter().any(|p| p.key() == key);
+    let mut pairs = column_pairs("p", PROJECT_COLUMNS.iter().filter(|c| **c != "search_text" && kept(c)));
+    let children = [
+        ("phases", PHASES.array(b, t, "p", &PHASES.object(b), "c.seq")),
+        ("holders", HOLDERS.array(b, t, "p", &HOLDERS.object(b), "c.person_id")),
+        ("academies", ACADEMIES.array(b, t, "p", "c.academie_code", "c.academie_code")),
+        ("establishments", ESTABLISHMENTS.array(b, t, "p", "c.uai", "c.uai")),
+        ("themes", THEMES.array(b, t, "p", "c.theme", "c.position")),
+    ];
+    pairs.extend(children.into_iter().filter(|(key, _)| kept(key)));
+    b.json_text(b.json_object(&pairs))
 }
 
 /// One phase of the history; `ended_on` is `None` while it is open.
@@ -165,13 +228,7 @@ impl Model for ProjectModel {
     }];
 
     fn select(b: Backend, t: &Tables) -> String {
-        let mut pairs = column_pairs("p", PROJECT_COLUMNS.iter().filter(|c| **c != "search_text"));
-        pairs.push(("phases", PHASES.array(b, t, "p", &PHASES.object(b), "c.seq")));
-        pairs.push(("holders", HOLDERS.array(b, t, "p", &HOLDERS.object(b), "c.person_id")));
-        pairs.push(("academies", ACADEMIES.array(b, t, "p", "c.academie_code", "c.academie_code")));
-        pairs.push(("establishments", ESTABLISHMENTS.array(b, t, "p", "c.uai", "c.uai")));
-        pairs.push(("themes", THEMES.array(b, t, "p", "c.theme", "c.position")));
-        format!("select {} from {} p", b.json_text(b.json_object(&pairs)), t.of("project"))
+        format!("select {} from {} p", row_json(b, t, &[]), t.of("project"))
     }
 
     fn create(id: Uuid, recorded: &RecordedEvent, event: &ProjectEvent) -> Option<ProjectRow> {

@@ -602,6 +602,45 @@ async fn lists_filter_order_and_page_with_keyset_cursors<S: ProjectionStore>(sto
     })
     .await;
 
+    // what a list fetches: a part left out decodes empty and the rest is the whole row's; the
+    // filter is counted only when asked, on the page's own statement; a page past the end,
+    // which has no row to carry the count, still counts
+    let filter = ProjectFilter { academie_code: vec![aca("24")], ..Default::default() };
+    let matching = all.iter().filter(|p| has(&p.academies, "24")).count();
+    assert!(matching > 5, "more than one page: {matching}");
+    let whole = list_projects(store.db(), &filter, order, 5, None).await.unwrap();
+    assert_eq!(whole.total_count, matching as u64);
+    let lean = Fetch { omit: ProjectPart::ALL.to_vec(), count: false };
+    let page = list_projects_fetching(store.db(), &filter, order, 5, None, false, &lean).await.unwrap();
+    assert_eq!((page.total_count, page.has_next_page, page.rows.len()), (0, true, 5));
+    for (got, full) in page.rows.iter().zip(&whole.rows) {
+        let expected = ProjectRow {
+            problem_statement: String::new(),
+            summary: None,
+            phases: vec![],
+            holders: vec![],
+            academies: vec![],
+            establishments: vec![],
+            themes: vec![],
+            ..full.clone()
+        };
+        assert_eq!(got, &expected, "everything but the parts left out");
+    }
+    let some = Fetch { omit: vec![ProjectPart::Holders, ProjectPart::ProblemStatement], count: true };
+    let page = list_projects_fetching(store.db(), &filter, order, 5, None, false, &some).await.unwrap();
+    assert_eq!(page.total_count, matching as u64);
+    for (got, full) in page.rows.iter().zip(&whole.rows) {
+        assert_eq!(got, &ProjectRow { holders: vec![], problem_statement: String::new(), ..full.clone() });
+    }
+    let everything = list_projects(store.db(), &filter, order, 100, None).await.unwrap();
+    let (first, last) = (everything.rows.first().unwrap(), everything.rows.last().unwrap());
+    let cursor = |row: &ProjectRow| row.cursor(order.field);
+    for (at, backward) in [(cursor(last), false), (cursor(first), true)] {
+        let page = list_projects_fetching(store.db(), &filter, order, 5, Some(&at), backward, &some).await.unwrap();
+        assert!(page.rows.is_empty(), "nothing beyond the end (backward: {backward})");
+        assert_eq!(page.total_count, matching as u64, "counted all the same (backward: {backward})");
+    }
+
     // what a list refuses
     let none = ProjectFilter::default();
     let by_reference = all[0].cursor(ProjectOrderField::Reference);

@@ -178,3 +178,82 @@ async fn nested_lists_cost_a_fixed_number_of_statements_whatever_the_page_size()
         costs[1]
     );
 }
+
+/// Every field of a project, for comparing what a list answers with what `project(id)` does.
+const PROJECT_FIELDS: &str = "id reference title problemStatement summary status statusLabel phase phaseLabel \
+    supportMode supportModeLabel progress visibility submittedOn acceptedOn academieCodes establishments themes \
+    phases { phase label startedOn endedOn } holders { role affiliation person { displayName } } \
+    sessions { reference } version updatedAt";
+
+/// `projects` reads only the parts of each row that the caller selected, and counts only when
+/// `totalCount` is selected, in the page's own statement — and whatever the selection looks like
+/// (`edges { node }`, `nodes`, fragments, aliases), every field answers what `project(id)`
+/// answers: a part the list left out is read whole when a field needs it after all. On both
+/// backends, through the served binary.
+#[tokio::test]
+async fn a_list_reads_only_what_is_selected_and_answers_what_the_project_query_does() {
+    let db = FreshDatabase::create().await;
+    let dir = TempDir::new();
+    let sqlite = format!("sqlite://{}/lists.db", dir.path().display());
+    for url in [db.url.clone(), sqlite] {
+        let (_served, address, lines) = serve(dir.path(), &url);
+        let token = token_for(&lines, "Équipe du lab");
+        let client = reqwest::Client::new();
+        let graphql = async |query: String| {
+            let res = post_served(&client, &address, &token, &json!({ "query": query })).await;
+            assert!(res["errors"].is_null(), "{url}: {res}");
+            res["data"].clone()
+        };
+        let one_by_one = graphql("{ projects(first: 50) { nodes { id } } }".into()).await;
+        let ids: Vec<String> = one_by_one["projects"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), 10, "the demo's projects");
+        let mut expected = vec![];
+        for id in &ids {
+            expected
+                .push(graphql(format!("{{ project(id: \"{id}\") {{ {PROJECT_FIELDS} }} }}")).await["project"].clone());
+        }
+        let shapes = [
+            format!("{{ projects(first: 50) {{ edges {{ node {{ {PROJECT_FIELDS} }} }} }} }}"),
+            format!("{{ projects(first: 50) {{ nodes {{ {PROJECT_FIELDS} }} }} }}"),
+            format!("{{ projects(first: 50) {{ edges {{ node {{ ... on Project {{ {PROJECT_FIELDS} }} }} }} }} }}"),
+            format!(
+                "{{ projects(first: 50) {{ nodes {{ ...all }} }} }} fragment all on Project {{ {PROJECT_FIELDS} }}"
+            ),
+        ];
+        for shape in &shapes {
+            let data = graphql(shape.clone()).await;
+            let listed = &data["projects"];
+            let nodes: Vec<serde_json::Value> = match listed["nodes"].as_array() {
+                Some(nodes) => nodes.clone(),
+                None => listed["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect(),
+            };
+            assert_eq!(nodes, expected, "{url}: {shape}");
+        }
+        // a field asked under an alias of the list, or of the node, is still answered
+        let aliased = graphql(
+            "{ projects(first: 50) { a: edges { node { reference } } b: edges { node { t: themes p: problemStatement } } } }"
+                .into(),
+        )
+        .await;
+        for (edge, project) in aliased["projects"]["b"].as_array().unwrap().iter().zip(&expected) {
+            assert_eq!(edge["node"]["t"], project["themes"], "{url}");
+            assert_eq!(edge["node"]["p"], project["problemStatement"], "{url}");
+        }
+
+        // the page of the front ends' lists, with its count: one statement
+        let before = statements(&client, &address).await;
+        let page = graphql(
+            "{ projects(first: 20) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id \
+             reference title status progress academieCodes updatedAt } } } }"
+                .into(),
+        )
+        .await;
+        assert_eq!(page["projects"]["totalCount"], 10, "{url}");
+        assert_eq!(statements(&client, &address).await - before, 1, "{url}: the page and its count together");
+    }
+}

@@ -1,9 +1,10 @@
-//! The checks a request passes before anything runs, each a schema extension of one kind:
+//! The checks a request passes before anything runs, each a [`RequestCheck`]:
 //! [`DocumentLimits`](super::limits::DocumentLimits) (what one document may ask),
 //! [`StorableInputs`](super::storable::StorableInputs) (what the store can hold) and
 //! [`RequiredVariables`](super::variables::RequiredVariables) (variables without a value). Each
-//! says what it refuses of a [`Prepared`] request; [`Checked`] runs it in async-graphql's
-//! `prepare_request` hook, in the order `build_schema` adds them, before async-graphql validates
+//! says what it refuses of a [`Prepared`] request; [`Checked`], one schema extension for the three
+//! (a tuple of checks), runs them in async-graphql's `prepare_request` hook, in the order
+//! `build_schema` gives them, before async-graphql validates
 //! the document (it keeps the parse, so the document is parsed once). A refusal is the whole
 //! answer: no `data`, nothing ran.
 
@@ -27,6 +28,17 @@ pub(super) struct Prepared<'r> {
 pub(super) trait RequestCheck: Copy + Send + Sync + 'static {
     /// The error that refuses `request`, if any.
     fn check_prepared(&self, request: &Prepared<'_>) -> ServerResult<()>;
+}
+
+/// Checks run one after the other, the first refusal winning: one extension for all of them,
+/// because async-graphql runs every field's resolution through every extension's `resolve`
+/// hook, so each extension costs a layer per field of every answer (issue 13's profile).
+impl<A: RequestCheck, B: RequestCheck, C: RequestCheck> RequestCheck for (A, B, C) {
+    fn check_prepared(&self, request: &Prepared<'_>) -> ServerResult<()> {
+        self.0.check_prepared(request)?;
+        self.1.check_prepared(request)?;
+        self.2.check_prepared(request)
+    }
 }
 
 /// The schema extension that runs check `C` on every request.

@@ -66,12 +66,11 @@ pub fn build_schema(state: AppState) -> CarnetSchema {
         // depth is counted by DocumentLimits, introspection apart (limits.rs)
         .limit_complexity(limits::COMPLEXITY)
         .limit_recursive_depth(limits::RECURSIVE_DEPTH)
-        // aliases, directives and fragment bombs, before async-graphql walks the document
-        .extension(Checked(limits::DocumentLimits::default()))
-        // NULs and dates the database cannot hold: the client's mistake, not an internal error
-        .extension(Checked(storable::StorableInputs))
-        // a required variable without a value: refused before anything runs
-        .extension(Checked(variables::RequiredVariables))
+        // in this order, one extension for the three (checks.rs): aliases, directives and
+        // fragment bombs, before async-graphql walks the document; NULs and dates the database
+        // cannot hold (the client's mistake, not an internal error); a required variable
+        // without a value, refused before anything runs
+        .extension(Checked((limits::DocumentLimits::default(), storable::StorableInputs, variables::RequiredVariables)))
         // whether a request ran, for its status and its `data` key (negotiation.rs); each
         // operation's span; over WebSocket, the same codes, request id, French and log lines as
         // over HTTP (request.rs)

@@ -67,7 +67,7 @@ async fn fetch(ctx: &Context<'_>, caller: &Caller<'_>, wanted: &[ID]) -> async_g
                 .iter()
                 .find(|p| p.id == id && caller.sees_project(&p.academies, p.visibility))
                 .cloned()
-                .map(|p| Node::Project(Project(p))),
+                .map(|p| Node::Project(Project::whole(p))),
             Some((Kind::Session, id)) => sessions
                 .iter()
                 .find(|s| s.id == id && !caller.public_only() && caller.sees(&s.academies))

@@ -6,7 +6,7 @@ use super::access::{self, Caller, NotPublic};
 use super::connection::{self, CountedConnection, PageRequest};
 use super::error::ApiError;
 use super::ids::{self, Kind};
-use super::loaders::{PersonKey, SessionsOfProject, load_many};
+use super::loaders::{PersonKey, ProjectKey, SessionsOfProject, load_many};
 use super::person::Person;
 use super::session::Session;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
@@ -14,8 +14,9 @@ use carnet_domain::values::AcademieCode;
 use carnet_projections::project::{
     Direction, ProjectCursor, ProjectFilter, ProjectOrder, ProjectOrderField, ProjectRow,
 };
-use carnet_projections::{ProjectionStore, list_projects, list_projects_backward, project_as_of, project_by_id};
+use carnet_projections::{Fetch, ProjectPart, ProjectionStore, list_projects_fetching, project_as_of, project_by_id};
 use chrono::{DateTime, NaiveDate, Utc};
+use std::borrow::Cow;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "carnet_domain::project::ProjectStatus")]
@@ -105,7 +106,53 @@ pub struct PhaseSpan {
 }
 
 /// A project the lab accompanies (projet accompagné).
-pub struct Project(pub(crate) ProjectRow);
+///
+/// The second field lists the parts of the row a list left out: `projects` reads only what its
+/// caller selected (`fetch_of`). A field of a part left out reads the whole row after all
+/// ([`Project::with`]), so that a selection the look-ahead misread can only cost a statement,
+/// never answer an empty list.
+pub struct Project(pub(crate) ProjectRow, pub(crate) Vec<ProjectPart>);
+
+impl Project {
+    /// A project read whole.
+    pub(crate) fn whole(row: ProjectRow) -> Self {
+        Self(row, vec![])
+    }
+
+    /// The row with `part` in it: this one, or the whole row read by the request's loader when a
+    /// list left the part out.
+    async fn with(&self, ctx: &Context<'_>, part: ProjectPart) -> async_graphql::Result<Cow<'_, ProjectRow>> {
+        if !self.1.contains(&part) {
+            return Ok(Cow::Borrowed(&self.0));
+        }
+        let rows = load_many(ctx, vec![ProjectKey(self.0.id)]).await.map_err(|e| fail(ctx, e))?;
+        let row = rows.into_iter().next().ok_or_else(|| {
+            fail(ctx, ApiError::internal(format!("project {} left the read model while being read", self.0.id).into()))
+        })?;
+        Ok(Cow::Owned(row))
+    }
+}
+
+/// What `projects` reads of each row: the parts whose fields the caller selected (through
+/// `edges { node }` or `nodes`, fragments included), and the count if `totalCount` is selected.
+fn fetch_of(ctx: &Context<'_>) -> Fetch<ProjectPart> {
+    let look = ctx.look_ahead();
+    let nodes = [look.field("edges").field("node"), look.field("nodes")];
+    let selected = |field: &str| nodes.iter().any(|n| n.field(field).exists());
+    let fields = |part: ProjectPart| match part {
+        ProjectPart::ProblemStatement => "problemStatement",
+        ProjectPart::Summary => "summary",
+        ProjectPart::Phases => "phases",
+        ProjectPart::Holders => "holders",
+        ProjectPart::Academies => "academieCodes",
+        ProjectPart::Establishments => "establishments",
+        ProjectPart::Themes => "themes",
+    };
+    Fetch {
+        omit: ProjectPart::ALL.into_iter().filter(|&p| !selected(fields(p))).collect(),
+        count: look.field("totalCount").exists(),
+    }
+}
 
 #[Object]
 impl Project {
@@ -120,11 +167,11 @@ impl Project {
     async fn title(&self) -> &str {
         &self.0.title
     }
-    async fn problem_statement(&self) -> &str {
-        &self.0.problem_statement
+    async fn problem_statement(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(self.with(ctx, ProjectPart::ProblemStatement).await?.problem_statement.clone())
     }
-    async fn summary(&self) -> Option<&str> {
-        self.0.summary.as_deref()
+    async fn summary(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self.with(ctx, ProjectPart::Summary).await?.summary.clone())
     }
     async fn status(&self) -> ProjectStatus {
         self.0.status.into()
@@ -160,20 +207,22 @@ impl Project {
     async fn accepted_on(&self) -> Option<NaiveDate> {
         self.0.accepted_on
     }
-    async fn academie_codes(&self) -> &[String] {
-        &self.0.academies
+    async fn academie_codes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        Ok(self.with(ctx, ProjectPart::Academies).await?.academies.clone())
     }
     /// UAIs of the establishments involved. Not public.
     #[graphql(guard = "NotPublic")]
-    async fn establishments(&self) -> &[String] {
-        &self.0.establishments
+    async fn establishments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        Ok(self.with(ctx, ProjectPart::Establishments).await?.establishments.clone())
     }
-    async fn themes(&self) -> &[String] {
-        &self.0.themes
+    async fn themes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        Ok(self.with(ctx, ProjectPart::Themes).await?.themes.clone())
     }
     /// The dated phase history, in order.
-    async fn phases(&self) -> Vec<PhaseSpan> {
-        self.0
+    async fn phases(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PhaseSpan>> {
+        Ok(self
+            .with(ctx, ProjectPart::Phases)
+            .await?
             .phases
             .iter()
             .map(|p| PhaseSpan {
@@ -182,7 +231,7 @@ impl Project {
                 started_on: p.started_on,
                 ended_on: p.ended_on,
             })
-            .collect()
+            .collect())
     }
     /// Its holders (porteurs), with their role in the project. Not public.
     #[graphql(
@@ -190,10 +239,10 @@ impl Project {
         complexity = "super::limits::list_cost(super::limits::PEOPLE_PER_LIST, child_complexity)"
     )]
     async fn holders(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProjectHolder>> {
-        let keys = self.0.holders.iter().map(|h| PersonKey(h.person_id)).collect();
+        let row = self.with(ctx, ProjectPart::Holders).await?;
+        let keys = row.holders.iter().map(|h| PersonKey(h.person_id)).collect();
         let people = load_many(ctx, keys).await.map_err(|e| fail(ctx, e))?;
-        Ok(self
-            .0
+        Ok(row
             .holders
             .iter()
             .map(|h| ProjectHolder {
@@ -277,7 +326,10 @@ impl ProjectQuery {
         let lab = &caller.state.lab;
         let fold = project_as_of(lab.store(), lab.codec(), uuid, at);
         let row = caller.fold(fold).await?;
-        row.filter(|row| caller.sees(&row.academies)).map(Project).ok_or_else(|| caller.not_found(NOT_FOUND)).map(Some)
+        row.filter(|row| caller.sees(&row.academies))
+            .map(Project::whole)
+            .ok_or_else(|| caller.not_found(NOT_FOUND))
+            .map(Some)
     }
 
     /// Projects, as a Relay connection: `first`/`after` forward or `last`/`before` backward,
@@ -309,12 +361,15 @@ impl ProjectQuery {
         };
         filter.academie_code = academies;
         let db = caller.state.store.db();
-        let page = match connection::page_request::<ProjectCursor>(&caller, first, after, last, before)? {
-            PageRequest::Forward(n, after) => list_projects(db, &filter, order, n, after.as_ref()).await,
-            PageRequest::Backward(n, before) => list_projects_backward(db, &filter, order, n, before.as_ref()).await,
-        }
-        .map_err(|e| caller.fail(e))?;
-        Ok(connection::connection(page, |row| row.cursor(order.field), Project))
+        let fetch = fetch_of(ctx);
+        let (n, at, backward) = match connection::page_request::<ProjectCursor>(&caller, first, after, last, before)? {
+            PageRequest::Forward(n, after) => (n, after, false),
+            PageRequest::Backward(n, before) => (n, before, true),
+        };
+        let page = list_projects_fetching(db, &filter, order, n, at.as_ref(), backward, &fetch)
+            .await
+            .map_err(|e| caller.fail(e))?;
+        Ok(connection::connection(page, |row| row.cursor(order.field), |row| Project(row, fetch.omit.clone())))
     }
 }
 
@@ -323,7 +378,7 @@ const NOT_FOUND: &str = "ce projet n'existe pas";
 /// The project `id` if it exists and the caller may see it (`None` hides both cases alike).
 pub(crate) async fn visible_project(caller: &Caller<'_>, id: uuid::Uuid) -> async_graphql::Result<Option<Project>> {
     let row = project_by_id(caller.state.store.db(), id).await.map_err(|e| caller.fail(e))?;
-    Ok(row.filter(|row| caller.sees_project(&row.academies, row.visibility)).map(Project))
+    Ok(row.filter(|row| caller.sees_project(&row.academies, row.visibility)).map(Project::whole))
 }
 
 fn to_filter(input: ProjectFilterInput) -> Result<ProjectFilter, carnet_domain::ValueError> {

@@ -13,9 +13,7 @@ use super::project::visible_project;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use carnet_domain::values::AcademieCode;
 use carnet_projections::session::{SessionCursor, SessionFilter, SessionOrder, SessionOrderField, SessionRow};
-use carnet_projections::{
-    Direction, ProjectionStore, list_sessions, list_sessions_backward, session_as_of, session_by_id,
-};
+use carnet_projections::{Direction, Fetch, ProjectionStore, list_sessions_fetching, session_as_of, session_by_id};
 use chrono::{DateTime, NaiveDate, Utc};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -421,11 +419,15 @@ impl SessionQuery {
         };
         filter.academie_code = academies;
         let db = caller.state.store.db();
-        let page = match connection::page_request::<SessionCursor>(&caller, first, after, last, before)? {
-            PageRequest::Forward(n, after) => list_sessions(db, &filter, order, n, after.as_ref()).await,
-            PageRequest::Backward(n, before) => list_sessions_backward(db, &filter, order, n, before.as_ref()).await,
-        }
-        .map_err(|e| caller.fail(e))?;
+        // whole rows; the filter counted only if `totalCount` is selected
+        let fetch = Fetch { omit: vec![], count: ctx.look_ahead().field("totalCount").exists() };
+        let (n, at, backward) = match connection::page_request::<SessionCursor>(&caller, first, after, last, before)? {
+            PageRequest::Forward(n, after) => (n, after, false),
+            PageRequest::Backward(n, before) => (n, before, true),
+        };
+        let page = list_sessions_fetching(db, &filter, order, n, at.as_ref(), backward, &fetch)
+            .await
+            .map_err(|e| caller.fail(e))?;
         Ok(connection::connection(page, |row| row.cursor(order.field), Session))
     }
 }

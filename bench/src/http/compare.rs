@@ -18,6 +18,13 @@ impl Drop for Spawned {
     }
 }
 
+impl Spawned {
+    /// Its process group (it leads it).
+    pub(super) fn pgid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
 pub(super) fn spawn_compare(command: &str, database_url: &str) -> anyhow::Result<Spawned> {
     use std::os::unix::process::CommandExt;
     let command = command.replace("{database_url}", database_url);

@@ -82,6 +82,8 @@ pub struct PhaseResult {
     pub asked_rate: Option<f64>,
     /// Open loop: how late the scheduler sent, against its timetable.
     pub dispatch_lag: Option<Latencies>,
+    /// What the servers and the machine spent in the measured window ([`super::usage`]).
+    pub usage: Option<super::usage::Usage>,
 }
 
 impl PhaseResult {
@@ -253,6 +255,7 @@ fn empty_result(name: &str, classes: &[&'static str], asked_rate: Option<f64>) -
         elapsed: Duration::ZERO,
         asked_rate,
         dispatch_lag: None,
+        usage: None,
     }
 }
 

@@ -43,12 +43,15 @@ mod client;
 mod compare;
 mod driver;
 mod report;
+pub mod server;
+mod usage;
 
 use crate::scratch::{ScratchDir, ScratchPostgres};
 use anyhow::Context;
+use carnet_api::auth::TokenVerifier;
 use carnet_api::config::{Config, LogFormat, Profile};
 use carnet_api::rate_limit::RateLimitConfig;
-use carnet_api::startup::{Application, open_store};
+use carnet_api::startup::open_store;
 use carnet_domain::person::Role;
 use carnet_domain::project::{Project, ProjectCommand, SupportMode};
 use carnet_domain::reference::ReferenceKind;
@@ -65,6 +68,7 @@ use report::{Report, loadavg, machine};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
+use usage::Watched;
 
 /// Where the bench database lives.
 #[derive(Clone, Debug)]
@@ -136,32 +140,70 @@ pub struct Args {
     /// mutation phase.
     #[arg(long, value_delimiter = ',', value_name = "P,M,S", default_values_t = [60, 20, 20])]
     mix: Vec<u32>,
-    /// Another GraphQL endpoint to drive with the same read phase (e.g. PostGraphile's
-    /// http://127.0.0.1:5000/graphql), for a ratio in the same run.
-    #[arg(long, requires = "compare_query")]
-    compare_url: Option<String>,
-    /// The document that asks it for the same page of projects.
-    #[arg(long, requires = "compare_url")]
-    compare_query: Option<String>,
-    /// A shell command that starts it, `{database_url}` replaced by the bench database's URL;
-    /// stopped at the end.
-    #[arg(long, requires = "compare_url")]
-    compare_command: Option<String>,
-    /// Its name in the report.
-    #[arg(long, default_value = "postgraphile")]
-    compare_name: String,
+    /// Do not start PostGraphile 5 for the comparison (on PostgreSQL it is started by default;
+    /// PostGraphile does not serve SQLite).
+    #[arg(long)]
+    no_compare: bool,
+    /// Where `tools/postgraphile/install.sh` installed PostGraphile 5.
+    #[arg(long, env = "CARNET_POSTGRAPHILE_DIR")]
+    postgraphile_dir: Option<std::path::PathBuf>,
+    /// The port PostGraphile listens on.
+    #[arg(long, default_value_t = 5055)]
+    postgraphile_port: u16,
+}
+
+/// PostGraphile 5's document for the page Carnet's [`PROJECTS_QUERY`] asks: the same 20 projects
+/// in the same order (`submitted_on`, then id), the same fields but `statusLabel` (Carnet's
+/// French label, computed in Rust), the académie codes through the foreign key that
+/// `tools/postgraphile/graphile.config.mjs` declares.
+pub const POSTGRAPHILE_QUERY: &str = "query BenchProjects { allProjects(first: 20, orderBy: [SUBMITTED_ON_ASC, \
+    ROW_ID_ASC]) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id reference title status \
+    progress projectAcademiesByProjectId { nodes { academieCode } } updatedAt } } } }";
+
+/// The folder `tools/postgraphile/install.sh` installs into by default.
+fn default_postgraphile_dir() -> std::path::PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("carnet").join("postgraphile")
+}
+
+/// PostGraphile 5 as `tools/postgraphile/` installs and starts it, or why it cannot be.
+fn postgraphile(dir: &std::path::Path, port: u16) -> anyhow::Result<Compare> {
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/postgraphile");
+    let cli = dir.join("node_modules/postgraphile/dist/cli-run.js");
+    anyhow::ensure!(
+        cli.exists(),
+        "PostGraphile 5 is not installed in {}: run `tools/postgraphile/install.sh {}` (from the npm \
+         registry, about 500 MB, outside the source tree), or pass --no-compare",
+        dir.display(),
+        dir.display()
+    );
+    let quote = |p: &std::path::Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+    Ok(Compare {
+        name: "postgraphile".into(),
+        graphql_url: format!("http://127.0.0.1:{port}/graphql"),
+        query: POSTGRAPHILE_QUERY.into(),
+        command: Some(format!(
+            "DATABASE_URL='{{database_url}}' PORT={port} exec {} {}",
+            quote(&scripts.join("run.sh")),
+            quote(dir)
+        )),
+    })
 }
 
 impl Args {
     /// The run these arguments ask for; the command line itself goes into the report.
     pub fn options(self) -> anyhow::Result<Options> {
         let backend = if self.sqlite { Backend::Sqlite } else { Backend::Postgres { server_url: self.postgres_url } };
-        let compare = self.compare_url.zip(self.compare_query).map(|(graphql_url, query)| Compare {
-            name: self.compare_name,
-            graphql_url,
-            query,
-            command: self.compare_command,
-        });
+        let compare = match self.sqlite || self.no_compare {
+            true => None,
+            false => {
+                let dir = self.postgraphile_dir.unwrap_or_else(default_postgraphile_dir);
+                Some(postgraphile(&dir, self.postgraphile_port)?)
+            }
+        };
         Ok(Options {
             backend,
             connections: self.connections,
@@ -338,18 +380,19 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
         .context("seeding projects")?;
     drop(lab);
 
-    progress("starting the application");
-    let app = Application::build(config).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let token = app.verifier().mint("carnet-bench", &[Role::LabTeam], &[], 4);
-    tokio::spawn(app.run_until_stopped());
+    progress("starting the application (a process of its own)");
+    let secret = std::path::Path::new(&config.jwt_secret_file);
+    let verifier = TokenVerifier::load_or_create(secret).context("the bench's token secret")?;
+    let server = server::Server::start(&config, &scratch.dir.0)?;
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let token = verifier.mint("carnet-bench", &[Role::LabTeam], &[], 4);
     let target = Target::new(&base, &format!("{base}/graphql"), Some(token))?;
     let active = Arc::new(active_projects(&target).await?);
     anyhow::ensure!(!active.is_empty(), "no active project to change");
     let projects = total_projects(&target).await?;
 
     // started before the phases, so that it is warm and idle during ours; stopped when dropped
-    let (_running, other) = match &options.compare {
+    let (running, other) = match &options.compare {
         Some(compare) => {
             progress(&format!("starting {}", compare.name));
             let running = compare.command.as_deref().map(|c| spawn_compare(c, &scratch.url)).transpose()?;
@@ -359,10 +402,20 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
         }
         None => (None, None),
     };
+    // what each phase costs: the server's process, the database's backends, the machine
+    let database = scratch.postgres.as_ref().map(|db| Watched::Backends {
+        name: "postgres".into(),
+        url: db.server_url.clone(),
+        database: db.name.clone(),
+    });
+    let carnet = [Watched::Group { name: "carnet".into(), pgid: server.pid() }].into_iter().chain(database.clone());
+    let carnet: Vec<Watched> = carnet.collect();
     let load_before = loadavg();
     let warmup = (options.phase / 5).clamp(Duration::from_millis(200), Duration::from_secs(2));
     let clients = options.connections;
+    let metered = |watched: Vec<Watched>| usage::Meter::new(watched, warmup, options.phase);
     progress("baseline: GET /healthz, closed loop");
+    let meter = metered(carnet.clone());
     let baseline = closed_loop(
         "GET /healthz (baseline, closed loop)",
         &["healthz"],
@@ -372,8 +425,10 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
         options.phase,
     )
     .await?;
+    let baseline = meter.into(baseline).await?;
     progress("projects(first: 20), closed loop");
     let projects_job = read_job(&target, PROJECTS_QUERY);
+    let meter = metered(carnet.clone());
     let read = closed_loop(
         "projects(first: 20) (closed loop)",
         &["projects"],
@@ -383,18 +438,28 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
         options.phase,
     )
     .await?;
+    let read = meter.into(read).await?;
     // the other server right after ours, on the same data, while ours idles
     let compare = match (&options.compare, &other) {
         (Some(compare), Some(other)) => {
             progress(&format!("{}: the same page, closed loop", compare.name));
             let name = format!("{} (closed loop)", compare.name);
             let job = read_job(other, &compare.query);
-            Some(closed_loop(&name, &["projects"], job, clients, warmup, options.phase).await?)
+            let watched = running
+                .as_ref()
+                .map(|r| Watched::Group { name: compare.name.clone(), pgid: r.pgid() })
+                .into_iter()
+                .chain(database.clone())
+                .collect();
+            let meter = metered(watched);
+            let result = closed_loop(&name, &["projects"], job, clients, warmup, options.phase).await?;
+            Some(meter.into(result).await?)
         }
         _ => None,
     };
     let half = (read.per_second() / 2.0).max(1.0);
     progress(&format!("projects(first: 20) at half load ({half:.0}/s), open loop"));
+    let meter = metered(carnet.clone());
     let half_load = open_loop(
         "projects(first: 20) at half load (open loop)",
         &["projects"],
@@ -403,7 +468,9 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
         MAX_IN_FLIGHT,
     )
     .await?;
+    let half_load = meter.into(half_load).await?;
     progress(&format!("mutation mix at {:.0}/s, open loop", options.rate));
+    let meter = metered(carnet.clone());
     let mutations = open_loop(
         &format!("mutation mix {}/{}/{} (open loop)", options.mix[0], options.mix[1], options.mix[2]),
         &MUTATION_CLASSES,
@@ -412,6 +479,9 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
         MAX_IN_FLIGHT,
     )
     .await?;
+    let mutations = meter.into(mutations).await?;
+    drop(running);
+    drop(server);
 
     Ok(Report {
         command_line: options.command_line.clone(),
@@ -432,35 +502,4 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
         mutations,
         compare,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A whole run, tiny and on SQLite: every phase makes requests and none fails. No timing is
-    /// asserted: this machine's speed is the benchmark's business.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_tiny_run_makes_requests_without_errors() {
-        let options = Options {
-            backend: Backend::Sqlite,
-            connections: 2,
-            phase: Duration::from_millis(600),
-            rate: 40.0,
-            projects: 12,
-            mix: [60, 20, 20],
-            command_line: "test".into(),
-            compare: None,
-        };
-        let report = run(&options, |_| {}).await.expect("the bench runs");
-        let printed = report.to_string();
-        assert_eq!(report.errors(), 0, "{printed}");
-        for p in [&report.baseline, &report.read, &report.half_load, &report.mutations] {
-            assert!(p.total().ok() > 0, "{} made no request:\n{printed}", p.name);
-        }
-        assert!(report.mutations.classes.iter().all(|(_, l)| l.ok() > 0), "{printed}");
-        assert!(report.projects >= 12 + report.demo_projects as u64, "{printed}");
-        assert!(report.mutation_targets >= 9, "most seeded projects are active: {printed}");
-        assert!(printed.contains("p99 at half load"), "{printed}");
-    }
 }

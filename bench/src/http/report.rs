@@ -106,6 +106,28 @@ impl fmt::Display for Report {
             phase(f, p)?;
         }
         writeln!(f)?;
+        writeln!(
+            f,
+            "CPU per request answered in the measured window (µs; server = its whole process group, \
+             postgres = the backends of the bench database, machine = every CPU's busy time), and peak RSS:"
+        )?;
+        for p in self.phases() {
+            if let Some(usage) = &p.usage {
+                let ok = p.total().ok().max(1) as f64;
+                let per = |d: Duration| d.as_secs_f64() * 1e6 / ok;
+                let mut line = format!("  {:<46}", p.name);
+                for s in &usage.spent {
+                    line.push_str(&format!(" {} {:>6.0}", s.name, per(s.cpu)));
+                    if let Some(kib) = s.peak_rss_kib {
+                        line.push_str(&format!(" (peak RSS {:.0} MiB)", kib as f64 / 1024.0));
+                    }
+                    line.push(';');
+                }
+                line.push_str(&format!(" machine {:>6.0}", per(usage.machine)));
+                writeln!(f, "{line}")?;
+            }
+        }
+        writeln!(f)?;
         writeln!(f, "DESIGN §9:")?;
         writeln!(
             f,

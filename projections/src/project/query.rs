@@ -1,7 +1,7 @@
 //! Reading the project read model: by id, by ids (for the API's loaders), and paged lists with
 //! filters and keyset cursors (DESIGN §5: never OFFSET).
 
-use super::{ProjectModel, ProjectRow};
+use super::{ProjectModel, ProjectPart, ProjectRow};
 use crate::model::{
     Binds, Listing, Model, Order, Page, Tables, after_key, any_code, load, order_terms, text_condition,
 };
@@ -88,10 +88,12 @@ paged_lists!(
     "projects",
     list_projects,
     list_projects_backward,
+    list_projects_fetching,
     ProjectFilter,
     ProjectOrder,
     ProjectCursor,
-    ProjectPage
+    ProjectPage,
+    ProjectPart
 );
 
 /// The conditions of `filter` on `project p`.
@@ -129,11 +131,12 @@ impl Listing for ProjectModel {
     type Filter = ProjectFilter;
     type Field = ProjectOrderField;
     type Cursor = ProjectCursor;
+    type Part = ProjectPart;
     const WHAT: &'static str = "projets";
     const FROM: &'static str = "project p";
 
-    fn page_select(b: Backend) -> String {
-        Self::select(b, &Tables::live())
+    fn page_row(b: Backend, omit: &[ProjectPart]) -> String {
+        super::row_json(b, &Tables::live(), omit)
     }
 
     fn page_decode(text: &str) -> Result<ProjectRow, ProjectionError> {

@@ -163,11 +163,18 @@ paged_lists!(
     "sessions",
     list_sessions,
     list_sessions_backward,
+    list_sessions_fetching,
     SessionFilter,
     SessionOrder,
     SessionCursor,
-    SessionPage
+    SessionPage,
+    SessionPart
 );
+
+/// The parts of a [`SessionRow`] a list may leave out ([`crate::Fetch`]): none yet, a session
+/// list always reads whole rows (only its count is optional).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionPart {}
 
 /// The conditions of `filter` on `session s`.
 fn filter_sql(b: Backend, filter: &SessionFilter, binds: &mut Binds) -> Result<Vec<String>, ProjectionError> {
@@ -240,11 +247,12 @@ impl Listing for SessionModel {
     type Filter = SessionFilter;
     type Field = SessionOrderField;
     type Cursor = SessionCursor;
+    type Part = SessionPart;
     const WHAT: &'static str = "sessions";
     const FROM: &'static str = "session s";
 
-    fn page_select(b: Backend) -> String {
-        select_sessions(b, &Tables::live(), true)
+    fn page_row(b: Backend, _omit: &[SessionPart]) -> String {
+        b.json_text(crate::session::session_json(b, &Tables::live(), true))
     }
 
     fn page_decode(text: &str) -> Result<SessionRow, ProjectionError> {
