@@ -10,7 +10,7 @@ use std::fmt;
 /// a lookup — travels inside the command, so `decide` stays a pure function.
 pub trait Decider {
     /// `Default` is the state of an empty stream, before the first event.
-    type State: Clone + Default + fmt::Debug + Serialize + DeserializeOwned + Send + Sync;
+    type State: Clone + Default + fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
     type Command: fmt::Debug + Send + Sync;
     /// Serialized adjacently tagged (`{"type": "...", "payload": {...}}`): the tag is the
     /// event type stored in the log, so variant names *are* the event names of DESIGN §4.

@@ -8,7 +8,9 @@
 use carnet_domain::reference::{ReferenceKind, ReferenceSequence, SequenceCommand, SequenceState, Series};
 use carnet_domain::{Decider, Rejection};
 use carnet_projections::InlineProjections;
-use carnet_store::{AnyStore, Codec, CommandError, Executed, KeyStore, MasterKeys, Metadata, Repository, StoreError};
+use carnet_store::{
+    AnyStore, Codec, CommandError, Executed, KeyStore, MasterKeys, Metadata, Repository, StateCache, StoreError,
+};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -25,7 +27,14 @@ pub struct Lab {
     /// submissions exhausted the repository's conflict retries and answered `CONFLICT` to
     /// clients that had pinned no version); across instances the optimistic retry remains.
     allocating: Arc<tokio::sync::Mutex<()>>,
+    /// The states commands left, tried before loading (`carnet_store::repository`, "Cached
+    /// states"): the next command on an aggregate skips two of its round trips.
+    states: StateCache,
 }
+
+/// Aggregate states kept in memory per process; a project's or a session's state is a few
+/// kilobytes, so at most some tens of megabytes.
+const CACHED_STATES: std::num::NonZeroUsize = std::num::NonZeroUsize::new(8192).unwrap();
 
 impl Lab {
     /// The lab on `store`; personal data is sealed with data keys wrapped by `master_keys`
@@ -33,7 +42,8 @@ impl Lab {
     pub fn new(store: AnyStore, prefix: impl Into<String>, master_keys: Arc<MasterKeys>) -> Self {
         let codec = Arc::new(crate::codec::carnet_codec().with_master_keys(master_keys));
         let inline = Arc::new(InlineProjections::new(codec.clone()));
-        Self { store, codec, inline, prefix: prefix.into(), allocating: Arc::default() }
+        let states = StateCache::new(CACHED_STATES);
+        Self { store, codec, inline, prefix: prefix.into(), allocating: Arc::default(), states }
     }
 
     pub fn store(&self) -> &AnyStore {
@@ -66,6 +76,7 @@ impl Lab {
             _ => metadata,
         };
         Repository::<AnyStore, D>::new(self.store.clone(), self.codec.clone())
+            .with_cache(self.states.clone())
             .execute(id, command, metadata, expected_version, Some(self.inline.as_ref()))
             .await
     }

@@ -82,7 +82,7 @@ pub use error::StoreError;
 pub use model::*;
 pub use personal_data::{KeyStore, MasterKeys, PersonKeys};
 pub use postgres::PgStore;
-pub use repository::{CommandError, Executed, Loaded, Repository};
+pub use repository::{CommandError, Executed, Loaded, Repository, StateCache};
 pub use sqlite::SqliteStore;
 pub use subscription::subscribe;
 

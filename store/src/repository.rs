@@ -22,6 +22,16 @@
 //! Personal data (DESIGN §3.2, [`crate::sealing`]): loads open sealed fields with the keys of the
 //! events read; appends seal the new events' personal fields and insert or delete the stream's
 //! data key inside the append's transaction; streams with personal data are never snapshotted.
+//!
+//! **Cached states** ([`StateCache`], [`Repository::with_cache`]): the state a command left is
+//! kept in memory with its version, so that the next command on that aggregate skips the load
+//! (a snapshot read and a stream read, two round trips of four before the append). The cache is
+//! never trusted, only tried: the append expects exactly the cached version, so a state that
+//! another instance, a restore or a rebuild made stale fails the append with a conflict, and the
+//! command is decided again on a fresh load, at once. A cached state that refuses the command is
+//! not believed either: the refusal is decided again on a fresh load. A caller's pinned version
+//! other than the cached one loads fresh, so a stale cache never answers a conflict the store
+//! would not. Streams with personal data are never cached, as they are never snapshotted.
 
 use crate::codec::Codec;
 use crate::contract::{EventStore, InlineHook, StreamAppend, same_request};
@@ -29,9 +39,46 @@ use crate::error::StoreError;
 use crate::model::{AppendResult, ExpectedVersion, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId};
 use crate::personal_data::{KeyHook, PersonKeys};
 use carnet_domain::{Decider, Rejection};
+use std::any::Any;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
+
+/// Aggregate states by stream, with the version each reflects, the least recently used going
+/// first past the capacity; shared by the repositories of one process (see the module doc).
+#[derive(Clone)]
+pub struct StateCache(Arc<Mutex<lru::LruCache<StreamId, (u64, Arc<dyn Any + Send + Sync>)>>>);
+
+impl StateCache {
+    pub fn new(capacity: NonZeroUsize) -> Self {
+        Self(Arc::new(Mutex::new(lru::LruCache::new(capacity))))
+    }
+
+    fn get<T: Clone + 'static>(&self, stream: &StreamId) -> Option<(T, u64)> {
+        let mut cache = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (version, state) = cache.get(stream)?;
+        Some((state.downcast_ref::<T>()?.clone(), *version))
+    }
+
+    fn put<T: Send + Sync + 'static>(&self, stream: &StreamId, state: T, version: u64) {
+        let mut cache = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.put(stream.clone(), (version, Arc::new(state)));
+    }
+
+    fn forget(&self, stream: &StreamId) {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop(stream);
+    }
+
+    /// How many states it holds.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// Why a command did not produce events.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +139,8 @@ pub struct Repository<S, D> {
     snapshot_every: u64,
     /// How long conflicts are re-decided when the caller did not pin a version.
     retry_deadline: std::time::Duration,
+    /// States left by earlier commands, tried before loading (see the module doc).
+    cache: Option<StateCache>,
     decider: PhantomData<fn() -> D>,
 }
 
@@ -102,6 +151,7 @@ impl<S: Clone, D> Clone for Repository<S, D> {
             codec: self.codec.clone(),
             snapshot_every: self.snapshot_every,
             retry_deadline: self.retry_deadline,
+            cache: self.cache.clone(),
             decider: PhantomData,
         }
     }
@@ -109,7 +159,21 @@ impl<S: Clone, D> Clone for Repository<S, D> {
 
 impl<S: EventStore, D: Decider> Repository<S, D> {
     pub fn new(store: S, codec: Arc<Codec>) -> Self {
-        Self { store, codec, snapshot_every: 50, retry_deadline: RETRY_DEADLINE, decider: PhantomData }
+        Self { store, codec, snapshot_every: 50, retry_deadline: RETRY_DEADLINE, cache: None, decider: PhantomData }
+    }
+
+    /// This repository, trying `cache`'s states before loading and keeping there what its
+    /// commands leave (see the module doc).
+    pub fn with_cache(mut self, cache: StateCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The cached state of `stream`, if any may be used: none for streams with personal data.
+    fn cached(&self, stream: &StreamId) -> Option<Loaded<D>> {
+        let cache = self.cache.as_ref().filter(|_| self.snapshots())?;
+        let (state, version) = cache.get::<D::State>(stream)?;
+        Some(Loaded { state, version })
     }
 
     /// How long an unpinned command keeps re-deciding after conflicts ([`RETRY_DEADLINE`] by
@@ -194,8 +258,14 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
         }
         let deadline = tokio::time::Instant::now() + self.retry_deadline;
         let mut attempt: u32 = 0;
+        // a cached state is tried once; a conflict or a refusal on it is decided again fresh
+        let mut cached = self.cached(&stream).filter(|c| expected_version.is_none_or(|seen| seen == c.version));
         loop {
-            let loaded = self.load(id).await?;
+            let from_cache = cached.is_some();
+            let loaded = match cached.take() {
+                Some(loaded) => loaded,
+                None => self.load(id).await?,
+            };
             if let Some(seen) = expected_version
                 && seen != loaded.version
             {
@@ -206,13 +276,26 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
                 }
                 .into());
             }
-            let decided = D::decide(&loaded.state, command)?;
+            let decided = match D::decide(&loaded.state, command) {
+                Ok(decided) => decided,
+                Err(_) if from_cache => {
+                    tracing::debug!(%stream, "refused on the cached state, deciding again on a fresh load");
+                    continue;
+                }
+                Err(rejection) => return Err(rejection.into()),
+            };
             let (new_events, keyed) = self.encode(&stream, &decided, hook).await?;
             let expected = ExpectedVersion::from_loaded(loaded.version);
             let part = StreamAppend { stream: &stream, expected, events: &new_events, metadata };
             match self.store.append_with(part, with_keys(&keyed, hook)).await {
                 Ok(result) if result.replayed => return Ok(self.replay(id, result.events).await?),
                 Ok(result) => return Ok(self.executed(&stream, loaded, &decided, result).await),
+                Err(StoreError::Conflict { .. }) if from_cache => {
+                    tracing::debug!(%stream, "the cached state was stale, deciding again on a fresh load");
+                    if let Some(cache) = &self.cache {
+                        cache.forget(&stream);
+                    }
+                }
                 Err(StoreError::Conflict { .. })
                     if expected_version.is_none() && tokio::time::Instant::now() < deadline =>
                 {
@@ -332,6 +415,9 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
     ) -> Executed<D> {
         let state = D::fold(loaded.state, decided);
         self.maybe_snapshot(stream, loaded.version, result.stream_version, &state).await;
+        if let Some(cache) = self.cache.as_ref().filter(|_| self.snapshots()) {
+            cache.put(stream, state.clone(), result.stream_version);
+        }
         Executed { state, version: result.stream_version, events: result.events, replayed: false }
     }
 

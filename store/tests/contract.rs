@@ -30,6 +30,7 @@ for_each_backend!(
     text_is_stored_verbatim_and_nul_is_refused,
     the_repository_decides_appends_and_retries_only_when_safe,
     the_repository_loads_from_snapshots_and_replays_commands,
+    cached_states_are_tried_never_trusted,
     a_command_id_reused_for_another_request_is_refused_and_writes_nothing,
     appends_to_several_streams_commit_all_or_nothing,
     eight_unpinned_writers_on_one_aggregate_all_land,
@@ -759,6 +760,60 @@ async fn the_repository_loads_from_snapshots_and_replays_commands<S: EventStore>
     assert!(retry.replayed && !first.replayed);
     assert_eq!((retry.state, retry.version, retry.events.clone()), (first.state, first.version, first.events));
     assert_eq!(repo.load(other).await.unwrap().state, 7, "the retry wrote nothing");
+}
+
+/// A repository with a [`StateCache`] decides on the state its last command left, but the
+/// append checks that state's version: what another instance wrote makes it stale, and the
+/// command is then decided on a fresh load — the same answers as without a cache, whether the
+/// fresh state refuses, accepts, or the caller pinned a version.
+async fn cached_states_are_tried_never_trusted<S: EventStore>(store: S, backend: Backend) {
+    use counter::*;
+    let codec = Arc::new(carnet_testkit::carnet_codec());
+    let cache = StateCache::new(std::num::NonZeroUsize::new(16).unwrap());
+    let here = Repository::<_, Counter>::new(store.clone(), codec.clone()).with_cache(cache.clone());
+    // another instance of the server: its own process, no shared cache
+    let elsewhere = Repository::<_, Counter>::new(store.clone(), codec.clone());
+    let id = Uuid::now_v7();
+    let stream = StreamId::new("counter", id);
+    here.execute(id, &Command::Add(5), &meta(), None, None).await.unwrap();
+    assert_eq!(cache.len(), 1, "the state the command left is kept");
+
+    // stale: the cache says 5, the log 995; 5 + 10 would pass, 995 + 10 is over the maximum
+    elsewhere.execute(id, &Command::Add(990), &meta(), None, None).await.unwrap();
+    match here.execute(id, &Command::Add(10), &meta(), None, None).await {
+        Err(CommandError::Rejected(r)) => assert_eq!(r.rule, "counter.max"),
+        other => panic!("decided on the fresh state, refused: {other:?}"),
+    }
+    assert_eq!(store.stream_version(&stream).await.unwrap(), 2, "nothing written on the stale state");
+
+    // stale again, with a pinned version the cache does not know: no conflict the store would
+    // not give
+    here.execute(id, &Command::Add(1), &meta(), None, None).await.unwrap();
+    elsewhere.execute(id, &Command::Add(1), &meta(), None, None).await.unwrap();
+    let pinned = here.execute(id, &Command::Add(1), &meta(), Some(4), None).await.unwrap();
+    assert_eq!((pinned.state, pinned.version), (998, 5));
+    // a pinned version the cache holds, stale underneath: the store's conflict, with its version
+    elsewhere.execute(id, &Command::Add(1), &meta(), None, None).await.unwrap();
+    match here.execute(id, &Command::Add(1), &meta(), Some(5), None).await {
+        Err(CommandError::Store(StoreError::Conflict { current_version: 6, .. })) => {}
+        other => panic!("the user's conflict at version 6: {other:?}"),
+    }
+
+    // a cached state that refuses is not believed: the database was replaced under the process
+    // (a backup restored), and its log allows what the cached state refuses
+    let other = Uuid::now_v7();
+    here.execute(other, &Command::Add(1000), &meta(), None, None).await.unwrap();
+    let restored_db = carnet_testkit::EmptyDatabase::create(backend).await;
+    let restored = AnyStore::connect(&restored_db.url()).await.unwrap();
+    restored.migrate().await.unwrap();
+    Repository::<_, Counter>::new(restored.clone(), codec.clone())
+        .execute(other, &Command::Add(1), &meta(), None, None)
+        .await
+        .unwrap();
+    let after = Repository::<_, Counter>::new(restored.clone(), codec.clone()).with_cache(cache.clone());
+    let landed = after.execute(other, &Command::Add(999), &meta(), None, None).await.unwrap();
+    assert_eq!((landed.state, landed.version), (1000, 2), "decided on the restored log");
+    assert_eq!(here.load(id).await.unwrap().state, 999, "the log is what it would be without a cache");
 }
 
 /// PostgreSQL only: the appending backend is terminated inside its transaction.
