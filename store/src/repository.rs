@@ -48,7 +48,10 @@ use uuid::Uuid;
 /// Aggregate states by stream, with the version each reflects, the least recently used going
 /// first past the capacity; shared by the repositories of one process (see the module doc).
 #[derive(Clone)]
-pub struct StateCache(Arc<Mutex<lru::LruCache<StreamId, (u64, Arc<dyn Any + Send + Sync>)>>>);
+pub struct StateCache(Arc<Mutex<lru::LruCache<StreamId, CachedState>>>);
+
+/// A stream's version and the state it gives (of the stream's decider's `State`).
+type CachedState = (u64, Arc<dyn Any + Send + Sync>);
 
 impl StateCache {
     pub fn new(capacity: NonZeroUsize) -> Self {
