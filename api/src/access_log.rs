@@ -17,6 +17,10 @@ use tokio::sync::mpsc;
 const QUEUE: usize = 10_000;
 /// Records written per statement, at most.
 const BATCH: usize = 500;
+/// How long the writer gathers records before an insert: under load a request ends every
+/// millisecond, and one insert per request cost the database more than the request's own read
+/// (issue 13, `pg_stat_statements`); a record reaches the table within this much more.
+const LINGER: Duration = Duration::from_millis(50);
 /// How often the purge runs.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -78,9 +82,18 @@ pub async fn purge(store: &AnyStore, retention_days: u32) -> Result<u64, carnet_
 
 async fn write(store: AnyStore, mut records: mpsc::Receiver<AccessRecord>) {
     let mut batch = Vec::with_capacity(BATCH);
-    // waits for the first record, takes what else is queued, writes; ends when every sender
-    // is gone (the server stopped) and the queue is empty
+    // waits for the first record, gathers what else comes within LINGER, writes; ends when
+    // every sender is gone (the server stopped) and the queue is empty
     while records.recv_many(&mut batch, BATCH).await > 0 {
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < BATCH {
+            let room = BATCH - batch.len();
+            let more = records.recv_many(&mut batch, room);
+            match tokio::time::timeout_at(deadline, more).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
         if let Err(e) = write_access_log(&store, &batch).await {
             metrics::counter!(crate::telemetry::metric::ACCESS_LOG_DROPPED).increment(batch.len() as u64);
             tracing::warn!(error = %e, records = batch.len(), "cannot write the access log");

@@ -17,6 +17,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+/// Prepared statements kept per connection (see [`PgStore::connect_options`]).
+const STATEMENT_CACHE: usize = 1024;
+
 /// A pooled connection idle this long is pinged before it is handed out (see [`PgStore::connect`]).
 const PING_IDLE_AFTER: Duration = Duration::from_secs(5);
 
@@ -120,7 +123,15 @@ impl PgStore {
             // the URL parser's messages ("invalid port number") never quote the URL
             reason: format!("not a valid PostgreSQL URL: {e}"),
         })?;
-        Ok(options.application_name("carnet").options([("synchronous_commit", "on")]))
+        // sqlx keeps 100 prepared statements per connection by default, fewer than the
+        // statements Carnet's read models, projectors and log use (each read model's lists,
+        // loads and child tables, the append, the tree, the feeds…): past it the least recently
+        // used is closed and the next use parses and plans it again, a round trip and most of a
+        // statement's CPU on the server (issue 13's profile of PostgreSQL during mutations)
+        Ok(options
+            .application_name("carnet")
+            .options([("synchronous_commit", "on")])
+            .statement_cache_capacity(STATEMENT_CACHE))
     }
 
     pub fn from_pool(pool: PgPool) -> Self {
