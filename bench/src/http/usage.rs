@@ -80,27 +80,41 @@ pub async fn between(watched: Vec<Watched>, from: Instant, to: Instant) -> anyho
         .zip(before.iter().zip(&after))
         .map(|(w, (b, a))| Spent {
             name: w.name().to_owned(),
-            cpu: tick * u32::try_from(a.0.saturating_sub(b.0)).unwrap_or(u32::MAX),
-            peak_rss_kib: a.1,
+            cpu: tick * u32::try_from(a.spent_since(b)).unwrap_or(u32::MAX),
+            peak_rss_kib: a.peak_rss_kib,
         })
         .collect();
     Ok(Usage { spent, machine: tick * u32::try_from(machine_after.saturating_sub(machine_before)).unwrap_or(u32::MAX) })
 }
 
-/// (CPU ticks, peak RSS) of each watched thing now.
-async fn sample(watched: &[Watched]) -> anyhow::Result<Vec<(u64, Option<u64>)>> {
+/// The CPU ticks of each process of a watched thing at one moment, and their peak RSS.
+struct Sample {
+    ticks: std::collections::HashMap<u32, u64>,
+    peak_rss_kib: Option<u64>,
+}
+
+impl Sample {
+    /// Ticks spent since `earlier`, process by process: one that started meanwhile counts
+    /// whole, one that ended meanwhile (a pool closing an idle connection) is left out rather
+    /// than subtracted from the others.
+    fn spent_since(&self, earlier: &Sample) -> u64 {
+        self.ticks.iter().map(|(pid, now)| now.saturating_sub(earlier.ticks.get(pid).copied().unwrap_or(0))).sum()
+    }
+}
+
+/// Each watched thing now.
+async fn sample(watched: &[Watched]) -> anyhow::Result<Vec<Sample>> {
     let mut samples = Vec::with_capacity(watched.len());
     for w in watched {
         samples.push(match w {
             Watched::Group { pgid, .. } => {
                 let processes = group_members(*pgid);
-                let ticks = processes.iter().map(|&pid| cpu_ticks(pid)).sum();
                 let rss = processes.iter().filter_map(|&pid| peak_rss_kib(pid)).sum();
-                (ticks, Some(rss))
+                Sample { ticks: processes.iter().map(|&pid| (pid, cpu_ticks(pid))).collect(), peak_rss_kib: Some(rss) }
             }
             Watched::Backends { url, database, .. } => {
                 let pids = backends(url, database).await?;
-                (pids.iter().map(|&pid| cpu_ticks(pid)).sum(), None)
+                Sample { ticks: pids.iter().map(|&pid| (pid, cpu_ticks(pid))).collect(), peak_rss_kib: None }
             }
         });
     }
@@ -173,6 +187,16 @@ async fn backends(url: &str, database: &str) -> anyhow::Result<Vec<u32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backend that ended in the window (a pool closing an idle connection) takes its ticks
+    /// away with it, not from the others; one that started counts whole.
+    #[test]
+    fn processes_that_come_and_go_do_not_cancel_the_others() {
+        let at = |pairs: &[(u32, u64)]| Sample { ticks: pairs.iter().copied().collect(), peak_rss_kib: None };
+        let before = at(&[(1, 100), (2, 5_000)]);
+        let after = at(&[(1, 130), (3, 7)]);
+        assert_eq!(after.spent_since(&before), 30 + 7);
+    }
 
     /// This very process, spinning: its group's CPU time grows by about what it spun, and its
     /// peak memory is seen.
