@@ -32,7 +32,9 @@
 //!   model, [`sessions_by_project_ids`] (one statement for any number of projects) and
 //!   [`person_by_identity`]; lists ([`list_projects`], [`list_sessions`] and their `_backward`
 //!   twins): filters, three orders, keyset cursors ([`ProjectCursor`], [`SessionCursor`], never
-//!   OFFSET), at most [`MAX_PAGE_SIZE`] rows, and the total count.
+//!   OFFSET), at most [`MAX_PAGE_SIZE`] rows, and the total count; their `_fetching` twins take
+//!   a [`Fetch`]: the parts of the rows to leave out (what the caller did not select) and whether
+//!   to count, the count then riding on the page's own statement (one statement per page).
 //!
 //! Decisions a newcomer must know:
 //! - **One mechanism.** The private `model` module holds what every read model shares: a read
@@ -104,9 +106,9 @@ macro_rules! public_projector {
     };
 }
 
-/// Declares the public pair of list functions of a read model over [`model::list`] with its
-/// `$listing`: `$forward` (`first` rows after a cursor) and `$backward` (Relay's `last` rows
-/// before a cursor, still in `order`).
+/// Declares the public list functions of a read model over [`model::list`] with its
+/// `$listing`: `$fetching` (with a [`Fetch`]), `$forward` (`first` rows after a cursor) and
+/// `$backward` (Relay's `last` rows before a cursor, still in `order`), both whole.
 macro_rules! paged_lists {
     ($listing:ty, $what:literal, $forward:ident, $backward:ident, $fetching:ident, $filter:ty, $order:ty,
      $cursor:ty, $page:ty, $part:ty) => {
