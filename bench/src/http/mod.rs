@@ -1,7 +1,9 @@
 //! `carnet-bench http`: the API under load over real HTTP (DESIGN §9, issue 3 point 7).
 //!
-//! The real application is built in process ([`Application::build`], production profile, port
-//! 0) on a database of its own: a PostgreSQL database created on the given server and dropped at
+//! The real application runs in a process of its own ([`server`]: this binary again,
+//! `carnet-bench serve`, `Application::build` with the production profile on port 0), so that
+//! its CPU time and memory are measured apart from the client's ([`usage`]), on a database of
+//! its own: a PostgreSQL database created on the given server and dropped at
 //! the end, like `carnet-bench store`, or a temporary SQLite file. It is filled with the demo
 //! data and `projects` more projects through [`Lab`], so that lists have a realistic size and
 //! the history is real history. Then a load driver written here (reqwest with keep-alive, tokio
@@ -16,8 +18,10 @@
 //!    that is busy but not saturated (DESIGN §9: p99 < 10 ms);
 //! 4. a mutation mix, open loop at a fixed rate (DESIGN §9: p99 < 20 ms at 1 000/s).
 //!
-//! With [`Compare`], another GraphQL server (PostGraphile) is started on the same database and
-//! driven with phase 2's load right after it, for DESIGN §9's "≥ 2 × PostGraphile".
+//! With [`Compare`] (by default on PostgreSQL: PostGraphile 5 as `tools/postgraphile/` installs
+//! and starts it), another GraphQL server is started on the same database and driven with phase
+//! 2's load right after it, for DESIGN §9's "≥ 2 × PostGraphile". Each phase reports the CPU
+//! microseconds per request of the server, of the database's backends and of the machine.
 //!
 //! Open loop means a timetable fixed in advance: request `i` is due at `start + i / rate`,
 //! whatever happened to the previous ones, and its latency is measured from that *intended*
@@ -30,14 +34,15 @@
 //! are counted, reported with the first message, and fail the command. Only successful
 //! requests enter the latency histograms and the achieved rates.
 //!
-//! The client runs in the same process and on the same cores as the server (and, on the
-//! project's machines, as the database): its own work is part of every figure, the baseline's
-//! included. The dispatch lag (how late the open-loop scheduler itself sent) is reported so
+//! The client runs on the same cores as the server (and, on the project's machines, as the
+//! database): its own work is part of every throughput and latency, the baseline's included;
+//! the per-server CPU figures leave it out. The dispatch lag (how late the open-loop scheduler itself sent) is reported so
 //! that a client too busy to keep its timetable shows.
 //!
 //! Files: this one (the options, the seeding, the run), [`driver`] (closed and open loop, the
 //! latencies), [`client`] (the endpoint, the checks of the answers, each phase's requests),
-//! [`report`] (the figures and their targets) and [`compare`] (the other server).
+//! [`report`] (the figures and their targets), [`compare`] (the other server), [`server`]
+//! (Carnet's server process) and [`usage`] (what each process spent).
 
 mod client;
 mod compare;
