@@ -16,6 +16,16 @@ pub enum PageRequest<C> {
     Backward(u32, Option<C>),
 }
 
+impl<C> PageRequest<C> {
+    /// `(size, cursor, backward)`, as the read models' `_fetching` lists take them.
+    pub fn into_parts(self) -> (u32, Option<C>, bool) {
+        match self {
+            Self::Forward(n, after) => (n, after, false),
+            Self::Backward(n, before) => (n, before, true),
+        }
+    }
+}
+
 /// The paging arguments of a list: `first`/`after` forward (20 by default) or `last`/`before`
 /// backward, 1 to 100 rows, cursors that are ours; `BAD_USER_INPUT` otherwise.
 pub fn page_request<C: DeserializeOwned>(

@@ -3,7 +3,7 @@
 //! académie's project is `NOT_FOUND`, never `FORBIDDEN`, so that its existence does not leak.
 
 use super::access::{self, Caller, NotPublic};
-use super::connection::{self, CountedConnection, PageRequest};
+use super::connection::{self, CountedConnection};
 use super::error::ApiError;
 use super::ids::{self, Kind};
 use super::loaders::{PersonKey, ProjectKey, SessionsOfProject, load_many};
@@ -362,10 +362,8 @@ impl ProjectQuery {
         filter.academie_code = academies;
         let db = caller.state.store.db();
         let fetch = fetch_of(ctx);
-        let (n, at, backward) = match connection::page_request::<ProjectCursor>(&caller, first, after, last, before)? {
-            PageRequest::Forward(n, after) => (n, after, false),
-            PageRequest::Backward(n, before) => (n, before, true),
-        };
+        let (n, at, backward) =
+            connection::page_request::<ProjectCursor>(&caller, first, after, last, before)?.into_parts();
         let page = list_projects_fetching(db, &filter, order, n, at.as_ref(), backward, &fetch)
             .await
             .map_err(|e| caller.fail(e))?;

@@ -4,7 +4,7 @@
 //! académie's session is `NOT_FOUND`, never `FORBIDDEN`, so that its existence does not leak.
 
 use super::access::{self, Caller};
-use super::connection::{self, CountedConnection, PageRequest};
+use super::connection::{self, CountedConnection};
 use super::error::ApiError;
 use super::ids::{self, Kind};
 use super::loaders::{PersonKey, ProjectKey, load_many};
@@ -421,10 +421,8 @@ impl SessionQuery {
         let db = caller.state.store.db();
         // whole rows; the filter counted only if `totalCount` is selected
         let fetch = Fetch { omit: vec![], count: ctx.look_ahead().field("totalCount").exists() };
-        let (n, at, backward) = match connection::page_request::<SessionCursor>(&caller, first, after, last, before)? {
-            PageRequest::Forward(n, after) => (n, after, false),
-            PageRequest::Backward(n, before) => (n, before, true),
-        };
+        let (n, at, backward) =
+            connection::page_request::<SessionCursor>(&caller, first, after, last, before)?.into_parts();
         let page = list_sessions_fetching(db, &filter, order, n, at.as_ref(), backward, &fetch)
             .await
             .map_err(|e| caller.fail(e))?;
