@@ -680,7 +680,7 @@ async fn fetch_page<R>(
     let where_ = |conditions: &[String]| {
         if conditions.is_empty() { String::new() } else { format!(" where {}", conditions.join(" and ")) }
     };
-    let count_sql = format!("select count(*) from {}{}", q.from, where_(&q.filter));
+    let counted_from = format!(" from {}{}", q.from, where_(&q.filter));
     let mut binds = q.binds;
     let count_args = binds.0[..q.filter_binds].to_vec();
     let has_cursor = q.keyset.is_some();
@@ -688,7 +688,7 @@ async fn fetch_page<R>(
     conditions.extend(q.keyset);
     let limit = binds.push(Arg::Int(i64::from(q.size) + 1));
     // the count column is the same on every row; 0 when not asked
-    let counted = if q.count { format!("({count_sql})") } else { "cast(0 as bigint)".to_owned() };
+    let counted = if q.count { format!("(select count(*){counted_from})") } else { "cast(0 as bigint)".to_owned() };
     let list_sql = format!(
         "select {}, {counted} from {}{} order by {} limit ${limit}",
         q.row,
@@ -702,7 +702,7 @@ async fn fetch_page<R>(
     let total_count = match fetched.first() {
         Some((_, n)) => u64::try_from(*n).unwrap_or(0),
         None if q.count && has_cursor => {
-            let select = format!("select count(*), cast(0 as bigint){}", &count_sql["select count(*)".len()..]);
+            let select = format!("select count(*), cast(0 as bigint){counted_from}");
             sql::fetch_ints(&mut reader.conn(), &select, count_args).await?.first().map_or(0, |(n, _)| *n as u64)
         }
         None => 0,

@@ -173,9 +173,13 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
     }
 
     /// The cached state of `stream`, if any may be used: none for streams with personal data.
+    /// The cache, for this decider's streams: none when they hold personal data.
+    fn cache(&self) -> Option<&StateCache> {
+        self.cache.as_ref().filter(|_| self.snapshots())
+    }
+
     fn cached(&self, stream: &StreamId) -> Option<Loaded<D>> {
-        let cache = self.cache.as_ref().filter(|_| self.snapshots())?;
-        let (state, version) = cache.get::<D::State>(stream)?;
+        let (state, version) = self.cache()?.get::<D::State>(stream)?;
         Some(Loaded { state, version })
     }
 
@@ -295,7 +299,7 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
                 Ok(result) => return Ok(self.executed(&stream, loaded, &decided, result).await),
                 Err(StoreError::Conflict { .. }) if from_cache => {
                     tracing::debug!(%stream, "the cached state was stale, deciding again on a fresh load");
-                    if let Some(cache) = &self.cache {
+                    if let Some(cache) = self.cache() {
                         cache.forget(&stream);
                     }
                 }
@@ -418,7 +422,7 @@ impl<S: EventStore, D: Decider> Repository<S, D> {
     ) -> Executed<D> {
         let state = D::fold(loaded.state, decided);
         self.maybe_snapshot(stream, loaded.version, result.stream_version, &state).await;
-        if let Some(cache) = self.cache.as_ref().filter(|_| self.snapshots()) {
+        if let Some(cache) = self.cache() {
             cache.put(stream, state.clone(), result.stream_version);
         }
         Executed { state, version: result.stream_version, events: result.events, replayed: false }

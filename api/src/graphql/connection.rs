@@ -70,6 +70,12 @@ pub fn empty<N: OutputType>() -> CountedConnection<N> {
     Connection::with_additional_fields(false, false, Counted { total_count: 0 })
 }
 
+/// Whether the connection being resolved has its `totalCount` selected: counting is a scan of
+/// what matches, done only when asked for.
+pub fn total_count_selected(ctx: &async_graphql::Context<'_>) -> bool {
+    ctx.look_ahead().field("totalCount").exists()
+}
+
 /// `page` as a connection: each row becomes a node, its cursor `cursor(&row)`.
 pub fn connection<R, N: OutputType, C: Serialize>(
     page: Page<R>,

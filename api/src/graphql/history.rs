@@ -223,7 +223,7 @@ impl HistoryQuery {
             }
         };
         // a count of the feed is a scan of what matches: only when asked for
-        let total_count = if ctx.look_ahead().field("totalCount").exists() {
+        let total_count = if connection::total_count_selected(ctx) {
             store.count_feed(&filter).await.map_err(|e| caller.fail(e))?
         } else {
             0

@@ -150,7 +150,7 @@ fn fetch_of(ctx: &Context<'_>) -> Fetch<ProjectPart> {
     };
     Fetch {
         omit: ProjectPart::ALL.into_iter().filter(|&p| !selected(fields(p))).collect(),
-        count: look.field("totalCount").exists(),
+        count: connection::total_count_selected(ctx),
     }
 }
 

@@ -420,7 +420,7 @@ impl SessionQuery {
         filter.academie_code = academies;
         let db = caller.state.store.db();
         // whole rows; the filter counted only if `totalCount` is selected
-        let fetch = Fetch { omit: vec![], count: ctx.look_ahead().field("totalCount").exists() };
+        let fetch = Fetch { omit: vec![], count: connection::total_count_selected(ctx) };
         let (n, at, backward) =
             connection::page_request::<SessionCursor>(&caller, first, after, last, before)?.into_parts();
         let page = list_sessions_fetching(db, &filter, order, n, at.as_ref(), backward, &fetch)

@@ -413,8 +413,8 @@ async fn run_in(options: &Options, scratch: &Scratch, progress: &impl Fn(&str)) 
         url: db.server_url.clone(),
         database: db.name.clone(),
     });
-    let carnet = [Watched::Group { name: "carnet".into(), pgid: server.pid() }].into_iter().chain(database.clone());
-    let carnet: Vec<Watched> = carnet.collect();
+    let carnet: Vec<Watched> =
+        [Watched::Group { name: "carnet".into(), pgid: server.pid() }].into_iter().chain(database.clone()).collect();
     let load_before = loadavg();
     let warmup = (options.phase / 5).clamp(Duration::from_millis(200), Duration::from_secs(2));
     let clients = options.connections;
