@@ -17,25 +17,20 @@
 //!
 //! What the read models cannot date yet (transfers, abandonments, declines) is counted by
 //! current status and says so; lead times (DESIGN §4.5) are left for later. Indicators "as of"
-//! a past moment ([`indicators_as_of`]) run the same statements over the read models rebuilt
-//! from the log up to that moment.
+//! a past moment ([`indicators_as_of`]) run the same statements over the read models'
+//! timelines at that moment (`crate::timeline`).
 
 use crate::model::{Binds, Tables, code, decode_json, midnight};
-use crate::runner::{self, ReadModel, Several, catch_up};
-use crate::schema;
-use crate::sql::{self, Arg, Backend, Reader, Tx};
-use crate::{Db, ProjectionError, ProjectionStore, Projector, project, session};
+use crate::runner::ReadModel;
+use crate::sql::{self, Arg, Backend, Reader};
+use crate::timeline;
+use crate::{Db, ProjectionError, project, session};
 use carnet_domain::project::{Phase, ProjectStatus, SupportMode};
 use carnet_domain::session::SessionFormat;
 use carnet_domain::values::AcademieCode;
-use carnet_store::{Codec, RecordedEvent, TxConn};
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
-use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use uuid::Uuid;
 
 /// The days the dated indicators cover: `from` to `to`, both included, as UTC calendar days.
 /// `None` leaves that end open; both `None` is "since the beginning, until now".
@@ -225,99 +220,33 @@ pub async fn indicators(
     indicators_over(db, &Tables::live(), period, academies).await
 }
 
-/// The indicators as the read models would have given them at `at` (DESIGN §4.5, "as of any
-/// date"): the project and session read models are rebuilt from the events *recorded* by then
-/// — through the projectors' own `apply`, as `project(id, asOf)` does for one entity — into
-/// tables of this request only (`project__asof_…`), the very statements of [`indicators`] run
-/// over them, and the tables are dropped. So "now" in the figures' definitions (counts by
-/// current status, an open period's end) means `at`.
+/// The indicators as the read models gave them at `at` (DESIGN §4.5, "as of any date"): the
+/// very statements of [`indicators`] over the read models' timelines at that moment
+/// ([`crate::timeline`]: the columns they count, kept over time by the projectors), so "now" in
+/// the figures' definitions (counts by current status) means `at`. Recorded time: what Carnet
+/// knew then. As cheap as [`indicators`] whatever the length of the log (a scan of the
+/// timelines, no fold).
 ///
-/// It reads the whole log: seconds for a log of a few hundred thousand events. That is the
-/// price of an answer that owes nothing to the current tables; an auditor's question, not a
-/// dashboard's.
-pub async fn indicators_as_of<S: ProjectionStore>(
-    store: &S,
-    codec: Arc<Codec>,
+/// Refused (`indicators.as_of_rebuild_due`) while a migration has left the project or session
+/// timelines to be filled by a rebuild (a database upgraded with its log: `carnet rebuild`).
+pub async fn indicators_as_of(
+    db: Db<'_>,
     at: DateTime<Utc>,
     period: &Period,
     academies: &[AcademieCode],
 ) -> Result<Indicators, ProjectionError> {
     period.validate()?;
-    // short enough that every table and constraint name stays within PostgreSQL's 63 bytes
-    let suffix = format!("__asof_{}", &Uuid::new_v4().simple().to_string()[..16]);
-    let models = [ReadModel::Projects, ReadModel::Sessions];
-    let tables: Vec<&str> = models.iter().flat_map(|m| m.tables()).collect();
-    let mut tx = Tx::begin(store.db()).await?;
-    schema::create(&mut tx.conn(), &tables, &suffix).await?;
-    tx.commit().await?;
-    let result = async {
-        let projector = RecordedBy {
-            at,
-            kept: AtomicU64::new(0),
-            inner: Several(models.iter().map(|m| m.projector(codec.clone(), &suffix)).collect()),
-        };
-        // the catch-up reader holds back, for a moment, events committed behind a transaction
-        // still open (the store's reading order); every event recorded by `at` and committed
-        // now must be in, so read on until they all are
-        let committed = recorded_by(store.db(), at).await?;
-        let waiting_since = std::time::Instant::now();
-        loop {
-            catch_up(store, &format!("indicators{suffix}"), &projector, 1_000, &mut |_| {}).await?;
-            if projector.kept.load(Ordering::Relaxed) >= committed {
-                break;
-            }
-            if waiting_since.elapsed() > HOLD_BACK_PATIENCE {
-                return Err(ProjectionError::Refused {
-                    rule: "indicators.as_of_busy",
-                    message: "une transaction longue retient une partie du journal ; réessayez dans un moment".into(),
-                });
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        indicators_over(store.db(), &Tables::with_suffix(&suffix), period, academies).await
+    let due = timeline::rebuild_due(db, &[ReadModel::Projects.name(), ReadModel::Sessions.name()]).await?;
+    if let Some((model, reason)) = due.first() {
+        return Err(ProjectionError::Refused {
+            rule: "indicators.as_of_rebuild_due",
+            message: format!(
+                "les indicateurs à une date passée attendent la reconstruction du modèle de lecture « {model} » \
+                 ({reason}) : lancez `carnet rebuild`"
+            ),
+        });
     }
-    .await;
-    // whatever happened, the request's tables and checkpoint go
-    let mut tx = Tx::begin(store.db()).await?;
-    schema::drop(&mut tx.conn(), &tables, &suffix).await?;
-    runner::forget_checkpoint(&mut tx.conn(), &format!("indicators{suffix}")).await?;
-    tx.commit().await?;
-    result
-}
-
-/// Applies to `inner` only the events recorded by `at`. Within a stream, events are recorded
-/// in version order (the store's clock, read under the stream's lock), so each stream is cut
-/// at a version and no later event slips in.
-struct RecordedBy<P> {
-    at: DateTime<Utc>,
-    /// How many events were recorded by `at`, so far.
-    kept: AtomicU64,
-    inner: P,
-}
-
-/// How long an as-of computation waits for events held back by a long transaction.
-const HOLD_BACK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// How many events were recorded by `at` among those committed now.
-async fn recorded_by(db: Db<'_>, at: DateTime<Utc>) -> Result<u64, ProjectionError> {
-    let sql = "select count(*), count(*) from events where recorded_at <= $1";
-    let rows = sql::read_ints(db, sql, vec![Arg::Time(at)]).await?;
-    Ok(rows.first().map_or(0, |&(n, _)| u64::try_from(n).unwrap_or(0)))
-}
-
-impl<P: Projector> Projector for RecordedBy<P> {
-    fn apply<'c>(
-        &'c self,
-        tx: TxConn<'c>,
-        events: &'c [RecordedEvent],
-    ) -> BoxFuture<'c, Result<usize, ProjectionError>> {
-        Box::pin(async move {
-            let kept: Vec<RecordedEvent> = events.iter().filter(|e| e.recorded_at <= self.at).cloned().collect();
-            let applied = self.inner.apply(tx, &kept).await?;
-            self.kept.fetch_add(kept.len() as u64, Ordering::Relaxed);
-            Ok(applied)
-        })
-    }
+    indicators_over(db, &Tables::as_of(at), period, academies).await
 }
 
 async fn indicators_over(
@@ -345,7 +274,7 @@ async fn indicators_over(
 
 /// One JSON row per figure or breakdown entry: `{dim, key, n}`.
 fn project_statement(b: Backend, t: &Tables, period: &Period, academies: &[AcademieCode]) -> (String, Vec<Arg>) {
-    let mut binds = Binds(vec![]);
+    let mut binds = t.binds();
     let territory = project::academie_condition(b, t, academies, &mut binds);
     let scoped = format!(
         "select p.id, p.status, p.phase, p.support_mode, p.submitted_on, p.accepted_on from {} p{}",
@@ -443,7 +372,7 @@ fn project_figures(rows: &[String]) -> Result<ProjectIndicators, ProjectionError
 
 /// One JSON row per format (`{dim: "format", key, n}`) and one row of totals (`dim: "totals"`).
 fn session_statement(b: Backend, t: &Tables, period: &Period, academies: &[AcademieCode]) -> (String, Vec<Arg>) {
-    let mut binds = Binds(vec![]);
+    let mut binds = t.binds();
     let mut conditions = vec!["s.held_at is not null".to_owned()];
     conditions.extend(period.on_times("s.held_at", &mut binds));
     conditions.extend(session::academie_condition(b, t, academies, &mut binds));

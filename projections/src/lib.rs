@@ -12,7 +12,9 @@
 //! [`backing`] checks that every entity the read models hold is backed by the log.
 //!
 //! And [`indicators`]: the lab's figures for a period and a territory (DESIGN §4.5), counted by
-//! aggregate statements over the project and session read models.
+//! aggregate statements over the project and session read models — and, as of a past moment,
+//! over their *timelines* (private `timeline` module: the counted columns kept over time,
+//! written by the same batch as the live tables, rebuilt with them).
 //!
 //! - **Inline.** [`InlineProjections`] is the store's [`InlineHook`]: handed to
 //!   `Repository::execute`, it applies the appended events to every read model inside the
@@ -55,8 +57,8 @@
 //!   module: its `postgres.rs` and `sqlite.rs` spell the same fragments side by side, and no
 //!   other module matches on the backend. Every value is bound, never formatted into SQL.
 //! - **The migrations declare the tables, once.** `migrations/*/0002_project_read_model.sql`
-//!   and `0003_session_person_read_model.sql` create them; `rebuild` (and `indicators_as_of`)
-//!   copy the live tables from the database's catalog (private `schema` module), so no DDL is
+//!   and `0003_session_person_read_model.sql` create them; `rebuild`
+//!   copies the live tables from the database's catalog (private `schema` module), so no DDL is
 //!   written twice; the rebuild tests check that the catalog after a rebuild is the migrated
 //!   one. Rust names the columns it writes and reads, once per table (`COLUMNS`, each
 //!   `Child`); their types come from the tables. No foreign keys between read-model tables:
@@ -159,6 +161,7 @@ mod runner;
 mod schema;
 pub mod session;
 mod sql;
+mod timeline;
 
 pub use as_of::{project_as_of, session_as_of};
 pub use indicators::{Count, Indicators, Period, ProjectIndicators, SessionIndicators, indicators, indicators_as_of};

@@ -10,9 +10,11 @@
 //! written (and tested) once.
 
 use crate::sql::{self, Arg, Backend, Conn, Reader};
+use crate::timeline::{self, Timeline};
 use crate::{Db, ProjectionError};
 use carnet_domain::Decider;
 use carnet_store::{Codec, RecordedEvent, TxConn};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -23,10 +25,13 @@ use uuid::Uuid;
 // ---------------------------------------------------------------------------------------------
 // Tables
 
-/// The names of a read model's tables: the live ones (no suffix) or a rebuild's shadow ones.
+/// The names of a read model's tables: the live ones (no suffix), a rebuild's shadow ones, or
+/// — for reads only — the tables as they were at a past moment, from their timelines.
 #[derive(Clone, Debug)]
 pub(crate) struct Tables {
     suffix: String,
+    /// Reading the timelines at this moment, bound first in every statement ([`Tables::binds`]).
+    at: Option<DateTime<Utc>>,
 }
 
 impl Tables {
@@ -36,12 +41,28 @@ impl Tables {
     }
 
     pub(crate) fn with_suffix(suffix: &str) -> Self {
-        Self { suffix: suffix.to_owned() }
+        Self { suffix: suffix.to_owned(), at: None }
     }
 
-    /// The name of table `base` (e.g. `project_phase`) under this suffix.
+    /// The live tables as they were at `at`, for reads: each named table stands for the rows of
+    /// its timeline valid then ([`crate::timeline`]), with the columns the timeline keeps; a
+    /// table without a timeline is an error of the database (no such table), never the live one.
+    pub(crate) fn as_of(at: DateTime<Utc>) -> Self {
+        Self { suffix: String::new(), at: Some(at) }
+    }
+
+    /// The name of table `base` (e.g. `project_phase`) under this suffix, or what stands for it
+    /// at the moment of [`Tables::as_of`].
     pub(crate) fn of(&self, base: &str) -> String {
-        format!("{base}{}", self.suffix)
+        match self.at {
+            None => format!("{base}{}", self.suffix),
+            Some(_) => timeline::valid_at_first_bind(&format!("{base}_timeline")),
+        }
+    }
+
+    /// The values a statement over these tables binds first (the moment, when as of one).
+    pub(crate) fn binds(&self) -> Binds {
+        timeline::binds(self.at)
     }
 }
 
@@ -145,10 +166,16 @@ pub(crate) trait Model: Send + Sync + 'static {
     const ID: &'static str;
     /// The unique constraints refused in words (see [`Model::refine`]).
     const UNIQUE: &'static [Unique<Self::Row>] = &[];
+    /// The columns kept over time ([`crate::timeline`]), for questions about past moments.
+    const TIMELINES: &'static [Timeline<Self::Row>] = &[];
 
-    /// The main table, then the child tables: what a rebuild copies and swaps in.
+    /// The main table, the child tables, then the timelines: what a rebuild copies and swaps
+    /// in.
     fn tables() -> Vec<&'static str> {
-        std::iter::once(Self::TABLE).chain(Self::CHILDREN.iter().map(|c| c.table)).collect()
+        std::iter::once(Self::TABLE)
+            .chain(Self::CHILDREN.iter().map(|c| c.table))
+            .chain(Self::TIMELINES.iter().map(|t| t.name))
+            .collect()
     }
 
     /// `select <one JSON object per entity, children included> from <main table> <alias>`: what
@@ -291,8 +318,10 @@ impl<M: Model> ModelProjector<M> {
 
         let mut applied = 0;
         let mut after: Vec<M::Row> = Vec::with_capacity(order.len());
+        let mut timelines = timeline::Changes::new(M::TIMELINES);
         for id in &order {
             let mut row = before.get(id).cloned();
+            let mut open = timelines.open(row.as_ref());
             for (recorded, event) in &batches[id] {
                 let at = row.as_ref().map_or(0, Entity::version);
                 if recorded.stream_version <= at {
@@ -305,6 +334,9 @@ impl<M: Model> ModelProjector<M> {
                     );
                 }
                 M::apply(&mut row, *id, recorded, event)?;
+                if let Some(row) = &row {
+                    timelines.record(&mut open, *id, row, recorded);
+                }
                 applied += 1;
             }
             if let Some(row) = row
@@ -314,6 +346,7 @@ impl<M: Model> ModelProjector<M> {
             }
         }
         self.write(&mut conn, &before, &after).await?;
+        timelines.write(&mut conn, &self.tables).await?;
         Ok(applied)
     }
 
@@ -742,31 +775,67 @@ mod tests {
     use std::collections::BTreeSet;
 
     /// Every table the read models write, with the columns Rust names for it.
-    fn declared() -> Vec<(&'static str, &'static [&'static str])> {
-        fn of<M: Model>() -> Vec<(&'static str, &'static [&'static str])> {
-            std::iter::once((M::TABLE, M::COLUMNS)).chain(M::CHILDREN.iter().map(|c| (c.table, c.columns))).collect()
+    fn declared() -> Vec<(&'static str, Vec<&'static str>)> {
+        fn of<M: Model>() -> Vec<(&'static str, Vec<&'static str>)> {
+            std::iter::once((M::TABLE, M::COLUMNS.to_vec()))
+                .chain(M::CHILDREN.iter().map(|c| (c.table, c.columns.to_vec())))
+                .chain(
+                    M::TIMELINES
+                        .iter()
+                        .map(|t| (t.name, [t.columns, &["valid_from", "valid_to", "opened_by", "item"]].concat())),
+                )
+                .collect()
+        }
+        [of::<ProjectModel>(), of::<SessionModel>(), of::<PersonModel>()].concat()
+    }
+
+    /// Each timeline, the table it follows (`<table>_timeline`: what `Tables::as_of` reads in
+    /// its place) and that table's columns.
+    fn followed() -> Vec<(&'static str, &'static [&'static str], &'static [&'static str])> {
+        fn of<M: Model>() -> Vec<(&'static str, &'static [&'static str], &'static [&'static str])> {
+            M::TIMELINES
+                .iter()
+                .map(|t| {
+                    let table = t.name.strip_suffix("_timeline").expect("a timeline is named <table>_timeline");
+                    let columns = std::iter::once((M::TABLE, M::COLUMNS))
+                        .chain(M::CHILDREN.iter().map(|c| (c.table, c.columns)))
+                        .find(|(name, _)| *name == table)
+                        .unwrap_or_else(|| panic!("{} follows no table of its read model", t.name))
+                        .1;
+                    (t.name, t.columns, columns)
+                })
+                .collect()
         }
         [of::<ProjectModel>(), of::<SessionModel>(), of::<PersonModel>()].concat()
     }
 
     /// The migrations declare the tables; Rust names their columns once. A column added on one
-    /// side only fails here (`catalog`: the column names of the table bound at `$1`).
-    async fn columns_named_as_migrated(store: &impl ProjectionStore, catalog: &str) {
+    /// side only fails here (`catalog`: the column names of the table bound at `$1`). A
+    /// timeline keeps columns of the table it follows, its key among them (`keys`: the primary
+    /// key's columns of the table bound at `$1`), so that an entity's open rows are a set.
+    async fn columns_named_as_migrated(store: &impl ProjectionStore, catalog: &str, keys: &str) {
+        let read = async |sql: &str, table: &str| -> BTreeSet<String> {
+            sql::read_texts(store.db(), sql, vec![Arg::Text(table.to_owned())]).await.unwrap().into_iter().collect()
+        };
         for (table, columns) in declared() {
-            let migrated: BTreeSet<String> = sql::read_texts(store.db(), catalog, vec![Arg::Text(table.to_owned())])
-                .await
-                .unwrap()
-                .into_iter()
-                .collect();
             let named: BTreeSet<String> = columns.iter().map(|c| c.to_string()).collect();
-            assert_eq!(named, migrated, "the columns of {table}");
+            assert_eq!(named, read(catalog, table).await, "the columns of {table}");
+        }
+        for (timeline, kept, columns) in followed() {
+            let table = timeline.strip_suffix("_timeline").unwrap();
+            assert!(kept.iter().all(|c| columns.contains(c)), "{timeline} keeps columns of {table} only");
+            assert_eq!(kept[0], columns[0], "{timeline} starts with the entity's id");
+            let key = read(keys, table).await;
+            assert!(!key.is_empty(), "{table} has a primary key");
+            assert!(key.iter().all(|k| kept.contains(&k.as_str())), "{timeline} keeps the key of {table}: {key:?}");
         }
     }
 
     #[tokio::test]
     async fn sqlite_columns_are_named_as_migrated() {
         let db = carnet_testkit::sqlite().await;
-        columns_named_as_migrated(&db.store, "select name from pragma_table_info($1)").await;
+        let keys = "select name from pragma_table_info($1) where pk > 0";
+        columns_named_as_migrated(&db.store, "select name from pragma_table_info($1)", keys).await;
     }
 
     #[tokio::test]
@@ -774,6 +843,10 @@ mod tests {
         let db = carnet_testkit::postgres().await;
         let catalog = "select column_name::text from information_schema.columns \
                        where table_schema = current_schema() and table_name = $1";
-        columns_named_as_migrated(&db.store, catalog).await;
+        let keys = "select k.column_name::text from information_schema.table_constraints c \
+                    join information_schema.key_column_usage k using (constraint_schema, constraint_name) \
+                    where c.table_schema = current_schema() and c.table_name = $1 \
+                      and c.constraint_type = 'PRIMARY KEY'";
+        columns_named_as_migrated(&db.store, catalog, keys).await;
     }
 }

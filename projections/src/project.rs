@@ -16,6 +16,7 @@ use crate::model::{
     Child, Model, Tables, Unique, code, column_pairs, fold_text, insert_sorted, records, sent_references, values,
 };
 use crate::sql::{self, Backend};
+use crate::timeline::Timeline;
 use carnet_domain::project::{Phase, Project, ProjectEvent, ProjectStatus, SupportMode, Visibility};
 use carnet_store::RecordedEvent;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -205,6 +206,16 @@ const THEMES: Child<ProjectRow> = Child {
     },
 };
 
+/// What the indicators count of a project, kept over time (`indicators(asOf)`).
+const TIMELINES: &[Timeline<ProjectRow>] = &[
+    Timeline {
+        name: "project_timeline",
+        columns: &["id", "status", "phase", "support_mode", "submitted_on", "accepted_on"],
+        rows: |p| vec![ProjectModel::main_row(p)],
+    },
+    Timeline::of_child(&ACADEMIES, "project_academie_timeline"),
+];
+
 /// The project read model, for the shared machinery of [`crate::model`].
 pub(crate) struct ProjectModel;
 
@@ -215,6 +226,7 @@ impl Model for ProjectModel {
     const COLUMNS: &'static [&'static str] = PROJECT_COLUMNS;
     const CHILDREN: &'static [Child<ProjectRow>] = &[PHASES, HOLDERS, ACADEMIES, ESTABLISHMENTS, THEMES];
     const ID: &'static str = "p.id";
+    const TIMELINES: &'static [Timeline<ProjectRow>] = TIMELINES;
     /// A second project with a reference already taken is refused in words.
     const UNIQUE: &'static [Unique<ProjectRow>] = &[Unique {
         constraint: "project_reference_key",

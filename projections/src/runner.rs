@@ -152,11 +152,6 @@ async fn save_checkpoint(conn: &mut Conn<'_>, name: &str, at: Checkpoint) -> Res
     Ok(())
 }
 
-/// Removes the checkpoint of a projection that is gone (an as-of computation's).
-pub(crate) async fn forget_checkpoint(conn: &mut Conn<'_>, name: &str) -> Result<(), sqlx::Error> {
-    delete_checkpoint(conn, name).await
-}
-
 async fn delete_checkpoint(conn: &mut Conn<'_>, name: &str) -> Result<(), sqlx::Error> {
     sql::execute(conn, "delete from projection_checkpoint where name = $1", vec![name_arg(name)]).await?;
     Ok(())
@@ -276,7 +271,7 @@ async fn rebuild_tables<S: ProjectionStore>(
     // A lock wait that times out leaves the shadow tables as they were: try again.
     let mut attempt = 0;
     loop {
-        match swap(store, &tables, &checkpoint_name, &shadow, batch_size, &mut progress).await {
+        match swap(store, models, &tables, &checkpoint_name, &shadow, batch_size, &mut progress).await {
             Err(ProjectionError::Database(e)) if sql::lock_timed_out(&e) && attempt < 5 => {
                 attempt += 1;
                 tracing::info!(attempt, "read-model tables busy, trying the swap again");
@@ -288,6 +283,7 @@ async fn rebuild_tables<S: ProjectionStore>(
 
 async fn swap<S: ProjectionStore>(
     store: &S,
+    models: &[ReadModel],
     tables: &[&str],
     checkpoint_name: &str,
     shadow: &dyn Projector,
@@ -307,6 +303,9 @@ async fn swap<S: ProjectionStore>(
     }
     schema::swap_in(&mut tx.conn(), tables).await?;
     delete_checkpoint(&mut tx.conn(), checkpoint_name).await?;
+    // what a migration left for a rebuild to fill is filled now
+    let names: Vec<&str> = models.iter().map(|m| m.name()).collect();
+    crate::timeline::clear_rebuild_due(&mut tx.conn(), &names).await?;
     tx.commit().await?;
     progress.events_read += read;
     progress.events_applied += applied;

@@ -1,5 +1,5 @@
-//! Copies of the read-model tables — a rebuild's shadow tables, an as-of computation's — and
-//! the swap that puts a rebuild's in place of the live ones.
+//! Copies of the read-model tables — a rebuild's shadow tables — and the swap that puts them
+//! in place of the live ones.
 //!
 //! A copy is made from the live table as the migrations left it, read from the database's
 //! own catalog (each backend's way, in `sql`): the migrations are the one declaration of a

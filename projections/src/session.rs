@@ -16,6 +16,7 @@ use crate::model::{
     Child, Model, Tables, Unique, code, column_pairs, fold_text, insert_sorted, records, sent_references, values,
 };
 use crate::sql::{self, Backend};
+use crate::timeline::Timeline;
 use carnet_domain::session::{RequesterKind, Session, SessionEvent, SessionFormat, SessionMode, SessionStatus};
 use carnet_store::RecordedEvent;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -313,6 +314,26 @@ const ACADEMIES: Child<SessionRow> = Child {
     rows: |s| s.attendance.as_ref().map_or(vec![], |a| values("academie_code", &a.academies)),
 };
 
+/// What the indicators count of a session, kept over time (`indicators(asOf)`).
+const TIMELINES: &[Timeline<SessionRow>] = &[
+    Timeline {
+        name: "session_timeline",
+        columns: &[
+            "id",
+            "format",
+            "capacity",
+            "held_at",
+            "attendance_count",
+            "satisfaction_respondents",
+            "satisfaction_mean",
+        ],
+        rows: |s| vec![SessionModel::main_row(s)],
+    },
+    Timeline::of_child(&REGISTRATIONS, "session_registration_timeline"),
+    Timeline::of_child(&PROJECTS, "session_project_timeline"),
+    Timeline::of_child(&ACADEMIES, "session_academie_timeline"),
+];
+
 /// The session read model, for the shared machinery of [`crate::model`].
 pub(crate) struct SessionModel;
 
@@ -323,6 +344,7 @@ impl Model for SessionModel {
     const COLUMNS: &'static [&'static str] = SESSION_COLUMNS;
     const CHILDREN: &'static [Child<SessionRow>] = &[FACILITATORS, REGISTRATIONS, PROJECTS, ACADEMIES];
     const ID: &'static str = "s.id";
+    const TIMELINES: &'static [Timeline<SessionRow>] = TIMELINES;
     /// A second session with a reference already taken is refused in words.
     const UNIQUE: &'static [Unique<SessionRow>] = &[Unique {
         constraint: "session_reference_key",

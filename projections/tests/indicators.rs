@@ -24,6 +24,7 @@ for_each_backend!(
     a_territory_counts_its_own_projects_and_sessions,
     a_period_that_ends_before_it_starts_is_refused,
     as_of_a_moment_they_are_what_they_were_then,
+    an_upgraded_database_refuses_them_as_of_a_moment_until_rebuilt,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -430,9 +431,9 @@ async fn a_period_that_ends_before_it_starts_is_refused<S: ProjectionStore>(stor
     assert!(matches!(indicators(store.db(), &far, &[]).await, Err(ProjectionError::InvalidArgument(_))));
 }
 
-/// `indicators_as_of(t)` rebuilds the read models from the log up to `t`: at each moment of a
-/// scripted workload, what `indicators` answered then (for several periods and territories) is
-/// what `indicators_as_of` answers later; and none of its tables are left behind.
+/// `indicators_as_of(t)` reads the read models' timelines at `t`: at each moment of a scripted
+/// workload, what `indicators` answered then (for several periods and territories) is what
+/// `indicators_as_of` answers later — and still after a rebuild of the timelines.
 async fn as_of_a_moment_they_are_what_they_were_then<S: ProjectionStore>(store: S, _: Backend) {
     let questions: [(Period, &[&str]); 4] = [
         (Period::default(), &[]),
@@ -465,24 +466,85 @@ async fn as_of_a_moment_they_are_what_they_were_then<S: ProjectionStore>(store: 
         .await;
     record(&store).await;
 
-    let codec = std::sync::Arc::new(carnet_testkit::carnet_codec());
-    for (step, (at, figures_then)) in answered.iter().enumerate() {
-        for ((period, academies), expected) in questions.iter().zip(figures_then) {
-            let codes: Vec<AcademieCode> = academies.iter().map(|c| aca(c)).collect();
-            let got = indicators_as_of(&store, codec.clone(), *at, period, &codes).await.unwrap();
-            assert_eq!(&got, expected, "step {step}, {period:?}, {academies:?}");
+    let check = async |store: &S, when: &str| {
+        for (step, (at, figures_then)) in answered.iter().enumerate() {
+            for ((period, academies), expected) in questions.iter().zip(figures_then) {
+                let codes: Vec<AcademieCode> = academies.iter().map(|c| aca(c)).collect();
+                let got = indicators_as_of(store.db(), *at, period, &codes).await.unwrap();
+                assert_eq!(&got, expected, "{when}: step {step}, {period:?}, {academies:?}");
+            }
         }
-    }
+    };
+    check(&store, "live").await;
+    let due = common::texts(store.db(), "select read_model from read_model_rebuild_due").await;
+    assert!(due.is_empty(), "a database migrated before its first event has nothing to rebuild: {due:?}");
     assert_ne!(answered[1].1, answered[3].1, "the workload changed the figures");
     assert_eq!(answered[0].1[0], Indicators::none(Period::default()), "before anything, zeros");
+    common::rebuild(&store).await.unwrap();
+    check(&store, "rebuilt").await;
 
-    // what an as-of computation creates, it drops
-    let catalog = common::catalog(&store).await;
-    assert!(catalog.iter().all(|t| !t.contains("__asof_")), "{catalog:?}");
-    let checkpoints = common::texts(store.db(), "select name from projection_checkpoint").await;
-    assert!(checkpoints.iter().all(|c| !c.contains("__asof_")), "{checkpoints:?}");
-    let err = indicators_as_of(&store, codec, Utc::now(), &period(Some("2026-03-01"), Some("2026-02-01")), &[])
+    let err = indicators_as_of(store.db(), Utc::now(), &period(Some("2026-03-01"), Some("2026-02-01")), &[])
         .await
         .unwrap_err();
     assert!(matches!(err, ProjectionError::InvalidArgument(_)), "{err:?}");
+}
+
+/// The store's own migration, run again (not part of the generic store traits).
+trait Migrate {
+    async fn migrate_again(&self);
+}
+
+impl Migrate for carnet_store::PgStore {
+    async fn migrate_again(&self) {
+        self.migrate().await.unwrap();
+    }
+}
+
+impl Migrate for carnet_store::SqliteStore {
+    async fn migrate_again(&self) {
+        self.migrate().await.unwrap();
+    }
+}
+
+/// A database upgraded with its log: the migration that adds the timelines finds events and
+/// nothing to fill the timelines with, so `indicators_as_of` is refused, naming its rule and the
+/// command, until `carnet rebuild` has filled them — never answered from empty timelines. (The
+/// database as the previous release left it: the timelines and the migration's record removed,
+/// then the real migration run again.)
+async fn an_upgraded_database_refuses_them_as_of_a_moment_until_rebuilt<S: ProjectionStore + Migrate>(
+    store: S,
+    _: Backend,
+) {
+    let projects = eight_projects(&store).await;
+    seven_sessions(&store, &projects).await;
+    let at = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    run_project(&store, projects[7], ProjectCommand::DeclineProject { on: day("2026-04-03"), reason: long("non") })
+        .await;
+    let then = figures(&store, Period::default(), &[]).await;
+    let before = indicators_as_of(store.db(), at, &Period::default(), &[]).await.unwrap();
+    assert_ne!(before, then, "the decline came after `at`");
+
+    for table in common::TIMELINES.iter().chain(&["read_model_rebuild_due"]) {
+        common::exec(store.db(), &format!("drop table {table}")).await;
+    }
+    common::exec(store.db(), "delete from _sqlx_migrations where version = 16").await;
+    store.migrate_again().await;
+
+    let due = common::texts(store.db(), "select read_model from read_model_rebuild_due order by 1").await;
+    assert_eq!(due, ["projects", "sessions"]);
+    match indicators_as_of(store.db(), at, &Period::default(), &[]).await {
+        Err(ProjectionError::Refused { rule, message }) => {
+            assert_eq!(rule, "indicators.as_of_rebuild_due");
+            assert!(message.contains("carnet rebuild"), "{message}");
+        }
+        other => panic!("an as-of answer from empty timelines: {other:?}"),
+    }
+    // the indicators of now need no timeline
+    assert_eq!(figures(&store, Period::default(), &[]).await, then);
+
+    common::rebuild(&store).await.unwrap();
+    assert!(common::texts(store.db(), "select read_model from read_model_rebuild_due").await.is_empty());
+    assert_eq!(indicators_as_of(store.db(), at, &Period::default(), &[]).await.unwrap(), before);
+    assert_eq!(indicators_as_of(store.db(), Utc::now(), &Period::default(), &[]).await.unwrap(), then);
 }

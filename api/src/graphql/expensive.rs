@@ -1,10 +1,11 @@
-//! Fields that rebuild read models from the log (`indicators(asOf)`, `project(id, asOf)`,
-//! `session(id, asOf)`): weighed in the complexity limit, and run a few at a time.
+//! Fields that read the past (`indicators(asOf)`, `project(id, asOf)`, `session(id, asOf)`):
+//! weighed in the complexity limit, and run a few at a time.
 //!
-//! - **Cost**: with `asOf`, `indicators` costs [`INDICATORS_AS_OF`] (it reads the whole log) and
-//!   `project`/`session` [`ENTITY_AS_OF`] (they fold one stream), on top of their selection, in
-//!   the complexity limit (`limits::COMPLEXITY`, 5 000): a document holds at most four
-//!   `indicators(asOf)`, where 30 aliases of it took the server from 196 to 460 MB.
+//! - **Cost**: with `asOf`, `indicators` costs [`INDICATORS_AS_OF`] (it scans the timelines of
+//!   every project and session) and `project`/`session` [`ENTITY_AS_OF`] (they fold one stream),
+//!   on top of their selection, in the complexity limit (`limits::COMPLEXITY`, 5 000): a
+//!   document holds at most four `indicators(asOf)`. (When `indicators(asOf)` still re-projected
+//!   the whole log, 30 aliases of it took the server from 196 to 460 MB.)
 //! - **Concurrency** ([`Expensive`]): at most `concurrency` such folds run at once in the process
 //!   (`[expensive_queries]` in the configuration, [`ExpensiveConfig`]); at most `queue` more wait,
 //!   each `wait_ms` at most. Beyond, the field fails at once with `RATE_LIMITED`

@@ -29,10 +29,11 @@ impl IndicatorsQuery {
     /// académie, within the caller's territory). `BAD_USER_INPUT` when `from` is after `to` or
     /// a code is unknown.
     ///
-    /// `asOf`: the indicators as they stood at that moment, rebuilt from the log (events recorded
-    /// by then); "now" in the figures' definitions is then that moment. It reads the whole log:
-    /// an auditor's question, slower than the others: it weighs 1 000 in the complexity limit,
-    /// and a few run at once (`RATE_LIMITED` with `reason: "BUSY"` beyond). Nullable: a
+    /// `asOf`: the indicators as they stood at that moment (events recorded by then), read from
+    /// the read models' timelines; "now" in the figures' definitions is then that moment. It
+    /// scans the whole history of the figures: it weighs 1 000 in the complexity limit, and a
+    /// few run at once (`RATE_LIMITED` with `reason: "BUSY"` beyond). Refused (rule
+    /// `indicators.as_of_rebuild_due`) while an upgraded database awaits `carnet rebuild`. Nullable: a
     /// refused or failed `indicators` is `null` under its alias, and the document's other
     /// fields (other periods, territories, moments) still answer.
     #[graphql(
@@ -66,8 +67,7 @@ impl IndicatorsQuery {
                 indicators(caller.state.store.db(), &period, &codes).await.map_err(|e| caller.fail(read_error(e)))?
             }
             Some(at) => {
-                let lab = &caller.state.lab;
-                let fold = indicators_as_of(lab.store(), lab.codec().clone(), at, &period, &codes);
+                let fold = indicators_as_of(caller.state.store.db(), at, &period, &codes);
                 caller.fold(fold.map(|folded| folded.map_err(read_error))).await?
             }
         };

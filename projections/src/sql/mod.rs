@@ -134,6 +134,9 @@ pub(crate) trait Dialect: Sync {
     /// `columns` of `table` (whose types the database knows).
     fn json_rows(&self, n: usize, table: &str, columns: &[&str]) -> String;
 
+    /// `a` and `b` are equal, two nulls included (`is not distinct from`).
+    fn same(&self, a: &str, b: &str) -> String;
+
     /// An id column as text (`<category>-<id>` stream ids).
     fn id_text(&self, column: &str) -> String;
 

@@ -45,6 +45,10 @@ impl Dialect for Postgres {
         format!("jsonb_populate_recordset(null::{table}, ${n}::jsonb) as x")
     }
 
+    fn same(&self, a: &str, b: &str) -> String {
+        format!("{a} is not distinct from {b}")
+    }
+
     fn id_text(&self, column: &str) -> String {
         format!("{column}::text")
     }

@@ -42,6 +42,10 @@ impl Dialect for Sqlite {
         format!("(select {} from json_each(${n})) as x", cols.join(", "))
     }
 
+    fn same(&self, a: &str, b: &str) -> String {
+        format!("{a} is {b}")
+    }
+
     fn id_text(&self, column: &str) -> String {
         column.to_owned()
     }

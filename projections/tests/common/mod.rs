@@ -23,6 +23,22 @@ pub const TABLES: &[(&str, &str)] = &[
     ("person_identity", "person_id, issuer, sub"),
     ("person_role", "person_id, role"),
     ("person_consent", "person_id, purpose"),
+    ("project_timeline", "id, opened_by, item"),
+    ("project_academie_timeline", "project_id, opened_by, item"),
+    ("session_timeline", "id, opened_by, item"),
+    ("session_registration_timeline", "session_id, opened_by, item"),
+    ("session_project_timeline", "session_id, opened_by, item"),
+    ("session_academie_timeline", "session_id, opened_by, item"),
+];
+
+/// The read models' timelines (`TIMELINES` of the project and session read models).
+pub const TIMELINES: &[&str] = &[
+    "project_timeline",
+    "project_academie_timeline",
+    "session_timeline",
+    "session_registration_timeline",
+    "session_project_timeline",
+    "session_academie_timeline",
 ];
 
 pub async fn texts(db: Db<'_>, sql: &str) -> Vec<String> {
@@ -32,6 +48,15 @@ pub async fn texts(db: Db<'_>, sql: &str) -> Vec<String> {
             sqlx::query(sql).fetch_all(reader).await.unwrap().iter().map(|r| r.get(0)).collect()
         }
     }
+}
+
+/// Runs one statement through the store's writer.
+pub async fn exec(db: Db<'_>, sql: &str) {
+    match db {
+        Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        Db::Sqlite { writer, .. } => sqlx::query(sql).execute(writer).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// Waits until the store's readers see every committed event. On PostgreSQL they read below
