@@ -7,6 +7,9 @@
 //!   (PostgreSQL and SQLite);
 //! - `carnet-bench tree` ([`tree`]): building the log's Merkle tree against a plain read of the
 //!   same events, and the latency of proofs (PostgreSQL and SQLite);
+//! - `carnet-bench scale` ([`scale`]): rebuild, verify and the reads that must not slow down as
+//!   the log grows (list, lookup, `asOf`, history), at 10 000, 1 000 000 and, if asked,
+//!   10 000 000 events of the lab's real commands, in one sitting (PostgreSQL and SQLite);
 //! - `carnet-bench http` ([`http`]): the whole application over HTTP, built in process, with a
 //!   load driver of its own (closed and open loop, HDR histograms), against PostGraphile 5 on
 //!   the same database; the server runs in a process of its own (this binary again,
@@ -18,6 +21,7 @@
 //! operator's tools would. Run it in release mode: `cargo run --release -p carnet-bench -- store`.
 
 mod http;
+mod scale;
 mod scratch;
 mod store;
 mod tree;
@@ -86,6 +90,25 @@ enum Bench {
     /// against PostGraphile 5 on PostgreSQL. Runs the real application in a process of its own
     /// on a database of its own, created and dropped.
     Http(http::Args),
+    /// The log grown through sizes (10 000 and 1 000 000 events by default) of the lab's real
+    /// commands: rebuild and verify in events/s, and list, lookup, `asOf` and history latencies
+    /// at each size. Creates and drops its own databases.
+    Scale {
+        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres_url: String,
+        /// The sizes, in events, increasing (e.g. 10000,1000000,10000000).
+        #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+        sizes: Vec<usize>,
+        /// Calls per timed read at each size.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        /// PostgreSQL only.
+        #[arg(long, conflicts_with = "sqlite_only")]
+        postgres_only: bool,
+        /// SQLite only.
+        #[arg(long)]
+        sqlite_only: bool,
+    },
     /// The server side of `http`, started by it in a process of its own (not for direct use).
     #[command(hide = true)]
     Serve {
@@ -116,6 +139,19 @@ async fn main() -> anyhow::Result<()> {
             let options = tree::TreeBenchOptions { database_url: postgres_url, events, proofs, load };
             println!("carnet-bench tree: {events} events, {proofs} proofs of each kind");
             let report = tree::run(&options, progress).await.context("benchmark failed")?;
+            print!("{report}");
+        }
+        Bench::Scale { postgres_url, sizes, samples, postgres_only, sqlite_only } => {
+            anyhow::ensure!(sizes.is_sorted() && !sizes.is_empty(), "--sizes: increasing sizes, at least one");
+            let options = scale::ScaleOptions {
+                database_url: postgres_url,
+                sizes,
+                samples: samples.max(1),
+                postgres: !sqlite_only,
+                sqlite: !postgres_only,
+            };
+            println!("carnet-bench scale: {:?} events, {} samples per read", options.sizes, options.samples);
+            let report = scale::run(&options, progress).await.context("benchmark failed")?;
             print!("{report}");
         }
         Bench::Http(args) => {
