@@ -206,12 +206,26 @@ const THEMES: Child<ProjectRow> = Child {
     },
 };
 
+/// The main table's columns the indicators count, as [`Model::main_row`] writes them (it
+/// starts from these): what the project's timeline keeps, computed apart because the
+/// projector compares them after every event.
+fn counted(p: &ProjectRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": p.id,
+        "status": code(&p.status),
+        "phase": p.phase.as_ref().map(code),
+        "support_mode": code(&p.support_mode),
+        "submitted_on": p.submitted_on,
+        "accepted_on": p.accepted_on,
+    })
+}
+
 /// What the indicators count of a project, kept over time (`indicators(asOf)`).
 const TIMELINES: &[Timeline<ProjectRow>] = &[
     Timeline {
         name: "project_timeline",
         columns: &["id", "status", "phase", "support_mode", "submitted_on", "accepted_on"],
-        rows: |p| vec![ProjectModel::main_row(p)],
+        rows: |p| vec![counted(p)],
     },
     Timeline::of_child(&ACADEMIES, "project_academie_timeline"),
 ];
@@ -344,25 +358,24 @@ impl Model for ProjectModel {
     }
 
     fn main_row(p: &ProjectRow) -> serde_json::Value {
-        serde_json::json!({
-            "id": p.id,
+        let mut row = counted(p);
+        let rest = serde_json::json!({
             "reference": p.reference,
             "title": p.title,
             "problem_statement": p.problem_statement,
             "summary": p.summary,
-            "status": code(&p.status),
-            "phase": p.phase.as_ref().map(code),
-            "support_mode": code(&p.support_mode),
             "progress": p.progress,
             "visibility": code(&p.visibility),
-            "submitted_on": p.submitted_on,
-            "accepted_on": p.accepted_on,
             "last_review_on": p.last_review_on,
             "version": p.version,
             "updated_at": sql::timestamp_text(p.updated_at),
             "last_position": p.last_position,
             "search_text": search_text(p),
-        })
+        });
+        if let (Some(row), serde_json::Value::Object(rest)) = (row.as_object_mut(), rest) {
+            row.extend(rest);
+        }
+        row
     }
 }
 

@@ -314,6 +314,21 @@ const ACADEMIES: Child<SessionRow> = Child {
     rows: |s| s.attendance.as_ref().map_or(vec![], |a| values("academie_code", &a.academies)),
 };
 
+/// The main table's columns the indicators count, as [`Model::main_row`] writes them (it
+/// starts from these): what the session's timeline keeps, computed apart because the
+/// projector compares them after every event.
+fn counted(s: &SessionRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": s.id,
+        "format": code(&s.format),
+        "capacity": s.capacity,
+        "held_at": s.held_at.map(sql::timestamp_text),
+        "attendance_count": s.attendance.as_ref().map(|a| a.count),
+        "satisfaction_respondents": s.satisfaction.map(|x| x.respondents),
+        "satisfaction_mean": s.satisfaction.map(|x| x.mean),
+    })
+}
+
 /// What the indicators count of a session, kept over time (`indicators(asOf)`).
 const TIMELINES: &[Timeline<SessionRow>] = &[
     Timeline {
@@ -327,7 +342,7 @@ const TIMELINES: &[Timeline<SessionRow>] = &[
             "satisfaction_respondents",
             "satisfaction_mean",
         ],
-        rows: |s| vec![SessionModel::main_row(s)],
+        rows: |s| vec![counted(s)],
     },
     Timeline::of_child(&REGISTRATIONS, "session_registration_timeline"),
     Timeline::of_child(&PROJECTS, "session_project_timeline"),
@@ -496,11 +511,10 @@ impl Model for SessionModel {
             attendance_organisations: s.attendance.as_ref().map(|a| a.organisations.clone()).unwrap_or_default(),
             follow_up_actions: s.follow_up_actions.clone(),
         };
-        serde_json::json!({
-            "id": s.id,
+        let mut row = counted(s);
+        let rest = serde_json::json!({
             "reference": s.reference,
             "title": s.title,
-            "format": code(&s.format),
             "status": code(&s.status),
             "objective": s.objective,
             "requester_organisation": s.requester_organisation,
@@ -510,13 +524,8 @@ impl Model for SessionModel {
             "ends_at": time(s.ends_at),
             "location": s.location,
             "mode": s.mode.as_ref().map(code),
-            "capacity": s.capacity,
-            "held_at": time(s.held_at),
             "ended_on": s.ended_on,
             "end_reason": s.end_reason,
-            "attendance_count": s.attendance.as_ref().map(|a| a.count),
-            "satisfaction_respondents": s.satisfaction.map(|x| x.respondents),
-            "satisfaction_mean": s.satisfaction.map(|x| x.mean),
             "report": s.report.as_ref().map(|r| &r.text),
             "report_published_on": s.report.as_ref().map(|r| r.published_on),
             "details": details,
@@ -524,7 +533,11 @@ impl Model for SessionModel {
             "updated_at": sql::timestamp_text(s.updated_at),
             "last_position": s.last_position,
             "search_text": search_text(s),
-        })
+        });
+        if let (Some(row), serde_json::Value::Object(rest)) = (row.as_object_mut(), rest) {
+            row.extend(rest);
+        }
+        row
     }
 }
 
