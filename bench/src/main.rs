@@ -108,6 +108,9 @@ enum Bench {
         /// SQLite only.
         #[arg(long)]
         sqlite_only: bool,
+        /// Keep the databases at the end (their URL and path are printed), to study them.
+        #[arg(long)]
+        keep: bool,
     },
     /// The server side of `http`, started by it in a process of its own (not for direct use).
     #[command(hide = true)]
@@ -141,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
             let report = tree::run(&options, progress).await.context("benchmark failed")?;
             print!("{report}");
         }
-        Bench::Scale { postgres_url, sizes, samples, postgres_only, sqlite_only } => {
+        Bench::Scale { postgres_url, sizes, samples, postgres_only, sqlite_only, keep } => {
             anyhow::ensure!(sizes.is_sorted() && !sizes.is_empty(), "--sizes: increasing sizes, at least one");
             let options = scale::ScaleOptions {
                 database_url: postgres_url,
@@ -149,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
                 samples: samples.max(1),
                 postgres: !sqlite_only,
                 sqlite: !postgres_only,
+                keep,
             };
             println!("carnet-bench scale: {:?} events, {} samples per read", options.sizes, options.samples);
             let report = scale::run(&options, progress).await.context("benchmark failed")?;

@@ -55,6 +55,8 @@ pub struct ScaleOptions {
     pub samples: usize,
     pub postgres: bool,
     pub sqlite: bool,
+    /// Leave the databases in place at the end (to look at their plans), and say where.
+    pub keep: bool,
 }
 
 /// What one size gave.
@@ -165,7 +167,11 @@ pub async fn run(options: &ScaleOptions, progress: impl Fn(&str)) -> anyhow::Res
             figures
         }
         .await;
-        db.remove().await?;
+        if options.keep {
+            progress(&format!("PostgreSQL: kept {}", db.url));
+        } else {
+            db.remove().await?;
+        }
         backends.push(("PostgreSQL", result?));
     }
     if options.sqlite {
@@ -177,7 +183,11 @@ pub async fn run(options: &ScaleOptions, progress: impl Fn(&str)) -> anyhow::Res
             grow(&AnyStore::Sqlite(store), options, "SQLite", &progress).await
         }
         .await;
-        dir.remove();
+        if options.keep {
+            progress(&format!("SQLite: kept {}", dir.0.join("scale.db").display()));
+        } else {
+            dir.remove();
+        }
         backends.push(("SQLite", result?));
     }
     Ok(ScaleReport { backends })

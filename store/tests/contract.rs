@@ -879,6 +879,9 @@ async fn acknowledged_appends_are_durable_by_configuration() {
     let store = PgStore::connect(pg.url(), 2).await.unwrap();
     let setting: String = sqlx::query_scalar("show synchronous_commit").fetch_one(store.pool()).await.unwrap();
     assert_eq!(setting, "on");
+    // and compile no statement just in time, whatever the server's default (on in PostgreSQL 15)
+    let jit: String = sqlx::query_scalar("show jit").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(jit, "off");
     let lite = carnet_testkit::sqlite().await;
     let journal: String = sqlx::query_scalar("pragma journal_mode").fetch_one(lite.store.writer()).await.unwrap();
     assert_eq!(journal, "wal");

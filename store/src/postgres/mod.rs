@@ -114,7 +114,8 @@ impl PgStore {
     }
 
     /// Options for Carnet's connections. `synchronous_commit` is forced on for them whatever
-    /// the server's default: an acknowledged append must survive a crash (DESIGN §3).
+    /// the server's default: an acknowledged append must survive a crash (DESIGN §3); JIT
+    /// compilation off (see below).
     /// A malformed URL or a parameter the driver does not know is [`StoreError::InvalidUrl`].
     pub fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
         // first: the driver logs the value of a parameter it does not know (a misspelt password)
@@ -128,9 +129,14 @@ impl PgStore {
         // loads and child tables, the append, the tree, the feeds…): past it the least recently
         // used is closed and the next use parses and plans it again, a round trip and most of a
         // statement's CPU on the server (issue 13's profile of PostgreSQL during mutations)
+        //
+        // No JIT compilation: PostgreSQL compiles a statement whose estimated cost passes
+        // `jit_above_cost` (the indicators over a large read model, a rebuild's batch), which
+        // costs tens of milliseconds per execution for statements that run in a few (issue
+        // 13's profiles: LLVM in the server's CPU during a rebuild and `indicators`).
         Ok(options
             .application_name("carnet")
-            .options([("synchronous_commit", "on")])
+            .options([("synchronous_commit", "on"), ("jit", "off")])
             .statement_cache_capacity(STATEMENT_CACHE))
     }
 
