@@ -405,7 +405,8 @@ impl<M: Model> ModelProjector<M> {
     }
 }
 
-fn json_arg(rows: Vec<serde_json::Value>) -> Arg {
+/// Rows as the JSON array bound for [`crate::sql::Dialect::json_rows`].
+pub(crate) fn json_arg(rows: Vec<serde_json::Value>) -> Arg {
     Arg::Json(serde_json::Value::from(rows).to_string())
 }
 

@@ -30,7 +30,7 @@
 //!   that adds a timeline marks its read model due for a rebuild (`read_model_rebuild_due`), and
 //!   what reads timelines refuses until the rebuild has swapped in ([`rebuild_due`]).
 
-use crate::model::{Binds, Child, Tables};
+use crate::model::{Binds, Child, Tables, json_arg};
 use crate::sql::{self, Arg, Conn};
 use crate::{Db, ProjectionError};
 use carnet_store::RecordedEvent;
@@ -168,7 +168,7 @@ impl<'t, R> Changes<'t, R> {
                     b.json_rows(1, &table, &columns),
                     same.join(" and "),
                 );
-                sql::execute(conn, &update, vec![json_rows(rows)]).await?;
+                sql::execute(conn, &update, vec![json_arg(rows)]).await?;
             }
             if !opened.is_empty() {
                 let rows: Vec<Value> = opened
@@ -190,7 +190,7 @@ impl<'t, R> Changes<'t, R> {
                 let cols = columns.join(", ");
                 let insert =
                     format!("insert into {table} ({cols}) select {cols} from {}", b.json_rows(1, &table, &columns));
-                sql::execute(conn, &insert, vec![json_rows(rows)]).await?;
+                sql::execute(conn, &insert, vec![json_arg(rows)]).await?;
             }
         }
         Ok(())
@@ -205,10 +205,6 @@ fn object(columns: &[&str], entity: Uuid, values: Vec<Value>) -> serde_json::Map
         object.insert((*c).to_owned(), v);
     }
     object
-}
-
-fn json_rows(rows: Vec<Value>) -> Arg {
-    Arg::Json(Value::from(rows).to_string())
 }
 
 /// In place of a followed table, the rows of its timeline valid at the moment bound at `$1`.
