@@ -29,7 +29,10 @@
 //! - **Rebuild.** [`rebuild`] builds every read model afresh from the whole log, in one pass,
 //!   into shadow tables (`project__rebuild`, `session__rebuild`, …) and renames them in within
 //!   one transaction, so readers never see an empty or half-built read model and commands keep
-//!   running meanwhile; [`rebuild_with`] rebuilds one [`ReadModel`] or all.
+//!   running meanwhile; [`rebuild_with`] rebuilds one [`ReadModel`] or all. Its fill is the
+//!   only writer of the shadow tables, so its projectors remember the entities they wrote
+//!   (20 000 at most a read model) and read back only those they have not seen; catch-up reads
+//!   the next batch while it applies one.
 //! - **Queries.** By id and by ids (for loaders: one query for any number of ids) for each read
 //!   model, [`sessions_by_project_ids`] (one statement for any number of projects) and
 //!   [`person_by_identity`]; lists ([`list_projects`], [`list_sessions`] and their `_backward`
@@ -80,9 +83,18 @@ macro_rules! public_projector {
                 Self($crate::model::ModelProjector::new(codec, ""))
             }
 
-            /// The projector of a rebuild's shadow tables.
-            pub(crate) fn with_suffix(codec: std::sync::Arc<carnet_store::Codec>, suffix: &str) -> Self {
-                Self($crate::model::ModelProjector::new(codec, suffix))
+            /// The projector of a rebuild's shadow tables; `remembering`: see
+            /// `model::ModelProjector::remembering`.
+            pub(crate) fn with_suffix(
+                codec: std::sync::Arc<carnet_store::Codec>,
+                suffix: &str,
+                remembering: bool,
+            ) -> Self {
+                Self(if remembering {
+                    $crate::model::ModelProjector::remembering(codec, suffix)
+                } else {
+                    $crate::model::ModelProjector::new(codec, suffix)
+                })
             }
 
             #[doc = concat!("Applies the `", $category, "` events among `events` (others are ignored), in their")]

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::Mutex;
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
@@ -276,15 +276,31 @@ pub(crate) async fn load_with<R>(
 
 /// Applies the events of one read model's category to its tables, inside the caller's
 /// transaction, a batch at a time (see the crate doc).
-pub(crate) struct ModelProjector<M> {
+pub(crate) struct ModelProjector<M: Model> {
     tables: Tables,
     codec: Arc<Codec>,
-    model: PhantomData<fn() -> M>,
+    /// The entities as this projector last wrote them, when it is the only writer of its
+    /// tables (a rebuild filling its shadow tables): a batch then reads from the database only
+    /// the entities it has not seen. Taken out for a batch and put back once the batch is
+    /// written; a batch that fails leaves it empty, so it never holds what a rolled-back
+    /// transaction wrote... as long as the caller gives up with the batch (see [`Self::remembering`]).
+    memory: Option<Mutex<HashMap<Uuid, M::Row>>>,
 }
+
+/// Entities a remembering projector keeps at most (forgetting them all when it has more): the
+/// entities whose commands interleave in the log stay, the memory stays bounded.
+const REMEMBERED: usize = 20_000;
 
 impl<M: Model> ModelProjector<M> {
     pub(crate) fn new(codec: Arc<Codec>, suffix: &str) -> Self {
-        Self { tables: Tables::with_suffix(suffix), codec, model: PhantomData }
+        Self { tables: Tables::with_suffix(suffix), codec, memory: None }
+    }
+
+    /// A projector that remembers the entities it wrote: only for tables nobody else writes,
+    /// and only for a caller that drops it once a batch fails, even after `apply` returned
+    /// (a checkpoint that failed to commit): the batch's rows would be remembered, not written.
+    pub(crate) fn remembering(codec: Arc<Codec>, suffix: &str) -> Self {
+        Self { memory: Some(Mutex::new(HashMap::new())), ..Self::new(codec, suffix) }
     }
 
     /// Applies the events of `M::CATEGORY` among `events` (others are ignored), in their order.
@@ -313,8 +329,16 @@ impl<M: Model> ModelProjector<M> {
             return Ok(0);
         }
         // even an entity created within the batch: the batch may be one applied before
-        let before: HashMap<Uuid, M::Row> =
-            load::<M>(&mut conn, &self.tables, &order).await?.into_iter().map(|r| (r.id(), r)).collect();
+        let mut memory = self.memory.as_ref().map(|m| std::mem::take(&mut *m.lock().expect("not poisoned")));
+        let mut before: HashMap<Uuid, M::Row> = HashMap::with_capacity(order.len());
+        let mut unseen = vec![];
+        for id in &order {
+            match memory.as_mut().and_then(|m| m.remove(id)) {
+                Some(row) => drop(before.insert(*id, row)),
+                None => unseen.push(*id),
+            }
+        }
+        before.extend(load::<M>(&mut conn, &self.tables, &unseen).await?.into_iter().map(|r| (r.id(), r)));
 
         let mut applied = 0;
         let mut after: Vec<M::Row> = Vec::with_capacity(order.len());
@@ -347,6 +371,15 @@ impl<M: Model> ModelProjector<M> {
         }
         self.write(&mut conn, &before, &after).await?;
         timelines.write(&mut conn, &self.tables).await?;
+        if let (Some(kept), Some(mut memory)) = (&self.memory, memory) {
+            if memory.len() + order.len() > REMEMBERED {
+                memory.clear();
+            }
+            let mut after: HashMap<Uuid, M::Row> = after.into_iter().map(|r| (r.id(), r)).collect();
+            memory
+                .extend(order.iter().filter_map(|id| after.remove(id).or_else(|| before.remove(id)).map(|r| (*id, r))));
+            *kept.lock().expect("not poisoned") = memory;
+        }
         Ok(applied)
     }
 

@@ -51,12 +51,13 @@ impl ReadModel {
         }
     }
 
-    /// Its projector, writing to the tables named with `suffix`.
-    pub(crate) fn projector(self, codec: Arc<Codec>, suffix: &str) -> Box<dyn Projector> {
+    /// Its projector, writing to the tables named with `suffix`, remembering the entities it
+    /// wrote or not (`model::ModelProjector::remembering`).
+    pub(crate) fn projector(self, codec: Arc<Codec>, suffix: &str, remembering: bool) -> Box<dyn Projector> {
         match self {
-            Self::Projects => Box::new(ProjectProjector::with_suffix(codec, suffix)),
-            Self::Sessions => Box::new(SessionProjector::with_suffix(codec, suffix)),
-            Self::People => Box::new(PersonProjector::with_suffix(codec, suffix)),
+            Self::Projects => Box::new(ProjectProjector::with_suffix(codec, suffix, remembering)),
+            Self::Sessions => Box::new(SessionProjector::with_suffix(codec, suffix, remembering)),
+            Self::People => Box::new(PersonProjector::with_suffix(codec, suffix, remembering)),
         }
     }
 
@@ -166,7 +167,9 @@ async fn delete_checkpoint(conn: &mut Conn<'_>, name: &str) -> Result<(), sqlx::
 /// never applies an event twice. Events are read before the transaction starts (on PostgreSQL
 /// the store withholds events of transactions younger than the oldest running one, which would
 /// otherwise include this one); the checkpoint is then locked and, if another runner moved it
-/// meanwhile, the batch is read again from there.
+/// meanwhile, the batch is read again from there. While a full batch is applied, the next one is
+/// read on another connection (a rebuild's Rust and database work overlap); it is used only if
+/// it is not empty, and only from the checkpoint it was read after.
 pub async fn catch_up<S: ProjectionStore>(
     store: &S,
     name: &str,
@@ -176,8 +179,14 @@ pub async fn catch_up<S: ProjectionStore>(
 ) -> Result<CatchUpProgress, ProjectionError> {
     let batch_size = batch_size.max(1);
     let mut progress = CatchUpProgress { checkpoint: checkpoint(store, name).await?, ..Default::default() };
+    // the batch after this one, read while this one is applied (a full batch says more may
+    // follow); empty, it proves nothing — the log is read again once the batch is committed
+    let mut ahead: Vec<RecordedEvent> = vec![];
     loop {
-        let events = store.read_all(progress.checkpoint, batch_size).await?;
+        let events = match std::mem::take(&mut ahead) {
+            read if !read.is_empty() => read,
+            _ => store.read_all(progress.checkpoint, batch_size).await?,
+        };
         let Some(last) = events.last().map(RecordedEvent::checkpoint) else {
             return Ok(progress);
         };
@@ -188,9 +197,15 @@ pub async fn catch_up<S: ProjectionStore>(
             progress.checkpoint = current;
             continue; // dropping the transaction rolls it back
         }
-        let applied = projector.apply(tx.tx_conn(), &events).await?;
+        // on another connection: on PostgreSQL it sees only transactions older than this one's
+        // (see above), so it may come back short or empty, never wrong
+        let read_ahead =
+            async { if events.len() == batch_size { store.read_all(last, batch_size).await } else { Ok(vec![]) } };
+        let (applied, read) = tokio::join!(projector.apply(tx.tx_conn(), &events), read_ahead);
+        let applied = applied?;
         save_checkpoint(&mut tx.conn(), name, last).await?;
         tx.commit().await?;
+        ahead = read?;
         progress.events_read += events.len() as u64;
         progress.events_applied += applied as u64;
         progress.checkpoint = last;
@@ -255,14 +270,21 @@ async fn rebuild_tables<S: ProjectionStore>(
     let tables: Vec<&str> = models.iter().flat_map(|m| m.tables()).collect();
     let mains: Vec<&str> = models.iter().map(|m| m.tables()[0]).collect();
     let checkpoint_name = format!("{}{SHADOW}", mains.join("+"));
-    let shadow = Several(models.iter().map(|m| m.projector(codec.clone(), SHADOW)).collect());
+    // the fill, the only writer of the shadow tables, remembers the entities it wrote (a batch
+    // that fails ends the rebuild, and the projector with it); the swap, which may be tried
+    // again after a rollback, reads them back
+    let projectors =
+        |remembering| Several(models.iter().map(|m| m.projector(codec.clone(), SHADOW, remembering)).collect());
+    let fill = projectors(true);
 
     let mut tx = Tx::begin(store.db()).await?;
     schema::create(&mut tx.conn(), &tables, SHADOW).await?;
     delete_checkpoint(&mut tx.conn(), &checkpoint_name).await?;
     tx.commit().await?;
 
-    let mut progress = catch_up(store, &checkpoint_name, &shadow, batch_size, on_batch).await?;
+    let mut progress = catch_up(store, &checkpoint_name, &fill, batch_size, on_batch).await?;
+    drop(fill);
+    let shadow = projectors(false);
 
     let mut tx = Tx::begin(store.db()).await?;
     schema::index_shadow(&mut tx.conn(), &tables).await?;
