@@ -282,8 +282,8 @@ pub(crate) struct ModelProjector<M: Model> {
     /// The entities as this projector last wrote them, when it is the only writer of its
     /// tables (a rebuild filling its shadow tables): a batch then reads from the database only
     /// the entities it has not seen. Taken out for a batch and put back once the batch is
-    /// written; a batch that fails leaves it empty, so it never holds what a rolled-back
-    /// transaction wrote... as long as the caller gives up with the batch (see [`Self::remembering`]).
+    /// written, so a batch that fails leaves it empty; a batch whose transaction fails after
+    /// `apply` returned is the caller's to handle (see [`Self::remembering`]).
     memory: Option<Mutex<HashMap<Uuid, M::Row>>>,
 }
 
