@@ -375,9 +375,9 @@ impl<M: Model> ModelProjector<M> {
             if memory.len() + order.len() > REMEMBERED {
                 memory.clear();
             }
-            let mut after: HashMap<Uuid, M::Row> = after.into_iter().map(|r| (r.id(), r)).collect();
-            memory
-                .extend(order.iter().filter_map(|id| after.remove(id).or_else(|| before.remove(id)).map(|r| (*id, r))));
+            // the batch's entities as written: the changed ones replace their earlier state
+            memory.extend(before);
+            memory.extend(after.into_iter().map(|r| (r.id(), r)));
             *kept.lock().expect("not poisoned") = memory;
         }
         Ok(applied)
