@@ -788,6 +788,66 @@ async fn postgres_events_from_before_the_chains_are_hashed_by_the_migration() {
     assert_eq!((summary.events, summary.streams, summary.unsealed_events), (8, 1, 0));
 }
 
+/// PostgreSQL: events chained by 0005's `carnet_append` (one row back per event), then the
+/// database upgraded to 0017's (one row back per append): the new function chains on the old
+/// heads, single and batched appends and a replayed command answer as before, and a third party
+/// recomputes every hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_appends_chain_on_across_the_lean_append_migration() {
+    let db = carnet_testkit::FreshDatabase::create().await;
+    let store = PgStore::connect(&db.url, 4).await.unwrap();
+    migrations_before(&sqlx::migrate!("../migrations/postgres"), 17).run(store.pool()).await.unwrap();
+    let s = StreamId::new("old", Uuid::now_v7());
+    let first = Metadata { command_id: Uuid::now_v7(), ..meta() };
+    for v in 0..2i64 {
+        let metadata = if v == 0 { first.clone() } else { meta() };
+        let answered: Vec<(i64, i64, i64, Uuid, DateTime<Utc>, bool)> = sqlx::query_as(
+            "select global_position, transaction_id, stream_version, event_id, recorded_at, replayed \
+             from carnet_append($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(s.as_str())
+        .bind(v * 2)
+        .bind(metadata.command_id)
+        .bind(vec![Uuid::now_v7(), Uuid::now_v7()])
+        .bind(vec!["Happened", "Happened"])
+        .bind(vec![1i32, 1])
+        .bind(vec![json!({ "n": v }), json!({ "n": v, "second": true })])
+        .bind(serde_json::to_value(&metadata).unwrap())
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(answered.len(), 2, "0005's function answers a row per event");
+    }
+    store.migrate().await.unwrap();
+    let any = AnyStore::Postgres(store.clone());
+    assert_eq!(intact(&any).await.events, 4);
+
+    let one = store.append(&s, ExpectedVersion::Exact(4), &events(5, 1), &meta()).await.unwrap();
+    let batch = store.append(&s, ExpectedVersion::Exact(5), &events(6, 100), &meta()).await.unwrap();
+    assert_eq!((one.stream_version, batch.stream_version, batch.events.len()), (5, 105, 100));
+    // what the append answered is what was stored, event by event
+    let stored = store.read_stream(&s, 5, None).await.unwrap();
+    let answered: Vec<RecordedEvent> = one.events.into_iter().chain(batch.events).collect();
+    assert_eq!(stored, answered);
+    let positions: Vec<i64> = stored.iter().map(|e| e.global_position).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "positions follow the versions: {positions:?}");
+    assert!(
+        stored[1..]
+            .iter()
+            .all(|e| e.transaction_id == stored[1].transaction_id && e.recorded_at == stored[1].recorded_at),
+        "one append, one transaction, one recorded_at"
+    );
+
+    // a command written by the old function replays through the new one: the first result
+    let replay = store.append(&s, ExpectedVersion::Exact(0), &events(1, 2), &first).await.unwrap();
+    assert!(replay.replayed);
+    assert_eq!(replay.events.iter().map(|e| e.stream_version).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(replay.events[0].payload, json!({ "n": 0 }));
+    seal_everything(&any).await;
+    let summary = intact(&any).await;
+    assert_eq!((summary.events, summary.streams, summary.unsealed_events), (105, 1, 0));
+}
+
 /// SQLite: events written before migration 0004, hashed by the store right after it, once: a
 /// hash nulled later is reported, not recomputed by the next start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -196,6 +196,14 @@ impl PgStore {
         &self.pool
     }
 
+    /// The result of an append that wrote `events`, once committed: wakes the subscribers.
+    fn written(&self, stream: &StreamId, events: Vec<RecordedEvent>) -> AppendResult {
+        self.wake.send_replace(());
+        self.local.send_replace(());
+        let stream_version = events.last().map(|e| e.stream_version).unwrap_or_default();
+        AppendResult { stream_id: stream.clone(), events, stream_version, replayed: false }
+    }
+
     async fn events_at_positions(&self, positions: &[i64]) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("select {EVENT_COLUMNS} from events where global_position = any($1) order by stream_version");
         let rows = sqlx::query(&sql).bind(positions).fetch_all(&self.pool).await?;
@@ -237,7 +245,33 @@ impl PgStore {
     }
 }
 
-type AppendRow = (i64, i64, i64, Uuid, DateTime<Utc>, bool);
+/// What `carnet_append` answers (migration 0017): one row per append.
+#[derive(sqlx::FromRow)]
+struct Appended {
+    /// The events' positions in version order: those it wrote, or, replayed, those the command
+    /// wrote the first time. Null for an append of no event.
+    positions: Option<Vec<i64>>,
+    /// The version of the first event written (written only).
+    first_version: Option<i64>,
+    transaction_id: Option<i64>,
+    recorded_at: Option<DateTime<Utc>>,
+    replayed: Option<bool>,
+}
+
+impl Appended {
+    fn replayed(&self) -> bool {
+        self.replayed == Some(true)
+    }
+
+    /// Whether it wrote events (not replayed, not empty).
+    fn wrote(&self) -> bool {
+        !self.replayed() && self.positions.as_ref().is_some_and(|p| !p.is_empty())
+    }
+
+    fn positions(&self) -> &[i64] {
+        self.positions.as_deref().unwrap_or_default()
+    }
+}
 
 /// The one call of `carnet_append`, for a single append and for each stream of a joint one.
 fn carnet_append<'q>(
@@ -246,9 +280,9 @@ fn carnet_append<'q>(
     events: &'q [NewEvent],
     metadata: &Metadata,
     meta_json: &'q serde_json::Value,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, AppendRow, sqlx::postgres::PgArguments> {
-    sqlx::query_as::<_, AppendRow>(
-        "select global_position, transaction_id, stream_version, event_id, recorded_at, replayed \
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, Appended, sqlx::postgres::PgArguments> {
+    sqlx::query_as::<_, Appended>(
+        "select positions, first_version, transaction_id, recorded_at, replayed \
          from carnet_append($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(stream.as_str())
@@ -286,23 +320,22 @@ impl EventStore for PgStore {
         let query = carnet_append(stream, expected, events, metadata, &meta_json);
 
         let outcome = match hook {
-            None => query.fetch_all(&self.pool).await,
+            None => query.fetch_one(&self.pool).await,
             Some(hook) => {
                 let mut tx = self.pool.begin().await?;
-                match query.fetch_all(&mut *tx).await {
-                    Ok(mut rows) if rows.first().is_some_and(|r| !r.5) => {
-                        rows.sort_by_key(|r| r.2);
-                        let recorded = recorded(stream, events, metadata, &rows);
+                match query.fetch_one(&mut *tx).await {
+                    Ok(appended) if appended.wrote() => {
+                        let recorded = recorded(stream, events, metadata, &appended)?;
                         hook.run(TxConn::Postgres(&mut tx), &recorded).await?;
                         tx.commit().await?;
-                        Ok(rows)
+                        return Ok(self.written(stream, recorded));
                     }
                     other => other,
                 }
             }
         };
-        let mut rows = match outcome {
-            Ok(rows) => rows,
+        let appended = match outcome {
+            Ok(appended) => appended,
             Err(e) if unique_violation(&e) == Some(Unique::CommandId) => {
                 // the same command id committed concurrently on another stream: its result
                 let first = self.find_command(metadata.command_id).await?.ok_or(StoreError::Unavailable(e))?;
@@ -310,21 +343,15 @@ impl EventStore for PgStore {
             }
             Err(e) => return Err(self.append_error(e, stream, expected, events).await),
         };
-        // RETURNING promises no order: put rows in version order, the order of `events`
-        rows.sort_by_key(|r| r.2);
-        let replayed = rows.first().is_some_and(|r| r.5);
-        let events = if replayed {
-            let positions: Vec<i64> = rows.iter().map(|r| r.0).collect();
-            self.events_at_positions(&positions).await?
-        } else {
-            self.wake.send_replace(());
-            self.local.send_replace(());
-            recorded(stream, events, metadata, &rows)
-        };
+        if !appended.replayed() {
+            let recorded = recorded(stream, events, metadata, &appended)?;
+            return Ok(self.written(stream, recorded));
+        }
+        let events = self.events_at_positions(appended.positions()).await?;
         let stream_version = events.last().map(|e| e.stream_version).unwrap_or_default();
         let stream_id = events.first().map(|e| e.stream_id.clone()).unwrap_or_else(|| stream.clone());
-        let result = AppendResult { stream_id, events, stream_version, replayed };
-        if replayed { contract::same_request(result, stream, metadata) } else { Ok(result) }
+        let result = AppendResult { stream_id, events, stream_version, replayed: true };
+        contract::same_request(result, stream, metadata)
     }
 
     async fn append_all(
@@ -343,7 +370,7 @@ impl EventStore for PgStore {
         for stream in streams {
             sqlx::query("select pg_advisory_xact_lock(1, hashtext($1))").bind(stream).execute(&mut *tx).await?;
         }
-        let mut outcomes: Vec<Vec<AppendRow>> = Vec::with_capacity(parts.len());
+        let mut outcomes: Vec<Option<Appended>> = Vec::with_capacity(parts.len());
         for part in parts {
             let StreamAppend { stream, expected, events, metadata } = *part;
             if events.is_empty() {
@@ -359,16 +386,12 @@ impl EventStore for PgStore {
                         current_version: current as u64,
                     });
                 }
-                outcomes.push(vec![]);
+                outcomes.push(None);
                 continue;
             }
             let meta_json = serde_json::to_value(metadata).map_err(StoreError::unexpected)?;
-            let rows = carnet_append(stream, expected, events, metadata, &meta_json).fetch_all(&mut *tx).await;
-            match rows {
-                Ok(mut rows) => {
-                    rows.sort_by_key(|r| r.2);
-                    outcomes.push(rows);
-                }
+            match carnet_append(stream, expected, events, metadata, &meta_json).fetch_one(&mut *tx).await {
+                Ok(appended) => outcomes.push(Some(appended)),
                 // the same command id on another stream, committed meanwhile: another request
                 Err(e) if unique_violation(&e) == Some(Unique::CommandId) => {
                     return Err(StoreError::CommandReused { command_id: metadata.command_id });
@@ -376,13 +399,17 @@ impl EventStore for PgStore {
                 Err(e) => return Err(self.append_error(e, stream, expected, events).await),
             }
         }
-        let is_written = |rows: &[AppendRow]| rows.first().is_some_and(|r| !r.5);
-        let written: Vec<RecordedEvent> = parts
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, rows)| is_written(rows))
-            .flat_map(|(p, rows)| recorded(p.stream, p.events, p.metadata, rows))
-            .collect();
+        // the events written, every part's in order, and how many each part wrote
+        let mut written: Vec<RecordedEvent> = vec![];
+        let mut counts = Vec::with_capacity(parts.len());
+        for (part, appended) in parts.iter().zip(&outcomes) {
+            let recorded = match appended {
+                Some(appended) if appended.wrote() => recorded(part.stream, part.events, part.metadata, appended)?,
+                _ => vec![],
+            };
+            counts.push(recorded.len());
+            written.extend(recorded);
+        }
         if written.is_empty() {
             drop(tx);
         } else {
@@ -393,25 +420,30 @@ impl EventStore for PgStore {
             self.wake.send_replace(());
             self.local.send_replace(());
         }
+        let mut written = written.into_iter();
         let mut results = Vec::with_capacity(parts.len());
-        for (part, rows) in parts.iter().zip(outcomes) {
-            let result = if rows.is_empty() {
-                let stream_version = self.stream_version(part.stream).await?;
-                AppendResult { stream_id: part.stream.clone(), events: vec![], stream_version, replayed: false }
-            } else if is_written(&rows) {
-                let events = recorded(part.stream, part.events, part.metadata, &rows);
-                let stream_version = events.last().map(|e| e.stream_version).unwrap_or_default();
-                AppendResult { stream_id: part.stream.clone(), events, stream_version, replayed: false }
-            } else {
-                let positions: Vec<i64> = rows.iter().map(|r| r.0).collect();
-                let events = self.events_at_positions(&positions).await?;
-                let last = events.last().ok_or_else(|| StoreError::unexpected("a replayed append has no events"))?;
-                let (stream_id, stream_version) = (last.stream_id.clone(), last.stream_version);
-                contract::same_request(
-                    AppendResult { stream_id, events, stream_version, replayed: true },
-                    part.stream,
-                    part.metadata,
-                )?
+        for ((part, appended), count) in parts.iter().zip(outcomes).zip(counts) {
+            let result = match appended {
+                None => {
+                    let stream_version = self.stream_version(part.stream).await?;
+                    AppendResult { stream_id: part.stream.clone(), events: vec![], stream_version, replayed: false }
+                }
+                Some(appended) if appended.replayed() => {
+                    let events = self.events_at_positions(appended.positions()).await?;
+                    let last =
+                        events.last().ok_or_else(|| StoreError::unexpected("a replayed append has no events"))?;
+                    let (stream_id, stream_version) = (last.stream_id.clone(), last.stream_version);
+                    contract::same_request(
+                        AppendResult { stream_id, events, stream_version, replayed: true },
+                        part.stream,
+                        part.metadata,
+                    )?
+                }
+                Some(_) => {
+                    let events: Vec<RecordedEvent> = written.by_ref().take(count).collect();
+                    let stream_version = events.last().map(|e| e.stream_version).unwrap_or_default();
+                    AppendResult { stream_id: part.stream.clone(), events, stream_version, replayed: false }
+                }
             };
             results.push(result);
         }
@@ -469,23 +501,43 @@ impl EventStore for PgStore {
     }
 }
 
-fn recorded(stream: &StreamId, events: &[NewEvent], metadata: &Metadata, rows: &[AppendRow]) -> Vec<RecordedEvent> {
-    events
+/// The events an append wrote, from what the caller sent and what `carnet_append` answered.
+fn recorded(
+    stream: &StreamId,
+    events: &[NewEvent],
+    metadata: &Metadata,
+    appended: &Appended,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let (Some(first_version), Some(transaction_id), Some(recorded_at)) =
+        (appended.first_version, appended.transaction_id, appended.recorded_at)
+    else {
+        return Err(StoreError::unexpected("carnet_append wrote events but did not say where"));
+    };
+    let positions = appended.positions();
+    if positions.len() != events.len() {
+        return Err(StoreError::unexpected(format!(
+            "carnet_append wrote {} events of {}",
+            positions.len(),
+            events.len()
+        )));
+    }
+    Ok(events
         .iter()
-        .zip(rows)
-        .map(|(e, r)| RecordedEvent {
-            global_position: r.0,
-            transaction_id: r.1,
+        .zip(positions)
+        .zip(first_version..)
+        .map(|((e, &global_position), stream_version)| RecordedEvent {
+            global_position,
+            transaction_id,
             stream_id: stream.clone(),
-            stream_version: r.2 as u64,
+            stream_version: stream_version as u64,
             event_id: e.event_id,
             event_type: e.event_type.clone(),
             schema_version: e.schema_version,
             payload: e.payload.clone(),
             metadata: metadata.clone(),
-            recorded_at: r.4,
+            recorded_at,
         })
-        .collect()
+        .collect())
 }
 
 pub(crate) fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
