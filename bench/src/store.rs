@@ -2,8 +2,10 @@
 //! one run on one PostgreSQL server, reported as ratios (DESIGN §9).
 //!
 //! A fresh database is created and dropped ([`ScratchPostgres`]). The baseline table `bench_raw` is created
-//! `like events including all`: same columns, defaults, constraints and indexes, so the raw
-//! side writes exactly the rows the store writes, without the store's checks. Raw and store
+//! `like events including all`: same columns, defaults, constraints and indexes, and the raw
+//! side writes the rows the store writes — the command id on an append's first event (an entry
+//! in its unique index), a 32-byte `hash` and `prev_hash` — without the store's checks, lock,
+//! head read or hashing. Raw and store
 //! phases alternate for several rounds so that drift of the machine affects both alike.
 
 use crate::scratch::ScratchPostgres;
@@ -161,7 +163,9 @@ async fn phase(store: &PgStore, options: &BenchOptions, per_tx: usize, side: Sid
     Ok(Throughput { events, elapsed: start.elapsed() })
 }
 
-/// The baseline: the same rows, inserted with one plain statement, autocommit.
+/// The baseline: the same rows, inserted with one plain statement, autocommit. The hashes are
+/// 32 bytes taken from ids (the store's are SHA-256 computed under its lock: that work is what
+/// the ratio measures).
 async fn raw_insert(
     store: &PgStore,
     stream: &StreamId,
@@ -171,9 +175,12 @@ async fn raw_insert(
 ) -> anyhow::Result<()> {
     let meta = serde_json::to_value(metadata)?;
     sqlx::query(
-        "insert into bench_raw (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata) \
-         select $1, $2 + t.n, t.event_id, t.event_type, t.schema_version, t.payload, $7 \
-         from unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[]) with ordinality as t(event_id, event_type, schema_version, payload, n)",
+        "insert into bench_raw (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, \
+                                command_id, hash, prev_hash) \
+         select $1, $2 + t.n, t.event_id, t.event_type, t.schema_version, t.payload, $7, \
+                case when t.n = 1 then $8 end, t.hash, t.prev_hash \
+         from unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[], $9::bytea[], $10::bytea[]) \
+             with ordinality as t(event_id, event_type, schema_version, payload, hash, prev_hash, n)",
     )
     .bind(stream.as_str())
     .bind(after as i64)
@@ -182,9 +189,17 @@ async fn raw_insert(
     .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
     .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
     .bind(&meta)
+    .bind(metadata.command_id)
+    .bind(events.iter().map(|e| bytes32(e.event_id, metadata.command_id)).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| bytes32(metadata.command_id, e.event_id)).collect::<Vec<_>>())
     .execute(store.pool())
     .await?;
     Ok(())
+}
+
+/// 32 bytes, as a hash is: two ids side by side.
+fn bytes32(a: Uuid, b: Uuid) -> Vec<u8> {
+    [a.as_bytes().as_slice(), b.as_bytes().as_slice()].concat()
 }
 
 async fn catch_up(store: &PgStore) -> anyhow::Result<Throughput> {
