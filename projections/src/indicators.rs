@@ -246,7 +246,7 @@ pub async fn indicators_as_of(
             ),
         });
     }
-    indicators_over(db, &Tables::as_of(at), period, academies).await
+    indicators_over(db, &Tables::as_of(db.backend(), at), period, academies).await
 }
 
 async fn indicators_over(
@@ -272,7 +272,10 @@ async fn indicators_over(
 // ---------------------------------------------------------------------------------------------
 // Projects
 
-/// One JSON row per figure or breakdown entry: `{dim, key, n}`.
+/// Two kinds of JSON rows: one `{dim: "counts", "<figure>": n, "<breakdown>.<key>": n…}` — every
+/// figure and breakdown entry counted in one pass over the territory's projects, a filtered
+/// count each (breakdown keys are the domain's codes, so every entry is there, zeros included)
+/// — and one `{dim: "academie", key, n}` per académie.
 fn project_statement(b: Backend, t: &Tables, period: &Period, academies: &[AcademieCode]) -> (String, Vec<Arg>) {
     let mut binds = t.binds();
     let territory = project::academie_condition(b, t, academies, &mut binds);
@@ -281,85 +284,106 @@ fn project_statement(b: Backend, t: &Tables, period: &Period, academies: &[Acade
         t.of("project"),
         where_(territory.into_iter().collect())
     );
-    let row = |dim: &str, key: &str| {
-        b.json_text(b.json_object(&[("dim", format!("'{dim}'")), ("key", key.to_owned()), ("n", "count(*)".into())]))
+    let count = |conditions: Vec<String>| match conditions.is_empty() {
+        true => "count(*)".to_owned(),
+        false => format!("count(*) filter (where {})", conditions.join(" and ")),
     };
-    let mut parts = vec![
-        format!("select {} from scoped group by status", row("status", "status")),
-        format!("select {} from scoped where phase is not null group by phase", row("phase", "phase")),
-        format!("select {} from scoped group by support_mode", row("mode", "support_mode")),
-    ];
+    let mut counts: Vec<(String, String)> = vec![("dim".into(), "'counts'".into())];
+    let mut breakdown = |binds: &mut Binds, dim: &str, column: &str, codes: Vec<String>| {
+        for key in codes {
+            let condition = format!("{column} = ${}", binds.push(Arg::Text(key.clone())));
+            counts.push((format!("{dim}.{key}"), count(vec![condition])));
+        }
+    };
+    breakdown(&mut binds, "status", "status", ProjectStatus::ALL.iter().map(code).collect());
+    breakdown(&mut binds, "phase", "phase", Phase::ALL.iter().map(code).collect());
+    breakdown(&mut binds, "mode", "support_mode", SupportMode::ALL.iter().map(code).collect());
+    counts.push(("total".into(), count(vec![])));
+    let submitted = period.on_days("submitted_on", &mut binds);
+    counts.push(("new".into(), count(submitted.clone())));
+    let mut accepted = vec!["accepted_on is not null".to_owned()];
+    accepted.extend(period.on_days("accepted_on", &mut binds));
+    counts.push(("accepted".into(), count(accepted)));
+    // the cohort of the acceptance rate: submitted within the period, then decided
+    let mut cohort_accepted = vec!["accepted_on is not null".to_owned()];
+    cohort_accepted.extend(submitted.iter().cloned());
+    counts.push(("cohort_accepted".into(), count(cohort_accepted)));
+    let declined = binds.push(Arg::Text(code(&ProjectStatus::Declined)));
+    let mut cohort_declined = vec![format!("status = ${declined}"), "accepted_on is null".to_owned()];
+    cohort_declined.extend(submitted);
+    counts.push(("cohort_declined".into(), count(cohort_declined)));
+    let pairs: Vec<(&str, String)> = counts.iter().map(|(k, e)| (k.as_str(), e.clone())).collect();
+
     // by académie: within the territory's académies only, when it has some
     let mut on_academie = vec![];
     if !academies.is_empty() {
         let n = binds.push(Arg::Texts(academies.iter().map(|c| c.as_str().to_owned()).collect()));
         on_academie.push(b.in_list("pa.academie_code", n));
     }
-    parts.push(format!(
-        "select {} from {} pa join scoped on scoped.id = pa.project_id{} group by pa.academie_code",
-        row("academie", "pa.academie_code"),
+    let by_academie =
+        b.json_object(&[("dim", "'academie'".into()), ("key", "pa.academie_code".into()), ("n", "count(*)".into())]);
+    let sql = format!(
+        "with scoped as ({scoped}) select {} from scoped union all \
+         select {} from {} pa join scoped on scoped.id = pa.project_id{} group by pa.academie_code",
+        b.json_text(b.json_object(&pairs)),
+        b.json_text(by_academie),
         t.of("project_academie"),
         where_(on_academie),
-    ));
-    parts.push(format!("select {} from scoped", row("total", "null")));
-    let submitted = period.on_days("submitted_on", &mut binds);
-    parts.push(format!("select {} from scoped{}", row("new", "null"), where_(submitted.clone())));
-    let mut accepted = vec!["accepted_on is not null".to_owned()];
-    accepted.extend(period.on_days("accepted_on", &mut binds));
-    parts.push(format!("select {} from scoped{}", row("accepted", "null"), where_(accepted)));
-    // the cohort of the acceptance rate: submitted within the period, then decided
-    let mut cohort_accepted = vec!["accepted_on is not null".to_owned()];
-    cohort_accepted.extend(submitted.iter().cloned());
-    parts.push(format!("select {} from scoped{}", row("cohort_accepted", "null"), where_(cohort_accepted)));
-    let declined = binds.push(Arg::Text(code(&ProjectStatus::Declined)));
-    let mut cohort_declined = vec![format!("status = ${declined}"), "accepted_on is null".to_owned()];
-    cohort_declined.extend(submitted);
-    parts.push(format!("select {} from scoped{}", row("cohort_declined", "null"), where_(cohort_declined)));
-
-    let sql = format!("with scoped as ({scoped}) {}", parts.join(" union all "));
+    );
     (sql, binds.0)
 }
 
 #[derive(Deserialize)]
-struct ProjectFigure {
-    dim: String,
-    key: Option<String>,
+struct AcademieFigure {
+    key: String,
     n: i64,
 }
 
 fn project_figures(rows: &[String]) -> Result<ProjectIndicators, ProjectionError> {
-    let mut by: HashMap<(String, Option<String>), u64> = HashMap::new();
+    let mut counts: HashMap<String, serde_json::Value> = HashMap::new();
     let mut by_academie = vec![];
     for text in rows {
-        let f: ProjectFigure = decode_json(text, "a project indicator")?;
-        let n = u64::try_from(f.n).unwrap_or(0);
-        if f.dim == "academie" {
-            let raw = f.key.unwrap_or_default();
-            let key = AcademieCode::from_stored(&raw)
-                .map_err(|e| ProjectionError::Corrupt(format!("académie « {raw} » : {}", e.message)))?;
-            by_academie.push(Count { key, count: n });
-        } else {
-            by.insert((f.dim, f.key), n);
+        let mut row: HashMap<String, serde_json::Value> = decode_json(text, "a project indicator")?;
+        match row.remove("dim").as_ref().and_then(|d| d.as_str()) {
+            Some("academie") => {
+                let f: AcademieFigure = decode_json(text, "a project indicator")?;
+                let key = AcademieCode::from_stored(&f.key)
+                    .map_err(|e| ProjectionError::Corrupt(format!("académie « {} » : {}", f.key, e.message)))?;
+                by_academie.push(Count { key, count: u64::try_from(f.n).unwrap_or(0) });
+            }
+            Some("counts") => counts = row,
+            other => return Err(ProjectionError::Corrupt(format!("project indicator row of kind {other:?}"))),
         }
     }
     by_academie.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
-    let figure = |dim: &str| by.get(&(dim.to_owned(), None)).copied().unwrap_or(0);
-    let breakdown = |dim: &str, key: String| by.get(&(dim.to_owned(), Some(key))).copied().unwrap_or(0);
-    let by_status: Vec<Count<ProjectStatus>> =
-        ProjectStatus::ALL.iter().map(|&s| Count { key: s, count: breakdown("status", code(&s)) }).collect();
+    // every count is in the one row the statement gives (a missing one would be a bug, not a zero)
+    let figure = |name: &str| -> Result<u64, ProjectionError> {
+        counts
+            .get(name)
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| ProjectionError::Corrupt(format!("project indicator « {name} » missing")))
+    };
+    let breakdown = |dim: &str, key: String| figure(&format!("{dim}.{key}"));
+    let by_status = ProjectStatus::ALL
+        .iter()
+        .map(|&s| Ok(Count { key: s, count: breakdown("status", code(&s))? }))
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
     let status = |s: ProjectStatus| by_status.iter().find(|c| c.key == s).map_or(0, |c| c.count);
-    let (cohort_accepted, cohort_declined) = (figure("cohort_accepted"), figure("cohort_declined"));
+    let (cohort_accepted, cohort_declined) = (figure("cohort_accepted")?, figure("cohort_declined")?);
     let decided = cohort_accepted + cohort_declined;
     Ok(ProjectIndicators {
-        total: figure("total"),
-        new_requests: figure("new"),
-        by_phase: Phase::ALL.iter().map(|&p| Count { key: p, count: breakdown("phase", code(&p)) }).collect(),
+        total: figure("total")?,
+        new_requests: figure("new")?,
+        by_phase: Phase::ALL
+            .iter()
+            .map(|&p| Ok(Count { key: p, count: breakdown("phase", code(&p))? }))
+            .collect::<Result<_, ProjectionError>>()?,
         by_support_mode: SupportMode::ALL
             .iter()
-            .map(|&m| Count { key: m, count: breakdown("mode", code(&m)) })
-            .collect(),
+            .map(|&m| Ok(Count { key: m, count: breakdown("mode", code(&m))? }))
+            .collect::<Result<_, ProjectionError>>()?,
         by_academie,
-        accepted: figure("accepted"),
+        accepted: figure("accepted")?,
         transferred: status(ProjectStatus::Transferred),
         abandoned: status(ProjectStatus::Abandoned),
         acceptance_rate: (decided > 0).then(|| cohort_accepted as f64 / decided as f64),

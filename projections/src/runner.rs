@@ -226,7 +226,7 @@ pub async fn catch_up<S: ProjectionStore>(
 ///    projects alone), calling `on_batch` after each batch (for a progress bar), while
 ///    commands keep landing in the live tables;
 /// 3. gives them the live tables' secondary indexes (PostgreSQL; SQLite, which cannot rename an
-///    index, gets them at the swap);
+///    index, gets them at the swap) and, on PostgreSQL, their planner statistics;
 /// 4. in one transaction: locks the live tables (PostgreSQL; on SQLite the transaction holds
 ///    the only writer), applies the events committed since step 2 — read directly on that
 ///    transaction, so none can be missing — renames the shadow tables in, drops the old ones;

@@ -53,11 +53,16 @@ pub(crate) async fn drop(conn: &mut Conn<'_>, tables: &[&str], suffix: &str) -> 
 
 /// Gives the filled shadow tables the secondary indexes of the live ones where the backend can
 /// rename them at the swap, so that the swap itself builds nothing (elsewhere [`swap_in`]
-/// builds them).
+/// builds them), and gathers their planner statistics where the backend keeps some.
 pub(crate) async fn index_shadow(conn: &mut Conn<'_>, tables: &[&str]) -> Result<(), sqlx::Error> {
-    let Some(catalog) = conn.backend().index_copy() else { return Ok(()) };
+    let b = conn.backend();
     for t in tables {
-        run_generated(conn, catalog, t, SHADOW).await?;
+        if let Some(catalog) = b.index_copy() {
+            run_generated(conn, catalog, t, SHADOW).await?;
+        }
+        if let Some(analyze) = b.analyze(&format!("{t}{SHADOW}")) {
+            sql::execute(conn, &analyze, vec![]).await?;
+        }
     }
     Ok(())
 }

@@ -31,7 +31,7 @@
 //!   what reads timelines refuses until the rebuild has swapped in ([`rebuild_due`]).
 
 use crate::model::{Binds, Child, Tables, json_arg};
-use crate::sql::{self, Arg, Conn};
+use crate::sql::{self, Arg, Backend, Conn};
 use crate::{Db, ProjectionError};
 use carnet_store::RecordedEvent;
 use chrono::{DateTime, Utc};
@@ -208,8 +208,8 @@ fn object(columns: &[&str], entity: Uuid, values: Vec<Value>) -> serde_json::Map
 }
 
 /// In place of a followed table, the rows of its timeline valid at the moment bound at `$1`.
-pub(crate) fn valid_at_first_bind(timeline: &str) -> String {
-    format!("(select * from {timeline} where valid_from <= $1 and (valid_to is null or valid_to > $1))")
+pub(crate) fn valid_at_first_bind(b: Backend, timeline: &str) -> String {
+    format!("(select * from {timeline} where {})", b.valid_at(1))
 }
 
 /// The bound values of a statement over `tables`: the moment first when they are as of one.

@@ -25,6 +25,7 @@ for_each_backend!(
     a_period_that_ends_before_it_starts_is_refused,
     as_of_a_moment_they_are_what_they_were_then,
     an_upgraded_database_refuses_them_as_of_a_moment_until_rebuilt,
+    a_version_closed_before_it_opened_is_valid_at_no_moment,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -547,4 +548,58 @@ async fn an_upgraded_database_refuses_them_as_of_a_moment_until_rebuilt<S: Proje
     assert!(common::texts(store.db(), "select read_model from read_model_rebuild_due").await.is_empty());
     assert_eq!(indicators_as_of(store.db(), at, &Period::default(), &[]).await.unwrap(), before);
     assert_eq!(indicators_as_of(store.db(), Utc::now(), &Period::default(), &[]).await.unwrap(), then);
+}
+
+/// A clock stepped back between two events of an entity closes a version before it opened
+/// (`valid_to < valid_from`). Such a row is taken (PostgreSQL's range index of migration 0018
+/// would refuse the bounds as a range, and with them the append, were they not ordered first)
+/// and counts at no moment, on every timeline and both backends: forged copies of every open
+/// row, opened an hour from now and closed before the workload began, would double every
+/// figure if read as valid at a moment between.
+async fn a_version_closed_before_it_opened_is_valid_at_no_moment<S: ProjectionStore>(store: S, _: Backend) {
+    let start = Utc::now();
+    let projects = eight_projects(&store).await;
+    seven_sessions(&store, &projects).await;
+    let later = Utc::now() + Duration::hours(1);
+    let moments = [start, Utc::now(), later, later + Duration::seconds(1)];
+    let mut before = vec![];
+    for at in moments {
+        before.push(indicators_as_of(store.db(), at, &Period::default(), &[]).await.unwrap());
+    }
+    assert!(before[1].projects.total > 0 && before[1].sessions.held > 0, "the workload shows: {before:?}");
+    for table in common::TIMELINES {
+        let catalog = match store.db() {
+            Db::Postgres(_) => format!(
+                "select column_name::text from information_schema.columns \
+                 where table_schema = current_schema() and table_name = '{table}' order by ordinal_position"
+            ),
+            Db::Sqlite { .. } => format!("select name from pragma_table_info('{table}') order by cid"),
+        };
+        let kept: Vec<String> = common::texts(store.db(), &catalog)
+            .await
+            .into_iter()
+            .filter(|c| !["valid_from", "valid_to", "opened_by", "item"].contains(&c.as_str()))
+            .collect();
+        assert!(kept.len() >= 2, "{table}: {kept:?}");
+        let kept = kept.join(", ");
+        let (from, to) = (carnet_store::timestamp_text(later), carnet_store::timestamp_text(start));
+        common::exec(
+            store.db(),
+            &format!(
+                "insert into {table} ({kept}, valid_from, valid_to, opened_by, item) \
+                 select {kept}, '{from}', '{to}', opened_by + 1000000, item from {table} where valid_to is null"
+            ),
+        )
+        .await;
+        let forged = common::texts(
+            store.db(),
+            &format!("select count(*) || '' from {table} where opened_by > 1000000 and valid_to < valid_from"),
+        )
+        .await;
+        assert_ne!(forged, ["0"], "{table}: rows forged");
+    }
+    for (at, expected) in moments.iter().zip(&before) {
+        let got = indicators_as_of(store.db(), *at, &Period::default(), &[]).await.unwrap();
+        assert_eq!(&got, expected, "as of {at}");
+    }
 }

@@ -137,6 +137,12 @@ pub(crate) trait Dialect: Sync {
     /// `a` and `b` are equal, two nulls included (`is not distinct from`).
     fn same(&self, a: &str, b: &str) -> String;
 
+    /// A timeline's row is valid at the moment bound at `$n`: `valid_from <= $n` and
+    /// (`valid_to` is null or `valid_to > $n`) — on PostgreSQL as the range its GiST index
+    /// holds (migration 0018), where a row whose `valid_to` came before its `valid_from` (a
+    /// clock stepped back) is the empty range, true at no moment, as it is here.
+    fn valid_at(&self, n: usize) -> String;
+
     /// An id column as text (`<category>-<id>` stream ids).
     fn id_text(&self, column: &str) -> String;
 
@@ -157,6 +163,11 @@ pub(crate) trait Dialect: Sync {
     /// the filled copy its secondary indexes before it is swapped in; `None` where an index
     /// cannot be renamed and is made by [`Dialect::after_swap`] instead.
     fn index_copy(&self) -> Option<&'static str>;
+
+    /// The statement that gathers the planner's statistics of a filled copy before it is
+    /// swapped in (its first readers get the plans of its real size, not of an empty table);
+    /// `None` where the planner keeps none unless asked (SQLite: no `sqlite_stat1` is made).
+    fn analyze(&self, table: &str) -> Option<String>;
 
     /// A catalog query, as [`Dialect::create_copy`], run before `$1$2` replaces `$1`; its rows
     /// are the statements that, once it has and the old table is gone, give the new `$1` the

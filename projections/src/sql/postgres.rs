@@ -10,6 +10,11 @@
 use super::Dialect;
 use sqlx::{PgConnection, PgPool};
 
+/// A timeline row's validity as a range, `[valid_from, valid_to)`, unbounded while open and
+/// empty if `valid_to` came first: the expression migration 0018 indexes (GiST) on each
+/// timeline, written the same here so that the planner matches it.
+const VALIDITY: &str = "tstzrange(valid_from, case when valid_to < valid_from then valid_from else valid_to end)";
+
 /// `lock_not_available`: a lock wait ended by `lock_timeout`.
 pub(super) const LOCK_NOT_AVAILABLE: &str = "55P03";
 
@@ -49,6 +54,11 @@ impl Dialect for Postgres {
         format!("{a} is not distinct from {b}")
     }
 
+    /// The very expression of the timelines' GiST indexes (migration 0018), so they serve it.
+    fn valid_at(&self, n: usize) -> String {
+        format!("{VALIDITY} @> ${n}")
+    }
+
     fn id_text(&self, column: &str) -> String {
         format!("{column}::text")
     }
@@ -79,6 +89,10 @@ impl Dialect for Postgres {
     }
 
     /// The live table's other indexes, under suffixed names.
+    fn analyze(&self, table: &str) -> Option<String> {
+        Some(format!("analyze {table}"))
+    }
+
     fn index_copy(&self) -> Option<&'static str> {
         Some(
             "select format('create %sindex %I on %I%s',

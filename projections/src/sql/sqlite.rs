@@ -46,6 +46,10 @@ impl Dialect for Sqlite {
         format!("{a} is {b}")
     }
 
+    fn valid_at(&self, n: usize) -> String {
+        format!("valid_from <= ${n} and (valid_to is null or valid_to > ${n})")
+    }
+
     fn id_text(&self, column: &str) -> String {
         column.to_owned()
     }
@@ -63,6 +67,10 @@ impl Dialect for Sqlite {
     fn create_copy(&self) -> &'static str {
         "select 'create table ' || $1 || $2 || ' ' || substr(sql, instr(sql, '('))
          from sqlite_master where type = 'table' and name = $1"
+    }
+
+    fn analyze(&self, _: &str) -> Option<String> {
+        None
     }
 
     fn index_copy(&self) -> Option<&'static str> {
