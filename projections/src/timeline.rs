@@ -15,6 +15,10 @@
 //! the same column names, so the indicators' statements run unchanged over the past. Recorded
 //! time (the store's clock), as `project(id, asOf)` folds: within a stream events are recorded
 //! in version order, so the versions of an entity's row follow one another without overlap.
+//! On PostgreSQL the condition is written as the range `[valid_from, valid_to)` containing `t`,
+//! which a GiST index on each timeline serves (migration 0018): the rows valid at `t` are found
+//! without reading every version. A version closed before it opened (a clock stepped back)
+//! is the empty range there and fails the comparisons here: valid at no moment on either.
 //!
 //! Decisions:
 //! - **Rows by content.** A closed row is found by its entity and its values among the open
