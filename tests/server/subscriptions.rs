@@ -424,7 +424,8 @@ async fn the_server_closes_live_connections_when_it_stops() {
             break after.split('/').next().and_then(|p| p.parse().ok()).expect("a port");
         }
     };
-    let app = TestApp { address: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new(), secret };
+    let app =
+        TestApp { address: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new(), secret, _files: None };
 
     let mut ws = app.ws_as(&app.token(Role::LabTeam, &[])).await;
     ws.subscribe("feed", ACTIVITY, json!({})).await;

@@ -68,6 +68,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The server's token secret, to mint tokens as `carnet token` does.
     pub secret: PathBuf,
+    /// The folder of the server's secret and checkpoint key, removed when the app is dropped
+    /// (`None`: the caller keeps its files); held, never read.
+    pub _files: Option<carnet_testkit::TempDir>,
 }
 
 impl TestApp {
@@ -266,21 +269,15 @@ pub async fn spawn_app(database_url: &str) -> TestApp {
 /// The application with a configuration adjusted by `tweak`.
 pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_api::config::Config)) -> TestApp {
     carnet_testkit::init_logs();
+    // never the working tree's data/: one secret and one checkpoint key per app, gone with it
+    let files = carnet_testkit::TempDir::new();
     let mut config = carnet_api::config::Config {
         database_url: carnet_lab::Secret::new(database_url),
         port: 0,
-        // never the working tree's data/: one secret per test run
-        jwt_secret_file: std::env::temp_dir()
-            .join(format!("carnet-test-secret-{}", uuid::Uuid::new_v4().simple()))
-            .display()
-            .to_string(),
+        jwt_secret_file: files.path().join("jwt-secret").display().to_string(),
         master_keys: Some(carnet_lab::master_keys::MasterKeysConfig::of(&test_master_keys())),
-        // never the working tree's data/: one checkpoint key per test run
         checkpoints: carnet_lab::checkpoints::CheckpointConfig {
-            key_file: std::env::temp_dir()
-                .join(format!("carnet-test-checkpoint-key-{}", uuid::Uuid::new_v4().simple()))
-                .display()
-                .to_string(),
+            key_file: files.path().join("checkpoint-key").display().to_string(),
             ..Default::default()
         },
         ..Default::default()
@@ -296,7 +293,7 @@ pub async fn spawn_app_with(database_url: &str, tweak: impl FnOnce(&mut carnet_a
     // idle connections dropped before the server's keep-alive (5 s) closes them: a request on a
     // connection the server is closing fails (`IncompleteMessage`) after a slow step of a test
     let client = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(2)).build().expect("client");
-    TestApp { address, client, secret }
+    TestApp { address, client, secret, _files: Some(files) }
 }
 
 /// The command side on the database at `url`, as the server opens it (lab `110B`, the tests'

@@ -263,11 +263,6 @@ impl Appended {
         self.replayed == Some(true)
     }
 
-    /// Whether it wrote events (not replayed, not empty).
-    fn wrote(&self) -> bool {
-        !self.replayed() && self.positions.as_ref().is_some_and(|p| !p.is_empty())
-    }
-
     fn positions(&self) -> &[i64] {
         self.positions.as_deref().unwrap_or_default()
     }
@@ -324,7 +319,7 @@ impl EventStore for PgStore {
             Some(hook) => {
                 let mut tx = self.pool.begin().await?;
                 match query.fetch_one(&mut *tx).await {
-                    Ok(appended) if appended.wrote() => {
+                    Ok(appended) if !appended.replayed() => {
                         let recorded = recorded(stream, events, metadata, &appended)?;
                         hook.run(TxConn::Postgres(&mut tx), &recorded).await?;
                         tx.commit().await?;
@@ -404,7 +399,8 @@ impl EventStore for PgStore {
         let mut counts = Vec::with_capacity(parts.len());
         for (part, appended) in parts.iter().zip(&outcomes) {
             let recorded = match appended {
-                Some(appended) if appended.wrote() => recorded(part.stream, part.events, part.metadata, appended)?,
+                // written (`recorded` refuses an answer that does not account for every event)
+                Some(appended) if !appended.replayed() => recorded(part.stream, part.events, part.metadata, appended)?,
                 _ => vec![],
             };
             counts.push(recorded.len());
