@@ -333,12 +333,6 @@ fn project_statement(b: Backend, t: &Tables, period: &Period, academies: &[Acade
     (sql, binds.0)
 }
 
-#[derive(Deserialize)]
-struct AcademieFigure {
-    key: String,
-    n: i64,
-}
-
 fn project_figures(rows: &[String]) -> Result<ProjectIndicators, ProjectionError> {
     let mut counts: HashMap<String, serde_json::Value> = HashMap::new();
     let mut by_academie = vec![];
@@ -346,10 +340,13 @@ fn project_figures(rows: &[String]) -> Result<ProjectIndicators, ProjectionError
         let mut row: HashMap<String, serde_json::Value> = decode_json(text, "a project indicator")?;
         match row.remove("dim").as_ref().and_then(|d| d.as_str()) {
             Some("academie") => {
-                let f: AcademieFigure = decode_json(text, "a project indicator")?;
-                let key = AcademieCode::from_stored(&f.key)
-                    .map_err(|e| ProjectionError::Corrupt(format!("académie « {} » : {}", f.key, e.message)))?;
-                by_academie.push(Count { key, count: u64::try_from(f.n).unwrap_or(0) });
+                let raw = row.get("key").and_then(serde_json::Value::as_str).unwrap_or_default();
+                let key = AcademieCode::from_stored(raw)
+                    .map_err(|e| ProjectionError::Corrupt(format!("académie « {raw} » : {}", e.message)))?;
+                let n = row.get("n").and_then(serde_json::Value::as_i64).ok_or_else(|| {
+                    ProjectionError::Corrupt(format!("project indicator of académie « {raw} » without a count"))
+                })?;
+                by_academie.push(Count { key, count: u64::try_from(n).unwrap_or(0) });
             }
             Some("counts") => counts = row,
             other => return Err(ProjectionError::Corrupt(format!("project indicator row of kind {other:?}"))),

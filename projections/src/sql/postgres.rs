@@ -88,11 +88,11 @@ impl Dialect for Postgres {
          ) q order by k, s"
     }
 
-    /// The live table's other indexes, under suffixed names.
     fn analyze(&self, table: &str) -> Option<String> {
         Some(format!("analyze {table}"))
     }
 
+    /// The live table's other indexes, under suffixed names.
     fn index_copy(&self) -> Option<&'static str> {
         Some(
             "select format('create %sindex %I on %I%s',

@@ -196,10 +196,15 @@ impl PgStore {
         &self.pool
     }
 
-    /// The result of an append that wrote `events`, once committed: wakes the subscribers.
-    fn written(&self, stream: &StreamId, events: Vec<RecordedEvent>) -> AppendResult {
+    /// Tells this instance's subscribers and the notifier that events were committed.
+    fn wake_subscribers(&self) {
         self.wake.send_replace(());
         self.local.send_replace(());
+    }
+
+    /// The result of an append that wrote `events`, once committed: wakes the subscribers.
+    fn written(&self, stream: &StreamId, events: Vec<RecordedEvent>) -> AppendResult {
+        self.wake_subscribers();
         let stream_version = events.last().map(|e| e.stream_version).unwrap_or_default();
         AppendResult { stream_id: stream.clone(), events, stream_version, replayed: false }
     }
@@ -413,8 +418,7 @@ impl EventStore for PgStore {
                 hook.run(TxConn::Postgres(&mut tx), &written).await?;
             }
             tx.commit().await?;
-            self.wake.send_replace(());
-            self.local.send_replace(());
+            self.wake_subscribers();
         }
         let mut written = written.into_iter();
         let mut results = Vec::with_capacity(parts.len());
