@@ -1,7 +1,9 @@
 //! The lab's indicators (DESIGN §4.5): what it accompanied and what it held, for a period and a
 //! territory, counted in SQL over the read models — two aggregate statements whatever the
-//! number of projects and sessions (no row travels to Rust), both backends through the `sql`
-//! helpers, every value bound.
+//! number of projects and sessions (no row travels to Rust), run side by side on two
+//! connections, both backends through the `sql` helpers, every value bound. What a figure
+//! would otherwise count row by row at every request is kept on the row it counts: a session's
+//! registrations are its `registration_count`, summed.
 //!
 //! The definitions below are a contract for the front ends; each figure's doc says exactly
 //! what it counts. In short:
@@ -258,10 +260,15 @@ async fn indicators_over(
     let b = db.backend();
     let (project_sql, project_args) = project_statement(b, t, period, academies);
     let (session_sql, session_args) = session_statement(b, t, period, academies);
-    let mut reader = Reader::acquire(db).await?;
-    let project_rows = sql::fetch_texts(&mut reader.conn(), &project_sql, project_args).await?;
-    let session_rows = sql::fetch_texts(&mut reader.conn(), &session_sql, session_args).await?;
-    drop(reader);
+    // side by side, each on a connection of its own, held only for its statement (so two
+    // requests can never wait on each other's second connection); on one connection they
+    // would not share a snapshot either (each statement is its own read)
+    let run = |sql: String, args: Vec<Arg>| async move {
+        let mut reader = Reader::acquire(db).await?;
+        sql::fetch_texts(&mut reader.conn(), &sql, args).await
+    };
+    let (project_rows, session_rows) =
+        futures::try_join!(run(project_sql, project_args), run(session_sql, session_args))?;
     Ok(Indicators {
         period: *period,
         projects: project_figures(&project_rows)?,
@@ -280,7 +287,7 @@ fn project_statement(b: Backend, t: &Tables, period: &Period, academies: &[Acade
     let mut binds = t.binds();
     let territory = project::academie_condition(b, t, academies, &mut binds);
     let scoped = format!(
-        "select p.id, p.status, p.phase, p.support_mode, p.submitted_on, p.accepted_on from {} p{}",
+        "select p.status, p.phase, p.support_mode, p.submitted_on, p.accepted_on from {} p{}",
         t.of("project"),
         where_(territory.into_iter().collect())
     );
@@ -314,7 +321,10 @@ fn project_statement(b: Backend, t: &Tables, period: &Period, academies: &[Acade
     counts.push(("cohort_declined".into(), count(cohort_declined)));
     let pairs: Vec<(&str, String)> = counts.iter().map(|(k, e)| (k.as_str(), e.clone())).collect();
 
-    // by académie: within the territory's académies only, when it has some
+    // by académie: within the territory's académies only, when it has some. Counted over the
+    // links alone: a link to one of the territory's académies puts its project in the territory
+    // (that is the territory's condition), and a link exists only with its project's row, so
+    // joining the scoped projects would keep every link counted here.
     let mut on_academie = vec![];
     if !academies.is_empty() {
         let n = binds.push(Arg::Texts(academies.iter().map(|c| c.as_str().to_owned()).collect()));
@@ -324,7 +334,7 @@ fn project_statement(b: Backend, t: &Tables, period: &Period, academies: &[Acade
         b.json_object(&[("dim", "'academie'".into()), ("key", "pa.academie_code".into()), ("n", "count(*)".into())]);
     let sql = format!(
         "with scoped as ({scoped}) select {} from scoped union all \
-         select {} from {} pa join scoped on scoped.id = pa.project_id{} group by pa.academie_code",
+         select {} from {} pa{} group by pa.academie_code",
         b.json_text(b.json_object(&pairs)),
         b.json_text(by_academie),
         t.of("project_academie"),
@@ -398,8 +408,8 @@ fn session_statement(b: Backend, t: &Tables, period: &Period, academies: &[Acade
     conditions.extend(period.on_times("s.held_at", &mut binds));
     conditions.extend(session::academie_condition(b, t, academies, &mut binds));
     let held = format!(
-        "select s.id, s.format, s.capacity, s.attendance_count, s.satisfaction_respondents, s.satisfaction_mean \
-         from {} s{}",
+        "select s.format, s.capacity, s.attendance_count, s.satisfaction_respondents, s.satisfaction_mean, \
+         s.registration_count from {} s{}",
         t.of("session"),
         where_(conditions)
     );
@@ -410,13 +420,7 @@ fn session_statement(b: Backend, t: &Tables, period: &Period, academies: &[Acade
     let totals = b.json_object(&[
         ("dim", "'totals'".into()),
         ("n", "count(*)".into()),
-        (
-            "participants",
-            format!(
-                "(select count(*) from {} r where r.session_id in (select id from held))",
-                t.of("session_registration")
-            ),
-        ),
+        ("participants", "coalesce(sum(registration_count), 0)".into()),
         ("visitors", "coalesce(sum(attendance_count), 0)".into()),
         ("present", format!("sum(case when {with_capacity} then attendance_count end)")),
         ("places", format!("sum(case when {with_capacity} then capacity end)")),

@@ -158,6 +158,7 @@ const SESSION_COLUMNS: &[&str] = &[
     "attendance_count",
     "satisfaction_respondents",
     "satisfaction_mean",
+    "registration_count",
     "report",
     "report_published_on",
     "details",
@@ -263,7 +264,9 @@ impl From<Stored> for SessionRow {
 /// One JSON object per session `s` (a [`Stored`]), children included; with `derived`, also the
 /// académies it belongs to through its linked projects (read from the live `project_academie`).
 pub(crate) fn session_json(b: Backend, t: &Tables, derived: bool) -> String {
-    let mut pairs = column_pairs("s", SESSION_COLUMNS.iter().filter(|c| !matches!(**c, "search_text" | "details")));
+    // the registration count is the registrations' length, read with them
+    let shown = |c: &&&str| !matches!(**c, "search_text" | "details" | "registration_count");
+    let mut pairs = column_pairs("s", SESSION_COLUMNS.iter().filter(shown));
     pairs.push(("details", b.json_column("s.details")));
     pairs.push(("facilitators", FACILITATORS.array(b, t, "s", "c.person_id", "c.person_id")));
     pairs.push(("registrations", REGISTRATIONS.array(b, t, "s", &REGISTRATIONS.object(b), "c.person_id")));
@@ -326,6 +329,7 @@ fn counted(s: &SessionRow) -> serde_json::Value {
         "attendance_count": s.attendance.as_ref().map(|a| a.count),
         "satisfaction_respondents": s.satisfaction.map(|x| x.respondents),
         "satisfaction_mean": s.satisfaction.map(|x| x.mean),
+        "registration_count": s.registrations.len(),
     })
 }
 
@@ -341,10 +345,10 @@ const TIMELINES: &[Timeline<SessionRow>] = &[
             "attendance_count",
             "satisfaction_respondents",
             "satisfaction_mean",
+            "registration_count",
         ],
         rows: |s| vec![counted(s)],
     },
-    Timeline::of_child(&REGISTRATIONS, "session_registration_timeline"),
     Timeline::of_child(&PROJECTS, "session_project_timeline"),
     Timeline::of_child(&ACADEMIES, "session_academie_timeline"),
 ];

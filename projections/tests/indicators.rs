@@ -25,6 +25,7 @@ for_each_backend!(
     a_period_that_ends_before_it_starts_is_refused,
     as_of_a_moment_they_are_what_they_were_then,
     an_upgraded_database_refuses_them_as_of_a_moment_until_rebuilt,
+    an_upgrade_that_counts_registrations_refuses_them_as_of_a_moment_until_rebuilt,
     a_version_closed_before_it_opened_is_valid_at_no_moment,
 );
 
@@ -526,10 +527,13 @@ async fn an_upgraded_database_refuses_them_as_of_a_moment_until_rebuilt<S: Proje
     let before = indicators_as_of(store.db(), at, &Period::default(), &[]).await.unwrap();
     assert_ne!(before, then, "the decline came after `at`");
 
+    // as the release before 0016 left it: no timelines, and none of what later migrations
+    // added to them or beside them (0018's indexes go with the tables, 0019's column is dropped)
     for table in common::TIMELINES.iter().chain(&["read_model_rebuild_due"]) {
         common::exec(store.db(), &format!("drop table {table}")).await;
     }
-    common::exec(store.db(), "delete from _sqlx_migrations where version = 16").await;
+    common::exec(store.db(), "alter table session drop column registration_count").await;
+    common::exec(store.db(), "delete from _sqlx_migrations where version in (16, 18, 19)").await;
     store.migrate_again().await;
 
     let due = common::texts(store.db(), "select read_model from read_model_rebuild_due order by 1").await;
@@ -543,6 +547,60 @@ async fn an_upgraded_database_refuses_them_as_of_a_moment_until_rebuilt<S: Proje
     }
     // the indicators of now need no timeline
     assert_eq!(figures(&store, Period::default(), &[]).await, then);
+
+    common::rebuild(&store).await.unwrap();
+    assert!(common::texts(store.db(), "select read_model from read_model_rebuild_due").await.is_empty());
+    assert_eq!(indicators_as_of(store.db(), at, &Period::default(), &[]).await.unwrap(), before);
+    assert_eq!(indicators_as_of(store.db(), Utc::now(), &Period::default(), &[]).await.unwrap(), then);
+}
+
+/// A database upgraded across migration 0019 (a session's registration count on its row and in
+/// its timeline): the live rows are filled by the migration, so the indicators of now answer at
+/// once, participants included; the session timeline's past counts are not known without the
+/// log, so the sessions are due for a rebuild and `indicators_as_of` is refused until then —
+/// never answered with counts of zero. The projects' timelines are untouched and not due. (The
+/// database as 0018 left it: the column removed, the registrations' timeline put back — empty,
+/// 0019 drops it — and the migration's record removed, then the real migration run again.)
+async fn an_upgrade_that_counts_registrations_refuses_them_as_of_a_moment_until_rebuilt<
+    S: ProjectionStore + Migrate,
+>(
+    store: S,
+    _: Backend,
+) {
+    let projects = eight_projects(&store).await;
+    seven_sessions(&store, &projects).await;
+    let at = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    run_project(&store, projects[7], ProjectCommand::DeclineProject { on: day("2026-04-03"), reason: long("non") })
+        .await;
+    let then = figures(&store, Period::default(), &[]).await;
+    let before = indicators_as_of(store.db(), at, &Period::default(), &[]).await.unwrap();
+    // sessions 1, 2, 3 and 5 are held, with 3 + 2 + 1 + 1 registrations
+    assert_eq!((then.sessions.participants, before.sessions.participants), (7, 7));
+
+    for table in ["session", "session_timeline"] {
+        common::exec(store.db(), &format!("alter table {table} drop column registration_count")).await;
+    }
+    common::exec(store.db(), "create table session_registration_timeline (session_id text)").await;
+    common::exec(store.db(), "delete from _sqlx_migrations where version = 19").await;
+    store.migrate_again().await;
+
+    let differ = common::texts(
+        store.db(),
+        "select cast(s.id as text) from session s \
+         where s.registration_count <> (select count(*) from session_registration r where r.session_id = s.id)",
+    )
+    .await;
+    assert!(differ.is_empty(), "sessions whose count is not their registrations: {differ:?}");
+    let total = common::texts(store.db(), "select cast(sum(registration_count) as text) from session").await;
+    assert_eq!(total, ["9"], "the seven sessions' registrations, held or not");
+    assert_eq!(figures(&store, Period::default(), &[]).await, then, "the live rows are filled by the migration");
+    let due = common::texts(store.db(), "select read_model from read_model_rebuild_due order by 1").await;
+    assert_eq!(due, ["sessions"]);
+    match indicators_as_of(store.db(), at, &Period::default(), &[]).await {
+        Err(ProjectionError::Refused { rule, .. }) => assert_eq!(rule, "indicators.as_of_rebuild_due"),
+        other => panic!("an as-of answer from timelines without their counts: {other:?}"),
+    }
 
     common::rebuild(&store).await.unwrap();
     assert!(common::texts(store.db(), "select read_model from read_model_rebuild_due").await.is_empty());

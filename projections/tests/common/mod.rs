@@ -26,7 +26,6 @@ pub const TABLES: &[(&str, &str)] = &[
     ("project_timeline", "id, opened_by, item"),
     ("project_academie_timeline", "project_id, opened_by, item"),
     ("session_timeline", "id, opened_by, item"),
-    ("session_registration_timeline", "session_id, opened_by, item"),
     ("session_project_timeline", "session_id, opened_by, item"),
     ("session_academie_timeline", "session_id, opened_by, item"),
 ];
@@ -36,7 +35,6 @@ pub const TIMELINES: &[&str] = &[
     "project_timeline",
     "project_academie_timeline",
     "session_timeline",
-    "session_registration_timeline",
     "session_project_timeline",
     "session_academie_timeline",
 ];
