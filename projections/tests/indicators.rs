@@ -508,6 +508,38 @@ impl Migrate for carnet_store::SqliteStore {
     }
 }
 
+/// What the upgrade tests check an upgraded database against: the moment `at`, the figures of
+/// now (`then`) and those as of `at` (`before`), answered before the upgrade.
+struct Past {
+    at: DateTime<Utc>,
+    then: Indicators,
+    before: Indicators,
+}
+
+/// Eight projects and seven sessions, a moment, then a decline after it (so that the figures of
+/// now and those as of the moment differ).
+async fn a_lab_with_a_past<S: ProjectionStore>(store: &S) -> Past {
+    let projects = eight_projects(store).await;
+    seven_sessions(store, &projects).await;
+    let at = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    run_project(store, projects[7], ProjectCommand::DeclineProject { on: day("2026-04-03"), reason: long("non") })
+        .await;
+    let then = figures(store, Period::default(), &[]).await;
+    let before = indicators_as_of(store.db(), at, &Period::default(), &[]).await.unwrap();
+    assert_ne!(before, then, "the decline came after `at`");
+    Past { at, then, before }
+}
+
+/// After `carnet rebuild`, nothing is due and the database answers as it did before the upgrade,
+/// as of the moment and now.
+async fn rebuilt_answers_as_before<S: ProjectionStore>(store: &S, past: &Past) {
+    common::rebuild(store).await.unwrap();
+    assert!(common::texts(store.db(), "select read_model from read_model_rebuild_due").await.is_empty());
+    assert_eq!(indicators_as_of(store.db(), past.at, &Period::default(), &[]).await.unwrap(), past.before);
+    assert_eq!(indicators_as_of(store.db(), Utc::now(), &Period::default(), &[]).await.unwrap(), past.then);
+}
+
 /// A database upgraded with its log: the migration that adds the timelines finds events and
 /// nothing to fill the timelines with, so `indicators_as_of` is refused, naming its rule and the
 /// command, until `carnet rebuild` has filled them — never answered from empty timelines. (The
@@ -517,15 +549,7 @@ async fn an_upgraded_database_refuses_them_as_of_a_moment_until_rebuilt<S: Proje
     store: S,
     _: Backend,
 ) {
-    let projects = eight_projects(&store).await;
-    seven_sessions(&store, &projects).await;
-    let at = Utc::now();
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    run_project(&store, projects[7], ProjectCommand::DeclineProject { on: day("2026-04-03"), reason: long("non") })
-        .await;
-    let then = figures(&store, Period::default(), &[]).await;
-    let before = indicators_as_of(store.db(), at, &Period::default(), &[]).await.unwrap();
-    assert_ne!(before, then, "the decline came after `at`");
+    let Past { at, then, before } = a_lab_with_a_past(&store).await;
 
     // as the release before 0016 left it: no timelines, and none of what later migrations
     // added to them or beside them (0018's indexes go with the tables, 0019's column is dropped)
@@ -548,10 +572,7 @@ async fn an_upgraded_database_refuses_them_as_of_a_moment_until_rebuilt<S: Proje
     // the indicators of now need no timeline
     assert_eq!(figures(&store, Period::default(), &[]).await, then);
 
-    common::rebuild(&store).await.unwrap();
-    assert!(common::texts(store.db(), "select read_model from read_model_rebuild_due").await.is_empty());
-    assert_eq!(indicators_as_of(store.db(), at, &Period::default(), &[]).await.unwrap(), before);
-    assert_eq!(indicators_as_of(store.db(), Utc::now(), &Period::default(), &[]).await.unwrap(), then);
+    rebuilt_answers_as_before(&store, &Past { at, then, before }).await;
 }
 
 /// A database upgraded across migration 0019 (a session's registration count on its row and in
@@ -567,14 +588,7 @@ async fn an_upgrade_that_counts_registrations_refuses_them_as_of_a_moment_until_
     store: S,
     _: Backend,
 ) {
-    let projects = eight_projects(&store).await;
-    seven_sessions(&store, &projects).await;
-    let at = Utc::now();
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    run_project(&store, projects[7], ProjectCommand::DeclineProject { on: day("2026-04-03"), reason: long("non") })
-        .await;
-    let then = figures(&store, Period::default(), &[]).await;
-    let before = indicators_as_of(store.db(), at, &Period::default(), &[]).await.unwrap();
+    let Past { at, then, before } = a_lab_with_a_past(&store).await;
     // sessions 1, 2, 3 and 5 are held, with 3 + 2 + 1 + 1 registrations
     assert_eq!((then.sessions.participants, before.sessions.participants), (7, 7));
 
@@ -602,10 +616,7 @@ async fn an_upgrade_that_counts_registrations_refuses_them_as_of_a_moment_until_
         other => panic!("an as-of answer from timelines without their counts: {other:?}"),
     }
 
-    common::rebuild(&store).await.unwrap();
-    assert!(common::texts(store.db(), "select read_model from read_model_rebuild_due").await.is_empty());
-    assert_eq!(indicators_as_of(store.db(), at, &Period::default(), &[]).await.unwrap(), before);
-    assert_eq!(indicators_as_of(store.db(), Utc::now(), &Period::default(), &[]).await.unwrap(), then);
+    rebuilt_answers_as_before(&store, &Past { at, then, before }).await;
 }
 
 /// A clock stepped back between two events of an entity closes a version before it opened
