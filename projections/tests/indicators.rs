@@ -549,7 +549,7 @@ async fn an_upgraded_database_refuses_them_as_of_a_moment_until_rebuilt<S: Proje
     store: S,
     _: Backend,
 ) {
-    let Past { at, then, before } = a_lab_with_a_past(&store).await;
+    let past = a_lab_with_a_past(&store).await;
 
     // as the release before 0016 left it: no timelines, and none of what later migrations
     // added to them or beside them (0018's indexes go with the tables, 0019's column is dropped)
@@ -562,7 +562,7 @@ async fn an_upgraded_database_refuses_them_as_of_a_moment_until_rebuilt<S: Proje
 
     let due = common::texts(store.db(), "select read_model from read_model_rebuild_due order by 1").await;
     assert_eq!(due, ["projects", "sessions"]);
-    match indicators_as_of(store.db(), at, &Period::default(), &[]).await {
+    match indicators_as_of(store.db(), past.at, &Period::default(), &[]).await {
         Err(ProjectionError::Refused { rule, message }) => {
             assert_eq!(rule, "indicators.as_of_rebuild_due");
             assert!(message.contains("carnet rebuild"), "{message}");
@@ -570,9 +570,9 @@ async fn an_upgraded_database_refuses_them_as_of_a_moment_until_rebuilt<S: Proje
         other => panic!("an as-of answer from empty timelines: {other:?}"),
     }
     // the indicators of now need no timeline
-    assert_eq!(figures(&store, Period::default(), &[]).await, then);
+    assert_eq!(figures(&store, Period::default(), &[]).await, past.then);
 
-    rebuilt_answers_as_before(&store, &Past { at, then, before }).await;
+    rebuilt_answers_as_before(&store, &past).await;
 }
 
 /// A database upgraded across migration 0019 (a session's registration count on its row and in
@@ -588,9 +588,9 @@ async fn an_upgrade_that_counts_registrations_refuses_them_as_of_a_moment_until_
     store: S,
     _: Backend,
 ) {
-    let Past { at, then, before } = a_lab_with_a_past(&store).await;
+    let past = a_lab_with_a_past(&store).await;
     // sessions 1, 2, 3 and 5 are held, with 3 + 2 + 1 + 1 registrations
-    assert_eq!((then.sessions.participants, before.sessions.participants), (7, 7));
+    assert_eq!((past.then.sessions.participants, past.before.sessions.participants), (7, 7));
 
     for table in ["session", "session_timeline"] {
         common::exec(store.db(), &format!("alter table {table} drop column registration_count")).await;
@@ -608,15 +608,15 @@ async fn an_upgrade_that_counts_registrations_refuses_them_as_of_a_moment_until_
     assert!(differ.is_empty(), "sessions whose count is not their registrations: {differ:?}");
     let total = common::texts(store.db(), "select cast(sum(registration_count) as text) from session").await;
     assert_eq!(total, ["9"], "the seven sessions' registrations, held or not");
-    assert_eq!(figures(&store, Period::default(), &[]).await, then, "the live rows are filled by the migration");
+    assert_eq!(figures(&store, Period::default(), &[]).await, past.then, "the live rows are filled by the migration");
     let due = common::texts(store.db(), "select read_model from read_model_rebuild_due order by 1").await;
     assert_eq!(due, ["sessions"]);
-    match indicators_as_of(store.db(), at, &Period::default(), &[]).await {
+    match indicators_as_of(store.db(), past.at, &Period::default(), &[]).await {
         Err(ProjectionError::Refused { rule, .. }) => assert_eq!(rule, "indicators.as_of_rebuild_due"),
         other => panic!("an as-of answer from timelines without their counts: {other:?}"),
     }
 
-    rebuilt_answers_as_before(&store, &Past { at, then, before }).await;
+    rebuilt_answers_as_before(&store, &past).await;
 }
 
 /// A clock stepped back between two events of an entity closes a version before it opened
