@@ -83,17 +83,16 @@ macro_rules! public_projector {
                 Self($crate::model::ModelProjector::new(codec, ""))
             }
 
-            /// The projector of a rebuild's shadow tables; `remembering`: see
-            /// `model::ModelProjector::remembering`.
+            /// The projector of a rebuild's shadow tables: holding up to `holding` entities
+            /// between batches if given (see `model::ModelProjector::holding`).
             pub(crate) fn with_suffix(
                 codec: std::sync::Arc<carnet_store::Codec>,
                 suffix: &str,
-                remembering: bool,
+                holding: Option<usize>,
             ) -> Self {
-                Self(if remembering {
-                    $crate::model::ModelProjector::remembering(codec, suffix)
-                } else {
-                    $crate::model::ModelProjector::new(codec, suffix)
+                Self(match holding {
+                    Some(limit) => $crate::model::ModelProjector::holding(codec, suffix, limit),
+                    None => $crate::model::ModelProjector::new(codec, suffix),
                 })
             }
 
@@ -115,6 +114,13 @@ macro_rules! public_projector {
                 events: &'c [carnet_store::RecordedEvent],
             ) -> futures::future::BoxFuture<'c, Result<usize, $crate::ProjectionError>> {
                 Box::pin(self.0.apply(tx, events))
+            }
+
+            fn finish<'c>(
+                &'c self,
+                tx: carnet_store::TxConn<'c>,
+            ) -> futures::future::BoxFuture<'c, Result<(), $crate::ProjectionError>> {
+                Box::pin(self.0.finish(tx))
             }
         }
     };
@@ -187,7 +193,9 @@ pub use project::{
     ProjectProjector, ProjectRow, list_projects, list_projects_backward, list_projects_fetching, project_by_id,
     projects_by_ids,
 };
-pub use runner::{CatchUpProgress, DEFAULT_BATCH_SIZE, ReadModel, catch_up, checkpoint, rebuild_with};
+pub use runner::{
+    CatchUpProgress, DEFAULT_BATCH_SIZE, HELD, ReadModel, catch_up, checkpoint, rebuild_holding, rebuild_with,
+};
 pub use session::{
     AgendaItemRow, AttendanceRow, FollowUpActionRow, ProfileCount, RegistrationRow, ReportRow, SatisfactionRow,
     SessionCursor, SessionFilter, SessionOrder, SessionOrderField, SessionPage, SessionPart, SessionProjector,
@@ -258,6 +266,14 @@ pub trait Projector: Send + Sync {
         tx: TxConn<'c>,
         events: &'c [RecordedEvent],
     ) -> BoxFuture<'c, Result<usize, ProjectionError>>;
+
+    /// Writes what it held back from the batches it applied, inside `tx`: a rebuild's fill holds
+    /// its entities between batches and writes each one when it lets it go, or here. Nothing
+    /// for a projector that writes each batch as it applies it.
+    fn finish<'c>(&'c self, tx: TxConn<'c>) -> BoxFuture<'c, Result<(), ProjectionError>> {
+        let _ = tx;
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The projectors that run inside the append transaction (read-your-writes): pass it as the

@@ -10,7 +10,7 @@
 //! written (and tested) once.
 
 use crate::sql::{self, Arg, Backend, Conn, Reader};
-use crate::timeline::{self, Timeline};
+use crate::timeline::{self, Pending, Timeline};
 use crate::{Db, ProjectionError};
 use carnet_domain::Decider;
 use carnet_store::{Codec, RecordedEvent, TxConn};
@@ -277,31 +277,89 @@ pub(crate) async fn load_with<R>(
 
 /// Applies the events of one read model's category to its tables, inside the caller's
 /// transaction, a batch at a time (see the crate doc).
+///
+/// Either way it works the same: the entities a batch touches are *held* — in memory, with
+/// what their tables hold of them and their timeline versions not written yet — the events
+/// change them there, and a write stores what changed. A live projector writes at the end of
+/// each batch and forgets. A *holding* projector ([`Self::holding`], a rebuild's fill) keeps
+/// them between batches and writes an entity only when it lets it go — the least recently
+/// changed first, once it holds more than its limit — or at [`Self::finish`]: an entity of the
+/// fill is then written about once, whatever the number of batches its events spread over.
 pub(crate) struct ModelProjector<M: Model> {
     tables: Tables,
     codec: Arc<Codec>,
-    /// The entities as this projector last wrote them, when it is the only writer of its
-    /// tables (a rebuild filling its shadow tables): a batch then reads from the database only
-    /// the entities it has not seen. Taken out for a batch and put back once the batch is
-    /// written, so a batch that fails leaves it empty; a batch whose transaction fails after
-    /// `apply` returned is the caller's to handle (see [`Self::remembering`]).
-    memory: Option<Mutex<HashMap<Uuid, M::Row>>>,
+    /// Set for a holding projector.
+    holding: Option<Holding<M::Row>>,
 }
 
-/// Entities a remembering projector keeps at most (forgetting them all when it has more): the
-/// entities whose commands interleave in the log stay, the memory stays bounded.
-const REMEMBERED: usize = 20_000;
+/// A holding projector's limit and what it holds (`None`: a batch failed and what it held is
+/// lost; every later call fails).
+struct Holding<R: 'static> {
+    limit: usize,
+    held: Mutex<Option<Held<R>>>,
+}
+
+/// An entity between the events that change it and the write that stores it.
+struct HeldEntity<R> {
+    /// As the events so far made it.
+    row: R,
+    /// As its tables hold it (`None`: not in them).
+    stored: Option<R>,
+    /// Its timeline versions not written yet.
+    pending: Pending,
+    /// The batch that last changed it.
+    touched: u64,
+}
+
+/// What a projector holds between its writes.
+struct Held<R: 'static> {
+    entities: HashMap<Uuid, HeldEntity<R>>,
+    /// Timeline rows to write (closes of written versions, versions closed in memory).
+    changes: timeline::Changes<R>,
+    /// Batches applied so far.
+    batches: u64,
+}
+
+impl<R> Held<R> {
+    fn new(timelines: &'static [Timeline<R>]) -> Self {
+        Self { entities: HashMap::new(), changes: timeline::Changes::new(timelines), batches: 0 }
+    }
+}
 
 impl<M: Model> ModelProjector<M> {
     pub(crate) fn new(codec: Arc<Codec>, suffix: &str) -> Self {
-        Self { tables: Tables::with_suffix(suffix), codec, memory: None }
+        Self { tables: Tables::with_suffix(suffix), codec, holding: None }
     }
 
-    /// A projector that remembers the entities it wrote: only for tables nobody else writes,
-    /// and only for a caller that drops it once a batch fails, even after `apply` returned
-    /// (a checkpoint that failed to commit): the batch's rows would be remembered, not written.
-    pub(crate) fn remembering(codec: Arc<Codec>, suffix: &str) -> Self {
-        Self { memory: Some(Mutex::new(HashMap::new())), ..Self::new(codec, suffix) }
+    /// A projector that holds up to `limit` entities (and as many timeline rows) between
+    /// batches and writes them when it lets them go or at [`Self::finish`]: only for tables nobody else writes or reads until
+    /// `finish` has committed, and for a caller that starts over from empty tables when any
+    /// batch fails (the rows it held are then lost: every later call fails).
+    pub(crate) fn holding(codec: Arc<Codec>, suffix: &str, limit: usize) -> Self {
+        let held = Held::new(M::TIMELINES);
+        Self {
+            holding: Some(Holding { limit: limit.max(1), held: Mutex::new(Some(held)) }),
+            ..Self::new(codec, suffix)
+        }
+    }
+
+    /// What a holding projector holds, taken out for a call (put back when it succeeds).
+    fn take(&self) -> Result<Held<M::Row>, ProjectionError> {
+        match &self.holding {
+            None => Ok(Held::new(M::TIMELINES)),
+            Some(h) => h.held.lock().expect("not poisoned").take().ok_or_else(|| {
+                ProjectionError::Corrupt(format!(
+                    "the {} projector lost what it held when a batch failed: start over",
+                    M::CATEGORY
+                ))
+            }),
+        }
+    }
+
+    fn put_back(&self, held: Held<M::Row>) {
+        if let Some(h) = &self.holding {
+            *h.held.lock().expect("not poisoned") = Some(held);
+        }
     }
 
     /// Applies the events of `M::CATEGORY` among `events` (others are ignored), in their order.
@@ -329,24 +387,27 @@ impl<M: Model> ModelProjector<M> {
         if order.is_empty() {
             return Ok(0);
         }
+        let mut held = self.take()?;
+        held.batches += 1;
         // even an entity created within the batch: the batch may be one applied before
-        let mut memory = self.memory.as_ref().map(|m| std::mem::take(&mut *m.lock().expect("not poisoned")));
-        let mut before: HashMap<Uuid, M::Row> = HashMap::with_capacity(order.len());
-        let mut unseen = vec![];
-        for id in &order {
-            match memory.as_mut().and_then(|m| m.remove(id)) {
-                Some(row) => drop(before.insert(*id, row)),
-                None => unseen.push(*id),
-            }
+        let unseen: Vec<Uuid> = order.iter().filter(|id| !held.entities.contains_key(id)).copied().collect();
+        for stored in load::<M>(&mut conn, &self.tables, &unseen).await? {
+            let entity = HeldEntity {
+                row: stored.clone(),
+                stored: Some(stored),
+                pending: Pending::none(M::TIMELINES),
+                touched: 0,
+            };
+            held.entities.insert(entity.row.id(), entity);
         }
-        before.extend(load::<M>(&mut conn, &self.tables, &unseen).await?.into_iter().map(|r| (r.id(), r)));
 
         let mut applied = 0;
-        let mut after: Vec<M::Row> = Vec::with_capacity(order.len());
-        let mut timelines = timeline::Changes::new(M::TIMELINES);
         for id in &order {
-            let mut row = before.get(id).cloned();
-            let mut open = timelines.open(row.as_ref());
+            let (mut row, stored, mut pending) = match held.entities.remove(id) {
+                Some(e) => (Some(e.row), e.stored, e.pending),
+                None => (None, None, Pending::none(M::TIMELINES)),
+            };
+            let mut open = held.changes.open(row.as_ref());
             for (recorded, event) in &batches[id] {
                 let at = row.as_ref().map_or(0, Entity::version);
                 if recorded.stream_version <= at {
@@ -360,44 +421,88 @@ impl<M: Model> ModelProjector<M> {
                 }
                 M::apply(&mut row, *id, recorded, event)?;
                 if let Some(row) = &row {
-                    timelines.record(&mut open, *id, row, recorded);
+                    held.changes.record(&mut open, &mut pending, *id, row, recorded);
                 }
                 applied += 1;
             }
-            if let Some(row) = row
-                && before.get(id) != Some(&row)
-            {
-                after.push(row);
+            // every event was skipped or created it: an entity not created has nothing to hold
+            if let Some(row) = row {
+                held.entities.insert(*id, HeldEntity { row, stored, pending, touched: held.batches });
             }
         }
-        self.write(&mut conn, &before, &after).await?;
-        timelines.write(&mut conn, &self.tables).await?;
-        if let (Some(kept), Some(mut memory)) = (&self.memory, memory) {
-            if memory.len() + order.len() > REMEMBERED {
-                memory.clear();
+
+        match &self.holding {
+            None => self.write_all(&mut conn, &mut held).await?,
+            Some(Holding { limit, .. }) => {
+                if held.entities.len() > *limit {
+                    // down to three quarters, so that letting go is not a cost of every batch
+                    let mut by_age: Vec<(u64, Uuid)> = held.entities.iter().map(|(id, e)| (e.touched, *id)).collect();
+                    by_age.sort_unstable();
+                    let going = held.entities.len() - limit * 3 / 4;
+                    let going: Vec<HeldEntity<M::Row>> =
+                        by_age[..going].iter().filter_map(|(_, id)| held.entities.remove(id)).collect();
+                    self.write(&mut conn, &mut held.changes, going).await?;
+                }
+                // and as many timeline rows waiting
+                if held.changes.len() > *limit {
+                    held.changes.write(&mut conn, &self.tables).await?;
+                }
+                self.put_back(held);
             }
-            // the batch's entities as written: the changed ones replace their earlier state
-            memory.extend(before);
-            memory.extend(after.into_iter().map(|r| (r.id(), r)));
-            *kept.lock().expect("not poisoned") = memory;
         }
         Ok(applied)
     }
 
-    /// Writes the changed entities: one upsert of their main rows, and per child table whose
-    /// rows changed for some of them, one delete and one insert.
+    /// Writes everything a holding projector holds (nothing for a live one, which holds
+    /// nothing between batches), inside the caller's transaction.
+    pub(crate) async fn finish(&self, tx: TxConn<'_>) -> Result<(), ProjectionError> {
+        if self.holding.is_none() {
+            return Ok(());
+        }
+        let mut held = self.take()?;
+        self.write_all(&mut Conn::from(tx), &mut held).await?;
+        self.put_back(Held::new(M::TIMELINES));
+        Ok(())
+    }
+
+    async fn write_all(&self, conn: &mut Conn<'_>, held: &mut Held<M::Row>) -> Result<(), ProjectionError> {
+        let entities: Vec<HeldEntity<M::Row>> = held.entities.drain().map(|(_, e)| e).collect();
+        self.write(conn, &mut held.changes, entities).await
+    }
+
+    /// Writes `entities` ([`Self::write_rows`]), then the timelines' rows waiting in
+    /// `changes`, the entities' open versions with them.
     async fn write(
         &self,
         conn: &mut Conn<'_>,
-        before: &HashMap<Uuid, M::Row>,
-        after: &[M::Row],
+        changes: &mut timeline::Changes<M::Row>,
+        entities: Vec<HeldEntity<M::Row>>,
     ) -> Result<(), ProjectionError> {
-        if after.is_empty() {
+        let mut changed: Vec<(Option<M::Row>, M::Row)> = Vec::with_capacity(entities.len());
+        for e in entities {
+            changes.release(e.pending);
+            if e.stored.as_ref() != Some(&e.row) {
+                changed.push((e.stored, e.row));
+            }
+        }
+        self.write_rows(conn, &changed).await?;
+        changes.write(conn, &self.tables).await
+    }
+
+    /// Writes the entities that changed, each with what its tables hold of it (`None`: not in
+    /// them): one upsert of their main rows, and per child table whose rows changed for some
+    /// of them, one delete and one insert.
+    async fn write_rows(
+        &self,
+        conn: &mut Conn<'_>,
+        changed: &[(Option<M::Row>, M::Row)],
+    ) -> Result<(), ProjectionError> {
+        if changed.is_empty() {
             return Ok(());
         }
-        let new: Vec<&M::Row> = after.iter().filter(|r| !before.contains_key(&r.id())).collect();
+        let new: Vec<&M::Row> = changed.iter().filter(|(stored, _)| stored.is_none()).map(|(_, row)| row).collect();
         let b = conn.backend();
-        let rows: Vec<serde_json::Value> = after.iter().map(M::main_row).collect();
+        let rows: Vec<serde_json::Value> = changed.iter().map(|(_, row)| M::main_row(row)).collect();
         let updates: Vec<String> = M::COLUMNS[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
         let table = self.tables.of(M::TABLE);
         let upsert = format!(
@@ -415,9 +520,9 @@ impl<M: Model> ModelProjector<M> {
             // to write there
             let mut ids = vec![];
             let mut rows = vec![];
-            for row in after {
+            for (stored, row) in changed {
                 let now = (child.rows)(row);
-                let changed = before.get(&row.id()).map_or(!now.is_empty(), |old| (child.rows)(old) != now);
+                let changed = stored.as_ref().map_or(!now.is_empty(), |old| (child.rows)(old) != now);
                 if changed {
                     ids.push(row.id());
                     rows.extend(now.into_iter().map(|mut item| {

@@ -19,6 +19,11 @@ use uuid::Uuid;
 /// Events read per transaction by [`catch_up`] and [`rebuild`].
 pub const DEFAULT_BATCH_SIZE: usize = 1000;
 
+/// Entities a rebuild's fill holds in memory at most, per read model ([`rebuild_with`]): more
+/// than the lab's log of ten years makes; past it, the least recently changed are written and
+/// let go.
+pub const HELD: usize = 100_000;
+
 // ---------------------------------------------------------------------------------------------
 // The read models
 
@@ -51,13 +56,13 @@ impl ReadModel {
         }
     }
 
-    /// Its projector, writing to the tables named with `suffix`, remembering the entities it
-    /// wrote or not (`model::ModelProjector::remembering`).
-    pub(crate) fn projector(self, codec: Arc<Codec>, suffix: &str, remembering: bool) -> Box<dyn Projector> {
+    /// Its projector, writing to the tables named with `suffix`, holding up to `holding`
+    /// entities between batches if given (`model::ModelProjector::holding`).
+    pub(crate) fn projector(self, codec: Arc<Codec>, suffix: &str, holding: Option<usize>) -> Box<dyn Projector> {
         match self {
-            Self::Projects => Box::new(ProjectProjector::with_suffix(codec, suffix, remembering)),
-            Self::Sessions => Box::new(SessionProjector::with_suffix(codec, suffix, remembering)),
-            Self::People => Box::new(PersonProjector::with_suffix(codec, suffix, remembering)),
+            Self::Projects => Box::new(ProjectProjector::with_suffix(codec, suffix, holding)),
+            Self::Sessions => Box::new(SessionProjector::with_suffix(codec, suffix, holding)),
+            Self::People => Box::new(PersonProjector::with_suffix(codec, suffix, holding)),
         }
     }
 
@@ -102,6 +107,15 @@ impl Projector for Several {
                 applied += projector.apply(sql::reborrow(&mut tx), events).await?;
             }
             Ok(applied)
+        })
+    }
+
+    fn finish<'c>(&'c self, mut tx: TxConn<'c>) -> BoxFuture<'c, Result<(), ProjectionError>> {
+        Box::pin(async move {
+            for projector in &self.0 {
+                projector.finish(sql::reborrow(&mut tx)).await?;
+            }
+            Ok(())
         })
     }
 }
@@ -224,9 +238,13 @@ pub async fn catch_up<S: ProjectionStore>(
 /// 2. fills them with [`catch_up`] — one pass over the log for all the read models rebuilt —
 ///    under the checkpoint `<main tables joined by +>__rebuild` (`project__rebuild` for the
 ///    projects alone), calling `on_batch` after each batch (for a progress bar), while
-///    commands keep landing in the live tables;
+///    commands keep landing in the live tables. Its projectors *hold* the entities in memory
+///    between batches, up to [`HELD`] per read model (the least recently changed let go and
+///    written past it), and write the rest at the end of the fill: an entity is written about
+///    once, not once per batch its events fall in;
 /// 3. gives them the live tables' secondary indexes (PostgreSQL; SQLite, which cannot rename an
-///    index, gets them at the swap) and, on PostgreSQL, their planner statistics;
+///    index, gets them at the swap) and, on PostgreSQL, their planner statistics — the tables
+///    side by side, on connections of their own;
 /// 4. in one transaction: locks the live tables (PostgreSQL; on SQLite the transaction holds
 ///    the only writer), applies the events committed since step 2 — read directly on that
 ///    transaction, so none can be missing — renames the shadow tables in, drops the old ones;
@@ -244,6 +262,19 @@ pub async fn rebuild_with<S: ProjectionStore>(
     batch_size: usize,
     on_batch: &mut (dyn FnMut(CatchUpProgress) + Send),
 ) -> Result<CatchUpProgress, ProjectionError> {
+    rebuild_holding(store, codec, which, batch_size, HELD, on_batch).await
+}
+
+/// [`rebuild_with`], its fill holding at most `held` entities per read model in memory
+/// (at least one): fewer costs the rebuild writes and reads, not its result.
+pub async fn rebuild_holding<S: ProjectionStore>(
+    store: &S,
+    codec: Arc<Codec>,
+    which: Option<ReadModel>,
+    batch_size: usize,
+    held: usize,
+    on_batch: &mut (dyn FnMut(CatchUpProgress) + Send),
+) -> Result<CatchUpProgress, ProjectionError> {
     let models: Vec<ReadModel> = which.map_or_else(|| ReadModel::ALL.to_vec(), |m| vec![m]);
     // one rebuild of a read model at a time, across instances (on SQLite, run one at a time)
     let names: Vec<String> = models.iter().map(|m| m.rebuild_name()).collect();
@@ -251,7 +282,7 @@ pub async fn rebuild_with<S: ProjectionStore>(
         rule: "rebuild.in_progress",
         message: format!("une reconstruction ({name}) est déjà en cours"),
     })?;
-    let result = rebuild_tables(store, codec, &models, batch_size, on_batch).await;
+    let result = rebuild_tables(store, codec, &models, batch_size, held, on_batch).await;
     owner.release().await;
     let progress = result?;
     // the old tables' pages were zeroed as they were freed (SQLite's secure_delete), but the WAL
@@ -265,17 +296,17 @@ async fn rebuild_tables<S: ProjectionStore>(
     codec: Arc<Codec>,
     models: &[ReadModel],
     batch_size: usize,
+    held: usize,
     on_batch: &mut (dyn FnMut(CatchUpProgress) + Send),
 ) -> Result<CatchUpProgress, ProjectionError> {
     let tables: Vec<&str> = models.iter().flat_map(|m| m.tables()).collect();
     let mains: Vec<&str> = models.iter().map(|m| m.tables()[0]).collect();
     let checkpoint_name = format!("{}{SHADOW}", mains.join("+"));
-    // the fill, the only writer of the shadow tables, remembers the entities it wrote (a batch
-    // that fails ends the rebuild, and the projector with it); the swap, which may be tried
-    // again after a rollback, reads them back
-    let projectors =
-        |remembering| Several(models.iter().map(|m| m.projector(codec.clone(), SHADOW, remembering)).collect());
-    let fill = projectors(true);
+    // the fill, the only writer and reader of the shadow tables, holds the entities between
+    // batches (a batch that fails ends the rebuild, and the projector with it); the swap, which
+    // may be tried again after a rollback, writes each batch
+    let projectors = |holding| Several(models.iter().map(|m| m.projector(codec.clone(), SHADOW, holding)).collect());
+    let fill = projectors(Some(held));
 
     let mut tx = Tx::begin(store.db()).await?;
     schema::create(&mut tx.conn(), &tables, SHADOW).await?;
@@ -283,12 +314,15 @@ async fn rebuild_tables<S: ProjectionStore>(
     tx.commit().await?;
 
     let mut progress = catch_up(store, &checkpoint_name, &fill, batch_size, on_batch).await?;
-    drop(fill);
-    let shadow = projectors(false);
-
+    // what the fill holds is written before anything reads the shadow tables: the checkpoint
+    // catch-up saved is theirs from this commit on
     let mut tx = Tx::begin(store.db()).await?;
-    schema::index_shadow(&mut tx.conn(), &tables).await?;
+    fill.finish(tx.tx_conn()).await?;
     tx.commit().await?;
+    drop(fill);
+    let shadow = projectors(None);
+
+    schema::index_shadow(store.db(), &tables).await?;
 
     // A lock wait that times out leaves the shadow tables as they were: try again.
     let mut attempt = 0;

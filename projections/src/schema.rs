@@ -6,20 +6,13 @@
 //! table, and a rebuild cannot build anything else. The rebuild tests check that the catalog
 //! after a rebuild is the migrated one.
 
-use crate::sql::{self, Arg, Conn};
+use crate::sql::{self, Arg, Conn, Db, Tx};
+use futures::{StreamExt, TryStreamExt};
 
 /// The suffix of a rebuild's shadow tables.
 pub(crate) const SHADOW: &str = "__rebuild";
 /// The suffix the live tables take for the moment of the swap, before they are dropped.
 const OLD: &str = "__old";
-
-/// Runs the statements that the catalog query `catalog` gives for `table` and `suffix`.
-async fn run_generated(conn: &mut Conn<'_>, catalog: &str, table: &str, suffix: &str) -> Result<(), sqlx::Error> {
-    for statement in generated(conn, catalog, table, suffix).await? {
-        sql::execute(conn, &statement, vec![]).await?;
-    }
-    Ok(())
-}
 
 /// The statements that the catalog query `catalog` gives for `table` and `suffix`.
 async fn generated(conn: &mut Conn<'_>, catalog: &str, table: &str, suffix: &str) -> Result<Vec<String>, sqlx::Error> {
@@ -53,17 +46,35 @@ pub(crate) async fn drop(conn: &mut Conn<'_>, tables: &[&str], suffix: &str) -> 
 
 /// Gives the filled shadow tables the secondary indexes of the live ones where the backend can
 /// rename them at the swap, so that the swap itself builds nothing (elsewhere [`swap_in`]
-/// builds them), and gathers their planner statistics where the backend keeps some.
-pub(crate) async fn index_shadow(conn: &mut Conn<'_>, tables: &[&str]) -> Result<(), sqlx::Error> {
-    let b = conn.backend();
+/// builds them), and gathers their planner statistics where the backend keeps some. Each
+/// table in a transaction of its own, as many side by side as the machine has cores: a
+/// timeline's range index alone takes seconds to build at a million events.
+pub(crate) async fn index_shadow(db: Db<'_>, tables: &[&str]) -> Result<(), sqlx::Error> {
+    let b = db.backend();
+    let mut work: Vec<Vec<String>> = vec![];
+    let mut tx = Tx::begin(db).await?;
     for t in tables {
-        if let Some(catalog) = b.index_copy() {
-            run_generated(conn, catalog, t, SHADOW).await?;
-        }
-        if let Some(analyze) = b.analyze(&format!("{t}{SHADOW}")) {
-            sql::execute(conn, &analyze, vec![]).await?;
-        }
+        let mut statements = match b.index_copy() {
+            Some(catalog) => generated(&mut tx.conn(), catalog, t, SHADOW).await?,
+            None => vec![],
+        };
+        statements.extend(b.analyze(&format!("{t}{SHADOW}")));
+        work.push(statements);
     }
+    tx.commit().await?;
+    work.retain(|statements| !statements.is_empty());
+    let side_by_side = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, work.len().max(1));
+    futures::stream::iter(work)
+        .map(|statements| async move {
+            let mut tx = Tx::begin(db).await?;
+            for statement in statements {
+                sql::execute(&mut tx.conn(), &statement, vec![]).await?;
+            }
+            tx.commit().await
+        })
+        .buffer_unordered(side_by_side)
+        .try_collect::<Vec<()>>()
+        .await?;
     Ok(())
 }
 

@@ -70,7 +70,7 @@ impl<R> Timeline<R> {
     }
 }
 
-/// One version of a row, as this batch opens it.
+/// One version of a row not written yet: open, or closed before it was written.
 struct Opened {
     entity: Uuid,
     values: Vec<Value>,
@@ -80,29 +80,40 @@ struct Opened {
     item: i64,
 }
 
-/// A row opened before this batch, that this batch closes.
+/// A row already written, open, that a later event closes.
 struct Closed {
     entity: Uuid,
     values: Vec<Value>,
     valid_to: DateTime<Utc>,
 }
 
-/// What a batch changes in a read model's timelines.
-pub(crate) struct Changes<'t, R: 'static> {
-    timelines: &'t [Timeline<R>],
-    opened: Vec<Vec<Opened>>,
+/// What the projector has to write to a read model's timelines: the written rows to close and
+/// the versions to insert (closed already, or open and let go with their entity).
+pub(crate) struct Changes<R: 'static> {
+    timelines: &'static [Timeline<R>],
     closed: Vec<Vec<Closed>>,
+    finished: Vec<Vec<Opened>>,
+}
+
+/// The open versions of one entity's rows that are not written yet, per timeline: they travel
+/// with the entity while the projector holds it, and are written with it ([`Changes::release`]).
+pub(crate) struct Pending(Vec<Vec<Opened>>);
+
+impl Pending {
+    pub(crate) fn none<R>(timelines: &[Timeline<R>]) -> Self {
+        Self(timelines.iter().map(|_| vec![]).collect())
+    }
 }
 
 /// What an entity's rows are in each timeline, as the batch goes.
 pub(crate) struct Open(Vec<Vec<Vec<Value>>>);
 
-impl<'t, R> Changes<'t, R> {
-    pub(crate) fn new(timelines: &'t [Timeline<R>]) -> Self {
+impl<R> Changes<R> {
+    pub(crate) fn new(timelines: &'static [Timeline<R>]) -> Self {
         Self {
             timelines,
-            opened: timelines.iter().map(|_| vec![]).collect(),
             closed: timelines.iter().map(|_| vec![]).collect(),
+            finished: timelines.iter().map(|_| vec![]).collect(),
         }
     }
 
@@ -111,8 +122,16 @@ impl<'t, R> Changes<'t, R> {
         Open(self.timelines.iter().map(|t| row.map_or(vec![], |r| t.slice(r))).collect())
     }
 
-    /// Records what `recorded` made of entity `id`'s rows (`row`, once it is applied).
-    pub(crate) fn record(&mut self, open: &mut Open, id: Uuid, row: &R, recorded: &RecordedEvent) {
+    /// Records what `recorded` made of entity `id`'s rows (`row`, once it is applied); the
+    /// versions the entity opened and has not written are in `pending`.
+    pub(crate) fn record(
+        &mut self,
+        open: &mut Open,
+        pending: &mut Pending,
+        id: Uuid,
+        row: &R,
+        recorded: &RecordedEvent,
+    ) {
         let at = recorded.recorded_at;
         for (i, timeline) in self.timelines.iter().enumerate() {
             let now = timeline.slice(row);
@@ -121,20 +140,19 @@ impl<'t, R> Changes<'t, R> {
                 continue;
             }
             for gone in was.iter().filter(|v| !now.contains(v)) {
-                // opened by this batch: close it in memory; before it: in the table
-                let pending = self.opened[i]
-                    .iter_mut()
-                    .rev()
-                    .take_while(|o| o.entity == id)
-                    .find(|o| o.valid_to.is_none() && o.values == *gone);
-                match pending {
-                    Some(o) => o.valid_to = Some(at),
+                // not written yet: close it in memory, it is ready to write; written: in the table
+                match pending.0[i].iter().position(|o| o.values == *gone) {
+                    Some(p) => {
+                        let mut version = pending.0[i].swap_remove(p);
+                        version.valid_to = Some(at);
+                        self.finished[i].push(version);
+                    }
                     None => self.closed[i].push(Closed { entity: id, values: gone.clone(), valid_to: at }),
                 }
             }
             let came: Vec<Vec<Value>> = now.iter().filter(|v| !was.contains(v)).cloned().collect();
             for (item, values) in came.into_iter().enumerate() {
-                self.opened[i].push(Opened {
+                pending.0[i].push(Opened {
                     entity: id,
                     values,
                     valid_from: at,
@@ -147,11 +165,25 @@ impl<'t, R> Changes<'t, R> {
         }
     }
 
-    /// Writes the batch's changes to the timelines under `tables`' suffix: per timeline, one
-    /// `update` closing rows, then one `insert` of the rows opened.
-    pub(crate) async fn write(self, conn: &mut Conn<'_>, tables: &Tables) -> Result<(), ProjectionError> {
+    /// The open versions of an entity that is written now, to write with it.
+    pub(crate) fn release(&mut self, pending: Pending) {
+        for (finished, open) in self.finished.iter_mut().zip(pending.0) {
+            finished.extend(open);
+        }
+    }
+
+    /// How many rows wait to be written.
+    pub(crate) fn len(&self) -> usize {
+        self.closed.iter().map(Vec::len).chain(self.finished.iter().map(Vec::len)).sum()
+    }
+
+    /// Writes what waits under `tables`' suffix, and forgets it: per timeline, one `update`
+    /// closing written rows, then one `insert` of the versions — in this order, so that a row
+    /// closed and then opened again with the same values is not closed twice.
+    pub(crate) async fn write(&mut self, conn: &mut Conn<'_>, tables: &Tables) -> Result<(), ProjectionError> {
         let b = conn.backend();
-        for ((timeline, closed), opened) in self.timelines.iter().zip(self.closed).zip(self.opened) {
+        for ((timeline, closed), opened) in self.timelines.iter().zip(&mut self.closed).zip(&mut self.finished) {
+            let (closed, opened) = (std::mem::take(closed), std::mem::take(opened));
             let table = tables.of(timeline.name);
             let (entity, kept) = (timeline.columns[0], &timeline.columns[1..]);
             if !closed.is_empty() {
