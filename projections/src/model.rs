@@ -490,16 +490,24 @@ impl<M: Model> ModelProjector<M> {
     }
 
     /// Writes the entities that changed, each with what its tables hold of it (`None`: not in
-    /// them): one upsert of their main rows, and per child table whose rows changed for some
-    /// of them, one delete and one insert.
+    /// them), [`ROWS_PER_STATEMENT`] at a time: one upsert of their main rows, and per child
+    /// table whose rows changed for some of them, one delete and one insert.
     async fn write_rows(
         &self,
         conn: &mut Conn<'_>,
         changed: &[(Option<M::Row>, M::Row)],
     ) -> Result<(), ProjectionError> {
-        if changed.is_empty() {
-            return Ok(());
+        for part in changed.chunks(ROWS_PER_STATEMENT) {
+            self.write_part(conn, part).await?;
         }
+        Ok(())
+    }
+
+    async fn write_part(
+        &self,
+        conn: &mut Conn<'_>,
+        changed: &[(Option<M::Row>, M::Row)],
+    ) -> Result<(), ProjectionError> {
         let new: Vec<&M::Row> = changed.iter().filter(|(stored, _)| stored.is_none()).map(|(_, row)| row).collect();
         let b = conn.backend();
         let rows: Vec<serde_json::Value> = changed.iter().map(|(_, row)| M::main_row(row)).collect();
@@ -543,6 +551,10 @@ impl<M: Model> ModelProjector<M> {
         Ok(())
     }
 }
+
+/// Entities or rows a statement writes at most: a statement of a whole rebuild's entities would
+/// cost its bound text's memory, and take no less time for being one.
+pub(crate) const ROWS_PER_STATEMENT: usize = 5_000;
 
 /// Rows as the JSON array bound for [`crate::sql::Dialect::json_rows`].
 pub(crate) fn json_arg(rows: Vec<serde_json::Value>) -> Arg {

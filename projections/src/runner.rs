@@ -182,8 +182,9 @@ async fn delete_checkpoint(conn: &mut Conn<'_>, name: &str) -> Result<(), sqlx::
 /// the store withholds events of transactions younger than the oldest running one, which would
 /// otherwise include this one); the checkpoint is then locked and, if another runner moved it
 /// meanwhile, the batch is read again from there. While a full batch is applied, the next one is
-/// read on another connection (a rebuild's Rust and database work overlap); it is used only if
-/// it is not empty, and only from the checkpoint it was read after.
+/// read on another connection, in a task of its own (a rebuild's Rust and database work
+/// overlap, and its decoding can take another core); it is used only if it is not empty, and
+/// only from the checkpoint it was read after.
 pub async fn catch_up<S: ProjectionStore>(
     store: &S,
     name: &str,
@@ -212,18 +213,35 @@ pub async fn catch_up<S: ProjectionStore>(
             continue; // dropping the transaction rolls it back
         }
         // on another connection: on PostgreSQL it sees only transactions older than this one's
-        // (see above), so it may come back short or empty, never wrong
-        let read_ahead =
-            async { if events.len() == batch_size { store.read_all(last, batch_size).await } else { Ok(vec![]) } };
-        let (applied, read) = tokio::join!(projector.apply(tx.tx_conn(), &events), read_ahead);
-        let applied = applied?;
+        // (see above), so it may come back short or empty, never wrong; in a task of its own,
+        // so that decoding the rows can take another core while this batch is applied
+        let read_ahead = (events.len() == batch_size).then(|| {
+            let store = store.clone();
+            AbortOnDrop(tokio::spawn(async move { store.read_all(last, batch_size).await }))
+        });
+        let applied = projector.apply(tx.tx_conn(), &events).await?;
         save_checkpoint(&mut tx.conn(), name, last).await?;
         tx.commit().await?;
-        ahead = read?;
+        if let Some(mut read) = read_ahead {
+            ahead = match (&mut read.0).await {
+                Ok(read) => read?,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            };
+        }
         progress.events_read += events.len() as u64;
         progress.events_applied += applied as u64;
         progress.checkpoint = last;
         on_batch(progress);
+    }
+}
+
+/// A task that stops when its handle goes (a batch that fails does not leave its read-ahead
+/// running).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -314,11 +332,16 @@ async fn rebuild_tables<S: ProjectionStore>(
     tx.commit().await?;
 
     let mut progress = catch_up(store, &checkpoint_name, &fill, batch_size, on_batch).await?;
-    // what the fill holds is written before anything reads the shadow tables: the checkpoint
-    // catch-up saved is theirs from this commit on
-    let mut tx = Tx::begin(store.db()).await?;
-    fill.finish(tx.tx_conn()).await?;
-    tx.commit().await?;
+    // what the fill holds is written before anything reads the shadow tables (the checkpoint
+    // catch-up saved is theirs once it is), each read model in a transaction of its own, side
+    // by side
+    futures::future::try_join_all(fill.0.iter().map(|projector| async move {
+        let mut tx = Tx::begin(store.db()).await?;
+        projector.finish(tx.tx_conn()).await?;
+        tx.commit().await?;
+        Ok::<(), ProjectionError>(())
+    }))
+    .await?;
     drop(fill);
     let shadow = projectors(None);
 

@@ -34,7 +34,7 @@
 //!   that adds a timeline marks its read model due for a rebuild (`read_model_rebuild_due`), and
 //!   what reads timelines refuses until the rebuild has swapped in ([`rebuild_due`]).
 
-use crate::model::{Binds, Child, Tables, json_arg};
+use crate::model::{Binds, Child, ROWS_PER_STATEMENT, Tables, json_arg};
 use crate::sql::{self, Arg, Backend, Conn};
 use crate::{Db, ProjectionError};
 use carnet_store::RecordedEvent;
@@ -177,18 +177,18 @@ impl<R> Changes<R> {
         self.closed.iter().map(Vec::len).chain(self.finished.iter().map(Vec::len)).sum()
     }
 
-    /// Writes what waits under `tables`' suffix, and forgets it: per timeline, one `update`
-    /// closing written rows, then one `insert` of the versions — in this order, so that a row
-    /// closed and then opened again with the same values is not closed twice.
+    /// Writes what waits under `tables`' suffix, and forgets it: per timeline, `update`s closing
+    /// written rows, then `insert`s of the versions (one of each for at most
+    /// `ROWS_PER_STATEMENT` rows) — in this order, so that a row closed and then opened again
+    /// with the same values is not closed twice.
     pub(crate) async fn write(&mut self, conn: &mut Conn<'_>, tables: &Tables) -> Result<(), ProjectionError> {
         let b = conn.backend();
         for ((timeline, closed), opened) in self.timelines.iter().zip(&mut self.closed).zip(&mut self.finished) {
-            let (closed, opened) = (std::mem::take(closed), std::mem::take(opened));
             let table = tables.of(timeline.name);
             let (entity, kept) = (timeline.columns[0], &timeline.columns[1..]);
-            if !closed.is_empty() {
+            while !closed.is_empty() {
                 let rows: Vec<Value> = closed
-                    .into_iter()
+                    .drain(..closed.len().min(ROWS_PER_STATEMENT))
                     .map(|c| {
                         let mut object = object(timeline.columns, c.entity, c.values);
                         object.insert("valid_to".into(), Value::from(sql::timestamp_text(c.valid_to)));
@@ -206,9 +206,9 @@ impl<R> Changes<R> {
                 );
                 sql::execute(conn, &update, vec![json_arg(rows)]).await?;
             }
-            if !opened.is_empty() {
+            while !opened.is_empty() {
                 let rows: Vec<Value> = opened
-                    .into_iter()
+                    .drain(..opened.len().min(ROWS_PER_STATEMENT))
                     .map(|o| {
                         let mut object = object(timeline.columns, o.entity, o.values);
                         object.insert("valid_from".into(), Value::from(sql::timestamp_text(o.valid_from)));
