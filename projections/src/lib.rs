@@ -30,9 +30,13 @@
 //!   into shadow tables (`project__rebuild`, `session__rebuild`, …) and renames them in within
 //!   one transaction, so readers never see an empty or half-built read model and commands keep
 //!   running meanwhile; [`rebuild_with`] rebuilds one [`ReadModel`] or all. Its fill is the
-//!   only writer of the shadow tables, so its projectors remember the entities they wrote
-//!   (20 000 at most a read model) and read back only those they have not seen; catch-up reads
-//!   the next batch while it applies one.
+//!   only writer and reader of the shadow tables, so its projectors *hold* the entities in
+//!   memory between batches ([`HELD`] at most a read model, the least recently changed written
+//!   and let go past it) and write the rest once the log is read, in statements of at most
+//!   5 000 rows, the read models side by side: an entity is written about once, not once per
+//!   batch its events fall in, and a timeline version closed before it is written is inserted
+//!   closed. Catch-up reads the next batch, in a task of its own, while it applies one; the
+//!   shadow tables get their indexes side by side too.
 //! - **Queries.** By id and by ids (for loaders: one query for any number of ids) for each read
 //!   model, [`sessions_by_project_ids`] (one statement for any number of projects) and
 //!   [`person_by_identity`]; lists ([`list_projects`], [`list_sessions`] and their `_backward`

@@ -331,8 +331,8 @@ impl<M: Model> ModelProjector<M> {
         Self { tables: Tables::with_suffix(suffix), codec, holding: None }
     }
 
-    /// A projector that holds up to `limit` entities (and as many timeline rows) between
-    /// batches and writes them when it lets them go or at [`Self::finish`]: only for tables nobody else writes or reads until
+    /// A projector that holds up to `limit` entities (and four times as many timeline rows)
+    /// between batches and writes them when it lets them go or at [`Self::finish`]: only for tables nobody else writes or reads until
     /// `finish` has committed, and for a caller that starts over from empty tables when any
     /// batch fails (the rows it held are then lost: every later call fails).
     pub(crate) fn holding(codec: Arc<Codec>, suffix: &str, limit: usize) -> Self {
@@ -443,8 +443,8 @@ impl<M: Model> ModelProjector<M> {
                         by_age[..going].iter().filter_map(|(_, id)| held.entities.remove(id)).collect();
                     self.write(&mut conn, &mut held.changes, going).await?;
                 }
-                // and as many timeline rows waiting
-                if held.changes.len() > *limit {
+                // and four times as many timeline rows waiting (an entity has several versions)
+                if held.changes.len() > limit * 4 {
                     held.changes.write(&mut conn, &self.tables).await?;
                 }
                 self.put_back(held);

@@ -19,9 +19,11 @@ use uuid::Uuid;
 /// Events read per transaction by [`catch_up`] and [`rebuild`].
 pub const DEFAULT_BATCH_SIZE: usize = 1000;
 
-/// Entities a rebuild's fill holds in memory at most, per read model ([`rebuild_with`]): more
-/// than the lab's log of ten years makes; past it, the least recently changed are written and
-/// let go.
+/// Entities a rebuild's fill holds in memory at most, per read model ([`rebuild_with`]), with
+/// four times as many timeline versions not written yet: more than the lab's log of ten years
+/// makes; past it, the least recently changed are written and let go (and the versions
+/// written). About 430 MB at the peak for a log of 1 M events, 36 000 projects and 9 000
+/// sessions (BENCHMARKS.md).
 pub const HELD: usize = 100_000;
 
 // ---------------------------------------------------------------------------------------------

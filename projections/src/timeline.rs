@@ -8,7 +8,11 @@
 //! is *opened* (`valid_from`). Only a change in a kept column makes a version, so the progress
 //! updates that make most of a log add nothing to the project's timeline. The timeline is
 //! written in the same transaction as the live tables, by the same batch (one `update` for the
-//! rows closed and one `insert` for the rows opened, per timeline), and rebuilt with them.
+//! rows closed and one `insert` for the rows opened, per timeline), and rebuilt with them. The
+//! versions an entity opens wait with it ([`Pending`]) until it is written: at the end of the
+//! batch for the live tables, when a rebuild's fill lets the entity go or at its end — a
+//! version closed meanwhile is then inserted closed, and only versions already written are
+//! closed by an `update`.
 //!
 //! Reading at `t`: [`Tables::as_of`] names, in place of a followed table, the rows of its
 //! timeline valid at `t` — `valid_from <= t and (valid_to is null or valid_to > t)` — with
