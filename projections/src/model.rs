@@ -332,9 +332,10 @@ impl<M: Model> ModelProjector<M> {
     }
 
     /// A projector that holds up to `limit` entities (and four times as many timeline rows)
-    /// between batches and writes them when it lets them go or at [`Self::finish`]: only for tables nobody else writes or reads until
-    /// `finish` has committed, and for a caller that starts over from empty tables when any
-    /// batch fails (the rows it held are then lost: every later call fails).
+    /// between batches and writes them when it lets them go or at [`Self::finish`]: only for
+    /// tables nobody else writes or reads until `finish` has committed, and for a caller that
+    /// starts over from empty tables when any batch fails (the rows it held are then lost:
+    /// every later call fails).
     pub(crate) fn holding(codec: Arc<Codec>, suffix: &str, limit: usize) -> Self {
         let held = Held::new(M::TIMELINES);
         Self {
@@ -425,7 +426,7 @@ impl<M: Model> ModelProjector<M> {
                 }
                 applied += 1;
             }
-            // every event was skipped or created it: an entity not created has nothing to hold
+            // (`None` only for an entity it did not hold and no event of which applied)
             if let Some(row) = row {
                 held.entities.insert(*id, HeldEntity { row, stored, pending, touched: held.batches });
             }
@@ -479,6 +480,10 @@ impl<M: Model> ModelProjector<M> {
         entities: Vec<HeldEntity<M::Row>>,
     ) -> Result<(), ProjectionError> {
         let mut changed: Vec<(Option<M::Row>, M::Row)> = Vec::with_capacity(entities.len());
+        // in the order of their ids, whatever order they were held in: concurrent writers of
+        // the same rows take their locks in one order
+        let mut entities = entities;
+        entities.sort_unstable_by_key(|e| e.row.id());
         for e in entities {
             changes.release(e.pending);
             if e.stored.as_ref() != Some(&e.row) {

@@ -190,9 +190,11 @@ impl<R> Changes<R> {
         for ((timeline, closed), opened) in self.timelines.iter().zip(&mut self.closed).zip(&mut self.finished) {
             let table = tables.of(timeline.name);
             let (entity, kept) = (timeline.columns[0], &timeline.columns[1..]);
-            while !closed.is_empty() {
+            let mut closed = std::mem::take(closed).into_iter().peekable();
+            while closed.peek().is_some() {
                 let rows: Vec<Value> = closed
-                    .drain(..closed.len().min(ROWS_PER_STATEMENT))
+                    .by_ref()
+                    .take(ROWS_PER_STATEMENT)
                     .map(|c| {
                         let mut object = object(timeline.columns, c.entity, c.values);
                         object.insert("valid_to".into(), Value::from(sql::timestamp_text(c.valid_to)));
@@ -210,9 +212,11 @@ impl<R> Changes<R> {
                 );
                 sql::execute(conn, &update, vec![json_arg(rows)]).await?;
             }
-            while !opened.is_empty() {
+            let mut opened = std::mem::take(opened).into_iter().peekable();
+            while opened.peek().is_some() {
                 let rows: Vec<Value> = opened
-                    .drain(..opened.len().min(ROWS_PER_STATEMENT))
+                    .by_ref()
+                    .take(ROWS_PER_STATEMENT)
                     .map(|o| {
                         let mut object = object(timeline.columns, o.entity, o.values);
                         object.insert("valid_from".into(), Value::from(sql::timestamp_text(o.valid_from)));
