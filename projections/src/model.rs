@@ -589,16 +589,19 @@ async fn fetch_page<R>(
         if conditions.is_empty() { String::new() } else { format!(" where {}", conditions.join(" and ")) }
     };
     let counted_from = format!(" from {}{}", q.from, where_(&q.filter));
-    let mut binds = q.binds;
+    let binds = q.binds;
     let count_args = binds.0[..q.filter_binds].to_vec();
     let has_cursor = q.keyset.is_some();
     let mut conditions = q.filter;
     conditions.extend(q.keyset);
-    let limit = binds.push(Arg::Int(i64::from(q.size) + 1));
+    // the limit is written into the statement, not bound, so that the generic plan PostgreSQL
+    // keeps (`carnet_store::PgStore::connect_options`) is costed for this page size; `size` is
+    // Carnet's own integer, and a list shape has at most as many texts as page sizes
+    let limit = u64::from(q.size) + 1;
     // the count column is the same on every row; 0 when not asked
     let counted = if q.count { format!("(select count(*){counted_from})") } else { "cast(0 as bigint)".to_owned() };
     let list_sql = format!(
-        "select {}, {counted} from {}{} order by {} limit ${limit}",
+        "select {}, {counted} from {}{} order by {} limit {limit}",
         q.row,
         q.from,
         where_(&conditions),

@@ -39,15 +39,13 @@ macro_rules! event_reads {
         async fn read_all(&self, after: Checkpoint, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
             let sql = format!(
                 "select {EVENT_COLUMNS} from events where (transaction_id, global_position) > ($1, $2) {} \
-                 order by transaction_id, global_position limit $3",
+                 order by transaction_id, global_position limit {limit}",
                 VISIBLE
             );
-            let rows = sqlx::query(&sql)
-                .bind(after.transaction_id)
-                .bind(after.global_position)
-                .bind(limit as i64)
-                .fetch_all(&self.$pool)
-                .await?;
+            // the limit written in (Carnet's own integer): a generic plan sees it
+            // (`PgStore::connect_options`, "Generic plans")
+            let rows =
+                sqlx::query(&sql).bind(after.transaction_id).bind(after.global_position).fetch_all(&self.$pool).await?;
             rows.iter().map(decode_row).collect()
         }
     };

@@ -29,6 +29,7 @@ mod idempotency;
 mod indicators;
 mod integrity;
 mod mutations;
+mod plans;
 mod readme;
 mod restore;
 mod sessions;

@@ -134,9 +134,17 @@ impl PgStore {
         // `jit_above_cost` (the indicators over a large read model, a rebuild's batch), which
         // costs tens of milliseconds per execution for statements that run in a few (issue
         // 13's profiles: LLVM in the server's CPU during a rebuild and `indicators`).
+        //
+        // Generic plans: PostgreSQL plans a prepared statement with its values five times, then
+        // keeps a generic plan only if it does not look dearer; for Carnet's statements it
+        // always looked dearer — a list of ids (`= any($1)`: its length unknown), a `LIMIT`
+        // parameter — so each was planned anew at every execution, up to half of a statement's
+        // time on the server (BENCHMARKS.md, "Plans kept"). Carnet's statements find rows by
+        // key, by indexed keyset or by range index, whose plans do not depend on the values;
+        // tests/server/plans.rs fails if a statement is planned again at each execution.
         Ok(options
             .application_name("carnet")
-            .options([("synchronous_commit", "on"), ("jit", "off")])
+            .options([("synchronous_commit", "on"), ("jit", "off"), ("plan_cache_mode", "force_generic_plan")])
             .statement_cache_capacity(STATEMENT_CACHE))
     }
 
