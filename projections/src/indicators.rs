@@ -327,8 +327,8 @@ fn project_statement(b: Backend, t: &Tables, period: &Period, academies: &[Acade
     // joining the scoped projects would keep every link counted here.
     let mut on_academie = vec![];
     if !academies.is_empty() {
-        let n = binds.push(Arg::Texts(academies.iter().map(|c| c.as_str().to_owned()).collect()));
-        on_academie.push(b.in_list("pa.academie_code", n));
+        let codes = academies.iter().map(|c| c.as_str().to_owned()).collect();
+        on_academie.push(crate::model::any_of(b, "pa.academie_code", codes, &mut binds));
     }
     let by_academie =
         b.json_object(&[("dim", "'academie'".into()), ("key", "pa.academie_code".into()), ("n", "count(*)".into())]);

@@ -380,8 +380,21 @@ pub(crate) fn any_code<T: Serialize>(b: Backend, column: &str, values: &[T], bin
     if values.is_empty() {
         return None;
     }
-    let n = binds.push(Arg::Texts(values.iter().map(code).collect()));
-    Some(b.in_list(column, n))
+    Some(any_of(b, column, values.iter().map(code).collect(), binds))
+}
+
+/// The condition "`column` is one of `values`" (at least one), its values bound: an equality
+/// for a single value — the common case, one académie, one status — which PostgreSQL's generic
+/// plan (it keeps one per statement: `carnet_store::PgStore::connect_options`) estimates from
+/// the column's statistics and serves by index, where `= any($n)` of an unknown length is
+/// planned as a scan of the table (BENCHMARKS.md, "Plans kept").
+pub(crate) fn any_of(b: Backend, column: &str, mut values: Vec<String>, binds: &mut Binds) -> String {
+    if values.len() == 1 {
+        let n = binds.push(Arg::Text(values.remove(0)));
+        return format!("{column} = ${n}");
+    }
+    let n = binds.push(Arg::Texts(values));
+    b.in_list(column, n)
 }
 
 /// The condition "`column` contains the words of `text`" (case and accents ignored, LIKE's
@@ -726,6 +739,24 @@ mod tests {
                     where c.table_schema = current_schema() and c.table_name = $1 \
                       and c.constraint_type = 'PRIMARY KEY'";
         columns_named_as_migrated(&db.store, catalog, keys).await;
+    }
+
+    /// One value is an equality, which a generic plan serves from the column's statistics and
+    /// index; several are the dialect's list (`= any($n)` on PostgreSQL).
+    #[tokio::test]
+    async fn a_filter_on_one_value_is_an_equality_on_several_a_list() {
+        for b in
+            [carnet_testkit::sqlite().await.store.db().backend(), carnet_testkit::postgres().await.store.db().backend()]
+        {
+            let mut binds = Binds(vec![Arg::Int(7)]);
+            assert_eq!(any_of(b, "a.academie_code", vec!["24".into()], &mut binds), "a.academie_code = $2");
+            assert!(matches!(&binds.0[1], Arg::Text(code) if code == "24"), "{:?}", binds.0);
+            let several = any_of(b, "a.academie_code", vec!["24".into(), "01".into()], &mut binds);
+            assert_eq!(several, b.in_list("a.academie_code", 3));
+            assert!(matches!(&binds.0[2], Arg::Texts(codes) if codes.len() == 2), "{:?}", binds.0);
+            let codes = any_code(b, "p.status", &[carnet_domain::project::ProjectStatus::Active], &mut binds);
+            assert_eq!(codes.as_deref(), Some("p.status = $4"), "the codes' filters too");
+        }
     }
 
     /// What `Tables::as_of` reads of each timeline is served by the range index of migration

@@ -3,7 +3,7 @@
 
 use super::{ProjectModel, ProjectPart, ProjectRow};
 use crate::model::{
-    Binds, Listing, Model, Order, Page, Tables, after_key, any_code, load, order_terms, text_condition,
+    Binds, Listing, Model, Order, Page, Tables, after_key, any_code, any_of, load, order_terms, text_condition,
 };
 use crate::sql::{Arg, Backend, Reader};
 use crate::{Db, ProjectionError};
@@ -118,11 +118,11 @@ pub(crate) fn academie_condition(b: Backend, t: &Tables, codes: &[AcademieCode],
     if codes.is_empty() {
         return None;
     }
-    let n = binds.push(Arg::Texts(codes.iter().map(|c| c.as_str().to_owned()).collect()));
+    let codes = codes.iter().map(|c| c.as_str().to_owned()).collect();
     Some(format!(
         "exists (select 1 from {} a where a.project_id = p.id and {})",
         t.of("project_academie"),
-        b.in_list("a.academie_code", n)
+        any_of(b, "a.academie_code", codes, binds)
     ))
 }
 

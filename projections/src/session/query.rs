@@ -5,7 +5,7 @@
 use super::{SessionModel, SessionRow, Stored, select_sessions, session_json};
 use crate::indicators::Period;
 use crate::model::{
-    Binds, Listing, Model, Order, Page, Tables, after_key, any_code, code, decode_json, load_with, midnight,
+    Binds, Listing, Model, Order, Page, Tables, after_key, any_code, any_of, code, decode_json, load_with, midnight,
     order_terms, text_condition,
 };
 use crate::sql::{self, Arg, Backend, Reader};
@@ -211,17 +211,15 @@ pub(crate) fn academie_condition(b: Backend, t: &Tables, codes: &[AcademieCode],
         return None;
     }
     let codes: Vec<String> = codes.iter().map(|c| c.as_str().to_owned()).collect();
-    let attendance = binds.push(Arg::Texts(codes.clone()));
-    let projects = binds.push(Arg::Texts(codes));
+    let attendance = any_of(b, "a.academie_code", codes.clone(), binds);
+    let projects = any_of(b, "pa.academie_code", codes, binds);
     Some(format!(
-        "(exists (select 1 from {} a where a.session_id = s.id and {}) \
+        "(exists (select 1 from {} a where a.session_id = s.id and {attendance}) \
          or exists (select 1 from {} sp join {} pa on pa.project_id = sp.project_id \
-         where sp.session_id = s.id and {}))",
+         where sp.session_id = s.id and {projects}))",
         t.of("session_academie"),
-        b.in_list("a.academie_code", attendance),
         t.of("session_project"),
         t.of("project_academie"),
-        b.in_list("pa.academie_code", projects),
     ))
 }
 

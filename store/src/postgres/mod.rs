@@ -141,7 +141,9 @@ impl PgStore {
         // parameter — so each was planned anew at every execution, up to half of a statement's
         // time on the server (BENCHMARKS.md, "Plans kept"). Carnet's statements find rows by
         // key, by indexed keyset or by range index, whose plans do not depend on the values;
-        // tests/server/plans.rs fails if a statement is planned again at each execution.
+        // their LIMITs are written in, and a filter on one value is an equality (the
+        // projections' `any_of`), estimated from the column's statistics. tests/server/plans.rs
+        // fails if a statement is planned again at each execution.
         Ok(options
             .application_name("carnet")
             .options([("synchronous_commit", "on"), ("jit", "off"), ("plan_cache_mode", "force_generic_plan")])
