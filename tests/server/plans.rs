@@ -2,8 +2,8 @@
 //!
 //! Every statement goes to PostgreSQL prepared (sqlx keeps them per connection). By default
 //! PostgreSQL plans a prepared statement with its values for its first five executions, then
-//! keeps a generic plan only if it does not look dearer than those; for Carnet's statements it
-//! always did — a list of ids (`= any($1)`, its length unknown), a `LIMIT` parameter — so each
+//! keeps a generic plan only if it does not look dearer than those; for 17 of Carnet's
+//! statements it always did — a list of ids (`= any($1)`, its length unknown), a `LIMIT` parameter — so each
 //! was planned again at every execution, up to half of a statement's time on the server
 //! (BENCHMARKS.md, "Plans kept"). Carnet's connections ask for generic plans
 //! (`PgStore::connect_options`). The command side and the reads the API makes run here on a

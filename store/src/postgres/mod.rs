@@ -136,8 +136,8 @@ impl PgStore {
         // 13's profiles: LLVM in the server's CPU during a rebuild and `indicators`).
         //
         // Generic plans: PostgreSQL plans a prepared statement with its values five times, then
-        // keeps a generic plan only if it does not look dearer; for Carnet's statements it
-        // always looked dearer — a list of ids (`= any($1)`: its length unknown), a `LIMIT`
+        // keeps a generic plan only if it does not look dearer; for 17 of Carnet's statements
+        // it always looked dearer — a list of ids (`= any($1)`: its length unknown), a `LIMIT`
         // parameter — so each was planned anew at every execution, up to half of a statement's
         // time on the server (BENCHMARKS.md, "Plans kept"). Carnet's statements find rows by
         // key, by indexed keyset or by range index, whose plans do not depend on the values;
